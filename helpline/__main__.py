@@ -1,0 +1,3 @@
+from helpline.cli import main
+
+raise SystemExit(main())

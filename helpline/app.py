@@ -1,0 +1,335 @@
+"""The pipeline: platform event -> pseudonym -> lock -> engine -> save -> effects -> deliver.
+
+State and replies are written in one transaction *before* anything is sent, and replies go
+out through a durable outbox, so a crash or a platform outage loses nothing. Logs carry
+pseudonyms, step names and effect kinds, never content or platform ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+from helpline.channels.base import Channel, Unreachable
+from helpline.config import Settings
+from helpline.events import (
+    CancelSchedules,
+    DeleteChat,
+    Effect,
+    EraseData,
+    Handoff,
+    Inbound,
+    Lookup,
+    Message,
+    RawInbound,
+    Schedule,
+    SetDisappearing,
+)
+from helpline.flow.engine import Engine, EngineConfig, Language
+from helpline.flow.loader import FlowSet
+from helpline.flow.state import State
+from helpline.i18n import N_, Translator
+from helpline.privacy import Vault
+from helpline.store import Store
+
+log = logging.getLogger("helpline.app")
+
+T_NO_DIRECTORY = N_(
+    "I can't search for services here yet. An advocate or a hotline can help you look. "
+    "Type menu to see the options."
+)
+T_NO_ADVOCATES = N_(
+    "I'm sorry, no one can chat here at the moment. If you need help now, type menu and "
+    "choose the option for help right now to see numbers you can call."
+)
+
+
+@dataclass
+class Turn:
+    """What an effect handler may use: who, where, their state and language, and when."""
+
+    pid: str
+    channel: str
+    state: State
+    now: float
+
+
+EffectHandler = Callable[[Turn, Effect], Awaitable[list[Message]]]
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    c = settings.commands
+    return EngineConfig(
+        first_flow=settings.conversation.first_flow,
+        home_flow=settings.conversation.home_flow,
+        quick_exit_words=tuple(c.quick_exit),
+        quick_exit_reply=c.quick_exit_reply,
+        menu_words=tuple(c.menu),
+        help_words=tuple(c.help),
+        language_words=tuple(c.language),
+        erase_words=tuple(c.erase),
+        languages=tuple(Language(code, code) for code in settings.languages),
+        default_locale=settings.default_language,
+        resume_after_hours=settings.conversation.resume_after_hours,
+    )
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        flows: FlowSet,
+        store: Store,
+        vault: Vault,
+        translator: Translator,
+        channels: Sequence[Channel] = (),
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.flows = flows
+        self.store = store
+        self.vault = vault
+        self.tr = translator
+        self.engine = engine or Engine(flows, engine_config(settings), translator)
+        self.channels: dict[str, Channel] = {c.name: c for c in channels}
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self.effect_handlers: dict[type, EffectHandler] = {
+            Lookup: self._no_directory,
+            Handoff: self._no_advocates,
+            Schedule: self._schedule,
+            CancelSchedules: self._cancel_schedules,
+            SetDisappearing: self._set_disappearing,
+        }
+
+    # ------------------------------------------------------------- locking
+
+    @asynccontextmanager
+    async def conversation(self, pid: str) -> AsyncIterator[None]:
+        """Serialise everything about one person; different people run concurrently."""
+        lock = self._locks.setdefault(pid, asyncio.Lock())
+        self._lock_users[pid] = self._lock_users.get(pid, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[pid] -= 1
+            if self._lock_users[pid] == 0:
+                del self._lock_users[pid]
+                del self._locks[pid]
+
+    # ------------------------------------------------------------- inbound
+
+    async def handle(self, raw: RawInbound) -> None:
+        """Entry point for channels. Never raises: one bad event must not block the rest."""
+        try:
+            pid = self.vault.pseudonym(raw.channel, raw.platform_id)
+        except Exception:
+            log.exception("could not derive a pseudonym")
+            return
+        try:
+            async with self.conversation(pid):
+                await self._process(pid, raw.channel, raw.address, raw.inbound, raw.message_id)
+                await self._deliver(pid, force=True)
+        except Exception as exc:
+            log.error("failed to handle an event for %s:%s (%s)", raw.channel, pid[:10],
+                      type(exc).__name__)
+
+    async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
+                       message_id: str | None) -> None:
+        now = self.clock()
+        inbound = replace(inbound, at=now, channel=channel)
+        person = await self.store.person(pid)
+        state = person.state if person is not None else State()
+        if person is None and inbound.kind != "timer":
+            channel_obj = self.channels.get(channel)
+            if channel_obj is not None:
+                try:
+                    await channel_obj.on_first_contact(address)
+                except Exception as exc:
+                    log.warning("first-contact setup failed on %s (%s)", channel,
+                                type(exc).__name__)
+        result = self.engine.step(state, inbound)
+        effects = result.effects
+        top = result.state.top
+        log.info("%s:%s %s -> %s%s", channel, pid[:10], inbound.kind,
+                 f"{top.flow}.{top.step}" if top else "idle",
+                 "".join(f" +{type(e).__name__}" for e in effects))
+        if any(isinstance(e, EraseData) for e in effects):
+            await self._delete_chat(pid, channel, address, message_id, now)
+            await self.store.erase_person(pid)
+            await self._send_unstored(channel, address, result.messages)
+            return
+        if any(isinstance(e, DeleteChat) for e in effects):
+            await self._delete_chat(pid, channel, address, message_id, now)
+            await self.store.save_turn(pid, channel, address, result.state, result.messages, now)
+            for effect in effects:
+                if isinstance(effect, CancelSchedules):
+                    await self._run_effect(Turn(pid, channel, result.state, now), effect)
+            return
+        # Effects run first so that what they say goes out in the same transaction as the
+        # state; nothing is sent until both are on disk.
+        turn = Turn(pid, channel, result.state, now)
+        said = [await self._run_effect(turn, effect) for effect in effects]
+        messages = result.place(said)
+        await self.store.save_turn(pid, channel, address, turn.state, messages, now, message_id)
+
+    async def _run_effect(self, turn: Turn, effect: Effect) -> list[Message]:
+        handler = self.effect_handlers.get(type(effect))
+        if handler is None:
+            return []
+        try:
+            return await handler(turn, effect)
+        except Exception as exc:
+            log.error("effect %s failed for %s:%s (%s)", type(effect).__name__, turn.channel,
+                      turn.pid[:10], type(exc).__name__)
+            return []
+
+    async def _delete_chat(self, pid: str, channel_name: str, address: str,
+                           message_id: str | None, now: float) -> None:
+        """Quick exit: forget the conversation first, then delete what the platform allows."""
+        channel = self.channels.get(channel_name)
+        window = channel.capabilities.delete_window_hours if channel else 48.0
+        bot_only = channel is not None and not channel.capabilities.deletes_inbound
+        ids = await self.store.message_ids(pid, now - window * 3600, from_bot_only=bot_only)
+        if message_id is not None and not bot_only:
+            ids.append(message_id)
+        await self.store.clear_conversation(pid, now)
+        if channel is None or not ids:
+            return
+        try:
+            await channel.delete(address, ids)
+        except Exception as exc:
+            log.warning("could not delete chat messages on %s for %s (%s)", channel_name,
+                        pid[:10], type(exc).__name__)
+
+    async def _send_unstored(self, channel_name: str, address: str,
+                             messages: Sequence[Message]) -> None:
+        """After an erase nothing may be stored again, so these go out directly, best effort."""
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            return
+        for message in messages:
+            try:
+                await channel.send(address, message)
+            except Exception as exc:
+                log.warning("could not send on %s after erase (%s)", channel_name,
+                            type(exc).__name__)
+
+    # ------------------------------------------------------------- outbox
+
+    async def _deliver(self, pid: str, force: bool = False) -> None:
+        """Send this person's queued messages in order; stop at the first failure."""
+        items = await self.store.pending(pid)
+        if not items:
+            return
+        now = self.clock()
+        address = await self.store.address(pid)
+        for item in items:
+            if not force and item.next_try_at > now:
+                return
+            channel = self.channels.get(item.channel)
+            if channel is None or address is None:
+                return
+            try:
+                ids = await channel.send(address, item.message)
+            except Unreachable:
+                log.info("%s:%s is unreachable; dropping queued replies", item.channel, pid[:10])
+                await self.store.mark_unreachable(pid)
+                return
+            except Exception as exc:
+                delay = min(self.settings.delivery.retry_first_seconds * 2 ** item.attempts,
+                            self.settings.delivery.retry_max_seconds)
+                log.warning("send failed on %s for %s (%s); retry in %.0fs", item.channel,
+                            pid[:10], type(exc).__name__, delay)
+                await self.store.retry_later(item.id, self.clock() + delay)
+                return
+            await self.store.delivered(item.id, pid, ids, self.clock())
+
+    async def deliver_pending(self, force: bool = False) -> None:
+        """Retry every queued message that is due (after a restart or an outage)."""
+        for pid, _channel, next_try in await self.store.pids_with_pending():
+            if force or next_try <= self.clock():
+                async with self.conversation(pid):
+                    await self._deliver(pid, force=force)
+
+    # ------------------------------------------------------------- timers
+
+    async def run_due_jobs(self) -> int:
+        """Run check-ins that are due. Returns how many ran."""
+        ran = 0
+        for job in await self.store.due_jobs(self.clock()):
+            async with self.conversation(job.pid):
+                person = await self.store.person(job.pid)
+                await self.store.delete_job(job.id)
+                if person is None or person.unreachable:
+                    continue
+                inbound = Inbound(kind="timer", at=self.clock(), payload=str(job.body["flow"]))
+                await self._process(job.pid, person.channel, person.address, inbound, None)
+                await self._deliver(job.pid, force=True)
+                ran += 1
+        return ran
+
+    async def purge(self) -> dict[str, int]:
+        r = self.settings.retention
+        counts = await self.store.purge(self.clock(), r.conversation_days, r.message_id_hours)
+        if any(counts.values()):
+            log.info("retention purge removed %s", counts)
+        return counts
+
+    # ------------------------------------------------------------- default effects
+
+    def _t(self, turn: Turn, message: str) -> str:
+        return self.tr.gettext(turn.state.locale or self.settings.default_language, message)
+
+    async def _no_directory(self, turn: Turn, effect: Effect) -> list[Message]:
+        return [Message(self._t(turn, T_NO_DIRECTORY))]
+
+    async def _no_advocates(self, turn: Turn, effect: Effect) -> list[Message]:
+        return [Message(self._t(turn, T_NO_ADVOCATES))]
+
+    async def _schedule(self, turn: Turn, effect: Effect) -> list[Message]:
+        assert isinstance(effect, Schedule)
+        await self.store.cancel_jobs(turn.pid, effect.kind)
+        await self.store.add_job(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
+                                 {"flow": effect.flow}, turn.now)
+        return []
+
+    async def _set_disappearing(self, turn: Turn, effect: Effect) -> list[Message]:
+        assert isinstance(effect, SetDisappearing)
+        channel = self.channels.get(turn.channel)
+        address = await self.store.address(turn.pid)
+        if channel is not None and address is not None:
+            await channel.set_disappearing(address, effect.seconds)
+        return []
+
+    async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
+        await self.store.cancel_jobs(turn.pid)
+        return []
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        for channel in self.channels.values():
+            await channel.start(self.handle, self._on_ready)
+        await self.deliver_pending(force=True)
+
+    async def _on_ready(self) -> None:
+        try:
+            await self.deliver_pending(force=True)
+        except Exception as exc:
+            log.warning("delivering kept replies failed (%s)", type(exc).__name__)
+
+    async def stop(self) -> None:
+        for channel in self.channels.values():
+            try:
+                await channel.stop()
+            except Exception as exc:
+                log.warning("channel %s did not stop cleanly (%s)", channel.name,
+                            type(exc).__name__)

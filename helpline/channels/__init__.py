@@ -1,0 +1,1 @@
+"""Channel adapters: each turns one platform into RawInbound events and sends Messages."""

@@ -1,0 +1,50 @@
+"""The small interface every channel implements."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from helpline.events import Message, RawInbound
+
+InboundHandler = Callable[[RawInbound], Awaitable[None]]
+ReadyHandler = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    buttons: bool  # choices as buttons (else a numbered list)
+    deletes_inbound: bool  # can delete the person's own messages too
+    delete_window_hours: float  # how far back deletion is reliable
+    disappearing: bool = False  # the bot can set a disappearing-messages timer
+
+
+class Unreachable(Exception):
+    """The person can no longer be reached here (blocked the bot, left, unregistered)."""
+
+
+class Channel(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
+        """Begin receiving; call ``on_inbound`` for each event (it never raises), and
+        ``on_ready`` each time the platform is reachable again after an outage (the app then
+        delivers what it kept)."""
+
+    async def stop(self) -> None: ...
+
+    async def send(self, address: str, message: Message) -> list[str]:
+        """Send one message; return the platform ids of what was sent. Raise Unreachable
+        when the person cannot be reached; any other exception means 'try again later'."""
+
+    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
+        """Delete what the platform allows of these messages; unknown ids are fine."""
+
+    async def on_first_contact(self, address: str) -> None:
+        """Someone new (or someone who erased their data) wrote for the first time."""
+
+    async def set_disappearing(self, address: str, seconds: int) -> None:
+        """Make new messages in this chat disappear after ``seconds`` (0 = off), where the
+        platform lets a bot do that; otherwise do nothing."""

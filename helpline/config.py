@@ -1,0 +1,150 @@
+"""One Settings object from ``helpline.toml`` (``--config`` or ``HELPLINE_CONFIG``), then
+environment variables on top: ``HELPLINE_<KEY>`` for top-level keys and
+``HELPLINE_<SECTION>_<KEY>`` for keys in a section (lists as comma-separated text).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_FLOWS = PROJECT_ROOT / "flows"
+BUNDLED_LOCALES = PROJECT_ROOT / "locales"
+
+
+class ConfigError(Exception):
+    """A configuration problem, in one line an admin can act on."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Commands(_Section):
+    quick_exit: list[str] = Field(default_factory=lambda: ["exit", "/exit", "quit", "/quit"])
+    quick_exit_reply: str = ""
+    menu: list[str] = Field(default_factory=lambda: ["menu", "/menu", "/start"])
+    help: list[str] = Field(default_factory=lambda: ["help", "/help"])
+    language: list[str] = Field(default_factory=lambda: ["language", "/language"])
+    erase: list[str] = Field(default_factory=lambda: ["delete my data", "/delete"])
+
+
+class Conversation(_Section):
+    first_flow: str = "welcome"
+    home_flow: str = "main"
+    resume_after_hours: float = Field(12.0, gt=0)
+
+
+class Retention(_Section):
+    conversation_days: float = Field(90.0, gt=0)
+    message_id_hours: float = Field(48.0, gt=0)
+    purge_every_hours: float = Field(6.0, gt=0)
+
+
+class Delivery(_Section):
+    retry_first_seconds: float = Field(2.0, gt=0)
+    retry_max_seconds: float = Field(300.0, gt=0)
+
+
+class Telegram(_Section):
+    token: str = ""
+    api_url: str = "https://api.telegram.org"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8443"
+    webhook_secret: str = ""
+    protect_content: bool = True
+    exit_reply_delete_after_seconds: float = Field(5.0, ge=0)
+    poll_timeout_seconds: float = Field(30.0, ge=0)
+
+
+class Signal(_Section):
+    service: str = ""
+    number: str = ""
+    disappearing_seconds: int = Field(86400, ge=0)
+
+
+class Settings(_Section):
+    db: Path = Path("./var/helpline.db")
+    secret_key: str = ""
+    flows: Path = BUNDLED_FLOWS
+    locales: Path = BUNDLED_LOCALES
+    default_language: str = "en"
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    log_level: str = "INFO"
+    commands: Commands = Field(default_factory=Commands)
+    conversation: Conversation = Field(default_factory=Conversation)
+    retention: Retention = Field(default_factory=Retention)
+    delivery: Delivery = Field(default_factory=Delivery)
+    telegram: Telegram = Field(default_factory=Telegram)
+    signal: Signal = Field(default_factory=Signal)
+
+
+SECTIONS = {name for name, f in Settings.model_fields.items()
+            if isinstance(f.annotation, type) and issubclass(f.annotation, _Section)}
+
+
+def load_settings(path: str | Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate; or ConfigError."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("HELPLINE_CONFIG")
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: config file not found; check --config or "
+                              "HELPLINE_CONFIG") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    _apply_env(data, env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_explain(e) for e in exc.errors())) from exc
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for key, raw in env.items():
+        if not key.startswith("HELPLINE_") or key == "HELPLINE_CONFIG":
+            continue
+        name = key[len("HELPLINE_"):].lower()
+        section = next((s for s in SECTIONS if name.startswith(s + "_")), None)
+        if section is not None:
+            field = name[len(section) + 1:]
+            model = Settings.model_fields[section].annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            if field in model.model_fields:
+                data.setdefault(section, {})[field] = _env_value(model, field, raw)
+        elif name in Settings.model_fields and name not in SECTIONS:
+            data[name] = _env_value(Settings, name, raw)
+
+
+def _env_value(model: type[BaseModel], field: str, raw: str) -> Any:
+    annotation = str(model.model_fields[field].annotation)
+    if annotation.startswith("list"):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _explain(error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent: type[BaseModel] = Settings
+        if len(error["loc"]) > 1:
+            annotation = Settings.model_fields.get(str(error["loc"][0]))
+            if annotation is not None and isinstance(annotation.annotation, type):
+                parent = annotation.annotation
+        close = difflib.get_close_matches(str(error["loc"][-1]), list(parent.model_fields), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown key '{loc}'{hint}"
+    return f"'{loc}': {error['msg']}"

@@ -1,0 +1,594 @@
+"""The pure flow engine: ``step(state, inbound) -> (state, messages, effects)``.
+
+No I/O, no clock, no platform: the app supplies the time in the inbound event and carries
+out the effects. Global commands (quick exit first) are checked before any step, in every
+state.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from helpline.events import (
+    CancelSchedules,
+    Choice,
+    DeleteChat,
+    Effect,
+    EraseData,
+    Handoff,
+    Inbound,
+    Lookup,
+    Message,
+    Schedule,
+    SetDisappearing,
+)
+from helpline.flow.loader import FlowSet
+from helpline.flow.model import (
+    AnyStep,
+    AskStep,
+    BranchStep,
+    CallStep,
+    ChooseStep,
+    Condition,
+    DisappearingStep,
+    EndStep,
+    HandoffStep,
+    LookupStep,
+    SayStep,
+    ScheduleStep,
+    SetStep,
+    Target,
+)
+from helpline.flow.state import Frame, State, Value
+from helpline.i18n import N_, NullTranslator, Translator
+
+MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
+MAX_DEPTH = 8  # nested calls
+
+
+def normalize(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form used to match words."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    cleaned = re.sub(r"[^\w/]+", " ", stripped)
+    return " ".join(cleaned.split())
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str  # in its own language, e.g. "Español"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    first_flow: str = "welcome"
+    home_flow: str = "main"
+    quick_exit_words: tuple[str, ...] = ("exit", "/exit", "quit", "/quit")
+    quick_exit_reply: str = ""
+    menu_words: tuple[str, ...] = ("menu", "/menu", "/start")
+    help_words: tuple[str, ...] = ("help", "/help")
+    language_words: tuple[str, ...] = ("language", "/language")
+    erase_words: tuple[str, ...] = ("delete my data", "/delete")
+    yes_words: tuple[str, ...] = ("yes", "y")
+    languages: tuple[Language, ...] = (Language("en", "English"),)
+    default_locale: str = "en"
+    resume_after_hours: float = 12.0
+    # Extra words per command in other languages, already normalized (filled by i18n).
+    extra_words: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def words(self, command: str) -> frozenset[str]:
+        base: Iterable[str] = getattr(self, f"{command}_words")
+        return frozenset(normalize(w) for w in base) | self.extra_words.get(command, frozenset())
+
+
+@dataclass
+class Result:
+    state: State
+    messages: list[Message] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    # For each effect, how many messages came before it: what an effect says (search
+    # results, a case handle) belongs at that point of the conversation, not at its end.
+    effect_at: list[int] = field(default_factory=list)
+
+    def add_effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
+        self.effect_at.append(len(self.messages))
+
+    def place(self, effect_messages: list[list[Message]]) -> list[Message]:
+        """The engine's messages with each effect's messages put where the effect happened."""
+        out: list[Message] = []
+        cursor = 0
+        positions = self.effect_at + [len(self.messages)] * (len(self.effects) -
+                                                               len(self.effect_at))
+        for position, extra in zip(positions, effect_messages, strict=True):
+            out.extend(self.messages[cursor:position])
+            cursor = max(cursor, position)
+            out.extend(extra)
+        out.extend(self.messages[cursor:])
+        return out
+
+
+# Built-in texts. Marked for extraction; translated at render time for the person.
+T_STALE = N_("That button is from an earlier message. Here is where we are now:")
+T_NOT_UNDERSTOOD = N_("Sorry, I didn't catch that. You can tap an option or type its number.")
+T_ASK_AGAIN = N_("That doesn't quite fit. Could you try again?")
+T_ASK_NUMBER = N_("Please answer with a number.")
+T_WAY_OUT = N_("You can type menu to go back, or help.")
+T_WELCOME_BACK = N_("Welcome back. Here is where we left off:")
+T_WELCOME_BACK_SHORT = N_("Welcome back.")
+T_HELP = N_(
+    "You can type {menu} at any time to see the options, or {exit} to leave and clear this "
+    "chat. To erase what is stored about you here, type {erase}."
+)
+T_ERASE_CONFIRM = N_(
+    "This erases everything stored about you here and clears this chat. It cannot be undone. "
+    "Erase now?"
+)
+T_ERASE_YES = N_("Yes, erase")
+T_ERASE_NO = N_("No, keep it")
+T_ERASE_KEPT = N_("Nothing was erased.")
+T_LANGUAGE = N_("Which language would you like?")
+T_LANGUAGE_SET = N_("OK.")
+T_TEXT_ONLY = N_("I can only read text messages here.")
+T_LOOP = N_("Something went wrong on our side. Here is the menu again.")
+
+
+class Engine:
+    """Runs flows. Holds only immutable configuration; every call is independent."""
+
+    def __init__(
+        self,
+        flows: FlowSet,
+        config: EngineConfig | None = None,
+        translator: Translator | None = None,
+    ) -> None:
+        self.flows = flows
+        self.config = config or EngineConfig()
+        self.tr = translator or NullTranslator()
+        self._words = {
+            name: self.config.words(name)
+            for name in ("quick_exit", "menu", "help", "language", "erase", "yes")
+        }
+
+    # ------------------------------------------------------------- entry point
+
+    def step(self, state: State, inbound: Inbound) -> Result:
+        state = state.model_copy(deep=True)
+        gap = inbound.at - state.last_seen if state.last_seen else 0.0
+        state.last_seen = inbound.at
+        if inbound.locale_hint and state.locale is None:
+            state.locale = self._known_locale(inbound.locale_hint)
+        result = Result(state)
+        said = normalize(inbound.text) if inbound.kind == "text" else ""
+        payload = inbound.payload if inbound.kind == "button" else ""
+
+        command = self._global_command(said, payload)
+        if command == "quick_exit":
+            return self._quick_exit(state)
+        if inbound.channel:
+            state.vars["channel"] = inbound.channel
+        if state.pending == "erase":
+            return self._erase_answer(result, said, payload)
+        if state.pending == "language" and self._language_answer(result, said, payload):
+            return result
+        state.pending = None
+        if command == "erase":
+            state.pending = "erase"
+            result.messages.append(Message(
+                self._t(state, T_ERASE_CONFIRM),
+                (Choice(self._t(state, T_ERASE_YES), "g:erase:yes"),
+                 Choice(self._t(state, T_ERASE_NO), "g:erase:no")),
+            ))
+            return result
+        if command == "language":
+            state.pending = "language"
+            result.messages.append(Message(
+                self._t(state, T_LANGUAGE),
+                tuple(Choice(lang.name, f"g:lang:{lang.code}") for lang in self.config.languages),
+            ))
+            return result
+        if command == "menu":
+            return self._start_flow(result, self.config.home_flow)
+        if command == "help":
+            result.messages.append(Message(self._help_text(state)))
+            self._rerender(result)
+            return result
+
+        if inbound.kind == "unsupported":
+            result.messages.append(Message(self._t(state, T_TEXT_ONLY)))
+            if state.idle:
+                return self._start_flow(result, self.config.first_flow if not state.seen_welcome
+                                        else self.config.home_flow)
+            self._rerender(result, quiet=True)
+            return result
+        if inbound.kind == "timer":
+            if inbound.payload in self.flows:
+                return self._start_flow(result, inbound.payload)
+            return result
+        if inbound.kind == "start" and inbound.payload in self.flows:
+            return self._start_flow(result, inbound.payload)
+        if state.idle:
+            first = not state.seen_welcome
+            if not first and gap > self.config.resume_after_hours * 3600:
+                result.messages.append(Message(self._t(state, T_WELCOME_BACK_SHORT)))
+            return self._start_flow(result, self.config.first_flow if first
+                                    else self.config.home_flow)
+        if inbound.kind == "start":
+            self._rerender(result)
+            return result
+        current = self._current(state)
+        fresh_press = payload.startswith(f"c:{state.turn}:")
+        if gap > self.config.resume_after_hours * 3600 and not fresh_press:
+            result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
+            self._rerender(result)
+            return result
+        if isinstance(current, ChooseStep):
+            self._answer_choice(result, current, said, payload)
+        elif isinstance(current, AskStep):
+            self._answer_ask(result, current, inbound, payload)
+        else:  # not waiting for anything (should not happen): carry on from here
+            self._run(result)
+        return result
+
+    # ------------------------------------------------------------- globals
+
+    def _global_command(self, said: str, payload: str) -> str | None:
+        if payload.startswith("g:") and payload[2:] in ("exit", "menu", "help", "language",
+                                                         "erase"):
+            return {"exit": "quick_exit"}.get(payload[2:], payload[2:])
+        for name in ("quick_exit", "menu", "help", "language", "erase"):
+            if said and said in self._words[name]:
+                return name
+        return None
+
+    def _quick_exit(self, state: State) -> Result:
+        fresh = State(locale=None)
+        messages = []
+        if self.config.quick_exit_reply:
+            messages.append(Message(self.config.quick_exit_reply, ephemeral=True))
+        return Result(fresh, messages, [DeleteChat(), CancelSchedules()])
+
+    def _erase_answer(self, result: Result, said: str, payload: str) -> Result:
+        state = result.state
+        state.pending = None
+        if payload == "g:erase:yes" or (said and said in self._words["yes"]):
+            erased = self._quick_exit(state)
+            erased.effects.insert(0, EraseData())
+            return erased
+        result.messages.append(Message(self._t(state, T_ERASE_KEPT)))
+        self._rerender(result)
+        return result
+
+    def _language_answer(self, result: Result, said: str, payload: str) -> bool:
+        state = result.state
+        chosen: str | None = None
+        if payload.startswith("g:lang:"):
+            chosen = self._known_locale(payload[7:])
+        elif said:
+            for index, lang in enumerate(self.config.languages, start=1):
+                if said in (normalize(lang.name), normalize(lang.code), str(index)):
+                    chosen = lang.code
+        if chosen is None:
+            return False
+        state.pending = None
+        state.locale = chosen
+        result.messages.append(Message(self._t(state, T_LANGUAGE_SET)))
+        if state.idle:
+            self._start_flow(result, self.config.first_flow if not state.seen_welcome
+                             else self.config.home_flow)
+        else:
+            self._rerender(result)
+        return True
+
+    def _known_locale(self, hint: str) -> str | None:
+        codes = {lang.code for lang in self.config.languages}
+        hint = hint.replace("_", "-").lower()
+        for candidate in (hint, hint.split("-")[0]):
+            if candidate in codes:
+                return candidate
+        return None
+
+    def _help_text(self, state: State) -> str:
+        def first(words: tuple[str, ...]) -> str:
+            return words[0] if words else ""
+
+        return self._t(state, T_HELP).replace("{menu}", first(self.config.menu_words)).replace(
+            "{exit}", first(self.config.quick_exit_words)).replace(
+            "{erase}", first(self.config.erase_words))
+
+    # ------------------------------------------------------------- answers
+
+    def _answer_choice(self, result: Result, step: ChooseStep, said: str, payload: str) -> None:
+        state = result.state
+        index: int | None = None
+        if payload:
+            match = re.fullmatch(r"c:(\d+):(\d+)", payload)
+            if match and int(match.group(1)) == state.turn:
+                index = int(match.group(2))
+                if index >= len(step.options):
+                    index = None
+            if index is None:
+                result.messages.append(Message(self._t(state, T_STALE)))
+                self._rerender(result)
+                return
+        elif said:
+            index = self._match_option(state, step, said)
+        if index is None:
+            state.retries += 1
+            text = self._t(state, step.retry) if step.retry else self._t(state, T_NOT_UNDERSTOOD)
+            if state.retries >= 2:
+                text = f"{text} {self._t(state, T_WAY_OUT)}"
+            result.messages.append(Message(text))
+            self._rerender(result, quiet=True)
+            return
+        option = step.options[index]
+        state.retries = 0
+        if step.save:
+            state.vars[step.save] = option.value if option.value is not None else option.label
+        self._follow(result, option)
+        self._run(result)
+
+    def _match_option(self, state: State, step: ChooseStep, said: str) -> int | None:
+        if said.isdigit() and 1 <= int(said) <= len(step.options):
+            return int(said) - 1
+        for i, option in enumerate(step.options):
+            names = {normalize(option.label), normalize(self._t(state, option.label))}
+            names.update(normalize(k) for k in option.keywords)
+            if said in names:
+                return i
+        return None
+
+    def _answer_ask(self, result: Result, step: AskStep, inbound: Inbound, payload: str) -> None:
+        state = result.state
+        if payload or inbound.kind != "text" or not inbound.text.strip():
+            result.messages.append(Message(self._t(state, T_STALE) if payload else
+                                           self._t(state, step.retry or T_ASK_AGAIN)))
+            self._rerender(result, quiet=True)
+            return
+        answer = inbound.text.strip()
+        if normalize(answer) in {normalize(w) for w in step.skip}:
+            state.vars.pop(step.save, None)
+            state.retries = 0
+            self._follow(result, step)
+            self._run(result)
+            return
+        value, problem = _validate(step, answer)
+        if problem is not None:
+            state.retries += 1
+            text = self._t(state, step.retry) if step.retry else self._t(state, problem)
+            if state.retries >= 2:
+                text = f"{text} {self._t(state, T_WAY_OUT)}"
+            result.messages.append(Message(text))
+            return
+        state.retries = 0
+        state.vars[step.save] = value
+        self._follow(result, step)
+        self._run(result)
+
+    # ------------------------------------------------------------- running
+
+    def _current(self, state: State) -> AnyStep | None:
+        top = state.top
+        return None if top is None else self.flows[top.flow].steps[top.step]
+
+    def _start_flow(self, result: Result, flow_id: str) -> Result:
+        state = result.state
+        state.stack = [Frame(flow=flow_id, step=self.flows[flow_id].start)]
+        state.retries = 0
+        state.pending = None
+        if flow_id == self.config.first_flow:
+            state.seen_welcome = True
+        self._run(result, entering=True)
+        return result
+
+    def _follow(self, result: Result, target: Target) -> bool:
+        """Move the top frame along ``target``. Returns False when the flow just ended."""
+        state = result.state
+        frame = state.stack[-1]
+        if target.flow is not None:
+            state.stack[-1] = Frame(flow=target.flow, step=self.flows[target.flow].start)
+            if target.flow == self.config.first_flow:
+                state.seen_welcome = True
+            return True
+        if target.next is not None:
+            frame.step = target.next
+            return True
+        return self._return(result)
+
+    def _return(self, result: Result) -> bool:
+        """The top flow ended: pop it and continue after the caller's call step."""
+        state = result.state
+        state.stack.pop()
+        if not state.stack:
+            return False
+        caller = self.flows[state.stack[-1].flow].steps[state.stack[-1].step]
+        if isinstance(caller, CallStep):
+            return self._follow(result, caller)
+        return True
+
+    def _run(self, result: Result, entering: bool = True) -> None:
+        """Run steps from the top frame until one waits for an answer or the stack empties."""
+        state = result.state
+        for _ in range(MAX_AUTO_STEPS):
+            if not state.stack:
+                return
+            frame = state.stack[-1]
+            step = self.flows[frame.flow].steps[frame.step]
+            if isinstance(step, ChooseStep):
+                state.turn += 1
+                result.messages.append(self._render_choose(state, step))
+                return
+            if isinstance(step, AskStep):
+                state.turn += 1
+                result.messages.append(Message(self._fmt(state, step.ask)))
+                return
+            if isinstance(step, SayStep):
+                result.messages.append(Message(self._fmt(state, step.say)))
+            elif isinstance(step, SetStep):
+                state.vars.update(step.set)
+            elif isinstance(step, BranchStep):
+                self._follow(result, _branch_target(step, state.vars))
+                continue
+            elif isinstance(step, CallStep):
+                if len(state.stack) >= MAX_DEPTH:
+                    self._recover(result)
+                    return
+                state.stack.append(Frame(flow=step.call, step=self.flows[step.call].start))
+                continue
+            elif isinstance(step, LookupStep):
+                spec = step.lookup
+                criteria = {
+                    key: state.vars.get(name)
+                    for key in ("needs", "area", "language", "age_group", "gender")
+                    if (name := getattr(spec, key)) is not None
+                }
+                result.add_effect(Lookup(criteria=criteria, limit=spec.limit))
+            elif isinstance(step, HandoffStep):
+                summary = {name: state.vars.get(name) for name in step.handoff.share
+                           if state.vars.get(name) not in (None, "", [])}
+                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
+            elif isinstance(step, ScheduleStep):
+                hours = _number(step.schedule.after_hours, state.vars)
+                if hours is not None:
+                    result.add_effect(Schedule(step.schedule.kind, hours, step.schedule.flow))
+            elif isinstance(step, DisappearingStep):
+                seconds = _number(step.disappearing, state.vars)
+                if seconds is not None and 0 <= seconds <= 365 * 86400:
+                    result.add_effect(SetDisappearing(int(seconds)))
+            elif isinstance(step, EndStep):
+                if isinstance(step.end, str):
+                    result.messages.append(Message(self._fmt(state, step.end)))
+                self._return(result)
+                continue
+            self._follow(result, step)
+        self._recover(result)
+
+    def _recover(self, result: Result) -> None:
+        """A flow looped without waiting or nested too deep: go home rather than spin."""
+        state = result.state
+        result.messages.append(Message(self._t(state, T_LOOP)))
+        home = self.flows[self.config.home_flow]
+        state.stack = [Frame(flow=home.id, step=home.start)]
+        step = home.steps[home.start]
+        if isinstance(step, ChooseStep):
+            state.turn += 1
+            result.messages.append(self._render_choose(state, step))
+        else:
+            state.stack = []
+
+    def _rerender(self, result: Result, quiet: bool = False) -> None:
+        """Show the current question again (its options, or the question itself)."""
+        state = result.state
+        if state.idle:
+            return
+        step = self._current(state)
+        if isinstance(step, ChooseStep):
+            result.messages.append(self._render_choose(state, step, question=not quiet))
+        elif isinstance(step, AskStep) and not quiet:
+            result.messages.append(Message(self._fmt(state, step.ask)))
+
+    # ------------------------------------------------------------- rendering
+
+    def _render_choose(self, state: State, step: ChooseStep, question: bool = True) -> Message:
+        choices = tuple(
+            Choice(self._t(state, option.label), f"c:{state.turn}:{i}")
+            for i, option in enumerate(step.options)
+        )
+        return Message(self._fmt(state, step.choose) if question else "", choices)
+
+    def _t(self, state: State, message: str) -> str:
+        return self.tr.gettext(state.locale or self.config.default_locale, message)
+
+    def _fmt(self, state: State, message: str) -> str:
+        text = self._t(state, message)
+        return _PLACEHOLDER.sub(lambda m: _show(state.vars.get(m.group(1))), text)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def _show(value: Value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:
+    rules = step.validate_
+    if rules is None:
+        return answer[:500], None
+    answer = answer[: rules.max_length]
+    if rules.pattern is not None and not re.fullmatch(rules.pattern, answer):
+        return None, T_ASK_AGAIN
+    if rules.one_of is not None:
+        wanted = {normalize(o): o for o in rules.one_of}
+        if normalize(answer) not in wanted:
+            return None, T_ASK_AGAIN
+        return wanted[normalize(answer)], None
+    if rules.min is not None or rules.max is not None:
+        try:
+            number = float(answer.replace(",", "."))
+        except ValueError:
+            return None, T_ASK_NUMBER
+        if number != number or number in (float("inf"), float("-inf")):
+            return None, T_ASK_NUMBER
+        if (rules.min is not None and number < rules.min) or (
+            rules.max is not None and number > rules.max
+        ):
+            return None, T_ASK_AGAIN
+        return (int(number) if number.is_integer() else number), None
+    return answer, None
+
+
+def _number(spec: str | float, variables: dict[str, Value]) -> float | None:
+    if isinstance(spec, (int, float)):
+        return float(spec)
+    value = variables.get(spec)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _branch_target(step: BranchStep, variables: dict[str, Value]) -> Target:
+    for case in step.branch:
+        if all(_holds(c, variables) for c in case.conditions):
+            return case
+    return step.else_ or Target()
+
+
+def _holds(cond: Condition, variables: dict[str, Value]) -> bool:
+    value = variables.get(cond.var)
+    if cond.is_set is not None and (value not in (None, "", [])) != cond.is_set:
+        return False
+    if cond.equals is not None and not _same(value, cond.equals):
+        return False
+    if cond.not_equals is not None and _same(value, cond.not_equals):
+        return False
+    if cond.in_ is not None and not any(_same(value, v) for v in cond.in_):
+        return False
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if cond.gt is not None and (number is None or not number > cond.gt):
+        return False
+    return not (cond.lt is not None and (number is None or not number < cond.lt))
+
+
+def _same(value: Value, wanted: object) -> bool:
+    if isinstance(value, list):
+        return any(_same(v, wanted) for v in value)
+    if isinstance(value, str) and isinstance(wanted, str):
+        return normalize(value) == normalize(wanted)
+    return value == wanted
+
+
+__all__: Sequence[str] = ["Engine", "EngineConfig", "Language", "Result", "normalize"]

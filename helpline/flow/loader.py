@@ -1,0 +1,533 @@
+"""Load a folder of flow files and check them, reporting every problem at once.
+
+Two passes, as Rasa does it: first each file against the schema (with positions, so each
+problem names ``file:line:col``), then the graph across all flows (targets, reachability,
+dead ends, call cycles). Every message says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from helpline.flow.model import (
+    STEP_KINDS,
+    STEP_MODELS,
+    AnyStep,
+    AskStep,
+    BranchStep,
+    CallStep,
+    ChooseStep,
+    EndStep,
+    Flow,
+    HandoffStep,
+    LookupStep,
+    SayStep,
+    ScheduleStep,
+    SetStep,
+    Target,
+    step_kind,
+)
+from helpline.flow.yamlsource import Located, Position, YamlSyntaxError, load_located
+
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+@dataclass
+class FlowSource:
+    path: Path
+    located: Located
+    # Steps that failed the schema; the graph pass sees stand-ins so it can still check
+    # the rest of the flow without repeating (or inventing) problems about these.
+    placeholders: set[str] = field(default_factory=set)
+
+    def where(self, *keys: str | int) -> Position:
+        return self.located.position(tuple(keys))
+
+
+@dataclass
+class FlowSet:
+    """Every valid flow by id, with the file each came from."""
+
+    flows: dict[str, Flow] = field(default_factory=dict)
+    sources: dict[str, FlowSource] = field(default_factory=dict)
+
+    def __contains__(self, flow_id: object) -> bool:
+        return flow_id in self.flows
+
+    def __getitem__(self, flow_id: str) -> Flow:
+        return self.flows[flow_id]
+
+    def __iter__(self) -> Iterator[Flow]:
+        return iter(self.flows.values())
+
+
+class FlowError(Exception):
+    """Raised when flows are invalid; ``problems`` holds every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def load_flows(folder: Path) -> FlowSet:
+    """Load and check every ``*.yaml`` flow in ``folder``; raise FlowError on any problem."""
+    flows, problems = check_flows(folder)
+    if problems:
+        raise FlowError(problems)
+    return flows
+
+
+def check_flows(folder: Path) -> tuple[FlowSet, list[Problem]]:
+    problems: list[Problem] = []
+    flowset = FlowSet()
+    if not folder.is_dir():
+        return flowset, [Problem(str(folder), 1, 1, "flows folder not found; "
+                                 "set HELPLINE_FLOWS or --flows to a folder of .yaml files")]
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        problems.append(Problem(str(folder), 1, 1, "no flow files (*.yaml) in this folder"))
+    for path in files:
+        flow, source, file_problems = _load_file(path)
+        problems.extend(file_problems)
+        if flow is None or source is None:
+            continue
+        if flow.id in flowset.flows:
+            other = flowset.sources[flow.id].path
+            pos = source.where("id")
+            problems.append(Problem(str(path), pos.line, pos.column,
+                                    f"duplicate flow id '{flow.id}' (also in {other}); "
+                                    "give each flow its own id"))
+            continue
+        flowset.flows[flow.id] = flow
+        flowset.sources[flow.id] = source
+    problems.extend(_check_graph(flowset))
+    return flowset, sorted(set(problems))
+
+
+def _load_file(path: Path) -> tuple[Flow | None, FlowSource | None, list[Problem]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, None, [Problem(name, 1, 1, f"cannot read file: {exc.__class__.__name__}; "
+                                    "save it as UTF-8 text")]
+    try:
+        located = load_located(text)
+    except YamlSyntaxError as exc:
+        return None, None, [Problem(name, exc.position.line, exc.position.column,
+                                    f"{exc.message}; check indentation, colons and quotes here")]
+    source = FlowSource(path, located)
+    problems: list[Problem] = []
+    for dup_path, pos in located.duplicates:
+        what = (f"step id '{dup_path[1]}'" if len(dup_path) == 2 and dup_path[0] == "steps"
+                else f"key '{dup_path[-1]}'")
+        problems.append(Problem(name, pos.line, pos.column,
+                                f"duplicate {what}; the later one would silently replace the "
+                                "earlier: rename or remove one"))
+    if not isinstance(located.data, dict):
+        return None, None, [*problems, Problem(name, 1, 1, "a flow file must be a mapping with "
+                                               "id, title, start and steps")]
+    try:
+        flow = Flow.model_validate(located.data)
+    except ValidationError as exc:
+        problems.extend(_schema_problems(name, located, exc))
+        partial = _partial_flow(located.data, exc)
+        if partial is None:
+            return None, None, problems
+        flow = partial
+        source.placeholders = {
+            str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2 and e["loc"][0] == "steps"
+        }
+    if flow.id != path.stem:
+        pos = source.where("id")
+        problems.append(Problem(name, pos.line, pos.column,
+                                f"flow id '{flow.id}' differs from the file name '{path.name}'; "
+                                f"rename the file to '{flow.id}.yaml' or change the id"))
+    return flow, source, problems
+
+
+def _partial_flow(data: dict[str, object], exc: ValidationError) -> Flow | None:
+    """The flow with each broken step replaced by a stand-in that keeps its raw targets."""
+    broken = {str(e["loc"][1]) for e in exc.errors()
+              if len(e["loc"]) >= 2 and e["loc"][0] == "steps"}
+    steps = data.get("steps")
+    if not broken or not isinstance(steps, dict):
+        return None
+    patched = dict(steps)
+    for step_id in broken:
+        targets = sorted(set(_raw_targets(steps.get(step_id))))
+        if targets:
+            patched[step_id] = {"choose": "?", "options": [
+                {"label": "?", kind: value} for kind, value in targets][:12]}
+        else:
+            patched[step_id] = {"end": True}
+    try:
+        return Flow.model_validate({**data, "steps": patched})
+    except ValidationError:
+        return None
+
+
+def _raw_targets(raw: object) -> Iterator[tuple[str, str]]:
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if key in ("next", "flow") and isinstance(value, str):
+                yield key, value
+            else:
+                yield from _raw_targets(value)
+    elif isinstance(raw, list):
+        for item in raw:
+            yield from _raw_targets(item)
+
+
+def _strip_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Pydantic puts the union tag after a step id; the YAML has no such level."""
+    if len(loc) > 2 and loc[0] == "steps" and loc[2] in STEP_KINDS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model whose fields are valid at ``loc`` (for suggesting a key), if known."""
+    if len(loc) >= 3 and loc[0] == "steps" and isinstance(loc[2], str):
+        model = STEP_MODELS.get(loc[2])
+        rest = loc[3:-1]
+        while model is not None and rest:
+            head, *tail = rest
+            field_info = _field_by_alias(model, str(head))
+            model = _nested_model(field_info)
+            rest = tuple(t for t in tail if not isinstance(t, int))
+        return model
+    if len(loc) == 1:
+        return Flow
+    return None
+
+
+def _field_by_alias(model: type[BaseModel], key: str) -> object:
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == key:
+            return info.annotation
+    return None
+
+
+def _nested_model(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _describe(loc: tuple[str | int, ...]) -> str:
+    if len(loc) >= 2 and loc[0] == "steps":
+        return f" in step '{loc[1]}'"
+    return ""
+
+
+def _schema_problems(name: str, located: Located, exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors():
+        raw_loc = tuple(error["loc"])
+        loc = _strip_tags(raw_loc)
+        pos = located.position(loc)
+        kind = error["type"]
+        where = _describe(loc)
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(raw_loc)
+            valid = _keys_of(model) if model else []
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            hint = (f"did you mean '{close[0]}'?" if close
+                    else f"valid keys here: {', '.join(valid)}" if valid else "remove it")
+            message = f"unknown key '{key}'{where}; {hint}"
+        elif kind == "step_kind":
+            raw = located.data
+            for part in loc:
+                raw = raw.get(part) if isinstance(raw, dict) else None
+            present = [k for k in STEP_KINDS if isinstance(raw, dict) and k in raw]
+            if present:
+                message = (f"step '{loc[-1]}' has more than one kind ({', '.join(present)}); "
+                           "split it into one step per kind")
+            else:
+                keys = list(raw) if isinstance(raw, dict) else []
+                guesses = [
+                    difflib.get_close_matches(str(k), STEP_KINDS, n=2, cutoff=0.6) for k in keys
+                ]
+                guess = next((" or ".join(f"'{x}'" for x in g) for g in guesses if g), None)
+                hint = (f"did you mean {guess}?" if guess
+                        else "start it with one of: " + ", ".join(STEP_KINDS))
+                message = f"step '{loc[-1]}' has no kind; {hint}"
+        elif kind == "missing":
+            message = f"missing required key '{loc[-1]}'{where}; add it"
+            pos = located.position(loc[:-1])
+        elif kind == "string_pattern_mismatch":
+            message = (f"'{error.get('input')}' is not a valid id{where}; use lower-case letters, "
+                       "digits and _ and start with a letter")
+        else:
+            field_name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+            message = f"{field_name}{where}: {error['msg'].rstrip('.')}; fix the value here"
+        problems.append(Problem(name, pos.line, pos.column, message))
+    return problems
+
+
+# ---------------------------------------------------------------- graph checks
+
+
+def step_targets(step: AnyStep) -> list[tuple[tuple[str | int, ...], Target]]:
+    """Every target a step can go to, with the key path (inside the step) where it is written."""
+    found: list[tuple[tuple[str | int, ...], Target]] = []
+    if isinstance(step, EndStep):
+        return found
+    if step.has_target:
+        found.append(((), step))
+    if isinstance(step, ChooseStep):
+        found.extend((("options", i), option) for i, option in enumerate(step.options))
+    if isinstance(step, BranchStep):
+        found.extend((("branch", i), case) for i, case in enumerate(step.branch))
+        if step.else_ is not None:
+            found.append((("else",), step.else_))
+    return found
+
+
+def called_flows(step: AnyStep) -> list[str]:
+    if isinstance(step, CallStep):
+        return [step.call]
+    if isinstance(step, ScheduleStep):
+        return [step.schedule.flow]
+    return []
+
+
+def step_texts(step: AnyStep) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """Every user-facing text of a step, with the key path where it is written."""
+    if isinstance(step, SayStep):
+        yield ("say",), step.say
+    elif isinstance(step, ChooseStep):
+        yield ("choose",), step.choose
+        for i, option in enumerate(step.options):
+            yield ("options", i, "label"), option.label
+        if step.retry:
+            yield ("retry",), step.retry
+    elif isinstance(step, AskStep):
+        yield ("ask",), step.ask
+        if step.retry:
+            yield ("retry",), step.retry
+    elif isinstance(step, EndStep) and isinstance(step.end, str):
+        yield ("end",), step.end
+
+
+def saved_vars(flows: FlowSet) -> set[str]:
+    names: set[str] = set()
+    for flow in flows:
+        for step in flow.steps.values():
+            if isinstance(step, (AskStep, ChooseStep)) and step.save:
+                names.add(step.save)
+            elif isinstance(step, SetStep):
+                names.update(step.set)
+    return names
+
+
+# Variables the app itself fills in; flows may show them without setting them.
+APP_VARS = frozenset({"channel", "case_handle", "queue_position", "result_count"})
+
+
+def _check_graph(flowset: FlowSet) -> list[Problem]:
+    problems: list[Problem] = []
+    known_vars = saved_vars(flowset) | APP_VARS
+    for flow in flowset:
+        source = flowset.sources[flow.id]
+        name = str(source.path)
+
+        def at(*keys: str | int, src: FlowSource = source) -> Position:
+            return src.where(*keys)
+
+        if flow.start not in flow.steps:
+            pos = at("start")
+            problems.append(Problem(name, pos.line, pos.column,
+                                    _unknown_step(flow.start, flow, "start")))
+        for step_id, step in flow.steps.items():
+            if step_id in source.placeholders:
+                continue
+            for keys, target in step_targets(step):
+                if target.next is not None and target.next not in flow.steps:
+                    pos = at("steps", step_id, *keys, "next")
+                    problems.append(Problem(name, pos.line, pos.column,
+                                            _unknown_step(target.next, flow, f"step '{step_id}'")))
+                if target.flow is not None and target.flow not in flowset:
+                    pos = at("steps", step_id, *keys, "flow")
+                    problems.append(Problem(name, pos.line, pos.column,
+                                            _unknown_flow(target.flow, flowset, step_id)))
+            for callee in called_flows(step):
+                if callee not in flowset:
+                    key = "call" if isinstance(step, CallStep) else "schedule"
+                    pos = at("steps", step_id, key)
+                    problems.append(Problem(name, pos.line, pos.column,
+                                            _unknown_flow(callee, flowset, step_id)))
+            if not isinstance(step, (EndStep, ChooseStep, BranchStep)) and not step.has_target:
+                pos = at("steps", step_id)
+                problems.append(Problem(name, pos.line, pos.column,
+                                        f"step '{step_id}' has no way forward; add 'next: <step>' "
+                                        "or 'flow: <flow>', or finish with an 'end:' step"))
+            if isinstance(step, BranchStep) and step.else_ is None:
+                pos = at("steps", step_id, "branch")
+                problems.append(Problem(name, pos.line, pos.column,
+                                        f"branch '{step_id}' has no 'else'; add 'else: {{next: "
+                                        "<step>}' for when no condition holds"))
+            for keys, text in step_texts(step):
+                for var in PLACEHOLDER.findall(text):
+                    if var not in known_vars:
+                        pos = at("steps", step_id, *keys)
+                        problems.append(Problem(name, pos.line, pos.column,
+                                                f"text uses {{{var}}} but no step saves '{var}'; "
+                                                "fix the name or save it first"))
+        if flow.start in flow.steps:
+            reached = _reachable(flow)
+            for step_id in flow.steps:
+                if step_id not in reached:
+                    pos = at("steps", step_id)
+                    problems.append(Problem(name, pos.line, pos.column,
+                                            f"step '{step_id}' is unreachable from "
+                                            f"'{flow.start}'; link to it or remove it"))
+    problems.extend(_check_call_cycles(flowset))
+    return problems
+
+
+def _unknown_step(target: str, flow: Flow, where: str) -> str:
+    close = difflib.get_close_matches(target, list(flow.steps), n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "add that step or fix the name"
+    return f"{where} goes to unknown step '{target}' in flow '{flow.id}'; {hint}"
+
+
+def _unknown_flow(target: str, flowset: FlowSet, step_id: str) -> str:
+    close = difflib.get_close_matches(target, list(flowset.flows), n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "add flows/" + target + ".yaml or fix it"
+    return f"step '{step_id}' names unknown flow '{target}'; {hint}"
+
+
+def _reachable(flow: Flow) -> set[str]:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        step_id = todo.pop()
+        if step_id in seen or step_id not in flow.steps:
+            continue
+        seen.add(step_id)
+        todo.extend(t.next for _, t in step_targets(flow.steps[step_id]) if t.next)
+    return seen
+
+
+def can_finish(flowset: FlowSet) -> set[str]:
+    """Flows from whose start some path reaches an end (calls only pass if the callee ends)."""
+    finishing: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for flow in flowset:
+            if flow.id in finishing:
+                continue
+            if _finishes(flow, finishing):
+                finishing.add(flow.id)
+                changed = True
+    return finishing
+
+
+def _finishes(flow: Flow, finishing: set[str]) -> bool:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        step_id = todo.pop()
+        if step_id in seen or step_id not in flow.steps:
+            continue
+        seen.add(step_id)
+        step = flow.steps[step_id]
+        if isinstance(step, EndStep):
+            return True
+        if isinstance(step, CallStep) and step.call not in finishing:
+            continue
+        for _, target in step_targets(step):
+            if target.flow is not None and target.flow in finishing:
+                return True
+            if target.next:
+                todo.append(target.next)
+    return False
+
+
+def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
+    calls: dict[str, set[str]] = {f.id: set() for f in flowset}
+    for flow in flowset:
+        for step in flow.steps.values():
+            if isinstance(step, CallStep) and step.call in flowset:
+                calls[flow.id].add(step.call)
+    finishing = can_finish(flowset)
+    problems: list[Problem] = []
+    reported: set[frozenset[str]] = set()
+    for start in calls:
+        cycle = _find_cycle(start, calls)
+        if not cycle or frozenset(cycle) in reported:
+            continue
+        if any(f in finishing for f in cycle):
+            continue
+        reported.add(frozenset(cycle))
+        source = flowset.sources[start]
+        step_id = next(s for s, st in flowset[start].steps.items()
+                       if isinstance(st, CallStep) and st.call in cycle)
+        pos = source.where("steps", step_id, "call")
+        chain = " -> ".join([*cycle, cycle[0]])
+        problems.append(Problem(str(source.path), pos.line, pos.column,
+                                f"call cycle with no exit: {chain}; let one of these flows "
+                                "reach an 'end:' step so the calls can return"))
+    return problems
+
+
+def _find_cycle(start: str, calls: dict[str, set[str]]) -> list[str] | None:
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] if node == start else None
+        path.append(node)
+        for nxt in sorted(calls.get(node, ())):
+            found = visit(nxt)
+            if found:
+                return found
+        path.pop()
+        return None
+
+    return visit(start)
+
+
+__all__ = [
+    "FlowError",
+    "FlowSet",
+    "FlowSource",
+    "Problem",
+    "can_finish",
+    "check_flows",
+    "load_flows",
+    "step_kind",
+    "step_targets",
+    "step_texts",
+]
+
+_ = (HandoffStep, LookupStep)  # kinds with no extra graph rules yet

@@ -1,0 +1,261 @@
+"""The flow language: pydantic v2 models for one flow file.
+
+A flow is a mapping of step ids to steps. Each step is a mapping that holds exactly one
+*kind key* (``say``, ``choose``, ``ask``, ``set``, ``branch``, ``call``, ``lookup``,
+``handoff``, ``schedule`` or ``end``); the kind key decides which model validates it.
+Unknown keys are refused everywhere so that a typo never silently changes a flow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+VAR_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(_Strict):
+    """Where to go next: a step of this flow (``next``) or another flow (``flow``)."""
+
+    next: str | None = Field(None, description="Id of a step in this flow.")
+    flow: str | None = Field(None, description="Id of another flow to continue in.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Target:
+        if self.next is not None and self.flow is not None:
+            raise ValueError("give either 'next' (a step) or 'flow' (another flow), not both")
+        return self
+
+    @property
+    def has_target(self) -> bool:
+        return self.next is not None or self.flow is not None
+
+
+class _StepBase(Target):
+    note: str | None = Field(None, description="A note for translators and other admins.")
+
+
+class SayStep(_StepBase):
+    say: str = Field(description="Text to send.")
+
+
+class Option(Target):
+    label: str = Field(description="What the person sees on the button or in the list.")
+    value: Scalar | None = Field(None, description="Value saved to the step's 'save' variable.")
+    keywords: list[str] = Field(default_factory=list, description="Other words that pick it.")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> Option:
+        if not self.has_target:
+            raise ValueError("an option needs 'next' (a step) or 'flow' (another flow)")
+        return self
+
+
+class ChooseStep(_StepBase):
+    choose: str = Field(description="The question shown above the options.")
+    options: list[Option] = Field(min_length=1, max_length=12)
+    save: str | None = Field(None, pattern=VAR_PATTERN, description="Variable for the value.")
+    retry: str | None = Field(None, description="Gentle re-prompt after an answer that fits none.")
+
+
+class Validation(_Strict):
+    pattern: str | None = Field(None, description="Regular expression the whole answer matches.")
+    min: float | None = Field(None, description="Smallest number allowed (a number answer).")
+    max: float | None = Field(None, description="Largest number allowed (a number answer).")
+    one_of: list[str] | None = Field(None, description="Allowed answers (case-insensitive).")
+    max_length: int = Field(500, ge=1, le=4000, description="Longest answer kept.")
+
+
+class AskStep(_StepBase):
+    ask: str = Field(description="The question.")
+    save: str = Field(pattern=VAR_PATTERN, description="Variable that keeps the answer.")
+    validate_: Validation | None = Field(None, alias="validate")
+    retry: str | None = Field(None, description="Gentle re-prompt after a bad answer.")
+    skip: list[str] = Field(
+        default_factory=list, description="Words that skip the question, leaving it unanswered."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SetStep(_StepBase):
+    set: dict[Annotated[str, Field(pattern=VAR_PATTERN)], Scalar | None]
+
+
+class Condition(_Strict):
+    var: str = Field(pattern=VAR_PATTERN)
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    is_set: bool | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BranchCase(Target):
+    when: Condition | list[Condition] = Field(alias="if")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return self.when if isinstance(self.when, list) else [self.when]
+
+
+class BranchStep(_StepBase):
+    branch: list[BranchCase] = Field(min_length=1)
+    else_: Target | None = Field(None, alias="else")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CallStep(_StepBase):
+    call: str = Field(description="Flow to run; this flow continues at 'next' when it ends.")
+
+
+class LookupSpec(_Strict):
+    needs: str | None = Field(None, description="Variable holding the needs chosen.")
+    area: str | None = Field(None, description="Variable holding the area.")
+    language: str | None = None
+    age_group: str | None = None
+    gender: str | None = None
+    limit: int = Field(3, ge=1, le=10)
+
+
+class LookupStep(_StepBase):
+    lookup: LookupSpec
+
+
+class HandoffSpec(_Strict):
+    share: list[str] = Field(
+        default_factory=list, description="Variables the person agreed to share with an advocate."
+    )
+    topic: str | None = None
+
+
+class HandoffStep(_StepBase):
+    handoff: HandoffSpec
+
+
+class ScheduleSpec(_Strict):
+    kind: Literal["checkin"] = "checkin"
+    after_hours: str | float = Field(
+        description="Hours from now, or the name of a variable holding them."
+    )
+    flow: str = Field(description="Flow to run when it is due.")
+
+
+class ScheduleStep(_StepBase):
+    schedule: ScheduleSpec
+
+
+class DisappearingStep(_StepBase):
+    disappearing: str | int = Field(
+        description="Seconds after which new messages in this chat disappear (0 = off), or "
+        "the name of a variable holding them. Channels that cannot do it ignore it."
+    )
+
+
+class EndStep(_Strict):
+    end: str | bool = Field(description="A last line to send, or true to end quietly.")
+    note: str | None = None
+
+
+Step = Annotated[
+    Annotated[SayStep, Tag("say")]
+    | Annotated[ChooseStep, Tag("choose")]
+    | Annotated[AskStep, Tag("ask")]
+    | Annotated[SetStep, Tag("set")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[CallStep, Tag("call")]
+    | Annotated[LookupStep, Tag("lookup")]
+    | Annotated[HandoffStep, Tag("handoff")]
+    | Annotated[ScheduleStep, Tag("schedule")]
+    | Annotated[DisappearingStep, Tag("disappearing")]
+    | Annotated[EndStep, Tag("end")],
+    Discriminator(
+        lambda v: step_kind(v),
+        custom_error_type="step_kind",
+        custom_error_message=(
+            "a step needs exactly one of: say, choose, ask, set, branch, call, lookup, "
+            "handoff, schedule, disappearing, end"
+        ),
+    ),
+]
+
+STEP_KINDS: tuple[str, ...] = (
+    "say", "choose", "ask", "set", "branch", "call", "lookup", "handoff", "schedule",
+    "disappearing", "end",
+)  # fmt: skip
+
+STEP_MODELS: dict[str, type[BaseModel]] = {
+    "say": SayStep,
+    "choose": ChooseStep,
+    "ask": AskStep,
+    "set": SetStep,
+    "branch": BranchStep,
+    "call": CallStep,
+    "lookup": LookupStep,
+    "handoff": HandoffStep,
+    "schedule": ScheduleStep,
+    "disappearing": DisappearingStep,
+    "end": EndStep,
+}
+
+
+def step_kind(value: Any) -> str | None:
+    """The kind key of a raw or parsed step, or None when there is not exactly one."""
+    if isinstance(value, BaseModel):
+        for kind, model in STEP_MODELS.items():
+            if isinstance(value, model):
+                return kind
+        return None
+    if not isinstance(value, dict):
+        return None
+    kinds = [k for k in STEP_KINDS if k in value]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+class Flow(_Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Unique id; the file name without .yaml.")
+    title: str = Field(description="A short name for admins (and for menus).")
+    description: str | None = None
+    start: str = Field(description="Id of the first step.")
+    steps: dict[Annotated[str, Field(pattern=ID_PATTERN)], Step] = Field(min_length=1)
+
+    def step(self, step_id: str) -> AnyStep:
+        return self.steps[step_id]
+
+
+AnyStep = (
+    SayStep
+    | ChooseStep
+    | AskStep
+    | SetStep
+    | BranchStep
+    | CallStep
+    | LookupStep
+    | HandoffStep
+    | ScheduleStep
+    | DisappearingStep
+    | EndStep
+)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of one flow file, for editors that autocomplete YAML."""
+    schema = Flow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "helpline flow"
+    return schema

@@ -1,0 +1,39 @@
+"""Conversation state: everything the engine needs to continue, and nothing more."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Value = str | int | float | bool | list[str] | None
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flow: str
+    step: str
+
+
+class State(BaseModel):
+    """One person's place in the flows. Stored encrypted; a fresh State means 'nothing'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: list[Frame] = Field(default_factory=list)
+    vars: dict[str, Value] = Field(default_factory=dict)
+    turn: int = 0  # grows with every prompt; buttons carry it so stale ones are noticed
+    retries: int = 0
+    locale: str | None = None
+    pending: Literal["erase", "language"] | None = None
+    seen_welcome: bool = False
+    last_seen: float = 0.0
+
+    @property
+    def idle(self) -> bool:
+        return not self.stack
+
+    @property
+    def top(self) -> Frame | None:
+        return self.stack[-1] if self.stack else None

@@ -1,0 +1,54 @@
+"""Babel extractor for flow YAML: every user-facing text of every step, with its line and
+the step's ``note:`` as a translator comment. Registered as the ``helpline_flows`` extractor.
+
+babel.cfg::
+
+    [python: helpline/**.py]
+    [helpline_flows: flows/**.yaml]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from typing import IO, Any
+
+from helpline.flow.yamlsource import YamlSyntaxError, load_located
+
+TEXT_KEYS = ("say", "choose", "ask", "retry", "end")
+
+# (lineno, funcname, message, comments) as Babel expects from an extractor.
+Extracted = tuple[int, str | None, str | tuple[str, ...], list[str]]
+
+
+def extract_flows(
+    fileobj: IO[bytes],
+    keywords: Mapping[str, Any] | Collection[str],
+    comment_tags: Collection[str],
+    options: Mapping[str, Any],
+) -> Iterator[Extracted]:
+    try:
+        located = load_located(fileobj.read().decode("utf-8"))
+    except (YamlSyntaxError, UnicodeDecodeError):
+        return
+    data = located.data
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
+        return
+    for step_id, step in data["steps"].items():
+        if not isinstance(step, dict):
+            continue
+        comments = [f"step {data.get('id', '?')}.{step_id}"]
+        if isinstance(step.get("note"), str):
+            comments.append(step["note"])
+        for key in TEXT_KEYS:
+            value = step.get(key)
+            if isinstance(value, str) and value.strip():
+                yield located.position(("steps", step_id, key)).line, None, value, comments
+        options_ = step.get("options")
+        if isinstance(options_, list):
+            for i, option in enumerate(options_):
+                if isinstance(option, dict) and isinstance(option.get("label"), str):
+                    note = [*comments, "a button label: keep it short"]
+                    if isinstance(option.get("note"), str):
+                        note.append(option["note"])
+                    line = located.position(("steps", step_id, "options", i, "label")).line
+                    yield line, None, option["label"], note

@@ -1,0 +1,76 @@
+"""Pseudonymous ids and field encryption, both keyed by the one secret.
+
+* A person is known by HMAC-SHA256(key, channel + platform id): stable, not reversible.
+* Reply addresses and conversation state (which holds any free text a flow captured) are
+  encrypted with Fernet (AES-CBC + HMAC, from ``cryptography``), with a key derived from the
+  secret by HKDF. The database file alone reveals neither who wrote nor what they wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MIN_SECRET_LENGTH = 32
+
+
+class SecretError(ValueError):
+    pass
+
+
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"helpline/v1", info=purpose).derive(
+        secret.encode("utf-8")
+    )
+
+
+class Vault:
+    """Everything that needs the secret key: pseudonyms, encryption and decryption."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SecretError(
+                f"the secret key must be at least {MIN_SECRET_LENGTH} characters; "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        self._id_key = _derive(secret, b"pseudonym")
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"field-encryption")))
+
+    def pseudonym(self, channel: str, platform_id: str) -> str:
+        message = f"{channel}\x00{platform_id}".encode()
+        return hmac.new(self._id_key, message, hashlib.sha256).hexdigest()
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        return self._fernet.encrypt(plaintext)
+
+    def decrypt(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise SecretError("stored data cannot be read with this secret key") from exc
+
+    def encrypt_text(self, text: str) -> bytes:
+        return self.encrypt(text.encode("utf-8"))
+
+    def decrypt_text(self, token: bytes) -> str:
+        return self.decrypt(token).decode("utf-8")
+
+
+def local_secret(path: Path) -> str:
+    """Read the local secret for the simulator, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret

@@ -1,0 +1,35 @@
+"""``helpline run``: the configured channels, the scheduler and the app, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from helpline.channels.base import Channel
+from helpline.config import Settings
+from helpline.runtime import open_app, setup_logging
+from helpline.scheduler import build_scheduler
+
+log = logging.getLogger("helpline.serve")
+
+
+def build_channels(settings: Settings) -> list[Channel]:
+    """Every channel whose settings are present."""
+    channels: list[Channel] = []
+    # channel: telegram
+    # channel: signal
+    return channels
+
+
+async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.Event) -> None:
+    setup_logging(settings.log_level)
+    async with open_app(settings, settings.secret_key, channels) as app:
+        await app.start()
+        scheduler = build_scheduler(app)
+        scheduler.start()
+        log.info("helpline running with %s", ", ".join(c.name for c in channels))
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)

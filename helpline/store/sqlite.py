@@ -1,0 +1,279 @@
+"""The store: hand-written SQL over one aiosqlite connection in WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from helpline.events import Message
+from helpline.flow.state import State
+from helpline.privacy import Vault
+from helpline.store.migrations import PERSON_TABLES, upgrade
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    pid: str
+    channel: str
+    address: str
+    state: State
+    updated_at: float
+    unreachable: bool
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    pid: str
+    channel: str
+    message: Message
+    attempts: int
+    next_try_at: float
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    pid: str
+    kind: str
+    due_at: float
+    body: dict[str, Any]
+
+
+class Store:
+    """All reads and writes. Content columns are encrypted and decrypted with the vault."""
+
+    def __init__(self, db: aiosqlite.Connection, vault: Vault) -> None:
+        self.db = db
+        self.vault = vault
+        self._write = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, vault: Vault) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left
+        await db.execute("PRAGMA busy_timeout=5000")
+        await upgrade(db)
+        return cls(db, vault)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.rollback()
+                raise
+            await self.db.commit()
+
+    # ------------------------------------------------------------- people
+
+    async def person(self, pid: str) -> PersonRow | None:
+        async with self.db.execute(
+            "SELECT pid, channel, address, state, updated_at, unreachable FROM people "
+            "WHERE pid = ?", (pid,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        state = State()
+        if row[3] is not None:
+            state = State.model_validate_json(self.vault.decrypt(row[3]))
+        return PersonRow(row[0], row[1], self.vault.decrypt_text(row[2]), state, row[4],
+                         bool(row[5]))
+
+    async def address(self, pid: str) -> str | None:
+        async with self.db.execute("SELECT address FROM people WHERE pid = ?", (pid,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else self.vault.decrypt_text(row[0])
+
+    async def save_turn(
+        self,
+        pid: str,
+        channel: str,
+        address: str,
+        state: State,
+        messages: Sequence[Message],
+        now: float,
+        inbound_msg_id: str | None = None,
+    ) -> None:
+        """Save the new state and queue the replies in one transaction (state before reply)."""
+        body = self.vault.encrypt(state.model_dump_json().encode())
+        addr = self.vault.encrypt_text(address)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO people (pid, channel, address, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(pid) DO UPDATE SET "
+                "address = excluded.address, state = excluded.state, "
+                "updated_at = excluded.updated_at, unreachable = 0",
+                (pid, channel, addr, body, now, now),
+            )
+            await self._enqueue(db, pid, channel, messages, now)
+            if inbound_msg_id is not None:
+                await db.execute(
+                    "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
+                    "VALUES (?, ?, ?, 0)", (pid, inbound_msg_id, now),
+                )
+
+    async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
+                      now: float) -> None:
+        async with self.transaction() as db:
+            await self._enqueue(db, pid, channel, messages, now)
+
+    async def _enqueue(self, db: aiosqlite.Connection, pid: str, channel: str,
+                       messages: Sequence[Message], now: float) -> None:
+        for message in messages:
+            await db.execute(
+                "INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
+                 now, now),
+            )
+
+    async def mark_unreachable(self, pid: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE people SET unreachable = 1 WHERE pid = ?", (pid,))
+            await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
+
+    async def erase_person(self, pid: str) -> None:
+        """Delete every row of this person, in every table, at once."""
+        async with self.transaction() as db:
+            for table in PERSON_TABLES:
+                await db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
+
+    async def clear_conversation(self, pid: str, now: float) -> None:
+        """Quick exit: forget the state, pending replies and message ids; keep nothing said."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
+                             (now, pid))
+            await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
+            await db.execute("DELETE FROM message_ids WHERE pid = ?", (pid,))
+
+    # ------------------------------------------------------------- outbox
+
+    async def pending(self, pid: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        query = ("SELECT id, pid, channel, body, attempts, next_try_at FROM outbox "
+                 + ("WHERE pid = ? " if pid else "") + "ORDER BY id LIMIT ?")
+        params: tuple[Any, ...] = (pid, limit) if pid else (limit,)
+        async with self.db.execute(query, params) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            OutboxItem(r[0], r[1], r[2], Message.from_json(json.loads(self.vault.decrypt(r[3]))),
+                       r[4], r[5])
+            for r in rows
+        ]
+
+    async def pids_with_pending(self) -> list[tuple[str, str, float]]:
+        async with self.db.execute(
+            "SELECT pid, channel, MIN(next_try_at) FROM outbox GROUP BY pid, channel"
+        ) as cursor:
+            return [(r[0], r[1], r[2]) for r in await cursor.fetchall()]
+
+    async def delivered(self, item_id: int, pid: str, platform_ids: Iterable[str],
+                        now: float) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            await db.executemany(
+                "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) VALUES (?, ?, ?, 1)",
+                [(pid, mid, now) for mid in platform_ids],
+            )
+
+    async def retry_later(self, item_id: int, next_try_at: float) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_try_at = ? WHERE id = ?",
+                (next_try_at, item_id),
+            )
+
+    async def drop_outbox_item(self, item_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    # ------------------------------------------------------------- message ids
+
+    async def message_ids(self, pid: str, since: float, from_bot_only: bool = False
+                          ) -> list[str]:
+        query = "SELECT platform_msg_id FROM message_ids WHERE pid = ? AND at >= ?"
+        if from_bot_only:
+            query += " AND from_bot = 1"
+        async with self.db.execute(query + " ORDER BY at", (pid, since)) as cursor:
+            return [r[0] for r in await cursor.fetchall()]
+
+    # ------------------------------------------------------------- jobs
+
+    async def add_job(self, pid: str, kind: str, due_at: float, body: dict[str, Any],
+                      now: float) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO jobs (pid, kind, due_at, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                (pid, kind, due_at, self.vault.encrypt(json.dumps(body).encode()), now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def due_jobs(self, now: float) -> list[Job]:
+        async with self.db.execute(
+            "SELECT id, pid, kind, due_at, body FROM jobs WHERE due_at <= ? ORDER BY due_at",
+            (now,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Job(r[0], r[1], r[2], r[3], json.loads(self.vault.decrypt(r[4]))) for r in rows]
+
+    async def next_job_due(self) -> float | None:
+        async with self.db.execute("SELECT MIN(due_at) FROM jobs") as cursor:
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def delete_job(self, job_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    async def cancel_jobs(self, pid: str, kind: str | None = None) -> None:
+        async with self.transaction() as db:
+            if kind is None:
+                await db.execute("DELETE FROM jobs WHERE pid = ?", (pid,))
+            else:
+                await db.execute("DELETE FROM jobs WHERE pid = ? AND kind = ?", (pid, kind))
+
+    # ------------------------------------------------------------- retention
+
+    async def purge(self, now: float, conversation_days: float, message_id_hours: float
+                    ) -> dict[str, int]:
+        """Enforce retention: idle people and old message ids go; returns counts removed."""
+        counts: dict[str, int] = {}
+        idle_before = now - conversation_days * 86400
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT pid FROM people WHERE updated_at < ? AND pid NOT IN "
+                "(SELECT pid FROM jobs) AND pid NOT IN (SELECT pid FROM outbox)",
+                (idle_before,),
+            ) as cursor:
+                stale = [r[0] for r in await cursor.fetchall()]
+            for pid in stale:
+                for table in PERSON_TABLES:
+                    await db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
+            counts["people"] = len(stale)
+            cursor = await db.execute("DELETE FROM message_ids WHERE at < ?",
+                                      (now - message_id_hours * 3600,))
+            counts["message_ids"] = cursor.rowcount
+        return counts
+
+    async def count(self, table: str) -> int:
+        async with self.db.execute(f"SELECT COUNT(*) FROM {table}") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0

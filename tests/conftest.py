@@ -1,0 +1,127 @@
+"""Shared fixtures: a real App on a temporary SQLite file, with a controllable clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from helpline.app import App
+from helpline.channels.terminal import TerminalChannel
+from helpline.config import Settings
+from helpline.events import Inbound, Message, RawInbound
+from helpline.flow.loader import load_flows
+from helpline.i18n import CatalogTranslator
+from helpline.privacy import Vault
+from helpline.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_FLOWS = ROOT / "flows"
+BASIC_FLOWS = Path(__file__).resolve().parent / "flows_basic"
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
+@dataclass
+class Clock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Harness:
+    """A person talking to the real pipeline through the terminal channel."""
+
+    app: App
+    channel: TerminalChannel
+    clock: Clock
+    platform_id: str = "person-1"
+    seen: int = 0
+    last_choices: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    async def send(self, text: str, platform_id: str | None = None) -> list[Message]:
+        return await self._inbound(Inbound(kind="text", at=0.0, text=text), platform_id)
+
+    async def press(self, label: str) -> list[Message]:
+        payload = next((p for lab, p in self.last_choices if lab == label), None)
+        assert payload is not None, f"no button {label!r} among {self.last_choices}"
+        return await self.press_payload(payload)
+
+    async def press_payload(self, payload: str) -> list[Message]:
+        return await self._inbound(Inbound(kind="button", at=0.0, payload=payload), None)
+
+    async def _inbound(self, inbound: Inbound, platform_id: str | None) -> list[Message]:
+        pid = platform_id or self.platform_id
+        self.clock.advance(1)
+        await self.app.handle(RawInbound("terminal", pid, f"addr-{pid}", inbound,
+                                         message_id=str(int(self.clock.now))))
+        return self.new_messages()
+
+    def new_messages(self) -> list[Message]:
+        out = [m for _, m in self.channel.sent[self.seen:]]
+        self.seen = len(self.channel.sent)
+        for message in out:
+            if message.choices:
+                self.last_choices = tuple((c.label, c.payload) for c in message.choices)
+        return out
+
+    @property
+    def pid(self) -> str:
+        return self.app.vault.pseudonym("terminal", self.platform_id)
+
+
+def make_settings(tmp_path: Path, flows: Path = BUNDLED_FLOWS, **updates: object) -> Settings:
+    return Settings(db=tmp_path / "helpline.db", flows=flows, secret_key=SECRET).model_copy(
+        update=updates
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness_factory(tmp_path: Path, clock: Clock) -> AsyncIterator[HarnessFactory]:
+    stores: list[Store] = []
+
+    async def build(flows: Path = BUNDLED_FLOWS, settings: Settings | None = None) -> Harness:
+        settings = settings or make_settings(tmp_path, flows)
+        vault = Vault(SECRET)
+        store = await Store.open(settings.db, vault)
+        stores.append(store)
+        channel = TerminalChannel()
+        app = App(settings, load_flows(settings.flows), store, vault,
+                  CatalogTranslator(settings.locales), [channel], clock=clock)
+        await app.start()
+        return Harness(app, channel, clock)
+
+    yield build
+    for store in stores:
+        await store.close()
+
+
+@pytest.fixture
+async def harness(harness_factory: HarnessFactory) -> Harness:
+    return await harness_factory()
+
+
+@pytest.fixture
+async def basic(harness_factory: HarnessFactory) -> Harness:
+    return await harness_factory(BASIC_FLOWS)
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog

@@ -1,0 +1,154 @@
+"""The real pipeline (engine + store + terminal channel) on a small test flow set."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpline.events import Inbound, RawInbound
+from tests.conftest import Harness
+
+
+def texts(messages: list) -> list[str]:  # type: ignore[type-arg]
+    return [m.text for m in messages]
+
+
+async def test_ask_validation_branch_and_call_return(basic: Harness) -> None:
+    first = await basic.send("hi")
+    assert texts(first) == ["Hello.", "What would you like to do?"]
+    assert [c.label for c in first[-1].choices] == [
+        "Answer a question", "Hear a tip", "Check in later"]
+    assert texts(await basic.send("1")) == ["What should I call you? (type skip to skip)"]
+    assert texts(await basic.send("Sam")) == ["How old are you?"]
+    assert texts(await basic.send("old")) == ["Please type your age as a number, like 30."]
+    reply = await basic.send("15")
+    assert reply[0].text == "Thanks Sam. Some services here are for people under 18."
+    assert texts(await basic.press("Hear a tip")) == [
+        "Tip: you can type exit at any time.", "That was the tip.", "Back in the main menu.",
+        "What would you like to do?"]
+
+
+async def test_state_is_saved_before_the_reply_and_survives_reopening(
+    basic: Harness, harness_factory: object
+) -> None:
+    await basic.send("hi")
+    await basic.send("1")
+    await basic.send("Ana")
+    person = await basic.app.store.person(basic.pid)
+    assert person is not None and person.state.top is not None
+    assert (person.state.top.flow, person.state.top.step) == ("main", "age")
+    assert person.state.vars == {"channel": "terminal", "name": "Ana"}
+    # A second app on the same file (a restart) continues at the same step.
+    again = await harness_factory(basic.app.settings.flows)  # type: ignore[operator]
+    assert texts(await again.send("40")) == ["Thanks Ana.", "What would you like to do?"]
+
+
+async def test_stale_and_forged_buttons_reprompt_without_moving(basic: Harness) -> None:
+    await basic.send("hi")
+    old_choices = basic.last_choices
+    await basic.press("Answer a question")
+    for payload in (old_choices[1][1], "c:999:0", "garbage\x00", "g:nonsense"):
+        reply = await basic.press_payload(payload)
+        assert reply, payload
+        top = (await basic.app.store.person(basic.pid)).state.top  # type: ignore[union-attr]
+        assert top is not None and top.step == "name"
+
+
+async def test_quick_exit_clears_state_jobs_and_deletes_messages(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.press("Check in later")
+    await basic.press("In a day")
+    assert await basic.app.store.count("jobs") == 1
+    ids_before = await basic.app.store.message_ids(basic.pid, 0)
+    assert ids_before
+    assert await basic.send("EXIT") == []
+    assert set(ids_before) <= set(basic.channel.deleted)
+    person = await basic.app.store.person(basic.pid)
+    assert person is not None and person.state.idle and person.state.vars == {}
+    assert await basic.app.store.count("jobs") == 0
+    assert await basic.app.store.count("outbox") == 0
+    assert await basic.app.store.message_ids(basic.pid, 0) == []
+
+
+async def test_quick_exit_mid_question_wins_over_the_answer(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.send("1")
+    assert await basic.send("/exit") == []
+    assert texts(await basic.send("hello")) == ["Hello.", "What would you like to do?"]
+
+
+async def test_delete_my_data_confirms_then_erases_every_row(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.press("Check in later")
+    await basic.press("In a day")
+    reply = await basic.send("delete my data")
+    assert [c.label for c in reply[0].choices] == ["Yes, erase", "No, keep it"]
+    assert texts(await basic.send("no"))[0] == "Nothing was erased."
+    await basic.send("delete my data")
+    await basic.press("Yes, erase")
+    for table in ("people", "outbox", "message_ids", "jobs"):
+        assert await basic.app.store.count(table) == 0, table
+    assert basic.channel.deleted
+
+
+async def test_checkin_runs_when_due_and_not_before(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.press("Check in later")
+    await basic.press("In a day")
+    basic.clock.advance(23 * 3600)
+    assert await basic.app.run_due_jobs() == 0
+    basic.clock.advance(2 * 3600)
+    assert await basic.app.run_due_jobs() == 1
+    due = basic.new_messages()
+    assert due[0].text.startswith("Hi, this is the check-in you asked for")
+    assert await basic.app.store.count("jobs") == 0
+
+
+async def test_weeks_later_the_question_is_shown_again(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.send("1")
+    basic.clock.advance(21 * 86400)
+    reply = await basic.send("hello again")
+    assert texts(reply) == ["Welcome back. Here is where we left off:",
+                            "What should I call you? (type skip to skip)"]
+    assert texts(await basic.send("Kim")) == ["How old are you?"]
+
+
+async def test_one_persons_messages_are_handled_in_order(basic: Harness) -> None:
+    await basic.send("hi")
+    events = [RawInbound("terminal", "person-1", "addr", Inbound(kind="text", at=0, text=t))
+              for t in ("1", "Lee", "30")]
+    await asyncio.gather(*(basic.app.handle(e) for e in events))
+    assert texts(basic.new_messages()) == [
+        "What should I call you? (type skip to skip)", "How old are you?", "Thanks Lee.",
+        "What would you like to do?"]
+
+
+async def test_failed_sends_are_kept_and_delivered_in_order(basic: Harness) -> None:
+    await basic.send("hi")
+    real_send = basic.channel.send
+    down = True
+
+    async def flaky(address: str, message: object) -> list[str]:
+        if down:
+            raise ConnectionError("platform down")
+        return await real_send(address, message)  # type: ignore[arg-type]
+
+    basic.channel.send = flaky  # type: ignore[method-assign]
+    await basic.send("1")
+    await basic.send("Jo")
+    assert await basic.app.store.count("outbox") == 2
+    down = False
+    basic.clock.advance(600)
+    await basic.app.deliver_pending()
+    assert texts(basic.new_messages()) == [
+        "What should I call you? (type skip to skip)", "How old are you?"]
+    assert await basic.app.store.count("outbox") == 0
+
+
+async def test_garbage_never_breaks_a_conversation(basic: Harness) -> None:
+    await basic.send("hi")
+    for junk in ("", " ", "\x00\x01", "9" * 5000, "💥" * 100, "{name}", "%s%s%n"):
+        await basic.send(junk)
+    await basic.press_payload("c:1:999999999999")
+    reply = await basic.send("1")
+    assert texts(reply) == ["What should I call you? (type skip to skip)"]
