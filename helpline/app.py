@@ -29,8 +29,9 @@ from helpline.events import (
     Schedule,
     SetDisappearing,
 )
-from helpline.flow.engine import Engine, EngineConfig, Language
+from helpline.flow.engine import Engine, EngineConfig, Language, Result
 from helpline.flow.loader import FlowSet
+from helpline.flow.model import LookupStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator
 from helpline.privacy import Vault
@@ -176,9 +177,21 @@ class App:
         # Effects run first so that what they say goes out in the same transaction as the
         # state; nothing is sent until both are on disk.
         turn = Turn(pid, channel, result.state, now)
-        said = [await self._run_effect(turn, effect) for effect in effects]
-        messages = result.place(said)
+        messages = await self._apply_effects(turn, result)
         await self.store.save_turn(pid, channel, address, turn.state, messages, now, message_id)
+
+    async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
+        """Run the effects; what they say goes where they happened. A lookup step that the
+        app showed nothing for is moved past (which may lead to more effects)."""
+        messages: list[Message] = []
+        for _ in range(8):
+            said = [await self._run_effect(turn, effect) for effect in result.effects]
+            messages.extend(result.place(said))
+            waiting = self.engine.current_step(turn.state)
+            if not isinstance(waiting, LookupStep) or turn.state.overlay is not None:
+                break
+            result = self.engine.advance(Result(turn.state))
+        return messages
 
     async def _run_effect(self, turn: Turn, effect: Effect) -> list[Message]:
         handler = self.effect_handlers.get(type(effect))

@@ -121,10 +121,25 @@ class SetDisappearing:
 
 
 @dataclass(frozen=True)
+class OverlayPick:
+    """The person picked ``value`` from a menu that ``owner`` showed (see State.overlay)."""
+
+    owner: str
+    value: str
+
+
+@dataclass(frozen=True)
 class CancelSchedules:
     """Drop every pending check-in of this person."""
 
 
 Effect = (
-    DeleteChat | EraseData | Lookup | Handoff | Schedule | CancelSchedules | SetDisappearing
+    DeleteChat
+    | EraseData
+    | Lookup
+    | Handoff
+    | Schedule
+    | CancelSchedules
+    | SetDisappearing
+    | OverlayPick
 )

@@ -35,6 +35,8 @@ def test_check_reports_every_problem_with_position_and_fix(
         f"{main_yaml}:14:9: step 'menu' names unknown flow 'safty'",
         f"{main_yaml}:20:3: step 'dead' has no way forward; add 'next: <step>'",
         f"{main_yaml}:20:3: step 'dead' is unreachable from 'intro'",
+        f"{BROKEN / 'branchy.yaml'}:7:9: a case of branch 'a' goes nowhere; give it 'next:",
+        f"{BROKEN / 'branchy.yaml'}:8:5: a case of branch 'a' goes nowhere",
         f"{BROKEN / 'ping.yaml'}:6:5: call cycle with no exit: ping -> pong -> ping",
         f"{BROKEN / 'syntax.yaml'}:6:1: YAML syntax",
         f"{BROKEN / 'typed.yaml'}:8:16: min in step 'a': Input should be a valid number",

@@ -7,6 +7,7 @@ state.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from helpline.events import (
     Inbound,
     Lookup,
     Message,
+    OverlayPick,
     Schedule,
     SetDisappearing,
 )
@@ -42,7 +44,7 @@ from helpline.flow.model import (
     SetStep,
     Target,
 )
-from helpline.flow.state import Frame, State, Value
+from helpline.flow.state import Frame, Overlay, State, Value
 from helpline.i18n import N_, NullTranslator, Translator
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
@@ -69,7 +71,7 @@ class EngineConfig:
     home_flow: str = "main"
     quick_exit_words: tuple[str, ...] = ("exit", "/exit", "quit", "/quit")
     quick_exit_reply: str = ""
-    menu_words: tuple[str, ...] = ("menu", "/menu", "/start")
+    menu_words: tuple[str, ...] = ("menu", "/menu")
     help_words: tuple[str, ...] = ("help", "/help")
     language_words: tuple[str, ...] = ("language", "/language")
     erase_words: tuple[str, ...] = ("delete my data", "/delete")
@@ -166,9 +168,23 @@ class Engine:
         said = normalize(inbound.text) if inbound.kind == "text" else ""
         payload = inbound.payload if inbound.kind == "button" else ""
 
+        if state.turn == 0:
+            # Buttons carry the turn: starting from the clock means a button left over from
+            # an earlier, erased conversation never matches a question of this one.
+            state.turn = max(1, int(inbound.at))
         command = self._global_command(said, payload)
         if command == "quick_exit":
             return self._quick_exit(state)
+        if not self._stack_is_valid(state):
+            # Saved before the flows were edited (a step renamed or removed): go home.
+            result.messages.append(Message(self._t(state, T_LOOP)))
+            state.pending = None
+            return self._start_flow(result, self.config.home_flow)
+        if inbound.kind == "timer":
+            state.pending = None
+            if inbound.payload in self.flows:
+                return self._start_flow(result, inbound.payload)
+            return result
         if inbound.channel:
             state.vars["channel"] = inbound.channel
         if state.pending == "erase":
@@ -192,7 +208,8 @@ class Engine:
             ))
             return result
         if command == "menu":
-            return self._start_flow(result, self.config.home_flow)
+            return self._start_flow(result, self.config.home_flow if state.seen_welcome
+                                    else self.config.first_flow)
         if command == "help":
             result.messages.append(Message(self._help_text(state)))
             self._rerender(result)
@@ -204,10 +221,6 @@ class Engine:
                 return self._start_flow(result, self.config.first_flow if not state.seen_welcome
                                         else self.config.home_flow)
             self._rerender(result, quiet=True)
-            return result
-        if inbound.kind == "timer":
-            if inbound.payload in self.flows:
-                return self._start_flow(result, inbound.payload)
             return result
         if inbound.kind == "start" and inbound.payload in self.flows:
             return self._start_flow(result, inbound.payload)
@@ -230,9 +243,69 @@ class Engine:
             self._answer_choice(result, current, said, payload)
         elif isinstance(current, AskStep):
             self._answer_ask(result, current, inbound, payload)
-        else:  # not waiting for anything (should not happen): carry on from here
-            self._run(result)
+        elif isinstance(current, LookupStep) and state.overlay is not None:
+            self._answer_overlay(result, current, state.overlay, said, payload)
+        else:  # not waiting for anything: carry on from here
+            self.advance(result)
         return result
+
+    def advance(self, result: Result) -> Result:
+        """Move on from a lookup step the app showed nothing for; used by the app."""
+        state = result.state
+        top = self._current(state)
+        if isinstance(top, LookupStep):
+            state.overlay = None
+            self._follow(result, top)
+        self._run(result)
+        return result
+
+    def show_overlay(self, state: State, owner: str, text: str,
+                     choices: Sequence[tuple[str, str]]) -> Message:
+        """Put a menu of the app's own in front of the waiting lookup step (pure)."""
+        state.turn += 1
+        state.overlay = Overlay(owner=owner, text=text, choices=list(choices))
+        return self._render_overlay(state, state.overlay)
+
+    def _render_overlay(self, state: State, overlay: Overlay, question: bool = True) -> Message:
+        return Message(overlay.text if question else "", tuple(
+            Choice(label, f"o:{state.turn}:{i}") for i, (label, _) in enumerate(overlay.choices)))
+
+    def _answer_overlay(self, result: Result, step: LookupStep, overlay: Overlay, said: str,
+                        payload: str) -> None:
+        state = result.state
+        index: int | None = None
+        if payload:
+            match = re.fullmatch(r"o:([0-9]{1,12}):([0-9]{1,3})", payload)
+            if match and int(match.group(1)) == state.turn and int(match.group(2)) < len(
+                    overlay.choices):
+                index = int(match.group(2))
+            else:
+                result.messages.append(Message(self._t(state, T_STALE)))
+                self._rerender(result)
+                return
+        elif (number := _option_number(said, len(overlay.choices))) is not None:
+            index = number
+        elif said:
+            index = next((i for i, (label, _) in enumerate(overlay.choices)
+                          if normalize(label) == said), None)
+        if index is None:
+            result.messages.append(Message(self._t(state, T_NOT_UNDERSTOOD)))
+            self._rerender(result, quiet=True)
+            return
+        value = overlay.choices[index][1]
+        if value == "next":
+            self.advance(result)
+        elif value == "restart":
+            state.overlay = None
+            state.stack[-1].step = self.flows[state.stack[-1].flow].start
+            self._run(result)
+        elif value.startswith("flow:") and value[5:] in self.flows:
+            state.overlay = None
+            state.stack[-1] = Frame(flow=value[5:], step=self.flows[value[5:]].start)
+            self._run(result)
+        else:  # the owner answers with a new overlay, or the app moves on
+            state.overlay = None
+            result.add_effect(OverlayPick(overlay.owner, value))
 
     # ------------------------------------------------------------- globals
 
@@ -245,8 +318,12 @@ class Engine:
                 return name
         return None
 
+    def _stack_is_valid(self, state: State) -> bool:
+        return all(f.flow in self.flows and f.step in self.flows[f.flow].steps
+                   for f in state.stack)
+
     def _quick_exit(self, state: State) -> Result:
-        fresh = State(locale=None)
+        fresh = State(turn=state.turn)
         messages = []
         if self.config.quick_exit_reply:
             messages.append(Message(self.config.quick_exit_reply, ephemeral=True))
@@ -306,7 +383,7 @@ class Engine:
         state = result.state
         index: int | None = None
         if payload:
-            match = re.fullmatch(r"c:(\d+):(\d+)", payload)
+            match = re.fullmatch(r"c:([0-9]{1,12}):([0-9]{1,3})", payload)
             if match and int(match.group(1)) == state.turn:
                 index = int(match.group(2))
                 if index >= len(step.options):
@@ -333,8 +410,8 @@ class Engine:
         self._run(result)
 
     def _match_option(self, state: State, step: ChooseStep, said: str) -> int | None:
-        if said.isdigit() and 1 <= int(said) <= len(step.options):
-            return int(said) - 1
+        if (number := _option_number(said, len(step.options))) is not None:
+            return number
         for i, option in enumerate(step.options):
             names = {normalize(option.label), normalize(self._t(state, option.label))}
             names.update(normalize(k) for k in option.keywords)
@@ -371,6 +448,9 @@ class Engine:
 
     # ------------------------------------------------------------- running
 
+    def current_step(self, state: State) -> AnyStep | None:
+        return self._current(state)
+
     def _current(self, state: State) -> AnyStep | None:
         top = state.top
         return None if top is None else self.flows[top.flow].steps[top.step]
@@ -380,19 +460,19 @@ class Engine:
         state.stack = [Frame(flow=flow_id, step=self.flows[flow_id].start)]
         state.retries = 0
         state.pending = None
-        if flow_id == self.config.first_flow:
-            state.seen_welcome = True
+        state.overlay = None
         self._run(result, entering=True)
         return result
 
     def _follow(self, result: Result, target: Target) -> bool:
         """Move the top frame along ``target``. Returns False when the flow just ended."""
         state = result.state
+        state.overlay = None
         frame = state.stack[-1]
         if target.flow is not None:
+            if frame.flow == self.config.first_flow:
+                state.seen_welcome = True  # the welcome was seen through, not cut short
             state.stack[-1] = Frame(flow=target.flow, step=self.flows[target.flow].start)
-            if target.flow == self.config.first_flow:
-                state.seen_welcome = True
             return True
         if target.next is not None:
             frame.step = target.next
@@ -446,14 +526,16 @@ class Engine:
                     for key in ("needs", "area", "language", "age_group", "gender")
                     if (name := getattr(spec, key)) is not None
                 }
+                state.overlay = None
                 result.add_effect(Lookup(criteria=criteria, limit=spec.limit))
+                return  # waits: the app shows results (an overlay) or calls advance()
             elif isinstance(step, HandoffStep):
                 summary = {name: state.vars.get(name) for name in step.handoff.share
                            if state.vars.get(name) not in (None, "", [])}
                 result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
             elif isinstance(step, ScheduleStep):
                 hours = _number(step.schedule.after_hours, state.vars)
-                if hours is not None:
+                if hours is not None and 0 < hours <= 366 * 24:
                     result.add_effect(Schedule(step.schedule.kind, hours, step.schedule.flow))
             elif isinstance(step, DisappearingStep):
                 seconds = _number(step.disappearing, state.vars)
@@ -490,6 +572,8 @@ class Engine:
             result.messages.append(self._render_choose(state, step, question=not quiet))
         elif isinstance(step, AskStep) and not quiet:
             result.messages.append(Message(self._fmt(state, step.ask)))
+        elif isinstance(step, LookupStep) and state.overlay is not None:
+            result.messages.append(self._render_overlay(state, state.overlay, not quiet))
 
     # ------------------------------------------------------------- rendering
 
@@ -509,6 +593,13 @@ class Engine:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def _option_number(said: str, count: int) -> int | None:
+    """The 0-based option for a typed number like "2" (ASCII digits only), if in range."""
+    if re.fullmatch(r"[0-9]{1,3}", said) and 1 <= int(said) <= count:
+        return int(said) - 1
+    return None
 
 
 def _show(value: Value) -> str:
@@ -552,12 +643,13 @@ def _number(spec: str | float, variables: dict[str, Value]) -> float | None:
     if isinstance(spec, (int, float)):
         return float(spec)
     value = variables.get(spec)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     try:
-        return float(str(value))
+        number = float(value) if isinstance(value, (int, float, str)) else None
     except ValueError:
         return None
+    if number is None or isinstance(value, bool) or not math.isfinite(number):
+        return None
+    return number
 
 
 def _branch_target(step: BranchStep, variables: dict[str, Value]) -> Target:

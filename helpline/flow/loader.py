@@ -389,6 +389,17 @@ def _check_graph(flowset: FlowSet) -> list[Problem]:
                 problems.append(Problem(name, pos.line, pos.column,
                                         f"step '{step_id}' has no way forward; add 'next: <step>' "
                                         "or 'flow: <flow>', or finish with an 'end:' step"))
+            if isinstance(step, BranchStep):
+                cases: list[tuple[tuple[str | int, ...], Target]] = [
+                    (("branch", i), c) for i, c in enumerate(step.branch)]
+                if step.else_ is not None:
+                    cases.append((("else",), step.else_))
+                for keys, case in cases:
+                    if not case.has_target:
+                        pos = at("steps", step_id, *keys)
+                        problems.append(Problem(name, pos.line, pos.column,
+                                                f"a case of branch '{step_id}' goes nowhere; "
+                                                "give it 'next: <step>' or 'flow: <flow>'"))
             if isinstance(step, BranchStep) and step.else_ is None:
                 pos = at("steps", step_id, "branch")
                 problems.append(Problem(name, pos.line, pos.column,

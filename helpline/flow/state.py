@@ -16,6 +16,20 @@ class Frame(BaseModel):
     step: str
 
 
+class Overlay(BaseModel):
+    """A menu the app shows in place of a waiting lookup step (search results, paging).
+
+    ``choices`` are (label, value) pairs. The engine understands three values itself:
+    ``next`` (carry on after the step), ``restart`` (the flow again from its start) and
+    ``flow:<id>``; any other value goes back to ``owner`` as an OverlayPick effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str
+    text: str
+    choices: list[tuple[str, str]]
+
+
 class State(BaseModel):
     """One person's place in the flows. Stored encrypted; a fresh State means 'nothing'."""
 
@@ -27,6 +41,7 @@ class State(BaseModel):
     retries: int = 0
     locale: str | None = None
     pending: Literal["erase", "language"] | None = None
+    overlay: Overlay | None = None
     seen_welcome: bool = False
     last_seen: float = 0.0
 
