@@ -18,6 +18,12 @@ def build_channels(settings: Settings) -> list[Channel]:
     """Every channel whose settings are present."""
     channels: list[Channel] = []
     # channel: telegram
+    if settings.telegram.token:
+        from helpline.channels.telegram import TelegramChannel
+        from helpline.i18n import CatalogTranslator
+
+        translator = CatalogTranslator(settings.locales, settings.default_language)
+        channels.append(TelegramChannel.from_settings(settings, translator))
     # channel: signal
     return channels
 

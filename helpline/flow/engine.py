@@ -569,11 +569,22 @@ class Engine:
             return
         step = self._current(state)
         if isinstance(step, ChooseStep):
-            result.messages.append(self._render_choose(state, step, question=not quiet))
+            shown = self._render_choose(state, step, question=not quiet)
+            last = result.messages[-1] if result.messages else None
+            if quiet and last is not None and not last.choices:
+                # "Sorry, I didn't catch that." and the options again, in one message.
+                result.messages[-1] = Message(last.text, shown.choices)
+            else:
+                result.messages.append(shown)
         elif isinstance(step, AskStep) and not quiet:
             result.messages.append(Message(self._fmt(state, step.ask)))
         elif isinstance(step, LookupStep) and state.overlay is not None:
-            result.messages.append(self._render_overlay(state, state.overlay, not quiet))
+            shown = self._render_overlay(state, state.overlay, not quiet)
+            last = result.messages[-1] if result.messages else None
+            if quiet and last is not None and not last.choices:
+                result.messages[-1] = Message(last.text, shown.choices)
+            else:
+                result.messages.append(shown)
 
     # ------------------------------------------------------------- rendering
 
