@@ -1,11 +1,15 @@
 """The Telegram channel end to end: the real python-telegram-bot over HTTP against the
-loopback Bot API fake, the real App, store and bundled flows."""
+loopback Bot API fake (tests/fakes/telegram_bot_api.py), the real App, store and bundled
+flows."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, Unpack
 
 import pytest
 
@@ -16,25 +20,45 @@ from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.store import Store
 from tests.conftest import SECRET, make_settings
-from tests.fakes.bot_api import TOKEN, FakeBotAPI
+from tests.fakes.telegram_bot_api import TOKEN, Call, FakeBotAPI, PersonOptions
 
 CHAT = 424242
+EXIT_REPLY_DELAY = 0.2
+TEXT_ONLY = "I can only read text messages here."
 
 
 class Bot:
     def __init__(self, api: FakeBotAPI, app: App, channel: TelegramChannel) -> None:
         self.api, self.app, self.channel = api, app, channel
+        self.stopped = False
 
-    async def say(self, text: str | None, chat: int = CHAT, count: int = 1,
-                  **kw: object) -> list[str]:
+    async def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            await self.app.stop()
+            await self.app.store.close()
+
+    async def say(self, text: str, chat: int = CHAT, count: int = 1,
+                  **person: Unpack[PersonOptions]) -> list[str]:
+        """The person writes ``text``; returns the bot's next ``count`` (or more) replies."""
         before = len(self.api.sent_texts(chat))
-        self.api.person_sends(chat, text, **kw)  # type: ignore[arg-type]
+        self.api.person_sends(chat, text, **person)
         texts = await self.api.wait_sent(chat, before + count)
         return texts[before:]
 
-    async def press(self, label: str, chat: int = CHAT, count: int = 1) -> list[str]:
+    async def send_content(self, content: dict[str, Any], chat: int = CHAT,
+                           count: int = 1) -> list[str]:
+        """The person sends a non-text message (photo, sticker ...)."""
         before = len(self.api.sent_texts(chat))
-        self.api.press(chat, label)
+        self.api.person_sends_content(chat, content)
+        texts = await self.api.wait_sent(chat, before + count)
+        return texts[before:]
+
+    async def press(self, label: str, chat: int = CHAT, count: int = 1, *,
+                    first_name: str = "Canary", username: str | None = None) -> list[str]:
+        """The person presses the button ``label`` on the newest bot message that has it."""
+        before = len(self.api.sent_texts(chat))
+        self.api.press_button(chat, label, first_name=first_name, username=username)
         texts = await self.api.wait_sent(chat, before + count)
         return texts[before:]
 
@@ -47,59 +71,65 @@ Starter = Callable[..., Awaitable[Bot]]
 
 async def eventually(probe: Callable[[], Awaitable[object]], expected: object,
                      timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if await probe() == expected:
-            return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await probe() != expected and loop.time() < deadline:
         await asyncio.sleep(0.02)
     assert await probe() == expected
 
 
-@pytest.fixture
-async def start_bot(tmp_path: Path) -> AsyncIterator[Starter]:
-    api = await FakeBotAPI().start()
-    running: list[tuple[App, Store]] = []
+def sends_to(api: FakeBotAPI, chat: int) -> list[Call]:
+    return [c for c in api.calls_to("sendMessage") if c.params.get("chat_id") == chat]
 
-    async def start(**option_overrides: object) -> Bot:
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def start_bot(tmp_path: Path, api: FakeBotAPI) -> AsyncIterator[Starter]:
+    running: list[Bot] = []
+
+    async def start(**option_overrides: Any) -> Bot:
         settings = make_settings(tmp_path)
         options = TelegramOptions(token=TOKEN, api_url=api.root, poll_timeout_seconds=1,
-                                  exit_reply_delete_after_seconds=0.2, **option_overrides)  # type: ignore[arg-type]
+                                  exit_reply_delete_after_seconds=EXIT_REPLY_DELAY,
+                                  **option_overrides)
         vault = Vault(SECRET)
         store = await Store.open(settings.db, vault)
         channel = TelegramChannel(options)
         app = App(settings, load_flows(settings.flows), store, vault,
                   CatalogTranslator(settings.locales), [channel])
         await app.start()
-        running.append((app, store))
-        return Bot(api, app, channel)
+        bot = Bot(api, app, channel)
+        running.append(bot)
+        return bot
 
-    start.api = api  # type: ignore[attr-defined]
     yield start
-    for app, store in running:
-        await app.stop()
-        await store.close()
-    await api.stop()
-
-
-async def stop(bot: Bot) -> None:
-    await bot.app.stop()
-    await bot.app.store.close()
+    for bot in running:
+        await bot.stop()
 
 
 async def test_first_contact_buttons_and_typed_answers(start_bot: Starter) -> None:
     bot = await start_bot()
     assert bot.api.calls_to("getMe")
     commands = bot.api.calls_to("setMyCommands")
-    assert commands and [c["command"] for c in commands[0].params["commands"]] == [
+    assert commands and commands[0].status == 200
+    assert [c["command"] for c in commands[0].params["commands"]] == [
         "menu", "help", "language", "exit"]
     replies = await bot.say("hi", count=2)
     assert replies[1] == "Is it safe for you to talk right now?"
-    sent = bot.api.calls_to("sendMessage")[-1].params
+    sent = sends_to(bot.api, CHAT)[-1].params
     assert sent["protect_content"] is True
     labels = [row[0]["text"] for row in sent["reply_markup"]["inline_keyboard"]]
     assert labels == ["Yes", "Not now"]
     replies = await bot.press("Yes", count=4)
     assert replies[-1].startswith("What would you like to do?")
-    assert bot.api.calls_to("answerCallbackQuery")
+    answered = await bot.api.wait_for_call("answerCallbackQuery",
+                                           lambda c: c.status is not None)
+    assert answered.status == 200  # a real, not yet answered query id
     # Typing the option's number or its label works too.
     assert (await bot.say("2", count=2))[1] == "What would you like to look at?"
     replies = await bot.say("back to the MAIN menu")
@@ -111,10 +141,13 @@ async def test_stale_and_forged_buttons_get_a_gentle_reprompt(start_bot: Starter
     await bot.say("hi", count=2)
     await bot.press("Yes", count=4)
     state_before = (await bot.app.store.person(bot.pid())).state  # type: ignore[union-attr]
-    last_bot_message = max(bot.api.live_message_ids(CHAT))
+    last_bot_message = bot.api.live_message_ids(CHAT, sender="bot")[-1]
+    live_data = {data for _, data in bot.api.buttons(CHAT, last_bot_message)}
+    assert live_data  # the menu, with its buttons
     for data in ("c:1:0", "g:lang:xx", "\x00\xff garbage", "o:5:5"):
+        assert data not in live_data, data  # stale or forged, not a live button
         before = len(bot.api.sent_texts(CHAT))
-        bot.api.person_presses(CHAT, last_bot_message, data)
+        bot.api.person_presses(CHAT, last_bot_message, data, strict=False)
         texts = await bot.api.wait_sent(CHAT, before + 2)
         assert texts[before].startswith("That button is from an earlier message"), data
         assert texts[before + 1].startswith("What would you like to do?"), data
@@ -127,32 +160,44 @@ async def test_quick_exit_deletes_both_sides_and_clears_state(start_bot: Starter
     await bot.say("hi", count=2)
     await bot.press("Yes", count=4)
     await bot.say("4", count=3)  # talk to a person: mid-flow, at the consent question
+    assert len(bot.api.live_message_ids(CHAT, sender="person")) == 2
     assert len(bot.api.live_message_ids(CHAT)) >= 9
     bot.api.person_sends(CHAT, "/exit")
-    await bot.api.wait_for("deleteMessages")
-    await asyncio.sleep(0.1)
-    assert bot.api.live_message_ids(CHAT) == set()
+    await bot.api.wait_for_call("deleteMessages", lambda c: c.status == 200)
+    await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
+                             what="an empty chat")
     person = await bot.app.store.person(bot.pid())
     assert person is not None and person.state.idle and person.state.vars == {}
 
 
 async def test_quick_exit_reply_is_neutral_and_deleted_after_a_delay(
-    start_bot: Starter, tmp_path: Path
+    start_bot: Starter,
 ) -> None:
     bot = await start_bot()
     bot.app.engine.config = bot.app.engine.config.__class__(
         **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
     await bot.say("hi", count=2)
     assert await bot.say("exit") == ["OK."]
-    await asyncio.sleep(0.5)
-    assert bot.api.live_message_ids(CHAT) == set()
+    reply_call = sends_to(bot.api, CHAT)[-1]
+    reply_id = bot.api.bot_messages(CHAT)[-1]["message_id"]
+    await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
+                             what="an empty chat")
+    deletions = [c for c in bot.api.calls_to("deleteMessages") if c.status == 200]
+    # The history went first (before the reply was sent), then the reply on its own, later.
+    assert reply_id not in deletions[0].params["message_ids"]
+    assert deletions[0].at <= reply_call.at
+    assert deletions[-1].params["message_ids"] == [reply_id]
+    assert deletions[-1].at - reply_call.at >= EXIT_REPLY_DELAY * 0.75
 
 
 async def test_many_deletions_go_in_batches_of_100(start_bot: Starter) -> None:
     bot = await start_bot()
     await bot.channel.delete(str(CHAT), [str(i) for i in range(1, 251)])
-    batches = [c.params["message_ids"] for c in bot.api.calls_to("deleteMessages")]
+    calls = bot.api.calls_to("deleteMessages")
+    assert [c.status for c in calls] == [200, 200, 200]
+    batches = [c.params["message_ids"] for c in calls]
     assert [len(b) for b in batches] == [100, 100, 50]
+    assert [i for b in batches for i in b] == list(range(1, 251))
 
 
 async def test_one_chat_in_order_and_chats_concurrently(start_bot: Starter) -> None:
@@ -161,7 +206,7 @@ async def test_one_chat_in_order_and_chats_concurrently(start_bot: Starter) -> N
         bot.api.person_sends(chat, "hi")
     for chat in (1001, 1002, 1003):
         await bot.api.wait_sent(chat, 2)
-    bot.api.press(1001, "Yes")
+    bot.api.press_button(1001, "Yes")
     bot.api.person_sends(1001, "2")
     bot.api.person_sends(1001, "1")
     texts = await bot.api.wait_sent(1001, 2 + 4 + 2 + 1)
@@ -175,50 +220,54 @@ async def test_429_is_retried_not_dropped(start_bot: Starter) -> None:
     bot.api.fail_next("sendMessage", retry_after=1, times=1)
     replies = await bot.say("hi", count=2)
     assert replies[0] == "Hi, thanks for your message."
-    sends = bot.api.calls_to("sendMessage")
-    assert [c.failed for c in sends] == [True, False, False]  # the 429, its retry, the question
+    # the 429, its retry, the question
+    assert [c.status for c in sends_to(bot.api, CHAT)] == [429, 200, 200]
+    assert bot.api.sent_texts(CHAT)[0] == "Hi, thanks for your message."
     await eventually(lambda: bot.app.store.count("outbox"), 0)
 
 
 async def test_non_text_updates_get_a_kind_answer_or_are_ignored(start_bot: Starter) -> None:
     bot = await start_bot()
     await bot.say("hi", count=2)
-    replies = await bot.say(None, count=1, photo=[{"file_id": "x", "file_unique_id": "y",
-                                                 "width": 1, "height": 1}])
-    assert replies[0] == "I can only read text messages here."
-    for extra in ({"sticker": {"file_id": "s", "file_unique_id": "t", "width": 1, "height": 1,
-                               "is_animated": False, "is_video": False, "type": "regular"}},
-                  {"voice": {"file_id": "v", "file_unique_id": "w", "duration": 1}},
-                  {"location": {"latitude": 1.0, "longitude": 2.0}},
-                  {"contact": {"phone_number": "+15550100", "first_name": "X"}}):
-        before = len(bot.api.sent_texts(CHAT))
-        bot.api.person_sends(CHAT, None, **extra)
-        texts = await bot.api.wait_sent(CHAT, before + 1)
-        assert texts[before] == "I can only read text messages here."
+    hi_id = bot.api.live_message_ids(CHAT, sender="person")[0]
+    before = len(bot.api.sent_texts(CHAT))
+    bot.api.person_sends_photo(CHAT)
+    assert (await bot.api.wait_sent(CHAT, before + 1))[before:] == [TEXT_ONLY]
+    for content in ({"sticker": {"file_id": "s", "file_unique_id": "t", "width": 1,
+                                 "height": 1, "is_animated": False, "is_video": False,
+                                 "type": "regular"}},
+                    {"voice": {"file_id": "v", "file_unique_id": "w", "duration": 1}},
+                    {"location": {"latitude": 1.0, "longitude": 2.0}},
+                    {"contact": {"phone_number": "+15550100", "first_name": "X"}}):
+        assert (await bot.send_content(content))[0] == TEXT_ONLY, content
     # Group messages, channel posts, edits and garbage are ignored; the chat still works.
     bot.api.person_sends(-100777, "hello group")
-    bot.api.queue_update({"channel_post": {"message_id": 1, "date": 0, "text": "x",
-                                           "chat": {"id": -100888, "type": "channel"}}})
-    bot.api.queue_update({"edited_message": {"message_id": 1, "date": 0, "edit_date": 0,
-                                             "text": "changed", "chat": {"id": CHAT,
-                                                                         "type": "private"}}})
+    bot.api.person_sends(-1001234567890, "hello supergroup")
+    bot.api.person_sends(-100888, "x", chat_type="channel")
+    bot.api.person_edits(CHAT, hi_id, "changed")
     bot.api.queue_update({"message": {"garbage": True}})
     replies = await bot.say("1", count=4)
     assert replies[-1].startswith("What would you like to do?")
-    assert bot.api.sent_texts(-100777) == []
+    for chat in (-100777, -1001234567890, -100888):
+        assert bot.api.sent_texts(chat) == [], chat
+        assert [c for c in bot.api.calls if c.params.get("chat_id") == chat] == [], chat
+    await bot.api.wait_confirmed()  # nothing is stuck behind the garbage
 
 
 async def test_blocked_person_is_marked_unreachable(start_bot: Starter) -> None:
     bot = await start_bot()
-    bot.api.blocked.add(CHAT)
     bot.api.person_sends(CHAT, "hi")
-    for _ in range(100):
+    bot.api.person_blocks_bot(CHAT)  # before the bot can fetch "hi"
+
+    async def unreachable() -> bool:
         person = await bot.app.store.person(bot.pid())
-        if person is not None and person.unreachable:
-            break
-        await asyncio.sleep(0.05)
-    assert person is not None and person.unreachable
+        return person is not None and person.unreachable
+
+    await eventually(unreachable, True)
     assert await bot.app.store.count("outbox") == 0
+    sends = sends_to(bot.api, CHAT)
+    assert sends and {c.status for c in sends} == {403}
+    assert bot.api.sent_texts(CHAT) == []
 
 
 async def test_resume_after_restart_continues_at_the_same_step(start_bot: Starter) -> None:
@@ -226,7 +275,7 @@ async def test_resume_after_restart_continues_at_the_same_step(start_bot: Starte
     await bot.say("hi", count=2)
     await bot.press("Yes", count=4)
     await bot.say("2", count=2)
-    await stop(bot)
+    await bot.stop()
     again = await start_bot()
     replies = await again.say("1")
     assert replies[0].startswith("Keeping your phone private")
@@ -240,28 +289,28 @@ async def test_start_with_a_deep_link_opens_that_flow(start_bot: Starter) -> Non
 
 
 async def test_webhook_mode_checks_the_secret_token(start_bot: Starter) -> None:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    bot = await start_bot(webhook_url=f"http://127.0.0.1:{port}/hook-path",
-                          webhook_listen=f"127.0.0.1:{port}", webhook_secret="s3cret-token")
-    assert bot.api.webhook["secret"] == "s3cret-token"
-    update = {"message": {"message_id": 1, "date": 0, "text": "hi",
-                          "chat": {"id": CHAT, "type": "private"},
-                          "from": {"id": CHAT, "is_bot": False, "first_name": "A"}}}
-    assert await bot.api.push_webhook(update, secret="wrong") == 403
-    assert await bot.api.push_webhook(update) == 200
+    url = f"http://127.0.0.1:{port}/hook-path"
+    bot = await start_bot(webhook_url=url, webhook_listen=f"127.0.0.1:{port}",
+                          webhook_secret="s3cret-token")
+    assert bot.api.webhook_url == url
+    assert bot.api.webhook_secret == "s3cret-token"
+    assert not bot.api.calls_to("getUpdates")
+    bot.api.person_sends(CHAT, "hi", first_name="A")
+    assert await bot.api.push_webhook(secret_token="wrong") == 403
+    assert await bot.api.push_webhook(secret_token=None) == 403
+    assert len(bot.api.pending_updates) == 1  # refused, so still queued
+    assert await bot.api.push_webhook() == 200
+    assert bot.api.pending_updates == []
     texts = await bot.api.wait_sent(CHAT, 2)
     assert texts[0] == "Hi, thanks for your message."
 
 
 async def test_canaries_reach_neither_database_nor_logs(
-    start_bot: Starter, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    start_bot: Starter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import logging
-
     from helpline.runtime import QUIET_LOGGERS
     from tests.test_privacy import raw_bytes
 
@@ -269,17 +318,19 @@ async def test_canaries_reach_neither_database_nor_logs(
         logging.getLogger(name).setLevel(logging.WARNING)
     caplog.set_level(logging.DEBUG)
     chat, user_name, text = 918273645501, "canary_user_tg", "canary words about my day zq9"
+    first_name = "Canaryfirst"
     bot = await start_bot()
-    await bot.say("hi", chat=chat, count=2, username=user_name, first_name="Canaryfirst")
-    await bot.press("Yes", chat=chat, count=4)
-    await bot.say("4", chat=chat, count=3)
-    await bot.press("Yes", chat=chat, count=1)
-    replies = await bot.say(text, chat=chat, count=1, username=user_name)
+    await bot.say("hi", chat=chat, count=2, username=user_name, first_name=first_name)
+    await bot.press("Yes", chat=chat, count=4, username=user_name, first_name=first_name)
+    await bot.say("4", chat=chat, count=3, username=user_name, first_name=first_name)
+    await bot.press("Yes", chat=chat, count=1, username=user_name, first_name=first_name)
+    replies = await bot.say(text, chat=chat, count=1, username=user_name,
+                            first_name=first_name)
     assert replies == ["When is it usually safer for you to get a message here?"]
     person = await bot.app.store.person(bot.pid(chat))
     assert person is not None and person.state.vars["advocate_note"] == text
     data = raw_bytes(bot.app.settings.db)
     assert "telegram:" in caplog.text
-    for canary in (str(chat), user_name, "Canaryfirst", text):
+    for canary in (str(chat), user_name, first_name, text):
         assert canary.encode() not in data, canary
         assert canary not in caplog.text, canary

@@ -88,7 +88,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from types import EllipsisType, TracebackType
 from typing import Any, Literal, Self, TypedDict, Unpack
@@ -350,6 +350,10 @@ class FakeBotAPI:
         self._failures: dict[str, deque[_Failure]] = {}
         self._blocked: dict[int, str] = {}
         self._webhook: _Webhook | None = None
+        self._bulk = 0
+        self.observers: list[Callable[[Call, Any], None]] = []
+        """Called with each call the fake answered with 200 and its result, as it answers
+        (load drivers react to the bot's sends here instead of polling ``calls``)."""
         self._handlers: dict[str, _MethodHandler] = {
             "getme": self._get_me,
             "logout": self._true,
@@ -558,6 +562,53 @@ class FakeBotAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float = 5.0,
+        what: str = "the condition",
+    ) -> None:
+        """Wait until ``condition()`` is true. It is re-checked whenever the fake's state
+        changes (a call arrives or is answered, an update is queued or confirmed) and at
+        least every 50 ms. Raises AssertionError listing recent calls on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self._changed
+            if condition():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                     f"recent calls:\n{self.describe_calls()}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
+
+    async def wait_sent(self, chat_id: int, count: int, *, timeout: float = 5.0) -> list[str]:
+        """Wait until ``sent_texts(chat_id)`` has at least ``count`` entries and return it.
+        Only sends that succeeded count (a send answered with 429 or 403 sent nothing);
+        messages deleted since still count."""
+        await self.wait_until(lambda: len(self.sent_texts(chat_id)) >= count, timeout=timeout,
+                              what=f"{count} text message(s) from the bot in chat {chat_id} "
+                                   f"(have {len(self.sent_texts(chat_id))})")
+        return self.sent_texts(chat_id)
+
+    def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
+        """``(label, callback_data)`` of the inline buttons on a live message, row by row
+        (empty if the message is gone or has none)."""
+        message = self._messages.get(chat_id, {}).get(message_id)
+        if message is None:
+            return []
+        markup = message.get("reply_markup")
+        rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+        return [
+            (str(button.get("text")), button["callback_data"])
+            for row in rows if isinstance(row, list)
+            for button in row
+            if isinstance(button, dict) and isinstance(button.get("callback_data"), str)
+        ]
+
     # ------------------------------------------------------------------ fault injection
 
     def fail_next(
@@ -618,10 +669,35 @@ class FakeBotAPI:
             self._last_update_id = update_id
             update["update_id"] = update_id
         self._pending.append(update)
-        self._pending.sort(key=lambda u: u["update_id"] if isinstance(u.get("update_id"), int)
-                           else 0)
+        if self._bulk:
+            return update_id  # sorted once and announced once when the bulk block ends
+        self._sort_pending()
         self._notify()
         return update_id
+
+    def _sort_pending(self, *, whole: bool = False) -> None:
+        """Keep the queue in update_id order. It is sorted before each append, so only an
+        update that came in out of order needs a sort (the common case costs nothing)."""
+        def key(u: dict[str, Any]) -> int:
+            return u["update_id"] if isinstance(u.get("update_id"), int) else 0
+
+        pending = self._pending
+        if whole or (len(pending) > 1 and key(pending[-2]) > key(pending[-1])):
+            pending.sort(key=key)
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Queue many updates at once: ``person_*`` calls inside the block append their
+        updates without sorting the queue or waking the long poll each time; both happen
+        once when the block ends (for load tests with thousands of people)."""
+        self._bulk += 1
+        try:
+            yield
+        finally:
+            self._bulk -= 1
+            if not self._bulk:
+                self._sort_pending(whole=True)
+                self._notify()
 
     def person_sends(
         self,
@@ -762,6 +838,30 @@ class FakeBotAPI:
         }})
         return query_id
 
+    def press_button(
+        self,
+        chat_id: int,
+        label: str,
+        *,
+        user_id: int | None = None,
+        first_name: str = "Canary",
+        username: str | None = None,
+        language_code: str | None = "en",
+    ) -> str:
+        """The person presses the button labelled ``label`` on the newest live bot message
+        in the chat that has one (a strict ``person_presses`` with that button's data);
+        returns the query id. Raises LookupError if no live message has such a button."""
+        for message_id in reversed(self.live_message_ids(chat_id, sender="bot")):
+            for text, data in self.buttons(chat_id, message_id):
+                if text == label:
+                    return self.person_presses(chat_id, message_id, data, user_id=user_id,
+                                               first_name=first_name, username=username,
+                                               language_code=language_code)
+        labels = [text for message_id in self.live_message_ids(chat_id, sender="bot")
+                  for text, _ in self.buttons(chat_id, message_id)]
+        raise LookupError(f"no live bot message in chat {chat_id} has a button {label!r}; "
+                          f"live labels: {labels}")
+
     def person_blocks_bot(self, chat_id: int, *, first_name: str = "Canary") -> int:
         """Blocks the bot and queues the ``my_chat_member`` update Telegram sends for it."""
         self.block(chat_id)
@@ -847,6 +947,8 @@ class FakeBotAPI:
             return self._error_response(call, exc)
         call.status = 200
         self._notify()
+        for observer in self.observers:
+            observer(call, result)
         return web.json_response({"ok": True, "result": result})
 
     def _record(self, call: Call) -> None:
