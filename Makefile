@@ -32,5 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Extract every text into locales/helpline.pot, update each catalogue, check them.
+i18n: $(STAMP_RUN)
+	$(BIN)/helpline i18n
+
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -29,11 +29,11 @@ from helpline.events import (
     Schedule,
     SetDisappearing,
 )
-from helpline.flow.engine import Engine, EngineConfig, Language, Result
+from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import LookupStep
 from helpline.flow.state import State
-from helpline.i18n import N_, Translator
+from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
 from helpline.store import Store
 
@@ -60,11 +60,27 @@ class Turn:
 
 
 EffectHandler = Callable[[Turn, Effect], Awaitable[list[Message]]]
+# May take a person's inbound before the engine (the advocate desk relays text while a case
+# is open). Gets the global command the inbound is, if any. Returns the replies to save
+# and send, or None to let the engine run. It may change ``turn.state``.
+Intercept = Callable[[Turn, Inbound, str | None], Awaitable[list[Message] | None]]
+# Told when a person quick-exits (erased=False) or erases their data (erased=True), before
+# anything is cleared.
+LeaveHook = Callable[[str, float, bool], Awaitable[None]]
 
 
-def engine_config(settings: Settings) -> EngineConfig:
+T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
+
+# Commands whose words are translated (msgctxt "command") into every enabled language.
+TRANSLATED_COMMANDS = ("quick_exit", "menu", "help", "language", "erase", "yes")
+
+
+def engine_config(settings: Settings, translator: Translator | None = None) -> EngineConfig:
+    """The engine's settings. With a translator, every command word also works in its
+    translation into each enabled language, whatever the person's own language (the
+    configured words, often English, always keep working)."""
     c = settings.commands
-    return EngineConfig(
+    config = EngineConfig(
         first_flow=settings.conversation.first_flow,
         home_flow=settings.conversation.home_flow,
         quick_exit_words=tuple(c.quick_exit),
@@ -73,10 +89,18 @@ def engine_config(settings: Settings) -> EngineConfig:
         help_words=tuple(c.help),
         language_words=tuple(c.language),
         erase_words=tuple(c.erase),
-        languages=tuple(Language(code, code) for code in settings.languages),
+        languages=tuple(Language(code, language_name(code)) for code in settings.languages),
         default_locale=settings.default_language,
         resume_after_hours=settings.conversation.resume_after_hours,
     )
+    if translator is None:
+        return config
+    extra = {
+        name: frozenset(normalize(form) for word in getattr(config, f"{name}_words")
+                        for form in word_forms(translator, settings.languages, word))
+        for name in TRANSLATED_COMMANDS
+    }
+    return replace(config, extra_words=extra)
 
 
 class App:
@@ -96,11 +120,15 @@ class App:
         self.store = store
         self.vault = vault
         self.tr = translator
-        self.engine = engine or Engine(flows, engine_config(settings), translator)
+        self.engine = engine or Engine(flows, engine_config(settings, translator), translator)
         self.channels: dict[str, Channel] = {c.name: c for c in channels}
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
+        self.intercept: Intercept | None = None
+        self.leave_hooks: list[LeaveHook] = []
+        # Extra periodic work (name -> coroutine function) the scheduler runs.
+        self.timed_jobs: dict[str, Callable[[], Awaitable[object]]] = {}
         self.effect_handlers: dict[type, EffectHandler] = {
             Lookup: self._no_directory,
             Handoff: self._no_advocates,
@@ -156,12 +184,23 @@ class App:
                 except Exception as exc:
                     log.warning("first-contact setup failed on %s (%s)", channel,
                                 type(exc).__name__)
+        if self.intercept is not None and inbound.kind != "timer":
+            turn = Turn(pid, channel, state.model_copy(deep=True), now)
+            replies = await self.intercept(turn, inbound, self.engine.command(inbound))
+            if replies is not None:
+                turn.state.last_seen = now
+                await self.store.save_turn(pid, channel, address, turn.state, replies, now,
+                                           message_id)
+                return
+            state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
         top = result.state.top
         log.info("%s:%s %s -> %s%s", channel, pid[:10], inbound.kind,
                  f"{top.flow}.{top.step}" if top else "idle",
                  "".join(f" +{type(e).__name__}" for e in effects))
+        if any(isinstance(e, (EraseData, DeleteChat)) for e in effects):
+            await self._left(pid, now, any(isinstance(e, EraseData) for e in effects))
         if any(isinstance(e, EraseData) for e in effects):
             await self._delete_chat(pid, channel, address, message_id, now)
             await self.store.erase_person(pid)
@@ -248,10 +287,11 @@ class App:
             if not force and item.next_try_at > now:
                 return
             channel = self.channels.get(item.channel)
-            if channel is None or address is None:
+            target = item.address if item.address is not None else address
+            if channel is None or target is None:
                 return
             try:
-                ids = await channel.send(address, item.message)
+                ids = await channel.send(target, item.message)
             except Unreachable:
                 log.info("%s:%s is unreachable; dropping queued replies", item.channel, pid[:10])
                 await self.store.mark_unreachable(pid)
@@ -263,7 +303,37 @@ class App:
                             pid[:10], type(exc).__name__, delay)
                 await self.store.retry_later(item.id, self.clock() + delay)
                 return
-            await self.store.delivered(item.id, pid, ids, self.clock())
+            # Only a person's chat keeps message ids (for quick exit), not the desk's.
+            await self.store.delivered(item.id, pid, ids if item.address is None else [],
+                                       self.clock())
+
+    async def deliver_now(self, key: str) -> None:
+        """Send what is queued under ``key`` (a person or a desk case) now, in order."""
+        async with self.conversation(key):
+            await self._deliver(key, force=True)
+
+    async def tell(self, pid: str, messages: Sequence[Message], flow: str | None = None
+                   ) -> bool:
+        """Say something to a person outside a turn of theirs (an advocate's reply, a
+        notice), through the outbox, then optionally start ``flow``, and deliver. The
+        caller holds the person's lock. False when the person can't be reached."""
+        person = await self.store.person(pid)
+        if person is None or person.unreachable:
+            return False
+        now = self.clock()
+        await self.store.enqueue(pid, person.channel, messages, now)
+        if flow is not None and flow in self.flows:
+            await self._process(pid, person.channel, person.address,
+                                Inbound(kind="start", at=now, payload=flow), None)
+        await self._deliver(pid, force=True)
+        return True
+
+    async def _left(self, pid: str, now: float, erased: bool) -> None:
+        for hook in self.leave_hooks:
+            try:
+                await hook(pid, now, erased)
+            except Exception as exc:
+                log.error("a leave hook failed for %s (%s)", pid[:10], type(exc).__name__)
 
     async def deliver_pending(self, force: bool = False) -> None:
         """Retry every queued message that is due (after a restart or an outage)."""
@@ -312,7 +382,10 @@ class App:
         await self.store.cancel_jobs(turn.pid, effect.kind)
         await self.store.add_job(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
                                  {"flow": effect.flow}, turn.now)
-        return []
+        when, date = format_when(turn.state.locale or self.settings.default_language, turn.now,
+                                 effect.after_hours, self.settings.timezone)
+        return [Message(self._t(turn, T_CHECKIN_WHEN).replace("{when}", when)
+                        .replace("{date}", date))]
 
     async def _set_disappearing(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, SetDisappearing)

@@ -1,4 +1,4 @@
-"""Command line: ``helpline run | chat | flows check | flows schema | flows graph``."""
+"""Command line: ``helpline run | chat | flows check | flows schema | flows graph | i18n``."""
 
 from __future__ import annotations
 
@@ -27,11 +27,38 @@ def _parser() -> argparse.ArgumentParser:
     fsub = flows.add_subparsers(dest="flows_command", required=True)
     check = fsub.add_parser("check", help="report every problem in a flows folder")
     check.add_argument("dir", nargs="?", help="flows folder (default from config)")
+    check.add_argument("--strict", action="store_true",
+                       help="missing and fuzzy translations are errors too")
     fsub.add_parser("schema", help="print the JSON Schema of a flow file")
     graph = fsub.add_parser("graph", help="print a Mermaid flowchart of one flow")
     graph.add_argument("flow", help="flow id")
     graph.add_argument("--flows", help="flows folder (default from config)")
+    i18n = sub.add_parser("i18n", help="extract every text into locales/helpline.pot, "
+                          "update each catalogue, and check them")
+    i18n.add_argument("--init", action="append", default=[], metavar="LANG",
+                      help="start a catalogue for LANG (repeatable)")
+    i18n.add_argument("--check", action="store_true", help="only check; write nothing")
+    i18n.add_argument("--strict", action="store_true",
+                      help="missing and fuzzy translations are errors too")
+    _resources_parser(sub)
     return parser
+
+
+def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    resources = sub.add_parser("resources", help="the service directory: import, openings")
+    resources.add_argument("--db", help="SQLite file (default from config)")
+    rsub = resources.add_subparsers(dest="resources_command", required=True)
+    imp = rsub.add_parser("import", help="import an HSDS datapackage folder, HSDS JSON, or "
+                          "the YAML form; replaces the previous import from the same source")
+    imp.add_argument("path", help="folder (or datapackage.json), .json, or .yaml file")
+    imp.add_argument("--skip-bad", action="store_true",
+                     help="import the good rows and report the bad (default: all or nothing)")
+    imp.add_argument("--source", help="name of the source (default: the resolved path)")
+    openings = rsub.add_parser("openings", help="set how many are free now (beds, places)")
+    openings.add_argument("service_id")
+    openings.add_argument("available", type=int)
+    openings.add_argument("--unit", help="what is counted, when a service counts several")
+    rsub.add_parser("list", help="list services with their ids and openings")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _chat(args, settings)
     if args.command == "run":
         return _run(settings)
+    if args.command == "i18n":
+        return _i18n(args, settings)
+    if args.command == "resources":
+        from helpline.resources.cli import run_resources
+
+        if args.db:
+            settings = settings.model_copy(update={"db": Path(args.db)})
+        return asyncio.run(run_resources(args, settings))
     return 2
 
 
@@ -61,8 +96,13 @@ def _flows(args: argparse.Namespace, settings: Settings) -> int:
         flowset, problems = check_flows(folder)
         for problem in problems:
             print(problem)
-        if problems:
-            print(f"{len(problems)} problem(s) in {folder}", file=sys.stderr)
+        from helpline.i18n_check import report
+
+        lines, bad_translations = report(settings, folder, strict=args.strict)
+        print("\n".join(lines), end="\n" if lines else "")
+        if problems or bad_translations:
+            print(f"{len(problems)} problem(s) in {folder}, {bad_translations} in the "
+                  f"translations in {settings.locales}", file=sys.stderr)
             return 1
         print(f"{len(flowset.flows)} flows OK in {folder}")
         return 0
@@ -83,6 +123,20 @@ def _flows(args: argparse.Namespace, settings: Settings) -> int:
     return 2
 
 
+def _i18n(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.i18n_check import report, update_catalogs
+
+    if not args.check:
+        for path in update_catalogs(settings.locales, settings.flows, args.init):
+            print(f"updated {path}")
+    lines, errors = report(settings, settings.flows, strict=args.strict)
+    print("\n".join(lines), end="\n" if lines else "")
+    if errors:
+        print(f"{errors} problem(s) in the translations in {settings.locales}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _refuse_invalid_flows(folder: Path) -> bool:
     _, problems = check_flows(folder)
     for problem in problems:
@@ -99,6 +153,11 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         updates["db"] = Path(args.db)
     if args.flows:
         updates["flows"] = Path(args.flows)
+    if not settings.resources.seed:  # the fictional sample, for `helpline chat` only
+        from helpline.resources import SAMPLE_DIRECTORY
+
+        updates["resources"] = settings.resources.model_copy(
+            update={"seed": str(SAMPLE_DIRECTORY)})
     settings = settings.model_copy(update=updates)
     if _refuse_invalid_flows(settings.flows):
         return 1

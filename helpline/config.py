@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FLOWS = PROJECT_ROOT / "flows"
@@ -70,6 +70,66 @@ class Signal(_Section):
     disappearing_seconds: int = Field(86400, ge=0)
 
 
+class Resources(_Section):
+    # A directory file imported at start when the directory is empty ("" = none for
+    # `helpline run`, the bundled fictional sample for `helpline chat`; "none" = never).
+    seed: str = ""
+    openings_stale_hours: float = Field(72.0, gt=0)
+    # A flow step ("flow.step") whose text (hotline numbers) the no-results reply repeats.
+    hotline_step: str = "emergency.numbers"
+
+
+class Handoff(_Section):
+    # The staff Telegram supergroup with topics (its chat id, like -1001234567890); 0 = no
+    # desk. Also HELPLINE_STAFF_CHAT.
+    staff_chat: int = 0
+    # Telegram user ids of the advocates who may claim cases. Also HELPLINE_ADVOCATES.
+    advocates: list[int] = Field(default_factory=list)
+    # Time zone of the schedule; "" = the top-level timezone.
+    timezone: str = ""
+    # Weekly shifts, e.g. ["mon-fri 09:00-17:00", "sat 10:00-14:00"]; empty = always staffed.
+    hours: list[str] = Field(default_factory=list)
+    # Days with no shift, as YYYY-MM-DD.
+    holidays: list[str] = Field(default_factory=list)
+    unclaimed_minutes: float = Field(30.0, gt=0)
+    note_prefix: str = "!"
+    canned: Path = PROJECT_ROOT / "data" / "canned.yaml"
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: list[str]) -> list[str]:
+        from helpline.handoff.office_hours import parse_shift
+
+        for entry in value:
+            parse_shift(entry)
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _valid_holidays(cls, value: list[str]) -> list[str]:
+        from datetime import date
+
+        for entry in value:
+            try:
+                date.fromisoformat(entry)
+            except ValueError as exc:
+                raise ValueError(f"'{entry}' is not a date like 2025-12-25") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            if value:
+                ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not a time zone name (like Europe/Madrid or "
+                             "UTC)") from exc
+        return value
+
+
 class Settings(_Section):
     db: Path = Path("./var/helpline.db")
     secret_key: str = ""
@@ -77,6 +137,7 @@ class Settings(_Section):
     locales: Path = BUNDLED_LOCALES
     default_language: str = "en"
     languages: list[str] = Field(default_factory=lambda: ["en"])
+    timezone: str = "UTC"
     log_level: str = "INFO"
     commands: Commands = Field(default_factory=Commands)
     conversation: Conversation = Field(default_factory=Conversation)
@@ -84,10 +145,40 @@ class Settings(_Section):
     delivery: Delivery = Field(default_factory=Delivery)
     telegram: Telegram = Field(default_factory=Telegram)
     signal: Signal = Field(default_factory=Signal)
+    resources: Resources = Field(default_factory=Resources)
+    handoff: Handoff = Field(default_factory=Handoff)
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from helpline.i18n import babel_locale
+
+        for code in value:
+            if babel_locale(code) is None:
+                raise ValueError(f"'{code}' is not a language code (use codes like en, es, "
+                                 "fr, pt_BR)")
+        default = info.data.get("default_language")
+        if default is not None and default not in value:
+            raise ValueError(f"default_language '{default}' is not one of them; add it")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not a time zone name (like Europe/Madrid or "
+                             "UTC)") from exc
+        return value
 
 
 SECTIONS = {name for name, f in Settings.model_fields.items()
             if isinstance(f.annotation, type) and issubclass(f.annotation, _Section)}
+# Short environment names kept for operators: HELPLINE_STAFF_CHAT, HELPLINE_ADVOCATES.
+ENV_ALIASES = {"staff_chat": ("handoff", "staff_chat"), "advocates": ("handoff", "advocates")}
 
 
 def load_settings(path: str | Path | None = None,
@@ -127,6 +218,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 data.setdefault(section, {})[field] = _env_value(model, field, raw)
         elif name in Settings.model_fields and name not in SECTIONS:
             data[name] = _env_value(Settings, name, raw)
+        elif name in ENV_ALIASES:
+            section, field = ENV_ALIASES[name]
+            data.setdefault(section, {})[field] = _env_value(Handoff, field, raw)
 
 
 def _env_value(model: type[BaseModel], field: str, raw: str) -> Any:

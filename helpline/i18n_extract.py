@@ -1,10 +1,17 @@
 """Babel extractor for flow YAML: every user-facing text of every step, with its line and
 the step's ``note:`` as a translator comment. Registered as the ``helpline_flows`` extractor.
 
+The words a person may type in a step (``skip:`` words of an ask, ``keywords:`` of an
+option) are extracted too, as ``pgettext("command", word)``: their translations work in
+every enabled language, like the global command words.
+
 babel.cfg::
 
     [python: helpline/**.py]
     [helpline_flows: flows/**.yaml]
+
+Babel keeps an extractor's comments whatever ``-c`` says, so the notes always reach the
+catalogue as ``#.`` comments.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import IO, Any
 
-from helpline.flow.yamlsource import YamlSyntaxError, load_located
+from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 
 TEXT_KEYS = ("say", "choose", "ask", "retry", "end")
+WORD_NOTE = ("a word the person types here; several words separated by | all work, and "
+             "the texts name the first. The English word always works too.")
 
 # (lineno, funcname, message, comments) as Babel expects from an extractor.
 Extracted = tuple[int, str | None, str | tuple[str, ...], list[str]]
@@ -52,3 +61,18 @@ def extract_flows(
                         note.append(option["note"])
                     line = located.position(("steps", step_id, "options", i, "label")).line
                     yield line, None, option["label"], note
+                    yield from _words(located, ("steps", step_id, "options", i, "keywords"),
+                                      option.get("keywords"), [
+                                          *comments, f"picks the option \"{option['label']}\""])
+        yield from _words(located, ("steps", step_id, "skip"), step.get("skip"),
+                          [*comments, "skips the question"])
+
+
+def _words(located: Located, path: tuple[str | int, ...], words: object,
+           comments: list[str]) -> Iterator[Extracted]:
+    if not isinstance(words, list):
+        return
+    for j, word in enumerate(words):
+        if isinstance(word, str) and word.strip() and not word.startswith("/"):
+            line = located.position((*path, j)).line
+            yield line, "pgettext", ("command", word), [*comments, WORD_NOTE]

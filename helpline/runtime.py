@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from helpline.config import Settings
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
+from helpline.resources import browse, seed_if_empty
 from helpline.store import Store
 
 # Libraries that would log URLs, update bodies or message text at INFO/DEBUG.
@@ -35,7 +37,9 @@ async def open_app(settings: Settings, secret: str,
     store = await Store.open(settings.db, vault)
     translator = CatalogTranslator(settings.locales, settings.default_language)
     app = App(settings, flows, store, vault, translator, channels)
+    browse.install(app)  # lookups answered from the service directory in the store
     try:
+        await seed_if_empty(store, settings.resources.seed, time.time())
         yield app
     finally:
         await app.stop()

@@ -23,4 +23,7 @@ def build_scheduler(app: App, poll_seconds: float = 15.0) -> AsyncIOScheduler:
                       id="outbox", max_instances=1, coalesce=True)
     scheduler.add_job(app.purge, "interval", hours=app.settings.retention.purge_every_hours,
                       id="purge", max_instances=1, coalesce=True)
+    for name, job in app.timed_jobs.items():  # e.g. the advocate desk's unclaimed check
+        scheduler.add_job(job, "interval", seconds=poll_seconds, id=name, max_instances=1,
+                          coalesce=True)
     return scheduler

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings
 from helpline.runtime import open_app, setup_logging
@@ -25,12 +26,33 @@ def build_channels(settings: Settings) -> list[Channel]:
         translator = CatalogTranslator(settings.locales, settings.default_language)
         channels.append(TelegramChannel.from_settings(settings, translator))
     # channel: signal
+    if settings.signal.service and settings.signal.number:
+        from helpline.channels.signal import SignalChannel
+
+        channels.append(SignalChannel.from_settings(settings))
     return channels
+
+
+def install_desk(app: App, channels: Sequence[Channel]) -> None:
+    """The advocate desk, when a staff chat is set and Telegram is running."""
+    if not app.settings.handoff.staff_chat:
+        return
+    from helpline.channels.telegram import TelegramChannel
+    from helpline.handoff.telegram_desk import install_telegram_desk
+
+    telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
+    if telegram is None:
+        log.warning("handoff.staff_chat is set but Telegram is not: no advocate desk")
+        return
+    if not app.settings.handoff.advocates:
+        log.warning("no advocates are listed (HELPLINE_ADVOCATES): nobody can claim cases")
+    install_telegram_desk(app, telegram)
 
 
 async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.Event) -> None:
     setup_logging(settings.log_level)
     async with open_app(settings, settings.secret_key, channels) as app:
+        install_desk(app, channels)
         await app.start()
         scheduler = build_scheduler(app)
         scheduler.start()

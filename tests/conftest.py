@@ -16,6 +16,7 @@ from helpline.events import Inbound, Message, RawInbound
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
+from helpline.resources import browse
 from helpline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,10 @@ class Harness:
     seen: int = 0
     last_choices: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
-    async def send(self, text: str, platform_id: str | None = None) -> list[Message]:
-        return await self._inbound(Inbound(kind="text", at=0.0, text=text), platform_id)
+    async def send(self, text: str, platform_id: str | None = None,
+                   locale_hint: str | None = None) -> list[Message]:
+        return await self._inbound(Inbound(kind="text", at=0.0, text=text,
+                                           locale_hint=locale_hint), platform_id)
 
     async def press(self, label: str) -> list[Message]:
         payload = next((p for lab, p in self.last_choices if lab == label), None)
@@ -103,6 +106,7 @@ async def harness_factory(tmp_path: Path, clock: Clock) -> AsyncIterator[Harness
         channel = TerminalChannel()
         app = App(settings, load_flows(settings.flows), store, vault,
                   CatalogTranslator(settings.locales), [channel], clock=clock)
+        browse.install(app)  # as runtime.open_app does
         await app.start()
         return Harness(app, channel, clock)
 

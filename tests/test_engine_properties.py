@@ -307,32 +307,34 @@ def test_every_question_of_every_bundled_flow_is_reachable() -> None:
     lookup): every choose and ask step of every bundled flow is reached, and a lookup, a
     handoff and a check-in happen."""
     at = START_AT
-    seen: set[tuple[tuple[tuple[str, str], ...], bool]] = set()
+    seen: set[tuple[tuple[tuple[str, str], ...], bool, str]] = set()
     reached: set[tuple[str, str]] = set()
     effects: set[type] = set()
-    todo: deque[State] = deque([State()])
+    # Flows may branch on the variable 'channel': walk them as no channel and as Signal.
+    todo: deque[tuple[State, str]] = deque((State(), channel) for channel in ("", "signal"))
     while todo:
-        state = todo.popleft()
+        state, channel = todo.popleft()
         step = current(state)
         if isinstance(step, ChooseStep):
-            inputs = [Inbound(kind="button", at=at, payload=f"c:{state.turn}:{i}")
-                      for i in range(len(step.options))]
+            inputs = [Inbound(kind="button", at=at, payload=f"c:{state.turn}:{i}",
+                              channel=channel) for i in range(len(step.options))]
         elif isinstance(step, AskStep):
-            inputs = [Inbound(kind="text", at=at, text=t) for t in [*step.skip, "Somewhere"]]
+            inputs = [Inbound(kind="text", at=at, text=t, channel=channel)
+                      for t in [*step.skip, "Somewhere"]]
         else:
-            inputs = [Inbound(kind="text", at=at, text="hi")]
+            inputs = [Inbound(kind="text", at=at, text="hi", channel=channel)]
         for inbound in inputs:
             result = step_and_check(state, inbound)
             extra = [Inbound(kind="timer", at=at, payload=e.flow)
                      for e in result.effects if isinstance(e, Schedule)]
             effects.update(type(e) for e in result.effects)
             for nxt in [result.state, *(ENGINE.step(result.state, t).state for t in extra)]:
-                key = (tuple((f.flow, f.step) for f in nxt.stack), nxt.seen_welcome)
+                key = (tuple((f.flow, f.step) for f in nxt.stack), nxt.seen_welcome, channel)
                 if nxt.top is not None:
                     reached.add((nxt.top.flow, nxt.top.step))
                 if key not in seen:
                     seen.add(key)
-                    todo.append(nxt)
+                    todo.append((nxt, channel))
     questions = {(flow.id, step_id) for flow in FLOWS for step_id, step in flow.steps.items()
                  if isinstance(step, (ChooseStep, AskStep))}
     assert questions - reached == set()
@@ -486,7 +488,8 @@ def test_checkin_schedules_and_the_due_check_in_is_neutral() -> None:
 
 def test_handoff_shares_only_what_was_agreed() -> None:
     state, at = walk("hi", "yes", "find a service", "legal help", "North district",
-                     "18 or over", "skip", "talk to a person", "yes")
+                     "18 or over", "prefer not to say", "skip", "prefer not to say",
+                     "talk to a person", "yes")
     result = step_and_check(state, Inbound(kind="text", at=at + 1, text="I need a lawyer"))
     result = step_and_check(result.state, Inbound(kind="text", at=at + 2, text="mornings"))
     [handoff] = [e for e in result.effects if isinstance(e, Handoff)]

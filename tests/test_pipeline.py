@@ -152,3 +152,10 @@ async def test_garbage_never_breaks_a_conversation(basic: Harness) -> None:
     await basic.press_payload("c:1:999999999999")
     reply = await basic.send("1")
     assert texts(reply) == ["What should I call you? (type skip to skip)"]
+
+
+async def test_erase_confirmation_by_number_as_on_a_numbered_list(basic: Harness) -> None:
+    await basic.send("hi")
+    await basic.send("delete my data")
+    assert await basic.send("1") == []
+    assert await basic.app.store.count("people") == 0

@@ -6,8 +6,10 @@ Format::
     title: what this conversation shows
     flows: bundled            # or: basic (tests/flows_basic)
     settings: {languages: [en, es]}   # optional overrides
+    directory: data/sample-directory.yaml   # optional: imported first (path from the root)
     conversation:
       - person: hi            # typed text   (or  press: "Button label")
+        locale_hint: es-ES    # optional: the app's language, as Telegram reports it
         bot:                  # every message the bot sends back, in order
           - "Hello"           # text contains this
           - text: "Is it safe"
@@ -26,7 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import BASIC_FLOWS, BUNDLED_FLOWS, HarnessFactory, make_settings
+from helpline.resources import import_directory
+from tests.conftest import BASIC_FLOWS, BUNDLED_FLOWS, ROOT, HarnessFactory, make_settings
 
 TRANSCRIPTS = sorted((Path(__file__).parent / "transcripts").glob("*.yaml"))
 
@@ -37,6 +40,10 @@ async def test_transcript(path: Path, harness_factory: HarnessFactory, tmp_path:
     flows = BASIC_FLOWS if script.get("flows") == "basic" else BUNDLED_FLOWS
     settings = make_settings(tmp_path, flows, **script.get("settings", {}))
     person = await harness_factory(flows, settings)
+    if "directory" in script:
+        result = await import_directory(person.app.store, ROOT / script["directory"],
+                                        person.clock.now)
+        assert result.applied, [str(p) for p in result.problems]
     for number, turn in enumerate(script["conversation"], start=1):
         where = f"{path.name} turn {number}"
         if "wait_days" in turn:
@@ -46,7 +53,7 @@ async def test_transcript(path: Path, harness_factory: HarnessFactory, tmp_path:
         if "press" in turn:
             messages = await person.press(str(turn["press"]))
         else:
-            messages = await person.send(str(turn["person"]))
+            messages = await person.send(str(turn["person"]), locale_hint=turn.get("locale_hint"))
         check_replies(where, turn.get("bot", []), messages)
         if "cleared" in turn:
             assert (len(person.channel.deleted) > deleted_before) == turn["cleared"], where

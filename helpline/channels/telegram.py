@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,8 @@ from helpline.events import Inbound, InboundKind, Message, RawInbound
 from helpline.i18n import N_, NullTranslator, Translator
 
 log = logging.getLogger("helpline.telegram")
+
+GroupListener = Callable[[Update], Awaitable[None]]
 
 DELETE_BATCH = 100
 
@@ -138,6 +140,8 @@ class TelegramChannel:
         self._serial = KeyedSerializer()
         self._on_inbound: InboundHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # One group chat (the advocate desk) whose updates go to a listener, not to the app.
+        self._group: tuple[int, GroupListener] | None = None
         self.webhook_secret = options.webhook_secret or secrets.token_urlsafe(32)
 
     @classmethod
@@ -200,8 +204,27 @@ class TelegramChannel:
 
     # ------------------------------------------------------------- inbound
 
+    def listen_to_group(self, chat_id: int, listener: GroupListener) -> None:
+        """Hand every update from the group ``chat_id`` to ``listener`` (in order per topic);
+        the listener answers callback queries itself. Used by the advocate desk."""
+        self._group = (chat_id, listener)
+
+    def _to_group(self, update: Update) -> bool:
+        if self._group is None:
+            return False
+        message = update.effective_message
+        chat = update.effective_chat
+        if chat is None or chat.id != self._group[0]:
+            return False
+        listener = self._group[1]
+        thread = message.message_thread_id if message is not None else None
+        self._serial.submit(f"group:{thread}", lambda: listener(update))
+        return True
+
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Called in arrival order; queues the update behind earlier ones of its chat."""
+        if self._to_group(update):
+            return
         try:
             event = self._to_inbound(update)
         except Exception as exc:

@@ -60,3 +60,10 @@ def render(message: Message) -> str:
              for i, line in enumerate(message.text.splitlines())] if message.text else []
     lines.extend(f"     {n}. {choice.label}" for n, choice in enumerate(message.choices, 1))
     return "\n".join(lines)
+
+
+def numbered(message: Message) -> str:
+    """``render`` without the prompt and the indent: what a text-only chat app shows."""
+    lines = message.text.splitlines() if message.text else []
+    lines.extend(f"{n}. {choice.label}" for n, choice in enumerate(message.choices, 1))
+    return "\n".join(lines)

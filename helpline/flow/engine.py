@@ -45,7 +45,7 @@ from helpline.flow.model import (
     Target,
 )
 from helpline.flow.state import Frame, Overlay, State, Value
-from helpline.i18n import N_, NullTranslator, Translator
+from helpline.i18n import N_, NullTranslator, Translator, display_word, word_forms
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
 MAX_DEPTH = 8  # nested calls
@@ -53,10 +53,14 @@ MAX_DEPTH = 8  # nested calls
 
 def normalize(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used to match words."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    cleaned = re.sub(r"[^\w/]+", " ", stripped)
-    return " ".join(cleaned.split())
+    folded = text.casefold()
+    if not folded.isascii():  # ASCII has nothing to decompose: skip the slow part
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", folded).split())
+
+
+_NOT_WORD = re.compile(r"[^\w/]+")
 
 
 @dataclass(frozen=True)
@@ -155,11 +159,18 @@ class Engine:
             name: self.config.words(name)
             for name in ("quick_exit", "menu", "help", "language", "erase", "yes")
         }
+        # Skip words and option keywords, with their translations into every enabled
+        # language (msgctxt "command"), normalized: "saltar" skips wherever "skip" does.
+        codes = [lang.code for lang in self.config.languages]
+        self._typed = {word: frozenset(normalize(f) for f in word_forms(self.tr, codes, word))
+                       for word in _typed_words(flows)}
+        # Translated option labels per (locale, step): a menu is rendered on most steps.
+        self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------- entry point
 
     def step(self, state: State, inbound: Inbound) -> Result:
-        state = state.model_copy(deep=True)
+        state = state.clone()
         gap = inbound.at - state.last_seen if state.last_seen else 0.0
         state.last_seen = inbound.at
         if inbound.locale_hint and state.locale is None:
@@ -191,6 +202,8 @@ class Engine:
             return self._erase_answer(result, said, payload)
         if state.pending == "language" and self._language_answer(result, said, payload):
             return result
+        if state.pending == "language" and state.idle and state.locale is None:
+            state.locale = self.config.default_locale  # first question unanswered: go on
         state.pending = None
         if command == "erase":
             state.pending = "erase"
@@ -201,17 +214,15 @@ class Engine:
             ))
             return result
         if command == "language":
-            state.pending = "language"
-            result.messages.append(Message(
-                self._t(state, T_LANGUAGE),
-                tuple(Choice(lang.name, f"g:lang:{lang.code}") for lang in self.config.languages),
-            ))
-            return result
+            return self._ask_language(result, everyone=False)
         if command == "menu":
             return self._start_flow(result, self.config.home_flow if state.seen_welcome
                                     else self.config.first_flow)
         if command == "help":
             result.messages.append(Message(self._help_text(state)))
+            if state.idle:  # "help" is a likely first message: go on to the welcome
+                return self._start_flow(result, self.config.home_flow if state.seen_welcome
+                                        else self.config.first_flow)
             self._rerender(result)
             return result
 
@@ -309,6 +320,12 @@ class Engine:
 
     # ------------------------------------------------------------- globals
 
+    def command(self, inbound: Inbound) -> str | None:
+        """The global command (quick_exit, menu, help, language, erase) this inbound is."""
+        said = normalize(inbound.text) if inbound.kind == "text" else ""
+        payload = inbound.payload if inbound.kind == "button" else ""
+        return self._global_command(said, payload)
+
     def _global_command(self, said: str, payload: str) -> str | None:
         if payload.startswith("g:") and payload[2:] in ("exit", "menu", "help", "language",
                                                          "erase"):
@@ -332,7 +349,10 @@ class Engine:
     def _erase_answer(self, result: Result, said: str, payload: str) -> Result:
         state = result.state
         state.pending = None
-        if payload == "g:erase:yes" or (said and said in self._words["yes"]):
+        yes_label = normalize(self._t(state, T_ERASE_YES))
+        # "1" is "Yes, erase" where choices are a numbered list (Signal, the terminal).
+        if payload == "g:erase:yes" or (said and (said in self._words["yes"]
+                                                   or said in ("1", yes_label))):
             erased = self._quick_exit(state)
             erased.effects.insert(0, EraseData())
             return erased
@@ -353,13 +373,32 @@ class Engine:
             return False
         state.pending = None
         state.locale = chosen
-        result.messages.append(Message(self._t(state, T_LANGUAGE_SET)))
+        if state.seen_welcome or not state.idle:
+            result.messages.append(Message(self._t(state, T_LANGUAGE_SET)))
         if state.idle:
             self._start_flow(result, self.config.first_flow if not state.seen_welcome
                              else self.config.home_flow)
         else:
             self._rerender(result)
         return True
+
+    def _ask_language(self, result: Result, everyone: bool) -> Result:
+        """The language menu, each language named in itself. ``everyone``: the first
+        screen of someone whose language is unknown, so the question is asked in every
+        enabled language, one line each."""
+        state = result.state
+        state.pending = "language"
+        question = self._t(state, T_LANGUAGE)
+        if everyone:
+            lines: list[str] = []
+            for lang in self.config.languages:
+                line = self.tr.gettext(lang.code, T_LANGUAGE)
+                if line not in lines:
+                    lines.append(line)
+            question = "\n".join(lines)
+        result.messages.append(Message(question, tuple(
+            Choice(lang.name, f"g:lang:{lang.code}") for lang in self.config.languages)))
+        return result
 
     def _known_locale(self, hint: str) -> str | None:
         codes = {lang.code for lang in self.config.languages}
@@ -370,8 +409,9 @@ class Engine:
         return None
 
     def _help_text(self, state: State) -> str:
-        def first(words: tuple[str, ...]) -> str:
-            return words[0] if words else ""
+        def first(words: tuple[str, ...]) -> str:  # the word for it in the person's language
+            return display_word(self.tr, state.locale or self.config.default_locale,
+                                words[0]) if words else ""
 
         return self._t(state, T_HELP).replace("{menu}", first(self.config.menu_words)).replace(
             "{exit}", first(self.config.quick_exit_words)).replace(
@@ -414,7 +454,7 @@ class Engine:
             return number
         for i, option in enumerate(step.options):
             names = {normalize(option.label), normalize(self._t(state, option.label))}
-            names.update(normalize(k) for k in option.keywords)
+            names.update(form for k in option.keywords for form in self._forms(k))
             if said in names:
                 return i
         return None
@@ -427,7 +467,7 @@ class Engine:
             self._rerender(result, quiet=True)
             return
         answer = inbound.text.strip()
-        if normalize(answer) in {normalize(w) for w in step.skip}:
+        if normalize(answer) in {form for w in step.skip for form in self._forms(w)}:
             state.vars.pop(step.save, None)
             state.retries = 0
             self._follow(result, step)
@@ -455,8 +495,15 @@ class Engine:
         top = state.top
         return None if top is None else self.flows[top.flow].steps[top.step]
 
+    def _forms(self, word: str) -> frozenset[str]:
+        return self._typed.get(word) or frozenset({normalize(word)})
+
     def _start_flow(self, result: Result, flow_id: str) -> Result:
         state = result.state
+        if (flow_id == self.config.first_flow and state.locale is None
+                and len(self.config.languages) > 1):
+            state.stack = []  # language unknown: ask first; the answer starts this flow
+            return self._ask_language(result, everyone=True)
         state.stack = [Frame(flow=flow_id, step=self.flows[flow_id].start)]
         state.retries = 0
         state.pending = None
@@ -523,7 +570,8 @@ class Engine:
                 spec = step.lookup
                 criteria = {
                     key: state.vars.get(name)
-                    for key in ("needs", "area", "language", "age_group", "gender")
+                    for key in ("needs", "area", "language", "age_group", "gender", "cost",
+                                "documents")
                     if (name := getattr(spec, key)) is not None
                 }
                 state.overlay = None
@@ -589,10 +637,12 @@ class Engine:
     # ------------------------------------------------------------- rendering
 
     def _render_choose(self, state: State, step: ChooseStep, question: bool = True) -> Message:
-        choices = tuple(
-            Choice(self._t(state, option.label), f"c:{state.turn}:{i}")
-            for i, option in enumerate(step.options)
-        )
+        locale = state.locale or self.config.default_locale
+        cached = self._labels.get((locale, id(step)))
+        if cached is None or cached[0] is not step:
+            cached = (step, tuple(self.tr.gettext(locale, o.label) for o in step.options))
+            self._labels[(locale, id(step))] = cached
+        choices = tuple(Choice(label, f"c:{state.turn}:{i}") for i, label in enumerate(cached[1]))
         return Message(self._fmt(state, step.choose) if question else "", choices)
 
     def _t(self, state: State, message: str) -> str:
@@ -600,6 +650,8 @@ class Engine:
 
     def _fmt(self, state: State, message: str) -> str:
         text = self._t(state, message)
+        if "{" not in text:  # most texts show no variable
+            return text
         return _PLACEHOLDER.sub(lambda m: _show(state.vars.get(m.group(1))), text)
 
 
@@ -661,6 +713,18 @@ def _number(spec: str | float, variables: dict[str, Value]) -> float | None:
     if number is None or isinstance(value, bool) or not math.isfinite(number):
         return None
     return number
+
+
+def _typed_words(flows: FlowSet) -> set[str]:
+    """Every skip word and option keyword in the flows."""
+    words: set[str] = set()
+    for flow in flows:
+        for step in flow.steps.values():
+            if isinstance(step, AskStep):
+                words.update(step.skip)
+            elif isinstance(step, ChooseStep):
+                words.update(k for option in step.options for k in option.keywords)
+    return words
 
 
 def _branch_target(step: BranchStep, variables: dict[str, Value]) -> Target:

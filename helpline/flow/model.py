@@ -130,7 +130,11 @@ class LookupSpec(_Strict):
     language: str | None = None
     age_group: str | None = None
     gender: str | None = None
-    limit: int = Field(3, ge=1, le=10)
+    cost: str | None = Field(None, description="Variable holding 'free' if only free fits.")
+    documents: str | None = Field(
+        None, description="Variable holding 'none' if the person has no ID documents."
+    )
+    limit: int = Field(3, ge=1, le=10, description="Results per page.")
 
 
 class LookupStep(_StepBase):

@@ -66,10 +66,93 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX jobs_pid ON jobs(pid);
         """,
     ),
+    Migration(
+        2,
+        "service directory (public data), openings, saved services",
+        """
+        CREATE TABLE directory_sources (
+            source TEXT PRIMARY KEY,         -- where an import came from (a path or a name)
+            format TEXT NOT NULL,
+            imported_at REAL NOT NULL,
+            services INTEGER NOT NULL,
+            fictional INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE services (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL REFERENCES directory_sources(source) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL               -- the service record as JSON (public directory data)
+        );
+        CREATE INDEX services_source ON services(source);
+
+        CREATE TABLE service_capacity (
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            unit TEXT NOT NULL,
+            available INTEGER NOT NULL,
+            maximum INTEGER,
+            description TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (service_id, unit)
+        );
+
+        CREATE TABLE directory_places (
+            source TEXT NOT NULL REFERENCES directory_sources(source) ON DELETE CASCADE,
+            place TEXT NOT NULL,             -- a town, region or postcode of the directory
+            within TEXT NOT NULL             -- a larger area it lies in
+        );
+        CREATE INDEX directory_places_source ON directory_places(source);
+
+        CREATE TABLE saved_services (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pid TEXT NOT NULL,
+            service BLOB NOT NULL            -- encrypted service id
+        );
+        CREATE INDEX saved_services_pid ON saved_services(pid);
+        """,
+    ),
+    Migration(
+        3,
+        "advocate desk: cases, case audit log, outbox rows with their own address",
+        """
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pid TEXT NOT NULL,               -- the person's pseudonym; '' once closed
+            channel TEXT NOT NULL,           -- kind of channel (telegram, signal)
+            handle TEXT NOT NULL UNIQUE,     -- neutral case handle shown to both sides
+            status TEXT NOT NULL,            -- waiting, claimed, closed
+            advocate TEXT,                   -- staff Telegram user id of the claimer
+            topic TEXT,                      -- desk topic (forum thread) id
+            card TEXT,                       -- desk message id of the case card
+            summary BLOB,                    -- encrypted JSON: only what the person shared
+            locale TEXT,
+            later TEXT,                      -- offline answer: asked, yes
+            opened_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            claimed_at REAL,
+            closed_at REAL,
+            timeout_at REAL                  -- when the unclaimed notice was sent
+        );
+        CREATE INDEX cases_pid ON cases(pid, status);
+        CREATE INDEX cases_topic ON cases(topic);
+
+        CREATE TABLE case_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            case_id INTEGER NOT NULL,
+            event TEXT NOT NULL,             -- opened, claimed, unclaimed, transferred, ...
+            actor TEXT NOT NULL,             -- person, system, or an advocate's user id
+            at REAL NOT NULL                 -- never any content
+        );
+        CREATE INDEX case_events_case ON case_events(case_id, id);
+
+        ALTER TABLE outbox ADD COLUMN address BLOB;  -- encrypted; rows not tied to a person
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
-PERSON_TABLES: list[str] = ["people", "outbox", "message_ids", "jobs"]
+PERSON_TABLES: list[str] = ["people", "outbox", "message_ids", "jobs", "saved_services",
+                            "cases"]
 
 
 async def current_version(db: aiosqlite.Connection) -> int:

@@ -36,6 +36,8 @@ class OutboxItem:
     message: Message
     attempts: int
     next_try_at: float
+    # Set for rows not tied to a person (the advocate desk): where to send, decrypted.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,12 @@ class Store:
     # ------------------------------------------------------------- people
 
     async def person(self, pid: str) -> PersonRow | None:
-        async with self.db.execute(
+        # execute_fetchall: one trip to the database thread (a cursor takes three).
+        rows = await self.db.execute_fetchall(
             "SELECT pid, channel, address, state, updated_at, unreachable FROM people "
             "WHERE pid = ?", (pid,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = next(iter(rows), None)
         if row is None:
             return None
         state = State()
@@ -99,8 +102,8 @@ class Store:
                          bool(row[5]))
 
     async def address(self, pid: str) -> str | None:
-        async with self.db.execute("SELECT address FROM people WHERE pid = ?", (pid,)) as cur:
-            row = await cur.fetchone()
+        rows = await self.db.execute_fetchall("SELECT address FROM people WHERE pid = ?", (pid,))
+        row = next(iter(rows), None)
         return None if row is None else self.vault.decrypt_text(row[0])
 
     async def save_turn(
@@ -138,13 +141,31 @@ class Store:
 
     async def _enqueue(self, db: aiosqlite.Connection, pid: str, channel: str,
                        messages: Sequence[Message], now: float) -> None:
-        for message in messages:
-            await db.execute(
-                "INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
-                 now, now),
-            )
+        if not messages:
+            return
+        await db.executemany(  # one trip to the database thread for all of them
+            "INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
+              now, now) for message in messages],
+        )
+
+    async def enqueue_to(self, key: str, channel: str, address: str,
+                         messages: Sequence[Message], now: float) -> None:
+        """Queue messages under ``key`` (not a person: e.g. a desk case) with their own
+        encrypted address; delivered in order like a person's replies."""
+        async with self.transaction() as db:
+            for message in messages:
+                await db.execute(
+                    "INSERT INTO outbox (pid, channel, body, created_at, next_try_at, address) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
+                     now, now, self.vault.encrypt_text(address)),
+                )
+
+    async def drop_outbox(self, key: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM outbox WHERE pid = ?", (key,))
 
     async def mark_unreachable(self, pid: str) -> None:
         async with self.transaction() as db:
@@ -164,18 +185,19 @@ class Store:
                              (now, pid))
             await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
             await db.execute("DELETE FROM message_ids WHERE pid = ?", (pid,))
+            # Saved services too: whoever picks up the phone next must not find them.
+            await db.execute("DELETE FROM saved_services WHERE pid = ?", (pid,))
 
     # ------------------------------------------------------------- outbox
 
     async def pending(self, pid: str | None = None, limit: int = 100) -> list[OutboxItem]:
-        query = ("SELECT id, pid, channel, body, attempts, next_try_at FROM outbox "
+        query = ("SELECT id, pid, channel, body, attempts, next_try_at, address FROM outbox "
                  + ("WHERE pid = ? " if pid else "") + "ORDER BY id LIMIT ?")
         params: tuple[Any, ...] = (pid, limit) if pid else (limit,)
-        async with self.db.execute(query, params) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self.db.execute_fetchall(query, params)
         return [
             OutboxItem(r[0], r[1], r[2], Message.from_json(json.loads(self.vault.decrypt(r[3]))),
-                       r[4], r[5])
+                       r[4], r[5], None if r[6] is None else self.vault.decrypt_text(r[6]))
             for r in rows
         ]
 
@@ -187,12 +209,16 @@ class Store:
 
     async def delivered(self, item_id: int, pid: str, platform_ids: Iterable[str],
                         now: float) -> None:
-        async with self.transaction() as db:
-            await db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
-            await db.executemany(
+        # Two statements, each its own (autocommit) transaction: two trips to the database
+        # thread instead of four. The ids go first, so a crash in between leaves the item
+        # queued (sent again, as after a crash before this call) with its ids kept for
+        # deletion. The write lock keeps them out of another task's open transaction.
+        async with self._write:
+            await self.db.executemany(
                 "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) VALUES (?, ?, ?, 1)",
                 [(pid, mid, now) for mid in platform_ids],
             )
+            await self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
     async def retry_later(self, item_id: int, next_try_at: float) -> None:
         async with self.transaction() as db:

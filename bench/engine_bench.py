@@ -1,0 +1,83 @@
+"""The engine alone: steps per second through the bundled flows, on one core.
+
+``python -m bench.engine_bench [--people N] [--messages M] [--profile FILE]``
+
+Each simulated person (bench.people) talks to the pure engine; only ``Engine.step`` (and
+``advance`` past a lookup that found nothing, as the app does) is timed, not the people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import emit, engine_for, settings_for
+from bench.people import Action, Person, Prompt
+from helpline.events import Inbound
+from helpline.flow.engine import Engine, Result
+from helpline.flow.model import AskStep, LookupStep
+from helpline.flow.state import State
+
+START = 1_800_000_000.0
+
+
+def prompt_of(engine: Engine, state: State, result: Result) -> Prompt | None:
+    for message in reversed(result.messages):
+        if message.choices:
+            return Prompt(message.text, [(c.label, c.payload) for c in message.choices])
+    if isinstance(engine.current_step(state), AskStep) and result.messages:
+        return Prompt(result.messages[-1].text)
+    return None
+
+
+def run(people: int, messages: int, profile: Path | None = None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = engine_for(settings_for(Path(tmp)))
+    steps = 0
+    busy = 0.0
+    clock = START
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    for index in range(people):
+        person = Person(index, messages)
+        state = State()
+        action: Action = person.first()
+        while True:
+            clock += 1.0
+            inbound = (Inbound(kind="text", at=clock, text=action.value)
+                       if action.kind == "text"
+                       else Inbound(kind="button", at=clock, payload=action.value))
+            t0 = time.perf_counter()
+            result = engine.step(state, inbound)
+            state = result.state
+            if isinstance(engine.current_step(state), LookupStep) and state.overlay is None:
+                result = engine.advance(Result(state))  # what the app does on no results
+            busy += time.perf_counter() - t0
+            steps += 1
+            if person.done:
+                break
+            action = person.answer(prompt_of(engine, state, result))
+    if profiler:
+        profiler.disable()
+        assert profile is not None
+        profiler.dump_stats(str(profile))
+    return {"engine_steps": steps, "engine_seconds": busy,
+            "engine_steps_per_s": steps / busy if busy else 0.0,
+            "engine_us_per_step": busy / steps * 1e6 if steps else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=25)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    emit(run(args.people, args.messages, args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The app alone: person messages per second through the whole pipeline (pseudonym, lock,
+store read, engine, effects, save, outbox, delivery) with a channel that sends nowhere.
+
+``python -m bench.pipeline_bench [--people N] [--messages M] [--profile FILE]``
+
+What helpline adds per message on top of the platform library, without the library: the
+Telegram and Signal benchmarks add python-telegram-bot or signalbot and HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.common import SECRET, emit, percentile, settings_for
+from bench.people import Person, Prompt
+from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.config import Resources
+from helpline.events import Inbound, Message, RawInbound
+from helpline.resources import SAMPLE_DIRECTORY
+from helpline.runtime import open_app
+
+
+class NullChannel:
+    """Sends nowhere; remembers each chat's last question for the people."""
+
+    name = "telegram"
+    capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48)
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.last: dict[str, Message] = {}
+        self.sent = 0
+
+    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, address: str, message: Message) -> list[str]:
+        self.sent += 1
+        self.last[address] = message
+        return [str(next(self.ids))]
+
+    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
+        return None
+
+    async def on_first_contact(self, address: str) -> None:
+        return None
+
+    async def set_disappearing(self, address: str, seconds: int) -> None:
+        return None
+
+
+async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
+    settings = settings_for(folder, resources=Resources(seed=str(SAMPLE_DIRECTORY)))
+    channel = NullChannel()
+    latencies: list[float] = []
+    async with open_app(settings, SECRET, [channel]) as app:
+        await app.start()
+
+        async def person(index: int) -> None:
+            me = Person(index, messages)
+            address = str(10_000_000 + index)
+            action = me.first()
+            while True:
+                inbound = (Inbound(kind="text", at=0.0, text=action.value)
+                           if action.kind == "text"
+                           else Inbound(kind="button", at=0.0, payload=action.value))
+                t0 = time.perf_counter()
+                await app.handle(RawInbound("telegram", address, address, inbound,
+                                            str(me.sent)))
+                latencies.append(time.perf_counter() - t0)
+                if me.done:
+                    return
+                last = channel.last.get(address)
+                prompt = None if last is None else Prompt(
+                    last.text, [(c.label, c.payload) for c in last.choices])
+                action = me.answer(prompt)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(person(i) for i in range(people)))
+        elapsed = time.perf_counter() - t0
+    total = people * messages
+    return {"pipeline_messages": total, "pipeline_msgs_per_s": total / elapsed,
+            "pipeline_sends_per_msg": channel.sent / total,
+            "pipeline_p50_ms": percentile(latencies, 50) * 1000,
+            "pipeline_p99_ms": percentile(latencies, 99) * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    # Logged at INFO like `helpline run` (a line a message), into nothing.
+    logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
+    profiler = cProfile.Profile() if args.profile else None
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
+        if profiler:
+            profiler.enable()
+        result = asyncio.run(measure(args.people, args.messages, Path(tmp)))
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(args.profile))
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""Signal through signal-cli-rest-api (``MODE=json-rpc``). Every signalbot import stays here.
+
+signalbot supplies the wire models and parser, and the remote-delete, contact and about calls.
+Its receive pipeline is not used, because each of these touches safety:
+
+* it logs every raw frame (message text, phone numbers) at INFO, and when its receiver dies it
+  prints a traceback to stderr whose pydantic error quotes the frame;
+* valid JSON of the wrong shape (such as the bridge's own ``{"error": ...}`` frame) kills its
+  receiver and loses the frames queued behind it, and a clean websocket close stops it for
+  good;
+* its three consumers may answer one person's two messages out of order.
+
+Instead, one task keeps the bridge connection. It checks ``/v1/health`` and ``/v1/about``,
+retrying with backoff while the bridge is down (``start()`` never fails for that). Whenever
+the bridge is reachable (again) it calls ``on_ready``, so kept replies go out. It reads the
+receive websocket (aiohttp, with a heartbeat) and, however the socket ends (dropped or closed
+cleanly), starts over. Each frame goes through signalbot's parser inside a try/except: a frame
+that cannot be read is skipped and logged by its error type only. Events go to a
+KeyedSerializer, so one person's messages are handled in order and different people
+concurrently.
+
+Replies are posted to ``/v2/send`` here, not through signalbot: signalbot 2.2.1 reads the
+answer as a list while the bridge answers one object, so its send raises after the message
+went out (and a retry would send it twice). Both shapes are read. The timestamp is the message
+id that a remote delete needs.
+
+Edits are ignored, as on Telegram: an edit is not a new answer (the flow has moved on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+from signalbot import (
+    LOGGER_NAME,
+    MIN_SIGNAL_CLI_REST_API_VERSION,
+    Config,
+    ConnectionMode,
+    DataMessage,
+    EditMessage,
+    InMemoryConfig,
+    SendMessage,
+    SentMessage,
+    SignalBot,
+    UpdateContact,
+    parse,
+)
+
+from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler, Unreachable
+from helpline.channels.ordered import KeyedSerializer
+from helpline.channels.terminal import numbered
+from helpline.config import ConfigError, Settings
+from helpline.events import Inbound, Message, RawInbound
+
+log = logging.getLogger("helpline.signal")
+
+# What a message without text may carry that we cannot read: answered with "text only".
+MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "pollVote")
+DELETE_WINDOW_SECONDS = 24 * 3600
+PARALLEL_DELETES = 4
+
+
+class BridgeDown(Exception):
+    """signal-cli-rest-api could not be reached or failed; the app keeps the reply."""
+
+
+@dataclass(frozen=True)
+class SignalOptions:
+    service: str  # host:port of signal-cli-rest-api
+    number: str  # the bot's registered number
+    disappearing_seconds: int = 86400  # timer set at first contact (0 = leave it alone)
+    retry_first_seconds: float = 1.0  # bridge reconnect backoff: first wait ...
+    retry_max_seconds: float = 60.0  # ... doubling up to this
+    heartbeat_seconds: float = 30.0  # websocket ping interval (a dead socket is noticed)
+    request_timeout_seconds: float = 20.0
+    exit_reply_delete_after_seconds: float = 5.0  # the neutral quick-exit reply goes after
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SignalOptions:
+        s = settings.signal
+        service = s.service.strip().removeprefix("http://").rstrip("/")
+        host, _, port = service.rpartition(":")
+        if not host or not port.isdigit() or "/" in service:
+            raise ConfigError("signal.service should be host:port of signal-cli-rest-api, "
+                              "like 127.0.0.1:8080 or signal-cli:8080")
+        number = s.number.strip()
+        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+            raise ConfigError("signal.number should be the bot's registered number in "
+                              "international form, like +4915112345678")
+        return cls(service=service, number=number, disappearing_seconds=s.disappearing_seconds)
+
+
+class SignalChannel:
+    name = "signal"
+    capabilities = Capabilities(buttons=False, deletes_inbound=False, delete_window_hours=24,
+                                disappearing=True)
+
+    def __init__(self, options: SignalOptions) -> None:
+        self.options = options
+        self._http = f"http://{options.service}"
+        self._ws = f"ws://{options.service}"
+        self._timeout = aiohttp.ClientTimeout(total=options.request_timeout_seconds)
+        self._bot: SignalBot | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._serial = KeyedSerializer()
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_inbound: InboundHandler | None = None
+        self._on_ready: ReadyHandler | None = None
+        # Remote deletes that failed (bridge down): (address, timestamp), tried again when
+        # the bridge is back, while Signal still honours them. In memory only.
+        self._undeleted: set[tuple[str, int]] = set()
+        # Timers that could not be set (bridge down): address -> seconds, set when it is back.
+        self._unset_timers: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SignalChannel:
+        return cls(replace(SignalOptions.from_settings(settings), **overrides))
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
+        """Returns at once; the connection is made (and kept) in the background."""
+        if self._runner is not None:
+            return
+        self._on_inbound, self._on_ready = on_inbound, on_ready
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None,
+                                          sock_connect=self.options.request_timeout_seconds))
+        self._bot = _make_bot(self.options)
+        self._runner = asyncio.create_task(self._keep_connected(), name="signal-receive")
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._serial.join(), 5.0)
+        await self._serial.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        bot, self._bot = self._bot, None
+        if bot is not None:
+            await bot.close()
+
+    async def _keep_connected(self) -> None:
+        first, most = self.options.retry_first_seconds, self.options.retry_max_seconds
+        delay, outage = first, False
+        while True:
+            try:
+                problem = await self._check_bridge()
+                if problem is None:
+                    log.info("signal bridge reachable%s", " again" if outage else "")
+                    outage = False
+                    self._spawn(self._after_connect())
+                    began = time.monotonic()
+                    problem = await self._receive()
+                    if time.monotonic() - began >= most:
+                        delay = first  # it ran for a good while: start the backoff over
+            except Exception as exc:  # a bug here must not end receiving for good
+                problem = f"failed ({type(exc).__name__})"
+            outage = True
+            log.warning("signal bridge %s; trying again in %.1fs", problem, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, most)
+
+    async def _check_bridge(self) -> str | None:
+        """None when the bridge answers and fits; else what is wrong, for the log."""
+        session, bot = self._parts()
+        try:
+            async with session.get(f"{self._http}/v1/health", timeout=self._timeout) as resp:
+                if resp.status >= 300:
+                    return f"is not healthy ({resp.status})"
+            async with asyncio.timeout(self.options.request_timeout_seconds):
+                about = await bot.general.about()
+        except Exception as exc:
+            return f"is not reachable ({type(exc).__name__})"
+        if about.mode != "json-rpc":
+            return "runs in the wrong mode: set MODE=json-rpc"
+        if not _new_enough(about.version):
+            return f"is too old ({about.version}; {MIN_SIGNAL_CLI_REST_API_VERSION} needed)"
+        return None
+
+    async def _after_connect(self) -> None:
+        if self._undeleted:
+            await self._retry_deletes()
+        if self._unset_timers:
+            await self._retry_timers()
+        if self._on_ready is not None:
+            await self._on_ready()
+
+    # ------------------------------------------------------------- inbound
+
+    async def _receive(self) -> str:
+        """Read the receive websocket until it ends; return how it ended, for the log."""
+        session, _ = self._parts()
+        url = f"{self._ws}/v1/receive/{self.options.number}"
+        try:
+            async with asyncio.timeout(self.options.request_timeout_seconds):
+                ws = await session.ws_connect(url, heartbeat=self.options.heartbeat_seconds)
+            async with ws:
+                async for frame in ws:
+                    if frame.type == aiohttp.WSMsgType.TEXT:
+                        await self._on_frame(str(frame.data))
+                    elif frame.type == aiohttp.WSMsgType.BINARY:
+                        await self._on_frame(bytes(frame.data).decode("utf-8", "replace"))
+                    elif frame.type == aiohttp.WSMsgType.ERROR:
+                        break
+                return f"closed the receive connection ({ws.close_code})"
+        except aiohttp.WSServerHandshakeError as exc:
+            return f"refused the receive connection ({exc.status})"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return f"dropped the receive connection ({type(exc).__name__})"
+
+    async def _on_frame(self, raw: str) -> None:
+        """Turn one frame into an event and queue it behind the sender's earlier ones."""
+        try:
+            event = await self._read(raw)
+        except Exception as exc:
+            log.info("skipped a frame that could not be read (%s)", type(exc).__name__)
+            return
+        handler = self._on_inbound
+        if event is None or handler is None:
+            return
+        self._serial.submit(event.platform_id, lambda: handler(event))
+
+    async def _read(self, raw: str) -> RawInbound | None:
+        frame = json.loads(raw)
+        envelope = frame.get("envelope") if isinstance(frame, dict) else None
+        if not isinstance(envelope, dict):
+            log.info("skipped a frame without an envelope")
+            return None
+        data = envelope.get("dataMessage")
+        if not isinstance(data, dict):
+            # Receipts, typing, calls, stories, edits, and sync messages (what this number
+            # sent from a linked device): nothing to answer.
+            return None
+        if data.get("groupInfo") is not None:
+            log.info("ignored a group message")
+            return None
+        message = await parse(self._parts()[1]._signal, raw)
+        if isinstance(message, EditMessage) or not isinstance(message, DataMessage):
+            return None  # reactions, remote deletes, group updates
+        if message.is_group():
+            log.info("ignored a group message")
+            return None
+        sender = message.source_uuid or message.source_number
+        if not sender or message.source_number == self.options.number:
+            return None
+        text = message.text or ""
+        if text.strip():
+            inbound = Inbound(kind="text", at=0.0, text=text)
+        elif any(data.get(key) for key in MEDIA_KEYS):
+            inbound = Inbound(kind="unsupported", at=0.0)
+        else:
+            return None  # a timer change, a profile key update, an end of session ...
+        stamp = envelope.get("timestamp")
+        return RawInbound(channel=self.name, platform_id=sender, address=sender,
+                          inbound=inbound,
+                          message_id=str(stamp) if isinstance(stamp, int) else None)
+
+    # ------------------------------------------------------------- outbound
+
+    async def send(self, address: str, message: Message) -> list[str]:
+        session, _ = self._parts()
+        outgoing = await SendMessage(text=numbered(message) or "…").to_generated(
+            self.options.number, [address])
+        payload = outgoing.model_dump_json(exclude_none=True, by_alias=True)
+        try:
+            async with session.post(f"{self._http}/v2/send", data=payload,
+                                    headers={"Content-Type": "application/json"},
+                                    timeout=self._timeout) as resp:
+                status, body = resp.status, await resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise BridgeDown(f"send failed ({type(exc).__name__})") from None
+        if status >= 300:
+            lowered = body.lower()
+            if status in (400, 404) and (b"unregistered user" in lowered
+                                         or b"unregisteredrecipient" in lowered):
+                raise Unreachable("not registered on Signal")
+            raise BridgeDown(f"send answered {status}")
+        ids = _sent_timestamps(body)
+        if not ids:
+            log.warning("a reply went out without a timestamp; it cannot be deleted later")
+        elif message.ephemeral:
+            self._spawn(self._delete_later(address, ids))
+        return ids
+
+    async def _delete_later(self, address: str, ids: list[str]) -> None:
+        await asyncio.sleep(self.options.exit_reply_delete_after_seconds)
+        await self.delete(address, ids)
+
+    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
+        """Remote-delete the bot's own messages (Signal honours it for about a day). A delete
+        that fails is kept in memory and tried again when the bridge is back."""
+        stamps = sorted({int(i) for i in message_ids if str(i).isdigit()})
+        if not stamps:
+            return
+        failed = await self._remote_delete(address, stamps)
+        if failed:
+            log.warning("could not delete %d of %d messages; trying again when the bridge "
+                        "is back", len(failed), len(stamps))
+            self._undeleted.update((address, ts) for ts in failed)
+
+    async def _remote_delete(self, address: str, stamps: Sequence[int]) -> list[int]:
+        """Delete each message; return the timestamps that failed."""
+        bot = self._bot
+        if bot is None:
+            return list(stamps)
+        limit = asyncio.Semaphore(PARALLEL_DELETES)
+
+        async def one(ts: int) -> int | None:
+            async with limit:
+                try:
+                    async with asyncio.timeout(self.options.request_timeout_seconds):
+                        await bot.messages.remote_delete(SentMessage(recipient=address,
+                                                                     timestamp=ts))
+                except Exception:
+                    return ts
+                return None
+
+        results = await asyncio.gather(*(one(ts) for ts in stamps))
+        return [ts for ts in results if ts is not None]
+
+    async def _retry_deletes(self) -> None:
+        now_ms = time.time() * 1000
+        due = {(a, ts) for a, ts in self._undeleted if now_ms - ts < DELETE_WINDOW_SECONDS * 1000}
+        self._undeleted.clear()
+        for address in sorted({a for a, _ in due}):
+            stamps = sorted(ts for a, ts in due if a == address)
+            failed = await self._remote_delete(address, stamps)
+            self._undeleted.update((address, ts) for ts in failed)
+        if due:
+            log.info("tried again to delete %d messages (%d still failing)", len(due),
+                     len(self._undeleted))
+
+    async def on_first_contact(self, address: str) -> None:
+        """A default disappearing-messages timer for a new chat (see the README)."""
+        if self.options.disappearing_seconds > 0:
+            await self._set_timer(address, self.options.disappearing_seconds)
+
+    async def set_disappearing(self, address: str, seconds: int) -> None:
+        await self._set_timer(address, max(0, seconds))
+
+    async def _set_timer(self, address: str, seconds: int) -> None:
+        """Set the chat's timer; if that fails, raise (the app logs it) and keep it in
+        memory to set when the bridge is back."""
+        self._unset_timers.pop(address, None)
+        try:
+            _, bot = self._parts()
+            async with asyncio.timeout(self.options.request_timeout_seconds):
+                await bot.contacts.update(UpdateContact(expiration_in_seconds=seconds), address)
+        except Exception as exc:
+            self._unset_timers[address] = seconds
+            raise BridgeDown(f"setting the timer failed ({type(exc).__name__})") from None
+
+    async def _retry_timers(self) -> None:
+        due = dict(self._unset_timers)
+        for address, seconds in due.items():
+            if self._unset_timers.get(address) != seconds:
+                continue  # set (or asked for again) meanwhile
+            with contextlib.suppress(Exception):
+                await self._set_timer(address, seconds)
+        log.info("tried again to set %d disappearing timers (%d still failing)", len(due),
+                 len(self._unset_timers))
+
+    # ------------------------------------------------------------- helpers
+
+    def _parts(self) -> tuple[aiohttp.ClientSession, SignalBot]:
+        if self._session is None or self._bot is None:
+            raise BridgeDown("the Signal channel is not started")
+        return self._session, self._bot
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a background task failed (%s)", type(exc).__name__)
+
+
+def _make_bot(options: SignalOptions) -> SignalBot:
+    """A SignalBot used for its HTTP calls and parser only (never started). It must be built
+    inside the running loop. Its constructor adds a stderr handler to the "signalbot" logger
+    every time; that is taken off again, so its records (kept at WARNING, where it logs no
+    content) reach only our own handlers."""
+    logger = logging.getLogger(LOGGER_NAME)
+    handlers = list(logger.handlers)
+    try:
+        return SignalBot(Config(
+            phone_number=options.number,
+            signal_service=options.service,
+            storage=InMemoryConfig(),
+            connection_mode=ConnectionMode.HTTP_ONLY,
+            download_attachments=False,  # a person's files are never fetched
+            logging_level=logging.WARNING,
+        ))
+    finally:
+        logger.handlers[:] = handlers
+
+
+def _new_enough(version: str) -> bool:
+    """Whether the bridge is at least the version signalbot's models need. "unset" (preview
+    builds) and versions that cannot be read pass: the models themselves still check."""
+    found: list[int] = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        found.append(int(digits))
+    if not found:
+        return True
+    need = list(MIN_SIGNAL_CLI_REST_API_VERSION.release)
+    width = max(len(found), len(need))
+    return found + [0] * (width - len(found)) >= need + [0] * (width - len(need))
+
+
+def _sent_timestamps(body: bytes) -> list[str]:
+    """The timestamps in a /v2/send answer: one object (the bridge) or a list (what
+    signalbot 2.2.1 expects)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    out: list[str] = []
+    for entry in data if isinstance(data, list) else [data]:
+        stamp = entry.get("timestamp") if isinstance(entry, dict) else None
+        if isinstance(stamp, int) and not isinstance(stamp, bool):
+            out.append(str(stamp))
+        elif isinstance(stamp, str) and stamp.isdigit():
+            out.append(str(int(stamp)))
+    return out

@@ -1,0 +1,30 @@
+"""The advocate desk: cases, office hours, the two-way relay, and desks (Telegram first).
+
+``install(app, desk)`` wires a desk into the app: the Handoff effect opens cases, typed text
+is relayed while a case is open, quick exit and erase close cases, the desk is an outbox
+channel ("desk"), and the unclaimed-case check runs with the scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from helpline.events import Handoff
+from helpline.handoff.desk import Desk, DeskEvent
+from helpline.handoff.relay import DESK, HandoffService
+
+if TYPE_CHECKING:
+    from helpline.app import App
+
+__all__ = ["Desk", "DeskEvent", "HandoffService", "install"]
+
+
+def install(app: App, desk: Desk) -> HandoffService:
+    service = HandoffService(app, desk)
+    app.effect_handlers[Handoff] = service.on_handoff
+    app.intercept = service.intercept
+    app.leave_hooks.append(service.on_leave)
+    app.channels[DESK] = service.channel
+    app.timed_jobs["handoff-unclaimed"] = service.check_unclaimed
+    desk.listen(service.on_desk_event)
+    return service

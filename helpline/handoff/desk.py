@@ -1,0 +1,52 @@
+"""The advocate desk behind one small interface, so a web console can join Telegram later
+without touching flows or channels.
+
+A desk shows one thread per case (a Telegram forum topic), posts text into it, shows a case
+card with a Claim button, and reports what advocates do (a message in a thread, a press of
+Claim) as ``DeskEvent``s. Everything the desk is told goes through the app's durable outbox
+(see ``relay.DeskChannel``); card edits and press answers are best effort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class DeskEvent:
+    kind: Literal["message", "claim"]
+    thread: str  # the case's thread (topic) id on the desk
+    user: str  # the advocate's staff id (a Telegram user id)
+    text: str = ""  # a message's text (advocates' own words, never logged)
+    query: str = ""  # an id to answer a press with (``Desk.answer``)
+
+
+DeskHandler = Callable[[DeskEvent], Awaitable[None]]
+
+
+class DeskUnavailable(Exception):
+    """The desk could not take this now; the outbox retries later."""
+
+
+class Desk(Protocol):
+    def listen(self, handler: DeskHandler) -> None:
+        """Call ``handler`` for every advocate action, in order per thread."""
+
+    async def create_thread(self, name: str) -> str:
+        """Open a new thread named ``name`` (the case handle); return its id."""
+
+    async def post(self, thread: str, text: str, claim: str | None = None) -> str:
+        """Post ``text`` into the thread (with a Claim button carrying ``claim`` if set);
+        return the message id. Raise on failure (the outbox retries)."""
+
+    async def edit(self, thread: str, message_id: str, text: str, claim: str | None = None
+                   ) -> None:
+        """Change a posted message (the card); best effort."""
+
+    async def answer(self, query: str, text: str) -> None:
+        """Answer a press privately to the one who pressed; best effort."""
+
+    async def close_thread(self, thread: str) -> None:
+        """Mark the thread closed; best effort."""

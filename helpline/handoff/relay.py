@@ -1,0 +1,537 @@
+"""Queue -> claim -> two-way relay -> close, between a person and the advocate desk.
+
+* A handoff step opens a case with only what the person chose to share; the desk gets one
+  thread per case with a card and a Claim button (allow-listed advocates only).
+* While a case is open, global commands stay global and button presses go to the flows.
+  Typed text goes to the desk when the person is not inside a flow (idle, or at the top of
+  the home menu). After the person types "menu", their next typed answer goes to the menu,
+  and inside any flow they picked from it typed text answers that flow; back at the top of
+  the menu, typed text goes to the desk again.
+* What the claiming advocate writes in the thread reaches the person; notes starting with
+  the note prefix stay on the desk; others' messages are not relayed (they are told).
+* Everything either side says goes through the app's durable outbox: the person's words to
+  the desk are queued under ``desk:<case id>`` for the "desk" channel (``DeskChannel``).
+* Quick exit or "delete my data" closes the case; the desk is told only that the person
+  left. Nothing is relayed to a closed case.
+* Outside office hours, or when nobody claims a case in time, the person gets an honest
+  message with the emergency numbers and the choice to leave a message for the next shift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.events import Choice, Effect, Handoff, Inbound, Message
+from helpline.flow.engine import normalize
+from helpline.flow.model import AskStep, ChooseStep, SayStep
+from helpline.handoff.cases import Case, Cases
+from helpline.handoff.desk import Desk, DeskEvent
+from helpline.handoff.office_hours import OfficeHours
+from helpline.i18n import N_, language_name
+
+if TYPE_CHECKING:
+    from helpline.app import App, Turn
+
+log = logging.getLogger("helpline.handoff")
+
+DESK = "desk"  # the outbox channel name of the desk
+MENU_VAR = "_case_menu"  # the person typed "menu" during a case: next typed answer is theirs
+ALL = ("waiting", "claimed", "closed")
+
+# ---- to the person (their language)
+T_OPENED = N_("Your request is in. Your case number is {handle}. The advocate sees this "
+              "number, not your name or phone number.")
+T_ON_SHIFT = N_("Advocates are on shift now. You are number {place} in the queue. A reply "
+                "can still take a while.")
+T_WHILE_WAITING = N_("Anything you write here now goes to the advocate. You can still use "
+                     "the menu, or type exit to leave and clear this chat.")
+T_ALREADY = N_("You are already in the queue (case {handle}). Anything you write here goes "
+               "to the advocate.")
+T_OFF_SHIFT = N_("No advocates are on shift right now.")
+T_UNCLAIMED = N_("I'm sorry, no advocate has been free to reply yet.")
+T_LATER_ASK = N_("Would you like to leave a message for the next advocate on shift? They "
+                 "would reply here, and it may take a while.")
+T_LATER_YES_BUTTON = N_("Yes, leave a message")
+T_LATER_NO_BUTTON = N_("No, thanks")
+T_LATER_AGAIN = N_("Please choose one of these.")
+T_LATER_YES = N_("OK. Your case number is {handle}. Write what you would like them to "
+                 "know. An advocate will read it when they are on shift and reply here.")
+T_LATER_NO = N_("OK. Nothing more will be passed on, and no one will write to you about "
+                "this. You can ask for an advocate again from the menu.")
+T_CLAIMED = N_("An advocate has joined. They can read what you write here.")
+T_FROM_ADVOCATE = N_("Advocate: {text}")
+T_CLOSED = N_("The advocate has closed this chat. Thank you for talking with us. You can ask "
+              "for an advocate again from the menu at any time.")
+T_BACK_IN_QUEUE = N_("Your advocate had to step away. Your case is back in the queue, and "
+                     "another advocate can pick it up.")
+T_TRANSFERRED = N_("Another advocate is taking over this chat. They can read what was "
+                   "written here.")
+T_TEXT_ONLY = N_("I can only pass on text messages to the advocate.")
+
+# ---- to the desk (the organisation's default language)
+D_CARD = N_("Case {handle}")
+D_LANGUAGE = N_("Language: {language}")
+D_CHANNEL = N_("Channel: {channel}")
+D_SHARED = N_("What the person chose to share:")
+D_NOTHING_SHARED = N_("The person chose not to share anything else yet.")
+D_WAITING = N_("Waiting for an advocate. Press Claim to take it.")
+D_CLAIMED_BY = N_("Claimed by advocate {advocate}.")
+D_CLOSED = N_("Closed.")
+D_CLAIM = N_("Claim")
+D_PERSON = N_("Person: {text}")
+D_PERSON_LEFT = N_("The person left the chat. The case is closed; nothing more is relayed.")
+D_NOT_ALLOWED = N_("Only advocates on the list can do that.")
+D_ALREADY_CLAIMED = N_("This case is already claimed.")
+D_YOU_HAVE_IT = N_("You have this case.")
+D_IS_CLOSED = N_("This case is closed. Nothing was sent.")
+D_CLAIM_FIRST = N_("Claim this case first. Nothing was sent.")
+D_NOT_CLAIMER = N_("Only the advocate who claimed this case can write to the person. Nothing "
+                   "was sent. Start with {prefix} for a note to other advocates.")
+D_UNCLAIMED = N_("Advocate {advocate} unclaimed the case. It is waiting again.")
+D_TRANSFERRED = N_("Transferred to advocate {advocate}.")
+D_TRANSFER_HOW = N_("Write /transfer and the user id of an advocate on the list.")
+D_CLOSED_BY = N_("Closed by advocate {advocate}. The person was told and has the menu again.")
+D_CANNED_UNKNOWN = N_("No canned reply called {key}. Known: {keys}")
+D_CANNED_SENT = N_("Sent the canned reply {key}.")
+D_RESOURCE_UNKNOWN = N_("No service {id} in the directory.")
+D_RESOURCE_SENT = N_("Sent the card of {name}.")
+D_COMMANDS = N_("Commands: /close, /unclaim, /transfer ID, /canned KEY, /resource ID. Start "
+                "with {prefix} for a note to other advocates.")
+D_OFFLINE_TIMEOUT = N_("No one claimed this case in {minutes} minutes. The person was given "
+                       "the emergency numbers and asked whether to leave a message.")
+D_LATER_YES = N_("The person would like a reply when an advocate is on shift.")
+D_LATER_NO = N_("The person chose not to wait. The case is closed.")
+D_UNREACHABLE = N_("The person can't be reached on their app any more.")
+
+# Labels of the share variables of the bundled advocate flow; others show their name.
+SHARE_LABELS = {
+    "advocate_note": N_("First note"),
+    "safe_time": N_("Safer time for messages"),
+    "needs": N_("Kind of help"),
+}
+
+
+def desk_key(case: Case | int) -> str:
+    return f"desk:{case if isinstance(case, int) else case.id}"
+
+
+def _fill(template: str, **values: object) -> str:
+    """Put values into a translated text (never ``str.format``: values may hold braces)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
+
+
+def load_canned(path: Path) -> dict[str, str]:
+    """Keyed canned replies (English msgids) from YAML; none if the file is missing."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: canned replies must be a mapping of key: text")
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+class DeskChannel:
+    """The desk as an outbox channel: address = case id; an empty text only makes sure the
+    case's thread and card exist (created on first delivery, retried like any send)."""
+
+    name = DESK
+    capabilities = Capabilities(buttons=True, deletes_inbound=False, delete_window_hours=0)
+
+    def __init__(self, service: HandoffService) -> None:
+        self.service = service
+
+    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
+        return None  # the desk's events arrive through Desk.listen
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, address: str, message: Message) -> list[str]:
+        return await self.service.desk_send(int(address), message)
+
+    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
+        return None
+
+    async def on_first_contact(self, address: str) -> None:
+        return None
+
+    async def set_disappearing(self, address: str, seconds: int) -> None:
+        return None
+
+
+class HandoffService:
+    def __init__(self, app: App, desk: Desk) -> None:
+        self.app = app
+        self.desk = desk
+        self.cases = Cases(app.store)
+        h = app.settings.handoff
+        self.advocates = {str(a) for a in h.advocates}
+        self.prefix = h.note_prefix
+        self.hours = OfficeHours(h.hours, h.holidays, h.timezone or app.settings.timezone)
+        self.canned = load_canned(h.canned)
+        self.channel = DeskChannel(self)
+
+    # ------------------------------------------------------------- helpers
+
+    def _t(self, locale: str | None, msgid: str, **values: object) -> str:
+        return _fill(self.app.tr.gettext(locale or self.app.settings.default_language, msgid),
+                     **values)
+
+    def _d(self, msgid: str, **values: object) -> str:
+        return self._t(self.app.settings.default_language, msgid, **values)
+
+    async def _to_desk(self, case: Case, texts: Sequence[str]) -> None:
+        """Queue texts for the case's thread (durable, in order) and try to send now."""
+        await self.app.store.enqueue_to(desk_key(case), DESK, str(case.id),
+                                        [Message(t) for t in texts], self.app.clock())
+        await self.app.deliver_now(desk_key(case))
+
+    def _card(self, case: Case) -> tuple[str, str | None]:
+        lines = [self._d(D_CARD, handle=case.handle),
+                 self._d(D_LANGUAGE, language=language_name(case.locale or "en")),
+                 self._d(D_CHANNEL, channel=case.channel.capitalize())]
+        if case.summary:
+            lines.append(self._d(D_SHARED))
+            for name, value in case.summary.items():
+                label = self._d(SHARE_LABELS[name]) if name in SHARE_LABELS else name
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                lines.append(f"• {label}: {shown}")
+        elif case.is_open:
+            lines.append(self._d(D_NOTHING_SHARED))
+        if case.status == "waiting":
+            lines.append(self._d(D_WAITING))
+            return "\n".join(lines), case.handle
+        if case.status == "claimed":
+            lines.append(self._d(D_CLAIMED_BY, advocate=case.advocate))
+        else:
+            lines.append(self._d(D_CLOSED))
+        return "\n".join(lines), None
+
+    async def _refresh_card(self, case_id: int) -> None:
+        case = await self.cases.get(case_id)
+        if case is None or case.topic is None or case.card is None:
+            return
+        text, claim = self._card(case)
+        try:
+            await self.desk.edit(case.topic, case.card, text, claim)
+        except Exception as exc:
+            log.info("could not update the card of case %s (%s)", case.id, type(exc).__name__)
+
+    async def _close_thread(self, case: Case) -> None:
+        if case.topic is None:
+            return
+        try:
+            await self.desk.close_thread(case.topic)
+        except Exception as exc:
+            log.info("could not close the thread of case %s (%s)", case.id, type(exc).__name__)
+
+    def _hotline(self, locale: str | None) -> str | None:
+        flow_id, _, step_id = self.app.settings.resources.hotline_step.partition(".")
+        step = self.app.flows[flow_id].steps.get(step_id) if flow_id in self.app.flows else None
+        if isinstance(step, SayStep):
+            return self._t(locale, step.say)
+        if isinstance(step, (ChooseStep, AskStep)):
+            return self._t(locale, step.choose if isinstance(step, ChooseStep) else step.ask)
+        return None
+
+    def _offline(self, locale: str | None, why: str) -> list[Message]:
+        text = [self._t(locale, why)]
+        if (hotline := self._hotline(locale)) is not None:
+            text.append(hotline)
+        return [Message("\n\n".join(text)), self._later_question(locale)]
+
+    def _later_question(self, locale: str | None, again: bool = False) -> Message:
+        return Message(self._t(locale, T_LATER_AGAIN if again else T_LATER_ASK), (
+            Choice(self._t(locale, T_LATER_YES_BUTTON), "h:later:yes"),
+            Choice(self._t(locale, T_LATER_NO_BUTTON), "h:later:no")))
+
+    # ------------------------------------------------------------- the person's side
+
+    async def on_handoff(self, turn: Turn, effect: Effect) -> list[Message]:
+        assert isinstance(effect, Handoff)
+        locale = turn.state.locale or self.app.settings.default_language
+        existing = await self.cases.open_for(turn.pid)
+        if existing is not None:
+            return [Message(self._t(locale, T_ALREADY, handle=existing.handle))]
+        on_shift = self.hours.is_open(turn.now)
+        case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
+                                     turn.now, later=None if on_shift else "asked")
+        log.info("case %s opened (%s)", case.id, "on shift" if on_shift else "off shift")
+        if not on_shift:  # nothing reaches the desk unless the person says yes
+            return self._offline(locale, T_OFF_SHIFT)
+        await self._to_desk(case, [""])
+        place = await self.cases.place_in_queue(case)
+        return [Message(self._t(locale, T_OPENED, handle=case.handle)),
+                Message(self._t(locale, T_ON_SHIFT, place=place)),
+                Message(self._t(locale, T_WHILE_WAITING))]
+
+    async def intercept(self, turn: Turn, inbound: Inbound, command: str | None
+                        ) -> list[Message] | None:
+        case = await self.cases.open_for(turn.pid)
+        if case is None:
+            return None
+        state = turn.state
+        if command is not None:
+            if command == "menu":
+                state.vars[MENU_VAR] = True
+            return None
+        locale = case.locale
+        if inbound.kind == "button":
+            if inbound.payload in ("h:later:yes", "h:later:no") and case.later == "asked":
+                return await self._later_answer(turn, case, inbound.payload.endswith("yes"))
+            return None
+        if inbound.kind not in ("text", "unsupported") or state.pending is not None:
+            return None
+        home = self.app.flows[self.app.settings.conversation.home_flow]
+        at_top = state.idle or (len(state.stack) == 1 and state.stack[0].flow == home.id
+                                and state.stack[0].step == home.start)
+        if not at_top:
+            return None
+        if state.vars.pop(MENU_VAR, None):
+            return None  # they asked for the menu: this answer is the menu's
+        if case.later == "asked":
+            said = normalize(inbound.text)
+            yes = self.app.engine.config.words("yes") | {
+                "1", normalize(self._t(locale, T_LATER_YES_BUTTON))}
+            no = {"no", "n", "2", normalize(self._t(locale, T_LATER_NO_BUTTON))}
+            if said in yes or said in no:
+                return await self._later_answer(turn, case, said in yes)
+            return [self._later_question(locale, again=True)]
+        if inbound.kind == "unsupported":
+            return [Message(self._t(locale, T_TEXT_ONLY))]
+        await self._to_desk(case, [self._d(D_PERSON, text=inbound.text)])
+        return []
+
+    async def _later_answer(self, turn: Turn, case: Case, yes: bool) -> list[Message]:
+        locale = case.locale
+        if yes:
+            await self.cases.update(case, "wants_reply_later", "person", turn.now, later="yes")
+            case = await self.cases.get(case.id) or case
+            await self._to_desk(case, ["", self._d(D_LATER_YES)])
+            return [Message(self._t(locale, T_LATER_YES, handle=case.handle))]
+        await self.cases.update(case, "closed", "person", turn.now, status="closed")
+        if case.topic is not None:
+            await self._to_desk(case, [self._d(D_LATER_NO)])
+            await self._refresh_card(case.id)
+            await self._close_thread(case)
+        return [Message(self._t(locale, T_LATER_NO))]
+
+    async def on_leave(self, pid: str, now: float, erased: bool) -> None:
+        """Quick exit or erase: close the case; the desk learns only that the person left."""
+        case = await self.cases.open_for(pid)
+        if case is None:
+            return
+        if erased:  # their words not yet delivered go with everything else of theirs
+            await self.app.store.drop_outbox(desk_key(case))
+        await self.cases.update(case, "person_left", "person", now, status="closed")
+        log.info("case %s closed: the person left", case.id)
+        if case.topic is not None or not erased:
+            await self._to_desk(case, [self._d(D_PERSON_LEFT)])
+        await self._refresh_card(case.id)
+        await self._close_thread(case)
+
+    # ------------------------------------------------------------- the desk's side
+
+    async def desk_send(self, case_id: int, message: Message) -> list[str]:
+        """Deliver one outbox row to the desk (called by DeskChannel, retried on failure)."""
+        case = await self.cases.get(case_id)
+        if case is None or (case.topic is None and not case.is_open):
+            return []  # closed before the desk ever saw it: nothing to tell
+        now = self.app.clock()
+        topic = case.topic
+        if topic is None:
+            topic = await self.desk.create_thread(case.handle)
+            await self.cases.update(case, None, "system", now, when_status=ALL, topic=topic)
+            case = await self.cases.get(case_id) or case
+        if case.card is None and case.is_open:
+            text, claim = self._card(case)
+            card = await self.desk.post(topic, text, claim)
+            await self.cases.update(case, None, "system", now, when_status=ALL, card=card)
+        if not message.text:
+            return []
+        return [await self.desk.post(topic, message.text)]
+
+    async def on_desk_event(self, event: DeskEvent) -> None:
+        try:
+            case = await self.cases.by_topic(event.thread)
+            if case is None:
+                if event.kind == "claim":
+                    await self._answer(event, self._d(D_IS_CLOSED))
+                return
+            if event.kind == "claim":
+                await self._claim(case, event)
+            else:
+                await self._desk_message(case, event)
+        except Exception as exc:
+            log.error("a desk event failed (%s)", type(exc).__name__)
+
+    async def _answer(self, event: DeskEvent, text: str) -> None:
+        try:
+            await self.desk.answer(event.query, text)
+        except Exception as exc:
+            log.info("could not answer a press (%s)", type(exc).__name__)
+
+    async def _claim(self, case: Case, event: DeskEvent) -> None:
+        if event.user not in self.advocates:
+            log.info("case %s: a press of Claim by someone not on the list", case.id)
+            await self._answer(event, self._d(D_NOT_ALLOWED))
+            return
+        if not case.is_open:
+            await self._answer(event, self._d(D_IS_CLOSED))
+            return
+        now = self.app.clock()
+        async with self.app.conversation(case.pid):
+            claimed = await self.cases.update(
+                case, "claimed", event.user, now, when_status=("waiting",), status="claimed",
+                advocate=event.user, claimed_at=now, later=None)
+            if claimed:
+                await self.app.tell(case.pid, [Message(self._t(case.locale, T_CLAIMED))])
+        if not claimed:
+            fresh = await self.cases.get(case.id)
+            await self._answer(event, self._d(
+                D_IS_CLOSED if fresh is None or not fresh.is_open else D_ALREADY_CLAIMED))
+            return
+        log.info("case %s claimed", case.id)
+        await self._answer(event, self._d(D_YOU_HAVE_IT))
+        await self._to_desk(case, [self._d(D_CLAIMED_BY, advocate=event.user)])
+        await self._refresh_card(case.id)
+
+    async def _desk_message(self, case: Case, event: DeskEvent) -> None:
+        text = event.text.strip()
+        if not text or (self.prefix and text.startswith(self.prefix)):
+            return  # a note between advocates
+        if text.startswith("/"):
+            word, _, rest = text.partition(" ")
+            await self._command(case, event, word[1:].split("@", 1)[0].lower(), rest.strip())
+            return
+        problem = self._why_not(case, event)
+        if problem is not None:
+            await self._to_desk(case, [problem])
+            return
+        await self._relay(case, [self._t(case.locale, T_FROM_ADVOCATE, text=text)])
+
+    def _why_not(self, case: Case, event: DeskEvent) -> str | None:
+        """Why this advocate can't act for the person on this case now (None: they can)."""
+        if not case.is_open:
+            return self._d(D_IS_CLOSED)
+        if case.status == "waiting":
+            return self._d(D_CLAIM_FIRST)
+        if event.user != case.advocate:
+            return self._d(D_NOT_CLAIMER, prefix=self.prefix)
+        return None
+
+    async def _relay(self, case: Case, texts: Sequence[str], flow: str | None = None,
+                     **change: Any) -> bool:
+        """Tell the person (under their lock, only if the case is still open with the same
+        advocate), optionally changing the case first. False if it had moved on."""
+        async with self.app.conversation(case.pid):
+            fresh = await self.cases.get(case.id)
+            if fresh is None or not fresh.is_open or fresh.advocate != case.advocate:
+                await self._to_desk(case, [self._d(D_IS_CLOSED)])
+                return False
+            event = change.pop("event", None)
+            actor = change.pop("actor", "system")
+            if change and not await self.cases.update(fresh, event, actor, self.app.clock(),
+                                                      **change):
+                return False
+            reached = await self.app.tell(case.pid, [Message(t) for t in texts], flow)
+        if not reached:
+            await self._to_desk(case, [self._d(D_UNREACHABLE)])
+        return True
+
+    async def _command(self, case: Case, event: DeskEvent, name: str, arg: str) -> None:
+        if event.user not in self.advocates:
+            await self._to_desk(case, [self._d(D_NOT_ALLOWED)])
+            return
+        if name not in ("close", "unclaim", "transfer", "canned", "resource"):
+            await self._to_desk(case, [self._d(D_COMMANDS, prefix=self.prefix)])
+            return
+        # Any advocate on the list may close a case nobody claimed; the rest is the claimer's.
+        waiting_close = name == "close" and case.status == "waiting"
+        problem = None if waiting_close else self._why_not(case, event)
+        if problem is not None:
+            await self._to_desk(case, [problem])
+            return
+        locale = case.locale
+        if name == "close":
+            home = self.app.settings.conversation.home_flow
+            if await self._relay(case, [self._t(locale, T_CLOSED)], home, status="closed",
+                                 event="closed", actor=event.user):
+                log.info("case %s closed by the desk", case.id)
+                await self._to_desk(case, [self._d(D_CLOSED_BY, advocate=event.user)])
+                await self._refresh_card(case.id)
+                await self._close_thread(case)
+        elif name == "unclaim":
+            if await self._relay(case, [self._t(locale, T_BACK_IN_QUEUE)], status="waiting",
+                                 advocate=None, event="unclaimed", actor=event.user):
+                await self._to_desk(case, [self._d(D_UNCLAIMED, advocate=event.user)])
+                await self._refresh_card(case.id)
+        elif name == "transfer":
+            target = arg.split()[0] if arg else ""
+            if target not in self.advocates or target == event.user:
+                await self._to_desk(case, [self._d(D_TRANSFER_HOW)])
+            elif await self._relay(case, [self._t(locale, T_TRANSFERRED)], advocate=target,
+                                   event="transferred", actor=event.user):
+                await self._to_desk(case, [self._d(D_TRANSFERRED, advocate=target)])
+                await self._refresh_card(case.id)
+        elif name == "canned":
+            key = arg.split()[0] if arg else ""
+            if key not in self.canned:
+                await self._to_desk(case, [self._d(D_CANNED_UNKNOWN, key=key or "?",
+                                                   keys=", ".join(sorted(self.canned)))])
+            elif await self._relay(case, [self._t(locale, T_FROM_ADVOCATE,
+                                                  text=self._t(locale, self.canned[key]))]):
+                await self._to_desk(case, [self._d(D_CANNED_SENT, key=key)])
+        else:
+            await self._send_resource(case, arg.split()[0] if arg else "")
+
+    async def _send_resource(self, case: Case, service_id: str) -> None:
+        from helpline.resources import cards
+        from helpline.resources.matching import openings
+        from helpline.resources.store import Directory
+
+        directory = Directory(self.app.store)
+        found = (await directory.by_ids([service_id])).get(service_id) if service_id else None
+        if found is None:
+            await self._to_desk(case, [self._d(D_RESOURCE_UNKNOWN, id=service_id or "?")])
+            return
+        settings = self.app.settings
+        now = self.app.clock()
+        ctx = cards.Context(self.app.tr, case.locale or settings.default_language, now,
+                            settings.resources.openings_stale_hours, settings.timezone)
+        caps = (await directory.capacities([service_id])).get(service_id, [])
+        card = cards.detail(ctx, found, openings(caps, now, ctx.stale_hours))
+        if await self._relay(case, [card]):
+            await self._to_desk(case, [self._d(D_RESOURCE_SENT, name=found.name)])
+
+    # ------------------------------------------------------------- timers
+
+    async def check_unclaimed(self) -> int:
+        """Cases waiting longer than ``unclaimed_minutes``: the person gets the honest
+        message and the choice to leave a message. Returns how many were told."""
+        minutes = self.app.settings.handoff.unclaimed_minutes
+        told = 0
+        for case in await self.cases.waiting():
+            now = self.app.clock()
+            if case.later is not None or case.timeout_at is not None \
+                    or now - case.opened_at < minutes * 60:
+                continue
+            async with self.app.conversation(case.pid):
+                changed = await self.cases.update(
+                    case, "unclaimed_timeout", "system", now, when_status=("waiting",),
+                    later="asked", timeout_at=now)
+                if changed:
+                    await self.app.tell(case.pid, self._offline(case.locale, T_UNCLAIMED))
+            if changed:
+                told += 1
+                await self._to_desk(case, [self._d(D_OFFLINE_TIMEOUT,
+                                                   minutes=f"{minutes:g}")])
+        return told

@@ -1,0 +1,269 @@
+"""Self-paced browsing of search results, as overlay menus in front of a lookup step.
+
+A lookup finds the matching services and keeps only their ids (in the encrypted
+conversation state) for paging. The person then moves at their own pace: a page of
+results, "More", a detail card, "Save for later", their saved services, "Change my
+answers" (the engine restarts the flow) and "Done" (the engine carries on after the step).
+Overlay values the engine does not handle come back here as ``OverlayPick``:
+
+    page:N            a page of results
+    svc:ORIGIN:ID     a detail card (ORIGIN is list or saved: where "Back" goes)
+    save:ORIGIN:ID    save it, then show the card again
+    unsave:ORIGIN:ID  forget it, then show the card again
+    saved             the saved services
+    list              the current page again
+"""
+
+from __future__ import annotations
+
+from helpline.app import App, EffectHandler, Turn
+from helpline.events import Effect, Lookup, Message, OverlayPick
+from helpline.flow.model import AskStep, ChooseStep, SayStep
+from helpline.i18n import N_, Nn_
+from helpline.resources import cards
+from helpline.resources.matching import Criteria, Openings, match, openings
+from helpline.resources.model import Service
+from helpline.resources.store import Directory
+
+OWNER = "resources"
+# Conversation variables (a flow variable cannot start with "_", so these never clash).
+FOUND = "_resources_found"
+PAGE = "_resources_page"
+LIMIT = "_resources_limit"
+NOTE = "_resources_note"
+NO_DOCUMENTS = "_resources_no_documents"
+MAX_KEPT = 100
+ADVOCATE_FLOW = "advocate"
+
+T_FOUND = Nn_("I found {n} service that may fit.", "I found {n} services that may fit.")
+T_SHOWING = N_("Here are {first} to {last}. Choose one to see more about it.")
+T_SHOWING_ONE = N_("Choose it to see more about it.")
+T_UNKNOWN_AREA = N_(
+    "I don't know the place you gave, so these are from every area. Services that work "
+    "anywhere are included."
+)
+T_FICTIONAL = N_("These services are made up (sample data), for trying the bot.")
+T_MORE = N_("More")
+T_PREVIOUS = N_("Previous")
+T_CHANGE = N_("Change my answers")
+T_DONE = N_("Done")
+# NOTE: a button label; {n} is how many services the person saved.
+T_SAVED_BUTTON = N_("Saved services ({n})")
+T_SAVE = N_("Save for later")
+T_UNSAVE = N_("Remove from saved")
+T_BACK_LIST = N_("Back to the list")
+T_BACK_SAVED = N_("Back to saved services")
+T_SAVED_NOW = N_("Saved. You'll find it under Saved services in the list of results.")
+T_UNSAVED_NOW = N_("Removed from your saved services.")
+T_SAVED_TITLE = N_("Your saved services. Choose one to see it again.")
+T_SAVED_NONE = N_("You haven't saved any services yet.")
+T_SAVED_GONE = N_("Some services you saved are no longer listed, so I took them off.")
+T_GONE = N_("That service is no longer listed.")
+T_NONE_FOUND = N_(
+    "I couldn't find a service that fits all of that right now. That doesn't mean there's "
+    "no help for you."
+)
+T_NONE_NEXT = N_("You can change your answers, or talk to a person who can help you look.")
+T_TALK = N_("Talk to a person")
+
+
+class ResourceBrowser:
+    def __init__(self, app: App, empty: EffectHandler, other_picks: EffectHandler | None
+                 ) -> None:
+        self.app = app
+        self.directory = Directory(app.store)
+        self.empty = empty  # what a lookup says when the directory is empty
+        self.other_picks = other_picks
+
+    # ------------------------------------------------------------- effects
+
+    async def on_lookup(self, turn: Turn, effect: Effect) -> list[Message]:
+        assert isinstance(effect, Lookup)
+        services = await self.directory.services()
+        if not services:
+            return await self.empty(turn, effect)
+        criteria = Criteria.from_lookup(effect.criteria)
+        ctx = self._ctx(turn)
+        outcome = match(services, await self.directory.capacities(),
+                        await self.directory.places(), criteria, turn.now,
+                        ctx.stale_hours, ctx.locale)
+        state = turn.state
+        state.vars[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
+        state.vars[PAGE] = 0
+        state.vars[LIMIT] = effect.limit
+        state.vars[NOTE] = "unknown_area" if outcome.unknown_area else ""
+        state.vars[NO_DOCUMENTS] = criteria.documents == "none"
+        if not outcome.matches:
+            return [await self._nothing(turn)]
+        return [await self._page(turn, 0)]
+
+    async def on_pick(self, turn: Turn, effect: Effect) -> list[Message]:
+        assert isinstance(effect, OverlayPick)
+        if effect.owner != OWNER:
+            return await self.other_picks(turn, effect) if self.other_picks else []
+        kind, _, rest = effect.value.partition(":")
+        origin, _, sid = rest.partition(":")
+        if kind == "page" and rest.isdigit():
+            return [await self._page(turn, int(rest))]
+        if kind == "saved":
+            return [await self._saved(turn)]
+        if kind == "save" and sid:
+            await self.directory.save(turn.pid, sid)
+            return [await self._detail(turn, sid, origin, cards_note=T_SAVED_NOW)]
+        if kind == "unsave" and sid:
+            await self.directory.unsave(turn.pid, sid)
+            return [await self._detail(turn, sid, origin, cards_note=T_UNSAVED_NOW)]
+        if kind == "svc" and sid:
+            return [await self._detail(turn, sid, origin)]
+        return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
+
+    # ------------------------------------------------------------- views
+
+    async def _page(self, turn: Turn, page: int, note: str | None = None) -> Message:
+        ctx = self._ctx(turn)
+        found = _ids(turn.state.vars.get(FOUND))
+        if not found:
+            return await self._nothing(turn)
+        limit = max(1, _int(turn.state.vars.get(LIMIT)) or 3)
+        last_page = (len(found) - 1) // limit
+        page = min(max(page, 0), last_page)
+        turn.state.vars[PAGE] = page
+        chunk = found[page * limit:(page + 1) * limit]
+        listed, states = await self._load(ctx, chunk)
+        lines = [note] if note else []
+        if page == 0:
+            lines.append(ctx.count(T_FOUND, len(found)))
+            if turn.state.vars.get(NOTE) == "unknown_area":
+                lines.append(ctx.t(T_UNKNOWN_AREA))
+            if await self._fictional():
+                lines.append(ctx.t(T_FICTIONAL))
+        first = page * limit + 1
+        last = first + len(chunk) - 1
+        lines.append(ctx.t(T_SHOWING_ONE) if len(found) == 1 else
+                     ctx.t(T_SHOWING, first=first, last=last))
+        choices = [(cards.label(ctx, listed[sid], states[sid]), f"svc:list:{sid}")
+                   for sid in chunk if sid in listed]
+        if page < last_page:
+            choices.append((ctx.t(T_MORE), f"page:{page + 1}"))
+        if page > 0:
+            choices.append((ctx.t(T_PREVIOUS), f"page:{page - 1}"))
+        saved = len(await self.directory.saved(turn.pid))
+        if saved:
+            choices.append((ctx.t(T_SAVED_BUTTON, n=saved), "saved"))
+        choices += [(ctx.t(T_CHANGE), "restart"), (ctx.t(T_DONE), "next")]
+        return self._show(turn, "\n".join(lines), choices)
+
+    async def _detail(self, turn: Turn, sid: str, origin: str,
+                      cards_note: str | None = None) -> Message:
+        ctx = self._ctx(turn)
+        listed, states = await self._load(ctx, [sid])
+        service = listed.get(sid)
+        if service is None:
+            if origin == "saved":
+                await self.directory.unsave(turn.pid, sid)
+                return await self._saved(turn, ctx.t(T_GONE))
+            return await self._page(turn, _int(turn.state.vars.get(PAGE)), ctx.t(T_GONE))
+        text = cards.detail(ctx, service, states[sid],
+                            no_documents=turn.state.vars.get(NO_DOCUMENTS) is True)
+        if cards_note:
+            text = f"{ctx.t(cards_note)}\n\n{text}"
+        is_saved = sid in await self.directory.saved(turn.pid)
+        origin = "saved" if origin == "saved" else "list"
+        choices = [(ctx.t(T_UNSAVE), f"unsave:{origin}:{sid}") if is_saved
+                   else (ctx.t(T_SAVE), f"save:{origin}:{sid}")]
+        if origin == "saved":
+            choices.append((ctx.t(T_BACK_SAVED), "saved"))
+        if _ids(turn.state.vars.get(FOUND)):
+            choices.append((ctx.t(T_BACK_LIST), "list"))
+        choices.append((ctx.t(T_DONE), "next"))
+        return self._show(turn, text, choices)
+
+    async def _saved(self, turn: Turn, note: str | None = None) -> Message:
+        ctx = self._ctx(turn)
+        ids = await self.directory.saved(turn.pid)
+        listed, states = await self._load(ctx, ids)
+        gone = [sid for sid in ids if sid not in listed]
+        for sid in gone:
+            await self.directory.unsave(turn.pid, sid)
+        lines = [note] if note else []
+        if gone:
+            lines.append(ctx.t(T_SAVED_GONE))
+        kept = [sid for sid in ids if sid in listed]
+        lines.append(ctx.t(T_SAVED_TITLE) if kept else ctx.t(T_SAVED_NONE))
+        choices = [(cards.label(ctx, listed[sid], states[sid]), f"svc:saved:{sid}")
+                   for sid in kept]
+        if _ids(turn.state.vars.get(FOUND)):
+            choices.append((ctx.t(T_BACK_LIST), "list"))
+        else:
+            choices.append((ctx.t(T_CHANGE), "restart"))
+        choices.append((ctx.t(T_DONE), "next"))
+        return self._show(turn, "\n".join(lines), choices)
+
+    async def _nothing(self, turn: Turn) -> Message:
+        """No results: kind words, the hotline numbers, and ways on."""
+        ctx = self._ctx(turn)
+        lines = [ctx.t(T_NONE_FOUND)]
+        hotline = self._hotline_text(ctx)
+        if hotline:
+            lines.append(hotline)
+        lines.append(ctx.t(T_NONE_NEXT))
+        choices = [(ctx.t(T_CHANGE), "restart")]
+        if ADVOCATE_FLOW in self.app.flows:
+            choices.append((ctx.t(T_TALK), f"flow:{ADVOCATE_FLOW}"))
+        saved = len(await self.directory.saved(turn.pid))
+        if saved:
+            choices.append((ctx.t(T_SAVED_BUTTON, n=saved), "saved"))
+        choices.append((ctx.t(T_DONE), "next"))
+        return self._show(turn, "\n\n".join(lines), choices)
+
+    # ------------------------------------------------------------- helpers
+
+    def _show(self, turn: Turn, text: str, choices: list[tuple[str, str]]) -> Message:
+        return self.app.engine.show_overlay(turn.state, OWNER, text, choices)
+
+    def _ctx(self, turn: Turn) -> cards.Context:
+        settings = self.app.settings
+        return cards.Context(self.app.tr, turn.state.locale or settings.default_language,
+                             turn.now, settings.resources.openings_stale_hours,
+                             settings.timezone)
+
+    async def _load(self, ctx: cards.Context, ids: list[str]
+                    ) -> tuple[dict[str, Service], dict[str, Openings]]:
+        listed = await self.directory.by_ids(ids)
+        caps = await self.directory.capacities(ids)
+        states = {sid: openings(caps.get(sid, []), ctx.now, ctx.stale_hours) for sid in listed}
+        return listed, states
+
+    async def _fictional(self) -> bool:
+        return any(s.fictional for s in await self.directory.sources())
+
+    def _hotline_text(self, ctx: cards.Context) -> str | None:
+        """The text of the configured step (the emergency flow's numbers), translated."""
+        flow_id, _, step_id = self.app.settings.resources.hotline_step.partition(".")
+        if flow_id not in self.app.flows:
+            return None
+        step = self.app.flows[flow_id].steps.get(step_id)
+        if isinstance(step, SayStep):
+            return ctx.t(step.say)
+        if isinstance(step, ChooseStep):
+            return ctx.t(step.choose)
+        if isinstance(step, AskStep):
+            return ctx.t(step.ask)
+        return None
+
+
+def _ids(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def install(app: App) -> ResourceBrowser:
+    """Answer the app's Lookup and OverlayPick effects from the directory in its store."""
+    browser = ResourceBrowser(app, app.effect_handlers[Lookup],
+                              app.effect_handlers.get(OverlayPick))
+    app.effect_handlers[Lookup] = browser.on_lookup
+    app.effect_handlers[OverlayPick] = browser.on_pick
+    return browser

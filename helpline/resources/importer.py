@@ -1,0 +1,105 @@
+"""``helpline resources import``: read a directory file, check every row, and replace the
+previous directory from the same source in one transaction (all good rows or nothing)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpline.resources.hsds_build import build
+from helpline.resources.hsds_read import read_csv_package, read_json
+from helpline.resources.model import DirectoryData, Problem
+from helpline.resources.store import Directory
+from helpline.resources.yaml_import import read_yaml
+from helpline.store import Store
+
+log = logging.getLogger("helpline.resources")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+SAMPLE_DIRECTORY = PROJECT_ROOT / "data" / "sample-directory.yaml"
+
+
+@dataclass
+class ImportResult:
+    source: str
+    format: str = ""
+    services: int = 0  # imported
+    openings: int = 0
+    replaced: int = 0  # services the source had before
+    bad_rows: int = 0
+    applied: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.applied:
+            if not self.problems:
+                return f"nothing imported from {self.source}: it lists no services"
+            return (f"nothing imported: {len(self.problems)} problem(s) in {self.bad_rows} "
+                    f"row(s); fix them, or import the good rows with --skip-bad")
+        skipped = f"; skipped {self.bad_rows} bad row(s)" if self.bad_rows else ""
+        return (f"imported {self.services} service(s) and {self.openings} opening count(s) "
+                f"from {self.source} ({self.format}), replacing {self.replaced}{skipped}")
+
+
+def read_directory(path: Path, now: float) -> DirectoryData:
+    """Any supported form, chosen by what ``path`` is."""
+    if not path.exists():
+        return DirectoryData([], [], {}, [Problem(str(path), 1, "not found",
+                                                  "check the path")], "?")
+    suffix = path.suffix.lower()
+    if path.is_dir() or path.name == "datapackage.json" or suffix == ".csv":
+        return build(read_csv_package(path if path.is_dir() else path.parent))
+    if suffix == ".json":
+        data = build(read_json(path))
+        data.format = "hsds-json"
+        return data
+    if suffix in (".yaml", ".yml"):
+        return read_yaml(path, now)
+    return DirectoryData([], [], {}, [Problem(
+        str(path), 1, f"unknown kind of file '{path.name}'", "give an HSDS datapackage folder "
+        "(or its datapackage.json), an HSDS .json file, or a .yaml directory")], "?")
+
+
+def default_source(path: Path) -> str:
+    return str(path.resolve())
+
+
+async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bool = False,
+                           source: str | None = None) -> ImportResult:
+    source = source or default_source(path)
+    data = read_directory(path, now)
+    result = ImportResult(source, data.format, problems=data.problems, bad_rows=data.bad_rows)
+    directory = Directory(store)
+    taken = {sid: owner for sid, owner in (await directory.owners(
+        s.id for s in data.services)).items() if owner != source}
+    if taken:
+        for sid, owner in taken.items():
+            file, line = data.origins.get(sid, (str(path), 1))
+            result.problems.append(Problem(file, line, f"service id '{sid}' already comes "
+                                           f"from another source ({owner})", "give it another "
+                                           "id, or import with --source set to that source to "
+                                           "replace it"))
+        result.bad_rows += len(taken)
+        data.services = [s for s in data.services if s.id not in taken]
+        data.capacities = [c for c in data.capacities if c.service_id not in taken]
+    result.problems.sort()
+    if (result.problems and not skip_bad) or not data.services:
+        return result
+    result.replaced = await directory.replace_source(source, data, now)
+    result.services = len(data.services)
+    result.openings = len(data.capacities)
+    result.applied = True
+    return result
+
+
+async def seed_if_empty(store: Store, seed: str, now: float) -> ImportResult | None:
+    """Import ``seed`` when the directory is empty (a config key; see helpline.example.toml).
+    Problems are logged (directory data only, never anything about a person)."""
+    if not seed or seed == "none" or await Directory(store).count():
+        return None
+    result = await import_directory(store, Path(seed), now)
+    for problem in result.problems:
+        log.error("resources.seed: %s", problem)
+    log.info("resources.seed: %s", result.summary())
+    return result

@@ -1,0 +1,215 @@
+"""The directory tables (migration 2): services, openings, places, and saved services.
+
+Directory rows are public data about services and are stored plainly. Saved services are
+the only rows tied to a person: keyed by the pseudonym, with the service id encrypted, so
+the file alone does not say what anyone looked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from helpline.resources.model import Capacity, DirectoryData, Service
+from helpline.store import Store
+
+DEFAULT_UNIT = "place"
+
+
+class OpeningsError(ValueError):
+    """``set_openings`` could not apply the update; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    source: str
+    format: str
+    imported_at: float
+    services: int
+    fictional: bool
+
+
+class Directory:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+
+    # ------------------------------------------------------------- reading
+
+    async def count(self) -> int:
+        async with self.db.execute("SELECT COUNT(*) FROM services") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def services(self) -> list[Service]:
+        async with self.db.execute("SELECT data FROM services ORDER BY name, id") as cursor:
+            return [Service.model_validate_json(r[0]) for r in await cursor.fetchall()]
+
+    async def by_ids(self, ids: Sequence[str]) -> dict[str, Service]:
+        out: dict[str, Service] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            async with self.db.execute(f"SELECT data FROM services WHERE id IN ({marks})",
+                                       chunk) as cursor:
+                for (data,) in await cursor.fetchall():
+                    service = Service.model_validate_json(data)
+                    out[service.id] = service
+        return out
+
+    async def capacities(self, ids: Sequence[str] | None = None) -> dict[str, list[Capacity]]:
+        query = ("SELECT service_id, unit, available, maximum, description, updated_at "
+                 "FROM service_capacity")
+        rows: list[tuple[object, ...]] = []
+        if ids is None:
+            async with self.db.execute(query + " ORDER BY service_id, unit") as cursor:
+                rows = [tuple(r) for r in await cursor.fetchall()]
+        else:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                async with self.db.execute(f"{query} WHERE service_id IN ({marks}) "
+                                           "ORDER BY service_id, unit", chunk) as cursor:
+                    rows.extend(tuple(r) for r in await cursor.fetchall())
+        out: dict[str, list[Capacity]] = {}
+        for sid, unit, available, maximum, description, updated in rows:
+            out.setdefault(str(sid), []).append(Capacity(
+                service_id=str(sid), unit=str(unit), available=int(str(available)),
+                maximum=None if maximum is None else int(str(maximum)),
+                description=None if description is None else str(description),
+                updated=float(str(updated))))
+        return out
+
+    async def places(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        async with self.db.execute("SELECT place, within FROM directory_places") as cursor:
+            for place, within in await cursor.fetchall():
+                out.setdefault(place, []).append(within)
+        return out
+
+    async def sources(self) -> list[SourceInfo]:
+        async with self.db.execute("SELECT source, format, imported_at, services, fictional "
+                                   "FROM directory_sources ORDER BY source") as cursor:
+            return [SourceInfo(r[0], r[1], r[2], r[3], bool(r[4]))
+                    for r in await cursor.fetchall()]
+
+    async def owners(self, ids: Iterable[str]) -> dict[str, str]:
+        """Which source each of these service ids already comes from."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            async with self.db.execute(f"SELECT id, source FROM services WHERE id IN ({marks})",
+                                       chunk) as cursor:
+                out.update({r[0]: r[1] for r in await cursor.fetchall()})
+        return out
+
+    # ------------------------------------------------------------- writing
+
+    async def replace_source(self, source: str, data: DirectoryData, now: float) -> int:
+        """Replace everything from ``source`` with ``data`` in one transaction; returns how
+        many services the source had before. Openings counted after the file's own (set with
+        ``set_openings``) are kept for services that are still listed."""
+        async with self.store.transaction() as db:
+            async with db.execute(
+                "SELECT c.service_id, c.unit, c.available, c.maximum, c.description, "
+                "c.updated_at FROM service_capacity c JOIN services s ON s.id = c.service_id "
+                "WHERE s.source = ?", (source,)
+            ) as cursor:
+                kept = {(r[0], r[1]): tuple(r) for r in await cursor.fetchall()}
+            async with db.execute("SELECT COUNT(*) FROM services WHERE source = ?",
+                                  (source,)) as cursor:
+                row = await cursor.fetchone()
+            before = int(row[0]) if row else 0
+            await db.execute("DELETE FROM directory_sources WHERE source = ?", (source,))
+            await db.execute(
+                "INSERT INTO directory_sources (source, format, imported_at, services, "
+                "fictional) VALUES (?, ?, ?, ?, ?)",
+                (source, data.format, now, len(data.services), int(data.fictional)))
+            await db.executemany(
+                "INSERT INTO services (id, source, name, data) VALUES (?, ?, ?, ?)",
+                [(s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
+                 for s in data.services])
+            listed = {s.id for s in data.services}
+            fresh: dict[tuple[str, str], tuple[object, ...]] = {}
+            for c in data.capacities:
+                fresh[(c.service_id, c.unit)] = (c.service_id, c.unit, c.available, c.maximum,
+                                                 c.description, c.updated)
+            for key, old in kept.items():
+                newer = key not in fresh or float(str(old[5])) > float(str(fresh[key][5]))
+                if key[0] in listed and newer:
+                    fresh[key] = old
+            await db.executemany(
+                "INSERT INTO service_capacity (service_id, unit, available, maximum, "
+                "description, updated_at) VALUES (?, ?, ?, ?, ?, ?)", list(fresh.values()))
+            await db.executemany(
+                "INSERT INTO directory_places (source, place, within) VALUES (?, ?, ?)",
+                [(source, place, within) for place, parents in data.places.items()
+                 for within in parents])
+        return before
+
+    async def set_openings(self, service_id: str, available: int, now: float,
+                           unit: str | None = None) -> Capacity:
+        if isinstance(available, bool) or not isinstance(available, int) or available < 0:
+            raise OpeningsError(f"openings must be a whole number 0 or above, not {available!r}")
+        async with self.store.transaction() as db:
+            async with db.execute("SELECT 1 FROM services WHERE id = ?", (service_id,)) as cur:
+                if await cur.fetchone() is None:
+                    raise OpeningsError(f"no service with id '{service_id}'; "
+                                        "see the ids with: helpline resources list")
+            async with db.execute("SELECT unit, maximum, description FROM service_capacity "
+                                  "WHERE service_id = ? ORDER BY unit", (service_id,)) as cur:
+                units = {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
+            if unit is None:
+                if len(units) > 1:
+                    raise OpeningsError(f"service '{service_id}' counts several things ("
+                                        + ", ".join(units) + "); say which with --unit")
+                unit = next(iter(units), DEFAULT_UNIT)
+            maximum, description = units.get(unit, (None, None))
+            if maximum is not None and available > maximum:
+                raise OpeningsError(f"{available} is more than the maximum ({maximum}) of "
+                                    f"'{unit}' for this service; check the number, or change "
+                                    "the maximum in the directory and import it again")
+            await db.execute(
+                "INSERT INTO service_capacity (service_id, unit, available, maximum, "
+                "description, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(service_id, "
+                "unit) DO UPDATE SET available = excluded.available, "
+                "updated_at = excluded.updated_at",
+                (service_id, unit, available, maximum, description, now))
+        return Capacity(service_id=service_id, unit=unit, available=available, maximum=maximum,
+                        description=description, updated=now)
+
+    # ------------------------------------------------------------- saved services
+
+    async def saved(self, pid: str) -> list[str]:
+        """The service ids this person saved, oldest first."""
+        return [sid for _, sid in await self._saved_rows(pid)]
+
+    async def _saved_rows(self, pid: str) -> list[tuple[int, str]]:
+        async with self.db.execute("SELECT id, service FROM saved_services WHERE pid = ? "
+                                   "ORDER BY id", (pid,)) as cursor:
+            rows = await cursor.fetchall()
+        return [(int(r[0]), self.store.vault.decrypt_text(r[1])) for r in rows]
+
+    async def save(self, pid: str, service_id: str) -> bool:
+        """Save a service for later; False when it was saved already."""
+        if service_id in await self.saved(pid):
+            return False
+        async with self.store.transaction() as db:
+            await db.execute("INSERT INTO saved_services (pid, service) VALUES (?, ?)",
+                             (pid, self.store.vault.encrypt_text(service_id)))
+        return True
+
+    async def unsave(self, pid: str, service_id: str) -> None:
+        doomed = [(rowid,) for rowid, sid in await self._saved_rows(pid) if sid == service_id]
+        async with self.store.transaction() as db:
+            await db.executemany("DELETE FROM saved_services WHERE id = ?", doomed)
+
+
+async def set_openings(store: Store, service_id: str, available: int, now: float,
+                       unit: str | None = None) -> Capacity:
+    """Record how many ``unit`` (beds, places...) a service has free now, stamped ``now``.
+    Raises OpeningsError with a message for the admin (or advocate) when it cannot."""
+    return await Directory(store).set_openings(service_id, available, now, unit)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,486 @@
+"""The advocate desk: office hours, the unclaimed timeout, and end to end over the loopback
+Telegram Bot API fake with the real App, store, flows and python-telegram-bot."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from helpline.app import App
+from helpline.channels.telegram import TelegramChannel, TelegramOptions
+from helpline.config import Delivery, Handoff, load_settings
+from helpline.flow.loader import load_flows
+from helpline.handoff import install
+from helpline.handoff.cases import Cases
+from helpline.handoff.desk import DeskEvent, DeskHandler
+from helpline.handoff.office_hours import OfficeHours, parse_shift
+from helpline.handoff.relay import HandoffService
+from helpline.handoff.telegram_desk import CLAIM_PREFIX, install_telegram_desk
+from helpline.i18n import CatalogTranslator
+from helpline.privacy import Vault
+from helpline.store import Store
+from tests.conftest import SECRET, Harness, HarnessFactory, make_settings
+from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+
+CHAT = 424242
+FORUM = -1001234567890
+ADVOCATE, OTHER_ADVOCATE, STRANGER = 111, 222, 999
+NOTE = "I left last week and I need somewhere safe"
+
+# ------------------------------------------------------------------ office hours
+
+
+def at(text: str, zone: str = "Europe/Madrid") -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).timestamp()
+
+
+def test_office_hours_in_the_organisations_time_zone() -> None:
+    hours = OfficeHours(["mon-fri 09:00-17:00", "sat 10:00-14:00"], [], "Europe/Madrid")
+    assert hours.is_open(at("2027-01-18 09:00"))  # a Monday
+    assert not hours.is_open(at("2027-01-18 08:59"))
+    assert not hours.is_open(at("2027-01-18 17:00"))
+    assert hours.is_open(at("2027-01-23 11:00"))  # Saturday
+    assert not hours.is_open(at("2027-01-24 11:00"))  # Sunday
+    # 08:30 UTC is 09:30 in Madrid in winter: on shift.
+    assert hours.is_open(at("2027-01-18 08:30", "UTC"))
+    assert not OfficeHours(["mon-fri 09:00-17:00"], [], "UTC").is_open(
+        at("2027-01-18 08:30", "UTC"))
+
+
+def test_holidays_overnight_shifts_and_no_schedule() -> None:
+    hours = OfficeHours(["fri-sun 20:00-02:00"], ["2027-01-22"], "Europe/Madrid")
+    assert not hours.is_open(at("2027-01-22 21:00"))  # Friday, a holiday
+    assert not hours.is_open(at("2027-01-23 01:30"))  # the end of Friday's (holiday) shift
+    assert hours.is_open(at("2027-01-23 21:00"))
+    assert hours.is_open(at("2027-01-25 01:00"))  # Monday morning, from Sunday's shift
+    assert not hours.is_open(at("2027-01-25 02:00"))
+    assert OfficeHours([], [], "UTC").is_open(0.0)
+    with pytest.raises(ValueError, match="not a shift"):
+        parse_shift("weekdays 9-5")
+    assert parse_shift("sun-mon 00:00-24:00").days == frozenset({6, 0})
+
+
+def test_handoff_settings_and_short_environment_names(tmp_path: Path) -> None:
+    settings = load_settings(None, {"HELPLINE_STAFF_CHAT": str(FORUM),
+                                    "HELPLINE_ADVOCATES": f"{ADVOCATE}, {OTHER_ADVOCATE}",
+                                    "HELPLINE_HANDOFF_UNCLAIMED_MINUTES": "5"})
+    assert settings.handoff.staff_chat == FORUM
+    assert settings.handoff.advocates == [ADVOCATE, OTHER_ADVOCATE]
+    assert settings.handoff.unclaimed_minutes == 5
+    toml = tmp_path / "h.toml"
+    toml.write_text('[handoff]\nhours = ["weekdays 9-5"]\n')
+    with pytest.raises(Exception, match="not a shift"):
+        load_settings(toml, {})
+
+
+# ------------------------------------------------------------------ an in-memory desk
+
+
+@dataclass
+class MemoryDesk:
+    threads: dict[str, list[str]] = field(default_factory=dict)
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    handler: DeskHandler | None = None
+
+    def listen(self, handler: DeskHandler) -> None:
+        self.handler = handler
+
+    async def create_thread(self, name: str) -> str:
+        thread = str(len(self.threads) + 1)
+        self.threads[thread] = []
+        return thread
+
+    async def post(self, thread: str, text: str, claim: str | None = None) -> str:
+        self.threads[thread].append(text)
+        return str(len(self.threads[thread]))
+
+    async def edit(self, thread: str, message_id: str, text: str, claim: str | None = None
+                   ) -> None:
+        self.threads[thread][int(message_id) - 1] = text
+
+    async def answer(self, query: str, text: str) -> None:
+        self.answers.append((query, text))
+
+    async def close_thread(self, thread: str) -> None:
+        return None
+
+
+async def ask_for_advocate(h: Harness) -> list[str]:
+    await h.send("hi")
+    await h.press("Yes")
+    await h.send("4")
+    await h.press("Yes")
+    await h.send(NOTE)
+    return [m.text for m in await h.press("Evenings")]
+
+
+async def desk_harness(factory: HarnessFactory, tmp_path: Path, **handoff: Any
+                       ) -> tuple[Harness, MemoryDesk, HandoffService]:
+    settings = make_settings(tmp_path, handoff=Handoff(advocates=[ADVOCATE], **handoff))
+    h = await factory(settings=settings)
+    desk = MemoryDesk()
+    return h, desk, install(h.app, desk)
+
+
+async def test_outside_hours_nothing_reaches_the_desk_unless_the_person_says_yes(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, desk, _service = await desk_harness(harness_factory, tmp_path,
+                                          hours=["mon 00:00-00:01"])
+    said = await ask_for_advocate(h)
+    assert "No advocates are on shift right now." in said[0]
+    assert "0800 000 000" in said[0] and "112" in said[0]  # the emergency flow's numbers
+    assert said[1].startswith("Would you like to leave a message")
+    assert desk.threads == {}
+    # The main menu follows the question; its buttons (and typed yes/no/1/2) still answer it.
+    yes = await h.press_payload("h:later:yes")
+    assert yes[0].text.startswith("OK. Your case number is")
+    thread = desk.threads["1"]
+    assert "Case " in thread[0] and NOTE in thread[0] and "Evenings" not in thread[0]
+    assert thread[1] == "The person would like a reply when an advocate is on shift."
+    await h.send("I will be free tomorrow")
+    assert desk.threads["1"][-1] == "Person: I will be free tomorrow"
+
+
+async def test_saying_no_outside_hours_closes_the_case_and_the_desk_never_sees_it(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, desk, service = await desk_harness(harness_factory, tmp_path,
+                                          hours=["mon 00:00-00:01"])
+    await ask_for_advocate(h)
+    no = await h.send("no")
+    assert no[0].text.startswith("OK. Nothing more will be passed on")
+    assert await service.cases.open_for(h.pid) is None
+    assert desk.threads == {}
+    after = await h.send("hello?")  # no case: the flows answer as usual
+    assert after and not desk.threads
+
+
+async def test_unclaimed_case_times_out_with_numbers_and_a_choice(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, desk, service = await desk_harness(harness_factory, tmp_path, unclaimed_minutes=10)
+    said = await ask_for_advocate(h)
+    assert said[0].startswith("Your request is in. Your case number is")
+    assert said[1].startswith("Advocates are on shift now. You are number 1 in the queue.")
+    assert desk.threads["1"][0].startswith("Case ")
+    h.clock.advance(9 * 60)
+    assert await service.check_unclaimed() == 0
+    h.clock.advance(2 * 60)
+    assert await h.app.timed_jobs["handoff-unclaimed"]() == 1
+    told = h.new_messages()
+    assert told[0].text.startswith("I'm sorry, no advocate has been free to reply yet.")
+    assert "0800 000 000" in told[0].text
+    assert [c.payload for c in told[1].choices] == ["h:later:yes", "h:later:no"]
+    assert "No one claimed this case in 10 minutes" in desk.threads["1"][-1]
+    assert await service.check_unclaimed() == 0  # told once
+    await h.press_payload("h:later:no")
+    assert await service.cases.open_for(h.pid) is None
+    assert desk.threads["1"][-1] == "The person chose not to wait. The case is closed."
+    assert "Closed." in desk.threads["1"][0]
+
+
+async def test_a_second_request_while_waiting_keeps_the_one_case(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, desk, _service = await desk_harness(harness_factory, tmp_path)
+    await ask_for_advocate(h)
+    await h.send("menu")
+    await h.send("4")
+    await h.press("Yes")
+    await h.send("skip")
+    said = [m.text for m in await h.press("Any time")]
+    assert said[0].startswith("You are already in the queue (case ")
+    assert len(desk.threads) == 1
+    # The typed answers after "menu" went to the menu and the flow, not to the desk.
+    assert not any(t.startswith("Person:") for t in desk.threads["1"])
+
+
+async def test_the_database_alone_reveals_no_content(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, _desk, _service = await desk_harness(harness_factory, tmp_path)
+    await ask_for_advocate(h)
+    await h.send("my name is Maria")
+    raw = (tmp_path / "helpline.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("helpline.db-*"))
+    assert b"Maria" not in raw and NOTE.encode() not in raw and b"person-1" not in raw
+
+
+# ------------------------------------------------------------------ Telegram end to end
+
+
+class Desk:
+    """The person's private chat and the staff forum on one fake Bot API."""
+
+    def __init__(self, api: FakeBotAPI, app: App, service: HandoffService) -> None:
+        self.api, self.app, self.service = api, app, service
+
+    def person_texts(self) -> list[str]:
+        return self.api.sent_texts(CHAT)
+
+    async def person(self, text: str, count: int = 1) -> list[str]:
+        before = len(self.person_texts())
+        self.api.person_sends(CHAT, text)
+        await until(lambda: len(self.person_texts()) >= before + count)
+        return self.person_texts()[before:]
+
+    async def press(self, label: str, count: int = 1) -> list[str]:
+        before = len(self.person_texts())
+        for message in reversed(self.api.messages(CHAT)):
+            for row in message.get("reply_markup", {}).get("inline_keyboard", []):
+                for button in row:
+                    if button["text"] == label:
+                        self.api.person_presses(CHAT, message["message_id"],
+                                                button["callback_data"])
+                        await until(lambda: len(self.person_texts()) >= before + count)
+                        return self.person_texts()[before:]
+        raise AssertionError(f"no button {label!r}")
+
+    async def request(self) -> str:
+        await self.person("hi", 2)
+        await self.press("Yes", 4)
+        await self.person("4", 3)
+        await self.press("Yes")
+        await self.person(NOTE)
+        said = await self.press("Evenings", 4)
+        assert said[0].startswith("Your request is in. Your case number is ")
+        handle = said[0].split("case number is ")[1][:4]
+        await until(lambda: bool(self.api.topics(FORUM)))
+        return handle
+
+    @property
+    def topic(self) -> int:
+        return next(iter(self.api.topics(FORUM)))
+
+    def topic_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.api.bot_messages(FORUM)
+                if m.get("message_thread_id") == self.topic]
+
+    def topic_texts(self) -> list[str]:
+        return [m["text"] for m in self.topic_messages()]
+
+    def card(self) -> dict[str, Any]:
+        card = self.api.message(FORUM, self.topic_messages()[0]["message_id"])
+        assert card is not None
+        return card
+
+    async def claim(self, user: int) -> str:
+        data = f"{CLAIM_PREFIX}{self.card()['text'].split()[1]}"
+        query = self.api.person_presses(FORUM, self.card()["message_id"], data,
+                                        user_id=user, strict=False)
+        await until(lambda: query in self.api.callback_answers)
+        return str(self.api.callback_answers[query].get("text"))
+
+    async def advocate(self, text: str, user: int = ADVOCATE) -> None:
+        self.api.person_sends(FORUM, text, user_id=user, message_thread_id=self.topic)
+        await self.api.wait_confirmed()
+        await asyncio.sleep(0.05)
+
+    async def advocate_to_person(self, text: str, count: int = 1) -> list[str]:
+        before = len(self.person_texts())
+        self.api.person_sends(FORUM, text, user_id=ADVOCATE, message_thread_id=self.topic)
+        await until(lambda: len(self.person_texts()) >= before + count)
+        return self.person_texts()[before:]
+
+    async def topic_gets(self, count: int) -> list[str]:
+        await until(lambda: len(self.topic_texts()) >= count)
+        return self.topic_texts()
+
+
+async def until(probe: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if probe():
+            return
+        await asyncio.sleep(0.02)
+    assert probe()
+
+
+Starter = Callable[[], Awaitable[Desk]]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def start_desk(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Starter]:
+    running: list[App] = []
+
+    async def start() -> Desk:
+        settings = make_settings(
+            tmp_path, handoff=Handoff(staff_chat=FORUM, advocates=[ADVOCATE, OTHER_ADVOCATE]),
+            delivery=Delivery(retry_first_seconds=0.05, retry_max_seconds=0.2))
+        vault = Vault(SECRET)
+        store = await Store.open(settings.db, vault)
+        channel = TelegramChannel(TelegramOptions(
+            token=TOKEN, api_url=api.root, poll_timeout_seconds=1,
+            exit_reply_delete_after_seconds=0.2, rate_limit=False))
+        app = App(settings, load_flows(settings.flows), store, vault,
+                  CatalogTranslator(settings.locales), [channel])
+        service = install_telegram_desk(app, channel)
+        await app.start()
+        running.append(app)
+        return Desk(api, app, service)
+
+    yield start
+    for app in running:
+        await stop(app)
+
+
+async def stop(app: App) -> None:
+    if not app.store.db._running:  # type: ignore[attr-defined]
+        return
+    await app.stop()
+    await app.store.close()
+
+
+async def test_request_claim_relay_notes_and_close(start_desk: Starter) -> None:
+    d = await start_desk()
+    handle = await d.request()
+    assert d.api.topics(FORUM)[d.topic]["name"] == handle
+    card = d.card()
+    assert card["text"].startswith(f"Case {handle}\nLanguage: English\nChannel: Telegram")
+    assert NOTE in card["text"] and "evenings" in card["text"]
+    for secret in (str(CHAT), "Canary"):
+        assert secret not in card["text"]
+    assert card["reply_markup"]["inline_keyboard"][0][0]["text"] == "Claim"
+    # The person writes before anyone claimed: it is queued in the topic.
+    assert await d.person("Are you there?", 0) == []
+    assert (await d.topic_gets(2))[1] == "Person: Are you there?"
+
+    assert await d.claim(STRANGER) == "Only advocates on the list can do that."
+    assert "reply_markup" in d.card()  # nothing changed
+    assert await d.claim(ADVOCATE) == "You have this case."
+    await until(lambda: "An advocate has joined. They can read what you write here."
+                in d.person_texts())
+    await until(lambda: "Claimed by advocate 111." in d.card()["text"])
+    assert "reply_markup" not in d.card()
+    assert await d.claim(OTHER_ADVOCATE) == "This case is already claimed."
+
+    assert await d.advocate_to_person("Hi, I'm Sam. I'm here.") == [
+        "Advocate: Hi, I'm Sam. I'm here."]
+    await d.person("Thank you", 0)
+    await d.person("I don't know where to start", 0)
+    texts = await d.topic_gets(5)
+    assert texts[-2:] == ["Person: Thank you", "Person: I don't know where to start"]
+    before = len(d.person_texts())
+    await d.advocate("! she sounds scared, going slowly")
+    await d.advocate("I can also write to her", user=OTHER_ADVOCATE)
+    await until(lambda: d.topic_texts()[-1].startswith("Only the advocate who claimed"))
+    assert len(d.person_texts()) == before  # neither the note nor the other's message
+    assert await d.advocate_to_person("/canned take_time") == [
+        "Advocate: Take your time. You can write as much or as little as you like."]
+
+    said = await d.advocate_to_person("/close", 2)
+    assert said[0].startswith("The advocate has closed this chat.")
+    assert said[1].startswith("What would you like to do?")
+    await until(lambda: "Closed." in d.card()["text"])
+    await until(lambda: bool(d.api.topics(FORUM)[d.topic]["closed"]))
+    cases = await d.service.cases.waiting()
+    assert cases == []
+    events = [e for e, _, _ in await d.service.cases.events(1)]
+    assert events == ["opened", "claimed", "closed"]
+    # Typed text goes to the flows again.
+    assert (await d.person("1", 1))[0].startswith("This bot cannot send help")
+
+
+async def test_quick_exit_mid_case_tells_the_desk_only_that_the_person_left(
+    start_desk: Starter
+) -> None:
+    d = await start_desk()
+    await d.request()
+    await d.claim(ADVOCATE)
+    await d.advocate_to_person("Hello")
+    await d.person("I'm scared", 0)
+    assert (await d.topic_gets(3))[-1] == "Person: I'm scared"
+    d.api.person_sends(CHAT, "exit")
+    await d.api.wait_for_call("deleteMessages")
+    await until(lambda: d.topic_texts()[-1].startswith("The person left the chat."))
+    assert d.api.live_message_ids(CHAT) == []
+    assert "exit" not in " ".join(d.topic_texts())
+    assert d.service.cases.store is d.app.store
+    assert await d.service.cases.open_for(d.app.vault.pseudonym("telegram", str(CHAT))) is None
+    events = [e for e, _, _ in await d.service.cases.events(1)]
+    assert events[-1] == "person_left"
+    before = len(d.person_texts())
+    await d.advocate("Are you still there?")
+    await until(lambda: d.topic_texts()[-1] == "This case is closed. Nothing was sent.")
+    assert len(d.person_texts()) == before
+
+
+async def test_an_outage_mid_relay_loses_nothing_and_keeps_order(start_desk: Starter) -> None:
+    d = await start_desk()
+    await d.request()
+    await d.claim(ADVOCATE)
+    await until(lambda: "Claimed by advocate 111." in d.topic_texts())
+    d.api.fail_next("sendMessage", error_code=502, times=3)
+    for text in ("one", "two", "three"):
+        d.api.person_sends(CHAT, text)
+    await d.api.wait_confirmed()
+    for _ in range(100):
+        await d.app.deliver_pending()
+        if [t for t in d.topic_texts() if t.startswith("Person:")] == [
+                "Person: one", "Person: two", "Person: three"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [t for t in d.topic_texts() if t.startswith("Person:")] == [
+        "Person: one", "Person: two", "Person: three"]
+    # And the other way.
+    d.api.fail_next("sendMessage", error_code=502, times=2)
+    for text in ("a", "b", "c"):
+        d.api.person_sends(FORUM, text, user_id=ADVOCATE, message_thread_id=d.topic)
+    await d.api.wait_confirmed()
+    for _ in range(100):
+        await d.app.deliver_pending()
+        if d.person_texts()[-3:] == ["Advocate: a", "Advocate: b", "Advocate: c"]:
+            break
+        await asyncio.sleep(0.05)
+    assert d.person_texts()[-3:] == ["Advocate: a", "Advocate: b", "Advocate: c"]
+    assert await d.app.store.count("outbox") == 0
+
+
+async def test_a_restart_mid_case_continues_the_case(start_desk: Starter, tmp_path: Path
+                                                     ) -> None:
+    d = await start_desk()
+    handle = await d.request()
+    await d.claim(ADVOCATE)
+    await d.advocate_to_person("Before the restart")
+    await stop(d.app)
+    d2 = await start_desk()
+    assert await d2.advocate_to_person("After the restart") == ["Advocate: After the restart"]
+    await d2.person("still here", 0)
+    await until(lambda: d2.topic_texts()[-1] == "Person: still here")
+    assert handle in d2.card()["text"]
+    # The file holds no note, no chat id.
+    with sqlite3.connect(tmp_path / "helpline.db") as db:
+        rows = db.execute("SELECT * FROM cases").fetchall()
+    assert NOTE not in repr(rows) and str(CHAT) not in repr(rows)
+
+
+async def test_the_desk_only_listens_to_its_own_topics(start_desk: Starter) -> None:
+    d = await start_desk()
+    await d.request()
+    # A message in the General topic and one from a bystander in another group are ignored.
+    d.api.person_sends(FORUM, "hello all", user_id=ADVOCATE)
+    d.api.person_sends(-100555, "other group")
+    await d.api.wait_confirmed()
+    await asyncio.sleep(0.1)
+    assert len(d.topic_texts()) == 1
+    assert not [c for c in d.api.calls_to("sendMessage") if c.params["chat_id"] == -100555]
+
+
+def test_desk_event_is_plain_data() -> None:
+    event = DeskEvent("message", "5", "111", text="hi")
+    assert event.query == ""
+    assert Cases  # imported for the type

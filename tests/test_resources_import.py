@@ -1,0 +1,266 @@
+"""Importing the directory: HSDS CSV datapackage and JSON, the YAML form, bad rows reported
+as file:line, all or nothing (or --skip-bad), re-imports, openings, the command line and
+the start-up seed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpline.cli import main
+from helpline.privacy import Vault
+from helpline.resources import (
+    Directory,
+    OpeningsError,
+    import_directory,
+    seed_if_empty,
+    set_openings,
+)
+from helpline.runtime import open_app
+from helpline.store import Store
+from tests.conftest import SECRET, make_settings
+
+DATA = Path(__file__).parent / "data"
+HSDS = DATA / "hsds"
+NOW = 1_800_000_000.0
+HARBOUR = "5e7f0000-0000-4000-8000-000000000002"
+BAYSIDE = "5e7f0000-0000-4000-8000-000000000006"
+EXAMPLE = "ac148810-d857-441c-9679-408f346de14b"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Store:
+    opened = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    yield opened  # type: ignore[misc]
+    await opened.close()
+
+
+def raw_bytes(db: Path) -> bytes:
+    return b"".join(Path(f"{db}{s}").read_bytes() for s in ("", "-wal")
+                    if Path(f"{db}{s}").exists())
+
+
+EXPECTED_HSDS_PROBLEMS = [
+    "attributes.csv:8: taxonomy_term_id '7e000000-0000-4000-8000-00000000f00d' is not in "
+    "taxonomy_terms.csv; fix the id, or add that row to taxonomy_terms.csv",
+    "locations.csv:5: location_type 'hidden' is not physical, postal or virtual; use "
+    "physical, postal or virtual (mark confidential places with a 'confidential' "
+    "attribute, not here)",
+    "phones.csv:5: service_id '5e7f0000-0000-4000-8000-00000000beef' is not in services.csv; "
+    "fix the id, or add that row to services.csv",
+    "phones.csv:6: number is missing; give the phone number",
+    "schedules.csv:4: opens_at '9am' is not a time of day; write opens_at as HH:MM, like 09:30",
+    "service_at_location.csv:5: location_id '10c00000-0000-4000-8000-00000000dead' is not "
+    "in locations.csv; fix the id, or add that row to locations.csv",
+    # the HSDS example's own capacity row is bad three ways
+    "service_capacity.csv:2: available (12) is more than maximum (10); correct available "
+    "or maximum",
+    "service_capacity.csv:2: service_id 'f75b808e-7bdb-11ef-afaa-ab00a77dc5c4' is not in "
+    "services.csv; fix the id, or add that row to services.csv",
+    "service_capacity.csv:2: unit_id '187a37a2-7b40-11ef-9790-dbf7623d4407' is not in "
+    "units.csv; fix the id, or add that row to units.csv",
+    "service_capacity.csv:4: updated 'yesterday' is not a date and time; write updated as "
+    "ISO 8601, like 2025-03-01T14:30:00Z",
+    "services.csv:4: name is missing; give the service its public name",
+    "services.csv:5: status 'open' is not an HSDS status; use one of: active, inactive, "
+    "defunct, temporarily closed",
+    "services.csv:6: minimum_age 'twelve' is not a number; write minimum_age in digits, "
+    "like 18",
+]
+
+
+def shown(problems: list[object]) -> list[str]:
+    return sorted(str(p).split("/")[-1] for p in problems)
+
+
+async def test_hsds_datapackage_with_bad_rows_is_refused_whole(store: Store) -> None:
+    result = await import_directory(store, HSDS, NOW)
+    assert not result.applied
+    assert shown(result.problems) == sorted(EXPECTED_HSDS_PROBLEMS)
+    assert all(str(p).startswith(str(HSDS)) for p in result.problems)
+    assert "fix them, or import the good rows with --skip-bad" in result.summary()
+    assert await Directory(store).count() == 0
+
+
+async def test_skip_bad_imports_the_good_rows(store: Store, tmp_path: Path) -> None:
+    result = await import_directory(store, HSDS / "datapackage.json", NOW, skip_bad=True)
+    assert result.applied and result.services == 3 and result.openings == 1
+    assert len(result.problems) == len(EXPECTED_HSDS_PROBLEMS)
+    directory = Directory(store)
+    services = {s.id: s for s in await directory.services()}
+    assert set(services) == {EXAMPLE, HARBOUR, BAYSIDE}
+    harbour, bayside = services[HARBOUR], services[BAYSIDE]
+    assert harbour.needs == ("shelter",) and harbour.genders == ("women",)
+    assert harbour.min_age == 18 and harbour.areas == ("Bayshire",)
+    [place] = harbour.locations
+    assert place.confidential and place.address is None and place.postcode is None
+    assert place.city == "Harborville"
+    assert [p.number for p in harbour.phones] == ["555-0150"]
+    assert bayside.needs == ("legal",) and bayside.free is True
+    assert bayside.documents == ("Photo ID, if you have one",)
+    assert [(lang.code, lang.name) for lang in bayside.languages] == [("es", "Spanish")]
+    assert [(h.days, h.opens, h.closes) for h in bayside.hours] == [
+        (("MO", "TU", "WE", "TH", "FR"), "09:00", "17:00")]
+    assert bayside.locations[0].address == "1 Court Street"
+    example = services[EXAMPLE]
+    assert example.phones[0].number == "+44 1234 234567 ext. 100"  # stray quotes gone
+    [capacity] = (await directory.capacities())[HARBOUR]
+    assert (capacity.unit, capacity.available, capacity.maximum) == ("Bed", 3, 10)
+    # the confidential address is never stored: not in the file at all
+    data = raw_bytes(tmp_path / "helpline.db")
+    for secret in (b"7 Secret Lane", b"HV1 2XY"):
+        assert secret not in data
+    assert b"1 Court Street" in data
+
+
+async def test_hsds_json_forms(store: Store) -> None:
+    full = DATA / "hsds-json" / "service_full.json"
+    refused = await import_directory(store, full, NOW)
+    assert not refused.applied
+    lines = full.read_text().splitlines()
+    capacity_line = next(i for i, line in enumerate(lines, 1) if '"capacities"' in line) + 1
+    assert [str(p) for p in refused.problems] == [
+        f"{full}:{capacity_line}: available (12) is more than maximum (10); correct "
+        "available or maximum"]
+    partial = await import_directory(store, full, NOW, skip_bad=True)
+    assert partial.applied and partial.services == 1 and partial.openings == 0
+    [service] = await Directory(store).services()
+    assert service.languages[0].code == "ur" and service.locations[0].city == "MyCity"
+    # the same id from another source is a problem of its own...
+    listing = DATA / "hsds-json" / "service_list.json"
+    clash = await import_directory(store, listing, NOW)
+    assert not clash.applied
+    assert [str(p) for p in clash.problems] == [
+        f"{listing}:10: service id '{EXAMPLE}' already comes from another source ({full}); "
+        "give it another id, or import with --source set to that source to replace it"]
+    # ...and naming that source replaces it (the list form has no locations)
+    listed = await import_directory(store, listing, NOW, source=str(full))
+    assert listed.applied and listed.services == 1 and listed.replaced == 1
+    [service] = await Directory(store).services()
+    assert service.locations == ()
+
+
+async def test_json_syntax_error_names_the_line(store: Store, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('[\n  {"id": "a",\n   "name": "x",,\n]\n')
+    result = await import_directory(store, broken, NOW, skip_bad=True)
+    assert not result.applied
+    assert str(result.problems[0]).startswith(f"{broken}:3: not valid JSON")
+
+
+async def test_yaml_form_problems_name_file_and_line(store: Store, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "services:\n"
+        "  - id: good\n"
+        "    name: Good Place\n"
+        "    needs: [food]\n"
+        "  - id: typo\n"
+        "    name: Typo\n"
+        "    neds: [food]\n"
+        "  - id: unknown-need\n"
+        "    name: Unknown Need\n"
+        "    needs: [housing]\n"
+        "  - id: good\n"
+        "    name: Twice\n"
+        "    needs: [food]\n"
+        "  - id: too-many\n"
+        "    name: Too Many\n"
+        "    needs: [shelter]\n"
+        "    openings: {unit: bed, available: 5, maximum: 2, hours_ago: 1}\n"
+        "  - id: bad-hours\n"
+        "    name: Bad Hours\n"
+        "    needs: [food]\n"
+        "    hours: [{days: [MON], opens: '9:00', closes: '17:00'}]\n"
+    )
+    result = await import_directory(store, bad, NOW)
+    assert not result.applied
+    assert [str(p).removeprefix(f"{bad}:") for p in result.problems] == [
+        "5: 'needs' is missing; add needs:",
+        "7: unknown key 'neds'; did you mean 'needs'?",
+        "10: unknown need 'housing'; use one of: shelter, legal, medical, counselling, "
+        "immigration, substance_use, food, documents, other",
+        "11: id 'good' is used twice (also at line 2); give each service its own id",
+        "17: available (5) is more than maximum (2); correct available or maximum",
+        "21: days 'MON' is not a day; use MO, TU, WE, TH, FR, SA, SU (comma-separated)",
+    ]
+    skipped = await import_directory(store, bad, NOW, skip_bad=True)
+    assert skipped.applied and skipped.services == 1 and skipped.bad_rows == 5
+
+
+async def test_yaml_fixture_and_sample_import_cleanly(store: Store) -> None:
+    result = await import_directory(store, DATA / "directory.yaml", NOW)
+    assert result.applied and result.problems == [] and result.services == 10
+    sample = await import_directory(store, Path("data/sample-directory.yaml").resolve(), NOW)
+    assert sample.applied and sample.problems == [] and sample.services >= 30
+    sources = {s.source: s for s in await Directory(store).sources()}
+    assert all(s.fictional for s in sources.values())
+
+
+async def test_reimport_replaces_the_same_source_and_keeps_newer_openings(
+    store: Store, tmp_path: Path
+) -> None:
+    copy = tmp_path / "dir.yaml"
+    shutil.copy(DATA / "directory.yaml", copy)
+    await import_directory(store, copy, NOW)
+    directory = Directory(store)
+    await set_openings(store, "youth-shelter", 1, NOW + 60)
+    # the file changes: one service goes, the rest stay
+    copy.write_text(copy.read_text().replace("  - id: east-shelter", "  - id: east-shelter-2"))
+    result = await import_directory(store, copy, NOW + 120)
+    assert result.applied and result.replaced == 10 and result.services == 10
+    ids = {s.id for s in await directory.services()}
+    assert "east-shelter" not in ids and "east-shelter-2" in ids
+    caps = await directory.capacities()
+    assert caps["youth-shelter"][0].available == 1  # counted after the file: kept
+    assert caps["w-shelter"][0].updated == pytest.approx(NOW + 120 - 3600)  # the file's
+    # a failed re-import changes nothing
+    copy.write_text("services: [{id: x}]\n")
+    assert not (await import_directory(store, copy, NOW + 180)).applied
+    assert len(await directory.services()) == 10
+
+
+async def test_set_openings(store: Store) -> None:
+    await import_directory(store, DATA / "directory.yaml", NOW)
+    capacity = await set_openings(store, "m-shelter", 4, NOW + 5)
+    assert (capacity.unit, capacity.available, capacity.updated) == ("bed", 4, NOW + 5)
+    new = await set_openings(store, "legal-en", 2, NOW, unit="appointment")
+    assert new.unit == "appointment"
+    with pytest.raises(OpeningsError, match="no service with id 'nope'"):
+        await set_openings(store, "nope", 1, NOW)
+    with pytest.raises(OpeningsError, match="whole number"):
+        await set_openings(store, "m-shelter", -1, NOW)
+    with pytest.raises(OpeningsError, match="more than the maximum"):
+        await set_openings(store, "m-shelter", 11, NOW)
+    await set_openings(store, "legal-en", 1, NOW, unit="room")
+    with pytest.raises(OpeningsError, match="--unit"):
+        await set_openings(store, "legal-en", 1, NOW)
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cli.db")
+    assert main(["resources", "--db", db, "import", str(HSDS)]) == 1
+    err = capsys.readouterr().err
+    assert f"{HSDS / 'services.csv'}:4: name is missing" in err
+    assert main(["resources", "--db", db, "import", str(HSDS), "--skip-bad"]) == 0
+    assert "imported 3 service(s)" in capsys.readouterr().out
+    assert main(["resources", "--db", db, "openings", HARBOUR, "5"]) == 0
+    assert main(["resources", "--db", db, "openings", "nope", "5"]) == 1
+    assert "no service with id 'nope'" in capsys.readouterr().err
+    assert main(["resources", "--db", db, "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{HARBOUR}  Harbour Refuge  (shelter)  [open: 5 Bed, 0 h ago]" in out
+
+
+async def test_seed_only_when_empty_and_only_when_configured(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    assert settings.resources.seed == ""
+    async with open_app(settings, SECRET) as app:  # `helpline run`: no silent seed
+        assert await Directory(app.store).count() == 0
+    seeded = settings.model_copy(update={"resources": settings.resources.model_copy(
+        update={"seed": str(DATA / "directory.yaml")})})
+    async with open_app(seeded, SECRET) as app:
+        assert await Directory(app.store).count() == 10
+        assert await seed_if_empty(app.store, str(HSDS), NOW) is None  # not empty: no import
