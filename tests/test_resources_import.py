@@ -5,6 +5,7 @@ the start-up seed."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ EXAMPLE = "ac148810-d857-441c-9679-408f346de14b"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> Store:
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
-    yield opened  # type: ignore[misc]
+    yield opened
     await opened.close()
 
 
@@ -71,7 +72,7 @@ EXPECTED_HSDS_PROBLEMS = [
 ]
 
 
-def shown(problems: list[object]) -> list[str]:
+def shown(problems: Sequence[object]) -> list[str]:
     return sorted(str(p).split("/")[-1] for p in problems)
 
 

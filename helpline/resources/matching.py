@@ -45,6 +45,7 @@ class Criteria:
     def from_lookup(cls, criteria: Mapping[str, Any]) -> Criteria:
         raw_needs = criteria.get("needs")
         needs = raw_needs if isinstance(raw_needs, list) else [raw_needs]
+
         def word(key: str) -> str:
             value = normalize(_one(criteria.get(key))).replace(" ", "_")
             return "" if value in UNSAID else value
@@ -96,7 +97,6 @@ class Match:
 class Outcome:
     matches: list[Match]
     unknown_area: bool = False  # the place typed is not in the directory: area not used
-    unknown_language: bool = False
 
 
 def match(services: Sequence[Service], capacities: Mapping[str, Sequence[Capacity]],
@@ -111,7 +111,6 @@ def match(services: Sequence[Service], capacities: Mapping[str, Sequence[Capacit
         area_hits = _resolve(normalize(criteria.area), known, gazetteer)
         outcome.unknown_area = area_hits is None
     wanted = _wanted_languages(criteria.language, locale)
-    outcome.unknown_language = bool(normalize(criteria.language)) and not wanted
     for service in services:
         if service.status != "active":
             continue
@@ -139,7 +138,7 @@ def _fit(service: Service, c: Criteria, area_hits: dict[str, int] | None) -> int
     if c.needs and not set(c.needs) <= {"other"}:
         if not needs & set(c.needs):
             return None
-    elif "other" in needs:
+    elif "other" in c.needs and "other" in needs:
         fit += 1
     if area_hits is not None:
         near = max((area_hits.get(t, 0) for t in _terms(service)), default=0)

@@ -1,0 +1,244 @@
+"""What the end-to-end benchmarks share: people driving a bot through a loopback fake.
+
+A platform module (bench.telegram_e2e, bench.signal_e2e) supplies the fake, the way a person
+sends (``Driver.deliver``), and the bot processes; this module runs the phases and measures.
+
+A person's message is timed from when it is queued at the fake to when the bot's first call
+for that person (a reply, or a delete for a quick exit) reaches the fake. A turn ends with a
+question (buttons, a numbered list, or a known free-text question); the person answers it at
+once, so under load the bot always has work waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import cpu_seconds, percentile
+from bench.people import Action, Person, Prompt
+
+STUCK_AFTER = 60.0  # seconds without the bot's question: the person gives up on that turn
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def question_texts() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Texts of the bundled flows that wait for a typed answer (no choices): each ask, and
+    the re-prompts that start the answer to a bad one."""
+    from helpline.config import BUNDLED_FLOWS
+    from helpline.flow import engine
+    from helpline.flow.loader import load_flows
+    from helpline.flow.model import AskStep
+
+    asks: set[str] = set()
+    retries = [engine.T_ASK_AGAIN, engine.T_ASK_NUMBER]
+    for flow in load_flows(BUNDLED_FLOWS):
+        for step in flow.steps.values():
+            if isinstance(step, AskStep):
+                asks.add(step.ask)
+                if step.retry:
+                    retries.append(step.retry)
+    return frozenset(asks), tuple(retries)
+
+
+@dataclass
+class Chat:
+    person: Person
+    sent_at: float | None = None  # when the person's message went, until the first reply
+    turn_started: float = 0.0
+    handle: Any = None  # what the platform needs to answer the question (a message id)
+
+
+@dataclass
+class Phase:
+    name: str
+    chats: dict[Hashable, Chat]
+    latencies: list[float] = field(default_factory=list)
+    finished: int = 0
+    stuck: int = 0
+    messages: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Driver:
+    """Runs people against a bot; subclasses deliver their messages to the fake."""
+
+    def __init__(self) -> None:
+        self.asks, self.retries = question_texts()
+        self.phase: Phase | None = None
+        self.loop = asyncio.get_running_loop()
+
+    # ------------------------------------------------------------- platform side
+
+    def deliver(self, key: Hashable, chat: Chat, action: Action) -> None:
+        raise NotImplementedError
+
+    def bulk(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def key_for(self, index: int) -> Hashable:
+        return index
+
+    # ------------------------------------------------------------- what the bot did
+
+    def is_question(self, text: str) -> bool:
+        return text in self.asks or text.startswith(self.retries)
+
+    def bot_replied(self, key: Hashable, prompt: Prompt | None, handle: Any = None) -> None:
+        """The bot sent this person a message; ``prompt`` is the question it asks (None:
+        more is coming in this turn)."""
+        phase = self.phase
+        chat = phase.chats.get(key) if phase is not None else None
+        if phase is None or chat is None:
+            return
+        self._first_reply(phase, chat)
+        if prompt is None:
+            return
+        chat.handle = handle
+        if chat.person.done:
+            self._finish(phase, chat)
+        else:
+            self._act(phase, key, chat, prompt)
+
+    def bot_deleted(self, key: Hashable) -> None:
+        """The bot deleted messages of this chat: the reply to a quick exit."""
+        phase = self.phase
+        chat = phase.chats.get(key) if phase is not None else None
+        if phase is None or chat is None:
+            return
+        self._first_reply(phase, chat)
+        if chat.person.done and chat.turn_started != float("inf"):
+            self._finish(phase, chat)
+
+    def _first_reply(self, phase: Phase, chat: Chat) -> None:
+        if chat.sent_at is not None:
+            phase.latencies.append(self.loop.time() - chat.sent_at)
+            chat.sent_at = None
+
+    # ------------------------------------------------------------- people
+
+    def _act(self, phase: Phase, key: Hashable, chat: Chat, prompt: Prompt | None) -> None:
+        action = chat.person.answer(prompt) if chat.person.sent else chat.person.first()
+        chat.sent_at = chat.turn_started = self.loop.time()
+        phase.messages += 1
+        self.deliver(key, chat, action)
+
+    def _finish(self, phase: Phase, chat: Chat) -> None:
+        phase.finished += 1
+        chat.turn_started = float("inf")
+        if phase.finished == len(phase.chats):
+            phase.done.set()
+
+    def _unstick(self, phase: Phase) -> None:
+        """A person who saw no question for a long time types 'menu' (counted as stuck)."""
+        now = self.loop.time()
+        for key, chat in phase.chats.items():
+            if now - chat.turn_started > STUCK_AFTER and chat.sent_at is None:
+                phase.stuck += 1
+                if chat.person.done:
+                    self._finish(phase, chat)
+                else:
+                    self._act(phase, key, chat, None)
+
+    async def run(self, name: str, first: int, people: int, messages: int, timeout: float
+                  ) -> dict[str, Any]:
+        chats = {self.key_for(first + i): Chat(Person(first + i, messages))
+                 for i in range(people)}
+        phase = self.phase = Phase(name, chats)
+        start = self.loop.time()
+        with self.bulk():
+            for key, chat in chats.items():
+                self._act(phase, key, chat, None)
+        deadline = start + timeout
+        while not phase.done.is_set() and self.loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(phase.done.wait(), 1.0)
+            self._unstick(phase)
+        elapsed = self.loop.time() - start
+        self.phase = None
+        unanswered = sum(1 for c in chats.values() if c.sent_at is not None)
+        return {
+            "people": people, "messages": phase.messages, "seconds": elapsed,
+            "msgs_per_s": (phase.messages - unanswered) / elapsed if elapsed else 0.0,
+            "p50_ms": percentile(phase.latencies, 50) * 1000,
+            "p99_ms": percentile(phase.latencies, 99) * 1000,
+            "stuck": phase.stuck, "unfinished": people - phase.finished,
+        }
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def profiling(path: str | None) -> Iterator[None]:
+    import cProfile
+
+    profiler = cProfile.Profile() if path else None
+    if profiler:
+        profiler.enable()
+    try:
+        yield
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(path))
+
+
+def run_bot_process(main: Callable[[asyncio.Event], Awaitable[None]],
+                    profile: str | None) -> None:
+    """The bot side: run ``main`` until SIGTERM, then print its CPU time and peak RSS."""
+    from bench.common import peak_rss_mb
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        await main(stop)
+
+    with profiling(profile):
+        asyncio.run(runner())
+    print(json.dumps({"cpu_s": cpu_seconds(), "peak_rss_mb": peak_rss_mb()}), flush=True)
+
+
+async def measure_bot(module: str, bot_args: list[str], driver: Driver,
+                      ready: Callable[[], Awaitable[object]], people: int, messages: int,
+                      light: int, budget: float, log_path: Path) -> dict[str, Any]:
+    """Start the bot process, wait until ``ready``, run warm-up, load and light phases."""
+    with open(log_path, "w") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, "bot", *bot_args,
+            stdout=asyncio.subprocess.PIPE, stderr=log, cwd=str(ROOT))
+        try:
+            await asyncio.wait_for(ready(), 60)
+            await driver.run("warm-up", 900_000, min(20, people), 3, 60)
+            cpu0, own0 = proc_cpu_seconds(proc.pid), cpu_seconds()
+            load = await driver.run("load", 100_000, people, messages, budget)
+            cpu1, own1 = proc_cpu_seconds(proc.pid), cpu_seconds()
+            quiet = await driver.run("light", 500_000, light, messages, budget)
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            except TimeoutError:
+                proc.kill()
+                out, _ = await proc.communicate()
+    tail = out.decode().strip().splitlines()
+    bot = json.loads(tail[-1]) if tail and tail[-1].startswith("{") else {}
+    return {
+        **load,
+        "light_people": light, "light_p50_ms": quiet["p50_ms"], "light_p99_ms": quiet["p99_ms"],
+        "bot_cpu_pct": 100 * (cpu1 - cpu0) / load["seconds"],
+        "fake_cpu_pct": 100 * (own1 - own0) / load["seconds"],
+        "bot_peak_rss_mb": bot.get("peak_rss_mb"),
+    }
