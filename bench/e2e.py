@@ -64,6 +64,7 @@ class Phase:
     finished: int = 0
     stuck: int = 0
     messages: int = 0
+    replies: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -98,6 +99,7 @@ class Driver:
         chat = phase.chats.get(key) if phase is not None else None
         if phase is None or chat is None:
             return
+        phase.replies += 1
         self._first_reply(phase, chat)
         if prompt is None:
             return
@@ -114,7 +116,7 @@ class Driver:
         if phase is None or chat is None:
             return
         self._first_reply(phase, chat)
-        if chat.person.done and chat.turn_started != float("inf"):
+        if chat.person.done:
             self._finish(phase, chat)
 
     def _first_reply(self, phase: Phase, chat: Chat) -> None:
@@ -131,6 +133,8 @@ class Driver:
         self.deliver(key, chat, action)
 
     def _finish(self, phase: Phase, chat: Chat) -> None:
+        if chat.turn_started == float("inf"):
+            return  # already finished
         phase.finished += 1
         chat.turn_started = float("inf")
         if phase.finished == len(phase.chats):
@@ -169,6 +173,7 @@ class Driver:
             "msgs_per_s": (phase.messages - unanswered) / elapsed if elapsed else 0.0,
             "p50_ms": percentile(phase.latencies, 50) * 1000,
             "p99_ms": percentile(phase.latencies, 99) * 1000,
+            "replies_per_msg": phase.replies / phase.messages if phase.messages else 0.0,
             "stuck": phase.stuck, "unfinished": people - phase.finished,
         }
 

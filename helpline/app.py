@@ -160,7 +160,7 @@ class App:
         try:
             pid = self.vault.pseudonym(raw.channel, raw.platform_id)
         except Exception:
-            log.exception("could not derive a pseudonym")
+            log.error("could not derive a pseudonym")
             return
         try:
             async with self.conversation(pid):
