@@ -91,7 +91,8 @@ async def run_echo(api_root: str, rate_limit: bool, stop: asyncio.Event) -> None
         get_updates_request=HTTPXRequest(connection_pool_size=2),
         rate_limiter=AIORateLimiter(max_retries=5) if rate_limit else None,
     )
-    app = Application.builder().bot(bot).concurrent_updates(int(__import__("os").environ.get("ECHO_CONC", "256"))).build()
+    concurrency = int(__import__("os").environ.get("ECHO_CONC", "256"))
+    app = Application.builder().bot(bot).concurrent_updates(concurrency).build()
     app.add_handler(MessageHandler(filters.TEXT, echo))
     app.add_handler(CallbackQueryHandler(pressed))
     async with app:
