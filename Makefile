@@ -32,6 +32,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Every benchmark (bench/README.md), median of 3 runs, one table. BENCH_ARGS=--quick for a
+# short run; only loopback traffic (the Telegram and Signal fakes on 127.0.0.1).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 # Extract every text into locales/helpline.pot, update each catalogue, check them.
 i18n: $(STAMP_RUN)
 	$(BIN)/helpline i18n

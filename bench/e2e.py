@@ -65,6 +65,7 @@ class Phase:
     stuck: int = 0
     messages: int = 0
     replies: int = 0
+    calls: int = 0  # platform API calls the bot made (answered)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -88,6 +89,10 @@ class Driver:
         return index
 
     # ------------------------------------------------------------- what the bot did
+
+    def count_call(self) -> None:
+        if self.phase is not None:
+            self.phase.calls += 1
 
     def is_question(self, text: str) -> bool:
         return text in self.asks or text.startswith(self.retries)
@@ -174,6 +179,7 @@ class Driver:
             "p50_ms": percentile(phase.latencies, 50) * 1000,
             "p99_ms": percentile(phase.latencies, 99) * 1000,
             "replies_per_msg": phase.replies / phase.messages if phase.messages else 0.0,
+            "api_calls_per_s": phase.calls / elapsed if elapsed else 0.0,
             "stuck": phase.stuck, "unfinished": people - phase.finished,
         }
 

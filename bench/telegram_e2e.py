@@ -53,10 +53,12 @@ async def run_helpline(api_root: str, folder: Path, rate_limit: bool, stop: asyn
     translator = CatalogTranslator(settings.locales, settings.default_language)
     options = TelegramOptions(token=TOKEN, api_url=api_root, poll_timeout_seconds=30,
                               rate_limit=rate_limit, languages=tuple(settings.languages))
-    await serve(settings, [TelegramChannel(options, translator)], stop)
+    channel = TelegramChannel(options, translator)
+    await serve(settings, [channel], stop)
 
 
-async def run_echo(api_root: str, rate_limit: bool, stop: asyncio.Event) -> None:
+async def run_echo(api_root: str, rate_limit: bool, concurrency: int, stop: asyncio.Event
+                   ) -> None:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import (
         AIORateLimiter,
@@ -91,7 +93,8 @@ async def run_echo(api_root: str, rate_limit: bool, stop: asyncio.Event) -> None
         get_updates_request=HTTPXRequest(connection_pool_size=2),
         rate_limiter=AIORateLimiter(max_retries=5) if rate_limit else None,
     )
-    concurrency = int(__import__("os").environ.get("ECHO_CONC", "256"))
+    # helpline's Application runs with concurrent_updates(False) (its own KeyedSerializer
+    # adds the concurrency between chats); the bare bot gets the same PTB setting by default.
     app = Application.builder().bot(bot).concurrent_updates(concurrency).build()
     app.add_handler(MessageHandler(filters.TEXT, echo))
     app.add_handler(CallbackQueryHandler(pressed))
@@ -110,7 +113,7 @@ def bot_main(args: argparse.Namespace) -> None:
         if args.kind == "helpline":
             await run_helpline(args.api, Path(args.folder), args.rate_limit, stop)
         else:
-            await run_echo(args.api, args.rate_limit, stop)
+            await run_echo(args.api, args.rate_limit, args.echo_concurrency, stop)
 
     run_bot_process(main, args.profile)
 
@@ -138,6 +141,7 @@ class TelegramDriver(Driver):
             self.api.person_sends(key, action.value)
 
     def _observe(self, call: Any, result: Any) -> None:
+        self.count_call()
         chat_id = call.params.get("chat_id")
         if call.method == "deleteMessages":
             self.bot_deleted(chat_id)
@@ -155,7 +159,8 @@ class TelegramDriver(Driver):
 
 
 async def bench_bot(kind: str, people: int, messages: int, light: int, rate_limit: bool,
-                    folder: Path, profile: Path | None) -> dict[str, Any]:
+                    folder: Path, profile: Path | None, echo_concurrency: int = 1
+                    ) -> dict[str, Any]:
     from tests.fakes.telegram_bot_api import FakeBotAPI
 
     api = FakeBotAPI(long_poll_cap=30.0)
@@ -163,6 +168,7 @@ async def bench_bot(kind: str, people: int, messages: int, light: int, rate_limi
     try:
         args = ["--kind", kind, "--api", api.root, "--folder", str(folder)]
         args += ["--rate-limit"] if rate_limit else []
+        args += ["--echo-concurrency", str(echo_concurrency)]
         args += ["--profile", str(profile / f"telegram-{kind}.prof")] if profile else []
         budget = max(120.0, people * messages / (5 if rate_limit else 50))
         figures = await measure_bot(
@@ -175,15 +181,15 @@ async def bench_bot(kind: str, people: int, messages: int, light: int, rate_limi
 
 
 async def compare(people: int, messages: int, light: int, rate_limit: bool,
-                  profile: Path | None = None) -> dict[str, Any]:
+                  profile: Path | None = None, echo_concurrency: int = 1) -> dict[str, Any]:
     result: dict[str, Any] = {"people": people, "messages_each": messages,
-                              "rate_limiter": rate_limit}
+                              "rate_limiter": rate_limit, "echo_concurrency": echo_concurrency}
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
         for kind in ("helpline", "echo"):
             folder = Path(tmp) / kind
             folder.mkdir()
             figures = await bench_bot(kind, people, messages, light, rate_limit, folder,
-                                      profile)
+                                      profile, echo_concurrency)
             result.update({f"{kind}_{k}": v for k, v in figures.items()})
     echo = result["echo_msgs_per_s"]
     result["ratio"] = result["helpline_msgs_per_s"] / echo if echo else 0.0
@@ -200,11 +206,15 @@ def main() -> None:
     bot.add_argument("--folder", required=True)
     bot.add_argument("--rate-limit", action="store_true")
     bot.add_argument("--profile", help="write a cProfile of the bot process here")
+    bot.add_argument("--echo-concurrency", type=int, default=1)
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--light", type=int, default=20, help="people in the light phase")
     parser.add_argument("--quick", action="store_true", help="200 people x 5 messages")
     parser.add_argument("--rate-limit", action="store_true")
+    parser.add_argument("--echo-concurrency", type=int, default=1,
+                        help="the echo bot's concurrent_updates (1: PTB's default, the "
+                             "setting helpline's Application uses)")
     parser.add_argument("--profile", metavar="DIR",
                         help="profile each bot process (cProfile) into DIR")
     args = parser.parse_args()
@@ -215,7 +225,8 @@ def main() -> None:
     profile = Path(args.profile).resolve() if args.profile else None
     if profile:
         profile.mkdir(parents=True, exist_ok=True)
-    emit(asyncio.run(compare(people, messages, args.light, args.rate_limit, profile)))
+    emit(asyncio.run(compare(people, messages, args.light, args.rate_limit, profile,
+                             args.echo_concurrency)))
 
 
 if __name__ == "__main__":

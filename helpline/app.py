@@ -326,7 +326,10 @@ class App:
             await self._process(pid, person.channel, person.address,
                                 Inbound(kind="start", at=now, payload=flow), None)
         await self._deliver(pid, force=True)
-        return True
+        # The platform may have said just now that the person is gone (their replies were
+        # dropped): the caller must know this message did not reach them either.
+        after = await self.store.person(pid)
+        return after is not None and not after.unreachable
 
     async def _left(self, pid: str, now: float, erased: bool) -> None:
         for hook in self.leave_hooks:
@@ -361,7 +364,8 @@ class App:
 
     async def purge(self) -> dict[str, int]:
         r = self.settings.retention
-        counts = await self.store.purge(self.clock(), r.conversation_days, r.message_id_hours)
+        counts = await self.store.purge(self.clock(), r.conversation_days, r.message_id_hours,
+                                        r.case_days)
         if any(counts.values()):
             log.info("retention purge removed %s", counts)
         return counts

@@ -127,7 +127,8 @@ def _i18n(args: argparse.Namespace, settings: Settings) -> int:
     from helpline.i18n_check import report, update_catalogs
 
     if not args.check:
-        for path in update_catalogs(settings.locales, settings.flows, args.init):
+        for path in update_catalogs(settings.locales, settings.flows, args.init,
+                                    settings.handoff.canned):
             print(f"updated {path}")
     lines, errors = report(settings, settings.flows, strict=args.strict)
     print("\n".join(lines), end="\n" if lines else "")

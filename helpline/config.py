@@ -45,6 +45,7 @@ class Conversation(_Section):
 class Retention(_Section):
     conversation_days: float = Field(90.0, gt=0)
     message_id_hours: float = Field(48.0, gt=0)
+    case_days: float = Field(365.0, gt=0)
     purge_every_hours: float = Field(6.0, gt=0)
 
 

@@ -1,8 +1,9 @@
 """The catalogue tools behind ``helpline i18n`` and the translation part of ``flows check``.
 
-- ``build_template``: every msgid of the Python code (``N_``, ``C_``, ``Nn_``) and of a flows
-  folder (the ``helpline_flows`` extractor), with ``file:line`` references and the notes as
-  translator comments: what ``pybabel extract -F babel.cfg -c NOTE`` gives.
+- ``build_template``: every msgid of the Python code (``N_``, ``C_``, ``Nn_``), of a flows
+  folder (the ``helpline_flows`` extractor) and of the canned replies (``extract_canned``),
+  with ``file:line`` references and the notes as translator comments: what
+  ``pybabel extract -F babel.cfg -c NOTE`` gives.
 - ``update_catalogs``: writes ``locales/helpline.pot`` and merges it into every
   ``locales/<lang>/LC_MESSAGES/helpline.po`` (new catalogues with ``--init``). Files are only
   rewritten when more than their dates would change.
@@ -26,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from helpline import __version__
-from helpline.config import Settings
+from helpline.config import Handoff, Settings
 from helpline.flow.engine import EngineConfig, normalize
 from helpline.flow.loader import Problem
 from helpline.i18n import (
@@ -47,6 +48,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PYTHON_KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "C_": ((1, "c"), 2), "Nn_": (1, 2)}
 COMMENT_TAGS = ("NOTE",)
 FLOW_EXTRACTOR = "helpline.i18n_extract:extract_flows"
+CANNED_EXTRACTOR = "helpline.i18n_extract:extract_canned"
+BUNDLED_CANNED = Handoff().canned
 TEMPLATE_NAME = f"{DOMAIN}.pot"
 HEADER = """\
 # Translations of helpline: every text a person reads, and the words they
@@ -69,9 +72,11 @@ def _relative(path: Path, root: Path) -> str:
     return path.as_posix()
 
 
-def build_template(flows: Path, root: Path) -> Catalog:
-    """Every msgid of the flows in ``flows`` and of the helpline code; references are
-    relative to ``root`` (the folder that holds ``locales/``)."""
+def build_template(flows: Path, root: Path, canned: Path | None = BUNDLED_CANNED
+                   ) -> Catalog:
+    """Every msgid of the flows in ``flows``, of the helpline code and of the advocates'
+    canned replies (``handoff.canned``); references are relative to ``root`` (the folder
+    that holds ``locales/``)."""
     catalog = Catalog(project="helpline", version=__version__, domain=DOMAIN,
                       header_comment=HEADER,
                       copyright_holder="helpline contributors", msgid_bugs_address="",
@@ -87,6 +92,13 @@ def build_template(flows: Path, root: Path) -> Catalog:
                                  comment_tags=COMMENT_TAGS)
         for filename, lineno, message, comments, context in found:
             where = _relative(folder / filename, root)
+            catalog.add(message, None, [(where, lineno)], auto_comments=comments,
+                        context=context)
+    if canned is not None and canned.is_file():
+        where = _relative(canned, root)
+        for lineno, message, comments, context in extract_from_file(
+                CANNED_EXTRACTOR, str(canned), keywords=PYTHON_KEYWORDS,
+                comment_tags=COMMENT_TAGS):
             catalog.add(message, None, [(where, lineno)], auto_comments=comments,
                         context=context)
     return catalog
@@ -119,10 +131,11 @@ def read_catalog(path: Path, locale: str) -> Catalog:
         return read_po(handle, locale=locale.replace("-", "_"))
 
 
-def update_catalogs(locales: Path, flows: Path, init: Sequence[str] = ()) -> list[Path]:
+def update_catalogs(locales: Path, flows: Path, init: Sequence[str] = (),
+                    canned: Path | None = BUNDLED_CANNED) -> list[Path]:
     """Write the template and merge it into every catalogue (and new ones for ``init``).
     Returns the files that changed."""
-    template = build_template(flows, locales.parent)
+    template = build_template(flows, locales.parent, canned)
     changed: list[Path] = []
     pot = locales / TEMPLATE_NAME
     if _write_if_changed(pot, _po_bytes(template)):
@@ -334,7 +347,7 @@ def command_words(settings: Settings) -> dict[str, list[str]]:
 def report(settings: Settings, flows: Path, strict: bool = False) -> tuple[list[str], int]:
     """Lines to print about every catalogue, and how many of them are errors (missing and
     fuzzy translations count only when ``strict``)."""
-    template = build_template(flows, settings.locales.parent)
+    template = build_template(flows, settings.locales.parent, settings.handoff.canned)
     reports = check_catalogs(settings.locales, template, settings.languages,
                              command_words(settings))
     lines: list[str] = []

@@ -5,10 +5,14 @@ The words a person may type in a step (``skip:`` words of an ask, ``keywords:`` 
 option) are extracted too, as ``pgettext("command", word)``: their translations work in
 every enabled language, like the global command words.
 
+``extract_canned`` does the same for the advocates' canned replies (``data/canned.yaml``,
+``key: text``): each text is sent translated into the person's language.
+
 babel.cfg::
 
     [python: helpline/**.py]
     [helpline_flows: flows/**.yaml]
+    [helpline.i18n_extract.extract_canned: data/canned.yaml]
 
 Babel keeps an extractor's comments whatever ``-c`` says, so the notes always reach the
 catalogue as ``#.`` comments.
@@ -22,6 +26,7 @@ from typing import IO, Any
 from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 
 TEXT_KEYS = ("say", "choose", "ask", "retry", "end")
+CANNED_NOTE = "written by the organisation's advocates: keep their calm, honest voice"
 WORD_NOTE = ("a word the person types here; several words separated by | all work, and "
              "the texts name the first. The English word always works too.")
 
@@ -76,3 +81,24 @@ def _words(located: Located, path: tuple[str | int, ...], words: object,
         if isinstance(word, str) and word.strip() and not word.startswith("/"):
             line = located.position((*path, j)).line
             yield line, "pgettext", ("command", word), [*comments, WORD_NOTE]
+
+
+def extract_canned(
+    fileobj: IO[bytes],
+    keywords: Mapping[str, Any] | Collection[str],
+    comment_tags: Collection[str],
+    options: Mapping[str, Any],
+) -> Iterator[Extracted]:
+    """Every text of a canned-replies file (a mapping of key: text), with its line."""
+    try:
+        located = load_located(fileobj.read().decode("utf-8"))
+    except (YamlSyntaxError, UnicodeDecodeError):
+        return
+    if not isinstance(located.data, dict):
+        return
+    for key, value in located.data.items():
+        if isinstance(value, str) and value.strip():
+            name = str(key) if not isinstance(key, int) else key
+            yield located.position((name,)).line, None, value, [
+                f"canned reply {key}: an advocate sends it with /canned {key}; the person "
+                "reads it after \"Advocate: \"", CANNED_NOTE]

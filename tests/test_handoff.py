@@ -215,6 +215,41 @@ async def test_the_database_alone_reveals_no_content(
     assert b"Maria" not in raw and NOTE.encode() not in raw and b"person-1" not in raw
 
 
+async def test_retention_purge_deletes_closed_cases_and_their_audit_log(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, _desk, service = await desk_harness(harness_factory, tmp_path)
+    day = 86400.0
+    assert h.app.settings.retention.case_days == 365
+    await ask_for_advocate(h)
+    await h.send("exit")  # case 1: closed (the person left)
+    h.clock.advance(200 * day)
+    h.platform_id = "person-2"
+    await ask_for_advocate(h)
+    await h.send("exit")  # case 2: closed 200 days after case 1
+    h.platform_id = "person-3"
+    await ask_for_advocate(h)  # case 3: open
+    h.clock.advance(166 * day)
+    await h.send("still waiting")  # person 3 is not idle
+    assert [e for e, _, _ in await service.cases.events(1)] == ["opened", "person_left"]
+
+    counts = await h.app.purge()
+    assert counts["cases"] == 1 and counts["case_events"] == 2
+    assert await service.cases.get(1) is None and await service.cases.events(1) == []
+    kept = await service.cases.get(2)
+    assert kept is not None and kept.status == "closed"
+    assert [e for e, _, _ in await service.cases.events(2)] == ["opened", "person_left"]
+    still = await service.cases.get(3)
+    assert still is not None and still.is_open and await service.cases.events(3)
+    assert (await h.app.purge())["cases"] == 0
+    h.clock.advance(200 * day)
+    await h.send("still waiting")
+    counts = await h.app.purge()  # case 2 is past a year now; an open case never goes
+    assert counts["cases"] == 1 and await service.cases.get(2) is None
+    assert await service.cases.get(3) is not None
+    assert await h.app.store.count("case_events") == len(await service.cases.events(3))
+
+
 # ------------------------------------------------------------------ Telegram end to end
 
 

@@ -17,6 +17,7 @@ from helpline.events import DeleteChat, Inbound
 from helpline.flow.engine import Engine, normalize
 from helpline.flow.loader import load_flows
 from helpline.flow.state import State
+from helpline.handoff.relay import load_canned
 from helpline.i18n import (
     COMMAND,
     CatalogTranslator,
@@ -26,7 +27,7 @@ from helpline.i18n import (
     placeholders,
 )
 from helpline.i18n_check import build_template, check_catalogs, command_words
-from helpline.i18n_extract import extract_flows
+from helpline.i18n_extract import extract_canned, extract_flows
 from helpline.resources.browse import T_FOUND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,41 @@ def test_extractor_gives_lines_notes_and_typed_words() -> None:
     assert by_message["Bye, {area}."][0] == 21
     contexts = {m[0] for _, func, m, _ in found if func == "pgettext"}
     assert contexts == {COMMAND}
+
+
+CANNED = """\
+# A comment
+hello: "Hi, I'm here."
+danger: >-
+  If you are in danger,
+  call 112.
+not_text: [1, 2]
+"""
+
+
+def test_canned_replies_are_extracted_with_their_key_and_line(tmp_path: Path) -> None:
+    found = list(extract_canned(io.BytesIO(CANNED.encode()), [], [], {}))
+    assert [(line, func, m) for line, func, m, _ in found] == [
+        (2, None, "Hi, I'm here."), (3, None, "If you are in danger, call 112.")]
+    assert "canned reply danger: an advocate sends it with /canned danger" in found[1][3][0]
+    # The organisation's own file (handoff.canned) is what the template holds.
+    own = tmp_path / "canned.yaml"
+    own.write_text(CANNED, encoding="utf-8")
+    ids = {key(m)[0] for m in build_template(FLOWS, ROOT, own) if m.id}
+    assert "If you are in danger, call 112." in ids
+    bundled = set(load_canned(ROOT / "data" / "canned.yaml").values())
+    assert bundled and not bundled & ids
+    assert not bundled & {key(m)[0] for m in build_template(FLOWS, ROOT, None) if m.id}
+
+
+def test_bundled_canned_replies_are_in_the_template_and_translated() -> None:
+    bundled = load_canned(ROOT / "data" / "canned.yaml")
+    template = {key(m)[0]: m for m in build_template(FLOWS, ROOT) if m.id}
+    translator = CatalogTranslator(LOCALES)
+    for name, text in bundled.items():
+        assert template[text].locations[0][0] == "data/canned.yaml", name
+        for lang in COMPLETE:
+            assert translator.gettext(lang, text) != text, (lang, name)
 
 
 def test_pybabel_extract_matches_the_template_and_keeps_notes(

@@ -488,6 +488,13 @@ class Engine:
 
     # ------------------------------------------------------------- running
 
+    def picks_option(self, state: State, text: str) -> bool:
+        """Whether typed ``text`` picks an option of the question the person is at."""
+        step = self._current(state)
+        said = normalize(text)
+        return isinstance(step, ChooseStep) and bool(said) and (
+            self._match_option(state, step, said) is not None)
+
     def current_step(self, state: State) -> AnyStep | None:
         return self._current(state)
 

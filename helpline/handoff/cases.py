@@ -2,7 +2,8 @@
 
 A case row holds the person's pseudonym only while the case is open; closing it forgets the
 pseudonym and the summary, so what stays (handle, kind of channel, advocate id, times and
-the audit events) says nothing about who talked or what was said.
+the audit events) says nothing about who talked or what was said. The retention purge
+deletes closed cases and their audit events ``retention.case_days`` after closing.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
   thread per case with a card and a Claim button (allow-listed advocates only).
 * While a case is open, global commands stay global and button presses go to the flows.
   Typed text goes to the desk when the person is not inside a flow (idle, or at the top of
-  the home menu). After the person types "menu", their next typed answer goes to the menu,
+  the home menu), unless it picks one of the menu's options (a number or a label, as typed
+  on a numbered list): the flows, the emergency numbers first, stay one word away. After the person types "menu", their next typed answer goes to the menu,
   and inside any flow they picked from it typed text answers that flow; back at the top of
   the menu, typed text goes to the desk again.
 * What the claiming advocate writes in the thread reaches the person; notes starting with
@@ -305,6 +306,11 @@ class HandoffService:
             if said in yes or said in no:
                 return await self._later_answer(turn, case, said in yes)
             return [self._later_question(locale, again=True)]
+        if inbound.kind == "text" and not state.idle and self.app.engine.picks_option(
+                state, inbound.text):
+            # A menu option typed as on a numbered list ("1" for help right now): the
+            # flows must stay reachable, so this is the menu's, not the advocate's.
+            return None
         if inbound.kind == "unsupported":
             return [Message(self._t(locale, T_TEXT_ONLY))]
         await self._to_desk(case, [self._d(D_PERSON, text=inbound.text)])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from helpline.events import Message
 from helpline.flow.state import State
 from helpline.privacy import Vault
 from helpline.store.migrations import PERSON_TABLES, upgrade
+
+OUTBOX_INSERT = ("INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
+                 "VALUES (?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,26 @@ class Store:
                 raise
             await self.db.commit()
 
+    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` as one transaction in a single trip to the database thread.
+
+        ``transaction()`` awaits each statement: one trip per statement, each waiting for
+        its turn on a busy event loop while the write lock is held, and under load those
+        trips were what limited the pipeline (bench/README.md). The hot writes (a turn, a
+        delivery) go through here instead. aiosqlite has no public call for this;
+        ``_execute`` is the one all its own methods use."""
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                work(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+        async with self._write:
+            await self.db._execute(run, self.db._conn)  # type: ignore[no-untyped-call]
+
     # ------------------------------------------------------------- people
 
     async def person(self, pid: str) -> PersonRow | None:
@@ -119,20 +143,24 @@ class Store:
         """Save the new state and queue the replies in one transaction (state before reply)."""
         body = self.vault.encrypt(state.model_dump_json().encode())
         addr = self.vault.encrypt_text(address)
-        async with self.transaction() as db:
-            await db.execute(
+        replies = self._outbox_rows(pid, channel, messages, now)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO people (pid, channel, address, state, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(pid) DO UPDATE SET "
                 "address = excluded.address, state = excluded.state, "
                 "updated_at = excluded.updated_at, unreachable = 0",
                 (pid, channel, addr, body, now, now),
             )
-            await self._enqueue(db, pid, channel, messages, now)
+            db.executemany(OUTBOX_INSERT, replies)
             if inbound_msg_id is not None:
-                await db.execute(
+                db.execute(
                     "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
                     "VALUES (?, ?, ?, 0)", (pid, inbound_msg_id, now),
                 )
+
+        await self._in_one_trip(work)
 
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
                       now: float) -> None:
@@ -141,14 +169,13 @@ class Store:
 
     async def _enqueue(self, db: aiosqlite.Connection, pid: str, channel: str,
                        messages: Sequence[Message], now: float) -> None:
-        if not messages:
-            return
-        await db.executemany(  # one trip to the database thread for all of them
-            "INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
-              now, now) for message in messages],
-        )
+        if messages:  # one trip to the database thread for all of them
+            await db.executemany(OUTBOX_INSERT, self._outbox_rows(pid, channel, messages, now))
+
+    def _outbox_rows(self, pid: str, channel: str, messages: Sequence[Message],
+                     now: float) -> list[tuple[Any, ...]]:
+        return [(pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
+                 now, now) for message in messages]
 
     async def enqueue_to(self, key: str, channel: str, address: str,
                          messages: Sequence[Message], now: float) -> None:
@@ -209,16 +236,14 @@ class Store:
 
     async def delivered(self, item_id: int, pid: str, platform_ids: Iterable[str],
                         now: float) -> None:
-        # Two statements, each its own (autocommit) transaction: two trips to the database
-        # thread instead of four. The ids go first, so a crash in between leaves the item
-        # queued (sent again, as after a crash before this call) with its ids kept for
-        # deletion. The write lock keeps them out of another task's open transaction.
-        async with self._write:
-            await self.db.executemany(
-                "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) VALUES (?, ?, ?, 1)",
-                [(pid, mid, now) for mid in platform_ids],
-            )
-            await self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        ids = [(pid, mid, now) for mid in platform_ids]
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            db.executemany("INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
+                           "VALUES (?, ?, ?, 1)", ids)
+
+        await self._in_one_trip(work)
 
     async def retry_later(self, item_id: int, next_try_at: float) -> None:
         async with self.transaction() as db:
@@ -278,9 +303,11 @@ class Store:
 
     # ------------------------------------------------------------- retention
 
-    async def purge(self, now: float, conversation_days: float, message_id_hours: float
-                    ) -> dict[str, int]:
-        """Enforce retention: idle people and old message ids go; returns counts removed."""
+    async def purge(self, now: float, conversation_days: float, message_id_hours: float,
+                    case_days: float | None = None) -> dict[str, int]:
+        """Enforce retention: idle people and old message ids go, and (with ``case_days``)
+        advocate-desk cases closed longer ago than that, with their audit events; returns
+        counts removed."""
         counts: dict[str, int] = {}
         idle_before = now - conversation_days * 86400
         async with self.transaction() as db:
@@ -297,6 +324,18 @@ class Store:
             cursor = await db.execute("DELETE FROM message_ids WHERE at < ?",
                                       (now - message_id_hours * 3600,))
             counts["message_ids"] = cursor.rowcount
+            if case_days is not None:
+                closed_before = now - case_days * 86400
+                # Events of the expired cases, and events as old whose case is gone already.
+                cursor = await db.execute(
+                    "DELETE FROM case_events WHERE case_id IN (SELECT id FROM cases WHERE "
+                    "status = 'closed' AND closed_at < ?) OR (at < ? AND case_id NOT IN "
+                    "(SELECT id FROM cases))", (closed_before, closed_before))
+                counts["case_events"] = cursor.rowcount
+                cursor = await db.execute(
+                    "DELETE FROM cases WHERE status = 'closed' AND closed_at < ?",
+                    (closed_before,))
+                counts["cases"] = cursor.rowcount
         return counts
 
     async def count(self, table: str) -> int:

@@ -233,6 +233,9 @@ class FakeSignalAPI:
         self._attachments: dict[str, bytes] = {}
         self._attachment_ids = itertools.count(1)
         self._routes = self._build_routes()
+        self.observers: list[Callable[[Call], None]] = []
+        """Called with each recorded call as it is answered (load drivers react to the
+        bot's sends here instead of polling ``calls``)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -846,8 +849,11 @@ class FakeSignalAPI:
         ]
 
     def _record(self, method: str, path: str, body: Any, status: int) -> None:
-        self._state.calls.append(Call(method, path, body, status))
+        call = Call(method, path, body, status)
+        self._state.calls.append(call)
         self._notify()
+        for observer in self.observers:
+            observer(call)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw = await request.text()

@@ -1,0 +1,181 @@
+"""Run every benchmark and print one table: ``python -m bench [--quick] [--repeat N]``.
+
+Each benchmark runs in its own process, ``--repeat`` times (3 by default); the table shows
+the median of the runs (the machine may be shared, so single runs are noisy) and, for the
+headline figures, the spread. Targets are read from the table, never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import ROOT, machine, median, parse_result
+
+FULL = {
+    "engine": ["--people", "2000", "--messages", "25"],
+    "store": ["--saves", "5000"],
+    "pipeline": ["--people", "200", "--messages", "10"],
+    "telegram": ["--people", "1000", "--messages", "10"],
+    "signal": ["--people", "1000", "--messages", "10"],
+    "memory": ["--stored", "10000", "--active", "1000"],
+    "startup": ["--generated", "100"],
+}
+QUICK = {
+    "engine": ["--people", "400", "--messages", "25"],
+    "store": ["--saves", "1000"],
+    "pipeline": ["--people", "100", "--messages", "5"],
+    "telegram": ["--quick"],
+    "signal": ["--quick"],
+    "memory": ["--stored", "2000", "--active", "200"],
+    "startup": ["--generated", "100"],
+}
+MODULES = {
+    "engine": "bench.engine_bench", "store": "bench.store_bench",
+    "pipeline": "bench.pipeline_bench", "telegram": "bench.telegram_e2e",
+    "signal": "bench.signal_e2e", "memory": "bench.memory_bench",
+    "startup": "bench.startup_bench",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    bench: str
+    key: str
+    label: str
+    unit: str
+    target: str = ""
+    met: Callable[[float], bool] | None = None
+
+
+ROWS = [
+    Row("telegram", "helpline_msgs_per_s", "Telegram: helpline, person messages/s", "msg/s"),
+    Row("telegram", "echo_msgs_per_s", "Telegram: bare PTB echo, person messages/s", "msg/s"),
+    Row("telegram", "ratio", "Telegram: throughput helpline / echo", "x", ">= 0.9",
+        lambda v: v >= 0.9),
+    Row("telegram", "helpline_p50_ms", "Telegram: helpline p50 first reply (load)", "ms"),
+    Row("telegram", "helpline_p99_ms", "Telegram: helpline p99 first reply (load)", "ms"),
+    Row("telegram", "echo_p50_ms", "Telegram: echo p50 first reply (load)", "ms"),
+    Row("telegram", "echo_p99_ms", "Telegram: echo p99 first reply (load)", "ms"),
+    Row("telegram", "helpline_light_p50_ms", "Telegram: helpline p50 (20 people)", "ms"),
+    Row("telegram", "helpline_light_p99_ms", "Telegram: helpline p99 (20 people)", "ms"),
+    Row("telegram", "echo_light_p50_ms", "Telegram: echo p50 (20 people)", "ms"),
+    Row("telegram", "echo_light_p99_ms", "Telegram: echo p99 (20 people)", "ms"),
+    Row("telegram", "helpline_replies_per_msg", "Telegram: helpline replies per message", ""),
+    Row("telegram", "helpline_api_calls_per_s", "Telegram: helpline Bot API calls/s", "call/s"),
+    Row("telegram", "echo_api_calls_per_s", "Telegram: echo Bot API calls/s", "call/s"),
+    Row("telegram", "helpline_bot_cpu_pct", "Telegram: helpline process CPU (load)", "%"),
+    Row("telegram", "echo_bot_cpu_pct", "Telegram: echo process CPU (load)", "%"),
+    Row("telegram", "helpline_fake_cpu_pct", "Telegram: fake + people CPU (helpline run)",
+        "%"),
+    Row("signal", "helpline_msgs_per_s", "Signal: helpline, person messages/s", "msg/s"),
+    Row("signal", "echo_msgs_per_s", "Signal: bare signalbot echo, person messages/s",
+        "msg/s"),
+    Row("signal", "ratio", "Signal: throughput helpline / echo", "x", ">= 0.9",
+        lambda v: v >= 0.9),
+    Row("signal", "helpline_p50_ms", "Signal: helpline p50 first reply (load)", "ms"),
+    Row("signal", "helpline_p99_ms", "Signal: helpline p99 first reply (load)", "ms"),
+    Row("signal", "echo_p50_ms", "Signal: echo p50 first reply (load)", "ms"),
+    Row("signal", "echo_p99_ms", "Signal: echo p99 first reply (load)", "ms"),
+    Row("signal", "helpline_light_p50_ms", "Signal: helpline p50 (20 people)", "ms"),
+    Row("signal", "helpline_light_p99_ms", "Signal: helpline p99 (20 people)", "ms"),
+    Row("signal", "echo_light_p50_ms", "Signal: echo p50 (20 people)", "ms"),
+    Row("signal", "echo_light_p99_ms", "Signal: echo p99 (20 people)", "ms"),
+    Row("signal", "helpline_replies_per_msg", "Signal: helpline replies per message", ""),
+    Row("signal", "helpline_bot_cpu_pct", "Signal: helpline process CPU (load)", "%"),
+    Row("signal", "echo_bot_cpu_pct", "Signal: echo process CPU (load)", "%"),
+    Row("signal", "helpline_fake_cpu_pct", "Signal: fake + people CPU (helpline run)", "%"),
+    Row("pipeline", "pipeline_msgs_per_s", "App alone (no network), person messages/s",
+        "msg/s"),
+    Row("engine", "engine_steps_per_s", "Engine alone: steps/s (one core)", "step/s",
+        ">= 50,000", lambda v: v >= 50_000),
+    Row("store", "store_saves_per_s", "Store alone: save_turn/s (WAL, on disk)", "save/s"),
+    Row("store", "store_reads_per_s", "Store alone: person() reads/s", "read/s"),
+    Row("memory", "memory_peak_rss_mb", "Peak RSS of the bot process (stored/active: sizes)",
+        "MB",
+        "< 150", lambda v: v < 150),
+    Row("memory", "memory_rss_started_mb", "RSS after start-up", "MB"),
+    Row("startup", "startup_s", "Start-up: load + check + engine + open store", "s", "< 2",
+        lambda v: v < 2),
+    Row("startup", "startup_imports_s", "Start-up: imports (not in the figure above)", "s"),
+    Row("startup", "flows_check_s", "`helpline flows check` (whole command)", "s"),
+]
+
+
+def run(bench: str, args: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", MODULES[bench], *args], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"{bench} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return parse_result(proc.stdout)
+
+
+def fmt(value: float) -> str:
+    if value != value:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(results: dict[str, list[dict[str, Any]]], size: dict[str, list[str]]) -> str:
+    lines = ["| figure | median | runs | target | met |", "|---|---:|---|---|---|"]
+    for row in ROWS:
+        runs = [float(r[row.key]) for r in results.get(row.bench, []) if row.key in r]
+        if not runs:
+            continue
+        value = median(runs)
+        spread = " / ".join(fmt(v) for v in runs)
+        met = "" if row.met is None else ("yes" if row.met(value) else "NO")
+        unit = f" {row.unit}" if row.unit else ""
+        lines.append(f"| {row.label} | {fmt(value)}{unit} | {spread} | {row.target} | {met} |")
+    lines.append("")
+    lines.append("Sizes: " + "; ".join(f"{b} {' '.join(a)}" for b, a in size.items()
+                                       if b in results))
+    lines.append("Telegram: both bots without PTB's AIORateLimiter, the same HTTPXRequest "
+                 "pools and long polling; the echo bot with concurrent_updates=1 (PTB's "
+                 "default, the setting helpline's Application uses). Signal: the fake answers "
+                 "/v2/send with a list for both. Latency: a person's message queued at the "
+                 "fake -> the bot's first call for that person (reply, or delete for a quick "
+                 "exit). Load: every person at once, answering each question as it arrives.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller runs (Telegram and Signal: 200 people x 5 messages)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=sorted(MODULES),
+                        help="run only these benchmarks")
+    parser.add_argument("--json", help="also write every run's figures to this file")
+    args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    chosen = args.only or list(MODULES)
+    results: dict[str, list[dict[str, Any]]] = {}
+    began = time.monotonic()
+    for round_ in range(args.repeat):
+        for bench in chosen:  # interleaved, so a busy minute does not hit one bench only
+            print(f"[{time.monotonic() - began:6.0f}s] run {round_ + 1}/{args.repeat}: "
+                  f"{bench}", file=sys.stderr, flush=True)
+            results.setdefault(bench, []).append(run(bench, size[bench]))
+    info = machine()
+    print(f"helpline benchmarks ({'quick' if args.quick else 'full'}; median of "
+          f"{args.repeat} runs each): {info['nproc']} cores, {info['cpu']}, "
+          f"Python {info['python']}")
+    print(table(results, size))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": info, "size": size, "results": results}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
