@@ -5,9 +5,10 @@
 * While a case is open, global commands stay global and button presses go to the flows.
   Typed text goes to the desk when the person is not inside a flow (idle, or at the top of
   the home menu), unless it picks one of the menu's options (a number or a label, as typed
-  on a numbered list): the flows, the emergency numbers first, stay one word away. After the person types "menu", their next typed answer goes to the menu,
-  and inside any flow they picked from it typed text answers that flow; back at the top of
-  the menu, typed text goes to the desk again.
+  on a numbered list): the flows, the emergency numbers first, stay one word away. After
+  the person types "menu", their next typed answer goes to the menu, and inside any flow
+  they picked from it typed text answers that flow; back at the top of the menu, typed
+  text goes to the desk again.
 * What the claiming advocate writes in the thread reaches the person; notes starting with
   the note prefix stay on the desk; others' messages are not relayed (they are told).
 * Everything either side says goes through the app's durable outbox: the person's words to
