@@ -519,3 +519,25 @@ def test_desk_event_is_plain_data() -> None:
     event = DeskEvent("message", "5", "111", text="hi")
     assert event.query == ""
     assert Cases  # imported for the type
+
+
+async def test_an_advocate_updates_openings_from_the_desk(start_desk: Starter) -> None:
+    from helpline.resources.importer import import_directory
+    from helpline.resources.store import Directory
+    from tests.conftest import ROOT
+
+    d = await start_desk()
+    await import_directory(d.app.store, ROOT / "data" / "sample-directory.yaml", d.app.clock())
+    await d.request()
+    await d.advocate("/openings harbour-house 4")
+    await until(lambda: d.topic_texts()[-1].startswith("Openings of harbour-house set: 4 "))
+    caps = (await Directory(d.app.store).capacities(["harbour-house"]))["harbour-house"]
+    assert [c.available for c in caps] == [4]
+    await d.advocate("/openings no-such-service 2")
+    await until(lambda: "no service with id 'no-such-service'" in d.topic_texts()[-1])
+    await d.advocate("/openings harbour-house lots")
+    await until(lambda: d.topic_texts()[-1].startswith("Write /openings"))
+    await d.advocate("/openings harbour-house 9", user=STRANGER)
+    await until(lambda: d.topic_texts()[-1] == "Only advocates on the list can do that.")
+    caps = (await Directory(d.app.store).capacities(["harbour-house"]))["harbour-house"]
+    assert [c.available for c in caps] == [4]

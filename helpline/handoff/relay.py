@@ -102,9 +102,12 @@ D_CLOSED_BY = N_("Closed by advocate {advocate}. The person was told and has the
 D_CANNED_UNKNOWN = N_("No canned reply called {key}. Known: {keys}")
 D_CANNED_SENT = N_("Sent the canned reply {key}.")
 D_RESOURCE_UNKNOWN = N_("No service {id} in the directory.")
+D_OPENINGS_HOW = N_("Write /openings, the service id and how many places are free now, for "
+                    "example: /openings svc-12 3")
+D_OPENINGS_SET = N_("Openings of {name} set: {count} {unit} free, as of now.")
 D_RESOURCE_SENT = N_("Sent the card of {name}.")
-D_COMMANDS = N_("Commands: /close, /unclaim, /transfer ID, /canned KEY, /resource ID. Start "
-                "with {prefix} for a note to other advocates.")
+D_COMMANDS = N_("Commands: /close, /unclaim, /transfer ID, /canned KEY, /resource ID, "
+                "/openings ID N. Start with {prefix} for a note to other advocates.")
 D_OFFLINE_TIMEOUT = N_("No one claimed this case in {minutes} minutes. The person was given "
                        "the emergency numbers and asked whether to leave a message.")
 D_LATER_YES = N_("The person would like a reply when an advocate is on shift.")
@@ -458,6 +461,9 @@ class HandoffService:
         if event.user not in self.advocates:
             await self._to_desk(case, [self._d(D_NOT_ALLOWED)])
             return
+        if name == "openings":  # about a service, not this case: any listed advocate
+            await self._set_openings(case, arg)
+            return
         if name not in ("close", "unclaim", "transfer", "canned", "resource"):
             await self._to_desk(case, [self._d(D_COMMANDS, prefix=self.prefix)])
             return
@@ -499,6 +505,23 @@ class HandoffService:
                 await self._to_desk(case, [self._d(D_CANNED_SENT, key=key)])
         else:
             await self._send_resource(case, arg.split()[0] if arg else "")
+
+    async def _set_openings(self, case: Case, arg: str) -> None:
+        """``/openings SERVICE_ID N``: the same update as ``helpline resources openings``."""
+        from helpline.resources.store import OpeningsError, set_openings
+
+        parts = arg.split()
+        if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 6:
+            await self._to_desk(case, [self._d(D_OPENINGS_HOW)])
+            return
+        try:
+            capacity = await set_openings(self.app.store, parts[0], int(parts[1]),
+                                          self.app.clock())
+        except OpeningsError as exc:
+            await self._to_desk(case, [str(exc)])
+            return
+        await self._to_desk(case, [self._d(D_OPENINGS_SET, name=parts[0],
+                                           count=capacity.available, unit=capacity.unit)])
 
     async def _send_resource(self, case: Case, service_id: str) -> None:
         from helpline.resources import cards
