@@ -62,6 +62,9 @@ class Inbound:
     payload: str = ""  # button data, or the flow to start for "start" and "timer"
     locale_hint: str | None = None
     channel: str = ""  # which kind of channel; flows may branch on the variable 'channel'
+    # A place the person shared (latitude, longitude), with kind "unsupported". Used once,
+    # for distances, by a lookup in the same turn; never stored, logged or shown.
+    location: tuple[float, float] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,14 @@ class Lookup:
 
     criteria: dict[str, Any] = field(default_factory=dict)
     limit: int = 3
+    # The point the person shared this very turn (see Inbound.location): for distances
+    # only; it never reaches the state, the store or a log.
+    near: tuple[float, float] | None = field(default=None, repr=False)
+
+
+# What the area variable holds when the person shared a location instead of typing a place:
+# it says that a location was shared, never where.
+SHARED_LOCATION = "(shared location)"
 
 
 @dataclass(frozen=True)

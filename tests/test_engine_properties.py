@@ -310,8 +310,9 @@ def test_every_question_of_every_bundled_flow_is_reachable() -> None:
     seen: set[tuple[tuple[tuple[str, str], ...], bool, str]] = set()
     reached: set[tuple[str, str]] = set()
     effects: set[type] = set()
-    # Flows may branch on the variable 'channel': walk them as no channel and as Signal.
-    todo: deque[tuple[State, str]] = deque((State(), channel) for channel in ("", "signal"))
+    # Flows may branch on the variable 'channel': walk them as no channel, Signal, Telegram.
+    todo: deque[tuple[State, str]] = deque((State(), channel)
+                                           for channel in ("", "signal", "telegram"))
     while todo:
         state, channel = todo.popleft()
         step = current(state)
@@ -383,8 +384,8 @@ def test_not_now_ends_quietly_and_the_next_message_starts_the_welcome_again() ->
 
 
 def test_erase_asks_to_confirm_and_yes_erases_everything() -> None:
-    state, at = walk("hi", "yes", "find a service", "legal help", "North district")
-    assert state.vars["needs"] == "legal" and state.vars["area"] == "North district"
+    state, at = walk("hi", "yes", "find a service", "legal help", "18 or over")
+    assert state.vars["needs"] == "legal" and state.vars["age_group"] == "18_plus"
 
     asked = step_and_check(state, Inbound(kind="text", at=at + 1, text="Delete my data"))
     assert asked.state.pending == "erase"
@@ -437,21 +438,21 @@ def test_a_stale_button_re_prompts_and_does_not_move() -> None:
 
 
 def test_coming_back_after_three_weeks_mid_question_re_asks() -> None:
-    state, at = walk("hi", "yes", "find a service", "food")
-    assert state.top == Frame(flow="resources", step="area")
+    state, at = walk("hi", "yes", "find a service", "food", "18 or over", "prefer not to say")
+    assert state.top == Frame(flow="resources", step="language")
     later = at + 3 * WEEK
-    result = step_and_check(state, Inbound(kind="text", at=later, text="North district"))
+    result = step_and_check(state, Inbound(kind="text", at=later, text="Arabic"))
     assert result.messages[0].text.startswith("Welcome back")
-    area = FLOWS["resources"].steps["area"]
-    assert isinstance(area, AskStep)
-    assert result.messages[-1].text == area.ask
+    language = FLOWS["resources"].steps["language"]
+    assert isinstance(language, AskStep)
+    assert result.messages[-1].text == language.ask
     assert result.state.stack == state.stack
-    assert "area" not in result.state.vars
+    assert "language" not in result.state.vars
     # the next message, soon after, is taken as the answer
     answered = step_and_check(result.state, Inbound(kind="text", at=later + MINUTE,
-                                                    text="North district"))
-    assert answered.state.vars["area"] == "North district"
-    assert answered.state.top == Frame(flow="resources", step="age")
+                                                    text="Arabic"))
+    assert answered.state.vars["language"] == "Arabic"
+    assert answered.state.top == Frame(flow="resources", step="documents")
 
 
 def test_coming_back_after_three_weeks_at_a_menu_re_shows_it() -> None:
@@ -487,8 +488,8 @@ def test_checkin_schedules_and_the_due_check_in_is_neutral() -> None:
 
 
 def test_handoff_shares_only_what_was_agreed() -> None:
-    state, at = walk("hi", "yes", "find a service", "legal help", "North district",
-                     "18 or over", "prefer not to say", "skip", "prefer not to say",
+    state, at = walk("hi", "yes", "find a service", "legal help", "18 or over",
+                     "prefer not to say", "skip", "prefer not to say", "North district",
                      "talk to a person", "yes")
     result = step_and_check(state, Inbound(kind="text", at=at + 1, text="I need a lawyer"))
     result = step_and_check(result.state, Inbound(kind="text", at=at + 2, text="mornings"))

@@ -334,3 +334,58 @@ async def test_canaries_reach_neither_database_nor_logs(
     for canary in (str(chat), user_name, first_name, text):
         assert canary.encode() not in data, canary
         assert canary not in caplog.text, canary
+
+
+async def test_a_location_at_the_area_question_sorts_by_distance_once(
+    start_bot: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 7: a location shared at the area question ranks services by distance in that
+    turn only; the point reaches neither the database (nor its WAL) nor the logs, paging
+    needs no point, and a location anywhere else gets the text-only answer."""
+    from helpline.events import SHARED_LOCATION
+    from helpline.resources import SAMPLE_DIRECTORY, browse, import_directory
+    from helpline.runtime import QUIET_LOGGERS
+    from tests.test_privacy import raw_bytes
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    caplog.set_level(logging.DEBUG)
+    bot = await start_bot()
+    browse.install(bot.app)
+    await import_directory(bot.app.store, SAMPLE_DIRECTORY, bot.app.clock())
+    lat, lon = 12.345678, 98.765432
+
+    def labels() -> list[str]:
+        markup = sends_to(bot.api, CHAT)[-1].params["reply_markup"]
+        return [row[0]["text"] for row in markup["inline_keyboard"]]
+
+    async def share(count: int = 1) -> list[str]:
+        before = len(bot.api.sent_texts(CHAT))
+        bot.api.person_sends_location(CHAT, latitude=lat, longitude=lon)
+        return (await bot.api.wait_sent(CHAT, before + count))[before:]
+
+    await bot.say("hi", count=2)
+    await bot.press("Yes", count=4)
+    await bot.press("Find a service", count=2)
+    await bot.press("A safe place to stay")
+    await bot.press("Prefer not to say")
+    await bot.press("Prefer not to say")
+    await bot.say("skip")
+    assert await share() == [TEXT_ONLY]  # not at the area question: not used
+    [question] = await bot.press("Prefer not to say")
+    assert "You can also send a location instead" in question
+    [results] = await share()
+    assert results.startswith("Nearest first, from the location you sent.")
+    shown = labels()
+    assert shown[0].startswith("Northgate Night Shelter") and shown[0].endswith("about 7 km")
+    assert shown[1].startswith("Cedar Lodge") and shown[1].endswith("about 32 km")
+    assert "km" not in shown[2]  # confidential: no coordinates, no distance
+    person = await bot.app.store.person(bot.pid())
+    assert person is not None and person.state.vars["area"] == SHARED_LOCATION
+    [more] = await bot.press("More")  # paging needs only the kept ids
+    assert more.startswith("Here are 4 to 6.")
+    assert not any("km" in label for label in labels())
+    data = raw_bytes(bot.app.settings.db)
+    for canary in ("12.345678", "98.765432", "12.34", "98.76"):
+        assert canary.encode() not in data, canary
+        assert canary not in caplog.text, canary

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Location,
     Update,
 )
 from telegram.constants import ChatType
@@ -269,7 +271,8 @@ class TelegramChannel:
         elif text == "/start" or text.startswith("/start "):
             kind, payload, text = "start", text[7:].strip(), ""
         return self._raw(message.chat.id,
-                         Inbound(kind=kind, at=0.0, text=text, payload=payload, locale_hint=hint),
+                         Inbound(kind=kind, at=0.0, text=text, payload=payload, locale_hint=hint,
+                                 location=_point(message.location)),
                          str(message.message_id))
 
     def _raw(self, chat_id: int, inbound: Inbound, message_id: str | None) -> RawInbound:
@@ -327,3 +330,15 @@ class TelegramChannel:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _point(location: Location | None) -> tuple[float, float] | None:
+    """A shared location as (latitude, longitude), kept only in memory for this turn (a live
+    location's later updates come as edits, which are ignored)."""
+    if location is None:
+        return None
+    lat, lon = float(location.latitude), float(location.longitude)
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
+            and -180 <= lon <= 180):
+        return None
+    return (lat, lon)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from helpline.events import (
+    SHARED_LOCATION,
     CancelSchedules,
     Choice,
     DeleteChat,
@@ -99,6 +100,9 @@ class Result:
     # For each effect, how many messages came before it: what an effect says (search
     # results, a case handle) belongs at that point of the conversation, not at its end.
     effect_at: list[int] = field(default_factory=list)
+    # A location the person shared at an area question this turn: only the lookup of the
+    # same turn gets it (Lookup.near); it is never put in the state.
+    near: tuple[float, float] | None = field(default=None, repr=False)
 
     def add_effect(self, effect: Effect) -> None:
         self.effects.append(effect)
@@ -164,6 +168,11 @@ class Engine:
         codes = [lang.code for lang in self.config.languages]
         self._typed = {word: frozenset(normalize(f) for f in word_forms(self.tr, codes, word))
                        for word in _typed_words(flows)}
+        # Variables that a lookup step uses as its area: an ask step saving one of them
+        # takes a shared location as its answer.
+        self._area_vars = frozenset(step.lookup.area for flow in flows
+                                    for step in flow.steps.values()
+                                    if isinstance(step, LookupStep) and step.lookup.area)
         # Translated option labels per (locale, step): a menu is rendered on most steps.
         self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
 
@@ -226,6 +235,8 @@ class Engine:
             self._rerender(result)
             return result
 
+        if inbound.location is not None and self._answer_location(result, inbound.location):
+            return result
         if inbound.kind == "unsupported":
             result.messages.append(Message(self._t(state, T_TEXT_ONLY)))
             if state.idle:
@@ -486,6 +497,21 @@ class Engine:
         self._follow(result, step)
         self._run(result)
 
+    def _answer_location(self, result: Result, point: tuple[float, float]) -> bool:
+        """A location shared at an area question answers it: the variable says only that a
+        location was shared; the point goes to the lookup of this turn, if there is one."""
+        state = result.state
+        step = None if state.idle else self._current(state)
+        if not isinstance(step, AskStep) or step.save not in self._area_vars:
+            return False
+        state.retries = 0
+        state.vars[step.save] = SHARED_LOCATION
+        result.near = point
+        self._follow(result, step)
+        self._run(result)
+        result.near = None  # used once (or not at all): forgotten
+        return True
+
     # ------------------------------------------------------------- running
 
     def picks_option(self, state: State, text: str) -> bool:
@@ -582,7 +608,10 @@ class Engine:
                     if (name := getattr(spec, key)) is not None
                 }
                 state.overlay = None
-                result.add_effect(Lookup(criteria=criteria, limit=spec.limit))
+                near = (result.near if spec.area is not None
+                        and state.vars.get(spec.area) == SHARED_LOCATION else None)
+                result.near = None
+                result.add_effect(Lookup(criteria=criteria, limit=spec.limit, near=near))
                 return  # waits: the app shows results (an overlay) or calls advance()
             elif isinstance(step, HandoffStep):
                 summary = {name: state.vars.get(name) for name in step.handoff.share

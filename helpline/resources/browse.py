@@ -16,6 +16,8 @@ Overlay values the engine does not handle come back here as ``OverlayPick``:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from helpline.app import App, EffectHandler, Turn
 from helpline.events import Effect, Lookup, Message, OverlayPick
 from helpline.flow.model import AskStep, ChooseStep, SayStep
@@ -41,6 +43,10 @@ T_SHOWING_ONE = N_("Choose it to see more about it.")
 T_UNKNOWN_AREA = N_(
     "I don't know the place you gave, so these are from every area. Services that work "
     "anywhere are included."
+)
+T_NEAR = N_(
+    "Nearest first, from the location you sent. I used it only for this list and did not "
+    "keep it."
 )
 T_FICTIONAL = N_("These services are made up (sample data), for trying the bot.")
 T_MORE = N_("More")
@@ -82,7 +88,9 @@ class ResourceBrowser:
         services = await self.directory.services()
         if not services:
             return await self.empty(turn, effect)
-        criteria = Criteria.from_lookup(effect.criteria)
+        # A location shared this turn ranks by distance; it goes no further than this call
+        # (the state keeps the ranked ids, so More and Back never need it).
+        criteria = replace(Criteria.from_lookup(effect.criteria), near=effect.near)
         ctx = self._ctx(turn)
         outcome = match(services, await self.directory.capacities(),
                         await self.directory.places(), criteria, turn.now,
@@ -95,7 +103,10 @@ class ResourceBrowser:
         state.vars[NO_DOCUMENTS] = criteria.documents == "none"
         if not outcome.matches:
             return [await self._nothing(turn)]
-        return [await self._page(turn, 0)]
+        if criteria.near is None:
+            return [await self._page(turn, 0)]
+        km = {m.service.id: m.km for m in outcome.matches if m.km is not None}
+        return [await self._page(turn, 0, ctx.t(T_NEAR), km=km)]
 
     async def on_pick(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, OverlayPick)
@@ -119,7 +130,10 @@ class ResourceBrowser:
 
     # ------------------------------------------------------------- views
 
-    async def _page(self, turn: Turn, page: int, note: str | None = None) -> Message:
+    async def _page(self, turn: Turn, page: int, note: str | None = None,
+                    km: dict[str, float] | None = None) -> Message:
+        """A page of results; ``km`` (distances to a location shared this turn) only for the
+        first showing: it is not kept, so later pages show no distances."""
         ctx = self._ctx(turn)
         found = _ids(turn.state.vars.get(FOUND))
         if not found:
@@ -141,8 +155,8 @@ class ResourceBrowser:
         last = first + len(chunk) - 1
         lines.append(ctx.t(T_SHOWING_ONE) if len(found) == 1 else
                      ctx.t(T_SHOWING, first=first, last=last))
-        choices = [(cards.label(ctx, listed[sid], states[sid]), f"svc:list:{sid}")
-                   for sid in chunk if sid in listed]
+        choices = [(cards.label(ctx, listed[sid], states[sid], (km or {}).get(sid)),
+                    f"svc:list:{sid}") for sid in chunk if sid in listed]
         if page < last_page:
             choices.append((ctx.t(T_MORE), f"page:{page + 1}"))
         if page > 0:

@@ -26,6 +26,9 @@ T_LABEL_OPEN = N_("{name} — openings: {count} ({when})")
 T_LABEL_STALE = N_("{name} — call to confirm")
 # NOTE: a button label: the service had no free places at the last count.
 T_LABEL_FULL = N_("{name} — full ({when})")
+# NOTE: a button label: {label} is one of the labels above (or the name), then how far the
+# service is from the location the person shared, in whole kilometres.
+T_LABEL_KM = N_("{label} — about {km} km")
 
 T_OPEN = N_("Openings: {count}, updated {when}.")
 T_STALE = N_("Openings: call to confirm (the last count was {when}).")
@@ -106,7 +109,15 @@ def capacity_count(ctx: Context, capacity: Capacity) -> str:
     return ctx.t(T_OTHER_UNIT, n=capacity.available, unit=capacity.unit)
 
 
-def label(ctx: Context, service: Service, state: Openings) -> str:
+def label(ctx: Context, service: Service, state: Openings, km: float | None = None) -> str:
+    """A button label; with ``km`` (only ever from a non-confidential location), how far."""
+    text = _label(ctx, service, state)
+    if km is None:
+        return text
+    return ctx.t(T_LABEL_KM, label=text, km=max(1, round(km)))
+
+
+def _label(ctx: Context, service: Service, state: Openings) -> str:
     name = service.name
     if len(name) > LABEL_NAME_MAX:
         name = name[: LABEL_NAME_MAX - 1].rstrip() + "…"

@@ -19,6 +19,7 @@ link a service (or location) to a taxonomy term whose ``code`` (or ``name``) is:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -328,6 +329,7 @@ class Builder:
             region=region or None, postcode=None if confidential else postcode or None,
             url=row.get("url") or None if row.get("location_type") == "virtual" else None,
             transport=None if confidential else row.get("transportation") or None,
+            **({} if confidential else _coordinates(row)),
         )
 
     def _place(self, *chain: str) -> None:
@@ -470,3 +472,17 @@ def _attach(extra: _Extras, table: str, item: Any) -> None:
 
 def build(tables: Tables) -> DirectoryData:
     return Builder(tables).build()
+
+
+def _coordinates(row: Row) -> dict[str, float]:
+    """HSDS location latitude and longitude, when both are there and make sense."""
+    point: dict[str, float] = {}
+    for key, limit in (("latitude", 90.0), ("longitude", 180.0)):
+        try:
+            number = float(str(row.get(key) or "").strip())
+        except ValueError:
+            return {}
+        if not math.isfinite(number) or abs(number) > limit:
+            return {}
+        point[key] = number
+    return point

@@ -9,15 +9,21 @@
   when the person has none.
 * **Order**: confirmed openings first (counted recently, more than zero), then fit; among
   equals, services known to be full come after those whose openings are not known.
+* **Near a shared location** (instead of a typed area): services with a known,
+  non-confidential location come first, nearest first; then the others (services that work
+  anywhere, or whose only place is confidential) in the order above. The point is used for
+  this one ranking and kept nowhere.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from helpline.events import SHARED_LOCATION
 from helpline.flow.engine import normalize
 from helpline.i18n import babel_locale
 from helpline.resources.model import GENDERS, Capacity, LanguageTag, Service
@@ -40,6 +46,8 @@ class Criteria:
     gender: str = ""  # women | men | nonbinary
     cost: str = ""  # free: only what costs nothing matters
     documents: str = ""  # none: the person has no ID documents
+    # A location shared this turn (Lookup.near): never kept, never shown.
+    near: tuple[float, float] | None = field(default=None, repr=False)
 
     @classmethod
     def from_lookup(cls, criteria: Mapping[str, Any]) -> Criteria:
@@ -56,7 +64,9 @@ class Criteria:
                   "non_binary": "nonbinary"}.get(word("gender"), word("gender"))
         return cls(
             needs=tuple(normalize(str(n)).replace(" ", "_") for n in needs if n),
-            area=_one(criteria.get("area")), language=_one(criteria.get("language")),
+            area="" if _one(criteria.get("area")) == SHARED_LOCATION
+            else _one(criteria.get("area")),
+            language=_one(criteria.get("language")),
             age_group=age if age in ("under_18", "18_plus") else "",
             gender=gender if gender in GENDERS else "",
             cost=word("cost"), documents=word("documents"),
@@ -91,6 +101,7 @@ class Match:
     fit: int
     openings: Openings
     speaks: bool = False  # speaks the language asked for
+    km: float | None = None  # from a shared location to the nearest non-confidential place
 
 
 @dataclass
@@ -123,10 +134,29 @@ def match(services: Sequence[Service], capacities: Mapping[str, Sequence[Capacit
         elif wanted and service.interpretation:
             fit += 1
         state = openings(capacities.get(service.id, ()), now, stale_hours)
-        outcome.matches.append(Match(service, fit, state, speaks))
-    outcome.matches.sort(key=lambda m: (_TIER[m.openings.kind], -m.fit,
-                                        m.service.name.casefold(), m.service.id))
+        km = _nearest_km(service, criteria.near) if criteria.near is not None else None
+        outcome.matches.append(Match(service, fit, state, speaks, km))
+    outcome.matches.sort(key=lambda m: (m.km is None, m.km or 0.0, _TIER[m.openings.kind],
+                                        -m.fit, m.service.name.casefold(), m.service.id))
     return outcome
+
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle (haversine) distance between two (latitude, longitude) points."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = (math.sin((lat2 - lat1) / 2) ** 2
+         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _nearest_km(service: Service, near: tuple[float, float]) -> float | None:
+    points = [(loc.latitude, loc.longitude) for loc in service.locations
+              if not loc.confidential and loc.latitude is not None
+              and loc.longitude is not None]
+    return min((distance_km(near, p) for p in points), default=None)
 
 
 _TIER = {"open": 0, "unknown": 1, "stale": 1, "full": 2}

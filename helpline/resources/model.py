@@ -51,6 +51,10 @@ class Location(_Record):
     postcode: str | None = None  # always None for a confidential location
     url: str | None = None  # a virtual location
     transport: str | None = None
+    # Where it is, for distances to a location a person shares. Always None for a
+    # confidential location: what is never stored can never be shown or worked out.
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
 
 
 class LanguageTag(_Record):

@@ -57,6 +57,9 @@ class YLocation(_In):
     postcode: str | None = None
     url: str | None = None
     transport: str | None = None
+    latitude: float | None = Field(None, ge=-90, le=90, description="never for a "
+                                   "confidential location (it is dropped)")
+    longitude: float | None = Field(None, ge=-180, le=180)
 
 
 class YOpenings(_In):
@@ -263,7 +266,9 @@ def _location(loc: YLocation) -> Location:
     hidden = loc.confidential
     return Location(name=loc.name, confidential=hidden, address=None if hidden else loc.address,
                     city=loc.city, region=loc.region, postcode=None if hidden else loc.postcode,
-                    url=loc.url, transport=None if hidden else loc.transport)
+                    url=loc.url, transport=None if hidden else loc.transport,
+                    latitude=None if hidden or loc.longitude is None else loc.latitude,
+                    longitude=None if hidden or loc.latitude is None else loc.longitude)
 
 
 def _did_you_mean(word: object, known: tuple[str, ...] | list[str]) -> str:
