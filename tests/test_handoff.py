@@ -250,6 +250,19 @@ async def test_retention_purge_deletes_closed_cases_and_their_audit_log(
     assert await h.app.store.count("case_events") == len(await service.cases.events(3))
 
 
+async def test_an_idle_person_with_an_open_case_is_not_purged(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h, _desk, service = await desk_harness(harness_factory, tmp_path)
+    await ask_for_advocate(h)  # case 1 stays open while the person says nothing for months
+    h.clock.advance((h.app.settings.retention.conversation_days + 30) * 86400.0)
+    await h.app.deliver_pending(force=True)
+    assert (await h.app.purge())["people"] == 0
+    case = await service.cases.get(1)
+    assert case is not None and case.is_open
+    assert await h.app.store.person(h.pid) is not None
+
+
 # ------------------------------------------------------------------ Telegram end to end
 
 

@@ -313,7 +313,8 @@ class Store:
         async with self.transaction() as db:
             async with db.execute(
                 "SELECT pid FROM people WHERE updated_at < ? AND pid NOT IN "
-                "(SELECT pid FROM jobs) AND pid NOT IN (SELECT pid FROM outbox)",
+                "(SELECT pid FROM jobs) AND pid NOT IN (SELECT pid FROM outbox) AND pid NOT IN "
+                "(SELECT pid FROM cases WHERE status != 'closed')",  # an advocate may reply
                 (idle_before,),
             ) as cursor:
                 stale = [r[0] for r in await cursor.fetchall()]
