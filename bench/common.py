@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from helpline.config import Settings
-from helpline.events import Inbound
 from helpline.flow.engine import Engine, EngineConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,10 +80,6 @@ def machine() -> dict[str, str]:
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
     }
-
-
-def timer_inbound(flow: str, at: float) -> Inbound:
-    return Inbound(kind="timer", at=at, payload=flow)
 
 
 def engine_for(settings: Settings) -> Engine:

@@ -53,7 +53,7 @@ async def run_echo(service: str, stop: asyncio.Event) -> None:
 
     from signalbot import DataMessageContext, DataMessageHandler, SendMessage, SignalBot
 
-    class Echo(DataMessageHandler):  # type: ignore[misc]
+    class Echo(DataMessageHandler):
         async def handle_data_message(self, context: DataMessageContext) -> None:
             text = context.message.text or "…"
             await context.send(SendMessage(text=f"{text}\n1. One\n2. Two\n3. Three"))

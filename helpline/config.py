@@ -61,6 +61,7 @@ class Telegram(_Section):
     webhook_listen: str = "127.0.0.1:8443"
     webhook_secret: str = ""
     protect_content: bool = True
+    rate_limit: bool = True
     exit_reply_delete_after_seconds: float = Field(5.0, ge=0)
     poll_timeout_seconds: float = Field(30.0, ge=0)
 

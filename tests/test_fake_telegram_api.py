@@ -356,3 +356,21 @@ async def test_raw_updates_json_bodies_and_long_poll(api: FakeBotAPI, bot: Bot) 
     assert call.params == {"chat_id": CHAT, "text": "7", "reply_markup": KEYBOARD_JSON}
     assert api.calls_to("getme")[-1].http_method == "GET"
     assert api.calls_to("someFutureMethod")[-1].params == {"n": 5, "flag": True}
+
+
+async def test_bulk_queue_and_observers_for_load_drivers(api: FakeBotAPI, bot: Bot) -> None:
+    seen: list[tuple[str, object]] = []
+    api.observers.append(lambda call, result: seen.append((call.method, result)))
+    waiter = asyncio.create_task(bot.get_updates(timeout=30))
+    await api.wait_for_call("getUpdates")
+    with api.bulk():  # queued at once: the waiting long poll wakes when the block ends
+        for chat in (1001, 1002, 1003):
+            api.person_sends(chat, f"hi {chat}")
+        api.queue_update({"update_id": 10_000, "future_update_kind": {}})  # out of order
+        assert not waiter.done()
+    updates = await asyncio.wait_for(waiter, 1.0)
+    assert [u.update_id for u in updates] == [10_000, 10_001, 10_002, 10_003]
+    sent = await bot.send_message(1002, "hello")
+    answers = [result for method, result in seen if method == "sendMessage"]
+    assert len(answers) == 1 and isinstance(answers[0], dict)
+    assert answers[0]["message_id"] == sent.message_id and answers[0]["text"] == "hello"

@@ -1,4 +1,4 @@
-"""The advocate desk with a person on Signal (issue 6, the Signal half): the real App with the
+"""The advocate desk with a person on Signal (the Signal half): the real App with the
 SignalChannel against the loopback signal-cli-rest-api fake for the person, and the
 TelegramChannel with the Telegram desk against the loopback Bot API fake for the advocates.
 

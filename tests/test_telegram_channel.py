@@ -339,7 +339,7 @@ async def test_canaries_reach_neither_database_nor_logs(
 async def test_a_location_at_the_area_question_sorts_by_distance_once(
     start_bot: Starter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 7: a location shared at the area question ranks services by distance in that
+    """A location shared at the area question ranks services by distance in that
     turn only; the point reaches neither the database (nor its WAL) nor the logs, paging
     needs no point, and a location anywhere else gets the text-only answer."""
     from helpline.events import SHARED_LOCATION

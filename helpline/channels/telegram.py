@@ -78,7 +78,7 @@ class TelegramOptions:
                    protect_content=t.protect_content,
                    exit_reply_delete_after_seconds=t.exit_reply_delete_after_seconds,
                    poll_timeout_seconds=t.poll_timeout_seconds,
-                   languages=tuple(settings.languages))
+                   languages=tuple(settings.languages), rate_limit=t.rate_limit)
 
 
 class SafeBot(ExtBot[Any]):

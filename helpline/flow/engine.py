@@ -175,6 +175,14 @@ class Engine:
                                     if isinstance(step, LookupStep) and step.lookup.area)
         # Translated option labels per (locale, step): a menu is rendered on most steps.
         self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
+        self._frames: dict[tuple[str, str], Frame] = {}
+
+    def _frame(self, flow: str, step: str) -> Frame:
+        """The (immutable, so shareable) frame for a step: one per step, not one per move."""
+        frame = self._frames.get((flow, step))
+        if frame is None:
+            frame = self._frames[(flow, step)] = Frame(flow=flow, step=step)
+        return frame
 
     # ------------------------------------------------------------- entry point
 
@@ -319,7 +327,8 @@ class Engine:
             self.advance(result)
         elif value == "restart":
             state.overlay = None
-            state.stack[-1].step = self.flows[state.stack[-1].flow].start
+            top = state.stack[-1]
+            state.stack[-1] = Frame(flow=top.flow, step=self.flows[top.flow].start)
             self._run(result)
         elif value.startswith("flow:") and value[5:] in self.flows:
             state.overlay = None
@@ -547,7 +556,8 @@ class Engine:
     def _follow(self, result: Result, target: Target) -> bool:
         """Move the top frame along ``target``. Returns False when the flow just ended."""
         state = result.state
-        state.overlay = None
+        if state.overlay is not None:
+            state.overlay = None
         frame = state.stack[-1]
         if target.flow is not None:
             if frame.flow == self.config.first_flow:
@@ -555,7 +565,7 @@ class Engine:
             state.stack[-1] = Frame(flow=target.flow, step=self.flows[target.flow].start)
             return True
         if target.next is not None:
-            frame.step = target.next
+            state.stack[-1] = self._frame(frame.flow, target.next)  # frames are immutable
             return True
         return self._return(result)
 

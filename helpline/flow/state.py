@@ -10,7 +10,8 @@ Value = str | int | float | bool | list[str] | None
 
 
 class Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Immutable: states share frames (State.clone copies the list, not the frames).
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     flow: str
     step: str
@@ -50,7 +51,7 @@ class State(BaseModel):
         ``model_copy(deep=True)``, which the engine would otherwise pay on every step."""
         new = self.__copy__()  # pydantic's shallow copy, without copy.copy's dispatch
         fields = new.__dict__
-        fields["stack"] = [frame.__copy__() for frame in self.stack]
+        fields["stack"] = list(self.stack)  # frames are frozen: shared, never changed
         fields["vars"] = {k: (v[:] if isinstance(v, list) else v) for k, v in self.vars.items()}
         if self.overlay is not None:
             overlay = self.overlay.__copy__()
