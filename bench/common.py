@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,19 @@ def engine_for(settings: Settings) -> Engine:
     translator = CatalogTranslator(settings.locales, settings.default_language)
     config: EngineConfig = engine_config(settings, translator)
     return Engine(load_flows(settings.flows), config, translator)
+
+
+@contextlib.contextmanager
+def profiling(path: str | Path | None) -> Iterator[None]:
+    """Write a cProfile of the block to ``path`` (nothing when it is None)."""
+    import cProfile
+
+    profiler = cProfile.Profile() if path else None
+    if profiler:
+        profiler.enable()
+    try:
+        yield
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(path))

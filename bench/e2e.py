@@ -17,12 +17,12 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import cpu_seconds, percentile
+from bench.common import cpu_seconds, percentile, profiling
 from bench.people import Action, Person, Prompt
 
 STUCK_AFTER = 60.0  # seconds without the bot's question: the person gives up on that turn
@@ -187,21 +187,6 @@ class Driver:
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def profiling(path: str | None) -> Iterator[None]:
-    import cProfile
-
-    profiler = cProfile.Profile() if path else None
-    if profiler:
-        profiler.enable()
-    try:
-        yield
-    finally:
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(str(path))
 
 
 def run_bot_process(main: Callable[[asyncio.Event], Awaitable[None]],

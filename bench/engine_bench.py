@@ -9,12 +9,11 @@ Each simulated person (bench.people) talks to the pure engine; only ``Engine.ste
 from __future__ import annotations
 
 import argparse
-import cProfile
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import emit, engine_for, settings_for
+from bench.common import emit, engine_for, profiling, settings_for
 from bench.people import Action, Person, Prompt
 from helpline.events import Inbound
 from helpline.flow.engine import Engine, Result
@@ -39,32 +38,26 @@ def run(people: int, messages: int, profile: Path | None = None) -> dict[str, fl
     steps = 0
     busy = 0.0
     clock = START
-    profiler = cProfile.Profile() if profile else None
-    if profiler:
-        profiler.enable()
-    for index in range(people):
-        person = Person(index, messages)
-        state = State()
-        action: Action = person.first()
-        while True:
-            clock += 1.0
-            inbound = (Inbound(kind="text", at=clock, text=action.value)
-                       if action.kind == "text"
-                       else Inbound(kind="button", at=clock, payload=action.value))
-            t0 = time.perf_counter()
-            result = engine.step(state, inbound)
-            state = result.state
-            if isinstance(engine.current_step(state), LookupStep) and state.overlay is None:
-                result = engine.advance(Result(state))  # what the app does on no results
-            busy += time.perf_counter() - t0
-            steps += 1
-            if person.done:
-                break
-            action = person.answer(prompt_of(engine, state, result))
-    if profiler:
-        profiler.disable()
-        assert profile is not None
-        profiler.dump_stats(str(profile))
+    with profiling(profile):
+        for index in range(people):
+            person = Person(index, messages)
+            state = State()
+            action: Action = person.first()
+            while True:
+                clock += 1.0
+                inbound = (Inbound(kind="text", at=clock, text=action.value)
+                           if action.kind == "text"
+                           else Inbound(kind="button", at=clock, payload=action.value))
+                t0 = time.perf_counter()
+                result = engine.step(state, inbound)
+                state = result.state
+                if isinstance(engine.current_step(state), LookupStep) and state.overlay is None:
+                    result = engine.advance(Result(state))  # what the app does on no results
+                busy += time.perf_counter() - t0
+                steps += 1
+                if person.done:
+                    break
+                action = person.answer(prompt_of(engine, state, result))
     return {"engine_steps": steps, "engine_seconds": busy,
             "engine_steps_per_s": steps / busy if busy else 0.0,
             "engine_us_per_step": busy / steps * 1e6 if steps else 0.0}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import itertools
 import logging
 import os
@@ -20,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import SECRET, emit, percentile, settings_for
+from bench.common import SECRET, emit, percentile, profiling, settings_for
 from bench.people import Person, Prompt
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.config import Resources
@@ -105,14 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     # Logged at INFO like `helpline run` (a line a message), into nothing.
     logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
-    profiler = cProfile.Profile() if args.profile else None
-    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        if profiler:
-            profiler.enable()
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp, profiling(args.profile):
         result = asyncio.run(measure(args.people, args.messages, Path(tmp)))
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(str(args.profile))
     emit(result)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import SECRET, emit
+from bench.common import SECRET, emit, profiling
 from helpline.events import Choice, Message
 from helpline.flow.state import Frame, State
 from helpline.privacy import Vault
@@ -67,14 +66,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
-    profiler = cProfile.Profile() if args.profile else None
-    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        if profiler:
-            profiler.enable()
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp, profiling(args.profile):
         result = asyncio.run(measure(args.saves, args.people, Path(tmp)))
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(str(args.profile))
     emit(result)
 
 

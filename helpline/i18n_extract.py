@@ -34,15 +34,22 @@ WORD_NOTE = ("a word the person types here; several words separated by | all wor
 Extracted = tuple[int, str | None, str | tuple[str, ...], list[str]]
 
 
+def _read(fileobj: IO[bytes]) -> Located | None:
+    """The YAML with positions, or None when it cannot be read (``flows check`` reports it)."""
+    try:
+        return load_located(fileobj.read().decode("utf-8"))
+    except (YamlSyntaxError, UnicodeDecodeError):
+        return None
+
+
 def extract_flows(
     fileobj: IO[bytes],
     keywords: Mapping[str, Any] | Collection[str],
     comment_tags: Collection[str],
     options: Mapping[str, Any],
 ) -> Iterator[Extracted]:
-    try:
-        located = load_located(fileobj.read().decode("utf-8"))
-    except (YamlSyntaxError, UnicodeDecodeError):
+    located = _read(fileobj)
+    if located is None:
         return
     data = located.data
     if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
@@ -90,11 +97,8 @@ def extract_canned(
     options: Mapping[str, Any],
 ) -> Iterator[Extracted]:
     """Every text of a canned-replies file (a mapping of key: text), with its line."""
-    try:
-        located = load_located(fileobj.read().decode("utf-8"))
-    except (YamlSyntaxError, UnicodeDecodeError):
-        return
-    if not isinstance(located.data, dict):
+    located = _read(fileobj)
+    if located is None or not isinstance(located.data, dict):
         return
     for key, value in located.data.items():
         if isinstance(value, str) and value.strip():

@@ -550,7 +550,7 @@ class Engine:
         state.retries = 0
         state.pending = None
         state.overlay = None
-        self._run(result, entering=True)
+        self._run(result)
         return result
 
     def _follow(self, result: Result, target: Target) -> bool:
@@ -580,7 +580,7 @@ class Engine:
             return self._follow(result, caller)
         return True
 
-    def _run(self, result: Result, entering: bool = True) -> None:
+    def _run(self, result: Result) -> None:
         """Run steps from the top frame until one waits for an answer or the stack empties."""
         state = result.state
         for _ in range(MAX_AUTO_STEPS):
