@@ -285,7 +285,11 @@ async def test_start_with_a_deep_link_opens_that_flow(start_bot: Starter) -> Non
     bot = await start_bot()
     replies = await bot.say("/start emergency", count=3)
     assert replies[0] == "This bot cannot send help or call anyone for you."
-    assert (await bot.say("/start", count=1))
+    # A plain /start mid-flow shows the current question again; in a new chat, the welcome.
+    again = await bot.say("/start", count=1)
+    assert again[0].startswith("An advocate is a person who can chat with you here")
+    first = await bot.say("/start", chat=CHAT + 1, count=2)
+    assert first == ["Hi, thanks for your message.", "Is it safe for you to talk right now?"]
 
 
 async def test_webhook_mode_checks_the_secret_token(start_bot: Starter) -> None:
