@@ -185,7 +185,7 @@ class App:
                     log.warning("first-contact setup failed on %s (%s)", channel,
                                 type(exc).__name__)
         if self.intercept is not None and inbound.kind != "timer":
-            turn = Turn(pid, channel, state.model_copy(deep=True), now)
+            turn = Turn(pid, channel, state.clone(), now)
             replies = await self.intercept(turn, inbound, self.engine.command(inbound))
             if replies is not None:
                 turn.state.last_seen = now

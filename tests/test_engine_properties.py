@@ -68,7 +68,7 @@ def app_settles(state: State, show_results: bool) -> Result | None:
     directory) move past the step. None when the engine is not waiting at a lookup."""
     if not isinstance(current(state), LookupStep) or state.overlay is not None:
         return None
-    state = state.model_copy(deep=True)
+    state = state.clone()
     if show_results:
         message = ENGINE.show_overlay(state, "test", "Here is what I found.", OVERLAY_CHOICES)
         return Result(state, [message])
@@ -79,8 +79,8 @@ def check_result(before: State, snapshot: State, result: Result) -> None:
     """Invariants that hold after every step, whatever was sent."""
     assert before == snapshot, "the engine changed the state it was given"
     state = result.state
-    assert State.model_validate(state.model_dump()) == state
-    assert State.model_validate_json(state.model_dump_json()) == state
+    assert State.from_dict(state.to_dict()) == state
+    assert State.from_json(state.to_json()) == state
     for frame in state.stack:
         assert frame.flow in FLOWS, frame
         assert frame.step in FLOWS[frame.flow].steps, frame
@@ -119,7 +119,7 @@ def check_quick_exit(state: State, at: float) -> None:
 
 def step_and_check(state: State, inbound: Inbound, show_results: bool = False) -> Result:
     """One inbound event, then the app's part at a lookup; every invariant checked."""
-    snapshot = state.model_copy(deep=True)
+    snapshot = state.clone()
     result = ENGINE.step(state, inbound)
     check_result(state, snapshot, result)
     check_quick_exit(result.state, inbound.at + 1)
@@ -127,7 +127,7 @@ def step_and_check(state: State, inbound: Inbound, show_results: bool = False) -
         settled = app_settles(result.state, show_results)
         if settled is None:
             break
-        check_result(result.state, result.state.model_copy(deep=True), settled)
+        check_result(result.state, result.state.clone(), settled)
         check_quick_exit(settled.state, inbound.at + 1)
         result = Result(settled.state, result.messages + settled.messages,
                         result.effects + settled.effects)

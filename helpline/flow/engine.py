@@ -176,6 +176,7 @@ class Engine:
         # Translated option labels per (locale, step): a menu is rendered on most steps.
         self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
         self._frames: dict[tuple[str, str], Frame] = {}
+        self._steps = frozenset(Frame(flow.id, step) for flow in flows for step in flow.steps)
 
     def _frame(self, flow: str, step: str) -> Frame:
         """The (immutable, so shareable) frame for a step: one per step, not one per move."""
@@ -293,7 +294,7 @@ class Engine:
                      choices: Sequence[tuple[str, str]]) -> Message:
         """Put a menu of the app's own in front of the waiting lookup step (pure)."""
         state.turn += 1
-        state.overlay = Overlay(owner=owner, text=text, choices=list(choices))
+        state.overlay = Overlay(owner=owner, text=text, choices=tuple(choices))
         return self._render_overlay(state, state.overlay)
 
     def _render_overlay(self, state: State, overlay: Overlay, question: bool = True) -> Message:
@@ -305,7 +306,7 @@ class Engine:
         state = result.state
         index: int | None = None
         if payload:
-            match = re.fullmatch(r"o:([0-9]{1,12}):([0-9]{1,3})", payload)
+            match = _OVERLAY_PAYLOAD.fullmatch(payload)
             if match and int(match.group(1)) == state.turn and int(match.group(2)) < len(
                     overlay.choices):
                 index = int(match.group(2))
@@ -356,8 +357,7 @@ class Engine:
         return None
 
     def _stack_is_valid(self, state: State) -> bool:
-        return all(f.flow in self.flows and f.step in self.flows[f.flow].steps
-                   for f in state.stack)
+        return all(frame in self._steps for frame in state.stack)
 
     def _quick_exit(self, state: State) -> Result:
         fresh = State(turn=state.turn)
@@ -443,7 +443,7 @@ class Engine:
         state = result.state
         index: int | None = None
         if payload:
-            match = re.fullmatch(r"c:([0-9]{1,12}):([0-9]{1,3})", payload)
+            match = _CHOICE_PAYLOAD.fullmatch(payload)
             if match and int(match.group(1)) == state.turn:
                 index = int(match.group(2))
                 if index >= len(step.options):
@@ -702,11 +702,14 @@ class Engine:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+_CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
+_OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
+_NUMBER = re.compile(r"[0-9]{1,3}")
 
 
 def _option_number(said: str, count: int) -> int | None:
     """The 0-based option for a typed number like "2" (ASCII digits only), if in range."""
-    if re.fullmatch(r"[0-9]{1,3}", said) and 1 <= int(said) <= count:
+    if _NUMBER.fullmatch(said) and 1 <= int(said) <= count:
         return int(said) - 1
     return None
 

@@ -1,63 +1,67 @@
-"""Conversation state: everything the engine needs to continue, and nothing more."""
+"""Conversation state: everything the engine needs to continue, and nothing more.
+
+Plain slotted classes, serialized by hand: the engine copies a state on every step, and a
+validating model made that copy (and every attribute set) several times dearer. What
+``from_json`` accepts is checked as strictly as a model would check it: a stored state that
+does not fit raises ``ValueError``.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 Value = str | int | float | bool | list[str] | None
+Pending = Literal["erase", "language"]
+
+_PENDING: tuple[Pending, ...] = ("erase", "language")
+_KEYS = frozenset({"stack", "vars", "turn", "retries", "locale", "pending", "overlay",
+                   "seen_welcome", "last_seen"})
 
 
-class Frame(BaseModel):
-    # Immutable: states share frames (State.clone copies the list, not the frames).
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Frame(NamedTuple):
+    """Where in which flow. Immutable: states share frames (State.clone copies the list)."""
 
     flow: str
     step: str
 
 
-class Overlay(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Overlay:
     """A menu the app shows in place of a waiting lookup step (search results, paging).
 
     ``choices`` are (label, value) pairs. The engine understands three values itself:
     ``next`` (carry on after the step), ``restart`` (the flow again from its start) and
-    ``flow:<id>``; any other value goes back to ``owner`` as an OverlayPick effect."""
-
-    model_config = ConfigDict(extra="forbid")
+    ``flow:<id>``; any other value goes back to ``owner`` as an OverlayPick effect.
+    Immutable, so states share it."""
 
     owner: str
     text: str
-    choices: list[tuple[str, str]]
+    choices: tuple[tuple[str, str], ...]
 
 
-class State(BaseModel):
+@dataclass(slots=True)
+class State:
     """One person's place in the flows. Stored encrypted; a fresh State means 'nothing'."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    stack: list[Frame] = Field(default_factory=list)
-    vars: dict[str, Value] = Field(default_factory=dict)
+    stack: list[Frame] = field(default_factory=list)
+    vars: dict[str, Value] = field(default_factory=dict)
     turn: int = 0  # grows with every prompt; buttons carry it so stale ones are noticed
     retries: int = 0
     locale: str | None = None
-    pending: Literal["erase", "language"] | None = None
+    pending: Pending | None = None
     overlay: Overlay | None = None
     seen_welcome: bool = False
     last_seen: float = 0.0
 
     def clone(self) -> State:
-        """A deep copy (what the engine changes is new), about three times faster than
-        ``model_copy(deep=True)``, which the engine would otherwise pay on every step."""
-        new = self.__copy__()  # pydantic's shallow copy, without copy.copy's dispatch
-        fields = new.__dict__
-        fields["stack"] = list(self.stack)  # frames are frozen: shared, never changed
-        fields["vars"] = {k: (v[:] if isinstance(v, list) else v) for k, v in self.vars.items()}
-        if self.overlay is not None:
-            overlay = self.overlay.__copy__()
-            overlay.__dict__["choices"] = list(self.overlay.choices)
-            fields["overlay"] = overlay
-        return new
+        """A copy the engine may change without touching this one (frames and the overlay
+        are immutable and shared; the stack, the variables and their lists are new)."""
+        return State(list(self.stack),
+                     {k: (v[:] if isinstance(v, list) else v) for k, v in self.vars.items()},
+                     self.turn, self.retries, self.locale, self.pending, self.overlay,
+                     self.seen_welcome, self.last_seen)
 
     @property
     def idle(self) -> bool:
@@ -66,3 +70,115 @@ class State(BaseModel):
     @property
     def top(self) -> Frame | None:
         return self.stack[-1] if self.stack else None
+
+    # ------------------------------------------------------------- storage
+
+    def to_dict(self) -> dict[str, Any]:
+        overlay = None if self.overlay is None else {
+            "owner": self.overlay.owner, "text": self.overlay.text,
+            "choices": [list(c) for c in self.overlay.choices]}
+        return {"stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
+                "vars": self.vars, "turn": self.turn, "retries": self.retries,
+                "locale": self.locale, "pending": self.pending, "overlay": overlay,
+                "seen_welcome": self.seen_welcome, "last_seen": self.last_seen}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> State:
+        try:
+            parsed = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"stored state is not JSON: {exc}") from None
+        return cls.from_dict(parsed)
+
+    @classmethod
+    def from_dict(cls, data: object) -> State:
+        if not isinstance(data, dict):
+            raise ValueError("stored state is not an object")
+        unknown = set(data) - _KEYS
+        if unknown:
+            raise ValueError(f"stored state has unknown keys: {sorted(unknown)}")
+        pending = data.get("pending")
+        if pending is not None and pending not in _PENDING:
+            raise ValueError(f"stored state has an unknown pending question: {pending!r}")
+        return cls(
+            stack=[_frame(f) for f in _list(data.get("stack", []), "stack")],
+            vars=_vars(data.get("vars", {})),
+            turn=_int(data.get("turn", 0), "turn"),
+            retries=_int(data.get("retries", 0), "retries"),
+            locale=_opt_str(data.get("locale"), "locale"),
+            pending=pending,
+            overlay=_overlay(data.get("overlay")),
+            seen_welcome=_bool(data.get("seen_welcome", False), "seen_welcome"),
+            last_seen=_float(data.get("last_seen", 0.0), "last_seen"),
+        )
+
+
+def _list(value: object, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"stored state: {name} is not a list")
+    return value
+
+
+def _str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"stored state: {name} is not text")
+    return value
+
+
+def _opt_str(value: object, name: str) -> str | None:
+    return None if value is None else _str(value, name)
+
+
+def _int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"stored state: {name} is not a whole number")
+    return value
+
+
+def _float(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"stored state: {name} is not a number")
+    return float(value)
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"stored state: {name} is not true or false")
+    return value
+
+
+def _frame(value: object) -> Frame:
+    if not isinstance(value, dict) or set(value) != {"flow", "step"}:
+        raise ValueError("stored state: a stack frame is not {flow, step}")
+    return Frame(_str(value["flow"], "flow"), _str(value["step"], "step"))
+
+
+def _vars(value: object) -> dict[str, Value]:
+    if not isinstance(value, dict):
+        raise ValueError("stored state: vars is not an object")
+    out: dict[str, Value] = {}
+    for key, item in value.items():
+        if isinstance(item, list):
+            out[key] = [_str(v, f"vars.{key}") for v in item]
+        elif item is None or isinstance(item, (str, int, float, bool)):
+            out[key] = item
+        else:
+            raise ValueError(f"stored state: vars.{key} has an unknown type")
+    return out
+
+
+def _overlay(value: object) -> Overlay | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"owner", "text", "choices"}:
+        raise ValueError("stored state: overlay is not {owner, text, choices}")
+    choices = []
+    for pair in _list(value["choices"], "overlay.choices"):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError("stored state: an overlay choice is not [label, value]")
+        choices.append((_str(pair[0], "overlay label"), _str(pair[1], "overlay value")))
+    return Overlay(_str(value["owner"], "overlay.owner"), _str(value["text"], "overlay.text"),
+                   tuple(choices))

@@ -121,7 +121,7 @@ class Store:
             return None
         state = State()
         if row[3] is not None:
-            state = State.model_validate_json(self.vault.decrypt(row[3]))
+            state = State.from_json(self.vault.decrypt(row[3]))
         return PersonRow(row[0], row[1], self.vault.decrypt_text(row[2]), state, row[4],
                          bool(row[5]))
 
@@ -141,7 +141,7 @@ class Store:
         inbound_msg_id: str | None = None,
     ) -> None:
         """Save the new state and queue the replies in one transaction (state before reply)."""
-        body = self.vault.encrypt(state.model_dump_json().encode())
+        body = self.vault.encrypt(state.to_json().encode())
         addr = self.vault.encrypt_text(address)
         replies = self._outbox_rows(pid, channel, messages, now)
 
