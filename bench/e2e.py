@@ -95,7 +95,11 @@ class Driver:
             self.phase.calls += 1
 
     def is_question(self, text: str) -> bool:
-        return text in self.asks or text.startswith(self.retries)
+        # A turn's texts may come joined into one message (a blank line between them):
+        # the question is its last part.
+        last = text.rsplit("\n\n", 1)[-1]
+        return last in self.asks or last.startswith(self.retries) or text.startswith(
+            self.retries)
 
     def bot_replied(self, key: Hashable, prompt: Prompt | None, handle: Any = None) -> None:
         """The bot sent this person a message; ``prompt`` is the question it asks (None:

@@ -32,7 +32,8 @@ class NullChannel:
     """Sends nowhere; remembers each chat's last question for the people."""
 
     name = "telegram"
-    capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48)
+    capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48,
+                                max_text=4000)  # as Telegram: a turn goes out as one message
 
     def __init__(self) -> None:
         self.ids = itertools.count(1)

@@ -28,6 +28,8 @@ from helpline.events import (
     RawInbound,
     Schedule,
     SetDisappearing,
+    combined,
+    split_long,
 )
 from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
 from helpline.flow.loader import FlowSet
@@ -35,7 +37,7 @@ from helpline.flow.model import LookupStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
-from helpline.store import Store
+from helpline.store import OutboxItem, Store
 
 log = logging.getLogger("helpline.app")
 
@@ -164,14 +166,18 @@ class App:
             return
         try:
             async with self.conversation(pid):
-                await self._process(pid, raw.channel, raw.address, raw.inbound, raw.message_id)
-                await self._deliver(pid, force=True)
+                queued = await self._process(pid, raw.channel, raw.address, raw.inbound,
+                                             raw.message_id)
+                await self._deliver(pid, force=True, fresh=None if queued is None
+                                    else (raw.address, queued))
         except Exception as exc:
             log.error("failed to handle an event for %s:%s (%s)", raw.channel, pid[:10],
                       type(exc).__name__)
 
     async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
-                       message_id: str | None) -> None:
+                       message_id: str | None) -> list[OutboxItem] | None:
+        """One event of a person's: the new state and the replies are stored together.
+        Returns the replies queued (None: older ones are queued too, read the outbox)."""
         now = self.clock()
         inbound = replace(inbound, at=now, channel=channel)
         person = await self.store.person(pid)
@@ -189,9 +195,9 @@ class App:
             replies = await self.intercept(turn, inbound, self.engine.command(inbound))
             if replies is not None:
                 turn.state.last_seen = now
-                await self.store.save_turn(pid, channel, address, turn.state, replies, now,
-                                           message_id)
-                return
+                return await self.store.save_turn(pid, channel, address, turn.state,
+                                                  self._joined(channel, replies), now,
+                                                  message_id)
             state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
@@ -205,19 +211,31 @@ class App:
             await self._delete_chat(pid, channel, address, message_id, now)
             await self.store.erase_person(pid)
             await self._send_unstored(channel, address, result.messages)
-            return
+            return []
         if any(isinstance(e, DeleteChat) for e in effects):
             await self._delete_chat(pid, channel, address, message_id, now)
-            await self.store.save_turn(pid, channel, address, result.state, result.messages, now)
+            queued = await self.store.save_turn(pid, channel, address, result.state,
+                                                result.messages, now)
             for effect in effects:
                 if isinstance(effect, CancelSchedules):
                     await self._run_effect(Turn(pid, channel, result.state, now), effect)
-            return
+            return queued
         # Effects run first so that what they say goes out in the same transaction as the
         # state; nothing is sent until both are on disk.
         turn = Turn(pid, channel, result.state, now)
         messages = await self._apply_effects(turn, result)
-        await self.store.save_turn(pid, channel, address, turn.state, messages, now, message_id)
+        return await self.store.save_turn(pid, channel, address, turn.state,
+                                          self._joined(channel, messages), now, message_id)
+
+    def _joined(self, channel_name: str, messages: list[Message]) -> list[Message]:
+        """A turn's messages joined into as few as the channel takes (events.combined),
+        and any text too long for one message in parts (events.split_long)."""
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            return messages
+        if self.settings.delivery.combine_replies:
+            messages = combined(messages, channel.capabilities.max_text)
+        return split_long(messages, channel.capabilities.split_at)
 
     async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
         """Run the effects; what they say goes where they happened. A lookup step that the
@@ -276,16 +294,25 @@ class App:
 
     # ------------------------------------------------------------- outbox
 
-    async def _deliver(self, pid: str, force: bool = False) -> None:
-        """Send this person's queued messages in order; stop at the first failure."""
-        items = await self.store.pending(pid)
-        if not items:
-            return
-        now = self.clock()
-        address = await self.store.address(pid)
-        for item in items:
-            if not force and item.next_try_at > now:
+    async def _deliver(self, pid: str, force: bool = False,
+                       fresh: tuple[str, list[OutboxItem]] | None = None) -> None:
+        """Send this person's queued messages in order; stop at the first failure.
+        ``fresh``: the address and the replies just queued, when nothing older is queued
+        (saves reading back what was just written)."""
+        if fresh is not None:
+            address: str | None = fresh[0]
+            items = fresh[1]
+            if not items:
                 return
+        else:
+            items = await self.store.pending(pid)
+            if not items:
+                return
+            address = await self.store.address(pid)
+        now = self.clock()
+        for index, item in enumerate(items):
+            if not force and index == 0 and item.next_try_at > now:
+                return  # the head of the queue is not due; what is behind it waits in order
             channel = self.channels.get(item.channel)
             target = item.address if item.address is not None else address
             if channel is None or target is None:
@@ -321,6 +348,9 @@ class App:
         if person is None or person.unreachable:
             return False
         now = self.clock()
+        channel = self.channels.get(person.channel)
+        if channel is not None:
+            messages = split_long(messages, channel.capabilities.split_at)
         await self.store.enqueue(pid, person.channel, messages, now)
         if flow is not None and flow in self.flows:
             await self._process(pid, person.channel, person.address,

@@ -52,6 +52,8 @@ class Retention(_Section):
 class Delivery(_Section):
     retry_first_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(300.0, gt=0)
+    # A turn's messages go out as one message where the channel allows (events.combined).
+    combine_replies: bool = True
 
 
 class Telegram(_Section):

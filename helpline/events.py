@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,12 @@ class ConversationKey:
         return f"{self.channel}:{self.pid[:10]}"
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     label: str
     payload: str
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One outbound message: text, and the choices to show as buttons or a numbered list."""
 
     text: str
@@ -47,6 +46,72 @@ class Message:
             choices=tuple(Choice(str(a), str(b)) for a, b in data.get("choices", [])),
             ephemeral=bool(data.get("ephemeral", False)),
         )
+
+
+def combined(messages: Sequence[Message], max_text: int) -> list[Message]:
+    """A turn's messages as few messages as a channel takes (``max_text`` > 0): a text
+    without choices is joined to the message after it, a blank line between, while the
+    joined text fits in ``max_text``. Choices stay on the message they came with, which
+    stays the last of its group; a quick exit's reply (ephemeral) is never joined.
+
+    One message a turn means one notification on a phone someone else may see, one
+    message for quick exit to delete, and no bursts against a platform's per-chat limit
+    (Telegram asks bots for at most one message a second in a chat)."""
+    out: list[Message] = []
+    for message in messages:
+        last = out[-1] if out else None
+        # A numbered list is part of the text on some channels: count the labels too.
+        size = len(message.text) + sum(len(c.label) + 5 for c in message.choices)
+        if (last is None or max_text <= 0 or last.choices or last.ephemeral
+                or message.ephemeral or not last.text or len(last.text) + 2 + size > max_text):
+            out.append(message)
+        else:
+            text = f"{last.text}\n\n{message.text}" if message.text else last.text
+            out[-1] = Message(text, message.choices)
+    return out
+
+
+def split_long(messages: Sequence[Message], limit: int) -> list[Message]:
+    """Each message whose text is longer than ``limit`` UTF-16 code units (0: no limit) as
+    several, cut where ``split_text`` cuts; the choices go with the last part."""
+    if limit <= 0:
+        return list(messages)
+    out: list[Message] = []
+    for message in messages:
+        if len(message.text) * 2 <= limit:  # at most two units a character: fits
+            out.append(message)
+            continue
+        parts = split_text(message.text, limit)
+        out.extend(Message(part, message.choices if n == len(parts) - 1 else (),
+                           message.ephemeral) for n, part in enumerate(parts))
+    return out
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` UTF-16 code units (how Telegram counts),
+    cut at a blank line, a line end or a space where one is in the second half."""
+    parts: list[str] = []
+    limit = max(limit, 2)  # room for one character beyond the BMP
+    while _units(text) > limit:
+        cut = limit
+        while _units(text[:cut]) > limit:  # characters beyond the BMP count twice
+            cut -= max(1, (_units(text[:cut]) - limit + 1) // 2)
+        for sep in ("\n\n", "\n", " "):
+            at = text.rfind(sep, 0, cut)
+            if at > cut // 2:
+                cut = at
+                break
+        part = text[:cut].rstrip()
+        if part:
+            parts.append(part)
+        text = text[cut:].lstrip()
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 InboundKind = Literal["text", "button", "start", "unsupported", "timer"]

@@ -34,6 +34,9 @@ CHAT = 424242
 FORUM = -1001234567890
 ADVOCATE, OTHER_ADVOCATE, STRANGER = 111, 222, 999
 NOTE = "I left last week and I need somewhere safe"
+MAIN_MENU = "What would you like to do?\nType exit at any time to clear this chat."
+MENU_BUTTONS = ["I need help right now", "Staying safe", "Find a service", "Talk to a person",
+                "Check in with me later"]
 
 # ------------------------------------------------------------------ office hours
 
@@ -273,7 +276,13 @@ class Desk:
         self.api, self.app, self.service = api, app, service
 
     def person_texts(self) -> list[str]:
+        """The whole texts of the messages the bot sent the person, in order."""
         return self.api.sent_texts(CHAT)
+
+    def buttons(self) -> list[list[str]]:
+        """The button labels of each message the bot sent the person, in order."""
+        return [[b["text"] for row in m.get("reply_markup", {}).get("inline_keyboard", [])
+                 for b in row] for m in self.api.bot_messages(CHAT)]
 
     async def person(self, text: str, count: int = 1) -> list[str]:
         before = len(self.person_texts())
@@ -294,14 +303,27 @@ class Desk:
         raise AssertionError(f"no button {label!r}")
 
     async def request(self) -> str:
-        await self.person("hi", 2)
-        await self.press("Yes", 4)
-        await self.person("4", 3)
-        await self.press("Yes")
-        await self.person(NOTE)
-        said = await self.press("Evenings", 4)
-        assert said[0].startswith("Your request is in. Your case number is ")
-        handle = said[0].split("case number is ")[1][:4]
+        # A turn's replies come as one message, its parts a blank line apart.
+        [hello] = await self.person("hi")
+        assert parts(hello, "Hi, thanks for your message.", "Is it safe for you to talk")
+        [welcome] = await self.press("Yes")
+        assert parts(welcome, "Here you can read", "Quick exit:", "What is kept:",
+                     "What would you like to do?")[-1] == MAIN_MENU
+        [consent] = await self.person("4")
+        assert parts(consent, "A trained advocate can chat with you here.", "They only see",
+                     "Replies can take a while")
+        [first_note] = await self.press("Yes")
+        assert first_note.startswith("What would you like the advocate to know first?")
+        [safe_time] = await self.person(NOTE)
+        assert safe_time == "When is it usually safer for you to get a message here?"
+        [said] = await self.press("Evenings")
+        opened, _on_shift, _while_waiting, menu = parts(
+            said, "Your request is in. Your case number is ",
+            "Advocates are on shift now. You are number 1 in the queue.",
+            "Anything you write here now goes to the advocate.", "What would you like to do?")
+        assert menu == MAIN_MENU
+        assert self.buttons()[-1] == MENU_BUTTONS  # the menu's buttons stay with its text
+        handle = opened.split("case number is ")[1][:4]
         await until(lambda: bool(self.api.topics(FORUM)))
         return handle
 
@@ -350,6 +372,20 @@ async def until(probe: Callable[[], bool], timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.02)
     assert probe()
+
+
+def parts(text: str, *starts: str) -> list[str]:
+    """Cut a message the bot joined from a turn's replies into those replies: one part
+    for each of ``starts``, in order, each beginning with it; the first begins the
+    message and each other after a blank line."""
+    assert text.startswith(starts[0]), text
+    cut, rest = [], text
+    for start in starts[1:]:
+        head, blank, tail = rest.partition(f"\n\n{start}")
+        assert blank, f"no part beginning {start!r} after {head!r} in {text!r}"
+        cut.append(head)
+        rest = start + tail
+    return [*cut, rest]
 
 
 Starter = Callable[[], Awaitable[Desk]]
@@ -440,7 +476,9 @@ async def test_request_claim_relay_notes_and_close(start_desk: Starter) -> None:
     events = [e for e, _, _ in await d.service.cases.events(1)]
     assert events == ["opened", "claimed", "closed"]
     # Typed text goes to the flows again.
-    assert (await d.person("1", 1))[0].startswith("This bot cannot send help")
+    [said] = await d.person("1")
+    assert parts(said, "This bot cannot send help", "If you are in danger",
+                 "An advocate is a person")
 
 
 async def test_quick_exit_mid_case_tells_the_desk_only_that_the_person_left(

@@ -30,6 +30,7 @@ from helpline.store import Store
 from tests.conftest import SECRET, make_settings
 from tests.fakes.signal_cli_api import FakeSignalAPI
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+from tests.test_handoff import parts
 
 # NANP 555-01xx numbers are reserved for fiction.
 PERSON = "+12025550123"
@@ -101,20 +102,29 @@ class Rig:
 
     async def request(self) -> str:
         """Ask for an advocate through the bundled flow, typing as on Signal."""
-        assert (await self.person("hi", 2))[1].startswith("Is it safe for you to talk")
-        assert (await self.person("yes", 5))[-1] == MAIN_MENU
-        said = await self.person("talk to a person", 3)
-        assert said[0].startswith("A trained advocate can chat with you here.")
-        assert said[2].endswith("1. Yes\n2. Not now")
-        assert (await self.person("1", 1))[0].startswith("What would you like the advocate")
-        assert (await self.person(NOTE, 1))[0].startswith("When is it usually safer")
-        said = await self.person("evenings", 4)
-        assert said[0].startswith("Your request is in. Your case number is ")
-        assert said[1].startswith("Advocates are on shift now. You are number 1 in the queue.")
-        assert said[2].startswith("Anything you write here now goes to the advocate.")
-        assert said[3] == MAIN_MENU
+        # A turn's replies come as one message, its parts a blank line apart; the numbered
+        # choices end the message.
+        [hello] = await self.person("hi", 1)
+        assert parts(hello, "Hi, thanks for your message.",
+                     "Is it safe for you to talk")[1].endswith("1. Yes\n2. Not now")
+        [welcome] = await self.person("yes", 1)
+        assert parts(welcome, "Here you can read", "Quick exit:", "On Signal, exit removes",
+                     "What is kept:", "What would you like to do?")[-1] == MAIN_MENU
+        [said] = await self.person("talk to a person", 1)
+        assert parts(said, "A trained advocate can chat with you here.", "They only see",
+                     "Replies can take a while")[2].endswith("1. Yes\n2. Not now")
+        [said] = await self.person("1", 1)
+        assert said.startswith("What would you like the advocate")
+        [said] = await self.person(NOTE, 1)
+        assert said.startswith("When is it usually safer")
+        [said] = await self.person("evenings", 1)
+        opened, _on_shift, _while_waiting, menu = parts(
+            said, "Your request is in. Your case number is ",
+            "Advocates are on shift now. You are number 1 in the queue.",
+            "Anything you write here now goes to the advocate.", "What would you like to do?")
+        assert menu == MAIN_MENU
         await self.tg.wait_until(lambda: bool(self.tg.topics(FORUM)), what="a topic")
-        return said[0].split("case number is ")[1][:4]
+        return opened.split("case number is ")[1][:4]
 
     # ---- the desk, on Telegram
 
@@ -288,7 +298,9 @@ async def test_a_signal_person_requests_talks_and_is_closed_kindly(
     closed = await rig.service.cases.get(1)
     assert closed is not None and closed.pid == "" and closed.summary == {}
     # Typed text goes to the flows again, not to the desk.
-    assert (await rig.person("1", 1))[0].startswith("This bot cannot send help")
+    [said] = await rig.person("1", 1)
+    assert parts(said, "This bot cannot send help", "If you are in danger",
+                 "An advocate is a person")
     assert rig.topic_texts()[-1].startswith("Closed by advocate")
 
     # Nothing about who talked or what they said in the file or the logs.
@@ -316,7 +328,8 @@ async def test_quick_exit_from_signal_mid_case(start: Starter) -> None:
     assert (await rig.topic_gets(2))[-1] == "Person: I'm scared he will see this"
 
     sent = list(rig.channel.sent_ids)
-    assert len(sent) == len(rig.person_texts()) == 18  # the advocate's among them
+    # One message a turn of the request (6), then the notice of the claim and the advocate's.
+    assert len(sent) == len(rig.person_texts()) == 8
     rig.signal.person_sends(PERSON, "exit", source_name=NAME)
     # The desk is told only that the person left ...
     assert await rig.topic_gets(1) == [PERSON_LEFT]
@@ -401,9 +414,13 @@ async def test_a_menu_number_typed_mid_case_opens_the_flow_not_the_desk(start: S
     rig = await start()
     await rig.request()
     await rig.topic_gets(1)  # the card
-    said = await rig.person("1", 3)
-    assert said[0] == "This bot cannot send help or call anyone for you."
-    assert (await rig.person("3", 1))[0] == MAIN_MENU  # back to the menu
+    [said] = await rig.person("1", 1)
+    cannot, numbers, _next = parts(said, "This bot cannot send help",
+                                   "If you are in danger", "An advocate is a person")
+    assert cannot == "This bot cannot send help or call anyone for you."
+    assert "112" in numbers and "0800 000 000" in numbers
+    assert said.endswith("1. Talk to a person\n2. Safety tips\n3. Back to the main menu")
+    assert await rig.person("3", 1) == [MAIN_MENU]  # back to the menu
     rig.signal.person_sends(PERSON, "I am still here", source_name=NAME)
     assert await rig.topic_gets(1) == ["Person: I am still here"]
     assert not any(t == "Person: 1" for t in rig.topic_texts())

@@ -33,6 +33,8 @@ OTHER = "+12025550145"
 
 HELLO = "Hi, thanks for your message."
 SAFE_NOW = "Is it safe for you to talk right now?\n1. Yes\n2. Not now"
+# A turn's replies go out as one Signal message, a blank line between them (events.combined).
+GREETING = f"{HELLO}\n\n{SAFE_NOW}"
 MAIN_MENU = (
     "What would you like to do?\nType exit at any time to clear this chat.\n"
     "1. I need help right now\n2. Staying safe\n3. Find a service\n4. Talk to a person\n"
@@ -116,12 +118,19 @@ def calls(api: FakeSignalAPI, method: str, path: str) -> list[Call]:
     return [c for c in api.calls if c.method == method and c.path == path]
 
 
+def parts(text: str) -> list[str]:
+    """The replies one send carries, in order (they are joined with a blank line)."""
+    return text.split("\n\n")
+
+
 # ------------------------------------------------------------------ a conversation
 
 
 async def test_a_person_talks_with_numbered_lists_by_number_and_by_words(rig: Rig) -> None:
-    assert await rig.say("hi", 2) == [HELLO, SAFE_NOW]
-    welcome = await rig.say("1", 5)
+    assert await rig.say("hi", 1) == [GREETING]
+    [sent] = await rig.say("1", 1)
+    welcome = parts(sent)
+    assert len(welcome) == 5, welcome
     assert welcome[0].startswith("Here you can read safety tips")
     assert welcome[1].startswith("Quick exit: type exit at any time")
     assert welcome[2].startswith(SIGNAL_NOTE)
@@ -129,12 +138,14 @@ async def test_a_person_talks_with_numbered_lists_by_number_and_by_words(rig: Ri
     assert welcome[3].startswith("What is kept:")
     assert welcome[4] == MAIN_MENU
 
-    tips = await rig.say("2", 2)
+    [sent] = await rig.say("2", 1)
+    tips = parts(sent)
+    assert len(tips) == 2, tips
     assert tips[0].startswith("Here are some ideas")
     assert tips[1] == TIPS_MENU
     assert await rig.say("back to the MAIN menu", 1) == [MAIN_MENU]
     # The words work too, whatever the case and accents.
-    assert (await rig.say("  sTaYiNg SÄFÉ ", 2))[1] == TIPS_MENU
+    assert parts((await rig.say("  sTaYiNg SÄFÉ ", 1))[0])[1:] == [TIPS_MENU]
 
     # Replies go to the sender's uuid, as plain text.
     person_uuid = rig.api.uuid_of(PERSON)
@@ -146,19 +157,46 @@ async def test_a_person_talks_with_numbered_lists_by_number_and_by_words(rig: Ri
 async def test_two_messages_sent_back_to_back_are_answered_in_order(rig: Rig) -> None:
     rig.api.person_sends(PERSON, "hi")
     rig.api.person_sends(PERSON, "yes")
-    texts = await rig.replies(0, 7)
-    assert texts[:2] == [HELLO, SAFE_NOW]
-    assert texts[2].startswith("Here you can read safety tips")
-    assert texts[4].startswith(SIGNAL_NOTE)
-    assert texts[6] == MAIN_MENU
+    texts = await rig.replies(0, 2)
+    assert texts[0] == GREETING
+    welcome = parts(texts[1])
+    assert len(welcome) == 5, welcome
+    assert welcome[0].startswith("Here you can read safety tips")
+    assert welcome[2].startswith(SIGNAL_NOTE)
+    assert welcome[4] == MAIN_MENU
 
 
 async def test_people_are_answered_separately(rig: Rig) -> None:
     rig.api.person_sends(PERSON, "hi")
     rig.api.person_sends(OTHER, "hello")
-    assert await rig.replies(0, 2, PERSON) == [HELLO, SAFE_NOW]
-    assert await rig.replies(0, 2, OTHER) == [HELLO, SAFE_NOW]
+    assert await rig.replies(0, 1, PERSON) == [GREETING]
+    assert await rig.replies(0, 1, OTHER) == [GREETING]
     assert rig.pid(PERSON) != rig.pid(OTHER)
+
+
+async def test_a_turn_is_one_message_unless_combine_replies_is_off(
+    api: FakeSignalAPI, make_rig: RigFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, db=tmp_path / "separate.db")
+    separate = await make_rig(settings.model_copy(update={
+        "delivery": settings.delivery.model_copy(update={"combine_replies": False})}))
+    assert await separate.say("hi", 2) == [HELLO, SAFE_NOW]
+    steps = await separate.say("yes", 5)
+    assert steps[0].startswith("Here you can read safety tips")
+    assert steps[2].startswith(SIGNAL_NOTE)
+    assert steps[-1] == MAIN_MENU
+    assert not any("\n1. " in step for step in steps[:-1])  # the list is on the last only
+    await separate.app.stop()
+    await api.wait_until(lambda: api.connected == 0, what="the first app disconnected")
+
+    settings = make_settings(tmp_path, db=tmp_path / "joined.db")
+    assert settings.delivery.combine_replies  # the default
+    joined = await make_rig(settings)
+    assert await joined.say("hi", 1) == [f"{HELLO}\n\n{SAFE_NOW}"]
+    [turn] = await joined.say("yes", 1)
+    assert turn == "\n\n".join(steps)  # the same parts, in order, a blank line between
+    assert turn.endswith(f"\n\n{MAIN_MENU}")  # the numbered list at the end
+    assert len(api.sends_to(PERSON)) == 2 + 5 + 1 + 1
 
 
 async def test_group_messages_are_ignored(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
@@ -166,7 +204,7 @@ async def test_group_messages_are_ignored(rig: Rig, caplog: pytest.LogCaptureFix
     group = rig.api.add_group("Peer support", members=[PERSON, OTHER])
     rig.api.person_sends(PERSON, "hi all", group_id=group.id)
     rig.api.person_types(PERSON, group_id=group.id)
-    assert await rig.say("hi", 2) == [HELLO, SAFE_NOW]
+    assert await rig.say("hi", 1) == [GREETING]
     assert rig.api.sends_to(group.id) == []
     assert "ignored a group message" in caplog.messages
     assert calls(rig.api, "PUT", f"/v1/contacts/{rig.api.number}")[0].json_body["recipient"] \
@@ -174,7 +212,7 @@ async def test_group_messages_are_ignored(rig: Rig, caplog: pytest.LogCaptureFix
 
 
 async def test_attachments_and_stickers_without_text_get_the_text_only_answer(rig: Rig) -> None:
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     before = len(rig.api.sent_texts(PERSON))
     rig.api.person_sends_attachment(PERSON, b"\x89PNG not really")
     assert await rig.replies(before, 1) == [f"{TEXT_ONLY}\n1. Yes\n2. Not now"]
@@ -187,8 +225,9 @@ async def test_attachments_and_stickers_without_text_get_the_text_only_answer(ri
 
     # With text, the text counts and the file is left alone (never downloaded).
     rig.api.person_sends_attachment(PERSON, b"\x89PNG", text="1")
-    welcome = await rig.replies(before + 2, 5)
-    assert welcome[-1] == MAIN_MENU
+    [welcome] = await rig.replies(before + 2, 1)
+    assert parts(welcome)[0].startswith("Here you can read safety tips")
+    assert parts(welcome)[-1] == MAIN_MENU
     assert not [c for c in rig.api.calls if c.path.startswith("/v1/attachments")]
 
 
@@ -197,7 +236,7 @@ async def test_noise_and_garbage_never_block_later_messages(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     api = rig.api
-    [hello_ts, _] = [int(b) for b in await sent_ids(rig, lambda: rig.say("hi", 2))]
+    [hello_ts] = [int(b) for b in await sent_ids(rig, lambda: rig.say("hi", 1))]
     person_uuid = api.uuid_of(PERSON)
     api.person_reacts(PERSON, "❤️", hello_ts)
     api.person_types(PERSON)
@@ -224,9 +263,9 @@ async def test_noise_and_garbage_never_block_later_messages(
         "destination": PERSON, "destinationNumber": PERSON, "destinationUuid": person_uuid}}))
     api.push_envelope(api.envelope(PERSON, syncMessage={"readMessages": []}))
 
-    welcome = await rig.say("yes", 5)
-    assert welcome[-1] == MAIN_MENU
-    assert api.sent_texts(PERSON)[:2] == [HELLO, SAFE_NOW]  # nothing answered the noise
+    [welcome] = await rig.say("yes", 1)
+    assert parts(welcome)[-1] == MAIN_MENU
+    assert api.sent_texts(PERSON) == [GREETING, welcome]  # nothing answered the noise
     assert api.ws_connections == 1 and api.pending == 0
     assert any(m.startswith("skipped a frame that could not be read") for m in caplog.messages)
 
@@ -256,30 +295,30 @@ async def test_quick_exit_remote_deletes_the_bot_messages_and_clears_state(rig: 
     api = rig.api
 
     async def talk() -> None:
-        await rig.say("hi", 2)
-        await rig.say("1", 5)
-        await rig.say("2", 2)
+        await rig.say("hi", 1)
+        await rig.say("1", 1)
+        await rig.say("2", 1)
 
     ids = await sent_ids(rig, talk)
-    assert len(ids) == 9 and len(set(ids)) == 9
+    assert len(ids) == 3 and len(set(ids)) == 3
     person = await rig.store.person(rig.pid())
     assert person is not None and person.state.stack
 
     api.person_sends(PERSON, "EXIT")
-    deletes = await api.wait_for(f"DELETE /v1/remote-delete/{api.number}", count=9)
+    deletes = await api.wait_for(f"DELETE /v1/remote-delete/{api.number}", count=3)
     await asyncio.sleep(0.05)
-    assert len(calls(api, "DELETE", f"/v1/remote-delete/{api.number}")) == 9
+    assert len(calls(api, "DELETE", f"/v1/remote-delete/{api.number}")) == 3
     assert sorted(d.json_body["timestamp"] for d in deletes) == sorted(int(i) for i in ids)
     assert {d.json_body["recipient"] for d in deletes} == {api.uuid_of(PERSON)}
     assert all(d.status == 201 for d in deletes)
-    assert len(api.sent_texts(PERSON)) == 9  # no reply to exit
+    assert len(api.sent_texts(PERSON)) == 3  # no reply to exit
 
     person = await rig.store.person(rig.pid())
     assert person is not None and person.state == State(turn=person.state.turn)
     assert await rig.store.message_ids(rig.pid(), 0) == []
     assert await rig.store.pending(rig.pid()) == []
     # Starting over works, and the first-contact set-up is not repeated.
-    assert (await rig.say("hi", 2))[0] == HELLO
+    assert await rig.say("hi", 1) == [GREETING]
     assert len(calls(api, "PUT", f"/v1/contacts/{api.number}")) == 1
 
 
@@ -288,7 +327,13 @@ async def test_failed_deletes_and_timers_are_tried_again_when_the_bridge_is_back
 ) -> None:
     api = rig.api
     person_uuid = api.uuid_of(PERSON)
-    ids = await sent_ids(rig, lambda: rig.say("hi", 2))
+
+    async def talk() -> None:
+        await rig.say("hi", 1)
+        await rig.say("yes", 1)
+
+    ids = await sent_ids(rig, talk)
+    assert len(ids) == 2
     await api.go_down()
     await rig.channel.delete(person_uuid, [*ids, "not-a-number"])  # no exception
     with pytest.raises(BridgeDown):
@@ -312,10 +357,11 @@ async def test_a_neutral_exit_reply_is_removed_after_a_moment(
     settings = settings.model_copy(update={"commands": settings.commands.model_copy(
         update={"quick_exit_reply": "OK."})})
     rig = await make_rig(settings)
-    await rig.say("hi", 2)
+    [hello] = await sent_ids(rig, lambda: rig.say("hi", 1))
     ids = await sent_ids(rig, lambda: rig.say("exit", 1))
     assert rig.api.sent_texts(PERSON)[-1] == "OK."
-    deletes = await rig.api.wait_for(f"DELETE /v1/remote-delete/{rig.api.number}", count=3)
+    deletes = await rig.api.wait_for(f"DELETE /v1/remote-delete/{rig.api.number}", count=2)
+    assert deletes[0].json_body["timestamp"] == int(hello)
     assert deletes[-1].json_body["timestamp"] == int(ids[0])
 
 
@@ -325,29 +371,29 @@ async def test_a_neutral_exit_reply_is_removed_after_a_moment(
 async def test_first_contact_sets_a_day_and_safety_tips_can_set_a_week(rig: Rig) -> None:
     api = rig.api
     contacts = f"/v1/contacts/{api.number}"
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     [first] = calls(api, "PUT", contacts)
     assert first.json_body == {"recipient": api.uuid_of(PERSON), "expiration_in_seconds": 86400}
     assert first.status == 204
 
-    await rig.say("yes", 5)
-    await rig.say("staying safe", 2)
+    await rig.say("yes", 1)
+    await rig.say("staying safe", 1)
     offer = await rig.say("Making this chat disappear", 1)
     assert offer[0].startswith("I can make new messages in this chat disappear")
     assert offer[0].endswith(TIMER_MENU_END)
-    done = await rig.say("2", 2)
-    assert done == ["New messages here will now disappear after a week.", TIPS_MENU]
+    done = await rig.say("2", 1)
+    assert done == [f"New messages here will now disappear after a week.\n\n{TIPS_MENU}"]
     assert [c.json_body for c in calls(api, "PUT", contacts)][1:] == [
         {"recipient": api.uuid_of(PERSON), "expiration_in_seconds": 604800}]
 
     await rig.say("2", 1)
-    assert await rig.say("keep it as it is", 2) == ["OK, nothing has changed.", TIPS_MENU]
+    assert await rig.say("keep it as it is", 1) == [f"OK, nothing has changed.\n\n{TIPS_MENU}"]
     assert len(calls(api, "PUT", contacts)) == 2
 
 
 async def test_no_default_timer_when_it_is_set_to_zero(make_rig: RigFactory) -> None:
     rig = await make_rig(disappearing_seconds=0)
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     assert calls(rig.api, "PUT", f"/v1/contacts/{rig.api.number}") == []
 
 
@@ -366,17 +412,19 @@ async def test_other_channels_keep_the_auto_delete_tip(harness: Harness) -> None
 
 async def test_bridge_down_mid_conversation_loses_no_reply_and_keeps_order(rig: Rig) -> None:
     api = rig.api
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     # The person's answer arrives, then the bridge fails to send and goes down.
     api.fail_sends(1, status=503)
     api.person_sends(PERSON, "yes")
     await api.wait_for(lambda c: c.path == "/v2/send" and c.status == 503)
     await api.go_down()
     await asyncio.sleep(0.3)
-    assert len(api.sent_texts(PERSON)) == 2
+    assert len(api.sent_texts(PERSON)) == 1
     # Back up: the kept replies go out by themselves (on_ready), in order.
     await api.come_back()
-    kept = await rig.replies(2, 5)
+    [sent] = await rig.replies(1, 1)
+    kept = parts(sent)
+    assert len(kept) == 5, kept
     assert kept[0].startswith("Here you can read safety tips")
     assert kept[2].startswith(SIGNAL_NOTE)
     assert kept[4] == MAIN_MENU
@@ -387,9 +435,11 @@ async def test_bridge_down_mid_conversation_loses_no_reply_and_keeps_order(rig: 
     api.person_sends(PERSON, "4")
     await asyncio.sleep(0.2)
     await api.come_back()
-    later = await rig.replies(7, 3)
-    assert later[0].startswith("Here are some ideas")
-    assert later[1:] == [TIPS_MENU, MAIN_MENU]
+    later = await rig.replies(2, 2)
+    tips = parts(later[0])
+    assert len(tips) == 2, tips
+    assert tips[0].startswith("Here are some ideas")
+    assert [tips[1], later[1]] == [TIPS_MENU, MAIN_MENU]
     assert await rig.store.pending() == []
 
 
@@ -403,20 +453,20 @@ async def test_down_at_start_then_up(
     assert any(m.startswith("signal bridge is not reachable") for m in caplog.messages)
     api.person_sends(PERSON, "hi")
     await api.come_back()
-    assert await rig.replies(0, 2) == [HELLO, SAFE_NOW]
+    assert await rig.replies(0, 1) == [GREETING]
     assert "signal bridge reachable again" in caplog.messages
 
 
 @pytest.mark.parametrize("clean", [False, True])
 async def test_a_dropped_or_closed_websocket_reconnects(rig: Rig, clean: bool) -> None:
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     await rig.api.drop_websockets(clean=clean)
     await rig.api.wait_connected(total=2)
-    assert (await rig.say("yes", 5))[-1] == MAIN_MENU
+    assert parts((await rig.say("yes", 1))[0])[-1] == MAIN_MENU
 
 
 async def test_an_unregistered_person_is_marked_unreachable(rig: Rig) -> None:
-    await rig.say("hi", 2)
+    await rig.say("hi", 1)
     rig.api.fail_sends(1, status=400, error="Failed to send message: Unregistered user")
     rig.api.person_sends(PERSON, "yes")
     await rig.api.wait_for(lambda c: c.path == "/v2/send" and c.status == 400)
@@ -428,8 +478,10 @@ async def test_an_unregistered_person_is_marked_unreachable(rig: Rig) -> None:
 
 async def test_both_send_answer_shapes_give_the_timestamp(rig: Rig) -> None:
     rig.api.send_response = "list"
-    ids = await sent_ids(rig, lambda: rig.say("hi", 2))
-    assert all(i.isdigit() for i in ids) and len(ids) == 2
+    ids = await sent_ids(rig, lambda: rig.say("hi", 1))
+    rig.api.send_response = "object"
+    ids += await sent_ids(rig, lambda: rig.say("yes", 1))
+    assert all(i.isdigit() for i in ids) and len(ids) == 2 and len(set(ids)) == 2
 
 
 # ------------------------------------------------------------------ privacy
@@ -446,14 +498,14 @@ async def test_no_number_uuid_name_or_text_in_the_db_file_or_any_log(
         name = "Quillon Vexworth"
         note = "canary-note: my boss keeps my passport at 14 Elm Street"
         kw = {"source_name": name}
-        await rig.say("hi", 2, **kw)
-        await rig.say("yes", 5, **kw)
-        await rig.say("Talk to a person", 3, **kw)
+        await rig.say("hi", 1, **kw)
+        await rig.say("yes", 1, **kw)
+        await rig.say("Talk to a person", 1, **kw)
         assert (await rig.say("1", 1, **kw))[0].startswith("What would you like the advocate")
         assert (await rig.say(note, 1, **kw))[0].startswith("When is it usually safer")
-        await rig.say("3", 2, **kw)
+        await rig.say("3", 1, **kw)
         rig.api.person_sends_attachment(PERSON, b"secret picture", text=None, **kw)
-        await rig.replies(13, 2)
+        await rig.replies(6, 1)
         group = rig.api.add_group("Peers", members=[PERSON])
         rig.api.person_sends(PERSON, note, group_id=group.id, **kw)
         rig.api.push_envelope({"error": note})
@@ -497,7 +549,8 @@ def test_helpline_run_builds_the_signal_channel_from_the_environment() -> None:
     assert isinstance(channel, SignalChannel)
     assert channel.name == "signal"
     assert channel.capabilities == Capabilities(buttons=False, deletes_inbound=False,
-                                                delete_window_hours=24, disappearing=True)
+                                                delete_window_hours=24, disappearing=True,
+                                                max_text=2000)
     assert channel.options.disappearing_seconds == 86400
     assert build_channels(load_settings(environ={"HELPLINE_SIGNAL_SERVICE": "x:1"})) == []
 

@@ -18,6 +18,12 @@ class Capabilities:
     deletes_inbound: bool  # can delete the person's own messages too
     delete_window_hours: float  # how far back deletion is reliable
     disappearing: bool = False  # the bot can set a disappearing-messages timer
+    # The longest text one message may carry; a turn's messages are joined up to it
+    # (events.combined, unless [delivery] combine_replies is off). 0: never joined.
+    max_text: int = 0
+    # The most text a platform takes in one message, in UTF-16 code units (how Telegram
+    # counts); the app sends a longer text in parts (events.split_long). 0: no limit.
+    split_at: int = 0
 
 
 class Unreachable(Exception):

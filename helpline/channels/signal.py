@@ -101,8 +101,9 @@ class SignalOptions:
 
 class SignalChannel:
     name = "signal"
+    # Signal apps fold a text past 2,000 characters behind "Read more".
     capabilities = Capabilities(buttons=False, deletes_inbound=False, delete_window_hours=24,
-                                disappearing=True)
+                                disappearing=True, max_text=2000)
 
     def __init__(self, options: SignalOptions) -> None:
         self.options = options

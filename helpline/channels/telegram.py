@@ -30,12 +30,12 @@ from telegram import (
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler, Unreachable
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
-from helpline.events import Inbound, InboundKind, Message, RawInbound
+from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.i18n import N_, NullTranslator, Translator
 
 log = logging.getLogger("helpline.telegram")
@@ -43,6 +43,15 @@ log = logging.getLogger("helpline.telegram")
 GroupListener = Callable[[Update], Awaitable[None]]
 
 DELETE_BATCH = 100
+# The Bot API takes at most 4,096 characters (UTF-16 code units) of text in a message; a
+# turn's messages are joined up to a little less, and the app sends a longer text in parts
+# (each its own outbox row, so each part's id is kept for quick exit).
+MAX_TEXT = 4000
+API_MAX_TEXT = 4096
+# Bot API requests in flight at once (BoundedRequest). More did not go faster on loopback
+# (bench/README.md: 8 gave the most messages a second, 64 a third fewer), and Telegram
+# itself takes about 30 messages a second from a bot.
+BOT_API_CONNECTIONS = 8
 
 # Neutral descriptions: the command list can be seen by anyone who looks at the phone.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -117,10 +126,38 @@ class SafeBot(ExtBot[Any]):
         return tuple(updates)
 
 
+class BoundedRequest(HTTPXRequest):
+    """An HTTPXRequest that lets at most ``connections`` requests in at once; the rest
+    wait their turn here, first come first served.
+
+    Without it, with hundreds of chats in flight, every request went straight into
+    httpcore's pool, which re-matches its whole queue of waiting requests against every
+    connection each time one finishes (most of the bot's time under load, see
+    bench/README.md), and requests that waited there longer than the pool timeout failed."""
+
+    def __init__(self, connections: int) -> None:
+        super().__init__(connection_pool_size=connections)
+        self._slots = asyncio.Semaphore(connections)
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        async with self._slots:
+            return await super().do_request(url, method, request_data, read_timeout,
+                                            write_timeout, connect_timeout, pool_timeout)
+
+
 class TelegramChannel:
     name = "telegram"
     capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48,
-                                disappearing=False)
+                                disappearing=False, max_text=MAX_TEXT, split_at=API_MAX_TEXT)
 
     def __init__(self, options: TelegramOptions, translator: Translator | None = None) -> None:
         self.options = options
@@ -129,7 +166,7 @@ class TelegramChannel:
             options.token,
             base_url=f"{options.api_url}/bot",
             base_file_url=f"{options.api_url}/file/bot",
-            request=HTTPXRequest(connection_pool_size=64),
+            request=BoundedRequest(BOT_API_CONNECTIONS),
             get_updates_request=HTTPXRequest(connection_pool_size=2),
             rate_limiter=AIORateLimiter(max_retries=5) if options.rate_limit else None,
         )
@@ -288,24 +325,30 @@ class TelegramChannel:
                 [[InlineKeyboardButton(c.label, callback_data=c.payload[:64])]
                  for c in message.choices]
             )
-        text = message.text or "…"
-        try:
-            sent = await self.app.bot.send_message(
-                chat_id=int(address), text=text, reply_markup=markup,
-                protect_content=self.options.protect_content,
-            )
-        except Forbidden as exc:
-            raise Unreachable(type(exc).__name__) from None
-        except BadRequest as exc:
-            if "chat not found" in str(exc).lower():
-                raise Unreachable("chat not found") from None
-            raise
-        except RetryAfter:
-            raise  # the app keeps it and retries later
-        if message.ephemeral and self.options.exit_reply_delete_after_seconds >= 0:
-            self._spawn(self._delete_later(address, sent.message_id,
-                                           self.options.exit_reply_delete_after_seconds))
-        return [str(sent.message_id)]
+        # The app already sends a long text in parts (Capabilities.split_at); this guards
+        # any other caller.
+        parts = split_text(message.text or "…", API_MAX_TEXT)
+        ids: list[str] = []
+        for index, text in enumerate(parts):
+            try:
+                sent = await self.app.bot.send_message(
+                    chat_id=int(address), text=text,
+                    reply_markup=markup if index == len(parts) - 1 else None,
+                    protect_content=self.options.protect_content,
+                )
+            except Forbidden as exc:
+                raise Unreachable(type(exc).__name__) from None
+            except BadRequest as exc:
+                if "chat not found" in str(exc).lower():
+                    raise Unreachable("chat not found") from None
+                raise
+            except RetryAfter:
+                raise  # the app keeps it and retries later
+            ids.append(str(sent.message_id))
+            if message.ephemeral and self.options.exit_reply_delete_after_seconds >= 0:
+                self._spawn(self._delete_later(address, sent.message_id,
+                                               self.options.exit_reply_delete_after_seconds))
+        return ids
 
     async def _delete_later(self, address: str, message_id: int, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -342,3 +385,4 @@ def _point(location: Location | None) -> tuple[float, float] | None:
             and -180 <= lon <= 180):
         return None
     return (lat, lon)
+

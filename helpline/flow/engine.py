@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from helpline.events import (
     SHARED_LOCATION,
@@ -92,7 +93,7 @@ class EngineConfig:
         return frozenset(normalize(w) for w in base) | self.extra_words.get(command, frozenset())
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     state: State
     messages: list[Message] = field(default_factory=list)
@@ -270,11 +271,11 @@ class Engine:
             result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
             self._rerender(result)
             return result
-        if isinstance(current, ChooseStep):
+        if type(current) is ChooseStep:  # exact types: step models are never subclassed
             self._answer_choice(result, current, said, payload)
-        elif isinstance(current, AskStep):
+        elif type(current) is AskStep:
             self._answer_ask(result, current, inbound, payload)
-        elif isinstance(current, LookupStep) and state.overlay is not None:
+        elif type(current) is LookupStep and state.overlay is not None:
             self._answer_overlay(result, current, state.overlay, said, payload)
         else:  # not waiting for anything: carry on from here
             self.advance(result)
@@ -583,33 +584,34 @@ class Engine:
     def _run(self, result: Result) -> None:
         """Run steps from the top frame until one waits for an answer or the stack empties."""
         state = result.state
+        steps_of = self.flows.flows
         for _ in range(MAX_AUTO_STEPS):
             if not state.stack:
                 return
             frame = state.stack[-1]
-            step = self.flows[frame.flow].steps[frame.step]
-            if isinstance(step, ChooseStep):
+            step = steps_of[frame.flow].steps[frame.step]  # exact types below: never subclassed
+            if type(step) is ChooseStep:
                 state.turn += 1
                 result.messages.append(self._render_choose(state, step))
                 return
-            if isinstance(step, AskStep):
+            if type(step) is AskStep:
                 state.turn += 1
                 result.messages.append(Message(self._fmt(state, step.ask)))
                 return
-            if isinstance(step, SayStep):
+            if type(step) is SayStep:
                 result.messages.append(Message(self._fmt(state, step.say)))
-            elif isinstance(step, SetStep):
+            elif type(step) is SetStep:
                 state.vars.update(step.set)
-            elif isinstance(step, BranchStep):
+            elif type(step) is BranchStep:
                 self._follow(result, _branch_target(step, state.vars))
                 continue
-            elif isinstance(step, CallStep):
+            elif type(step) is CallStep:
                 if len(state.stack) >= MAX_DEPTH:
                     self._recover(result)
                     return
                 state.stack.append(Frame(flow=step.call, step=self.flows[step.call].start))
                 continue
-            elif isinstance(step, LookupStep):
+            elif type(step) is LookupStep:
                 spec = step.lookup
                 criteria = {
                     key: state.vars.get(name)
@@ -623,24 +625,24 @@ class Engine:
                 result.near = None
                 result.add_effect(Lookup(criteria=criteria, limit=spec.limit, near=near))
                 return  # waits: the app shows results (an overlay) or calls advance()
-            elif isinstance(step, HandoffStep):
+            elif type(step) is HandoffStep:
                 summary = {name: state.vars.get(name) for name in step.handoff.share
                            if state.vars.get(name) not in (None, "", [])}
                 result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
-            elif isinstance(step, ScheduleStep):
+            elif type(step) is ScheduleStep:
                 hours = _number(step.schedule.after_hours, state.vars)
                 if hours is not None and 0 < hours <= 366 * 24:
                     result.add_effect(Schedule(step.schedule.kind, hours, step.schedule.flow))
-            elif isinstance(step, DisappearingStep):
+            elif type(step) is DisappearingStep:
                 seconds = _number(step.disappearing, state.vars)
                 if seconds is not None and 0 <= seconds <= 365 * 86400:
                     result.add_effect(SetDisappearing(int(seconds)))
-            elif isinstance(step, EndStep):
+            elif type(step) is EndStep:
                 if isinstance(step.end, str):
                     result.messages.append(Message(self._fmt(state, step.end)))
                 self._return(result)
                 continue
-            self._follow(result, step)
+            self._follow(result, cast(Target, step))  # every kind left is a Target
         self._recover(result)
 
     def _recover(self, result: Result) -> None:

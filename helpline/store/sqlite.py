@@ -18,8 +18,45 @@ from helpline.flow.state import State
 from helpline.privacy import Vault
 from helpline.store.migrations import PERSON_TABLES, upgrade
 
+INLINE_LEASE_SECONDS = 60.0
 OUTBOX_INSERT = ("INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
                  "VALUES (?, ?, ?, ?, ?)")
+
+
+def _run_batch(conn: sqlite3.Connection,
+               works: Sequence[Callable[[sqlite3.Connection], None]]) -> list[Exception | None]:
+    """In the database thread: every work in one transaction, each in a savepoint."""
+    errors: list[Exception | None] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT work")
+            try:
+                work(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO work")
+                errors.append(exc)
+            else:
+                errors.append(None)
+            conn.execute("RELEASE work")
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return errors
+
+
+def _select_people(conn: sqlite3.Connection, pids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """In the database thread: the people rows of ``pids``, by pid."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(pids), 500):  # below SQLite's limit of bound parameters
+        chunk = pids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+                "SELECT pid, channel, address, state, updated_at, unreachable FROM people "
+                f"WHERE pid IN ({marks})", chunk):
+            found[row[0]] = tuple(row)
+    return found
 
 
 @dataclass(frozen=True)
@@ -60,6 +97,10 @@ class Store:
         self.db = db
         self.vault = vault
         self._write = asyncio.Lock()
+        self._batch: list[tuple[Callable[[sqlite3.Connection], None], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._reads: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path | str, vault: Vault) -> Store:
@@ -75,6 +116,9 @@ class Store:
         return cls(db, vault)
 
     async def close(self) -> None:
+        for task in (self._reader, self._flusher):  # queued reads and writes finish first
+            if task is not None:
+                await asyncio.shield(task)
         await self.db.close()
 
     @asynccontextmanager
@@ -89,34 +133,53 @@ class Store:
             await self.db.commit()
 
     async def _in_one_trip(self, work: Callable[[sqlite3.Connection], None]) -> None:
-        """Run ``work`` as one transaction in a single trip to the database thread.
+        """Run ``work`` as its own transaction, with group commit: one trip to the database
+        thread and one commit for every write queued meanwhile.
 
         ``transaction()`` awaits each statement: one trip per statement, each waiting for
-        its turn on a busy event loop while the write lock is held, and under load those
-        trips were what limited the pipeline (bench/README.md). The hot writes (a turn, a
-        delivery) go through here instead. aiosqlite has no public call for this;
-        ``_execute`` is the one all its own methods use."""
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                work(conn)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        its turn on a busy event loop while the write lock is held. The hot writes (a turn,
+        a delivery) come here instead: the first caller starts a flush; whoever queues while
+        a flush runs goes in the next one. Each work runs inside a savepoint, so a failing
+        one is undone alone and its caller gets the error; the others commit. Every caller
+        returns only after its commit. aiosqlite has no public call for this; ``_execute``
+        is the one all its own methods use."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((work, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await future
 
-        async with self._write:
-            await self.db._execute(run, self.db._conn)  # type: ignore[no-untyped-call]
+    async def _flush(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                works = [work for work, _ in batch]
+                try:
+                    async with self._write:
+                        errors = await self.db._execute(  # type: ignore[no-untyped-call]
+                            _run_batch, self.db._conn, works)
+                except BaseException as exc:  # the commit itself failed: nothing was saved
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception)
+                                                 else RuntimeError("store closed"))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), error in zip(batch, errors, strict=True):
+                    if future.done():
+                        continue
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+        finally:
+            self._flusher = None
 
     # ------------------------------------------------------------- people
 
     async def person(self, pid: str) -> PersonRow | None:
-        # execute_fetchall: one trip to the database thread (a cursor takes three).
-        rows = await self.db.execute_fetchall(
-            "SELECT pid, channel, address, state, updated_at, unreachable FROM people "
-            "WHERE pid = ?", (pid,)
-        )
-        row = next(iter(rows), None)
+        row = await self._person_row(pid)
         if row is None:
             return None
         state = State()
@@ -124,6 +187,39 @@ class Store:
             state = State.from_json(self.vault.decrypt(row[3]))
         return PersonRow(row[0], row[1], self.vault.decrypt_text(row[2]), state, row[4],
                          bool(row[5]))
+
+    async def _person_row(self, pid: str) -> tuple[Any, ...] | None:
+        """The person's row, read together with every other row asked for meanwhile: one
+        trip to the database thread for all (as writes do, see ``_in_one_trip``)."""
+        future: asyncio.Future[tuple[Any, ...] | None] = (
+            asyncio.get_running_loop().create_future())
+        self._reads.setdefault(pid, []).append(future)
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_people())
+        return await future
+
+    async def _read_people(self) -> None:
+        try:
+            while self._reads:
+                wanted, self._reads = self._reads, {}
+                try:
+                    rows = await self.db._execute(  # type: ignore[no-untyped-call]
+                        _select_people, self.db._conn, list(wanted))
+                except BaseException as exc:
+                    for futures in wanted.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc if isinstance(exc, Exception)
+                                                     else RuntimeError("store closed"))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for pid, futures in wanted.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(rows.get(pid))
+        finally:
+            self._reader = None
 
     async def address(self, pid: str) -> str | None:
         rows = await self.db.execute_fetchall("SELECT address FROM people WHERE pid = ?", (pid,))
@@ -139,13 +235,20 @@ class Store:
         messages: Sequence[Message],
         now: float,
         inbound_msg_id: str | None = None,
-    ) -> None:
-        """Save the new state and queue the replies in one transaction (state before reply)."""
+    ) -> list[OutboxItem] | None:
+        """Save the new state and queue the replies in one transaction (state before reply).
+
+        Returns the queued replies, which the caller may send without reading them back,
+        or None when older replies of this person are still queued (send those first:
+        read the outbox)."""
         body = self.vault.encrypt(state.to_json().encode())
         addr = self.vault.encrypt_text(address)
         replies = self._outbox_rows(pid, channel, messages, now)
+        queued: list[OutboxItem] = []
+        older = False
 
         def work(db: sqlite3.Connection) -> None:
+            nonlocal older
             db.execute(
                 "INSERT INTO people (pid, channel, address, state, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(pid) DO UPDATE SET "
@@ -153,7 +256,12 @@ class Store:
                 "updated_at = excluded.updated_at, unreachable = 0",
                 (pid, channel, addr, body, now, now),
             )
-            db.executemany(OUTBOX_INSERT, replies)
+            older = db.execute("SELECT 1 FROM outbox WHERE pid = ? LIMIT 1",
+                               (pid,)).fetchone() is not None
+            for message, row in zip(messages, replies, strict=True):
+                row_id = db.execute(OUTBOX_INSERT, row).lastrowid
+                assert row_id is not None
+                queued.append(OutboxItem(row_id, pid, channel, message, 0, row[4]))
             if inbound_msg_id is not None:
                 db.execute(
                     "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
@@ -161,6 +269,7 @@ class Store:
                 )
 
         await self._in_one_trip(work)
+        return None if older else queued
 
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
                       now: float) -> None:
@@ -174,8 +283,13 @@ class Store:
 
     def _outbox_rows(self, pid: str, channel: str, messages: Sequence[Message],
                      now: float) -> list[tuple[Any, ...]]:
+        # The caller sends these at once (it holds the person's lock); the periodic sweep
+        # (App.deliver_pending) only takes them up if that has not happened in a while
+        # (a crash: start-up sends everything queued anyway). Without this lease, under
+        # load the sweep queued behind every busy conversation for rows being sent.
+        due = now + INLINE_LEASE_SECONDS
         return [(pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
-                 now, now) for message in messages]
+                 now, due) for message in messages]
 
     async def enqueue_to(self, key: str, channel: str, address: str,
                          messages: Sequence[Message], now: float) -> None:
