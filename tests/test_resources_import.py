@@ -13,6 +13,7 @@ import pytest
 from helpline.cli import main
 from helpline.privacy import Vault
 from helpline.resources import (
+    SAMPLE_DIRECTORY,
     Directory,
     OpeningsError,
     import_directory,
@@ -265,3 +266,25 @@ async def test_seed_only_when_empty_and_only_when_configured(tmp_path: Path) -> 
     async with open_app(seeded, SECRET) as app:
         assert await Directory(app.store).count() == 10
         assert await seed_if_empty(app.store, str(HSDS), NOW) is None  # not empty: no import
+
+
+async def test_a_directory_read_sees_changes_made_by_another_process(
+        store: Store, tmp_path: Path) -> None:
+    """Lookups keep parsed services in memory; a change written by another connection
+    (``helpline resources import`` while the bot runs) is still seen at once."""
+    result = await import_directory(store, SAMPLE_DIRECTORY, NOW)
+    assert result.applied
+    directory = Directory(store)
+    before = {s.id: s for s in await directory.services()}
+    some_id = next(iter(before))
+    other = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    try:
+        renamed = before[some_id].model_copy(update={"name": "Renamed Elsewhere"})
+        await other.db.execute("UPDATE services SET data = ? WHERE id = ?",
+                               (renamed.model_dump_json(), some_id))
+        await other.db.execute("DELETE FROM services WHERE id != ?", (some_id,))
+    finally:
+        await other.close()
+    after = await directory.services()
+    assert [(s.id, s.name) for s in after] == [(some_id, "Renamed Elsewhere")]
+    assert (await directory.by_ids([some_id]))[some_id].name == "Renamed Elsewhere"

@@ -33,6 +33,23 @@ class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        # Parsed services by their stored JSON: a lookup reads every row (another process,
+        # `helpline resources import`, may have changed them) but parses only new ones.
+        self._parsed: dict[str, Service] = {}
+
+    def _parse(self, rows: Iterable[tuple[str]], keep_only_these: bool = False
+               ) -> list[Service]:
+        parsed = self._parsed
+        out = []
+        for (data,) in rows:
+            service = parsed.get(data)
+            if service is None:
+                service = parsed[data] = Service.model_validate_json(data)
+            out.append(service)
+        if keep_only_these and len(parsed) > len(out):  # forget services no longer listed
+            listed = {id(service) for service in out}
+            self._parsed = {data: svc for data, svc in parsed.items() if id(svc) in listed}
+        return out
 
     # ------------------------------------------------------------- reading
 
@@ -42,18 +59,17 @@ class Directory:
         return int(row[0]) if row else 0
 
     async def services(self) -> list[Service]:
-        async with self.db.execute("SELECT data FROM services ORDER BY name, id") as cursor:
-            return [Service.model_validate_json(r[0]) for r in await cursor.fetchall()]
+        rows = await self.db.execute_fetchall("SELECT data FROM services ORDER BY name, id")
+        return self._parse([(str(r[0]),) for r in rows], keep_only_these=True)
 
     async def by_ids(self, ids: Sequence[str]) -> dict[str, Service]:
         out: dict[str, Service] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ",".join("?" * len(chunk))
-            async with self.db.execute(f"SELECT data FROM services WHERE id IN ({marks})",
-                                       chunk) as cursor:
-                for (data,) in await cursor.fetchall():
-                    service = Service.model_validate_json(data)
-                    out[service.id] = service
+            rows = await self.db.execute_fetchall(
+                f"SELECT data FROM services WHERE id IN ({marks})", chunk)
+            for service in self._parse((str(r[0]),) for r in rows):
+                out[service.id] = service
         return out
 
     async def capacities(self, ids: Sequence[str] | None = None) -> dict[str, list[Capacity]]:
@@ -61,8 +77,8 @@ class Directory:
                  "FROM service_capacity")
         rows: list[tuple[object, ...]] = []
         if ids is None:
-            async with self.db.execute(query + " ORDER BY service_id, unit") as cursor:
-                rows = [tuple(r) for r in await cursor.fetchall()]
+            rows = [tuple(r) for r in await self.db.execute_fetchall(
+                query + " ORDER BY service_id, unit")]
         else:
             for chunk in _chunks(list(dict.fromkeys(ids)), 500):
                 marks = ",".join("?" * len(chunk))
@@ -80,9 +96,9 @@ class Directory:
 
     async def places(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        async with self.db.execute("SELECT place, within FROM directory_places") as cursor:
-            for place, within in await cursor.fetchall():
-                out.setdefault(place, []).append(within)
+        for place, within in await self.db.execute_fetchall(
+                "SELECT place, within FROM directory_places"):
+            out.setdefault(place, []).append(within)
         return out
 
     async def sources(self) -> list[SourceInfo]:
