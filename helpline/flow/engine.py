@@ -690,7 +690,9 @@ class Engine:
         if cached is None or cached[0] is not step:
             cached = (step, tuple(self.tr.gettext(locale, o.label) for o in step.options))
             self._labels[(locale, id(step))] = cached
-        choices = tuple(Choice(label, f"c:{state.turn}:{i}") for i, label in enumerate(cached[1]))
+        prefix = f"c:{state.turn}:"
+        labels = cached[1]
+        choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
         return Message(self._fmt(state, step.choose) if question else "", choices)
 
     def _t(self, state: State, message: str) -> str:
@@ -707,6 +709,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 _CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
 _OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
 _NUMBER = re.compile(r"[0-9]{1,3}")
+_INDEXES = tuple(str(i) for i in range(64))  # option indexes as payload text (12 at most)
 
 
 def _option_number(said: str, count: int) -> int | None:
