@@ -93,8 +93,10 @@ ROWS = [
     Row("signal", "helpline_fake_cpu_pct", "Signal: fake + people CPU (helpline run)", "%"),
     Row("pipeline", "pipeline_msgs_per_s", "App alone (no network), person messages/s",
         "msg/s"),
-    Row("engine", "engine_steps_per_s", "Engine alone: steps/s (one core)", "step/s",
-        ">= 50,000", lambda v: v >= 50_000),
+    Row("engine", "engine_steps_per_s", "Engine alone: steps/s (one core, best of 5 rounds)",
+        "step/s", ">= 50,000", lambda v: v >= 50_000),
+    Row("engine", "engine_steps_per_s_median", "Engine alone: steps/s (median round)",
+        "step/s"),
     Row("store", "store_saves_per_s", "Store alone: save_turn/s (WAL, on disk)", "save/s"),
     Row("store", "store_reads_per_s", "Store alone: person() reads/s", "read/s"),
     Row("memory", "memory_peak_rss_mb", "Peak RSS of the bot process (stored/active: sizes)",
@@ -140,12 +142,13 @@ def table(results: dict[str, list[dict[str, Any]]], size: dict[str, list[str]]) 
     lines.append("")
     lines.append("Sizes: " + "; ".join(f"{b} {' '.join(a)}" for b, a in size.items()
                                        if b in results))
-    lines.append("Telegram: both bots without PTB's AIORateLimiter, the same HTTPXRequest "
-                 "pools and long polling; the echo bot with concurrent_updates=1 (PTB's "
-                 "default, the setting helpline's Application uses). Signal: the fake answers "
-                 "/v2/send with a list for both. Latency: a person's message queued at the "
-                 "fake -> the bot's first call for that person (reply, or delete for a quick "
-                 "exit). Load: every person at once, answering each question as it arrives.")
+    lines.append("Telegram: both bots without PTB's AIORateLimiter, with the same long "
+                 "polling; helpline lets at most 8 Bot API calls in flight, the echo bot "
+                 "handles one update at a time (concurrent_updates=1, PTB's default). "
+                 "Signal: the fake answers /v2/send with a list for both. Latency: a "
+                 "person's message queued at the fake -> the bot's first call for that "
+                 "person (reply, or delete for a quick exit). Load: every person at once, "
+                 "answering each question as it arrives.")
     return "\n".join(lines)
 
 

@@ -10,10 +10,11 @@ in a child process (``python -m bench.telegram_e2e bot --kind ...``): helpline e
 temporary folder, the sample service directory, the scheduler, logging at INFO into a
 file), or the echo bot.
 
-Fairness: both bots use the same PTB request settings (HTTPXRequest, 64 connections for
-calls, 2 for getUpdates), the same long polling (``poll_interval=0``, ``timeout=30``; the
-fake answers a waiting poll as soon as an update comes), both handle different chats
-concurrently (helpline: its KeyedSerializer; echo: PTB's ``concurrent_updates``), and both
+Fairness: both bots use HTTPXRequest pools (helpline's lets at most 8 calls in flight, see
+``helpline.channels.telegram.BoundedRequest``; the echo bot's has 64 connections, of which
+it uses one or two, handling one update at a time with ``concurrent_updates=1``, PTB's
+default), the same long polling (``poll_interval=0``, ``timeout=30``; the fake answers a
+waiting poll as soon as an update comes; 2 connections for getUpdates), and both
 run WITHOUT PTB's AIORateLimiter by default (it caps a bot at 30 messages/s); ``--rate-limit``
 runs both with it (use ``--quick`` then: at 30 msg/s a big run is slow).
 

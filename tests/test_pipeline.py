@@ -159,3 +159,32 @@ async def test_erase_confirmation_by_number_as_on_a_numbered_list(basic: Harness
     await basic.send("delete my data")
     assert await basic.send("1") == []
     assert await basic.app.store.count("people") == 0
+
+
+async def test_a_retried_reply_takes_the_replies_behind_it_along(basic: Harness) -> None:
+    """Replies a turn just queued are left to that turn for a while (the periodic retry
+    does not take them up at once); once the head of a queue is due, the retry sends it
+    and everything behind it, in order, without waiting for their own time."""
+    await basic.send("hi")
+    real_send = basic.channel.send
+    down = True
+
+    async def flaky(address: str, message: object) -> list[str]:
+        if down:
+            raise ConnectionError("platform down")
+        return await real_send(address, message)  # type: ignore[arg-type]
+
+    basic.channel.send = flaky  # type: ignore[method-assign]
+    await basic.send("1")  # fails: retried in 2 s
+    down = False
+    await basic.app.deliver_pending()  # not due yet: nothing is sent
+    assert texts(basic.new_messages()) == []
+    down = True
+    await basic.send("Jo")  # queued behind it; this turn's own try fails at the head again
+    assert await basic.app.store.count("outbox") == 2
+    down = False
+    basic.clock.advance(10)  # the head's retry is due; the reply behind it is not
+    await basic.app.deliver_pending()
+    assert texts(basic.new_messages()) == [
+        "What should I call you? (type skip to skip)", "How old are you?"]
+    assert await basic.app.store.count("outbox") == 0
