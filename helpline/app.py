@@ -37,7 +37,7 @@ from helpline.flow.model import LookupStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
-from helpline.store import OutboxItem, Store
+from helpline.store import OutboxItem, PendingDelete, Store
 
 log = logging.getLogger("helpline.app")
 
@@ -270,14 +270,34 @@ class App:
         ids = await self.store.message_ids(pid, now - window * 3600, from_bot_only=bot_only)
         if message_id is not None and not bot_only:
             ids.append(message_id)
-        await self.store.clear_conversation(pid, now)
-        if channel is None or not ids:
-            return
+        # The deletes are written down with the forgetting, and crossed off once the
+        # platform has done them: a bridge that is down, or a restart, loses none.
+        pending = (PendingDelete(channel_name, address, tuple(ids), now + window * 3600)
+                   if channel is not None and ids else None)
+        row_id = await self.store.clear_conversation(pid, now, pending)
+        if pending is not None and channel is not None:
+            await self._try_deletes(channel, replace(pending, id=row_id))
+
+    async def _try_deletes(self, channel: Channel, pending: PendingDelete) -> None:
         try:
-            await channel.delete(address, ids)
+            left = list(await channel.delete(pending.address, pending.ids) or [])
         except Exception as exc:
-            log.warning("could not delete chat messages on %s for %s (%s)", channel_name,
-                        pid[:10], type(exc).__name__)
+            log.warning("could not delete chat messages on %s (%s); trying again later",
+                        pending.channel, type(exc).__name__)
+            return
+        if left != list(pending.ids):
+            await self.store.deletes_left(pending.id, left)
+
+    async def retry_deletes(self) -> None:
+        """Ask the platforms again for the quick-exit deletes they have not done yet (when
+        a platform is back, and with every outbox sweep)."""
+        now = self.clock()
+        for pending in await self.store.pending_deletes():
+            channel = self.channels.get(pending.channel)
+            if pending.until < now or channel is None:
+                await self.store.deletes_left(pending.id, [])
+            else:
+                await self._try_deletes(channel, pending)
 
     async def _send_unstored(self, channel_name: str, address: str,
                              messages: Sequence[Message]) -> None:
@@ -369,7 +389,9 @@ class App:
                 log.error("a leave hook failed for %s (%s)", pid[:10], type(exc).__name__)
 
     async def deliver_pending(self, force: bool = False) -> None:
-        """Retry every queued message that is due (after a restart or an outage)."""
+        """Retry every queued message that is due (after a restart or an outage), and the
+        quick-exit deletes not done yet."""
+        await self.retry_deletes()
         for pid, _channel, next_try in await self.store.pids_with_pending():
             if force or next_try <= self.clock():
                 async with self.conversation(pid):

@@ -188,3 +188,38 @@ async def test_a_retried_reply_takes_the_replies_behind_it_along(basic: Harness)
     assert texts(basic.new_messages()) == [
         "What should I call you? (type skip to skip)", "How old are you?"]
     assert await basic.app.store.count("outbox") == 0
+
+
+async def test_quick_exit_deletes_are_kept_until_the_platform_has_done_them(
+        basic: Harness) -> None:
+    await basic.send("hi")
+    real_delete = basic.channel.delete
+    failing = True
+    asked: list[list[str]] = []
+
+    async def flaky(address: str, ids: object) -> list[str]:
+        asked.append(list(ids))  # type: ignore[call-overload]
+        if failing:
+            return list(ids)  # type: ignore[call-overload]
+        await real_delete(address, ids)  # type: ignore[arg-type]
+        return []
+
+    basic.channel.delete = flaky  # type: ignore[method-assign]
+    await basic.send("exit")
+    assert await basic.app.store.count("pending_deletes") == 1
+    await basic.app.deliver_pending()  # the sweep asks again: still failing
+    assert len(asked) == 2 and asked[0] == asked[1] and asked[0]
+    failing = False
+    await basic.app.deliver_pending()
+    assert await basic.app.store.count("pending_deletes") == 0
+    assert sorted(basic.channel.deleted) == sorted(asked[0])
+    # Past the platform's delete window a kept delete is dropped without asking.
+    failing = True
+    await basic.send("hi")
+    await basic.send("exit")
+    assert await basic.app.store.count("pending_deletes") == 1
+    before = len(asked)
+    basic.clock.advance(49 * 3600)
+    await basic.app.deliver_pending()
+    assert len(asked) == before
+    assert await basic.app.store.count("pending_deletes") == 0

@@ -18,6 +18,7 @@ from helpline.app import App
 from helpline.channels.base import Capabilities
 from helpline.channels.signal import BridgeDown, SignalChannel, SignalOptions
 from helpline.config import ConfigError, Settings, load_settings
+from helpline.events import Inbound, RawInbound
 from helpline.flow.loader import load_flows
 from helpline.flow.state import State
 from helpline.i18n import CatalogTranslator
@@ -322,7 +323,7 @@ async def test_quick_exit_remote_deletes_the_bot_messages_and_clears_state(rig: 
     assert len(calls(api, "PUT", f"/v1/contacts/{api.number}")) == 1
 
 
-async def test_failed_deletes_and_timers_are_tried_again_when_the_bridge_is_back(
+async def test_failed_timers_are_tried_again_and_failed_deletes_are_reported(
     rig: Rig,
 ) -> None:
     api = rig.api
@@ -335,19 +336,49 @@ async def test_failed_deletes_and_timers_are_tried_again_when_the_bridge_is_back
     ids = await sent_ids(rig, talk)
     assert len(ids) == 2
     await api.go_down()
-    await rig.channel.delete(person_uuid, [*ids, "not-a-number"])  # no exception
+    # The channel says which deletes failed (the app keeps them) and never raises.
+    assert sorted(await rig.channel.delete(person_uuid, [*ids, "not-a-number"])) == sorted(ids)
     with pytest.raises(BridgeDown):
         await rig.channel.set_disappearing(person_uuid, 604800)  # the app logs it
-    assert calls(api, "DELETE", f"/v1/remote-delete/{api.number}") == []
     api.reset()
     await api.come_back()
     [timer] = await api.wait_for(f"PUT /v1/contacts/{api.number}")
     assert timer.json_body == {"recipient": person_uuid, "expiration_in_seconds": 604800}
+
+
+async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
+    make_rig: RigFactory, tmp_path: Path,
+) -> None:
+    rig = await make_rig()
+    api = rig.api
+    person_uuid = api.uuid_of(PERSON)
+
+    async def talk() -> None:
+        await rig.say("hi", 1)
+        await rig.say("yes", 1)
+
+    ids = await sent_ids(rig, talk)
+    assert len(ids) == 2
+    await api.go_down()
+    # A quick exit the app handles while the bridge is down (it had just come in) ...
+    await rig.app.handle(RawInbound("signal", person_uuid, person_uuid,
+                                    Inbound(kind="text", at=0.0, text="exit")))
+    assert calls(api, "DELETE", f"/v1/remote-delete/{api.number}") == []
+    assert await rig.store.count("pending_deletes") == 1
+    # ... survives a restart: the kept deletes go out when the new process sees the bridge.
+    await rig.app.stop()
+    await rig.store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("helpline.db*"))
+    assert person_uuid.encode() not in raw and all(i.encode() not in raw for i in ids)
+    rig = await make_rig(connect=False)
+    api.reset()
+    await api.come_back()
     retried = await api.wait_for(f"DELETE /v1/remote-delete/{api.number}", count=2)
     assert sorted(d.json_body["timestamp"] for d in retried) == sorted(int(i) for i in ids)
     assert {d.json_body["recipient"] for d in retried} == {person_uuid}
     await asyncio.sleep(0.05)
     assert len(calls(api, "DELETE", f"/v1/remote-delete/{api.number}")) == 2  # done with
+    assert await rig.store.count("pending_deletes") == 0
 
 
 async def test_a_neutral_exit_reply_is_removed_after_a_moment(

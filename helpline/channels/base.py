@@ -45,8 +45,10 @@ class Channel(Protocol):
         """Send one message; return the platform ids of what was sent. Raise Unreachable
         when the person cannot be reached; any other exception means 'try again later'."""
 
-    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
-        """Delete what the platform allows of these messages; unknown ids are fine."""
+    async def delete(self, address: str, message_ids: Sequence[str]) -> Sequence[str] | None:
+        """Delete what the platform allows of these messages; unknown ids are fine. Return
+        the ids worth asking again for later (the platform could not be reached), or None
+        when there is nothing to try again: the app keeps those and asks again."""
 
     async def on_first_contact(self, address: str) -> None:
         """Someone new (or someone who erased their data) wrote for the first time."""

@@ -303,20 +303,24 @@ class SignalChannel:
         return ids
 
     async def _delete_later(self, address: str, ids: list[str]) -> None:
+        """The quick exit's neutral reply goes after a moment; if the bridge is down then,
+        it is tried again when the bridge is back (from memory: a restart loses it)."""
         await asyncio.sleep(self.options.exit_reply_delete_after_seconds)
-        await self.delete(address, ids)
+        failed = await self.delete(address, ids)
+        self._undeleted.update((address, int(ts)) for ts in failed)
 
-    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
-        """Remote-delete the bot's own messages (Signal honours it for about a day). A delete
-        that fails is kept in memory and tried again when the bridge is back."""
+    async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
+        """Remote-delete the bot's own messages (Signal honours it for about a day). Returns
+        the ones that failed: the app keeps them (across restarts) and asks again when the
+        bridge is back."""
         stamps = sorted({int(i) for i in message_ids if str(i).isdigit()})
         if not stamps:
-            return
+            return []
         failed = await self._remote_delete(address, stamps)
         if failed:
             log.warning("could not delete %d of %d messages; trying again when the bridge "
                         "is back", len(failed), len(stamps))
-            self._undeleted.update((address, ts) for ts in failed)
+        return [str(ts) for ts in failed]
 
     async def _remote_delete(self, address: str, stamps: Sequence[int]) -> list[int]:
         """Delete each message; return the timestamps that failed."""

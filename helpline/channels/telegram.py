@@ -28,7 +28,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
@@ -354,14 +354,24 @@ class TelegramChannel:
         await asyncio.sleep(delay)
         await self.delete(address, [str(message_id)])
 
-    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
+    async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
+        """Delete both sides' messages, 100 a call. Returns the ids of batches Telegram
+        could not be reached for (the app asks again later); a batch Telegram refused (too
+        old, already gone) is not asked for again."""
         ids = sorted({int(i) for i in message_ids if str(i).isdigit()})
+        again: list[str] = []
         for start in range(0, len(ids), DELETE_BATCH):
             batch = ids[start:start + DELETE_BATCH]
             try:
                 await self.app.bot.delete_messages(chat_id=int(address), message_ids=batch)
-            except TelegramError as exc:  # too old or already gone: nothing more to do
+            except BadRequest as exc:  # too old or already gone: nothing more to do
                 log.info("deleteMessages failed for a batch (%s)", type(exc).__name__)
+            except (NetworkError, RetryAfter) as exc:
+                log.info("deleteMessages could not be sent (%s)", type(exc).__name__)
+                again.extend(str(i) for i in batch)
+            except TelegramError as exc:  # refused (blocked, ...): nothing more to do
+                log.info("deleteMessages failed for a batch (%s)", type(exc).__name__)
+        return again
 
     async def on_first_contact(self, address: str) -> None:
         return None

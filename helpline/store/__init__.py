@@ -1,5 +1,5 @@
 """Persistence: SQLite through aiosqlite, numbered migrations, encrypted fields."""
 
-from helpline.store.sqlite import OutboxItem, PersonRow, Store
+from helpline.store.sqlite import OutboxItem, PendingDelete, PersonRow, Store
 
-__all__ = ["OutboxItem", "PersonRow", "Store"]
+__all__ = ["OutboxItem", "PendingDelete", "PersonRow", "Store"]

@@ -148,6 +148,19 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE outbox ADD COLUMN address BLOB;  -- encrypted; rows not tied to a person
         """,
     ),
+    Migration(
+        4,
+        "quick-exit deletes the platform has not done yet, kept across restarts",
+        """
+        CREATE TABLE pending_deletes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            address BLOB NOT NULL,           -- encrypted
+            ids BLOB NOT NULL,               -- encrypted JSON list of platform message ids
+            until REAL NOT NULL              -- past the platform's delete window: dropped
+        );
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.

@@ -82,6 +82,17 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
+class PendingDelete:
+    """Platform deletes a quick exit asked for that are not done yet."""
+
+    channel: str
+    address: str
+    ids: tuple[str, ...]
+    until: float  # the platform's delete window ends: give up
+    id: int = 0
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     pid: str
@@ -319,15 +330,46 @@ class Store:
             for table in PERSON_TABLES:
                 await db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
 
-    async def clear_conversation(self, pid: str, now: float) -> None:
-        """Quick exit: forget the state, pending replies and message ids; keep nothing said."""
+    async def clear_conversation(self, pid: str, now: float,
+                                 pending: PendingDelete | None = None) -> int:
+        """Quick exit: forget the state, pending replies and message ids; keep nothing said.
+        ``pending``: the platform deletes about to be asked for, kept (encrypted, tied to no
+        person) until they are done, in the same transaction as the forgetting."""
+        row_id = 0
         async with self.transaction() as db:
+            if pending is not None:
+                cursor = await db.execute(
+                    "INSERT INTO pending_deletes (channel, address, ids, until) "
+                    "VALUES (?, ?, ?, ?)",
+                    (pending.channel, self.vault.encrypt_text(pending.address),
+                     self.vault.encrypt(json.dumps(list(pending.ids)).encode()),
+                     pending.until))
+                row_id = cursor.lastrowid or 0
             await db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
                              (now, pid))
             await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
             await db.execute("DELETE FROM message_ids WHERE pid = ?", (pid,))
             # Saved services too: whoever picks up the phone next must not find them.
             await db.execute("DELETE FROM saved_services WHERE pid = ?", (pid,))
+        return row_id
+
+    # ------------------------------------------------------------- pending deletes
+
+    async def pending_deletes(self) -> list[PendingDelete]:
+        rows = await self.db.execute_fetchall(
+            "SELECT id, channel, address, ids, until FROM pending_deletes ORDER BY id")
+        return [PendingDelete(r[1], self.vault.decrypt_text(r[2]),
+                              tuple(json.loads(self.vault.decrypt(r[3]))), r[4], r[0])
+                for r in rows]
+
+    async def deletes_left(self, row_id: int, ids: Sequence[str]) -> None:
+        """What is still to delete of a pending row (nothing: the row goes)."""
+        async with self.transaction() as db:
+            if ids:
+                await db.execute("UPDATE pending_deletes SET ids = ? WHERE id = ?",
+                                 (self.vault.encrypt(json.dumps(list(ids)).encode()), row_id))
+            else:
+                await db.execute("DELETE FROM pending_deletes WHERE id = ?", (row_id,))
 
     # ------------------------------------------------------------- outbox
 
@@ -439,6 +481,8 @@ class Store:
             cursor = await db.execute("DELETE FROM message_ids WHERE at < ?",
                                       (now - message_id_hours * 3600,))
             counts["message_ids"] = cursor.rowcount
+            cursor = await db.execute("DELETE FROM pending_deletes WHERE until < ?", (now,))
+            counts["pending_deletes"] = cursor.rowcount
             if case_days is not None:
                 closed_before = now - case_days * 86400
                 # Events of the expired cases, and events as old whose case is gone already.
