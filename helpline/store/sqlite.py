@@ -46,6 +46,17 @@ def _run_batch(conn: sqlite3.Connection,
     return errors
 
 
+def _fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    """Every caller waiting on a trip that failed gets the error; a cancellation (the
+    store is closing) is passed on after they have been told."""
+    error = exc if isinstance(exc, Exception) else RuntimeError("the store is closing")
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
+    if not isinstance(exc, Exception):
+        raise exc
+
+
 def _select_people(conn: sqlite3.Connection, pids: list[str]) -> dict[str, tuple[Any, ...]]:
     """In the database thread: the people rows of ``pids``, by pid."""
     found: dict[str, tuple[Any, ...]] = {}
@@ -170,12 +181,7 @@ class Store:
                         errors = await self.db._execute(  # type: ignore[no-untyped-call]
                             _run_batch, self.db._conn, works)
                 except BaseException as exc:  # the commit itself failed: nothing was saved
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc if isinstance(exc, Exception)
-                                                 else RuntimeError("store closed"))
-                    if not isinstance(exc, Exception):
-                        raise
+                    _fail_all((future for _, future in batch), exc)
                     continue
                 for (_, future), error in zip(batch, errors, strict=True):
                     if future.done():
@@ -217,13 +223,7 @@ class Store:
                     rows = await self.db._execute(  # type: ignore[no-untyped-call]
                         _select_people, self.db._conn, list(wanted))
                 except BaseException as exc:
-                    for futures in wanted.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(exc if isinstance(exc, Exception)
-                                                     else RuntimeError("store closed"))
-                    if not isinstance(exc, Exception):
-                        raise
+                    _fail_all((f for futures in wanted.values() for f in futures), exc)
                     continue
                 for pid, futures in wanted.items():
                     for future in futures:
