@@ -202,9 +202,10 @@ class App:
         result = self.engine.step(state, inbound)
         effects = result.effects
         top = result.state.top
-        log.info("%s:%s %s -> %s%s", channel, pid[:10], inbound.kind,
-                 f"{top.flow}.{top.step}" if top else "idle",
-                 "".join(f" +{type(e).__name__}" for e in effects))
+        if log.isEnabledFor(logging.DEBUG):  # each message's step: DEBUG only (README)
+            log.debug("%s:%s %s -> %s%s", channel, pid[:10], inbound.kind,
+                      f"{top.flow}.{top.step}" if top else "idle",
+                      "".join(f" +{type(e).__name__}" for e in effects))
         if any(isinstance(e, (EraseData, DeleteChat)) for e in effects):
             await self._left(pid, now, any(isinstance(e, EraseData) for e in effects))
         if any(isinstance(e, EraseData) for e in effects):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from helpline.events import Inbound, RawInbound
 from helpline.privacy import SecretError, Vault
@@ -61,3 +65,23 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
         other.decrypt_text(token)
     with pytest.raises(SecretError):
         Vault("short")
+
+
+def test_values_are_aes_gcm_and_older_fernet_values_still_read() -> None:
+    vault = Vault(SECRET)
+    token = vault.encrypt(b"state")
+    assert token[:1] == b"\x01" and len(token) == 1 + 12 + len(b"state") + 16
+    assert vault.encrypt(b"state") != token  # a fresh nonce each time
+    tampered = token[:-1] + bytes([token[-1] ^ 1])
+    with pytest.raises(SecretError):
+        vault.decrypt(tampered)
+    with pytest.raises(SecretError):
+        vault.decrypt(b"\x01short")
+    # A value written before the GCM form: a Fernet token under the key of the time.
+    older = Fernet(base64.urlsafe_b64encode(HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"helpline/v1", info=b"field-encryption",
+    ).derive(SECRET.encode()))).encrypt(b"kept from before")
+    assert older.startswith(b"gAAAAA")
+    assert vault.decrypt(older) == b"kept from before"
+    with pytest.raises(SecretError):
+        Vault(SECRET[::-1]).decrypt(older)
