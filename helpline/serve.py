@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings
-from helpline.runtime import open_app, setup_logging
+from helpline.runtime import open_app, settled_garbage_collector, setup_logging
 from helpline.scheduler import build_scheduler
 
 log = logging.getLogger("helpline.serve")
@@ -58,6 +58,7 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
         scheduler.start()
         log.info("helpline running with %s", ", ".join(c.name for c in channels))
         try:
-            await stop.wait()
+            with settled_garbage_collector():
+                await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
