@@ -34,6 +34,7 @@ class NullChannel:
     name = "telegram"
     capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48,
                                 max_text=4000)  # as Telegram: a turn goes out as one message
+    exit_reply_delete_after = None
 
     def __init__(self) -> None:
         self.ids = itertools.count(1)

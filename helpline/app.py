@@ -127,6 +127,7 @@ class App:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
+        self._exit_reply_timers: set[asyncio.Task[None]] = set()
         self.intercept: Intercept | None = None
         self.leave_hooks: list[LeaveHook] = []
         # Extra periodic work (name -> coroutine function) the scheduler runs.
@@ -297,7 +298,7 @@ class App:
             channel = self.channels.get(pending.channel)
             if pending.until < now or channel is None:
                 await self.store.deletes_left(pending.id, [])
-            else:
+            elif pending.due_at <= now:
                 await self._try_deletes(channel, pending)
 
     async def _send_unstored(self, channel_name: str, address: str,
@@ -308,10 +309,15 @@ class App:
             return
         for message in messages:
             try:
-                await channel.send(address, message)
+                ids = await channel.send(address, message)
             except Exception as exc:
                 log.warning("could not send on %s after erase (%s)", channel_name,
                             type(exc).__name__)
+                continue
+            pending = self._exit_reply_delete(channel, address, message, ids)
+            if pending is not None:  # kept like the erase's own deletes: tied to no one
+                self._delete_when_due(channel, replace(
+                    pending, id=await self.store.keep_deletes(pending)))
 
     # ------------------------------------------------------------- outbox
 
@@ -351,9 +357,34 @@ class App:
                             pid[:10], type(exc).__name__, delay)
                 await self.store.retry_later(item.id, self.clock() + delay)
                 return
-            # Only a person's chat keeps message ids (for quick exit), not the desk's.
-            await self.store.delivered(item.id, pid, ids if item.address is None else [],
-                                       self.clock())
+            # Only a person's chat keeps message ids (for quick exit), not the desk's; a
+            # quick exit's reply is kept only as its own pending delete (tied to no one).
+            pending = self._exit_reply_delete(channel, target, item.message, ids)
+            kept = ids if item.address is None and pending is None else []
+            row_id = await self.store.delivered(item.id, pid, kept, self.clock(), pending)
+            if pending is not None:
+                self._delete_when_due(channel, replace(pending, id=row_id))
+
+    def _exit_reply_delete(self, channel: Channel, address: str, message: Message,
+                           ids: Sequence[str]) -> PendingDelete | None:
+        """A quick exit's neutral reply is deleted after a moment. The delete is written
+        down with the delivery, so a restart or an outage in that moment loses it not."""
+        delay = channel.exit_reply_delete_after
+        if not message.ephemeral or delay is None or not ids:
+            return None
+        now = self.clock()
+        return PendingDelete(channel.name, address, tuple(ids),
+                             now + channel.capabilities.delete_window_hours * 3600,
+                             due_at=now + delay)
+
+    def _delete_when_due(self, channel: Channel, pending: PendingDelete) -> None:
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, pending.due_at - self.clock()))
+            await self._try_deletes(channel, pending)
+
+        task = asyncio.create_task(later())
+        self._exit_reply_timers.add(task)
+        task.add_done_callback(self._exit_reply_timers.discard)
 
     async def deliver_now(self, key: str) -> None:
         """Send what is queued under ``key`` (a person or a desk case) now, in order."""
@@ -470,6 +501,10 @@ class App:
             log.warning("delivering kept replies failed (%s)", type(exc).__name__)
 
     async def stop(self) -> None:
+        # Exit-reply deletes not yet due stay written down: asked for after the restart.
+        for task in list(self._exit_reply_timers):
+            task.cancel()
+        await asyncio.gather(*self._exit_reply_timers, return_exceptions=True)
         for channel in self.channels.values():
             try:
                 await channel.stop()

@@ -396,6 +396,35 @@ async def test_a_neutral_exit_reply_is_removed_after_a_moment(
     assert deletes[-1].json_body["timestamp"] == int(ids[0])
 
 
+async def test_a_neutral_exit_reply_is_removed_after_an_outage_and_a_restart(
+    make_rig: RigFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={"commands": settings.commands.model_copy(
+        update={"quick_exit_reply": "OK."})})
+    rig = await make_rig(settings, exit_reply_delete_after_seconds=0.3)
+    api = rig.api
+    person_uuid = api.uuid_of(PERSON)
+    await rig.say("hi", 1)
+    [reply] = await sent_ids(rig, lambda: rig.say("exit", 1))
+    assert api.sent_texts(PERSON)[-1] == "OK."
+    # The reply's delete is written down with its delivery, before it is due ...
+    assert await rig.store.count("pending_deletes") == 1
+    await api.go_down()
+    await rig.app.stop()  # ... and the bridge and the bot are gone before it is due.
+    await rig.store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("helpline.db*"))
+    assert person_uuid.encode() not in raw and reply.encode() not in raw
+    await asyncio.sleep(0.3)
+    rig = await make_rig(settings, connect=False, exit_reply_delete_after_seconds=0.3)
+    api.reset()
+    await api.come_back()
+    [delete] = await api.wait_for(f"DELETE /v1/remote-delete/{api.number}")
+    assert delete.json_body == {"recipient": person_uuid, "timestamp": int(reply)}
+    await asyncio.sleep(0.05)
+    assert await rig.store.count("pending_deletes") == 0
+
+
 # ------------------------------------------------------------------ disappearing messages
 
 

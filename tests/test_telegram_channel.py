@@ -247,6 +247,44 @@ async def test_quick_exit_reply_is_neutral_and_deleted_after_a_delay(
     assert deletions[-1].at - reply_call.at >= EXIT_REPLY_DELAY * 0.75
 
 
+async def test_after_delete_my_data_the_neutral_reply_goes_too_and_nothing_stays(
+    start_bot: Starter,
+) -> None:
+    bot = await start_bot()
+    bot.app.engine.config = bot.app.engine.config.__class__(
+        **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
+    await bot.say("hi")
+    await bot.say("delete my data")
+    assert await bot.press("Yes, erase") == ["OK."]
+    reply_id = bot.api.bot_messages(CHAT)[-1]["message_id"]
+    for table in ("people", "outbox", "message_ids", "jobs"):
+        assert await bot.app.store.count(table) == 0, table
+    # Only the reply's delete is kept (encrypted, tied to no one) until Telegram did it.
+    assert await bot.app.store.count("pending_deletes") == 1
+    await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
+                             what="an empty chat")
+    assert bot.api.calls_to("deleteMessages")[-1].params["message_ids"] == [reply_id]
+    await eventually(lambda: bot.app.store.count("pending_deletes"), 0)
+
+
+async def test_a_restart_before_the_neutral_reply_is_due_still_deletes_it(
+    start_bot: Starter,
+) -> None:
+    bot = await start_bot()
+    bot.app.engine.config = bot.app.engine.config.__class__(
+        **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
+    await bot.say("hi")
+    assert await bot.say("exit") == ["OK."]
+    reply_id = bot.api.bot_messages(CHAT)[-1]["message_id"]
+    await bot.stop()  # at once: the reply's delete is not due yet
+    assert reply_id in bot.api.live_message_ids(CHAT)
+    await asyncio.sleep(EXIT_REPLY_DELAY)
+    again = await start_bot()  # start-up asks for the kept deletes that are due
+    assert again.api.live_message_ids(CHAT) == []
+    assert again.api.calls_to("deleteMessages")[-1].params["message_ids"] == [reply_id]
+    assert await again.app.store.count("pending_deletes") == 0
+
+
 async def test_many_deletions_go_in_batches_of_100(start_bot: Starter) -> None:
     bot = await start_bot()
     await bot.channel.delete(str(CHAT), [str(i) for i in range(1, 251)])

@@ -34,6 +34,11 @@ class Channel(Protocol):
     name: str
     capabilities: Capabilities
 
+    @property
+    def exit_reply_delete_after(self) -> float | None:
+        """Seconds after which a quick exit's neutral reply is deleted (None: it stays).
+        The app asks for the delete and keeps it, like the quick exit's own, until done."""
+
     async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
         """Begin receiving; call ``on_inbound`` for each event (it never raises), and
         ``on_ready`` each time the platform is reachable again after an outage (the app then

@@ -65,7 +65,6 @@ log = logging.getLogger("helpline.signal")
 
 # What a message without text may carry that we cannot read: answered with "text only".
 MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "pollVote")
-DELETE_WINDOW_SECONDS = 24 * 3600
 PARALLEL_DELETES = 4
 
 
@@ -117,11 +116,12 @@ class SignalChannel:
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_inbound: InboundHandler | None = None
         self._on_ready: ReadyHandler | None = None
-        # Remote deletes that failed (bridge down): (address, timestamp), tried again when
-        # the bridge is back, while Signal still honours them. In memory only.
-        self._undeleted: set[tuple[str, int]] = set()
         # Timers that could not be set (bridge down): address -> seconds, set when it is back.
         self._unset_timers: dict[str, int] = {}
+
+    @property
+    def exit_reply_delete_after(self) -> float | None:
+        return self.options.exit_reply_delete_after_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SignalChannel:
@@ -198,8 +198,6 @@ class SignalChannel:
         return None
 
     async def _after_connect(self) -> None:
-        if self._undeleted:
-            await self._retry_deletes()
         if self._unset_timers:
             await self._retry_timers()
         if self._on_ready is not None:
@@ -298,16 +296,7 @@ class SignalChannel:
         ids = _sent_timestamps(body)
         if not ids:
             log.warning("a reply went out without a timestamp; it cannot be deleted later")
-        elif message.ephemeral:
-            self._spawn(self._delete_later(address, ids))
         return ids
-
-    async def _delete_later(self, address: str, ids: list[str]) -> None:
-        """The quick exit's neutral reply goes after a moment; if the bridge is down then,
-        it is tried again when the bridge is back (from memory: a restart loses it)."""
-        await asyncio.sleep(self.options.exit_reply_delete_after_seconds)
-        failed = await self.delete(address, ids)
-        self._undeleted.update((address, int(ts)) for ts in failed)
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
         """Remote-delete the bot's own messages (Signal honours it for about a day). Returns
@@ -341,18 +330,6 @@ class SignalChannel:
 
         results = await asyncio.gather(*(one(ts) for ts in stamps))
         return [ts for ts in results if ts is not None]
-
-    async def _retry_deletes(self) -> None:
-        now_ms = time.time() * 1000
-        due = {(a, ts) for a, ts in self._undeleted if now_ms - ts < DELETE_WINDOW_SECONDS * 1000}
-        self._undeleted.clear()
-        for address in sorted({a for a, _ in due}):
-            stamps = sorted(ts for a, ts in due if a == address)
-            failed = await self._remote_delete(address, stamps)
-            self._undeleted.update((address, ts) for ts in failed)
-        if due:
-            log.info("tried again to delete %d messages (%d still failing)", len(due),
-                     len(self._undeleted))
 
     async def on_first_contact(self, address: str) -> None:
         """A default disappearing-messages timer for a new chat (see the README)."""

@@ -183,6 +183,11 @@ class TelegramChannel:
         self._group: tuple[int, GroupListener] | None = None
         self.webhook_secret = options.webhook_secret or secrets.token_urlsafe(32)
 
+    @property
+    def exit_reply_delete_after(self) -> float | None:
+        delay = self.options.exit_reply_delete_after_seconds
+        return delay if delay >= 0 else None
+
     @classmethod
     def from_settings(cls, settings: Settings, translator: Translator | None = None
                       ) -> TelegramChannel:
@@ -345,14 +350,7 @@ class TelegramChannel:
             except RetryAfter:
                 raise  # the app keeps it and retries later
             ids.append(str(sent.message_id))
-            if message.ephemeral and self.options.exit_reply_delete_after_seconds >= 0:
-                self._spawn(self._delete_later(address, sent.message_id,
-                                               self.options.exit_reply_delete_after_seconds))
         return ids
-
-    async def _delete_later(self, address: str, message_id: int, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.delete(address, [str(message_id)])
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
         """Delete both sides' messages, 100 a call. Returns the ids of batches Telegram

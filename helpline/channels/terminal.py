@@ -22,6 +22,7 @@ class TerminalChannel:
             buttons=False, deletes_inbound=True, delete_window_hours=48
         )
     )
+    exit_reply_delete_after: float | None = None  # the simulator shows every message
     sent: list[tuple[str, Message]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     disappearing: int | None = None

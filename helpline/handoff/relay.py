@@ -149,6 +149,7 @@ class DeskChannel:
 
     name = DESK
     capabilities = Capabilities(buttons=True, deletes_inbound=False, delete_window_hours=0)
+    exit_reply_delete_after = None
 
     def __init__(self, service: HandoffService) -> None:
         self.service = service

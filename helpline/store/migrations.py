@@ -161,6 +161,13 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        5,
+        "a quick exit's neutral reply: its delete is kept too, asked for after a moment",
+        """
+        ALTER TABLE pending_deletes ADD COLUMN due_at REAL NOT NULL DEFAULT 0;  -- not before
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.

@@ -92,6 +92,10 @@ class OutboxItem:
     address: str | None = None
 
 
+INSERT_PENDING = ("INSERT INTO pending_deletes (channel, address, ids, until, due_at) "
+                  "VALUES (?, ?, ?, ?, ?)")
+
+
 @dataclass(frozen=True)
 class PendingDelete:
     """Platform deletes a quick exit asked for that are not done yet."""
@@ -101,6 +105,7 @@ class PendingDelete:
     ids: tuple[str, ...]
     until: float  # the platform's delete window ends: give up
     id: int = 0
+    due_at: float = 0.0  # not asked for before (a quick exit's neutral reply stays a moment)
 
 
 @dataclass(frozen=True)
@@ -338,12 +343,7 @@ class Store:
         row_id = 0
         async with self.transaction() as db:
             if pending is not None:
-                cursor = await db.execute(
-                    "INSERT INTO pending_deletes (channel, address, ids, until) "
-                    "VALUES (?, ?, ?, ?)",
-                    (pending.channel, self.vault.encrypt_text(pending.address),
-                     self.vault.encrypt(json.dumps(list(pending.ids)).encode()),
-                     pending.until))
+                cursor = await db.execute(INSERT_PENDING, self._pending_values(pending))
                 row_id = cursor.lastrowid or 0
             await db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
                              (now, pid))
@@ -355,11 +355,22 @@ class Store:
 
     # ------------------------------------------------------------- pending deletes
 
+    def _pending_values(self, pending: PendingDelete) -> tuple[object, ...]:
+        return (pending.channel, self.vault.encrypt_text(pending.address),
+                self.vault.encrypt(json.dumps(list(pending.ids)).encode()), pending.until,
+                pending.due_at)
+
+    async def keep_deletes(self, pending: PendingDelete) -> int:
+        """Write down deletes to ask for (tied to no person); returns the row id."""
+        async with self.transaction() as db:
+            cursor = await db.execute(INSERT_PENDING, self._pending_values(pending))
+            return cursor.lastrowid or 0
+
     async def pending_deletes(self) -> list[PendingDelete]:
         rows = await self.db.execute_fetchall(
-            "SELECT id, channel, address, ids, until FROM pending_deletes ORDER BY id")
+            "SELECT id, channel, address, ids, until, due_at FROM pending_deletes ORDER BY id")
         return [PendingDelete(r[1], self.vault.decrypt_text(r[2]),
-                              tuple(json.loads(self.vault.decrypt(r[3]))), r[4], r[0])
+                              tuple(json.loads(self.vault.decrypt(r[3]))), r[4], r[0], r[5])
                 for r in rows]
 
     async def deletes_left(self, row_id: int, ids: Sequence[str]) -> None:
@@ -391,15 +402,24 @@ class Store:
             return [(r[0], r[1], r[2]) for r in await cursor.fetchall()]
 
     async def delivered(self, item_id: int, pid: str, platform_ids: Iterable[str],
-                        now: float) -> None:
+                        now: float, pending: PendingDelete | None = None) -> int:
+        """A queued message went out. ``pending``: deletes to ask for later of what was just
+        sent (a quick exit's neutral reply), kept in the same commit; returns their row id
+        (0: none)."""
         ids = [(pid, mid, now) for mid in platform_ids]
+        values = None if pending is None else self._pending_values(pending)
+        row_id = 0
 
         def work(db: sqlite3.Connection) -> None:
+            nonlocal row_id
             db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
             db.executemany("INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
                            "VALUES (?, ?, ?, 1)", ids)
+            if values is not None:
+                row_id = db.execute(INSERT_PENDING, values).lastrowid or 0
 
         await self._in_one_trip(work)
+        return row_id
 
     async def retry_later(self, item_id: int, next_try_at: float) -> None:
         async with self.transaction() as db:
