@@ -66,9 +66,10 @@ _TYPE_WORD = r"\btyp(?:e|es|ing)\s+({words})\b"
 
 def _relative(path: Path, root: Path) -> str:
     """``path`` as a reference: relative to ``root`` when inside it, else to its source."""
+    resolved = path.resolve()
     for base in (root, PACKAGE_DIR.parent, path.parent.parent):
-        if path.resolve().is_relative_to(base.resolve()):
-            return path.resolve().relative_to(base.resolve()).as_posix()
+        if resolved.is_relative_to(base.resolve()):
+            return resolved.relative_to(base.resolve()).as_posix()
     return path.as_posix()
 
 
@@ -90,8 +91,11 @@ def build_template(flows: Path, root: Path, canned: Path | None = BUNDLED_CANNED
             continue
         found = extract_from_dir(str(folder), method_map, keywords=PYTHON_KEYWORDS,
                                  comment_tags=COMMENT_TAGS)
+        places: dict[str, str] = {}  # a file's reference, worked out once (resolve is slow)
         for filename, lineno, message, comments, context in found:
-            where = _relative(folder / filename, root)
+            where = places.get(filename)
+            if where is None:
+                where = places[filename] = _relative(folder / filename, root)
             catalog.add(message, None, [(where, lineno)], auto_comments=comments,
                         context=context)
     if canned is not None and canned.is_file():
