@@ -5,6 +5,7 @@ the start-up seed."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -276,6 +277,7 @@ async def test_a_directory_read_sees_changes_made_by_another_process(
     assert result.applied
     directory = Directory(store)
     before = {s.id: s for s in await directory.services()}
+    assert [s.id for s in (await directory.snapshot()).services] == list(before)
     some_id = next(iter(before))
     other = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
     try:
@@ -288,3 +290,26 @@ async def test_a_directory_read_sees_changes_made_by_another_process(
     after = await directory.services()
     assert [(s.id, s.name) for s in after] == [(some_id, "Renamed Elsewhere")]
     assert (await directory.by_ids([some_id]))[some_id].name == "Renamed Elsewhere"
+    snapshot = await directory.snapshot()
+    assert [(s.id, s.name) for s in snapshot.services] == [(some_id, "Renamed Elsewhere")]
+
+
+async def test_lookups_read_the_directory_again_only_when_it_changed(
+        store: Store, tmp_path: Path) -> None:
+    await import_directory(store, SAMPLE_DIRECTORY, NOW)
+    directory = Directory(store)
+    first = await directory.snapshot()
+    assert first.services and first.capacities and first.places
+    assert await directory.snapshot() is first  # unchanged: one small query, nothing read
+    sid, [capacity] = next((k, v) for k, v in first.capacities.items() if len(v) == 1)
+    await set_openings(store, sid, capacity.available + 1, NOW + 60)  # this process
+    second = await directory.snapshot()
+    assert second is not first and second.version > first.version
+    assert second.capacities[sid][0].available == capacity.available + 1
+    assert await directory.snapshot() is second
+    with sqlite3.connect(tmp_path / "helpline.db") as other:  # another process, plain SQL
+        other.execute("UPDATE service_capacity SET available = 0 WHERE service_id = ?",
+                      (sid,))
+        other.execute("DELETE FROM directory_places")
+    third = await directory.snapshot()
+    assert third.capacities[sid][0].available == 0 and third.places == {}

@@ -85,16 +85,15 @@ class ResourceBrowser:
 
     async def on_lookup(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Lookup)
-        services = await self.directory.services()
-        if not services:
+        directory = await self.directory.snapshot()
+        if not directory.services:
             return await self.empty(turn, effect)
         # A location shared this turn ranks by distance; it goes no further than this call
         # (the state keeps the ranked ids, so More and Back never need it).
         criteria = replace(Criteria.from_lookup(effect.criteria), near=effect.near)
         ctx = self._ctx(turn)
-        outcome = match(services, await self.directory.capacities(),
-                        await self.directory.places(), criteria, turn.now,
-                        ctx.stale_hours, ctx.locale)
+        outcome = match(directory.services, directory.capacities, directory.places,
+                        criteria, turn.now, ctx.stale_hours, ctx.locale)
         state = turn.state
         state.vars[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
         state.vars[PAGE] = 0

@@ -29,13 +29,40 @@ class SourceInfo:
     fictional: bool
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole directory as a lookup matches against it, and the version it was read at."""
+
+    version: int
+    services: list[Service]
+    capacities: dict[str, list[Capacity]]
+    places: dict[str, list[str]]
+
+
 class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-        # Parsed services by their stored JSON: a lookup reads every row (another process,
-        # `helpline resources import`, may have changed them) but parses only new ones.
+        # Parsed services by their stored JSON: when the directory changed, every row is
+        # read again, but only new or changed ones are parsed.
         self._parsed: dict[str, Service] = {}
+        self._snapshot: Snapshot | None = None
+
+    async def snapshot(self) -> Snapshot:
+        """What a lookup needs, read again only when the directory changed. Triggers move
+        ``directory_version`` with every change to services, openings and places, from this
+        process or another (`helpline resources import`, `openings`): a lookup costs one
+        small query instead of reading every row (3,000 services: 25 ms)."""
+        rows = list(await self.db.execute_fetchall("SELECT version FROM directory_version"))
+        version = int(rows[0][0]) if rows else -1
+        kept = self._snapshot
+        if kept is not None and kept.version == version:
+            return kept
+        # Read after the version: a change landing meanwhile is in the rows already, and
+        # moves the version, so the next lookup reads again.
+        self._snapshot = Snapshot(version, await self.services(), await self.capacities(),
+                                  await self.places())
+        return self._snapshot
 
     def _parse(self, rows: Iterable[tuple[str]], keep_only_these: bool = False
                ) -> list[Service]:

@@ -7,6 +7,7 @@ keyed pseudonym, and every ``BLOB`` holding content is encrypted by the app.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -168,6 +169,35 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE pending_deletes ADD COLUMN due_at REAL NOT NULL DEFAULT 0;  -- not before
         """,
     ),
+    Migration(
+        6,
+        "a counter every change to the directory moves, so lookups re-read it only then",
+        """
+        CREATE TABLE directory_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO directory_version (id, version) VALUES (1, 0);
+        CREATE TRIGGER services_insert_counts AFTER INSERT ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER services_update_counts AFTER UPDATE ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER services_delete_counts AFTER DELETE ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_insert_counts AFTER INSERT ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_update_counts AFTER UPDATE ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_delete_counts AFTER DELETE ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_insert_counts AFTER INSERT ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_update_counts AFTER UPDATE ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_delete_counts AFTER DELETE ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
@@ -210,5 +240,15 @@ async def upgrade(db: aiosqlite.Connection) -> int:
 
 
 def _statements(sql: str) -> list[str]:
+    """The statements of a migration, comments dropped; a trigger's body (``BEGIN ...;
+    END``) stays in one piece (sqlite3.complete_statement says where a statement ends)."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements: list[str] = []
+    pending = ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    return statements
