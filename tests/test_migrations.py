@@ -1,0 +1,93 @@
+"""A database written by an earlier helpline opens, upgrades and reads in the current one."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from helpline.privacy import Vault
+from helpline.resources import Directory, set_openings
+from helpline.store import Store
+from helpline.store.migrations import MIGRATIONS, _statements
+from tests.conftest import SECRET
+
+NOW = 1_800_000_000.0
+
+
+def earlier_token(plaintext: bytes) -> bytes:
+    """A value as helpline wrote it before AES-GCM: Fernet under the key of the time."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"helpline/v1",
+               info=b"field-encryption").derive(SECRET.encode())
+    return Fernet(base64.urlsafe_b64encode(key)).encrypt(plaintext)
+
+
+def database_at_version_4(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for migration in MIGRATIONS[:4]:
+            for statement in _statements(migration.sql):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+        state = {"stack": [{"flow": "main", "step": "menu"}], "vars": {"name": "Kept"},
+                 "turn": 3, "seen_welcome": True, "last_seen": NOW}
+        db.execute("INSERT INTO people (pid, channel, address, state, created_at, updated_at) "
+                   "VALUES ('p1', 'signal', ?, ?, ?, ?)",
+                   (earlier_token(b"+12025550123"), earlier_token(json.dumps(state).encode()),
+                    NOW, NOW))
+        db.execute("INSERT INTO pending_deletes (channel, address, ids, until) "
+                   "VALUES ('signal', ?, ?, ?)",
+                   (earlier_token(b"+12025550123"), earlier_token(b'["111", "222"]'),
+                    NOW + 3600))
+        db.execute("INSERT INTO directory_sources (source, format, imported_at, services, "
+                   "fictional) VALUES ('s', 'yaml', ?, 1, 0)", (NOW,))
+        db.execute("INSERT INTO services (id, source, name, data) VALUES ('svc', 's', 'A', ?)",
+                   ('{"id": "svc", "name": "A"}',))
+
+
+def test_the_statements_of_a_trigger_stay_whole() -> None:
+    sql = """
+        CREATE TABLE t (a INTEGER);  -- a comment; with a semicolon
+        CREATE TRIGGER t_counts AFTER INSERT ON t
+        BEGIN UPDATE t SET a = a + 1; UPDATE t SET a = a - 1; END;
+    """
+    assert _statements(sql) == [
+        "CREATE TABLE t (a INTEGER)",
+        "CREATE TRIGGER t_counts AFTER INSERT ON t\n        BEGIN UPDATE t SET a = a + 1; "
+        "UPDATE t SET a = a - 1; END"]
+
+
+async def test_an_earlier_database_upgrades_and_everything_in_it_still_reads(
+        tmp_path: Path) -> None:
+    path = tmp_path / "helpline.db"
+    database_at_version_4(path)
+    store = await Store.open(path, Vault(SECRET))
+    try:
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+                MIGRATIONS)
+        person = await store.person("p1")
+        assert person is not None and person.address == "+12025550123"
+        assert person.state.vars == {"name": "Kept"} and person.state.turn == 3
+        [pending] = await store.pending_deletes()
+        assert pending.ids == ("111", "222") and pending.due_at == 0.0  # due at once
+        # The directory written before the version counter existed is read, and a change
+        # made now moves the counter.
+        directory = Directory(store)
+        first = await directory.snapshot()
+        assert [s.id for s in first.services] == ["svc"]
+        await set_openings(store, "svc", 2, NOW)
+        assert (await directory.snapshot()).capacities["svc"][0].available == 2
+        # The next write of the person stores the current form.
+        await store.save_turn("p1", "signal", person.address, person.state, [], NOW + 1)
+        with sqlite3.connect(path) as db:
+            address, state = db.execute("SELECT address, state FROM people").fetchone()
+        assert address[:1] == b"\x01" and state[:1] == b"\x01"
+    finally:
+        await store.close()
