@@ -79,6 +79,9 @@ ROWS = [
         "msg/s"),
     Row("signal", "ratio", "Signal: throughput helpline / echo", "x", ">= 0.9",
         lambda v: v >= 0.9),
+    Row("signal", "storing_msgs_per_s",
+        "Signal: signalbot echo storing each exchange first, person messages/s", "msg/s"),
+    Row("signal", "ratio_storing", "Signal: throughput helpline / storing echo", "x"),
     Row("signal", "helpline_p50_ms", "Signal: helpline p50 first reply (load)", "ms"),
     Row("signal", "helpline_p99_ms", "Signal: helpline p99 first reply (load)", "ms"),
     Row("signal", "echo_p50_ms", "Signal: echo p50 first reply (load)", "ms"),
@@ -149,7 +152,9 @@ def table(results: dict[str, list[dict[str, Any]]], size: dict[str, list[str]]) 
     lines.append("Telegram: both bots without PTB's AIORateLimiter, with the same long "
                  "polling; helpline lets at most 8 Bot API calls in flight, the echo bot "
                  "handles one update at a time (concurrent_updates=1, PTB's default). "
-                 "Signal: the fake answers /v2/send with a list for both. Latency: a "
+                 "Signal: the fake answers /v2/send with a list for all three bots; the "
+                 "storing echo writes each exchange (one encrypted row, its own commit) "
+                 "before it replies. Latency: a "
                  "person's message queued at the fake -> the bot's first call for that "
                  "person (reply, or delete for a quick exit). Load: every person at once, "
                  "answering each question as it arrives.")

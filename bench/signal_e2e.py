@@ -1,5 +1,6 @@
 """End to end on Signal: simulated people against the loopback signal-cli-rest-api fake,
-for helpline and for a bare signalbot echo bot, one after the other in the same run.
+for helpline, a bare signalbot echo bot and a storing signalbot echo bot, one after the
+other in the same run.
 
 ``python -m bench.signal_e2e [--people N] [--messages M] [--quick]``
 
@@ -8,7 +9,10 @@ the people; the bot runs in a child process (``python -m bench.signal_e2e bot --
 helpline as ``helpline run`` serves it (``helpline.serve.serve``, its SignalChannel, the
 store on SQLite in WAL mode in a temporary folder), or a bare signalbot bot (its own receive
 pipeline: one websocket reader, three consumers) that echoes the text with a numbered list
-of three options, so its people answer by number or label as helpline's do.
+of three options, so its people answer by number or label as helpline's do. The storing
+echo is the same bot writing each exchange to SQLite (one encrypted row, its own commit)
+before replying: the least that keeps what a bot accepted across a crash, which helpline's
+rules ask for, with none of helpline's other work.
 
 Signal has no buttons: both bots show choices as a numbered list, and people type a number
 or a label. The fake answers ``/v2/send`` with a list (the shape signalbot parses; helpline
@@ -48,15 +52,40 @@ async def run_helpline(service: str, folder: Path, stop: asyncio.Event) -> None:
     await serve(settings, [channel], stop)
 
 
-async def run_echo(service: str, stop: asyncio.Event) -> None:
+async def run_echo(service: str, stop: asyncio.Event, store_in: Path | None = None) -> None:
+    """The bare signalbot echo; with ``store_in``, the storing echo: before each reply it
+    writes the exchange (who, what came, what goes) to SQLite as one AES-GCM encrypted row
+    in its own commit (WAL, synchronous=NORMAL, one aiosqlite trip), the least a bot can do
+    that keeps what it accepted across a crash. It reads nothing back."""
     import contextlib
+    import json
+    import os
 
+    import aiosqlite
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from signalbot import DataMessageContext, DataMessageHandler, SendMessage, SignalBot
+
+    db: aiosqlite.Connection | None = None
+    if store_in is not None:
+        db = await aiosqlite.connect(str(store_in / "echo.db"), isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("CREATE TABLE exchanges (id INTEGER PRIMARY KEY, who BLOB, body BLOB)")
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    def sealed(data: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + aead.encrypt(nonce, data, None)
 
     class Echo(DataMessageHandler):
         async def handle_data_message(self, context: DataMessageContext) -> None:
             text = context.message.text or "…"
-            await context.send(SendMessage(text=f"{text}\n1. One\n2. Two\n3. Three"))
+            reply = f"{text}\n1. One\n2. Two\n3. Three"
+            if db is not None:
+                who = str(context.message.source_uuid or context.message.source)
+                await db.execute("INSERT INTO exchanges (who, body) VALUES (?, ?)",
+                                 (sealed(who.encode()), sealed(json.dumps([text, reply]).encode())))
+            await context.send(SendMessage(text=reply))
 
     bot = SignalBot({"phone_number": BOT_NUMBER, "signal_service": service,
                      "storage": {"type": "in-memory"}, "connection_mode": "http_only"})
@@ -71,6 +100,8 @@ async def run_echo(service: str, stop: asyncio.Event) -> None:
                 await bot.init_task
         await bot._pipeline.stop()
         await bot.close()
+        if db is not None:
+            await db.close()
 
 
 def bot_main(args: argparse.Namespace) -> None:
@@ -78,7 +109,8 @@ def bot_main(args: argparse.Namespace) -> None:
         if args.kind == "helpline":
             await run_helpline(args.service, Path(args.folder), stop)
         else:
-            await run_echo(args.service, stop)
+            await run_echo(args.service, stop,
+                           Path(args.folder) if args.kind == "storing" else None)
 
     run_bot_process(main, args.profile)
 
@@ -147,13 +179,14 @@ async def compare(people: int, messages: int, light: int, profile: Path | None =
                   ) -> dict[str, Any]:
     result: dict[str, Any] = {"people": people, "messages_each": messages}
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        for kind in ("helpline", "echo"):
+        for kind in ("helpline", "echo", "storing"):
             folder = Path(tmp) / kind
             folder.mkdir()
             figures = await bench_bot(kind, people, messages, light, folder, profile)
             result.update({f"{kind}_{k}": v for k, v in figures.items()})
-    echo = result["echo_msgs_per_s"]
+    echo, storing = result["echo_msgs_per_s"], result["storing_msgs_per_s"]
     result["ratio"] = result["helpline_msgs_per_s"] / echo if echo else 0.0
+    result["ratio_storing"] = result["helpline_msgs_per_s"] / storing if storing else 0.0
     return result
 
 
@@ -162,7 +195,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
     bot = sub.add_parser("bot")
-    bot.add_argument("--kind", choices=("helpline", "echo"), required=True)
+    bot.add_argument("--kind", choices=("helpline", "echo", "storing"), required=True)
     bot.add_argument("--service", required=True)
     bot.add_argument("--folder", required=True)
     bot.add_argument("--profile", help="write a cProfile of the bot process here")
