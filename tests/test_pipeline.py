@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
-from helpline.events import Inbound, RawInbound
+from helpline.events import Inbound, Message, RawInbound
 from tests.conftest import Harness
+
+
+@dataclass
+class Outage:
+    down: bool = True
+
+
+def outage(basic: Harness) -> Outage:
+    """The channel's sends fail while ``down`` (the platform is unreachable)."""
+    platform = Outage()
+    real_send = basic.channel.send
+
+    async def flaky(address: str, message: Message) -> list[str]:
+        if platform.down:
+            raise ConnectionError("platform down")
+        return await real_send(address, message)
+
+    basic.channel.send = flaky  # type: ignore[method-assign]
+    return platform
 
 
 def texts(messages: list) -> list[str]:  # type: ignore[type-arg]
@@ -125,19 +145,11 @@ async def test_one_persons_messages_are_handled_in_order(basic: Harness) -> None
 
 async def test_failed_sends_are_kept_and_delivered_in_order(basic: Harness) -> None:
     await basic.send("hi")
-    real_send = basic.channel.send
-    down = True
-
-    async def flaky(address: str, message: object) -> list[str]:
-        if down:
-            raise ConnectionError("platform down")
-        return await real_send(address, message)  # type: ignore[arg-type]
-
-    basic.channel.send = flaky  # type: ignore[method-assign]
+    platform = outage(basic)
     await basic.send("1")
     await basic.send("Jo")
     assert await basic.app.store.count("outbox") == 2
-    down = False
+    platform.down = False
     basic.clock.advance(600)
     await basic.app.deliver_pending()
     assert texts(basic.new_messages()) == [
@@ -166,23 +178,15 @@ async def test_a_retried_reply_takes_the_replies_behind_it_along(basic: Harness)
     does not take them up at once); once the head of a queue is due, the retry sends it
     and everything behind it, in order, without waiting for their own time."""
     await basic.send("hi")
-    real_send = basic.channel.send
-    down = True
-
-    async def flaky(address: str, message: object) -> list[str]:
-        if down:
-            raise ConnectionError("platform down")
-        return await real_send(address, message)  # type: ignore[arg-type]
-
-    basic.channel.send = flaky  # type: ignore[method-assign]
+    platform = outage(basic)
     await basic.send("1")  # fails: retried in 2 s
-    down = False
+    platform.down = False
     await basic.app.deliver_pending()  # not due yet: nothing is sent
     assert texts(basic.new_messages()) == []
-    down = True
+    platform.down = True
     await basic.send("Jo")  # queued behind it; this turn's own try fails at the head again
     assert await basic.app.store.count("outbox") == 2
-    down = False
+    platform.down = False
     basic.clock.advance(10)  # the head's retry is due; the reply behind it is not
     await basic.app.deliver_pending()
     assert texts(basic.new_messages()) == [

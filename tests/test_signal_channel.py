@@ -289,6 +289,23 @@ async def sent_ids(rig: Rig, action: Callable[[], Awaitable[object]]) -> list[st
     return ids
 
 
+async def first_two_replies(rig: Rig) -> list[str]:
+    """The person says hi and yes; the platform ids of the bot's two replies."""
+    async def talk() -> None:
+        await rig.say("hi", 1)
+        await rig.say("yes", 1)
+
+    ids = await sent_ids(rig, talk)
+    assert len(ids) == 2
+    return ids
+
+
+def with_exit_reply(settings: Settings, text: str = "OK.") -> Settings:
+    """Quick exit answers with one neutral line (``commands.quick_exit_reply``)."""
+    return settings.model_copy(update={"commands": settings.commands.model_copy(
+        update={"quick_exit_reply": text})})
+
+
 # ------------------------------------------------------------------ quick exit
 
 
@@ -329,12 +346,7 @@ async def test_failed_timers_are_tried_again_and_failed_deletes_are_reported(
     api = rig.api
     person_uuid = api.uuid_of(PERSON)
 
-    async def talk() -> None:
-        await rig.say("hi", 1)
-        await rig.say("yes", 1)
-
-    ids = await sent_ids(rig, talk)
-    assert len(ids) == 2
+    ids = await first_two_replies(rig)
     await api.go_down()
     # The channel says which deletes failed (the app keeps them) and never raises.
     assert sorted(await rig.channel.delete(person_uuid, [*ids, "not-a-number"])) == sorted(ids)
@@ -353,12 +365,7 @@ async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
     api = rig.api
     person_uuid = api.uuid_of(PERSON)
 
-    async def talk() -> None:
-        await rig.say("hi", 1)
-        await rig.say("yes", 1)
-
-    ids = await sent_ids(rig, talk)
-    assert len(ids) == 2
+    ids = await first_two_replies(rig)
     await api.go_down()
     # A quick exit the app handles while the bridge is down (it had just come in) ...
     await rig.app.handle(RawInbound("signal", person_uuid, person_uuid,
@@ -384,9 +391,7 @@ async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
 async def test_a_neutral_exit_reply_is_removed_after_a_moment(
     make_rig: RigFactory, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path)
-    settings = settings.model_copy(update={"commands": settings.commands.model_copy(
-        update={"quick_exit_reply": "OK."})})
+    settings = with_exit_reply(make_settings(tmp_path))
     rig = await make_rig(settings)
     [hello] = await sent_ids(rig, lambda: rig.say("hi", 1))
     ids = await sent_ids(rig, lambda: rig.say("exit", 1))
@@ -399,9 +404,7 @@ async def test_a_neutral_exit_reply_is_removed_after_a_moment(
 async def test_a_neutral_exit_reply_is_removed_after_an_outage_and_a_restart(
     make_rig: RigFactory, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path)
-    settings = settings.model_copy(update={"commands": settings.commands.model_copy(
-        update={"quick_exit_reply": "OK."})})
+    settings = with_exit_reply(make_settings(tmp_path))
     rig = await make_rig(settings, exit_reply_delete_after_seconds=0.3)
     api = rig.api
     person_uuid = api.uuid_of(PERSON)

@@ -116,6 +116,35 @@ async def all_delivered(bot: Bot) -> None:
     await eventually(lambda: bot.app.store.count("outbox"), 0)
 
 
+def with_exit_reply(bot: Bot, text: str = "OK.") -> None:
+    """Quick exit answers with one neutral line (``commands.quick_exit_reply``)."""
+    bot.app.engine.config = bot.app.engine.config.__class__(
+        **{**bot.app.engine.config.__dict__, "quick_exit_reply": text})
+
+
+def deleted_ids(api: FakeBotAPI) -> set[int]:
+    """Every message id a successful deleteMessages call named."""
+    return {i for c in api.calls_to("deleteMessages") if c.status == 200
+            for i in c.params["message_ids"]}
+
+
+def long_note_flows(tmp_path: Path) -> tuple[Path, str]:
+    """A flows folder whose welcome says a note too long for one Telegram message, then
+    asks a question; returns the folder and the note."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    long_text = " ".join(["A long note about what happens next."] * 150)  # > 5,000 chars
+    (flows / "welcome.yaml").write_text(json.dumps({
+        "id": "welcome", "title": "Long", "start": "note",
+        "steps": {
+            "note": {"say": long_text, "next": "ask"},
+            "ask": {"choose": "Go on?", "options": [{"label": "Yes", "next": "fin"}]},
+            "fin": {"end": "Done."},
+        },
+    }), encoding="utf-8")
+    return flows, long_text
+
+
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI() as fake:
@@ -220,8 +249,7 @@ async def test_quick_exit_deletes_both_sides_and_clears_state(start_bot: Starter
     await bot.api.wait_for_call("deleteMessages", lambda c: c.status == 200)
     await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
                              what="an empty chat")
-    deleted = {i for c in bot.api.calls_to("deleteMessages") if c.status == 200
-               for i in c.params["message_ids"]}
+    deleted = deleted_ids(bot.api)
     assert deleted >= {*person_ids, *bot_ids, exit_id}
     person = await bot.app.store.person(bot.pid())
     assert person is not None and person.state.idle and person.state.vars == {}
@@ -231,8 +259,7 @@ async def test_quick_exit_reply_is_neutral_and_deleted_after_a_delay(
     start_bot: Starter,
 ) -> None:
     bot = await start_bot()
-    bot.app.engine.config = bot.app.engine.config.__class__(
-        **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
+    with_exit_reply(bot)
     await bot.say("hi")
     assert await bot.say("exit") == ["OK."]  # on its own, never joined
     reply_call = sends_to(bot.api, CHAT)[-1]
@@ -251,8 +278,7 @@ async def test_after_delete_my_data_the_neutral_reply_goes_too_and_nothing_stays
     start_bot: Starter,
 ) -> None:
     bot = await start_bot()
-    bot.app.engine.config = bot.app.engine.config.__class__(
-        **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
+    with_exit_reply(bot)
     await bot.say("hi")
     await bot.say("delete my data")
     assert await bot.press("Yes, erase") == ["OK."]
@@ -271,8 +297,7 @@ async def test_a_restart_before_the_neutral_reply_is_due_still_deletes_it(
     start_bot: Starter,
 ) -> None:
     bot = await start_bot()
-    bot.app.engine.config = bot.app.engine.config.__class__(
-        **{**bot.app.engine.config.__dict__, "quick_exit_reply": "OK."})
+    with_exit_reply(bot)
     await bot.say("hi")
     assert await bot.say("exit") == ["OK."]
     reply_id = bot.api.bot_messages(CHAT)[-1]["message_id"]
@@ -565,18 +590,8 @@ async def test_a_text_longer_than_telegram_takes_is_sent_in_parts(start_bot: Sta
 async def test_quick_exit_deletes_every_part_of_a_long_reply(
     start_bot: Starter, tmp_path: Path,
 ) -> None:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    long_text = " ".join(["A long note about what happens next."] * 150)  # > 5,000 chars
+    flows, long_text = long_note_flows(tmp_path)
     assert len(long_text) > API_MAX_TEXT
-    (flows / "welcome.yaml").write_text(json.dumps({
-        "id": "welcome", "title": "Long", "start": "note",
-        "steps": {
-            "note": {"say": long_text, "next": "ask"},
-            "ask": {"choose": "Go on?", "options": [{"label": "Yes", "next": "fin"}]},
-            "fin": {"end": "Done."},
-        },
-    }), encoding="utf-8")
     bot = await start_bot(flows=flows)
     await bot.say("hi", count=3)
     await all_delivered(bot)
@@ -594,25 +609,14 @@ async def test_quick_exit_deletes_every_part_of_a_long_reply(
     exit_id = bot.api.person_sends(CHAT, "exit")
     await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
                              what="an empty chat")
-    deleted = {i for c in bot.api.calls_to("deleteMessages") if c.status == 200
-               for i in c.params["message_ids"]}
+    deleted = deleted_ids(bot.api)
     assert deleted >= {*bot_ids, *person_ids, exit_id}
 
 
 async def test_a_failure_between_the_parts_of_a_long_reply_resends_only_what_is_left(
     start_bot: Starter, tmp_path: Path,
 ) -> None:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    long_text = " ".join(["A long note about what happens next."] * 150)  # > 5,000 chars
-    (flows / "welcome.yaml").write_text(json.dumps({
-        "id": "welcome", "title": "Long", "start": "note",
-        "steps": {
-            "note": {"say": long_text, "next": "ask"},
-            "ask": {"choose": "Go on?", "options": [{"label": "Yes", "next": "fin"}]},
-            "fin": {"end": "Done."},
-        },
-    }), encoding="utf-8")
+    flows, long_text = long_note_flows(tmp_path)
     bot = await start_bot(flows=flows)
 
     def fail_the_second_part(call: Call, result: Any) -> None:
@@ -636,8 +640,7 @@ async def test_a_failure_between_the_parts_of_a_long_reply_resends_only_what_is_
     exit_id = bot.api.person_sends(CHAT, "exit")
     await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
                              what="an empty chat")
-    deleted = {i for c in bot.api.calls_to("deleteMessages") if c.status == 200
-               for i in c.params["message_ids"]}
+    deleted = deleted_ids(bot.api)
     assert exit_id in deleted
 
 
