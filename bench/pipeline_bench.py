@@ -55,8 +55,7 @@ class NullChannel:
     async def delete(self, address: str, message_ids: Sequence[str]) -> None:
         return None
 
-    async def on_first_contact(self, address: str) -> None:
-        return None
+    first_contact_timer = 0
 
     async def set_disappearing(self, address: str, seconds: int) -> None:
         return None

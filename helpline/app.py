@@ -1,21 +1,37 @@
-"""The pipeline: platform event -> pseudonym -> lock -> engine -> save -> effects -> deliver.
+"""The pipeline: platform event -> inbox -> pseudonym -> lock -> engine -> save -> effects
+-> operations queue -> platform.
 
-State and replies are written in one transaction *before* anything is sent, and replies go
-out through a durable outbox, so a crash or a platform outage loses nothing. Logs carry
-pseudonyms, step names and effect kinds, never content or platform ids.
+* **The inbox.** What a platform hands the bot is written down (encrypted, keyed by
+  pseudonym, with a keyed hash of the platform's own id of the event) before the channel
+  acknowledges it; a re-delivered event is dropped. Each person's events are processed in
+  order; the turn that processes one crosses it off in the same transaction. After a
+  restart, what was not processed is processed first, in order.
+* **One queue of platform operations** (sends, deletes, timers; the desk's posts too): the
+  new state and what it causes are written in one transaction *before* anything is sent,
+  and carried out in order per person (or desk case), each with ``not_before`` and
+  ``expires_at``. A platform that cannot be reached or asks us to slow down: tried again
+  with backoff. A platform that says no for good (``Rejected``): that operation ends,
+  counted by kind, and the ones behind it go on. A platform's message ids are kept in the
+  same commit that crosses a send off, so a duplicate can only come from a crash inside
+  the platform call itself.
+
+Logs carry pseudonyms (shortened), step names and kinds, never content or platform ids.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from helpline.channels.base import Channel, Unreachable
+from helpline.channels.base import Channel
 from helpline.config import Settings
+from helpline.errors import RateLimited, Rejected, Unreachable
 from helpline.events import (
     CancelSchedules,
     DeleteChat,
@@ -37,7 +53,7 @@ from helpline.flow.model import LookupStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
-from helpline.store import OutboxItem, PendingDelete, Store
+from helpline.store import Operation, PendingDelete, Store
 
 log = logging.getLogger("helpline.app")
 
@@ -59,6 +75,18 @@ class Turn:
     channel: str
     state: State
     now: float
+    # Disappearing-message timers to set in this chat, queued before the turn's replies.
+    timers: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    """An event written down in the inbox, waiting for its turn."""
+
+    inbox_id: int | None
+    pid: str
+    raw: RawInbound
+    done: asyncio.Future[None]
 
 
 EffectHandler = Callable[[Turn, Effect], Awaitable[list[Message]]]
@@ -127,7 +155,11 @@ class App:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
-        self._exit_reply_timers: set[asyncio.Task[None]] = set()
+        self._wakeups: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inbox: dict[str, deque[_Work]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._ready = asyncio.Event()
         self.intercept: Intercept | None = None
         self.leave_hooks: list[LeaveHook] = []
         # Extra periodic work (name -> coroutine function) the scheduler runs.
@@ -158,47 +190,117 @@ class App:
 
     # ------------------------------------------------------------- inbound
 
+    def accept(self, raw: RawInbound) -> asyncio.Future[None]:
+        """What channels call for each event: write it down in the inbox. The returned
+        future is done once the event is on disk (acknowledge it to the platform only
+        then); it is processed afterwards, in order with the person's other events. Events
+        accepted one after another are written in one commit where they can be."""
+        return asyncio.ensure_future(self._accept_quietly(raw))
+
+    async def _accept_quietly(self, raw: RawInbound) -> None:
+        await self._accept([raw])
+
+    async def _accept(self, raws: Sequence[RawInbound]) -> list[_Work]:
+        events: list[tuple[str, str, str, RawInbound]] = []
+        for raw in raws:
+            try:
+                pid = self.vault.pseudonym(raw.channel, raw.platform_id)
+            except Exception:
+                log.error("could not derive a pseudonym")
+                continue
+            event = (self.vault.pseudonym(f"inbox:{raw.channel}", raw.event_id)[:32]
+                     if raw.event_id else secrets.token_hex(16))
+            events.append((pid, raw.channel, event, raw))
+        if not events:
+            return []
+        ids = await self.store.accept(events, self.clock())
+        loop = asyncio.get_running_loop()
+        works: list[_Work] = []
+        for (pid, channel, _, raw), row_id in zip(events, ids, strict=True):
+            if row_id is None:
+                log.info("dropped an event %s delivered again", channel)
+                continue
+            work = _Work(row_id, pid, raw, loop.create_future())
+            self._submit(work)
+            works.append(work)
+        return works
+
     async def handle(self, raw: RawInbound) -> None:
-        """Entry point for channels. Never raises: one bad event must not block the rest."""
+        """Write one event down and process it; returns when its turn is done and its
+        replies were tried (the terminal channel and tests). Never raises for the event."""
         try:
-            pid = self.vault.pseudonym(raw.channel, raw.platform_id)
-        except Exception:
-            log.error("could not derive a pseudonym")
-            return
-        try:
-            async with self.conversation(pid):
-                queued = await self._process(pid, raw.channel, raw.address, raw.inbound,
-                                             raw.message_id)
-                await self._deliver(pid, force=True, fresh=None if queued is None
-                                    else (raw.address, queued))
+            works = await self._accept([raw])
         except Exception as exc:
-            log.error("failed to handle an event for %s:%s (%s)", raw.channel, pid[:10],
+            log.error("could not write an event down on %s (%s)", raw.channel,
                       type(exc).__name__)
+            return
+        for work in works:
+            await asyncio.shield(work.done)
+
+    def _submit(self, work: _Work) -> None:
+        queue = self._inbox.setdefault(work.pid, deque())
+        queue.append(work)
+        if work.pid not in self._workers:
+            self._workers[work.pid] = asyncio.create_task(self._drain(work.pid))
+
+    async def _drain(self, pid: str) -> None:
+        """One person's events, one after another, in the order they were written down."""
+        queue = self._inbox[pid]
+        try:
+            await self._ready.wait()  # the channels are started: replies can go out
+            while queue:
+                work = queue.popleft()
+                try:
+                    await self._turn(work)
+                except Exception as exc:
+                    log.error("failed to handle an event for %s:%s (%s)", work.raw.channel,
+                              pid[:10], type(exc).__name__)
+                finally:
+                    if not work.done.done():
+                        work.done.set_result(None)
+        finally:
+            del self._workers[pid]
+            if not queue:
+                self._inbox.pop(pid, None)
+
+    async def _turn(self, work: _Work) -> None:
+        raw = work.raw
+        async with self.conversation(work.pid):
+            try:
+                queued = await self._process(work.pid, raw.channel, raw.address, raw.inbound,
+                                             raw.message_id, work.inbox_id)
+            except Exception:
+                # An event that breaks its turn is crossed off, so that it cannot break
+                # every start after this one; the person's next message goes on.
+                if work.inbox_id is not None:
+                    await self.store.inbox_done(work.inbox_id)
+                raise
+            await self._deliver(work.pid, force=True, fresh=queued)
 
     async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
-                       message_id: str | None) -> list[OutboxItem] | None:
-        """One event of a person's: the new state and the replies are stored together.
-        Returns the replies queued (None: older ones are queued too, read the outbox)."""
+                       message_id: str | None, inbox_id: int | None = None
+                       ) -> list[Operation] | None:
+        """One event of a person's: the new state and what it causes are stored together,
+        with the inbox row crossed off. Returns the operations queued (None: older ones are
+        queued too, read the queue)."""
         now = self.clock()
         inbound = replace(inbound, at=now, channel=channel)
         person = await self.store.person(pid)
         state = person.state if person is not None else State()
+        timers: list[int] = []
         if person is None and inbound.kind != "timer":
             channel_obj = self.channels.get(channel)
-            if channel_obj is not None:
-                try:
-                    await channel_obj.on_first_contact(address)
-                except Exception as exc:
-                    log.warning("first-contact setup failed on %s (%s)", channel,
-                                type(exc).__name__)
+            seconds = channel_obj.first_contact_timer if channel_obj is not None else 0
+            if seconds > 0:
+                timers.append(seconds)
         if self.intercept is not None and inbound.kind != "timer":
-            turn = Turn(pid, channel, state.clone(), now)
+            turn = Turn(pid, channel, state.clone(), now, timers)
             replies = await self.intercept(turn, inbound, self.engine.command(inbound))
             if replies is not None:
                 turn.state.last_seen = now
                 return await self.store.save_turn(pid, channel, address, turn.state,
                                                   self._joined(channel, replies), now,
-                                                  message_id)
+                                                  message_id, inbox_id, turn.timers)
             state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
@@ -210,24 +312,30 @@ class App:
         if any(isinstance(e, (EraseData, DeleteChat)) for e in effects):
             await self._left(pid, now, any(isinstance(e, EraseData) for e in effects))
         if any(isinstance(e, EraseData) for e in effects):
-            await self._delete_chat(pid, channel, address, message_id, now)
-            await self.store.erase_person(pid)
+            pending = await self._chat_deletes(pid, channel, address, message_id, now)
+            key = await self.store.erase_person(pid, pending, inbox_id)
+            if key is not None:
+                await self._deliver(key, force=True)
             await self._send_unstored(channel, address, result.messages)
             return []
         if any(isinstance(e, DeleteChat) for e in effects):
-            await self._delete_chat(pid, channel, address, message_id, now)
+            pending = await self._chat_deletes(pid, channel, address, message_id, now)
+            key = await self.store.clear_conversation(pid, now, pending)
+            if key is not None:
+                await self._deliver(key, force=True)
             queued = await self.store.save_turn(pid, channel, address, result.state,
-                                                result.messages, now)
+                                                result.messages, now, inbox_id=inbox_id)
             for effect in effects:
                 if isinstance(effect, CancelSchedules):
                     await self._run_effect(Turn(pid, channel, result.state, now), effect)
             return queued
         # Effects run first so that what they say goes out in the same transaction as the
         # state; nothing is sent until both are on disk.
-        turn = Turn(pid, channel, result.state, now)
+        turn = Turn(pid, channel, result.state, now, timers)
         messages = await self._apply_effects(turn, result)
         return await self.store.save_turn(pid, channel, address, turn.state,
-                                          self._joined(channel, messages), now, message_id)
+                                          self._joined(channel, messages), now, message_id,
+                                          inbox_id, turn.timers)
 
     def _joined(self, channel_name: str, messages: list[Message]) -> list[Message]:
         """A turn's messages joined into as few as the channel takes (events.combined),
@@ -263,43 +371,22 @@ class App:
                       turn.pid[:10], type(exc).__name__)
             return []
 
-    async def _delete_chat(self, pid: str, channel_name: str, address: str,
-                           message_id: str | None, now: float) -> None:
-        """Quick exit: forget the conversation first, then delete what the platform allows."""
+    async def _chat_deletes(self, pid: str, channel_name: str, address: str,
+                            message_id: str | None, now: float) -> PendingDelete | None:
+        """Quick exit: what to ask the platform to delete of this chat. The deletes are
+        written down with the forgetting (tied to no one) and crossed off once the
+        platform has done them: a platform that is down, or a restart, loses none."""
         channel = self.channels.get(channel_name)
-        window = channel.capabilities.delete_window_hours if channel else 48.0
-        bot_only = channel is not None and not channel.capabilities.deletes_inbound
+        if channel is None:
+            return None
+        window = channel.capabilities.delete_window_hours
+        bot_only = not channel.capabilities.deletes_inbound
         ids = await self.store.message_ids(pid, now - window * 3600, from_bot_only=bot_only)
         if message_id is not None and not bot_only:
             ids.append(message_id)
-        # The deletes are written down with the forgetting, and crossed off once the
-        # platform has done them: a bridge that is down, or a restart, loses none.
-        pending = (PendingDelete(channel_name, address, tuple(ids), now + window * 3600)
-                   if channel is not None and ids else None)
-        row_id = await self.store.clear_conversation(pid, now, pending)
-        if pending is not None and channel is not None:
-            await self._try_deletes(channel, replace(pending, id=row_id))
-
-    async def _try_deletes(self, channel: Channel, pending: PendingDelete) -> None:
-        try:
-            left = list(await channel.delete(pending.address, pending.ids) or [])
-        except Exception as exc:
-            log.warning("could not delete chat messages on %s (%s); trying again later",
-                        pending.channel, type(exc).__name__)
-            return
-        if left != list(pending.ids):
-            await self.store.deletes_left(pending.id, left)
-
-    async def retry_deletes(self) -> None:
-        """Ask the platforms again for the quick-exit deletes they have not done yet (when
-        a platform is back, and with every outbox sweep)."""
-        now = self.clock()
-        for pending in await self.store.pending_deletes():
-            channel = self.channels.get(pending.channel)
-            if pending.until < now or channel is None:
-                await self.store.deletes_left(pending.id, [])
-            elif pending.due_at <= now:
-                await self._try_deletes(channel, pending)
+        if not ids:
+            return None
+        return PendingDelete(channel_name, address, tuple(ids), now + window * 3600, now)
 
     async def _send_unstored(self, channel_name: str, address: str,
                              messages: Sequence[Message]) -> None:
@@ -316,54 +403,105 @@ class App:
                 continue
             pending = self._exit_reply_delete(channel, address, message, ids)
             if pending is not None:  # kept like the erase's own deletes: tied to no one
-                self._delete_when_due(channel, replace(
-                    pending, id=await self.store.keep_deletes(pending)))
+                key = await self.store.keep_deletes(pending)
+                self._wake_at(key, pending.due_at)
 
-    # ------------------------------------------------------------- outbox
+    # ------------------------------------------------------------- operations
 
-    async def _deliver(self, pid: str, force: bool = False,
-                       fresh: tuple[str, list[OutboxItem]] | None = None) -> None:
-        """Send this person's queued messages in order; stop at the first failure.
-        ``fresh``: the address and the replies just queued, when nothing older is queued
-        (saves reading back what was just written)."""
-        if fresh is not None:
-            address: str | None = fresh[0]
-            items = fresh[1]
-            if not items:
-                return
-        else:
-            items = await self.store.pending(pid)
-            if not items:
-                return
-            address = await self.store.address(pid)
-        now = self.clock()
-        for index, item in enumerate(items):
-            if not force and index == 0 and item.next_try_at > now:
+    async def _deliver(self, key: str, force: bool = False,
+                       fresh: list[Operation] | None = None) -> None:
+        """Carry out what is queued under ``key`` (a person, a desk case, or deletes tied
+        to no one) in order, until the queue is empty or must wait. ``fresh``: the
+        operations just queued, when nothing older is queued (saves reading back what was
+        just written)."""
+        ops = fresh if fresh is not None else await self.store.operations(key)
+        if not ops:
+            return
+        address: str | None = None
+        looked_up = False
+        for index, op in enumerate(ops):
+            now = self.clock()
+            if op.expires_at is not None and op.expires_at < now:
+                log.info("a %s operation on %s expired undone", op.kind, op.channel)
+                await self.store.operation_ended(op, "expired")
+                continue
+            if op.not_before > now:
+                self._wake_at(key, op.not_before)
+                return  # what is behind it waits, in order
+            if not force and index == 0 and op.next_try_at > now:
                 return  # the head of the queue is not due; what is behind it waits in order
-            channel = self.channels.get(item.channel)
-            target = item.address if item.address is not None else address
-            if channel is None or target is None:
-                return
+            channel = self.channels.get(op.channel)
+            if channel is None:
+                return  # that channel is not running: kept until it is, or until it expires
+            target = op.address
+            if target is None:
+                if not looked_up:
+                    address, looked_up = await self.store.address(key), True
+                target = address
+            if target is None:  # the person's row is gone: there is no one to send to
+                await self.store.operation_ended(op, "failed")
+                continue
             try:
-                ids = await channel.send(target, item.message)
-            except Unreachable:
-                log.info("%s:%s is unreachable; dropping queued replies", item.channel, pid[:10])
-                await self.store.mark_unreachable(pid)
+                if not await self._carry_out(channel, target, op):
+                    return
+            except RateLimited as exc:
+                log.warning("%s asked to slow down (%s for %s); retry in %.0fs", op.channel,
+                            op.kind, key[:10], exc.retry_after)
+                await self.store.retry_later(op.id, self.clock() + exc.retry_after)
                 return
-            except Exception as exc:
-                delay = min(self.settings.delivery.retry_first_seconds * 2 ** item.attempts,
-                            self.settings.delivery.retry_max_seconds)
-                log.warning("send failed on %s for %s (%s); retry in %.0fs", item.channel,
-                            pid[:10], type(exc).__name__, delay)
-                await self.store.retry_later(item.id, self.clock() + delay)
+            except Rejected as exc:
+                if exc.gone and op.address is None and not key.startswith("x:"):
+                    log.info("%s:%s can no longer be reached; their queue ends", op.channel,
+                             key[:10])
+                    await self.store.mark_unreachable(key)
+                    return
+                log.warning("%s refused a %s for good (%s); going on with the next",
+                            op.channel, op.kind, key[:10])
+                await self.store.operation_ended(op, "gone" if exc.gone else "rejected")
+                continue
+            except (UnicodeError, ValueError, TypeError) as exc:
+                # What the platform library refuses to even send (a lone surrogate, a value
+                # it cannot encode) would fail the same way every time: it ends.
+                log.warning("a %s on %s could not be sent at all (%s); going on with the next",
+                            op.kind, op.channel, type(exc).__name__)
+                await self.store.operation_ended(op, "rejected")
+                continue
+            except Exception as exc:  # Unreachable, or a failure we don't know: try again
+                delay = self._backoff(op.attempts)
+                log.warning("%s failed on %s for %s (%s); retry in %.0fs", op.kind, op.channel,
+                            key[:10], type(exc).__name__ if not isinstance(exc, Unreachable)
+                            else "unreachable", delay)
+                await self.store.retry_later(op.id, self.clock() + delay)
                 return
+
+    def _backoff(self, attempts: int) -> float:
+        d = self.settings.delivery
+        return float(min(d.retry_first_seconds * 2 ** min(attempts, 30), d.retry_max_seconds))
+
+    async def _carry_out(self, channel: Channel, target: str, op: Operation) -> bool:
+        """One operation. True when it is done (crossed off) and the next may follow."""
+        if op.kind == "send":
+            ids = await channel.send(target, op.message)
             # Only a person's chat keeps message ids (for quick exit), not the desk's; a
-            # quick exit's reply is kept only as its own pending delete (tied to no one).
-            pending = self._exit_reply_delete(channel, target, item.message, ids)
-            kept = ids if item.address is None and pending is None else []
-            row_id = await self.store.delivered(item.id, pid, kept, self.clock(), pending)
-            if pending is not None:
-                self._delete_when_due(channel, replace(pending, id=row_id))
+            # quick exit's reply is kept only as its own delete (tied to no one).
+            follow_up = self._exit_reply_delete(channel, target, op.message, ids)
+            person = op.address is None and follow_up is None and not op.key.startswith("x:")
+            key = await self.store.operation_done(op, op.key if person else None, ids,
+                                                  self.clock(), follow_up)
+            if key is not None and follow_up is not None:
+                self._wake_at(key, follow_up.due_at)
+            return True
+        if op.kind == "delete":
+            left = list(await channel.delete(target, op.body) or [])
+            if left:
+                await self.store.retry_later(op.id, self.clock() + self._backoff(op.attempts),
+                                             tuple(left))
+                return False
+            await self.store.operation_done(op, None, [], self.clock())
+            return True
+        await channel.set_disappearing(target, int(op.body))
+        await self.store.operation_done(op, None, [], self.clock())
+        return True
 
     def _exit_reply_delete(self, channel: Channel, address: str, message: Message,
                            ids: Sequence[str]) -> PendingDelete | None:
@@ -377,25 +515,34 @@ class App:
                              now + channel.capabilities.delete_window_hours * 3600,
                              due_at=now + delay)
 
-    def _delete_when_due(self, channel: Channel, pending: PendingDelete) -> None:
-        async def later() -> None:
-            await asyncio.sleep(max(0.0, pending.due_at - self.clock()))
-            await self._try_deletes(channel, pending)
+    def _wake_at(self, key: str, when: float) -> None:
+        """Carry out ``key``'s queue again at ``when`` (the queue itself is on disk: the
+        periodic sweep and a restart find it too; this only makes it prompt)."""
+        if key in self._wakeups:
+            return
+        loop = asyncio.get_running_loop()
 
-        task = asyncio.create_task(later())
-        self._exit_reply_timers.add(task)
-        task.add_done_callback(self._exit_reply_timers.discard)
+        def wake() -> None:
+            self._wakeups.pop(key, None)
+            task = asyncio.ensure_future(self.deliver_now(key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._wakeups[key] = loop.call_later(max(0.0, when - self.clock()), wake)
 
     async def deliver_now(self, key: str) -> None:
-        """Send what is queued under ``key`` (a person or a desk case) now, in order."""
-        async with self.conversation(key):
-            await self._deliver(key, force=True)
+        """Carry out what is queued under ``key`` (a person or a desk case) now, in order."""
+        try:
+            async with self.conversation(key):
+                await self._deliver(key, force=True)
+        except Exception as exc:
+            log.error("delivering failed for %s (%s)", key[:10], type(exc).__name__)
 
     async def tell(self, pid: str, messages: Sequence[Message], flow: str | None = None
                    ) -> bool:
         """Say something to a person outside a turn of theirs (an advocate's reply, a
-        notice), through the outbox, then optionally start ``flow``, and deliver. The
-        caller holds the person's lock. False when the person can't be reached."""
+        notice), through the queue, then optionally start ``flow``, and deliver. The caller
+        holds the person's lock. False when the person can't be reached."""
         person = await self.store.person(pid)
         if person is None or person.unreachable:
             return False
@@ -421,13 +568,16 @@ class App:
                 log.error("a leave hook failed for %s (%s)", pid[:10], type(exc).__name__)
 
     async def deliver_pending(self, force: bool = False) -> None:
-        """Retry every queued message that is due (after a restart or an outage), and the
-        quick-exit deletes not done yet."""
-        await self.retry_deletes()
-        for pid, _channel, next_try in await self.store.pids_with_pending():
-            if force or next_try <= self.clock():
-                async with self.conversation(pid):
-                    await self._deliver(pid, force=force)
+        """Carry out every queued operation that is due (after a restart or an outage)."""
+        now = self.clock()
+        for key, due in await self.store.keys_with_operations():
+            if force or due <= now:
+                async with self.conversation(key):
+                    await self._deliver(key, force=force)
+
+    # Kept for callers of the former name: quick-exit deletes are operations now.
+    async def retry_deletes(self) -> None:
+        await self.deliver_pending()
 
     # ------------------------------------------------------------- timers
 
@@ -476,11 +626,11 @@ class App:
                         .replace("{date}", date))]
 
     async def _set_disappearing(self, turn: Turn, effect: Effect) -> list[Message]:
+        """Queued with the turn, before its replies (so they disappear too)."""
         assert isinstance(effect, SetDisappearing)
         channel = self.channels.get(turn.channel)
-        address = await self.store.address(turn.pid)
-        if channel is not None and address is not None:
-            await channel.set_disappearing(address, effect.seconds)
+        if channel is not None and channel.capabilities.disappearing:
+            turn.timers.append(max(0, effect.seconds))
         return []
 
     async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
@@ -490,8 +640,17 @@ class App:
     # ------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Events written down but not processed (a crash, a stop) are queued first, in
+        order; then the channels start, and everything waiting is processed and sent."""
+        loop = asyncio.get_running_loop()
+        kept = await self.store.unprocessed()
+        for row in kept:
+            self._submit(_Work(row.id, row.pid, row.raw, loop.create_future()))
+        if kept:
+            log.info("processing %d events received before the restart", len(kept))
         for channel in self.channels.values():
-            await channel.start(self.handle, self._on_ready)
+            await channel.start(self.accept, self._on_ready)
+        self._ready.set()
         await self.deliver_pending(force=True)
 
     async def _on_ready(self) -> None:
@@ -501,13 +660,20 @@ class App:
             log.warning("delivering kept replies failed (%s)", type(exc).__name__)
 
     async def stop(self) -> None:
-        # Exit-reply deletes not yet due stay written down: asked for after the restart.
-        for task in list(self._exit_reply_timers):
-            task.cancel()
-        await asyncio.gather(*self._exit_reply_timers, return_exceptions=True)
+        # Queued operations not yet due stay written down: carried out after the restart.
+        for handle in self._wakeups.values():
+            handle.cancel()
+        self._wakeups.clear()
         for channel in self.channels.values():
             try:
                 await channel.stop()
             except Exception as exc:
                 log.warning("channel %s did not stop cleanly (%s)", channel.name,
                             type(exc).__name__)
+        # Turns under way finish (their events are crossed off); the rest stay in the inbox.
+        workers = list(self._workers.values())
+        if workers and self._ready.is_set():
+            await asyncio.wait(workers, timeout=5.0)
+        for task in [*self._workers.values(), *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), *self._tasks, return_exceptions=True)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpline.config import ConfigError, Settings, load_settings
+from helpline.errors import HelplineError
 from helpline.flow.loader import FlowError, check_flows, load_flows
 
 
@@ -62,6 +63,14 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except HelplineError as exc:  # said in one line, as every start-up failure is
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)

@@ -141,6 +141,27 @@ class RawInbound:
     address: str  # how to reply; encrypted before it is stored
     inbound: Inbound
     message_id: str | None = None  # the platform's id of the person's message, for deletion
+    # The platform's own id of this event (a Telegram update id, a Signal sender and
+    # timestamp): a re-delivered event is processed once. None: never re-delivered.
+    event_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the inbox keeps (encrypted) until the event is processed. A shared location
+        is left out: it is never stored (see Inbound.location)."""
+        i = self.inbound
+        return {"platform_id": self.platform_id, "address": self.address,
+                "message_id": self.message_id, "kind": i.kind, "text": i.text,
+                "payload": i.payload, "locale_hint": i.locale_hint}
+
+    @classmethod
+    def from_json(cls, channel: str, data: dict[str, Any]) -> RawInbound:
+        inbound = Inbound(kind=data["kind"], at=0.0, text=str(data.get("text", "")),
+                          payload=str(data.get("payload", "")),
+                          locale_hint=data.get("locale_hint"))
+        message_id = data.get("message_id")
+        return cls(channel=channel, platform_id=str(data["platform_id"]),
+                   address=str(data["address"]), inbound=inbound,
+                   message_id=None if message_id is None else str(message_id))
 
 
 # ------------------------------------------------------------------ effects

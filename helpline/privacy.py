@@ -52,6 +52,7 @@ class Vault:
                 "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         self._id_key = _derive(secret, b"pseudonym")
+        self._check_key = _derive(secret, b"key-check")
         self._aead = AESGCM(_derive(secret, b"field-encryption/aes-gcm"))
         # Reads values written before the GCM form (its own key, as then).
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"field-encryption")))
@@ -59,6 +60,11 @@ class Vault:
     def pseudonym(self, channel: str, platform_id: str) -> str:
         message = f"{channel}\x00{platform_id}".encode()
         return hmac.new(self._id_key, message, hashlib.sha256).hexdigest()
+
+    def check_value(self, label: bytes) -> bytes:
+        """An HMAC of a fixed label under a key of its own: kept in the database so that a
+        start with another secret is refused; it reveals nothing of the key."""
+        return hmac.new(self._check_key, label, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -129,3 +130,13 @@ async def basic(harness_factory: HarnessFactory) -> Harness:
 def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+async def eventually(probe: Callable[[], Awaitable[object]], expected: object,
+                     timeout: float = 5.0) -> None:
+    """Poll an async ``probe`` (every 20 ms) until it returns ``expected``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await probe() != expected and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert await probe() == expected

@@ -124,8 +124,8 @@ async def test_writes_queued_together_commit_together_and_all_land(store: Store)
 
 async def test_a_failing_write_is_undone_alone(store: Store) -> None:
     def boom(db: sqlite3.Connection) -> None:
-        db.execute("INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
-                   "VALUES ('x', 'telegram', x'00', 1, 1)")
+        db.execute("INSERT INTO operations (key, channel, kind, body, created_at, not_before, "
+                   "next_try_at) VALUES ('x', 'telegram', 'send', x'00', 1, 1, 1)")
         raise RuntimeError("this work fails after writing")
 
     state = State(turn=3)

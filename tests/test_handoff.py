@@ -533,7 +533,7 @@ async def test_an_outage_mid_relay_loses_nothing_and_keeps_order(start_desk: Sta
             break
         await asyncio.sleep(0.05)
     assert d.person_texts()[-3:] == ["Advocate: a", "Advocate: b", "Advocate: c"]
-    assert await d.app.store.count("outbox") == 0
+    assert await d.app.store.count_operations("send") == 0
 
 
 async def test_a_restart_mid_case_continues_the_case(start_desk: Starter, tmp_path: Path

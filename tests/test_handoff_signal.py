@@ -215,7 +215,7 @@ async def kept(rig: Rig, count: int) -> bool:
 
 
 async def outbox_empty(rig: Rig) -> bool:
-    return await rig.app.store.count("outbox") == 0
+    return await rig.app.store.count_operations("send") == 0
 
 
 def canaries(rig: Rig) -> list[str]:

@@ -75,8 +75,11 @@ async def test_an_earlier_database_upgrades_and_everything_in_it_still_reads(
         person = await store.person("p1")
         assert person is not None and person.address == "+12025550123"
         assert person.state.vars == {"name": "Kept"} and person.state.turn == 3
-        [pending] = await store.pending_deletes()
-        assert pending.ids == ("111", "222") and pending.due_at == 0.0  # due at once
+        # A kept quick-exit delete became an operation tied to no one, due at once.
+        [pending] = await store.operations()
+        assert pending.kind == "delete" and pending.body == ("111", "222")
+        assert pending.key.startswith("x:") and pending.not_before == 0.0
+        assert pending.address == "+12025550123" and pending.expires_at == NOW + 3600
         # The directory written before the version counter existed is read, and a change
         # made now moves the counter.
         directory = Directory(store)

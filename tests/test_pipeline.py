@@ -85,7 +85,7 @@ async def test_quick_exit_clears_state_jobs_and_deletes_messages(basic: Harness)
     person = await basic.app.store.person(basic.pid)
     assert person is not None and person.state.idle and person.state.vars == {}
     assert await basic.app.store.count("jobs") == 0
-    assert await basic.app.store.count("outbox") == 0
+    assert await basic.app.store.count_operations("send") == 0
     assert await basic.app.store.message_ids(basic.pid, 0) == []
 
 
@@ -105,7 +105,7 @@ async def test_delete_my_data_confirms_then_erases_every_row(basic: Harness) -> 
     assert texts(await basic.send("no"))[0] == "Nothing was erased."
     await basic.send("delete my data")
     await basic.press("Yes, erase")
-    for table in ("people", "outbox", "message_ids", "jobs"):
+    for table in ("people", "operations", "message_ids", "jobs"):
         assert await basic.app.store.count(table) == 0, table
     assert basic.channel.deleted
 
@@ -148,13 +148,13 @@ async def test_failed_sends_are_kept_and_delivered_in_order(basic: Harness) -> N
     platform = outage(basic)
     await basic.send("1")
     await basic.send("Jo")
-    assert await basic.app.store.count("outbox") == 2
+    assert await basic.app.store.count_operations("send") == 2
     platform.down = False
     basic.clock.advance(600)
     await basic.app.deliver_pending()
     assert texts(basic.new_messages()) == [
         "What should I call you? (type skip to skip)", "How old are you?"]
-    assert await basic.app.store.count("outbox") == 0
+    assert await basic.app.store.count_operations("send") == 0
 
 
 async def test_garbage_never_breaks_a_conversation(basic: Harness) -> None:
@@ -185,13 +185,13 @@ async def test_a_retried_reply_takes_the_replies_behind_it_along(basic: Harness)
     assert texts(basic.new_messages()) == []
     platform.down = True
     await basic.send("Jo")  # queued behind it; this turn's own try fails at the head again
-    assert await basic.app.store.count("outbox") == 2
+    assert await basic.app.store.count_operations("send") == 2
     platform.down = False
     basic.clock.advance(10)  # the head's retry is due; the reply behind it is not
     await basic.app.deliver_pending()
     assert texts(basic.new_messages()) == [
         "What should I call you? (type skip to skip)", "How old are you?"]
-    assert await basic.app.store.count("outbox") == 0
+    assert await basic.app.store.count_operations("send") == 0
 
 
 async def test_quick_exit_deletes_are_kept_until_the_platform_has_done_them(
@@ -210,20 +210,22 @@ async def test_quick_exit_deletes_are_kept_until_the_platform_has_done_them(
 
     basic.channel.delete = flaky  # type: ignore[method-assign]
     await basic.send("exit")
-    assert await basic.app.store.count("pending_deletes") == 1
-    await basic.app.deliver_pending()  # the sweep asks again: still failing
+    assert await basic.app.store.count_operations("delete") == 1
+    basic.clock.advance(10)
+    await basic.app.deliver_pending()  # the sweep asks again, after a backoff: still failing
     assert len(asked) == 2 and asked[0] == asked[1] and asked[0]
     failing = False
+    basic.clock.advance(10)
     await basic.app.deliver_pending()
-    assert await basic.app.store.count("pending_deletes") == 0
+    assert await basic.app.store.count_operations("delete") == 0
     assert sorted(basic.channel.deleted) == sorted(asked[0])
     # Past the platform's delete window a kept delete is dropped without asking.
     failing = True
     await basic.send("hi")
     await basic.send("exit")
-    assert await basic.app.store.count("pending_deletes") == 1
+    assert await basic.app.store.count_operations("delete") == 1
     before = len(asked)
     basic.clock.advance(49 * 3600)
     await basic.app.deliver_pending()
     assert len(asked) == before
-    assert await basic.app.store.count("pending_deletes") == 0
+    assert await basic.app.store.count_operations("delete") == 0

@@ -16,8 +16,9 @@ import pytest
 
 from helpline.app import App
 from helpline.channels.base import Capabilities
-from helpline.channels.signal import BridgeDown, SignalChannel, SignalOptions
+from helpline.channels.signal import SignalChannel, SignalOptions
 from helpline.config import ConfigError, Settings, load_settings
+from helpline.errors import Unreachable
 from helpline.events import Inbound, RawInbound
 from helpline.flow.loader import load_flows
 from helpline.flow.state import State
@@ -25,7 +26,7 @@ from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.serve import build_channels
 from helpline.store import Store
-from tests.conftest import SECRET, Harness, make_settings
+from tests.conftest import SECRET, Harness, eventually, make_settings
 from tests.fakes.signal_cli_api import Call, FakeSignalAPI
 
 # NANP 555-01xx numbers are reserved for fiction and pass phonenumbers validation.
@@ -340,9 +341,7 @@ async def test_quick_exit_remote_deletes_the_bot_messages_and_clears_state(rig: 
     assert len(calls(api, "PUT", f"/v1/contacts/{api.number}")) == 1
 
 
-async def test_failed_timers_are_tried_again_and_failed_deletes_are_reported(
-    rig: Rig,
-) -> None:
+async def test_failed_deletes_are_reported_and_a_failed_timer_raises(rig: Rig) -> None:
     api = rig.api
     person_uuid = api.uuid_of(PERSON)
 
@@ -350,12 +349,29 @@ async def test_failed_timers_are_tried_again_and_failed_deletes_are_reported(
     await api.go_down()
     # The channel says which deletes failed (the app keeps them) and never raises.
     assert sorted(await rig.channel.delete(person_uuid, [*ids, "not-a-number"])) == sorted(ids)
-    with pytest.raises(BridgeDown):
-        await rig.channel.set_disappearing(person_uuid, 604800)  # the app logs it
+    with pytest.raises(Unreachable):  # the app keeps the timer queued and tries again
+        await rig.channel.set_disappearing(person_uuid, 604800)
+
+
+async def test_a_timer_queued_while_the_bridge_is_down_is_set_before_the_reply(
+        make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    api = rig.api
+    person_uuid = api.uuid_of(PERSON)
+    await api.go_down()
+    # A first contact handled while the bridge is down: the day timer and the greeting
+    # are queued together, the timer first.
+    await rig.app.handle(RawInbound("signal", person_uuid, person_uuid,
+                                    Inbound(kind="text", at=0.0, text="hi")))
+    assert await rig.store.count_operations("timer") == 1
     api.reset()
     await api.come_back()
-    [timer] = await api.wait_for(f"PUT /v1/contacts/{api.number}")
-    assert timer.json_body == {"recipient": person_uuid, "expiration_in_seconds": 604800}
+    await api.wait_for_send(PERSON, 1)
+    done = [c for c in api.calls if c.path in (f"/v1/contacts/{api.number}", "/v2/send")
+            and c.status is not None and c.status < 300]
+    assert [c.path for c in done][:2] == [f"/v1/contacts/{api.number}", "/v2/send"]
+    assert done[0].json_body == {"recipient": person_uuid, "expiration_in_seconds": 86400}
+    await eventually(lambda: rig.store.count_operations(), 0)
 
 
 async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
@@ -371,7 +387,7 @@ async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
     await rig.app.handle(RawInbound("signal", person_uuid, person_uuid,
                                     Inbound(kind="text", at=0.0, text="exit")))
     assert calls(api, "DELETE", f"/v1/remote-delete/{api.number}") == []
-    assert await rig.store.count("pending_deletes") == 1
+    assert await rig.store.count_operations("delete") == 1
     # ... survives a restart: the kept deletes go out when the new process sees the bridge.
     await rig.app.stop()
     await rig.store.close()
@@ -385,7 +401,7 @@ async def test_a_quick_exit_while_the_bridge_is_down_deletes_after_a_restart(
     assert {d.json_body["recipient"] for d in retried} == {person_uuid}
     await asyncio.sleep(0.05)
     assert len(calls(api, "DELETE", f"/v1/remote-delete/{api.number}")) == 2  # done with
-    assert await rig.store.count("pending_deletes") == 0
+    assert await rig.store.count_operations("delete") == 0
 
 
 async def test_a_neutral_exit_reply_is_removed_after_a_moment(
@@ -412,7 +428,7 @@ async def test_a_neutral_exit_reply_is_removed_after_an_outage_and_a_restart(
     [reply] = await sent_ids(rig, lambda: rig.say("exit", 1))
     assert api.sent_texts(PERSON)[-1] == "OK."
     # The reply's delete is written down with its delivery, before it is due ...
-    assert await rig.store.count("pending_deletes") == 1
+    assert await rig.store.count_operations("delete") == 1
     await api.go_down()
     await rig.app.stop()  # ... and the bridge and the bot are gone before it is due.
     await rig.store.close()
@@ -425,7 +441,7 @@ async def test_a_neutral_exit_reply_is_removed_after_an_outage_and_a_restart(
     [delete] = await api.wait_for(f"DELETE /v1/remote-delete/{api.number}")
     assert delete.json_body == {"recipient": person_uuid, "timestamp": int(reply)}
     await asyncio.sleep(0.05)
-    assert await rig.store.count("pending_deletes") == 0
+    assert await rig.store.count_operations("delete") == 0
 
 
 # ------------------------------------------------------------------ disappearing messages

@@ -113,7 +113,7 @@ def utf16_units(text: str) -> int:
 
 async def all_delivered(bot: Bot) -> None:
     """Wait until the outbox is empty: every reply queued so far has been sent."""
-    await eventually(lambda: bot.app.store.count("outbox"), 0)
+    await eventually(lambda: bot.app.store.count_operations("send"), 0)
 
 
 def with_exit_reply(bot: Bot, text: str = "OK.") -> None:
@@ -283,14 +283,18 @@ async def test_after_delete_my_data_the_neutral_reply_goes_too_and_nothing_stays
     await bot.say("delete my data")
     assert await bot.press("Yes, erase") == ["OK."]
     reply_id = bot.api.bot_messages(CHAT)[-1]["message_id"]
-    for table in ("people", "outbox", "message_ids", "jobs"):
+    for table in ("people", "message_ids", "jobs"):
         assert await bot.app.store.count(table) == 0, table
+    assert await bot.app.store.count_operations("send") == 0
+    # The inbox keeps only keyed hashes of what was received (against re-delivery).
+    assert list(await bot.app.store.db.execute_fetchall(
+        "SELECT COUNT(*) FROM inbox WHERE pid != '' OR body IS NOT NULL OR done = 0")) == [(0,)]
     # Only the reply's delete is kept (encrypted, tied to no one) until Telegram did it.
-    assert await bot.app.store.count("pending_deletes") == 1
+    assert await bot.app.store.count_operations("delete") == 1
     await bot.api.wait_until(lambda: bot.api.live_message_ids(CHAT) == [],
                              what="an empty chat")
     assert bot.api.calls_to("deleteMessages")[-1].params["message_ids"] == [reply_id]
-    await eventually(lambda: bot.app.store.count("pending_deletes"), 0)
+    await eventually(lambda: bot.app.store.count_operations("delete"), 0)
 
 
 async def test_a_restart_before_the_neutral_reply_is_due_still_deletes_it(
@@ -307,7 +311,7 @@ async def test_a_restart_before_the_neutral_reply_is_due_still_deletes_it(
     again = await start_bot()  # start-up asks for the kept deletes that are due
     assert again.api.live_message_ids(CHAT) == []
     assert again.api.calls_to("deleteMessages")[-1].params["message_ids"] == [reply_id]
-    assert await again.app.store.count("pending_deletes") == 0
+    assert await again.app.store.count_operations("delete") == 0
 
 
 async def test_many_deletions_go_in_batches_of_100(start_bot: Starter) -> None:
@@ -343,7 +347,7 @@ async def test_429_is_retried_not_dropped(start_bot: Starter) -> None:
     bot.api.fail_next("sendMessage", retry_after=1, times=1)
     replies = await bot.say("hi")
     assert replies == ["\n\n".join(GREETING)]
-    await eventually(lambda: bot.app.store.count("outbox"), 0)
+    await eventually(lambda: bot.app.store.count_operations("send"), 0)
     # the 429, then its retry: the same message (greeting and question), buttons and all
     sends = sends_to(bot.api, CHAT)
     assert [c.status for c in sends] == [429, 200]
@@ -390,7 +394,7 @@ async def test_blocked_person_is_marked_unreachable(start_bot: Starter) -> None:
         return person is not None and person.unreachable
 
     await eventually(unreachable, True)
-    assert await bot.app.store.count("outbox") == 0
+    assert await bot.app.store.count_operations("send") == 0
     sends = sends_to(bot.api, CHAT)
     assert sends and {c.status for c in sends} == {403}
     assert bot.api.sent_texts(CHAT) == []

@@ -6,7 +6,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from helpline.errors import RateLimited, Rejected, Unreachable
 from helpline.events import Message, RawInbound
+
+__all__ = ["Capabilities", "Channel", "InboundHandler", "RateLimited", "ReadyHandler",
+           "Rejected", "Unreachable"]
 
 InboundHandler = Callable[[RawInbound], Awaitable[None]]
 ReadyHandler = Callable[[], Awaitable[None]]
@@ -26,10 +30,6 @@ class Capabilities:
     split_at: int = 0
 
 
-class Unreachable(Exception):
-    """The person can no longer be reached here (blocked the bot, left, unregistered)."""
-
-
 class Channel(Protocol):
     name: str
     capabilities: Capabilities
@@ -39,25 +39,28 @@ class Channel(Protocol):
         """Seconds after which a quick exit's neutral reply is deleted (None: it stays).
         The app asks for the delete and keeps it, like the quick exit's own, until done."""
 
+    @property
+    def first_contact_timer(self) -> int:
+        """A disappearing-messages timer (seconds) to set in a chat at first contact, queued
+        before the first reply; 0: none."""
+
     async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
-        """Begin receiving; call ``on_inbound`` for each event (it never raises), and
-        ``on_ready`` each time the platform is reachable again after an outage (the app then
-        delivers what it kept)."""
+        """Begin receiving; hand each event to ``on_inbound`` and acknowledge it to the
+        platform only once the awaitable it returns is done (the event is then written
+        down; it never raises for the event). Call ``on_ready`` each time the platform is
+        reachable again after an outage (the app then carries out what it kept)."""
 
     async def stop(self) -> None: ...
 
     async def send(self, address: str, message: Message) -> list[str]:
-        """Send one message; return the platform ids of what was sent. Raise Unreachable
-        when the person cannot be reached; any other exception means 'try again later'."""
+        """Send one message; return the platform ids of what was sent. Raise
+        ``Unreachable`` (try again), ``RateLimited`` or ``Rejected`` (helpline.errors)."""
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> Sequence[str] | None:
         """Delete what the platform allows of these messages; unknown ids are fine. Return
         the ids worth asking again for later (the platform could not be reached), or None
         when there is nothing to try again: the app keeps those and asks again."""
 
-    async def on_first_contact(self, address: str) -> None:
-        """Someone new (or someone who erased their data) wrote for the first time."""
-
     async def set_disappearing(self, address: str, seconds: int) -> None:
         """Make new messages in this chat disappear after ``seconds`` (0 = off), where the
-        platform lets a bot do that; otherwise do nothing."""
+        platform lets a bot do that; otherwise do nothing. Raises like ``send``."""

@@ -15,9 +15,9 @@ retrying with backoff while the bridge is down (``start()`` never fails for that
 the bridge is reachable (again) it calls ``on_ready``, so kept replies go out. It reads the
 receive websocket (aiohttp, with a heartbeat) and, however the socket ends (dropped or closed
 cleanly), starts over. Each frame goes through signalbot's parser inside a try/except: a frame
-that cannot be read is skipped and logged by its error type only. Events go to a
-KeyedSerializer, so one person's messages are handled in order and different people
-concurrently.
+that cannot be read is skipped and logged by its error type only. Each event goes to the
+app's inbox at once (written down in the next commit, while reading goes on), and the app
+handles one person's messages in order and different people concurrently.
 
 Replies are posted to ``/v2/send`` here, not through signalbot: signalbot 2.2.1 reads the
 answer as a list while the bridge answers one object, so its send raises after the message
@@ -55,10 +55,10 @@ from signalbot import (
     parse,
 )
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler, Unreachable
-from helpline.channels.ordered import KeyedSerializer
+from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.terminal import numbered
 from helpline.config import ConfigError, Settings
+from helpline.errors import Rejected, Unreachable
 from helpline.events import Inbound, Message, RawInbound
 
 log = logging.getLogger("helpline.signal")
@@ -68,8 +68,8 @@ MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "po
 PARALLEL_DELETES = 4
 
 
-class BridgeDown(Exception):
-    """signal-cli-rest-api could not be reached or failed; the app keeps the reply."""
+class BridgeDown(Unreachable):
+    """signal-cli-rest-api could not be reached or failed; the app keeps the operation."""
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,15 @@ class SignalChannel:
         self._timeout = aiohttp.ClientTimeout(total=options.request_timeout_seconds)
         self._bot: SignalBot | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._serial = KeyedSerializer()
+        self._accepting: set[asyncio.Future[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_inbound: InboundHandler | None = None
         self._on_ready: ReadyHandler | None = None
-        # Timers that could not be set (bridge down): address -> seconds, set when it is back.
-        self._unset_timers: dict[str, int] = {}
+
+    @property
+    def first_contact_timer(self) -> int:
+        return max(0, self.options.disappearing_seconds)
 
     @property
     def exit_reply_delete_after(self) -> float | None:
@@ -146,9 +148,8 @@ class SignalChannel:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._serial.join(), 5.0)
-        await self._serial.close()
+        if self._accepting:  # frames read are written down before the bridge goes
+            await asyncio.wait(list(self._accepting), timeout=5.0)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -198,8 +199,6 @@ class SignalChannel:
         return None
 
     async def _after_connect(self) -> None:
-        if self._unset_timers:
-            await self._retry_timers()
         if self._on_ready is not None:
             await self._on_ready()
 
@@ -227,7 +226,10 @@ class SignalChannel:
             return f"dropped the receive connection ({type(exc).__name__})"
 
     async def _on_frame(self, raw: str) -> None:
-        """Turn one frame into an event and queue it behind the sender's earlier ones."""
+        """Turn one frame into an event and hand it to the app at once, which writes it
+        down (frames read together go in one commit) and processes it in order with the
+        sender's earlier ones. Reading goes on meanwhile: the bridge never sends a frame
+        again once it was read."""
         try:
             event = await self._read(raw)
         except Exception as exc:
@@ -236,7 +238,14 @@ class SignalChannel:
         handler = self._on_inbound
         if event is None or handler is None:
             return
-        self._serial.submit(event.platform_id, lambda: handler(event))
+        accepted = asyncio.ensure_future(handler(event))
+        self._accepting.add(accepted)
+        accepted.add_done_callback(self._accepted)
+
+    def _accepted(self, future: asyncio.Future[None]) -> None:
+        self._accepting.discard(future)
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("a frame could not be written down (%s)", type(exc).__name__)
 
     async def _read(self, raw: str) -> RawInbound | None:
         frame = json.loads(raw)
@@ -271,7 +280,8 @@ class SignalChannel:
         stamp = envelope.get("timestamp")
         return RawInbound(channel=self.name, platform_id=sender, address=sender,
                           inbound=inbound,
-                          message_id=str(stamp) if isinstance(stamp, int) else None)
+                          message_id=str(stamp) if isinstance(stamp, int) else None,
+                          event_id=f"{sender}:{stamp}" if isinstance(stamp, int) else None)
 
     # ------------------------------------------------------------- outbound
 
@@ -291,7 +301,7 @@ class SignalChannel:
             lowered = body.lower()
             if status in (400, 404) and (b"unregistered user" in lowered
                                          or b"unregisteredrecipient" in lowered):
-                raise Unreachable("not registered on Signal")
+                raise Rejected("not registered on Signal", gone=True)
             raise BridgeDown(f"send answered {status}")
         ids = _sent_timestamps(body)
         if not ids:
@@ -331,35 +341,18 @@ class SignalChannel:
         results = await asyncio.gather(*(one(ts) for ts in stamps))
         return [ts for ts in results if ts is not None]
 
-    async def on_first_contact(self, address: str) -> None:
-        """A default disappearing-messages timer for a new chat (see the README)."""
-        if self.options.disappearing_seconds > 0:
-            await self._set_timer(address, self.options.disappearing_seconds)
-
     async def set_disappearing(self, address: str, seconds: int) -> None:
-        await self._set_timer(address, max(0, seconds))
-
-    async def _set_timer(self, address: str, seconds: int) -> None:
-        """Set the chat's timer; if that fails, raise (the app logs it) and keep it in
-        memory to set when the bridge is back."""
-        self._unset_timers.pop(address, None)
+        """Set the chat's timer (the app queues it before the replies it should cover, and
+        tries again while the bridge is down)."""
         try:
             _, bot = self._parts()
             async with asyncio.timeout(self.options.request_timeout_seconds):
-                await bot.contacts.update(UpdateContact(expiration_in_seconds=seconds), address)
+                await bot.contacts.update(UpdateContact(expiration_in_seconds=max(0, seconds)),
+                                          address)
+        except BridgeDown:
+            raise
         except Exception as exc:
-            self._unset_timers[address] = seconds
             raise BridgeDown(f"setting the timer failed ({type(exc).__name__})") from None
-
-    async def _retry_timers(self) -> None:
-        due = dict(self._unset_timers)
-        for address, seconds in due.items():
-            if self._unset_timers.get(address) != seconds:
-                continue  # set (or asked for again) meanwhile
-            with contextlib.suppress(Exception):
-                await self._set_timer(address, seconds)
-        log.info("tried again to set %d disappearing timers (%d still failing)", len(due),
-                 len(self._unset_timers))
 
     # ------------------------------------------------------------- helpers
 

@@ -1,8 +1,14 @@
 """Telegram through python-telegram-bot. Every PTB import stays in this file.
 
-* Long polling by default; a webhook (PTB's own server, which checks Telegram's secret-token
-  header on every request) when ``telegram.webhook_url`` is set.
-* One chat's updates are handled in order, different chats concurrently (KeyedSerializer).
+* Long polling by default; a webhook (our own aiohttp endpoint, which checks Telegram's
+  secret-token header on every request in constant time) when ``telegram.webhook_url`` is
+  set.
+* Nothing is acknowledged before it is written down. Polling: the updates a getUpdates call
+  fetched go to the app's inbox (one commit) before that call returns to
+  python-telegram-bot, whose next getUpdates is what confirms them to Telegram. Webhook: an
+  update is written down before the HTTP 200. The app handles one person's updates in
+  order, different people concurrently; the desk's group updates are handled in order per
+  topic (KeyedSerializer).
 * Choices are inline keyboards; a press is answered and becomes a button event. Stale or
   forged data is the engine's business: it re-prompts gently.
 * Quick exit deletes both sides of the chat (``deleteMessages``, 100 ids a call, 48 hours).
@@ -12,6 +18,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
 import math
 import secrets
@@ -20,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -32,15 +41,20 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler, Unreachable
+from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
+from helpline.errors import RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.i18n import N_, NullTranslator, Translator
 
 log = logging.getLogger("helpline.telegram")
 
 GroupListener = Callable[[Update], Awaitable[None]]
+FetchedHandler = Callable[[Sequence[Update]], Awaitable[None]]
+# The most a webhook request may carry (Telegram's updates are far smaller).
+WEBHOOK_MAX_BYTES = 1 << 20
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 DELETE_BATCH = 100
 # The Bot API takes at most 4,096 characters (UTF-16 code units) of text in a message; a
@@ -97,7 +111,18 @@ class SafeBot(ExtBot[Any]):
     the batch, which is fetched again and again (the queue behind it is blocked), and the
     raw batch, message text included, is logged. Here each update is parsed on its own; one
     that cannot be read becomes an empty Update (so the offset moves past it) and only its
-    error type is logged."""
+    error type is logged.
+
+    ``on_fetched`` (set by the channel) is awaited with every batch before it is returned:
+    python-telegram-bot confirms a batch to Telegram with its next getUpdates, so what was
+    fetched is written down before it can be confirmed. If writing fails, the call fails
+    (as a NetworkError, which python-telegram-bot retries with the same offset)."""
+
+    __slots__ = ("_on_fetched",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_fetched: FetchedHandler | None = None
 
     async def get_updates(  # type: ignore[override]
         self,
@@ -123,6 +148,12 @@ class SafeBot(ExtBot[Any]):
                 update = Update(update_id=raw["update_id"])
             self.insert_callback_data(update)
             updates.append(update)
+        if self._on_fetched is not None and updates:
+            try:
+                await self._on_fetched(updates)
+            except Exception as exc:
+                raise NetworkError(f"fetched updates could not be written down "
+                                   f"({type(exc).__name__})") from None
         return tuple(updates)
 
 
@@ -182,6 +213,8 @@ class TelegramChannel:
         # One group chat (the advocate desk) whose updates go to a listener, not to the app.
         self._group: tuple[int, GroupListener] | None = None
         self.webhook_secret = options.webhook_secret or secrets.token_urlsafe(32)
+        self._webhook: web.AppRunner | None = None
+        bot._on_fetched = self._fetched
 
     @property
     def exit_reply_delete_after(self) -> float | None:
@@ -204,13 +237,10 @@ class TelegramChannel:
         assert updater is not None
         allowed = ["message", "edited_message", "callback_query", "my_chat_member"]
         if self.options.webhook_url:
-            host, _, port = self.options.webhook_listen.rpartition(":")
-            path = urlsplit(self.options.webhook_url).path.lstrip("/")
-            await updater.start_webhook(
-                listen=host or "127.0.0.1", port=int(port or 8443), url_path=path,
-                webhook_url=self.options.webhook_url, secret_token=self.webhook_secret,
-                allowed_updates=allowed,
-            )
+            await self._serve_webhook()
+            await self.app.bot.set_webhook(url=self.options.webhook_url,
+                                           secret_token=self.webhook_secret,
+                                           allowed_updates=allowed)
         else:
             await updater.start_polling(
                 poll_interval=self.options.poll_interval_seconds,
@@ -224,6 +254,9 @@ class TelegramChannel:
         updater = self.app.updater
         if updater is not None and updater.running:
             await updater.stop()
+        runner, self._webhook = self._webhook, None
+        if runner is not None:
+            await runner.cleanup()
         await self._serial.join()
         for task in list(self._tasks):
             task.cancel()
@@ -265,22 +298,71 @@ class TelegramChannel:
         self._serial.submit(f"group:{thread}", lambda: listener(update))
         return True
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Called in arrival order; queues the update behind earlier ones of its chat."""
-        if self._to_group(update):
-            return
-        try:
-            event = self._to_inbound(update)
-        except Exception as exc:
-            log.warning("ignored an update that could not be read (%s)", type(exc).__name__)
-            return
-        query = update.callback_query
-        if query is not None:
-            self._spawn(self._answer(query.id))
-        if event is None or self._on_inbound is None:
-            return
+    def _is_group(self, update: Update) -> bool:
+        chat = update.effective_chat
+        return self._group is not None and chat is not None and chat.id == self._group[0]
+
+    async def _fetched(self, updates: Sequence[Update]) -> None:
+        """Hand every person's update of a batch to the app and wait until all are written
+        down (one commit). The desk's updates go on to python-telegram-bot's dispatch."""
         handler = self._on_inbound
-        self._serial.submit(event.address, lambda: handler(event))
+        accepted: list[Awaitable[None]] = []
+        for update in updates:
+            if self._is_group(update):
+                continue
+            try:
+                event = self._to_inbound(update)
+            except Exception as exc:
+                log.warning("ignored an update that could not be read (%s)",
+                            type(exc).__name__)
+                continue
+            query = update.callback_query
+            if query is not None:
+                self._spawn(self._answer(query.id))
+            if event is not None and handler is not None:
+                accepted.append(handler(event))
+        if accepted:
+            await asyncio.gather(*accepted)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Called in arrival order: the desk's updates (a person's went to the app when they
+        were fetched)."""
+        self._to_group(update)
+
+    async def _serve_webhook(self) -> None:
+        host, _, port = self.options.webhook_listen.rpartition(":")
+        path = "/" + urlsplit(self.options.webhook_url).path.lstrip("/")
+        server = web.Application(client_max_size=WEBHOOK_MAX_BYTES)
+        server.router.add_post(path, self._on_webhook)
+        runner = web.AppRunner(server, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host or "127.0.0.1", int(port or 8443)).start()
+        self._webhook = runner
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        """One update from Telegram: 200 only once it is written down (or is garbage that
+        sending again would not mend); 403 for a wrong secret; 500 makes Telegram retry."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            return web.Response(status=403)
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:
+            log.warning("dropped a webhook update that could not be read (%s)",
+                        type(exc).__name__)
+            return web.Response(status=200)
+        try:
+            if self._is_group(update):
+                await self.app.update_queue.put(update)
+            else:
+                await self._fetched([update])
+        except Exception as exc:
+            log.error("a webhook update could not be written down (%s)", type(exc).__name__)
+            return web.Response(status=500)
+        return web.Response(status=200)
 
     async def _answer(self, query_id: str) -> None:
         try:
@@ -295,7 +377,8 @@ class TelegramChannel:
             if chat is None or chat.type != ChatType.PRIVATE:
                 return None
             return self._raw(chat.id, Inbound(kind="button", at=0.0, payload=query.data or "",
-                                              locale_hint=query.from_user.language_code), None)
+                                              locale_hint=query.from_user.language_code), None,
+                             update.update_id)
         message = update.message
         if message is None:
             # Edits, channel posts, membership changes: ignored by rule (an edit is not a
@@ -315,11 +398,12 @@ class TelegramChannel:
         return self._raw(message.chat.id,
                          Inbound(kind=kind, at=0.0, text=text, payload=payload, locale_hint=hint,
                                  location=_point(message.location)),
-                         str(message.message_id))
+                         str(message.message_id), update.update_id)
 
-    def _raw(self, chat_id: int, inbound: Inbound, message_id: str | None) -> RawInbound:
+    def _raw(self, chat_id: int, inbound: Inbound, message_id: str | None, update_id: int
+             ) -> RawInbound:
         return RawInbound(channel=self.name, platform_id=str(chat_id), address=str(chat_id),
-                          inbound=inbound, message_id=message_id)
+                          inbound=inbound, message_id=message_id, event_id=str(update_id))
 
     # ------------------------------------------------------------- outbound
 
@@ -341,14 +425,18 @@ class TelegramChannel:
                     reply_markup=markup if index == len(parts) - 1 else None,
                     protect_content=self.options.protect_content,
                 )
-            except Forbidden as exc:
-                raise Unreachable(type(exc).__name__) from None
+            except Forbidden:
+                raise Rejected("forbidden", gone=True) from None
             except BadRequest as exc:
                 if "chat not found" in str(exc).lower():
-                    raise Unreachable("chat not found") from None
-                raise
-            except RetryAfter:
-                raise  # the app keeps it and retries later
+                    raise Rejected("chat not found", gone=True) from None
+                raise Rejected("bad request") from None
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else wait
+                raise RateLimited("retry after", float(seconds)) from None
+            except TelegramError as exc:
+                raise Unreachable(type(exc).__name__) from None
             ids.append(str(sent.message_id))
         return ids
 
@@ -371,8 +459,7 @@ class TelegramChannel:
                 log.info("deleteMessages failed for a batch (%s)", type(exc).__name__)
         return again
 
-    async def on_first_contact(self, address: str) -> None:
-        return None
+    first_contact_timer = 0
 
     async def set_disappearing(self, address: str, seconds: int) -> None:
         return None  # bots cannot set a private chat's auto-delete timer

@@ -31,8 +31,7 @@ class TerminalChannel:
     async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
         return None
 
-    async def on_first_contact(self, address: str) -> None:
-        return None
+    first_contact_timer = 0
 
     async def stop(self) -> None:
         return None

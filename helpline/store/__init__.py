@@ -1,5 +1,12 @@
 """Persistence: SQLite through aiosqlite, numbered migrations, encrypted fields."""
 
-from helpline.store.sqlite import OutboxItem, PendingDelete, PersonRow, Store
+from helpline.store.sqlite import (
+    InboxRow,
+    KeyMismatch,
+    Operation,
+    PendingDelete,
+    PersonRow,
+    Store,
+)
 
-__all__ = ["OutboxItem", "PendingDelete", "PersonRow", "Store"]
+__all__ = ["InboxRow", "KeyMismatch", "Operation", "PendingDelete", "PersonRow", "Store"]

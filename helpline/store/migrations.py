@@ -198,11 +198,68 @@ MIGRATIONS: list[Migration] = [
         BEGIN UPDATE directory_version SET version = version + 1; END;
         """,
     ),
+    Migration(
+        7,
+        "a durable inbox; one queue of platform operations (replaces outbox and pending "
+        "deletes); counts of operations that ended undone; the key check value",
+        """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pid TEXT NOT NULL,               -- the person's pseudonym; '' once processed
+            channel TEXT NOT NULL,
+            event TEXT NOT NULL,             -- keyed hash of the platform's id of the event
+            body BLOB,                       -- encrypted event; NULL once processed
+            received_at REAL NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX inbox_event ON inbox(channel, event);
+        CREATE INDEX inbox_pending ON inbox(done, id);
+
+        CREATE TABLE operations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL,               -- a pid, a desk case, or 'x:...' (tied to no one)
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,              -- send, delete, timer
+            body BLOB NOT NULL,              -- encrypted JSON (a message, ids, seconds)
+            address BLOB,                    -- encrypted; NULL: the person's own address
+            created_at REAL NOT NULL,
+            not_before REAL NOT NULL,
+            expires_at REAL,                 -- NULL: never
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at REAL NOT NULL
+        );
+        CREATE INDEX operations_key ON operations(key, id);
+        INSERT INTO operations (key, channel, kind, body, address, created_at, not_before,
+                                expires_at, attempts, next_try_at)
+            SELECT pid, channel, 'send', body, address, created_at, created_at, NULL,
+                   attempts, next_try_at FROM outbox ORDER BY id;
+        INSERT INTO operations (key, channel, kind, body, address, created_at, not_before,
+                                expires_at, attempts, next_try_at)
+            SELECT 'x:kept' || id, channel, 'delete', ids, address, due_at, due_at, until,
+                   0, due_at FROM pending_deletes ORDER BY id;
+        DROP TABLE outbox;
+        DROP TABLE pending_deletes;
+
+        CREATE TABLE operation_outcomes (
+            kind TEXT NOT NULL,              -- send, delete, timer
+            outcome TEXT NOT NULL,           -- rejected, gone, expired, failed
+            count INTEGER NOT NULL,          -- aggregate only: no person, no time
+            PRIMARY KEY (kind, outcome)
+        );
+
+        CREATE TABLE key_check (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            value BLOB NOT NULL              -- HMAC of a fixed label under the key, never the key
+        );
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
-PERSON_TABLES: list[str] = ["people", "outbox", "message_ids", "jobs", "saved_services",
-                            "cases"]
+# (The inbox is not among them: a processed row keeps no pid, and rows a person sent after
+# their erase are theirs to be answered.) Operations are keyed by ``key``, a pid for a
+# person's own: see Store.erase_person.
+PERSON_TABLES: list[str] = ["people", "message_ids", "jobs", "saved_services", "cases"]
 
 
 async def current_version(db: aiosqlite.Connection) -> int:

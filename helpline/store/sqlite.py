@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
-from helpline.events import Message
+from helpline.errors import HelplineError
+from helpline.events import Message, RawInbound
 from helpline.flow.state import State
-from helpline.privacy import Vault
+from helpline.privacy import SecretError, Vault
 from helpline.store.migrations import PERSON_TABLES, upgrade
 
 INLINE_LEASE_SECONDS = 60.0
-OUTBOX_INSERT = ("INSERT INTO outbox (pid, channel, body, created_at, next_try_at) "
-                 "VALUES (?, ?, ?, ?, ?)")
+OPERATION_INSERT = ("INSERT INTO operations (key, channel, kind, body, address, created_at, "
+                    "not_before, expires_at, next_try_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INBOX_INSERT = ("INSERT OR IGNORE INTO inbox (pid, channel, event, body, received_at) "
+                "VALUES (?, ?, ?, ?, ?)")
+INBOX_DONE = "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ?"
+KEY_CHECK_LABEL = b"helpline key check v1"
+# How long a queued operation is worth carrying out (a reply a week late is still read;
+# the platforms' delete windows are shorter, and set their own).
+DEFAULT_EXPIRY_SECONDS = 7 * 86400.0
 
 
 def _run_batch(conn: sqlite3.Connection,
-               works: Sequence[Callable[[sqlite3.Connection], None]]) -> list[Exception | None]:
+               works: Sequence[Callable[[sqlite3.Connection], object]]
+               ) -> list[Exception | None]:
     """In the database thread: every work in one transaction, each in a savepoint."""
     errors: list[Exception | None] = []
     conn.execute("BEGIN IMMEDIATE")
@@ -57,6 +68,50 @@ def _fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> Non
         raise exc
 
 
+class KeyMismatch(HelplineError):
+    """The database was written with another secret key."""
+
+
+KEY_MISMATCH = ("this database was written with another secret key; start with the key it "
+                "was made with (HELPLINE_SECRET_KEY, or secret.key beside the database), or "
+                "move the database aside to begin an empty one")
+# Where an older database (before the key check value) keeps a value to try the key on.
+KEY_SAMPLES = (("people", "address"), ("operations", "body"), ("outbox", "body"),
+               ("jobs", "body"), ("cases", "summary"))
+
+
+async def _check_key(db: aiosqlite.Connection, vault: Vault) -> bool:
+    """Refuse a key that is not the one the database was written with, before anything is
+    written. Returns True when the database has no check value yet (new, or older than
+    it): the caller writes it after the upgrade."""
+    tables = {r[0] for r in await db.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "key_check" in tables:
+        rows = list(await db.execute_fetchall("SELECT value FROM key_check WHERE id = 1"))
+        if rows:
+            if not hmac.compare_digest(bytes(rows[0][0]), vault.check_value(KEY_CHECK_LABEL)):
+                raise KeyMismatch(KEY_MISMATCH)
+            return False
+    for table, column in KEY_SAMPLES:
+        if table not in tables:
+            continue
+        rows = list(await db.execute_fetchall(
+            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1"))
+        if rows:
+            try:
+                vault.decrypt(bytes(rows[0][0]))
+            except SecretError:
+                raise KeyMismatch(KEY_MISMATCH) from None
+            break
+    return True
+
+
+def _count(db: sqlite3.Connection, kind: str, outcome: str, n: int) -> None:
+    db.execute("INSERT INTO operation_outcomes (kind, outcome, count) VALUES (?, ?, ?) "
+               "ON CONFLICT(kind, outcome) DO UPDATE SET count = count + excluded.count",
+               (kind, outcome, n))
+
+
 def _select_people(conn: sqlite3.Connection, pids: list[str]) -> dict[str, tuple[Any, ...]]:
     """In the database thread: the people rows of ``pids``, by pid."""
     found: dict[str, tuple[Any, ...]] = {}
@@ -80,32 +135,75 @@ class PersonRow:
     unreachable: bool
 
 
+OperationKind = Literal["send", "delete", "timer"]
+ANONYMOUS = "x:"  # the key prefix of operations tied to no one (a quick exit's deletes)
+
+
 @dataclass(frozen=True)
-class OutboxItem:
+class Operation:
+    """One platform operation waiting in the queue, in order per ``key`` (a person's pid,
+    a desk case, or an anonymous key). ``body``: a Message (send), the platform message
+    ids (delete) or the timer's seconds (timer)."""
+
     id: int
-    pid: str
+    key: str
     channel: str
-    message: Message
+    kind: OperationKind
+    body: Any
     attempts: int
     next_try_at: float
-    # Set for rows not tied to a person (the advocate desk): where to send, decrypted.
+    not_before: float = 0.0
+    expires_at: float | None = None
+    # Where to send, decrypted; None: the person's own address (``key`` is their pid).
     address: str | None = None
 
-
-INSERT_PENDING = ("INSERT INTO pending_deletes (channel, address, ids, until, due_at) "
-                  "VALUES (?, ?, ?, ?, ?)")
+    @property
+    def message(self) -> Message:
+        assert self.kind == "send"
+        message: Message = self.body
+        return message
 
 
 @dataclass(frozen=True)
 class PendingDelete:
-    """Platform deletes a quick exit asked for that are not done yet."""
+    """Platform deletes to ask for (a quick exit's), kept tied to no person until done or
+    until the platform's delete window (``until``) is over."""
 
     channel: str
     address: str
     ids: tuple[str, ...]
     until: float  # the platform's delete window ends: give up
-    id: int = 0
     due_at: float = 0.0  # not asked for before (a quick exit's neutral reply stays a moment)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """An event the platform handed us that was not processed yet."""
+
+    id: int
+    pid: str
+    raw: RawInbound
+
+
+def anonymous_key() -> str:
+    return ANONYMOUS + secrets.token_hex(8)
+
+
+def _encode_body(kind: OperationKind, body: Any) -> bytes:
+    if kind == "send":
+        return json.dumps(body.to_json()).encode()
+    if kind == "delete":
+        return json.dumps(list(body)).encode()
+    return json.dumps(int(body)).encode()
+
+
+def _decode_body(kind: str, raw: bytes) -> Any:
+    data = json.loads(raw)
+    if kind == "send":
+        return Message.from_json(data)
+    if kind == "delete":
+        return tuple(str(i) for i in data)
+    return int(data)
 
 
 @dataclass(frozen=True)
@@ -124,13 +222,17 @@ class Store:
         self.db = db
         self.vault = vault
         self._write = asyncio.Lock()
-        self._batch: list[tuple[Callable[[sqlite3.Connection], None], asyncio.Future[None]]] = []
+        self._batch: list[tuple[Callable[[sqlite3.Connection], object],
+                               asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._reads: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: Path | str, vault: Vault) -> Store:
+    async def open(cls, path: Path | str, vault: Vault, verify_key: bool = True) -> Store:
+        """Open (creating or upgrading) the database. A database written with another
+        secret key is refused (KeyMismatch) before anything is written; ``verify_key=False``
+        is for tools that touch only the public directory tables, with no key of theirs."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(str(path), isolation_level=None)
@@ -139,7 +241,16 @@ class Store:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left
         await db.execute("PRAGMA busy_timeout=5000")
-        await upgrade(db)
+        try:
+            write_check = verify_key and await _check_key(db, vault)
+            await upgrade(db)
+            if write_check:
+                await db.execute("INSERT OR IGNORE INTO key_check (id, value) VALUES (1, ?)",
+                                 (vault.check_value(KEY_CHECK_LABEL),))
+                await db.commit()
+        except BaseException:
+            await db.close()
+            raise
         return cls(db, vault)
 
     async def close(self) -> None:
@@ -159,7 +270,7 @@ class Store:
                 raise
             await self.db.commit()
 
-    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], None]) -> None:
+    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], object]) -> None:
         """Run ``work`` as its own transaction, with group commit: one trip to the database
         thread and one commit for every write queued meanwhile.
 
@@ -251,16 +362,22 @@ class Store:
         messages: Sequence[Message],
         now: float,
         inbound_msg_id: str | None = None,
-    ) -> list[OutboxItem] | None:
-        """Save the new state and queue the replies in one transaction (state before reply).
+        inbox_id: int | None = None,
+        timers: Sequence[int] = (),
+    ) -> list[Operation] | None:
+        """Save the new state, queue the turn's operations (``timers`` first, then the
+        replies) and cross the inbox row off, in one transaction (state before reply).
 
-        Returns the queued replies, which the caller may send without reading them back,
-        or None when older replies of this person are still queued (send those first:
-        read the outbox)."""
+        Returns the queued operations, which the caller may carry out without reading them
+        back, or None when older operations of this person are still queued (those go
+        first: read the queue)."""
         body = self.vault.encrypt(state.to_json().encode())
         addr = self.vault.encrypt_text(address)
-        replies = self._outbox_rows(pid, channel, messages, now)
-        queued: list[OutboxItem] = []
+        planned: list[tuple[OperationKind, Any]] = [("timer", t) for t in timers]
+        planned += [("send", m) for m in messages]
+        rows = [self._operation_row(pid, channel, kind, value, None, now)
+                for kind, value in planned]
+        queued: list[Operation] = []
         older = False
 
         def work(db: sqlite3.Connection) -> None:
@@ -272,165 +389,239 @@ class Store:
                 "updated_at = excluded.updated_at, unreachable = 0",
                 (pid, channel, addr, body, now, now),
             )
-            older = db.execute("SELECT 1 FROM outbox WHERE pid = ? LIMIT 1",
+            older = db.execute("SELECT 1 FROM operations WHERE key = ? LIMIT 1",
                                (pid,)).fetchone() is not None
-            for message, row in zip(messages, replies, strict=True):
-                row_id = db.execute(OUTBOX_INSERT, row).lastrowid
+            for (kind, value), row in zip(planned, rows, strict=True):
+                row_id = db.execute(OPERATION_INSERT, row).lastrowid
                 assert row_id is not None
-                queued.append(OutboxItem(row_id, pid, channel, message, 0, row[4]))
+                queued.append(Operation(row_id, pid, channel, kind, value, 0, row[8], row[6],
+                                        row[7]))
             if inbound_msg_id is not None:
                 db.execute(
                     "INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
                     "VALUES (?, ?, ?, 0)", (pid, inbound_msg_id, now),
                 )
+            if inbox_id is not None:
+                db.execute(INBOX_DONE, (inbox_id,))
 
         await self._in_one_trip(work)
         return None if older else queued
 
+    def _operation_row(self, key: str, channel: str, kind: OperationKind, value: Any,
+                       address: str | None, now: float, not_before: float | None = None,
+                       expires_at: float | None = None) -> tuple[Any, ...]:
+        # The caller carries these out at once (it holds the person's lock); the periodic
+        # sweep (App.deliver_pending) only takes them up if that has not happened in a
+        # while (a crash: start-up carries out everything queued anyway). Without this
+        # lease, under load the sweep queued behind every busy conversation for rows being
+        # sent.
+        start = now if not_before is None else not_before
+        return (key, channel, kind, self.vault.encrypt(_encode_body(kind, value)),
+                None if address is None else self.vault.encrypt_text(address), now, start,
+                now + DEFAULT_EXPIRY_SECONDS if expires_at is None else expires_at,
+                max(start, now + INLINE_LEASE_SECONDS))
+
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
                       now: float) -> None:
-        async with self.transaction() as db:
-            await self._enqueue(db, pid, channel, messages, now)
-
-    async def _enqueue(self, db: aiosqlite.Connection, pid: str, channel: str,
-                       messages: Sequence[Message], now: float) -> None:
-        if messages:  # one trip to the database thread for all of them
-            await db.executemany(OUTBOX_INSERT, self._outbox_rows(pid, channel, messages, now))
-
-    def _outbox_rows(self, pid: str, channel: str, messages: Sequence[Message],
-                     now: float) -> list[tuple[Any, ...]]:
-        # The caller sends these at once (it holds the person's lock); the periodic sweep
-        # (App.deliver_pending) only takes them up if that has not happened in a while
-        # (a crash: start-up sends everything queued anyway). Without this lease, under
-        # load the sweep queued behind every busy conversation for rows being sent.
-        due = now + INLINE_LEASE_SECONDS
-        return [(pid, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
-                 now, due) for message in messages]
+        """Queue replies to a person outside a turn of theirs (an advocate's words)."""
+        if not messages:
+            return
+        rows = [self._operation_row(pid, channel, "send", m, None, now) for m in messages]
+        await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows) and None)
 
     async def enqueue_to(self, key: str, channel: str, address: str,
                          messages: Sequence[Message], now: float) -> None:
         """Queue messages under ``key`` (not a person: e.g. a desk case) with their own
-        encrypted address; delivered in order like a person's replies."""
-        async with self.transaction() as db:
-            for message in messages:
-                await db.execute(
-                    "INSERT INTO outbox (pid, channel, body, created_at, next_try_at, address) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, channel, self.vault.encrypt(json.dumps(message.to_json()).encode()),
-                     now, now, self.vault.encrypt_text(address)),
-                )
+        encrypted address; carried out in order like a person's replies."""
+        rows = [self._operation_row(key, channel, "send", m, address, now, now)
+                for m in messages]
+        rows = [(*row[:8], now) for row in rows]  # due at once: no lease for these
+        if rows:
+            await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows) and None)
 
     async def drop_outbox(self, key: str) -> None:
-        async with self.transaction() as db:
-            await db.execute("DELETE FROM outbox WHERE pid = ?", (key,))
+        """Forget every operation queued under ``key``."""
+        await self._in_one_trip(
+            lambda db: db.execute("DELETE FROM operations WHERE key = ?", (key,)) and None)
 
     async def mark_unreachable(self, pid: str) -> None:
-        async with self.transaction() as db:
-            await db.execute("UPDATE people SET unreachable = 1 WHERE pid = ?", (pid,))
-            await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
-
-    async def erase_person(self, pid: str) -> None:
-        """Delete every row of this person, in every table, at once."""
-        async with self.transaction() as db:
-            for table in PERSON_TABLES:
-                await db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
-
-    async def clear_conversation(self, pid: str, now: float,
-                                 pending: PendingDelete | None = None) -> int:
-        """Quick exit: forget the state, pending replies and message ids; keep nothing said.
-        ``pending``: the platform deletes about to be asked for, kept (encrypted, tied to no
-        person) until they are done, in the same transaction as the forgetting."""
-        row_id = 0
-        async with self.transaction() as db:
-            if pending is not None:
-                cursor = await db.execute(INSERT_PENDING, self._pending_values(pending))
-                row_id = cursor.lastrowid or 0
-            await db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
-                             (now, pid))
-            await db.execute("DELETE FROM outbox WHERE pid = ?", (pid,))
-            await db.execute("DELETE FROM message_ids WHERE pid = ?", (pid,))
-            # Saved services too: whoever picks up the phone next must not find them.
-            await db.execute("DELETE FROM saved_services WHERE pid = ?", (pid,))
-        return row_id
-
-    # ------------------------------------------------------------- pending deletes
-
-    def _pending_values(self, pending: PendingDelete) -> tuple[object, ...]:
-        return (pending.channel, self.vault.encrypt_text(pending.address),
-                self.vault.encrypt(json.dumps(list(pending.ids)).encode()), pending.until,
-                pending.due_at)
-
-    async def keep_deletes(self, pending: PendingDelete) -> int:
-        """Write down deletes to ask for (tied to no person); returns the row id."""
-        async with self.transaction() as db:
-            cursor = await db.execute(INSERT_PENDING, self._pending_values(pending))
-            return cursor.lastrowid or 0
-
-    async def pending_deletes(self) -> list[PendingDelete]:
-        rows = await self.db.execute_fetchall(
-            "SELECT id, channel, address, ids, until, due_at FROM pending_deletes ORDER BY id")
-        return [PendingDelete(r[1], self.vault.decrypt_text(r[2]),
-                              tuple(json.loads(self.vault.decrypt(r[3]))), r[4], r[0], r[5])
-                for r in rows]
-
-    async def deletes_left(self, row_id: int, ids: Sequence[str]) -> None:
-        """What is still to delete of a pending row (nothing: the row goes)."""
-        async with self.transaction() as db:
-            if ids:
-                await db.execute("UPDATE pending_deletes SET ids = ? WHERE id = ?",
-                                 (self.vault.encrypt(json.dumps(list(ids)).encode()), row_id))
-            else:
-                await db.execute("DELETE FROM pending_deletes WHERE id = ?", (row_id,))
-
-    # ------------------------------------------------------------- outbox
-
-    async def pending(self, pid: str | None = None, limit: int = 100) -> list[OutboxItem]:
-        query = ("SELECT id, pid, channel, body, attempts, next_try_at, address FROM outbox "
-                 + ("WHERE pid = ? " if pid else "") + "ORDER BY id LIMIT ?")
-        params: tuple[Any, ...] = (pid, limit) if pid else (limit,)
-        rows = await self.db.execute_fetchall(query, params)
-        return [
-            OutboxItem(r[0], r[1], r[2], Message.from_json(json.loads(self.vault.decrypt(r[3]))),
-                       r[4], r[5], None if r[6] is None else self.vault.decrypt_text(r[6]))
-            for r in rows
-        ]
-
-    async def pids_with_pending(self) -> list[tuple[str, str, float]]:
-        async with self.db.execute(
-            "SELECT pid, channel, MIN(next_try_at) FROM outbox GROUP BY pid, channel"
-        ) as cursor:
-            return [(r[0], r[1], r[2]) for r in await cursor.fetchall()]
-
-    async def delivered(self, item_id: int, pid: str, platform_ids: Iterable[str],
-                        now: float, pending: PendingDelete | None = None) -> int:
-        """A queued message went out. ``pending``: deletes to ask for later of what was just
-        sent (a quick exit's neutral reply), kept in the same commit; returns their row id
-        (0: none)."""
-        ids = [(pid, mid, now) for mid in platform_ids]
-        values = None if pending is None else self._pending_values(pending)
-        row_id = 0
-
+        """The platform said the person is gone: their queued operations end."""
         def work(db: sqlite3.Connection) -> None:
-            nonlocal row_id
-            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
-            db.executemany("INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
-                           "VALUES (?, ?, ?, 1)", ids)
-            if values is not None:
-                row_id = db.execute(INSERT_PENDING, values).lastrowid or 0
+            db.execute("UPDATE people SET unreachable = 1 WHERE pid = ?", (pid,))
+            dropped = db.execute("DELETE FROM operations WHERE key = ?", (pid,)).rowcount
+            if dropped:
+                _count(db, "send", "gone", dropped)
 
         await self._in_one_trip(work)
-        return row_id
 
-    async def retry_later(self, item_id: int, next_try_at: float) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_try_at = ? WHERE id = ?",
-                (next_try_at, item_id),
-            )
+    async def erase_person(self, pid: str, pending: PendingDelete | None = None,
+                           inbox_id: int | None = None) -> str | None:
+        """Delete every row of this person, in every table, at once. ``pending``: the chat
+        deletes to ask for, kept tied to no one in the same transaction; returns their
+        queue key (None: none)."""
+        key = anonymous_key() if pending is not None else None
+        row = None if pending is None else self._delete_row(key or "", pending)
 
-    async def drop_outbox_item(self, item_id: int) -> None:
-        async with self.transaction() as db:
-            await db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        def work(db: sqlite3.Connection) -> None:
+            for table in PERSON_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
+            db.execute("DELETE FROM operations WHERE key = ?", (pid,))
+            if row is not None:
+                db.execute(OPERATION_INSERT, row)
+            if inbox_id is not None:
+                db.execute(INBOX_DONE, (inbox_id,))
+
+        await self._in_one_trip(work)
+        return key
+
+    async def clear_conversation(self, pid: str, now: float,
+                                 pending: PendingDelete | None = None) -> str | None:
+        """Quick exit: forget the state, queued replies and message ids; keep nothing said.
+        ``pending``: the platform deletes about to be asked for, kept (encrypted, tied to no
+        person) until they are done, in the same transaction as the forgetting; returns
+        their queue key (None: none)."""
+        key = anonymous_key() if pending is not None else None
+        row = None if pending is None else self._delete_row(key or "", pending)
+
+        def work(db: sqlite3.Connection) -> None:
+            if row is not None:
+                db.execute(OPERATION_INSERT, row)
+            db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
+                       (now, pid))
+            db.execute("DELETE FROM operations WHERE key = ?", (pid,))
+            db.execute("DELETE FROM message_ids WHERE pid = ?", (pid,))
+            # Saved services too: whoever picks up the phone next must not find them.
+            db.execute("DELETE FROM saved_services WHERE pid = ?", (pid,))
+
+        await self._in_one_trip(work)
+        return key
+
+    def _delete_row(self, key: str, pending: PendingDelete) -> tuple[Any, ...]:
+        row = self._operation_row(key, pending.channel, "delete", pending.ids, pending.address,
+                                  pending.due_at, pending.due_at, pending.until)
+        return (*row[:8], pending.due_at)  # no lease: asked for as soon as due
+
+    async def keep_deletes(self, pending: PendingDelete) -> str:
+        """Write down deletes to ask for (tied to no person); returns their queue key."""
+        key = anonymous_key()
+        row = self._delete_row(key, pending)
+        await self._in_one_trip(lambda db: db.execute(OPERATION_INSERT, row) and None)
+        return key
+
+    # ------------------------------------------------------------- inbox
+
+    async def accept(self, events: Sequence[tuple[str, str, str, RawInbound]], now: float
+                     ) -> list[int | None]:
+        """Write down events a platform handed us (pid, channel, event key, event), in one
+        commit with whatever else is queued. Returns each row's id, or None for an event
+        already received (a re-delivery)."""
+        rows = [(pid, channel, event, self.vault.encrypt(json.dumps(raw.to_json()).encode()),
+                 now) for pid, channel, event, raw in events]
+        ids: list[int | None] = []
+
+        def work(db: sqlite3.Connection) -> None:
+            ids.clear()
+            for row in rows:
+                cursor = db.execute(INBOX_INSERT, row)
+                ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+
+        await self._in_one_trip(work)
+        return ids
+
+    async def unprocessed(self) -> list[InboxRow]:
+        """Events written down but not processed (a crash, a stop), oldest first."""
+        rows = await self.db.execute_fetchall(
+            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 ORDER BY id")
+        return [InboxRow(r[0], r[1], RawInbound.from_json(
+                    r[2], json.loads(self.vault.decrypt(r[3])))) for r in rows]
+
+    async def inbox_done(self, inbox_id: int) -> None:
+        """Cross an event off without a turn (it could not be processed: never again)."""
+        await self._in_one_trip(lambda db: db.execute(INBOX_DONE, (inbox_id,)) and None)
+
+    # ------------------------------------------------------------- operations
+
+    async def operations(self, key: str | None = None, limit: int = 100) -> list[Operation]:
+        """Queued operations of ``key`` (or of everyone), in order."""
+        query = ("SELECT id, key, channel, kind, body, attempts, next_try_at, not_before, "
+                 "expires_at, address FROM operations "
+                 + ("WHERE key = ? " if key else "") + "ORDER BY id LIMIT ?")
+        params: tuple[Any, ...] = (key, limit) if key else (limit,)
+        async with self.db.execute(query, params) as cursor:
+            cursor.row_factory = sqlite3.Row
+            rows = await cursor.fetchall()
+        return [Operation(r["id"], r["key"], r["channel"], r["kind"],
+                          _decode_body(r["kind"], self.vault.decrypt(r["body"])),
+                          r["attempts"], r["next_try_at"], r["not_before"], r["expires_at"],
+                          None if r["address"] is None else self.vault.decrypt_text(r["address"]))
+                for r in rows]
+
+    # Kept for the callers that read a person's queued replies.
+    async def pending(self, key: str | None = None, limit: int = 100) -> list[Operation]:
+        return await self.operations(key, limit)
+
+    async def keys_with_operations(self) -> list[tuple[str, float]]:
+        """Every key with something queued, and when its first operation is due."""
+        async with self.db.execute(
+            "SELECT key, MAX(next_try_at, not_before) FROM operations o WHERE id = "
+            "(SELECT MIN(id) FROM operations WHERE key = o.key)"
+        ) as cursor:
+            return [(r[0], r[1]) for r in await cursor.fetchall()]
+
+    async def operation_done(self, op: Operation, pid: str | None, platform_ids: Iterable[str],
+                             now: float, follow_up: PendingDelete | None = None
+                             ) -> str | None:
+        """An operation went through: it leaves the queue, and in the same commit the
+        platform's ids of what was sent are kept under ``pid`` (for quick exit), and
+        ``follow_up`` deletes (a quick exit's neutral reply) are queued tied to no one.
+        Returns the follow-up's queue key."""
+        ids = [(pid, mid, now) for mid in platform_ids] if pid is not None else []
+        key = anonymous_key() if follow_up is not None else None
+        row = None if follow_up is None else self._delete_row(key or "", follow_up)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM operations WHERE id = ?", (op.id,))
+            if ids:
+                db.executemany("INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
+                               "VALUES (?, ?, ?, 1)", ids)
+            if row is not None:
+                db.execute(OPERATION_INSERT, row)
+
+        await self._in_one_trip(work)
+        return key
+
+    async def operation_ended(self, op: Operation, outcome: str) -> None:
+        """An operation ends undone (rejected for good, expired): it leaves the queue and
+        is counted, by kind and outcome only."""
+        def work(db: sqlite3.Connection) -> None:
+            if db.execute("DELETE FROM operations WHERE id = ?", (op.id,)).rowcount:
+                _count(db, op.kind, outcome, 1)
+
+        await self._in_one_trip(work)
+
+    async def retry_later(self, op_id: int, next_try_at: float,
+                          body: tuple[str, ...] | None = None) -> None:
+        """Try the operation again at ``next_try_at`` (``body``: the deletes still to do)."""
+        encrypted = None if body is None else self.vault.encrypt(_encode_body("delete", body))
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE operations SET attempts = attempts + 1, next_try_at = ? "
+                       "WHERE id = ?", (next_try_at, op_id))
+            if encrypted is not None:
+                db.execute("UPDATE operations SET body = ? WHERE id = ?", (encrypted, op_id))
+
+        await self._in_one_trip(work)
+
+    async def outcomes(self) -> dict[tuple[str, str], int]:
+        """How many operations ended undone, by (kind, outcome)."""
+        rows = await self.db.execute_fetchall(
+            "SELECT kind, outcome, count FROM operation_outcomes")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def count_operations(self, kind: str | None = None) -> int:
+        query = "SELECT COUNT(*) FROM operations" + (" WHERE kind = ?" if kind else "")
+        rows = list(await self.db.execute_fetchall(query, (kind,) if kind else ()))
+        return int(rows[0][0]) if rows else 0
 
     # ------------------------------------------------------------- message ids
 
@@ -487,9 +678,21 @@ class Store:
         counts: dict[str, int] = {}
         idle_before = now - conversation_days * 86400
         async with self.transaction() as db:
+            # Operations past their time end first (counted), so a queue that the platform
+            # never took keeps no one from being forgotten.
+            async with db.execute("SELECT kind, COUNT(*) FROM operations WHERE expires_at < ? "
+                                  "GROUP BY kind", (now,)) as cursor:
+                expired = list(await cursor.fetchall())
+            for kind, n in expired:
+                await db.execute(
+                    "INSERT INTO operation_outcomes (kind, outcome, count) VALUES (?, ?, ?) "
+                    "ON CONFLICT(kind, outcome) DO UPDATE SET count = count + excluded.count",
+                    (kind, "expired", n))
+            cursor = await db.execute("DELETE FROM operations WHERE expires_at < ?", (now,))
+            counts["operations"] = cursor.rowcount
             async with db.execute(
                 "SELECT pid FROM people WHERE updated_at < ? AND pid NOT IN "
-                "(SELECT pid FROM jobs) AND pid NOT IN (SELECT pid FROM outbox) AND pid NOT IN "
+                "(SELECT pid FROM jobs) AND pid NOT IN (SELECT key FROM operations) AND pid NOT IN "
                 "(SELECT pid FROM cases WHERE status != 'closed')",  # an advocate may reply
                 (idle_before,),
             ) as cursor:
@@ -501,8 +704,10 @@ class Store:
             cursor = await db.execute("DELETE FROM message_ids WHERE at < ?",
                                       (now - message_id_hours * 3600,))
             counts["message_ids"] = cursor.rowcount
-            cursor = await db.execute("DELETE FROM pending_deletes WHERE until < ?", (now,))
-            counts["pending_deletes"] = cursor.rowcount
+            # Processed events keep only their keyed hash, against re-delivery, this long.
+            cursor = await db.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?",
+                                      (now - message_id_hours * 3600,))
+            counts["inbox"] = cursor.rowcount
             if case_days is not None:
                 closed_before = now - case_days * 86400
                 # Events of the expired cases, and events as old whose case is gone already.
