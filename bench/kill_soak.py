@@ -1,0 +1,40 @@
+"""kill -9 soak: ``python -m bench.kill_soak [--kills N] [--channel telegram|signal]``.
+
+The long form of ``tests/test_kill_nine.py`` (tests/killrig.py): ``helpline run`` on the
+loopback fakes, people writing in bursts, the bot killed with SIGKILL at random moments and
+started again, N kills per channel (24 by default). Prints, per channel, the messages sent
+and answered, what was lost (and how much of it the bridge had written to a socket in the
+instant of a kill, which no client can keep), and the duplicate replies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+
+from tests.killrig import Outcome, run
+
+
+async def soak(channels: list[str], kills: int, seed: int) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for channel in channels:
+            outcome = await run(channel, Path(folder) / channel, kills=kills, seed=seed)
+            print(outcome.line(), flush=True)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=24)
+    parser.add_argument("--channel", choices=["telegram", "signal"], action="append")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    asyncio.run(soak(args.channel or ["telegram", "signal"], args.kills, args.seed))
+
+
+if __name__ == "__main__":
+    main()

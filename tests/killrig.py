@@ -1,0 +1,253 @@
+"""kill -9 at random moments of a stream of conversations, on Telegram and on Signal.
+
+``helpline run`` serves a tiny echo flow (each answer comes back as "got <answer>") in a
+child process against a loopback fake of the platform that runs here; people write in
+bursts while the child is killed with SIGKILL at random moments and started again at once.
+At the end every message must have been answered: on Telegram all of them (an update is
+confirmed only once written down); on Signal all but those the bridge had written to the
+socket in the instant before a kill, which no client can keep (signal-cli-rest-api never
+sends a frame twice). Duplicate answers are counted: a reply can go out twice only when a
+kill lands inside the platform call that sends it.
+
+Used by ``tests/test_kill_nine.py`` (a short run) and ``bench/kill_soak.py`` (a long one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.signal_cli_api import FakeSignalAPI
+from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+
+SECRET = "kill-rig-secret-0123456789-abcdefghijklmnop"
+ECHO_FLOW = """\
+id: {id}
+title: Echo
+start: ask
+steps:
+  ask:
+    ask: "Say something."
+    save: said
+    next: echo
+  echo:
+    say: "got {{said}}"
+    next: ask
+"""
+GOT = re.compile(r"got (m-\d+-\d+)")
+# On Signal, a frame the bridge wrote to the socket this shortly before a kill may never
+# have been read by the bot: it is lost with the process, whatever the bot does; so is a
+# frame written after the kill to the dead socket, before the bridge noticed (up to the
+# next process's start and this long after, before which it cannot have connected).
+IN_FLIGHT_SECONDS = 0.01
+STARTING_SECONDS = 0.3
+
+
+@dataclass
+class Outcome:
+    channel: str
+    kills: int
+    sent: int
+    answered: int
+    lost: list[str]
+    lost_in_flight: list[str]
+    duplicates: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (f"{self.channel}: {self.kills} kills, {self.sent} messages, "
+                f"{self.answered} answered, {len(self.lost)} lost "
+                f"({len(self.lost_in_flight)} of them in flight at a kill), "
+                f"{self.duplicates} duplicate replies, {self.seconds:.1f} s")
+
+
+def write_flows(folder: Path) -> Path:
+    flows = folder / "flows"
+    flows.mkdir(parents=True, exist_ok=True)
+    for flow_id in ("welcome", "main"):
+        (flows / f"{flow_id}.yaml").write_text(ECHO_FLOW.format(id=flow_id), encoding="utf-8")
+    return flows
+
+
+class Child:
+    """``helpline run`` in a child process, started again after each kill."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = {**os.environ, "HELPLINE_DB": str(folder / "helpline.db"),
+                    "HELPLINE_SECRET_KEY": SECRET, "HELPLINE_FLOWS": str(write_flows(folder)),
+                    "HELPLINE_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = open(folder / "bot.log", "ab")  # noqa: SIM115 (closed in stop)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "helpline", "run"], env=self.env,
+                                     stdout=self.log, stderr=self.log)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+async def run(channel: str, folder: Path, *, kills: int, people: int = 10, burst: int = 6,
+              pause: tuple[float, float] = (0.05, 0.25), seed: int = 7,
+              settle_seconds: float = 60.0) -> Outcome:
+    """Drive one channel through ``kills`` random kills; return what was lost."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if channel == "telegram":
+        return await _telegram(folder, kills, people, burst, pause, seed, settle_seconds)
+    return await _signal(folder, kills, people, burst, pause, seed, settle_seconds)
+
+
+async def _drive(kills: int, people: list[Any], burst: int, pause: tuple[float, float],
+                 seed: int, child: Child, send: Callable[[Any, str], None],
+                 replies: Callable[[], list[str]], settle_seconds: float,
+                 on_kill: Callable[[], None] = lambda: None) -> tuple[list[str], float]:
+    """Bursts of messages from every person while the child is killed now and then; then
+    wait for the answers. Returns the messages sent and the seconds it took."""
+    rng = random.Random(seed)
+    began = time.monotonic()
+    sent: list[str] = []
+    counters = {p: 0 for p in people}
+    child.start()
+    for person in people:  # each person's first message starts the flow: not counted
+        send(person, "hello")
+    await _until(lambda: len(replies()) >= len(people), settle_seconds, "the first prompts")
+    done_kills = 0
+    next_kill = time.monotonic() + rng.uniform(0.3, 1.0)
+    while done_kills < kills:
+        for person in people:
+            for _ in range(rng.randint(1, burst)):
+                text = f"m-{people.index(person)}-{counters[person]}"
+                counters[person] += 1
+                send(person, text)
+                sent.append(text)
+        if time.monotonic() >= next_kill:
+            # Right after a burst: the bot has read part of it and answered less.
+            await asyncio.sleep(rng.uniform(0.005, 0.08))
+            on_kill()
+            child.kill()
+            done_kills += 1
+            await asyncio.sleep(rng.uniform(0.0, 0.2))
+            on_kill()  # and when the next one starts
+            child.start()
+            next_kill = time.monotonic() + rng.uniform(0.4, 1.2)
+        await asyncio.sleep(rng.uniform(*pause))
+    wanted = set(sent)
+    await _until(lambda: wanted <= _answered(replies()), settle_seconds, "every answer",
+                 fail=False)
+    await asyncio.sleep(0.5)  # duplicates that are still coming
+    return sent, time.monotonic() - began
+
+
+def _answered(replies: list[str]) -> set[str]:
+    return {m.group(1) for text in replies for m in GOT.finditer(text)}
+
+
+def _outcome(channel: str, kills: int, sent: list[str], replies: list[str],
+             in_flight: set[str], seconds: float) -> Outcome:
+    counts = Counter(m.group(1) for text in replies for m in GOT.finditer(text))
+    lost = [m for m in sent if counts[m] == 0]
+    return Outcome(channel, kills, len(sent), sum(1 for m in sent if counts[m]), lost,
+                   [m for m in lost if m in in_flight],
+                   sum(n - 1 for n in counts.values() if n > 1), seconds)
+
+
+async def _until(condition: Callable[[], bool], timeout: float, what: str,
+                 fail: bool = True) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            if fail:
+                raise AssertionError(f"timed out waiting for {what}")
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _telegram(folder: Path, kills: int, people: int, burst: int,
+                    pause: tuple[float, float], seed: int, settle: float) -> Outcome:
+    async with FakeBotAPI() as api:
+        chats = [880_000 + n for n in range(people)]
+        child = Child(folder, {"HELPLINE_TELEGRAM_TOKEN": TOKEN,
+                               "HELPLINE_TELEGRAM_API_URL": api.root,
+                               "HELPLINE_TELEGRAM_POLL_TIMEOUT_SECONDS": "1",
+                               "HELPLINE_TELEGRAM_RATE_LIMIT": "false"})
+
+        def replies() -> list[str]:
+            return [t for chat in chats for t in api.sent_texts(chat)]
+
+        try:
+            sent, seconds = await _drive(kills, chats, burst, pause, seed, child,
+                                         lambda chat, text: api.person_sends(chat, text),
+                                         replies, settle)
+        finally:
+            child.stop()
+        return _outcome("telegram", kills, sent, replies(), set(), seconds)
+
+
+class _TimedList(list[str]):
+    """The fake bridge's list of delivered frames, with when each was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def append(self, frame: str) -> None:
+        super().append(frame)
+        self.times.append(time.monotonic())
+
+
+async def _signal(folder: Path, kills: int, people: int, burst: int,
+                  pause: tuple[float, float], seed: int, settle: float) -> Outcome:
+    async with FakeSignalAPI() as api:
+        numbers = [f"+1555020{n:04d}" for n in range(people)]
+        delivered = _TimedList()
+        api._state.delivered = delivered
+        kill_times: list[float] = []
+        child = Child(folder, {"HELPLINE_SIGNAL_SERVICE": api.service,
+                               "HELPLINE_SIGNAL_NUMBER": api.number,
+                               "HELPLINE_SIGNAL_DISAPPEARING_SECONDS": "0"})
+
+        def replies() -> list[str]:
+            return [t for number in numbers for t in api.sent_texts(number)]
+
+        try:
+            sent, seconds = await _drive(
+                kills, numbers, burst, pause, seed, child,
+                lambda number, text: api.person_sends(number, text) and None, replies,
+                settle, lambda: kill_times.append(time.monotonic()))
+        finally:
+            child.stop()
+        in_flight: set[str] = set()
+        windows = [(kill_times[i] - IN_FLIGHT_SECONDS, kill_times[i + 1] + STARTING_SECONDS)
+                   for i in range(0, len(kill_times) - 1, 2)]
+        for frame, at in zip(delivered, delivered.times, strict=True):
+            if any(start <= at <= end for start, end in windows):
+                with contextlib.suppress(AttributeError):
+                    found = re.search(r'"message": ?"(m-\d+-\d+)"', frame)
+                    if found:
+                        in_flight.add(found.group(1))
+        return _outcome("signal", kills, sent, replies(), in_flight, seconds)
