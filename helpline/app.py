@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-from helpline.channels.base import Channel, Unreachable
+from helpline.channels.base import Channel, RateLimited, Rejected
 from helpline.config import Settings
 from helpline.events import (
     CancelSchedules,
@@ -28,8 +28,6 @@ from helpline.events import (
     RawInbound,
     Schedule,
     SetDisappearing,
-    combined,
-    split_long,
 )
 from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
 from helpline.flow.loader import FlowSet
@@ -236,8 +234,8 @@ class App:
         if channel is None:
             return messages
         if self.settings.delivery.combine_replies:
-            messages = combined(messages, channel.capabilities.max_text)
-        return split_long(messages, channel.capabilities.split_at)
+            messages = channel.capabilities.combine(messages)
+        return channel.capabilities.fit(messages)
 
     async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
         """Run the effects; what they say goes where they happened. A lookup step that the
@@ -346,13 +344,21 @@ class App:
                 return
             try:
                 ids = await channel.send(target, item.message)
-            except Unreachable:
-                log.info("%s:%s is unreachable; dropping queued replies", item.channel, pid[:10])
-                await self.store.mark_unreachable(pid)
-                return
-            except Exception as exc:
+            except Rejected as exc:
+                if exc.gone:
+                    log.info("%s:%s is unreachable; dropping queued replies", item.channel,
+                             pid[:10])
+                    await self.store.mark_unreachable(pid)
+                    return
+                log.warning("%s refused a message for %s for good (%s); dropped it",
+                            item.channel, pid[:10], type(exc).__name__)
+                await self.store.drop_outbox_item(item.id)
+                continue
+            except Exception as exc:  # Unreachable, RateLimited, or a bug: try again later
                 delay = min(self.settings.delivery.retry_first_seconds * 2 ** item.attempts,
                             self.settings.delivery.retry_max_seconds)
+                if isinstance(exc, RateLimited):
+                    delay = max(delay, exc.retry_after)
                 log.warning("send failed on %s for %s (%s); retry in %.0fs", item.channel,
                             pid[:10], type(exc).__name__, delay)
                 await self.store.retry_later(item.id, self.clock() + delay)
@@ -402,7 +408,7 @@ class App:
         now = self.clock()
         channel = self.channels.get(person.channel)
         if channel is not None:
-            messages = split_long(messages, channel.capabilities.split_at)
+            messages = channel.capabilities.fit(messages)
         await self.store.enqueue(pid, person.channel, messages, now)
         if flow is not None and flow in self.flows:
             await self._process(pid, person.channel, person.address,

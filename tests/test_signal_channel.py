@@ -16,8 +16,9 @@ import pytest
 
 from helpline.app import App
 from helpline.channels.base import Capabilities
-from helpline.channels.signal import BridgeDown, SignalChannel, SignalOptions
+from helpline.channels.signal import SignalChannel, SignalOptions
 from helpline.config import ConfigError, Settings, load_settings
+from helpline.errors import Unreachable
 from helpline.events import Inbound, RawInbound
 from helpline.flow.loader import load_flows
 from helpline.flow.state import State
@@ -350,7 +351,7 @@ async def test_failed_timers_are_tried_again_and_failed_deletes_are_reported(
     await api.go_down()
     # The channel says which deletes failed (the app keeps them) and never raises.
     assert sorted(await rig.channel.delete(person_uuid, [*ids, "not-a-number"])) == sorted(ids)
-    with pytest.raises(BridgeDown):
+    with pytest.raises(Unreachable):
         await rig.channel.set_disappearing(person_uuid, 604800)  # the app logs it
     api.reset()
     await api.come_back()
@@ -613,7 +614,8 @@ def test_helpline_run_builds_the_signal_channel_from_the_environment() -> None:
     assert channel.name == "signal"
     assert channel.capabilities == Capabilities(buttons=False, deletes_inbound=False,
                                                 delete_window_hours=24, disappearing=True,
-                                                max_text=2000)
+                                                max_text=2000, split_at=2000,
+                                                text_unit="utf8")
     assert channel.options.disappearing_seconds == 86400
     assert build_channels(load_settings(environ={"HELPLINE_SIGNAL_SERVICE": "x:1"})) == []
 
