@@ -78,4 +78,5 @@ def log_exception(logger: logging.Logger, what: str, exc: BaseException,
     """Log ``what`` (a fixed phrase of the caller's) with ``exc``'s type, and its safe
     traceback on the lines below."""
     if logger.isEnabledFor(level):
-        logger.log(level, "%s (%s)\n%s", what, type(exc).__name__, safe_traceback(exc))
+        logger.log(level, "%s (%s)\n%s", what, type(exc).__name__, safe_traceback(exc),
+                   stacklevel=2)

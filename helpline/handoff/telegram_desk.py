@@ -24,7 +24,7 @@ from helpline.channels.telegram import (
     is_not_modified,
 )
 from helpline.errors import ChannelError, Rejected, Unreachable
-from helpline.events import shorten, split_text
+from helpline.events import TextUnit, shorten, split_text
 from helpline.handoff.desk import DeskEvent, DeskHandler
 from helpline.i18n import NullTranslator, Translator
 
@@ -38,6 +38,10 @@ CLAIM_PREFIX = "hd:claim:"
 
 
 class TelegramDesk:
+    # What one post takes, as Telegram counts it (the relay splits to fit).
+    max_text = API_MAX_TEXT
+    text_unit: TextUnit = "utf16"
+
     def __init__(self, channel: TelegramChannel, staff_chat: int, claim_label: str = "Claim",
                  translator: Translator | None = None, locale: str = "en") -> None:
         self.channel = channel
