@@ -216,6 +216,15 @@ async def test_desk_kicked_or_missing_group_waits_instead_of_dropping(
     api.fail_next("sendMessage", error_code=400, description="Bad Request: chat not found")
     with pytest.raises(Unreachable):
         await desk.post(thread, "Person: hello")
+    # A group that is no forum, or a bot without the rights: an admin's to fix, too.
+    api.fail_next("createForumTopic", error_code=400,
+                  description="Bad Request: not enough rights to manage topics")
+    with pytest.raises(Unreachable):
+        await desk.create_thread("K-3")
+    api.fail_next("createForumTopic", error_code=400,
+                  description="Bad Request: the chat is not a forum")
+    with pytest.raises(Unreachable):
+        await desk.create_thread("K-4")
 
 
 async def test_desk_posts_map_like_the_channel(api: FakeBotAPI, desk: TelegramDesk) -> None:

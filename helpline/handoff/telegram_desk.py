@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("helpline.desk")
 
 CLAIM_PREFIX = "hd:claim:"
+# What Telegram says (lower case) when the desk group is set up wrongly.
+DESK_SETUP = ("chat is not a forum", "not enough rights", "have no rights",
+              "chat_admin_required", "need administrator rights")
 
 
 class TelegramDesk:
@@ -151,10 +154,12 @@ class TelegramDesk:
 
 def desk_error(exc: TelegramError) -> ChannelError:
     """``channel_error`` for the desk's own group. The group "gone" (the bot kicked or no
-    longer an admin, the chat not found) is a setting for an admin to fix, not a person
+    longer an admin, the chat not found) or set up wrongly (not a forum, the bot without
+    the right to manage topics or to post) is a setting for an admin to fix, not a person
     who left: what is queued for the desk waits (Unreachable) instead of being dropped."""
     error = channel_error(exc)
-    if isinstance(error, Rejected) and error.gone:
+    said = exc.message.lower()
+    if isinstance(error, Rejected) and (error.gone or any(m in said for m in DESK_SETUP)):
         log.warning("the bot cannot post in the advocate desk group (%s); is it still an "
                     "admin there?", type(exc).__name__)
         return Unreachable("telegram desk: the group refused the bot")
