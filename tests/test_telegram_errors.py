@@ -3,6 +3,7 @@ python-telegram-bot over HTTP against the strict loopback Bot API fake, one test
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from telegram.error import BadRequest
 
 from helpline.channels.telegram import TelegramChannel, TelegramOptions, callback_data
 from helpline.errors import RateLimited, Rejected, Unreachable
-from helpline.events import Choice, Message
+from helpline.events import Choice, Message, RawInbound
 from helpline.handoff.telegram_desk import TelegramDesk
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
 
@@ -92,9 +93,10 @@ async def test_a_text_over_4096_utf16_units_is_refused_by_the_fake_and_split_by_
     flowers = "🌷" * 2049  # 2,049 characters, 4,098 UTF-16 code units
     ids = await channel.send(str(CHAT), Message(flowers))
     assert len(ids) == 2 and "".join(api.sent_texts(CHAT)) == flowers
-    # The fake measures as Telegram does: 2,048 flowers fit, 2,049 do not.
-    api.fail_next("sendMessage", error_code=400, description="Bad Request: message is too long")
-    assert isinstance(await send_error(channel, "x"), Rejected)
+    # The fake measures as Telegram does: 2,048 flowers (4,096 units) fit, 2,049 do not.
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await channel.app.bot.send_message(CHAT, flowers)
+    await channel.app.bot.send_message(CHAT, flowers[:-1])
 
 
 async def test_retry_after_is_rate_limited_with_its_seconds(
@@ -267,3 +269,29 @@ async def test_desk_claim_payload_and_long_card_and_answers(
     assert "".join(texts).replace(" ", "") == card_text.replace(" ", "").strip()
     buttons = api.buttons(FORUM, int(card))
     assert len(buttons) == 1 and desk.channel.payload_of(buttons[0][1]) == "hd:claim:K-" + "é" * 60
+
+
+async def test_a_press_of_a_button_with_a_long_payload_gives_the_whole_payload(
+    api: FakeBotAPI,
+) -> None:
+    channel = TelegramChannel(TelegramOptions(token=TOKEN, api_url=api.root, rate_limit=False,
+                                              poll_timeout_seconds=1))
+    got: asyncio.Queue[RawInbound] = asyncio.Queue()
+
+    async def inbound(raw: RawInbound) -> None:
+        await got.put(raw)
+
+    async def ready() -> None:
+        return None
+
+    await channel.start(inbound, ready)
+    try:
+        long = "c:7:" + "ü" * 60  # 124 bytes
+        [sent] = await channel.send(str(CHAT), Message("Pick", (Choice("Yes", long),)))
+        [(_, data)] = api.buttons(CHAT, int(sent))
+        assert data != long
+        api.person_presses(CHAT, int(sent), data)
+        raw = await asyncio.wait_for(got.get(), 5)
+        assert raw.inbound.kind == "button" and raw.inbound.payload == long
+    finally:
+        await channel.stop()
