@@ -56,11 +56,27 @@ class Row:
 
 ROWS = [
     Row("telegram", "helpline_msgs_per_s", "Telegram: helpline, person messages/s", "msg/s"),
+    Row("telegram", "convo_msgs_per_s",
+        "Telegram: PTB ConversationHandler + PicklePersistence bot, person messages/s",
+        "msg/s"),
     Row("telegram", "echo_msgs_per_s", "Telegram: bare PTB echo, person messages/s", "msg/s"),
     Row("telegram", "ratio", "Telegram: throughput helpline / echo", "x", ">= 0.9",
         lambda v: v >= 0.9),
+    Row("telegram", "ratio_convo", "Telegram: throughput helpline / conversation bot", "x"),
+    Row("telegram", "helpline_cpu_ms_per_msg", "Telegram: helpline CPU per person message",
+        "ms"),
+    Row("telegram", "convo_cpu_ms_per_msg",
+        "Telegram: conversation bot CPU per person message", "ms"),
+    Row("telegram", "echo_cpu_ms_per_msg", "Telegram: echo CPU per person message", "ms"),
+    Row("telegram", "cpu_ratio_convo",
+        "Telegram: CPU per message helpline / conversation bot", "x", "<= 1",
+        lambda v: v <= 1.0),
     Row("telegram", "helpline_p50_ms", "Telegram: helpline p50 first reply (load)", "ms"),
     Row("telegram", "helpline_p99_ms", "Telegram: helpline p99 first reply (load)", "ms"),
+    Row("telegram", "convo_p50_ms", "Telegram: conversation bot p50 first reply (load)",
+        "ms"),
+    Row("telegram", "convo_p99_ms", "Telegram: conversation bot p99 first reply (load)",
+        "ms"),
     Row("telegram", "echo_p50_ms", "Telegram: echo p50 first reply (load)", "ms"),
     Row("telegram", "echo_p99_ms", "Telegram: echo p99 first reply (load)", "ms"),
     Row("telegram", "helpline_light_p50_ms", "Telegram: helpline p50 (20 people)", "ms"),
@@ -71,6 +87,8 @@ ROWS = [
     Row("telegram", "helpline_api_calls_per_s", "Telegram: helpline Bot API calls/s", "call/s"),
     Row("telegram", "echo_api_calls_per_s", "Telegram: echo Bot API calls/s", "call/s"),
     Row("telegram", "helpline_bot_cpu_pct", "Telegram: helpline process CPU (load)", "%"),
+    Row("telegram", "convo_bot_cpu_pct", "Telegram: conversation bot process CPU (load)",
+        "%"),
     Row("telegram", "echo_bot_cpu_pct", "Telegram: echo process CPU (load)", "%"),
     Row("telegram", "helpline_fake_cpu_pct", "Telegram: fake + people CPU (helpline run)",
         "%"),
@@ -149,9 +167,12 @@ def table(results: dict[str, list[dict[str, Any]]], size: dict[str, list[str]]) 
     lines.append("")
     lines.append("Sizes: " + "; ".join(f"{b} {' '.join(a)}" for b, a in size.items()
                                        if b in results))
-    lines.append("Telegram: both bots without PTB's AIORateLimiter, with the same long "
-                 "polling; helpline lets at most 8 Bot API calls in flight, the echo bot "
-                 "handles one update at a time (concurrent_updates=1, PTB's default). "
+    lines.append("Telegram: the three bots without PTB's AIORateLimiter, with the same long "
+                 "polling; helpline lets at most 8 Bot API calls in flight, the conversation "
+                 "and echo bots handle one update at a time (concurrent_updates=1, PTB's "
+                 "default); the conversation bot (bench/telegram_convo.py) persists with "
+                 "PicklePersistence's default update_interval (60 s). CPU per message: the "
+                 "bot process's CPU in the load phase over the person messages answered. "
                  "Signal: the fake answers /v2/send with a list for all three bots; the "
                  "storing echo writes each exchange (one encrypted row, its own commit) "
                  "before it replies. Latency: a "

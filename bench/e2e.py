@@ -239,6 +239,8 @@ async def measure_bot(module: str, bot_args: list[str], driver: Driver,
         **load,
         "light_people": light, "light_p50_ms": quiet["p50_ms"], "light_p99_ms": quiet["p99_ms"],
         "bot_cpu_pct": 100 * (cpu1 - cpu0) / load["seconds"],
+        # CPU of the bot process per person message answered in the load phase.
+        "cpu_ms_per_msg": 1000 * (cpu1 - cpu0) / max(1.0, load["msgs_per_s"] * load["seconds"]),
         "fake_cpu_pct": 100 * (own1 - own0) / load["seconds"],
         "bot_peak_rss_mb": bot.get("peak_rss_mb"),
     }

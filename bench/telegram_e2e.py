@@ -3,6 +3,10 @@ and for a bare python-telegram-bot echo bot, one after the other in the same run
 
 ``python -m bench.telegram_e2e [--people N] [--messages M] [--quick] [--rate-limit]``
 
+Three bots: helpline; the bot a developer would write instead (``bench.telegram_convo``:
+python-telegram-bot's ConversationHandler with PicklePersistence, a small menu flow with
+inline buttons, a quick exit that deletes what it recorded); and a bare echo bot.
+
 Two processes per bot, so that they don't share a core's time: this one runs the fake
 (``tests/fakes/telegram_bot_api.py``) and the people (bench.e2e) and measures; the bot runs
 in a child process (``python -m bench.telegram_e2e bot --kind ...``): helpline exactly as
@@ -36,6 +40,7 @@ from bench.e2e import Chat, Driver, measure_bot, run_bot_process
 from bench.people import Action, Prompt
 
 TOKEN = "123456:TEST-TOKEN"
+KINDS = ("helpline", "convo", "echo")
 CHAT_BASE = 70_000_000
 
 
@@ -113,6 +118,11 @@ def bot_main(args: argparse.Namespace) -> None:
     async def main(stop: asyncio.Event) -> None:
         if args.kind == "helpline":
             await run_helpline(args.api, Path(args.folder), args.rate_limit, stop)
+        elif args.kind == "convo":
+            from bench.telegram_convo import run_convo
+
+            await run_convo(args.api, TOKEN, Path(args.folder), args.rate_limit,
+                            args.echo_concurrency, stop)
         else:
             await run_echo(args.api, args.rate_limit, args.echo_concurrency, stop)
 
@@ -124,8 +134,11 @@ def bot_main(args: argparse.Namespace) -> None:
 
 class TelegramDriver(Driver):
     def __init__(self, api: Any) -> None:
+        from bench.telegram_convo import QUESTIONS
+
         super().__init__()
         self.api = api
+        self.asks = self.asks | QUESTIONS  # the conversation bot's free-text questions
         api.observers.append(self._observe)
 
     def key_for(self, index: int) -> Hashable:
@@ -186,7 +199,7 @@ async def compare(people: int, messages: int, light: int, rate_limit: bool,
     result: dict[str, Any] = {"people": people, "messages_each": messages,
                               "rate_limiter": rate_limit, "echo_concurrency": echo_concurrency}
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        for kind in ("helpline", "echo"):
+        for kind in KINDS:
             folder = Path(tmp) / kind
             folder.mkdir()
             figures = await bench_bot(kind, people, messages, light, rate_limit, folder,
@@ -194,6 +207,10 @@ async def compare(people: int, messages: int, light: int, rate_limit: bool,
             result.update({f"{kind}_{k}": v for k, v in figures.items()})
     echo = result["echo_msgs_per_s"]
     result["ratio"] = result["helpline_msgs_per_s"] / echo if echo else 0.0
+    convo = result["convo_msgs_per_s"]
+    result["ratio_convo"] = result["helpline_msgs_per_s"] / convo if convo else 0.0
+    per_msg = result["convo_cpu_ms_per_msg"]
+    result["cpu_ratio_convo"] = result["helpline_cpu_ms_per_msg"] / per_msg if per_msg else 0.0
     return result
 
 
@@ -202,7 +219,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
     bot = sub.add_parser("bot")
-    bot.add_argument("--kind", choices=("helpline", "echo"), required=True)
+    bot.add_argument("--kind", choices=KINDS, required=True)
     bot.add_argument("--api", required=True)
     bot.add_argument("--folder", required=True)
     bot.add_argument("--rate-limit", action="store_true")

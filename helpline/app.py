@@ -44,8 +44,6 @@ from helpline.events import (
     RawInbound,
     Schedule,
     SetDisappearing,
-    combined,
-    split_long,
 )
 from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
 from helpline.flow.loader import FlowSet
@@ -344,8 +342,8 @@ class App:
         if channel is None:
             return messages
         if self.settings.delivery.combine_replies:
-            messages = combined(messages, channel.capabilities.max_text)
-        return split_long(messages, channel.capabilities.split_at)
+            messages = channel.capabilities.combine(messages)
+        return channel.capabilities.fit(messages)
 
     async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
         """Run the effects; what they say goes where they happened. A lookup step that the
@@ -549,7 +547,7 @@ class App:
         now = self.clock()
         channel = self.channels.get(person.channel)
         if channel is not None:
-            messages = split_long(messages, channel.capabilities.split_at)
+            messages = channel.capabilities.fit(messages)
         await self.store.enqueue(pid, person.channel, messages, now)
         if flow is not None and flow in self.flows:
             await self._process(pid, person.channel, person.address,

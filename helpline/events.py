@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -48,11 +48,30 @@ class Message(NamedTuple):
         )
 
 
-def combined(messages: Sequence[Message], max_text: int) -> list[Message]:
-    """A turn's messages as few messages as a channel takes (``max_text`` > 0): a text
-    without choices is joined to the message after it, a blank line between, while the
-    joined text fits in ``max_text``. Choices stay on the message they came with, which
-    stays the last of its group; a quick exit's reply (ephemeral) is never joined.
+# How a platform counts the length of a text: Telegram in UTF-16 code units (4,096 a
+# message after entity parsing), signal-cli in UTF-8 bytes (a text past 2,000 bytes is cut
+# there and the whole sent as a long-text attachment).
+TextUnit = Literal["utf16", "utf8"]
+# The most one character can count in each unit (a character beyond the BMP).
+_WIDEST = {"utf16": 2, "utf8": 4}
+ELLIPSIS = "…"
+
+
+def measure(text: str, unit: TextUnit = "utf16") -> int:
+    """``text``'s length as a platform counts it. A lone surrogate (which no platform
+    takes) is counted as it would be encoded, never raised on."""
+    if unit == "utf8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def combined(messages: Sequence[Message], max_text: int, unit: TextUnit = "utf16",
+             choices_in_text: bool = True) -> list[Message]:
+    """A turn's messages as few messages as a channel takes (``max_text`` > 0, measured in
+    ``unit``): a text without choices is joined to the message after it, a blank line
+    between, while the joined text (and the numbered list, where choices are text) fits in
+    ``max_text``. Choices stay on the message they came with, which stays the last of its
+    group; a quick exit's reply (ephemeral) is never joined.
 
     One message a turn means one notification on a phone someone else may see, one
     message for quick exit to delete, and no bursts against a platform's per-chat limit
@@ -60,10 +79,11 @@ def combined(messages: Sequence[Message], max_text: int) -> list[Message]:
     out: list[Message] = []
     for message in messages:
         last = out[-1] if out else None
-        # A numbered list is part of the text on some channels: count the labels too.
-        size = len(message.text) + sum(len(c.label) + 5 for c in message.choices)
+        size = measure(message.text, unit) + (
+            _list_size(message, unit) if choices_in_text else 0)
         if (last is None or max_text <= 0 or last.choices or last.ephemeral
-                or message.ephemeral or not last.text or len(last.text) + 2 + size > max_text):
+                or message.ephemeral or not last.text
+                or measure(last.text, unit) + 2 + size > max_text):
             out.append(message)
         else:
             text = f"{last.text}\n\n{message.text}" if message.text else last.text
@@ -71,31 +91,47 @@ def combined(messages: Sequence[Message], max_text: int) -> list[Message]:
     return out
 
 
-def split_long(messages: Sequence[Message], limit: int) -> list[Message]:
-    """Each message whose text is longer than ``limit`` UTF-16 code units (0: no limit) as
-    several, cut where ``split_text`` cuts; the choices go with the last part."""
+def _list_size(message: Message, unit: TextUnit) -> int:
+    return sum(measure(f"\n{n}. {c.label}", unit) for n, c in enumerate(message.choices, 1))
+
+
+def split_long(messages: Sequence[Message], limit: int, unit: TextUnit = "utf16",
+               choices_in_text: bool = False) -> list[Message]:
+    """Each message whose text is longer than ``limit`` (in ``unit``; 0: no limit) as
+    several, cut where ``split_text`` cuts; the choices go with the last part. Where the
+    channel shows choices as a numbered list in the text (``choices_in_text``), the last
+    part keeps room for it."""
     if limit <= 0:
         return list(messages)
     out: list[Message] = []
     for message in messages:
-        if len(message.text) * 2 <= limit:  # at most two units a character: fits
+        room = limit - (_list_size(message, unit) if choices_in_text else 0)
+        if len(message.text) * _WIDEST[unit] <= room:  # fits, however it is counted
             out.append(message)
             continue
-        parts = split_text(message.text, limit)
+        if measure(message.text, unit) <= room:
+            out.append(message)
+            continue
+        parts = split_text(message.text, limit, unit)
+        if measure(parts[-1], unit) > room:  # the list does not fit after the last part
+            parts[-1:] = split_text(parts[-1], max(room, _WIDEST[unit]), unit)
         out.extend(Message(part, message.choices if n == len(parts) - 1 else (),
                            message.ephemeral) for n, part in enumerate(parts))
     return out
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """``text`` in parts of at most ``limit`` UTF-16 code units (how Telegram counts),
-    cut at a blank line, a line end or a space where one is in the second half."""
+def split_text(text: str, limit: int, unit: TextUnit = "utf16") -> list[str]:
+    """``text`` in parts of at most ``limit`` (in ``unit``: UTF-16 code units, how Telegram
+    counts, or UTF-8 bytes, how signal-cli does), cut at a blank line, a line end or a
+    space where one is in the second half. Every character is kept (only the spaces at a
+    cut go)."""
     parts: list[str] = []
-    limit = max(limit, 2)  # room for one character beyond the BMP
-    while _units(text) > limit:
-        cut = limit
-        while _units(text[:cut]) > limit:  # characters beyond the BMP count twice
-            cut -= max(1, (_units(text[:cut]) - limit + 1) // 2)
+    widest = _WIDEST[unit]
+    limit = max(limit, widest)  # room for one character, however wide
+    while measure(text, unit) > limit:
+        cut = min(len(text), limit)
+        while (over := measure(text[:cut], unit) - limit) > 0:
+            cut -= max(1, over // widest)
         for sep in ("\n\n", "\n", " "):
             at = text.rfind(sep, 0, cut)
             if at > cut // 2:
@@ -110,8 +146,29 @@ def split_text(text: str, limit: int) -> list[str]:
     return parts
 
 
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+def shorten(text: str, limit: int, unit: TextUnit = "utf16") -> str:
+    """``text`` if it fits in ``limit``, else as much of it as fits with "…" at the end
+    (a visible mark, never a silent cut), at a space where one is near the end."""
+    if measure(text, unit) <= limit:
+        return text
+    room = max(limit - measure(ELLIPSIS, unit), 0)
+    head = split_text(text, room, unit)[0] if room else ""
+    return (head.rstrip() + ELLIPSIS) if measure(head + ELLIPSIS, unit) <= limit else ELLIPSIS
+
+
+def split_framed(text: str, limit: int, frame: Callable[[str], str],
+                 unit: TextUnit = "utf16") -> list[str]:
+    """``text`` in as many parts as it needs so that each, put in ``frame`` (a translated
+    template such as "Person: {text}") and marked "(2/3)" when there are several, fits in
+    ``limit``. Nothing is cut: the parts together hold every word."""
+    whole = frame(text)
+    if measure(whole, unit) <= limit:
+        return [whole]
+    overhead = measure(frame(""), unit)
+    mark_room = measure("(999/999) ", unit)
+    parts = split_text(text, max(limit - overhead - mark_room, _WIDEST[unit]), unit)
+    total = len(parts)
+    return [f"({n}/{total}) {frame(part)}" for n, part in enumerate(parts, 1)]
 
 
 InboundKind = Literal["text", "button", "start", "unsupported", "timer"]

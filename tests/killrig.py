@@ -89,7 +89,7 @@ class Child:
         self.folder = folder
         self.env = {**os.environ, "HELPLINE_DB": str(folder / "helpline.db"),
                     "HELPLINE_SECRET_KEY": SECRET, "HELPLINE_FLOWS": str(write_flows(folder)),
-                    "HELPLINE_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env}
+                    "HELPLINE_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = open(folder / "bot.log", "ab")  # noqa: SIM115 (closed in stop)
 

@@ -592,3 +592,29 @@ async def test_an_advocate_updates_openings_from_the_desk(start_desk: Starter) -
     await until(lambda: d.topic_texts()[-1] == "Only advocates on the list can do that.")
     caps = (await Directory(d.app.store).capacities(["harbour-house"]))["harbour-house"]
     assert [c.available for c in caps] == [4]
+
+
+async def test_long_messages_reach_the_desk_and_the_person_whole_in_marked_parts(
+    start_desk: Starter,
+) -> None:
+    d = await start_desk()
+    await d.request()
+    assert await d.claim(ADVOCATE) == "You have this case."
+    await until(lambda: "An advocate has joined. They can read what you write here."
+                in d.person_texts())
+    # As much as Telegram lets a person send: 4,096 characters; with "Person: " it is more
+    # than one post takes.
+    words = ("I need to tell you everything that happened. " * 100)[:4085] + " LAST WORDS"
+    assert len(words) == 4096
+    before = len(d.topic_texts())
+    await d.person(words, 0)
+    posts = (await d.topic_gets(before + 2))[before:]
+    assert len(posts) == 2
+    assert [p.split(" Person: ")[0] for p in posts] == ["(1/2)", "(2/2)"]
+    assert all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in posts)
+    assert " ".join(p.split(" Person: ", 1)[1] for p in posts).split() == words.split()
+    # An advocate's long reply the same way, each part saying who wrote it.
+    reply = "Here is what we can do together. " * 124
+    got = await d.advocate_to_person(reply.strip(), 2)
+    assert [g.split(" Advocate: ")[0] for g in got] == ["(1/2)", "(2/2)"]
+    assert " ".join(g.split(" Advocate: ", 1)[1] for g in got).split() == reply.split()

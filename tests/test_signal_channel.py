@@ -27,7 +27,7 @@ from helpline.privacy import Vault
 from helpline.serve import build_channels
 from helpline.store import Store
 from tests.conftest import SECRET, Harness, eventually, make_settings
-from tests.fakes.signal_cli_api import Call, FakeSignalAPI
+from tests.fakes.signal_cli_api import RATE_LIMIT_RETRY, Call, FakeSignalAPI
 
 # NANP 555-01xx numbers are reserved for fiction and pass phonenumbers validation.
 PERSON = "+12025550123"
@@ -629,7 +629,8 @@ def test_helpline_run_builds_the_signal_channel_from_the_environment() -> None:
     assert channel.name == "signal"
     assert channel.capabilities == Capabilities(buttons=False, deletes_inbound=False,
                                                 delete_window_hours=24, disappearing=True,
-                                                max_text=2000)
+                                                max_text=2000, split_at=2000,
+                                                text_unit="utf8")
     assert channel.options.disappearing_seconds == 86400
     assert build_channels(load_settings(environ={"HELPLINE_SIGNAL_SERVICE": "x:1"})) == []
 
@@ -645,3 +646,31 @@ def test_bad_signal_settings_are_one_clear_line(service: str, number: str, wrong
                                       "HELPLINE_SIGNAL_NUMBER": number})
     with pytest.raises(ConfigError, match=wrong):
         build_channels(settings)
+
+
+# ------------------------------------------------------------------ what the bridge answers
+
+
+async def test_a_rate_limited_reply_waits_as_long_as_signal_cli_says(rig: Rig) -> None:
+    await rig.say("hi", 1)
+    rig.api.fail_sends(1, status=400, error=RATE_LIMIT_RETRY)  # "retry after 42 seconds"
+    before = rig.app.clock()
+    rig.api.person_sends(PERSON, "yes")
+    await rig.api.wait_for(lambda c: c.path == "/v2/send" and c.status == 400)
+    await asyncio.sleep(0.05)
+    [kept] = await rig.store.pending(rig.pid())
+    assert kept.next_try_at >= before + 42
+    person = await rig.store.person(rig.pid())
+    assert person is not None and not person.unreachable
+
+
+async def test_a_reply_the_bridge_refuses_is_dropped_and_the_next_arrive(rig: Rig) -> None:
+    await rig.say("hi", 1)
+    rig.api.fail_sends(1, status=400, error="Failed to send message")
+    rig.api.person_sends(PERSON, "yes")
+    await rig.api.wait_for(lambda c: c.path == "/v2/send" and c.status == 400)
+    await asyncio.sleep(0.05)
+    assert await rig.store.pending(rig.pid()) == []
+    assert parts((await rig.say("menu", 1))[0])[-1] == MAIN_MENU
+    person = await rig.store.person(rig.pid())
+    assert person is not None and not person.unreachable

@@ -669,3 +669,38 @@ def test_split_text_counts_utf16_units_and_keeps_every_character() -> None:
     # Paragraphs are preferred to spaces when a blank line is near the limit.
     text = "a" * 3000 + "\n\n" + " ".join(["b"] * 1000)
     assert split_text(text, API_MAX_TEXT) == ["a" * 3000, " ".join(["b"] * 1000)]
+
+
+# ------------------------------------------------------------------ what Telegram answers
+
+
+async def test_a_reply_telegram_refuses_for_good_is_dropped_and_the_next_ones_arrive(
+    start_bot: Starter, caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = await start_bot()
+    await bot.say("hi")
+    await all_delivered(bot)
+    bot.api.fail_next("sendMessage", error_code=400,
+                      description="Bad Request: message is too long")
+    async with bot.app.conversation(bot.pid()):
+        reached = await bot.app.tell(bot.pid(), [Message("Refused canary"), Message("Second"),
+                                                 Message("Third")])
+    assert reached
+    assert bot.api.sent_texts(CHAT)[-2:] == ["Second", "Third"]
+    assert "Refused canary" not in bot.api.sent_texts(CHAT)
+    assert await bot.app.store.count("outbox") == 0
+    person = await bot.app.store.person(bot.pid())
+    assert person is not None and not person.unreachable
+    assert "Refused canary" not in caplog.text and "too long" not in caplog.text
+
+
+async def test_a_rate_limited_reply_waits_as_long_as_telegram_asks(start_bot: Starter) -> None:
+    bot = await start_bot(rate_limit=False)  # PTB's limiter would retry it itself
+    await bot.say("hi")
+    await all_delivered(bot)
+    bot.api.fail_next("sendMessage", retry_after=30)
+    before = bot.app.clock()
+    async with bot.app.conversation(bot.pid()):
+        await bot.app.tell(bot.pid(), [Message("Later")])
+    [kept] = await bot.app.store.pending(bot.pid())
+    assert kept.message.text == "Later" and kept.next_try_at >= before + 30

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from helpline.errors import RateLimited, Rejected, Unreachable
-from helpline.events import Message, RawInbound
+from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
+from helpline.events import Message, RawInbound, TextUnit, combined, split_long
 
-__all__ = ["Capabilities", "Channel", "InboundHandler", "RateLimited", "ReadyHandler",
-           "Rejected", "Unreachable"]
+__all__ = [
+    "Capabilities", "Channel", "ChannelError", "InboundHandler", "RateLimited", "ReadyHandler",
+    "Rejected", "Unreachable",
+]
 
 InboundHandler = Callable[[RawInbound], Awaitable[None]]
 ReadyHandler = Callable[[], Awaitable[None]]
@@ -25,9 +27,23 @@ class Capabilities:
     # The longest text one message may carry; a turn's messages are joined up to it
     # (events.combined, unless [delivery] combine_replies is off). 0: never joined.
     max_text: int = 0
-    # The most text a platform takes in one message, in UTF-16 code units (how Telegram
-    # counts); the app sends a longer text in parts (events.split_long). 0: no limit.
+    # The most text a platform takes in one message, in ``text_unit``s; the app sends a
+    # longer text in parts (events.split_long), before it is queued. 0: no limit.
     split_at: int = 0
+    # How the platform counts a text: UTF-16 code units (Telegram) or UTF-8 bytes
+    # (signal-cli). max_text and split_at are in this unit.
+    text_unit: TextUnit = "utf16"
+
+    def combine(self, messages: Sequence[Message]) -> list[Message]:
+        """A turn's messages joined into as few as this channel takes (events.combined)."""
+        return combined(messages, self.max_text, self.text_unit,
+                        choices_in_text=not self.buttons)
+
+    def fit(self, messages: Sequence[Message]) -> list[Message]:
+        """Each message too long for this channel in parts (events.split_long), the last
+        keeping room for a numbered list where choices are text."""
+        return split_long(messages, self.split_at, self.text_unit,
+                          choices_in_text=not self.buttons)
 
 
 class Channel(Protocol):
@@ -53,13 +69,16 @@ class Channel(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, address: str, message: Message) -> list[str]:
-        """Send one message; return the platform ids of what was sent. Raise
-        ``Unreachable`` (try again), ``RateLimited`` or ``Rejected`` (helpline.errors)."""
+        """Send one message; return the platform ids of what was sent. When it does not go
+        through, raise one of helpline.errors: ``Unreachable`` or ``RateLimited`` (the app
+        keeps it and tries again) or ``Rejected`` (never again; ``gone``: nor anything else
+        to this person). Any other exception is a bug: the app keeps the message too."""
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> Sequence[str] | None:
         """Delete what the platform allows of these messages; unknown ids are fine. Return
-        the ids worth asking again for later (the platform could not be reached), or None
-        when there is nothing to try again: the app keeps those and asks again."""
+        the ids worth asking again for later (the platform was unreachable or asked us to
+        wait), or None when there is nothing to try again: the app keeps those and asks
+        again. Never raises for a platform's answer."""
 
     async def set_disappearing(self, address: str, seconds: int) -> None:
         """Make new messages in this chat disappear after ``seconds`` (0 = off), where the

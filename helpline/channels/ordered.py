@@ -13,6 +13,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from helpline.logsafe import log_exception
+
 log = logging.getLogger("helpline.channels")
 
 Job = Callable[[], Awaitable[None]]
@@ -38,7 +40,7 @@ class KeyedSerializer:
                 try:
                     await job()
                 except Exception as exc:
-                    log.error("an event failed (%s)", type(exc).__name__)
+                    log_exception(log, "an event failed", exc)
         finally:
             del self._workers[key]
             if not queue:

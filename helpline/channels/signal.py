@@ -34,6 +34,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
@@ -49,7 +50,6 @@ from signalbot import (
     EditMessage,
     InMemoryConfig,
     SendMessage,
-    SentMessage,
     SignalBot,
     UpdateContact,
     parse,
@@ -58,8 +58,9 @@ from signalbot import (
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.terminal import numbered
 from helpline.config import ConfigError, Settings
-from helpline.errors import Rejected, Unreachable
+from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, Message, RawInbound
+from helpline.logsafe import log_exception
 
 log = logging.getLogger("helpline.signal")
 
@@ -68,8 +69,73 @@ MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "po
 PARALLEL_DELETES = 4
 
 
-class BridgeDown(Unreachable):
-    """signal-cli-rest-api could not be reached or failed; the app keeps the operation."""
+# signal-cli sends a text past 2,000 UTF-8 bytes as its first 2,000 bytes plus the whole
+# as a long-text attachment (ServiceConfig.MAX_MESSAGE_SIZE_BYTES, ManagerImpl.applyMessage),
+# and Signal apps fold it behind "Read more"; signal-cli-rest-api passes the text on as it
+# is. The app sends a longer text in parts of at most this many bytes instead.
+MAX_TEXT_BYTES = 2000
+
+# A rate limit that names no wait (json-rpc mode never does): try again after this long;
+# a proof-required challenge (a captcha for an admin to solve) after an hour.
+RATE_LIMIT_SECONDS = 60.0
+CHALLENGE_SECONDS = 3600.0
+
+# What the bridge's {"error": ...} says, lower case. signal-cli's texts: SendCommand ("The
+# user +1... is not registered."), SendMessageResultUtils ("Unregistered user", "Rate limit
+# failure for ..., retry after N seconds", "CAPTCHA proof required ... or wait "N"
+# seconds", "Untrusted Identity for"), CommandUtil ("Rate limit reached"), the JSON-RPC
+# handler (-4: the bridge's "Unable to complete request due to untrusted recipient keys",
+# -5: HTTP 429 "Failed to send message due to rate limiting. Use the attached challenge
+# tokens ..." with "challenge_tokens"), and libsignal's "[429] Rate limit exceeded".
+_GONE = ("is not registered", "unregistered user", "unregisteredrecipient",
+         "unregistereduser")
+_UNTRUSTED = ("untrusted", "identity failure")
+_RATE = ("rate limit", "ratelimit", "[429]", "proof required", "proofrequired")
+_WAIT = re.compile(r"(?:retry after|wait)\W{0,3}(\d{1,7})\W{0,3}seconds")
+
+
+def bridge_error(status: int, body: bytes) -> ChannelError:
+    """What an answer of signal-cli-rest-api that is not 2xx means (helpline.errors).
+
+    The bridge answers a failure of signal-cli as 400 ``{"error": "..."}`` (429 for a
+    rate limit in json-rpc mode) and its own trouble as 5xx. Read in this order: a rate
+    limit or captcha challenge waits (RateLimited, the wait the text gives, else a minute,
+    an hour for a challenge); an untrusted identity (the safety number changed) waits
+    until an admin trusts it (Unreachable); an unregistered recipient is gone
+    (Rejected(gone)); a 5xx is the bridge's trouble (Unreachable); any other 4xx is this
+    request refused (Rejected). The body may quote a phone number: it never leaves this
+    function."""
+    said, challenge = _said(body)
+    if status == 429 or any(marker in said for marker in _RATE):
+        wait = _WAIT.search(said)
+        if wait is not None:
+            seconds = float(wait.group(1))
+        elif challenge or "captcha" in said or "proof required" in said:
+            seconds = CHALLENGE_SECONDS
+        else:
+            seconds = RATE_LIMIT_SECONDS
+        return RateLimited("signal: rate limited", seconds)
+    if any(marker in said for marker in _UNTRUSTED):
+        return Unreachable("signal: untrusted identity, waiting for an admin to trust it")
+    if any(marker in said for marker in _GONE):
+        return Rejected("signal: not registered", gone=True)
+    if status >= 500 or status < 400:
+        return Unreachable(f"signal: the bridge answered {status}")
+    return Rejected(f"signal: the bridge refused it ({status})")
+
+
+def _said(body: bytes) -> tuple[str, bool]:
+    """The error text of a bridge answer, lower case, and whether it carries challenge
+    tokens."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").lower(), False
+    if not isinstance(data, dict):
+        return "", False
+    error = data.get("error")
+    return (error.lower() if isinstance(error, str) else "",
+            bool(data.get("challenge_tokens")))
 
 
 @dataclass(frozen=True)
@@ -100,9 +166,11 @@ class SignalOptions:
 
 class SignalChannel:
     name = "signal"
-    # Signal apps fold a text past 2,000 characters behind "Read more".
+    # A turn is joined up to signal-cli's 2,000 bytes and a longer text sent in parts of
+    # that much (MAX_TEXT_BYTES), the numbered list counted in.
     capabilities = Capabilities(buttons=False, deletes_inbound=False, delete_window_hours=24,
-                                disappearing=True, max_text=2000)
+                                disappearing=True, max_text=MAX_TEXT_BYTES,
+                                split_at=MAX_TEXT_BYTES, text_unit="utf8")
 
     def __init__(self, options: SignalOptions) -> None:
         self.options = options
@@ -175,6 +243,7 @@ class SignalChannel:
                     if time.monotonic() - began >= most:
                         delay = first  # it ran for a good while: start the backoff over
             except Exception as exc:  # a bug here must not end receiving for good
+                log_exception(log, "the signal connection failed", exc)
                 problem = f"failed ({type(exc).__name__})"
             outage = True
             log.warning("signal bridge %s; trying again in %.1fs", problem, delay)
@@ -233,7 +302,7 @@ class SignalChannel:
         try:
             event = await self._read(raw)
         except Exception as exc:
-            log.info("skipped a frame that could not be read (%s)", type(exc).__name__)
+            log_exception(log, "skipped a frame that could not be read", exc, logging.INFO)
             return
         handler = self._on_inbound
         if event is None or handler is None:
@@ -286,23 +355,11 @@ class SignalChannel:
     # ------------------------------------------------------------- outbound
 
     async def send(self, address: str, message: Message) -> list[str]:
-        session, _ = self._parts()
+        """Raises helpline.errors (see ``bridge_error``) when the message does not go out."""
         outgoing = await SendMessage(text=numbered(message) or "…").to_generated(
             self.options.number, [address])
-        payload = outgoing.model_dump_json(exclude_none=True, by_alias=True)
-        try:
-            async with session.post(f"{self._http}/v2/send", data=payload,
-                                    headers={"Content-Type": "application/json"},
-                                    timeout=self._timeout) as resp:
-                status, body = resp.status, await resp.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise BridgeDown(f"send failed ({type(exc).__name__})") from None
-        if status >= 300:
-            lowered = body.lower()
-            if status in (400, 404) and (b"unregistered user" in lowered
-                                         or b"unregisteredrecipient" in lowered):
-                raise Rejected("not registered on Signal", gone=True)
-            raise BridgeDown(f"send answered {status}")
+        body = await self._call("POST", "/v2/send",
+                                outgoing.model_dump_json(exclude_none=True, by_alias=True))
         ids = _sent_timestamps(body)
         if not ids:
             log.warning("a reply went out without a timestamp; it cannot be deleted later")
@@ -310,8 +367,9 @@ class SignalChannel:
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
         """Remote-delete the bot's own messages (Signal honours it for about a day). Returns
-        the ones that failed: the app keeps them (across restarts) and asks again when the
-        bridge is back."""
+        the ones worth asking for again (the bridge was unreachable or rate-limited): the
+        app keeps them (across restarts) and asks again when the bridge is back. One the
+        bridge refused (the person is gone, a bad timestamp) is not asked for again."""
         stamps = sorted({int(i) for i in message_ids if str(i).isdigit()})
         if not stamps:
             return []
@@ -322,19 +380,24 @@ class SignalChannel:
         return [str(ts) for ts in failed]
 
     async def _remote_delete(self, address: str, stamps: Sequence[int]) -> list[int]:
-        """Delete each message; return the timestamps that failed."""
-        bot = self._bot
-        if bot is None:
+        """Delete each message; return the timestamps worth trying again."""
+        if self._session is None:
             return list(stamps)
         limit = asyncio.Semaphore(PARALLEL_DELETES)
+        path = f"/v1/remote-delete/{self.options.number}"
 
         async def one(ts: int) -> int | None:
             async with limit:
                 try:
-                    async with asyncio.timeout(self.options.request_timeout_seconds):
-                        await bot.messages.remote_delete(SentMessage(recipient=address,
-                                                                     timestamp=ts))
-                except Exception:
+                    await self._call("DELETE", path,
+                                     json.dumps({"recipient": address, "timestamp": ts}))
+                except Rejected as exc:
+                    log.info("a remote delete was refused (%s)", "gone" if exc.gone else "4xx")
+                    return None
+                except ChannelError:
+                    return ts
+                except Exception as exc:  # a bug: keep it, say where
+                    log_exception(log, "a remote delete failed", exc)
                     return ts
                 return None
 
@@ -343,23 +406,38 @@ class SignalChannel:
 
     async def set_disappearing(self, address: str, seconds: int) -> None:
         """Set the chat's timer (the app queues it before the replies it should cover, and
-        tries again while the bridge is down)."""
+        tries it again while the bridge is down)."""
+        payload = UpdateContact(expiration_in_seconds=max(0, seconds)).to_generated(address)
         try:
-            _, bot = self._parts()
-            async with asyncio.timeout(self.options.request_timeout_seconds):
-                await bot.contacts.update(UpdateContact(expiration_in_seconds=max(0, seconds)),
-                                          address)
-        except BridgeDown:
+            await self._call("PUT", f"/v1/contacts/{self.options.number}",
+                             payload.model_dump_json(exclude_none=True, by_alias=True))
+        except ChannelError:
             raise
         except Exception as exc:
-            raise BridgeDown(f"setting the timer failed ({type(exc).__name__})") from None
+            raise Unreachable(f"setting the timer failed ({type(exc).__name__})") from None
 
     # ------------------------------------------------------------- helpers
 
     def _parts(self) -> tuple[aiohttp.ClientSession, SignalBot]:
         if self._session is None or self._bot is None:
-            raise BridgeDown("the Signal channel is not started")
+            raise Unreachable("the Signal channel is not started")
         return self._session, self._bot
+
+    async def _call(self, method: str, path: str, payload: str) -> bytes:
+        """One JSON request to the bridge; its body on 2xx, else the error it means
+        (``bridge_error``); a connection error or a time-out is Unreachable."""
+        session, _ = self._parts()
+        try:
+            async with session.request(method, f"{self._http}{path}", data=payload,
+                                       headers={"Content-Type": "application/json"},
+                                       timeout=self._timeout) as resp:
+                status, body = resp.status, await resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise Unreachable(f"signal: the bridge could not be reached "
+                              f"({type(exc).__name__})") from None
+        if status >= 300:
+            raise bridge_error(status, body)
+        return body
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -369,7 +447,7 @@ class SignalChannel:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("a background task failed (%s)", type(exc).__name__)
+            log_exception(log, "a background task failed", exc)
 
 
 def _make_bot(options: SignalOptions) -> SignalBot:

@@ -18,11 +18,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dtm
+import hashlib
 import hmac
 import json
 import logging
 import math
 import secrets
+import warnings
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +49,10 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
-from helpline.errors import RateLimited, Rejected, Unreachable
+from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.i18n import N_, NullTranslator, Translator
+from helpline.logsafe import log_exception
 
 log = logging.getLogger("helpline.telegram")
 
@@ -62,6 +68,92 @@ DELETE_BATCH = 100
 # (each its own outbox row, so each part's id is kept for quick exit).
 MAX_TEXT = 4000
 API_MAX_TEXT = 4096
+# Callback data: 1-64 bytes (UTF-8). Longer payloads go as a digest (see callback_data).
+MAX_CALLBACK_BYTES = 64
+DIGEST_PREFIX = "#"
+KNOWN_DIGESTS = 10_000
+# An answer to a button press (the little pop-up) takes at most 200 characters.
+MAX_CALLBACK_ANSWER = 200
+# Forum topic names: 1-128 characters.
+MAX_TOPIC_NAME = 128
+# A 429 without a number (the rate limiter gave up, or a proxy said it): wait this long.
+DEFAULT_RETRY_AFTER = 5.0
+
+# What a 400 says when the chat is gone for good (Bot API descriptions, lower case; PTB
+# strips "Bad Request: " and capitalises the rest).
+GONE = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated",
+        "bot was blocked", "bot was kicked", "chat was deleted", "group chat was deactivated",
+        "bot can't initiate conversation", "bot can't send messages to bots")
+# Known 400s, for the log only (the reason of a Rejected); any other 400 is "bad request".
+KNOWN_BAD = ("message is too long", "message text is empty", "text must be non-empty",
+             "button_data_invalid", "message thread not found", "topic_closed",
+             "topic_id_invalid", "topic_title_too_long", "topic_title_empty",
+             "message to edit not found", "message can't be edited", "message_too_long",
+             "can't parse entities", "not enough rights", "have no rights",
+             "query is too old", "message to delete not found", "message can't be deleted",
+             "topic_not_modified", "text must be encoded in utf-8", "strings must be encoded")
+
+
+def channel_error(exc: TelegramError) -> ChannelError:
+    """What python-telegram-bot's ``exc`` means for the operation (helpline.errors).
+
+    PTB turns the HTTP status into the type (request/_baserequest.py): 403 Forbidden (the
+    bot was blocked or kicked, the user is deactivated): the chat is gone for good; 400
+    BadRequest: this request is refused, and the chat is gone too when it says "chat not
+    found" and the like; any answer with ``parameters.retry_after`` RetryAfter: wait;
+    TimedOut, NetworkError (a 5xx, a transport error), InvalidToken (401/404), Conflict
+    (409), ChatMigrated and anything else: try again later. The reason is a fixed phrase,
+    never Telegram's description."""
+    if isinstance(exc, RetryAfter):
+        return RateLimited("telegram asked to wait", _seconds(exc))
+    if isinstance(exc, Forbidden):
+        return Rejected("telegram: forbidden", gone=True)
+    if isinstance(exc, BadRequest):  # a NetworkError subclass: before the catch-all
+        said = exc.message.lower()
+        for marker in GONE:
+            if marker in said:
+                return Rejected(f"telegram: {marker}", gone=True)
+        for marker in KNOWN_BAD:
+            if marker in said:
+                return Rejected(f"telegram: {marker}")
+        return Rejected("telegram: bad request")
+    return Unreachable(f"telegram: {type(exc).__name__}")
+
+
+def is_not_modified(exc: TelegramError) -> bool:
+    """An edit that changed nothing: Telegram says 400 "message is not modified"."""
+    return isinstance(exc, BadRequest) and "not modified" in exc.message.lower()
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """RetryAfter.retry_after is an int (with a deprecation warning) or, with
+    PTB_TIMEDELTA set, a timedelta in PTB 22: both read as seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    if isinstance(value, dtm.timedelta):
+        return value.total_seconds()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+
+
+def callback_data(payload: str) -> str:
+    """``payload`` as Telegram takes it: as is when it is 1-64 bytes, else a digest of it
+    (``#`` and 43 characters) that ``TelegramChannel`` maps back when the button is
+    pressed. Never cut: a cut payload would be another button's, or none."""
+    raw = payload.encode("utf-8", "surrogatepass")
+    if 0 < len(raw) <= MAX_CALLBACK_BYTES and not payload.startswith(DIGEST_PREFIX):
+        return payload
+    digest = hashlib.sha256(raw).digest()
+    return DIGEST_PREFIX + _b64(digest)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
 # Bot API requests in flight at once (BoundedRequest). More did not go faster on loopback
 # (bench/README.md: 8 gave the most messages a second, 64 a third fewer), and Telegram
 # itself takes about 30 messages a second from a bot.
@@ -89,6 +181,8 @@ class TelegramOptions:
     poll_interval_seconds: float = 0.0
     languages: tuple[str, ...] = ("en",)
     rate_limit: bool = True
+    # How long a Bot API call may take before it counts as timed out (PTB's 5 s).
+    request_timeout_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramOptions:
@@ -166,8 +260,9 @@ class BoundedRequest(HTTPXRequest):
     connection each time one finishes (most of the bot's time under load, see
     bench/README.md), and requests that waited there longer than the pool timeout failed."""
 
-    def __init__(self, connections: int) -> None:
-        super().__init__(connection_pool_size=connections)
+    def __init__(self, connections: int, timeout: float = 5.0) -> None:
+        super().__init__(connection_pool_size=connections, read_timeout=timeout,
+                         write_timeout=timeout, connect_timeout=timeout)
         self._slots = asyncio.Semaphore(connections)
 
     async def do_request(
@@ -197,7 +292,7 @@ class TelegramChannel:
             options.token,
             base_url=f"{options.api_url}/bot",
             base_file_url=f"{options.api_url}/file/bot",
-            request=BoundedRequest(BOT_API_CONNECTIONS),
+            request=BoundedRequest(BOT_API_CONNECTIONS, options.request_timeout_seconds),
             get_updates_request=HTTPXRequest(connection_pool_size=2),
             rate_limiter=AIORateLimiter(max_retries=5) if options.rate_limit else None,
         )
@@ -215,6 +310,9 @@ class TelegramChannel:
         self.webhook_secret = options.webhook_secret or secrets.token_urlsafe(32)
         self._webhook: web.AppRunner | None = None
         bot._on_fetched = self._fetched
+        # Payloads too long for callback data, by the digest sent instead (the newest kept;
+        # a press of an older one after a restart is a stale press: the engine re-prompts).
+        self._digests: OrderedDict[str, str] = OrderedDict()
 
     @property
     def exit_reply_delete_after(self) -> float | None:
@@ -268,7 +366,8 @@ class TelegramChannel:
         log.warning("polling failed (%s); retrying", type(exc).__name__)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("an update failed (%s)", type(context.error).__name__)
+        if context.error is not None:
+            log_exception(log, "an update failed", context.error)
 
     async def _register_commands(self) -> None:
         for lang in self.options.languages:
@@ -376,7 +475,8 @@ class TelegramChannel:
             chat = query.message.chat if query.message is not None else None
             if chat is None or chat.type != ChatType.PRIVATE:
                 return None
-            return self._raw(chat.id, Inbound(kind="button", at=0.0, payload=query.data or "",
+            return self._raw(chat.id, Inbound(kind="button", at=0.0,
+                                              payload=self.payload_of(query.data or ""),
                                               locale_hint=query.from_user.language_code), None,
                              update.update_id)
         message = update.message
@@ -407,11 +507,30 @@ class TelegramChannel:
 
     # ------------------------------------------------------------- outbound
 
+    def callback_data(self, payload: str) -> str:
+        """The callback data for a button carrying ``payload`` (see ``callback_data``); a
+        digest is remembered so that a press gives the payload back."""
+        data = callback_data(payload)
+        if data != payload:
+            self._digests[data] = payload
+            self._digests.move_to_end(data)
+            while len(self._digests) > KNOWN_DIGESTS:
+                self._digests.popitem(last=False)
+        return data
+
+    def payload_of(self, data: str) -> str:
+        """The payload a press's callback data stands for (unknown digests stay as they
+        are: the engine takes them as a stale press)."""
+        if data.startswith(DIGEST_PREFIX):
+            return self._digests.get(data, data)
+        return data
+
     async def send(self, address: str, message: Message) -> list[str]:
+        """Raises helpline.errors (see ``channel_error``) when Telegram does not take it."""
         markup = None
         if message.choices:
             markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(c.label, callback_data=c.payload[:64])]
+                [[InlineKeyboardButton(c.label, callback_data=self.callback_data(c.payload))]
                  for c in message.choices]
             )
         # The app already sends a long text in parts (Capabilities.split_at); this guards
@@ -425,38 +544,31 @@ class TelegramChannel:
                     reply_markup=markup if index == len(parts) - 1 else None,
                     protect_content=self.options.protect_content,
                 )
-            except Forbidden:
-                raise Rejected("forbidden", gone=True) from None
-            except BadRequest as exc:
-                if "chat not found" in str(exc).lower():
-                    raise Rejected("chat not found", gone=True) from None
-                raise Rejected("bad request") from None
-            except RetryAfter as exc:
-                wait = exc.retry_after
-                seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else wait
-                raise RateLimited("retry after", float(seconds)) from None
             except TelegramError as exc:
-                raise Unreachable(type(exc).__name__) from None
+                raise channel_error(exc) from None
             ids.append(str(sent.message_id))
         return ids
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> list[str]:
-        """Delete both sides' messages, 100 a call. Returns the ids of batches Telegram
-        could not be reached for (the app asks again later); a batch Telegram refused (too
-        old, already gone) is not asked for again."""
+        """Delete both sides' messages, 100 a call. Returns the ids of batches worth asking
+        for again (Telegram could not be reached, or asked us to wait); a batch Telegram
+        refused (too old, already gone, the chat is gone) is not asked for again."""
         ids = sorted({int(i) for i in message_ids if str(i).isdigit()})
         again: list[str] = []
         for start in range(0, len(ids), DELETE_BATCH):
             batch = ids[start:start + DELETE_BATCH]
             try:
                 await self.app.bot.delete_messages(chat_id=int(address), message_ids=batch)
-            except BadRequest as exc:  # too old or already gone: nothing more to do
-                log.info("deleteMessages failed for a batch (%s)", type(exc).__name__)
-            except (NetworkError, RetryAfter) as exc:
-                log.info("deleteMessages could not be sent (%s)", type(exc).__name__)
+            except TelegramError as exc:
+                error = channel_error(exc)
+                if isinstance(error, Rejected):  # nothing more to do
+                    log.info("deleteMessages refused a batch (%s)", type(exc).__name__)
+                else:
+                    log.info("deleteMessages could not be sent (%s)", type(exc).__name__)
+                    again.extend(str(i) for i in batch)
+            except Exception as exc:  # a bug: keep the ids, say where
+                log_exception(log, "deleteMessages failed", exc)
                 again.extend(str(i) for i in batch)
-            except TelegramError as exc:  # refused (blocked, ...): nothing more to do
-                log.info("deleteMessages failed for a batch (%s)", type(exc).__name__)
         return again
 
     first_contact_timer = 0

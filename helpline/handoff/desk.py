@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from helpline.errors import Unreachable
+
 
 @dataclass(frozen=True)
 class DeskEvent:
@@ -26,7 +28,7 @@ class DeskEvent:
 DeskHandler = Callable[[DeskEvent], Awaitable[None]]
 
 
-class DeskUnavailable(Exception):
+class DeskUnavailable(Unreachable):
     """The desk could not take this now; the outbox retries later."""
 
 
@@ -39,7 +41,8 @@ class Desk(Protocol):
 
     async def post(self, thread: str, text: str, claim: str | None = None) -> str:
         """Post ``text`` into the thread (with a Claim button carrying ``claim`` if set);
-        return the message id. Raise on failure (the outbox retries)."""
+        return the message id. Raise helpline.errors on failure: Unreachable or
+        RateLimited (the outbox retries), Rejected (this post is dropped)."""
 
     async def edit(self, thread: str, message_id: str, text: str, claim: str | None = None
                    ) -> None:

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
-from helpline.events import Choice, Effect, Handoff, Inbound, Message
+from helpline.events import (
+    Choice,
+    Effect,
+    Handoff,
+    Inbound,
+    Message,
+    TextUnit,
+    split_framed,
+    split_text,
+)
 from helpline.flow.engine import normalize
 from helpline.flow.model import AskStep, ChooseStep, SayStep
 from helpline.handoff.cases import Case, Cases
@@ -122,6 +131,11 @@ SHARE_LABELS = {
 }
 
 
+# What one desk post may hold when the desk does not say (``max_text``/``text_unit`` on
+# the desk; a Telegram topic takes 4,096 UTF-16 code units).
+DESK_MAX_TEXT = 4096
+
+
 def desk_key(case: Case | int) -> str:
     return f"desk:{case if isinstance(case, int) else case.id}"
 
@@ -193,10 +207,35 @@ class HandoffService:
     def _d(self, msgid: str, **values: object) -> str:
         return self._t(self.app.settings.default_language, msgid, **values)
 
+    def _desk_limit(self) -> tuple[int, TextUnit]:
+        limit = getattr(self.desk, "max_text", DESK_MAX_TEXT)
+        unit: TextUnit = getattr(self.desk, "text_unit", "utf16")
+        return limit, unit
+
+    def _for_desk(self, msgid: str, text: str) -> list[str]:
+        """A person's words in the desk's template (``msgid``, "Person: {text}"), in as
+        many posts as they need, each with the template and a "(1/3)" mark: whole."""
+        limit, unit = self._desk_limit()
+        return split_framed(text, limit, lambda part: self._d(msgid, text=part), unit)
+
+    def _to_person(self, case: Case, msgid: str, text: str) -> list[str]:
+        """An advocate's words for the person, in the person's channel's measure, each
+        part with the template (``msgid``, "Advocate: {text}") and a "(1/3)" mark."""
+        channel = self.app.channels.get(case.channel)
+        caps = channel.capabilities if channel is not None else None
+        if caps is None or caps.split_at <= 0:
+            return [self._t(case.locale, msgid, text=text)]
+        return split_framed(text, caps.split_at,
+                            lambda part: self._t(case.locale, msgid, text=part), caps.text_unit)
+
     async def _to_desk(self, case: Case, texts: Sequence[str]) -> None:
-        """Queue texts for the case's thread (durable, in order) and try to send now."""
+        """Queue texts for the case's thread (durable, in order) and try to send now. A
+        text too long for one post (none should be: the person's words come through
+        ``_for_desk``) goes in parts rather than being cut."""
+        limit, unit = self._desk_limit()
+        parts = [part for t in texts for part in (split_text(t, limit, unit) if t else [t])]
         await self.app.store.enqueue_to(desk_key(case), DESK, str(case.id),
-                                        [Message(t) for t in texts], self.app.clock())
+                                        [Message(t) for t in parts], self.app.clock())
         await self.app.deliver_now(desk_key(case))
 
     def _card(self, case: Case) -> tuple[str, str | None]:
@@ -317,7 +356,7 @@ class HandoffService:
             return None
         if inbound.kind == "unsupported":
             return [Message(self._t(locale, T_TEXT_ONLY))]
-        await self._to_desk(case, [self._d(D_PERSON, text=inbound.text)])
+        await self._to_desk(case, self._for_desk(D_PERSON, inbound.text))
         return []
 
     async def _later_answer(self, turn: Turn, case: Case, yes: bool) -> list[Message]:
@@ -426,7 +465,7 @@ class HandoffService:
         if problem is not None:
             await self._to_desk(case, [problem])
             return
-        await self._relay(case, [self._t(case.locale, T_FROM_ADVOCATE, text=text)])
+        await self._relay(case, self._to_person(case, T_FROM_ADVOCATE, text))
 
     def _why_not(self, case: Case, event: DeskEvent) -> str | None:
         """Why this advocate can't act for the person on this case now (None: they can)."""
@@ -500,8 +539,8 @@ class HandoffService:
             if key not in self.canned:
                 await self._to_desk(case, [self._d(D_CANNED_UNKNOWN, key=key or "?",
                                                    keys=", ".join(sorted(self.canned)))])
-            elif await self._relay(case, [self._t(locale, T_FROM_ADVOCATE,
-                                                  text=self._t(locale, self.canned[key]))]):
+            elif await self._relay(case, self._to_person(
+                    case, T_FROM_ADVOCATE, self._t(locale, self.canned[key]))):
                 await self._to_desk(case, [self._d(D_CANNED_SENT, key=key)])
         else:
             await self._send_resource(case, arg.split()[0] if arg else "")

@@ -12,11 +12,20 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
-from helpline.channels.telegram import TelegramChannel
-from helpline.handoff.desk import DeskEvent, DeskHandler, DeskUnavailable
+from helpline.channels.telegram import (
+    API_MAX_TEXT,
+    MAX_CALLBACK_ANSWER,
+    MAX_TOPIC_NAME,
+    TelegramChannel,
+    channel_error,
+    is_not_modified,
+)
+from helpline.errors import ChannelError, Rejected, Unreachable
+from helpline.events import TextUnit, shorten, split_text
+from helpline.handoff.desk import DeskEvent, DeskHandler
 from helpline.i18n import NullTranslator, Translator
 
 if TYPE_CHECKING:
@@ -26,9 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("helpline.desk")
 
 CLAIM_PREFIX = "hd:claim:"
+# What Telegram says (lower case) when the desk group is set up wrongly.
+DESK_SETUP = ("chat is not a forum", "not enough rights", "have no rights",
+              "chat_admin_required", "need administrator rights")
 
 
 class TelegramDesk:
+    # What one post takes, as Telegram counts it (the relay splits to fit).
+    max_text = API_MAX_TEXT
+    text_unit: TextUnit = "utf16"
+
     def __init__(self, channel: TelegramChannel, staff_chat: int, claim_label: str = "Claim",
                  translator: Translator | None = None, locale: str = "en") -> None:
         self.channel = channel
@@ -49,41 +65,61 @@ class TelegramDesk:
         if claim is None:
             return None
         return InlineKeyboardMarkup([[InlineKeyboardButton(
-            self.claim_label, callback_data=f"{CLAIM_PREFIX}{claim}"[:64])]])
+            self.claim_label, callback_data=self.channel.callback_data(f"{CLAIM_PREFIX}{claim}"))]])
 
     async def create_thread(self, name: str) -> str:
+        """Open a topic named ``name``, shortened with "…" past Telegram's 128 characters."""
         try:
-            topic = await self.bot.create_forum_topic(chat_id=self.chat, name=name[:128])
-        except Forbidden as exc:  # kicked or not an admin: keep everything, retry later
-            raise DeskUnavailable(type(exc).__name__) from None
+            topic = await self.bot.create_forum_topic(
+                chat_id=self.chat, name=shorten(name.strip() or "…", MAX_TOPIC_NAME))
+        except TelegramError as exc:
+            raise desk_error(exc) from None
         return str(topic.message_thread_id)
 
     async def post(self, thread: str, text: str, claim: str | None = None) -> str:
-        try:
-            sent = await self.bot.send_message(
-                chat_id=self.chat, message_thread_id=int(thread), text=text[:4096] or "…",
-                reply_markup=self._markup(claim))
-        except Forbidden as exc:
-            raise DeskUnavailable(type(exc).__name__) from None
-        return str(sent.message_id)
+        """Post ``text``; one too long for a message (the relay splits the person's words
+        before they are queued, so only a card could be) goes in parts, the Claim button
+        on the last, whose id is returned."""
+        parts = split_text(text or "…", API_MAX_TEXT)
+        sent_id = ""
+        for index, part in enumerate(parts):
+            try:
+                sent = await self.bot.send_message(
+                    chat_id=self.chat, message_thread_id=int(thread), text=part,
+                    reply_markup=self._markup(claim) if index == len(parts) - 1 else None)
+            except TelegramError as exc:
+                raise desk_error(exc) from None
+            sent_id = str(sent.message_id)
+        return sent_id
 
     async def edit(self, thread: str, message_id: str, text: str, claim: str | None = None
                    ) -> None:
+        """Change the card; a card too long for one message keeps its start and ends in
+        "…" (its first post had it whole)."""
         try:
             await self.bot.edit_message_text(chat_id=self.chat, message_id=int(message_id),
-                                             text=text[:4096], reply_markup=self._markup(claim))
-        except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                raise
+                                             text=shorten(text or "…", API_MAX_TEXT),
+                                             reply_markup=self._markup(claim))
+        except TelegramError as exc:
+            if not is_not_modified(exc):
+                raise desk_error(exc) from None
 
     async def answer(self, query: str, text: str) -> None:
-        await self.bot.answer_callback_query(query, text=text[:200], show_alert=True)
+        try:
+            await self.bot.answer_callback_query(
+                query, text=shorten(text, MAX_CALLBACK_ANSWER), show_alert=True)
+        except TelegramError as exc:
+            raise desk_error(exc) from None
 
     async def close_thread(self, thread: str) -> None:
         try:
             await self.bot.close_forum_topic(chat_id=self.chat, message_thread_id=int(thread))
-        except BadRequest as exc:
-            log.info("closeForumTopic failed (%s)", type(exc).__name__)
+        except TelegramError as exc:
+            error = desk_error(exc)
+            if isinstance(error, Rejected):  # already closed, or gone: nothing to do
+                log.info("closeForumTopic refused (%s)", type(exc).__name__)
+                return
+            raise error from None
 
     async def _on_update(self, update: Update) -> None:
         event = self._event(update)
@@ -103,7 +139,8 @@ class TelegramDesk:
         if query is not None:
             message = query.message
             thread = getattr(message, "message_thread_id", None)
-            if not (query.data or "").startswith(CLAIM_PREFIX) or thread is None:
+            data = self.channel.payload_of(query.data or "")
+            if not data.startswith(CLAIM_PREFIX) or thread is None:
                 return None
             return DeskEvent("claim", str(thread), str(query.from_user.id), query=query.id)
         message = update.message
@@ -113,6 +150,20 @@ class TelegramDesk:
             return None
         return DeskEvent("message", str(message.message_thread_id), str(message.from_user.id),
                          text=message.text)
+
+
+def desk_error(exc: TelegramError) -> ChannelError:
+    """``channel_error`` for the desk's own group. The group "gone" (the bot kicked or no
+    longer an admin, the chat not found) or set up wrongly (not a forum, the bot without
+    the right to manage topics or to post) is a setting for an admin to fix, not a person
+    who left: what is queued for the desk waits (Unreachable) instead of being dropped."""
+    error = channel_error(exc)
+    said = exc.message.lower()
+    if isinstance(error, Rejected) and (error.gone or any(m in said for m in DESK_SETUP)):
+        log.warning("the bot cannot post in the advocate desk group (%s); is it still an "
+                    "admin there?", type(exc).__name__)
+        return Unreachable("telegram desk: the group refused the bot")
+    return error
 
 
 def install_telegram_desk(app: App, channel: TelegramChannel) -> HandoffService:

@@ -113,10 +113,32 @@ from typing import Any, Literal, Self
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["DEFAULT_BOT_NUMBER", "Call", "FakeGroup", "FakeSignalAPI"]
+__all__ = [
+    "DEFAULT_BOT_NUMBER", "LIBSIGNAL_429", "PROOF_REQUIRED", "RATE_LIMITED", "RATE_LIMIT_RETRY",
+    "UNREGISTERED", "UNREGISTERED_NORMAL_MODE", "UNTRUSTED", "UNTRUSTED_NORMAL_MODE", "Call",
+    "FakeGroup", "FakeSignalAPI",
+]
 
 DEFAULT_BOT_NUMBER = "+15550000001"
 """Fictitious (555 is no NANP area code); signalbot never validates its own number."""
+
+# What the bridge answers when signal-cli fails, as their sources write it (signal-cli
+# SendCommand / SendMessageResultUtils / SignalJsonRpcCommandHandler, signal-cli-rest-api
+# api.go / jsonrpc2.go). ``{recipient}`` becomes the recipient: real answers quote it.
+UNREGISTERED = "The user {recipient} is not registered."
+UNREGISTERED_NORMAL_MODE = 'Failed to send message: Unregistered user "{recipient}"'
+UNTRUSTED = "Unable to complete request due to untrusted recipient keys"
+UNTRUSTED_NORMAL_MODE = 'Failed to send message: Untrusted Identity for "{recipient}"'
+RATE_LIMITED = ("Failed to send message due to rate limiting. Use the attached challenge "
+                "tokens to lift the rate limit restrictions via the "
+                "'/v1/accounts/{number}/rate-limit-challenge' endpoint.")
+RATE_LIMIT_RETRY = ('Failed to send message: Rate limit failure for "{recipient}", retry '
+                    'after 42 seconds')
+PROOF_REQUIRED = ('CAPTCHA proof required for sending to "{recipient}", available options '
+                  '"CAPTCHA" with challenge token "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", or '
+                  'wait "86400" seconds.\nTo get the captcha token, go to '
+                  'https://signalcaptchas.org/challenge/generate.html')
+LIBSIGNAL_429 = "Failed to send message: [429] Rate limit exceeded: 12 (RateLimitException)"
 
 _LOOPBACK = "127.0.0.1"
 _GROUP_ID_RE = re.compile(r"^group\.[a-zA-Z0-9]{59}=$")
@@ -165,10 +187,12 @@ class FakeGroup:
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None
+                 ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.extra = extra or {}
 
 
 _Handler = Callable[[web.Request, dict[str, str], Any], Awaitable[web.StreamResponse]]
@@ -186,6 +210,10 @@ class _Route:
 class _SendFailure:
     status: int
     error: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def error_for(self, recipient: str) -> _HttpError:
+        return _HttpError(self.status, self.error.replace("{recipient}", recipient), self.extra)
 
 
 @dataclass
@@ -196,6 +224,8 @@ class _State:
     delivered: list[str] = field(default_factory=list)
     pending: deque[str] = field(default_factory=deque)
     send_failures: deque[_SendFailure] = field(default_factory=deque)
+    delete_failures: deque[_SendFailure] = field(default_factory=deque)
+    contact_failures: deque[_SendFailure] = field(default_factory=deque)
     ws_connections: int = 0
 
 
@@ -345,15 +375,33 @@ class FakeSignalAPI:
                     await ws.close(code=1000, message=b"bye")
         self._notify()
 
-    def fail_sends(self, n: int = 1, *, status: int = 500, error: str = "") -> None:
-        """The next ``n`` ``POST /v2/send`` answer ``status`` with ``{"error": ...}``.
+    def fail_sends(self, n: int = 1, *, status: int = 500, error: str = "",
+                   extra: dict[str, Any] | None = None) -> None:
+        """The next ``n`` ``POST /v2/send`` answer ``status`` with ``{"error": ...}``
+        (and the ``extra`` keys, e.g. ``challenge_tokens``).
 
         The real bridge uses 400 for signal-cli failures (e.g. unregistered or
-        untrusted recipient) and 429 for rate limits.
+        untrusted recipient) and, in json-rpc mode, 429 for rate limits (with
+        ``challenge_tokens`` and ``account``); see ``UNREGISTERED`` and the others.
         """
+        self._queue_failures(self._state.send_failures, n, status, error, extra)
+
+    def fail_deletes(self, n: int = 1, *, status: int = 500, error: str = "",
+                     extra: dict[str, Any] | None = None) -> None:
+        """The next ``n`` ``DELETE /v1/remote-delete`` answer like ``fail_sends``."""
+        self._queue_failures(self._state.delete_failures, n, status, error, extra)
+
+    def fail_contact_updates(self, n: int = 1, *, status: int = 500, error: str = "",
+                             extra: dict[str, Any] | None = None) -> None:
+        """The next ``n`` ``PUT /v1/contacts`` (timers) answer like ``fail_sends``."""
+        self._queue_failures(self._state.contact_failures, n, status, error, extra)
+
+    @staticmethod
+    def _queue_failures(queue: deque[_SendFailure], n: int, status: int, error: str,
+                        extra: dict[str, Any] | None) -> None:
         msg = error or "Failed to send message: simulated signal-cli failure"
         for _ in range(n):
-            self._state.send_failures.append(_SendFailure(status, msg))
+            queue.append(_SendFailure(status, msg, dict(extra or {})))
 
     def _abort_sockets(self) -> None:
         for ws, request in list(self._sockets.items()):
@@ -881,7 +929,7 @@ class FakeSignalAPI:
                     raise _HttpError(400, "Couldn't process request - invalid request")
                 response = await route.handler(request, params, body)
             except _HttpError as exc:
-                response = _error(exc.status, exc.message)
+                response = _error(exc.status, exc.message, exc.extra)
             if not isinstance(response, web.WebSocketResponse):
                 self._record(request.method, path, body, response.status)
             return response
@@ -952,7 +1000,7 @@ class FakeSignalAPI:
             raise _HttpError(400, "Couldn't process request - please provide a valid number")
         if self._state.send_failures:
             failure = self._state.send_failures.popleft()
-            raise _HttpError(failure.status, failure.error)
+            raise failure.error_for(str(recipients[0]))
         ts = self.next_timestamp()
         if self.send_response == "list":
             return web.json_response([{"timestamp": str(ts)} for _ in recipients], status=201)
@@ -963,6 +1011,9 @@ class FakeSignalAPI:
     ) -> web.Response:
         if not body.get("recipient") or not isinstance(body.get("timestamp"), int):
             raise _HttpError(400, "Couldn't process request - invalid request")
+        if self._state.delete_failures:
+            failure = self._state.delete_failures.popleft()
+            raise failure.error_for(str(body["recipient"]))
         return web.json_response({"timestamp": str(self.next_timestamp())}, status=201)
 
     async def _h_contact_update(
@@ -970,6 +1021,9 @@ class FakeSignalAPI:
     ) -> web.Response:
         if not body.get("recipient"):
             raise _HttpError(400, "Couldn't process request - recipient missing")
+        if self._state.contact_failures:
+            failure = self._state.contact_failures.popleft()
+            raise failure.error_for(str(body["recipient"]))
         return web.Response(status=204)
 
     async def _h_recipient_204(
@@ -999,8 +1053,8 @@ class FakeSignalAPI:
         return web.Response(status=204)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, extra: dict[str, Any] | None = None) -> web.Response:
+    return web.json_response({"error": message, **(extra or {})}, status=status)
 
 
 def _call_matcher(spec: Callable[[Call], bool] | str) -> Callable[[Call], bool]:

@@ -70,6 +70,13 @@ What the fake models (and real Telegram does too)
   modified"; unknown message -> 400 "message to edit not found".
 * ``answerCallbackQuery`` for an unknown or already answered id -> 400 "query is too old".
 * Sending into a forum topic that does not exist -> 400 "message thread not found".
+* Limits as Telegram measures them: a text (``sendMessage``, ``editMessageText``) of more
+  than 4,096 UTF-16 code units (after entity parsing; plain text here) -> 400 "message is
+  too long"; an inline button's ``callback_data`` outside 1..64 UTF-8 bytes -> 400
+  "BUTTON_DATA_INVALID"; a topic name outside 1..128 characters -> 400
+  "TOPIC_TITLE_EMPTY"/"TOPIC_TITLE_TOO_LONG"; a callback answer over 200 characters ->
+  400 "MESSAGE_TOO_LONG".
+* ``stall_next`` holds a method's answer back (a client time-out: PTB's ``TimedOut``).
 * ``setWebhook`` ``secret_token`` must match ``[A-Za-z0-9_-]{1,256}``; commands must match
   ``[a-z0-9_]{1,32}`` with a 1..256 character description.
 
@@ -115,7 +122,9 @@ BOT_FIRST_NAME = "Helpline Test Bot"
 
 DELETE_WINDOW_SECONDS = 48 * 3600
 MAX_DELETE_IDS = 100
-MAX_TEXT_LENGTH = 4096
+MAX_TEXT_LENGTH = 4096  # UTF-16 code units
+MAX_CALLBACK_DATA_BYTES = 64
+MAX_TOPIC_NAME_LENGTH = 128
 GENERAL_TOPIC_ID = 1
 
 _LOOPBACK = "127.0.0.1"
@@ -140,8 +149,9 @@ _TEXT_FIELDS = frozenset({
 })
 _CHAT_ID_FIELDS = frozenset({"chat_id", "from_chat_id"})
 
-# Methods that fail with 403 when the target chat blocked the bot.
-_BLOCKABLE_PREFIXES = ("send", "copy", "forward", "edit")
+# Methods that fail with 403 when the target chat blocked (or kicked) the bot.
+_BLOCKABLE_PREFIXES = ("send", "copy", "forward", "edit", "createforumtopic", "closeforumtopic",
+                       "reopenforumtopic")
 
 _CANONICAL_METHODS = (
     "getMe", "logOut", "close", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
@@ -348,6 +358,7 @@ class FakeBotAPI:
         self._topics: dict[int, dict[int, _Topic]] = {}
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._stalls: dict[str, deque[float]] = {}
         self._blocked: dict[int, str] = {}
         self._webhook: _Webhook | None = None
         self._bulk = 0
@@ -632,6 +643,12 @@ class FakeBotAPI:
                            parameters)
         queue = self._failures.setdefault(method.lower(), deque())
         queue.extend(failure for _ in range(times))
+
+    def stall_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are answered only after ``seconds`` (a
+        client with a shorter read time-out gives up first: PTB raises ``TimedOut``). The
+        stalled calls then have their effect, as a slow Telegram's would."""
+        self._stalls.setdefault(method.lower(), deque()).extend(seconds for _ in range(times))
 
     def block(self, chat_id: int, description: str | None = None) -> None:
         """Sends/edits/chat actions to the chat now fail with 403 (PTB: ``Forbidden``)."""
@@ -998,6 +1015,9 @@ class FakeBotAPI:
         if self.valid_token is not None and call.token != self.valid_token:
             raise _ApiError(401, "Unauthorized")
         key = call.method.lower()
+        stalls = self._stalls.get(key)
+        if stalls:
+            await asyncio.sleep(stalls.popleft())
         failures = self._failures.get(key)
         if failures:
             failure = failures.popleft()
@@ -1073,7 +1093,7 @@ class FakeBotAPI:
                    *, from_user: dict[str, Any] | None) -> int:
         if chat_id > 0:
             raise _ApiError(400, "Bad Request: the chat is not a forum")
-        if not 1 <= len(name) <= 128:
+        if not 1 <= len(name) <= MAX_TOPIC_NAME_LENGTH:
             raise _ApiError(400, "Bad Request: TOPIC_TITLE_EMPTY" if not name
                             else "Bad Request: TOPIC_TITLE_TOO_LONG")
         old = self._chats.get(chat_id, {})
@@ -1254,12 +1274,30 @@ class FakeBotAPI:
         self._bot_sent.setdefault(chat_id, []).append(copy.deepcopy(message))
         return copy.deepcopy(message)
 
-    async def _send_message(self, call: Call) -> Any:
-        text = call.params.get("text")
+    @staticmethod
+    def _check_text(text: Any) -> str:
         if not isinstance(text, str) or not text.strip():
             raise _ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
+        if _utf16_len(text) > MAX_TEXT_LENGTH:
             raise _ApiError(400, "Bad Request: message is too long")
+        return text
+
+    @staticmethod
+    def _check_markup(params: dict[str, Any]) -> None:
+        markup = params.get("reply_markup")
+        rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            for button in row if isinstance(row, list) else []:
+                data = button.get("callback_data") if isinstance(button, dict) else None
+                if data is not None and not (
+                        isinstance(data, str)
+                        and 1 <= len(data.encode("utf-8", "surrogatepass"))
+                        <= MAX_CALLBACK_DATA_BYTES):
+                    raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+    async def _send_message(self, call: Call) -> Any:
+        text = self._check_text(call.params.get("text"))
+        self._check_markup(call.params)
         content: dict[str, Any] = {"text": text}
         entities = call.params.get("entities")
         if isinstance(entities, list) and entities:
@@ -1314,11 +1352,8 @@ class FakeBotAPI:
                               "content and reply markup of the message")
 
     async def _edit_message_text(self, call: Call) -> Any:
-        text = call.params.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
-            raise _ApiError(400, "Bad Request: message is too long")
+        text = self._check_text(call.params.get("text"))
+        self._check_markup(call.params)
         target = self._editable(call)
         if target is None:
             return True
@@ -1342,6 +1377,7 @@ class FakeBotAPI:
         return copy.deepcopy(message)
 
     async def _edit_message_reply_markup(self, call: Call) -> Any:
+        self._check_markup(call.params)
         target = self._editable(call)
         if target is None:
             return True
@@ -1464,7 +1500,7 @@ class FakeBotAPI:
         emoji = call.params.get("icon_custom_emoji_id")
         changed = False
         if isinstance(name, str) and name != topic.name:
-            if not 1 <= len(name) <= 128:
+            if not 1 <= len(name) <= MAX_TOPIC_NAME_LENGTH:
                 raise _ApiError(400, "Bad Request: TOPIC_TITLE_TOO_LONG")
             topic.name, changed = name, True
         if isinstance(emoji, str) and emoji != (topic.icon_custom_emoji_id or ""):
