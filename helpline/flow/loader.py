@@ -282,6 +282,8 @@ def _schema_problems(name: str, located: Located, exc: ValidationError) -> list[
         elif kind == "missing":
             message = f"missing required key '{loc[-1]}'{where}; add it"
             pos = located.position(loc[:-1])
+        elif kind == "regex_pattern":
+            message = f"pattern{where}: {error['msg']}"
         elif kind == "string_pattern_mismatch":
             message = (f"'{error.get('input')}' is not a valid id{where}; use lower-case letters, "
                        "digits and _ and start with a letter")
