@@ -15,7 +15,7 @@ import aiosqlite
 
 from helpline.events import Message
 from helpline.flow.state import State
-from helpline.privacy import Vault
+from helpline.privacy import Vault, private_database
 from helpline.store.migrations import PERSON_TABLES, upgrade
 
 INLINE_LEASE_SECONDS = 60.0
@@ -132,7 +132,7 @@ class Store:
     @classmethod
     async def open(cls, path: Path | str, vault: Vault) -> Store:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(path))  # 0600 (and so its -wal and -shm), folder 0700
         db = await aiosqlite.connect(str(path), isolation_level=None)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
