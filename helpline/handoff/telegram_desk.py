@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ExtBot
 
+from helpline.channels.clean import clean_text
 from helpline.channels.telegram import TelegramChannel
 from helpline.handoff.desk import DeskEvent, DeskHandler, DeskUnavailable
 from helpline.i18n import NullTranslator, Translator
@@ -85,6 +86,22 @@ class TelegramDesk:
         except BadRequest as exc:
             log.info("closeForumTopic failed (%s)", type(exc).__name__)
 
+    async def delete_thread(self, thread: str) -> bool:
+        """deleteForumTopic: the topic and all its messages, the person's words, the card
+        and the advocates' replies and notes, for everyone in the group. The bot created
+        the topic, so it needs no further right."""
+        try:
+            await self.bot.delete_forum_topic(chat_id=self.chat, message_thread_id=int(thread))
+        except Forbidden as exc:  # not in the group (or not an admin) now: try again later
+            raise DeskUnavailable(type(exc).__name__) from None
+        except BadRequest as exc:
+            if "topic_id_invalid" in str(exc).lower() or "not found" in str(exc).lower():
+                return True  # deleted already (by an admin, or an earlier try)
+            log.warning("deleteForumTopic refused (%s); the topic's messages remain",
+                        type(exc).__name__)
+            return False
+        return True
+
     async def _on_update(self, update: Update) -> None:
         event = self._event(update)
         query = update.callback_query
@@ -112,7 +129,7 @@ class TelegramDesk:
                 or message.message_thread_id is None):
             return None
         return DeskEvent("message", str(message.message_thread_id), str(message.from_user.id),
-                         text=message.text)
+                         text=clean_text(message.text))
 
 
 def install_telegram_desk(app: App, channel: TelegramChannel) -> HandoffService:
