@@ -136,6 +136,12 @@ async def test_a_lone_surrogate_and_a_number_as_button_data_over_the_wire(
     assert len(await bot.say("1")) == 1
 
 
+@FUZZ
+@given(ANY_TEXT)
+def test_any_terminal_line_becomes_clean_text(line: str) -> None:
+    assert_clean(terminal_text(line + "\n"))
+
+
 def test_terminal_lines_are_cleaned() -> None:
     assert terminal_text("hi\ud800\r\n") == "hi\ufffd"
     assert terminal_text("\x00\x07exit\n") == "exit"
