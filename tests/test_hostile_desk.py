@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from helpline.handoff.relay import desk_key
 from tests.test_handoff import (  # fixtures: api, start_desk
     ADVOCATE,
@@ -25,7 +27,7 @@ def forum_texts(d: Desk) -> list[str]:
 
 async def erase(d: Desk) -> None:
     [confirm] = await d.person("delete my data")
-    assert confirm.startswith("Erase now?") or "erase" in confirm.lower()
+    assert confirm.startswith("This erases everything stored about you here")
     d.api.person_sends(CHAT, "yes")
 
 
@@ -91,6 +93,27 @@ async def test_the_topic_delete_is_retried_until_the_desk_can_do_it(
     assert "I'm scared of him" not in " ".join(forum_texts(d))
     assert (await erased_events(d))[-1] == "desk_erased"
     assert await d.app.store.pending() == []
+
+
+async def test_a_delete_telegram_refuses_for_good_is_recorded_not_retried(
+    start_desk: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    d, topic = await start_case(start_desk)
+    d.api.fail_next("deleteForumTopic", error_code=400,
+                    description="Bad Request: CHAT_ADMIN_REQUIRED")
+    await erase(d)
+    await d.api.wait_for_call("deleteForumTopic")
+    for _ in range(100):
+        if "desk_erase_refused" in [e for e, _, _ in await d.service.cases.events(1)]:
+            break
+        await asyncio.sleep(0.02)
+    assert [e for e, _, _ in await d.service.cases.events(1)][-1] == "desk_erase_refused"
+    assert topic in d.api.topics(FORUM)  # what the README says remains
+    assert "deleteForumTopic refused (BadRequest); the topic's messages remain" \
+        in caplog.messages
+    await d.app.deliver_pending(force=True)
+    assert len(d.api.calls_to("deleteForumTopic")) == 1
+    assert await d.app.store.count("outbox") == 0
 
 
 async def test_quick_exit_keeps_the_topic_for_the_advocates(start_desk: Starter) -> None:
