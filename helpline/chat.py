@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 
+from helpline.channels.clean import clean_text
 from helpline.channels.terminal import TerminalChannel
 from helpline.config import Settings
 from helpline.events import Inbound, RawInbound
@@ -17,6 +19,8 @@ LOCAL_ID = "local-terminal"
 async def run_chat(settings: Settings) -> int:
     secret = settings.secret_key or local_secret(settings.db.parent / "secret.key")
     channel = TerminalChannel(out=sys.stdout)
+    if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8 become U+FFFD
+        sys.stdin.reconfigure(errors="replace")
     interactive = sys.stdin.isatty()
     async with open_app(settings, secret, [channel]) as app:
         await app.start()
@@ -29,7 +33,7 @@ async def run_chat(settings: Settings) -> int:
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line:
                 break
-            text = line.rstrip("\r\n")
+            text = terminal_text(line)
             if not interactive:
                 print(f"you> {text}")
             await app.handle(RawInbound(
@@ -39,3 +43,8 @@ async def run_chat(settings: Settings) -> int:
             ))
             await app.run_due_jobs()
     return 0
+
+
+def terminal_text(line: str) -> str:
+    """One typed line as the text of an event, cleaned as every channel's input is."""
+    return clean_text(line.rstrip("\r\n"))

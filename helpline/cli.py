@@ -172,8 +172,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if _refuse_invalid_flows(settings.flows):
         return 1
     from helpline.chat import run_chat
+    from helpline.privacy import SecretError
 
-    return asyncio.run(run_chat(settings))
+    try:
+        return asyncio.run(run_chat(settings))
+    except SecretError as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(settings: Settings) -> int:

@@ -15,6 +15,7 @@ the row is written. GCM costs a tenth of Fernet's time, which is paid several ti
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -86,11 +87,56 @@ class Vault:
         return self.decrypt(token).decode("utf-8")
 
 
+def private_folder(path: Path) -> None:
+    """Create ``path`` and any missing parents as 0700, whatever the umask (mkdir's mode is
+    reduced by it; a umask of 000 made ``var/`` 0777). Existing folders are left as they are."""
+    missing: list[Path] = []
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(folder, 0o700)
+
+
+def private_file(path: Path) -> None:
+    """Make sure ``path`` exists and only its owner can read or write it (0600), whatever
+    the umask. SQLite gives its -wal and -shm files the database file's mode, so creating
+    the database this way keeps all three private."""
+    private_folder(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def private_database(path: Path) -> None:
+    """The database file 0600 in a 0700 folder, and its -wal, -shm and -journal files
+    tightened too if an earlier version left them readable."""
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                os.chmod(side, 0o600)
+
+
 def local_secret(path: Path) -> str:
-    """Read the local secret for the simulator, creating it (mode 0600) on first use."""
+    """Read the local secret for the simulator, creating it (mode 0600) on first use.
+    A key file that group or others can read is refused: the key opens every stored value."""
     if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise SecretError(f"{path} can be read by others (mode {mode:04o}); "
+                              f"make it private with: chmod 600 {path}")
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 
+from helpline import logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings
@@ -19,7 +20,7 @@ from helpline.store import Store
 
 # Libraries that would log URLs, update bodies or message text at INFO/DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "apscheduler", "signalbot", "aiohttp",
-                 "websockets", "hpack")
+                 "websockets", "hpack", "aiosqlite")
 
 
 # Allocations between young-generation collections (CPython's default: 700).
@@ -45,10 +46,16 @@ def settled_garbage_collector() -> Iterator[None]:
 
 
 def setup_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level``. Libraries stay at WARNING (less noise), and every
+    handler of the root logger gets the privacy filter (helpline/logfilter.py): at any
+    level, a library's record carries no message text, platform id, name, pseudonym or
+    ciphertext."""
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        logfilter.install(handler)
 
 
 @asynccontextmanager

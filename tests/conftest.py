@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from helpline import logfilter
 from helpline.app import App
 from helpline.channels.terminal import TerminalChannel
 from helpline.config import Settings
@@ -126,10 +127,23 @@ async def basic(harness_factory: HarnessFactory) -> Harness:
     return await harness_factory(BASIC_FLOWS)
 
 
+# Libraries whose records the privacy filter must keep clean (helpline/logfilter.py).
+LIBRARY_LOGGERS = ("telegram", "httpx", "httpcore", "aiosqlite", "apscheduler", "aiohttp",
+                   "signalbot", "websockets", "hpack", "tornado", "asyncio")
+
+
 @pytest.fixture
-def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every record at DEBUG, the libraries' too, through the privacy filter that
+    ``helpline run`` puts on its handlers."""
     caplog.set_level(logging.DEBUG)
-    return caplog
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    logfilter.install(caplog.handler)
+    yield caplog
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 async def eventually(probe: Callable[[], Awaitable[object]], expected: object,

@@ -688,7 +688,7 @@ async def test_a_reply_telegram_refuses_for_good_is_dropped_and_the_next_ones_ar
     assert reached
     assert bot.api.sent_texts(CHAT)[-2:] == ["Second", "Third"]
     assert "Refused canary" not in bot.api.sent_texts(CHAT)
-    assert await bot.app.store.count("outbox") == 0
+    assert await bot.app.store.count_operations("send") == 0
     person = await bot.app.store.person(bot.pid())
     assert person is not None and not person.unreachable
     assert "Refused canary" not in caplog.text and "too long" not in caplog.text

@@ -56,6 +56,7 @@ from signalbot import (
 )
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.clean import clean_id, clean_text
 from helpline.channels.terminal import numbered
 from helpline.config import ConfigError, Settings
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
@@ -67,6 +68,9 @@ log = logging.getLogger("helpline.signal")
 # What a message without text may carry that we cannot read: answered with "text only".
 MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "pollVote")
 PARALLEL_DELETES = 4
+# A frame larger than this is skipped (logged, the connection kept). A text message's frame
+# is a few KB (attachments are not downloaded; long texts come as an attachment).
+MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 
 # signal-cli sends a text past 2,000 UTF-8 bytes as its first 2,000 bytes plus the whole
@@ -279,10 +283,17 @@ class SignalChannel:
         url = f"{self._ws}/v1/receive/{self.options.number}"
         try:
             async with asyncio.timeout(self.options.request_timeout_seconds):
-                ws = await session.ws_connect(url, heartbeat=self.options.heartbeat_seconds)
+                # No aiohttp size limit (its default, 4 MB, closed the socket on a large
+                # frame, and the bridge sent it again on every reconnect); our own cap
+                # skips a frame past it and reads on.
+                ws = await session.ws_connect(url, heartbeat=self.options.heartbeat_seconds,
+                                              max_msg_size=0)
             async with ws:
                 async for frame in ws:
-                    if frame.type == aiohttp.WSMsgType.TEXT:
+                    if frame.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY) \
+                            and len(frame.data) > MAX_FRAME_BYTES:
+                        log.warning("skipped a frame of more than %d MB", MAX_FRAME_BYTES >> 20)
+                    elif frame.type == aiohttp.WSMsgType.TEXT:
                         await self._on_frame(str(frame.data))
                     elif frame.type == aiohttp.WSMsgType.BINARY:
                         await self._on_frame(bytes(frame.data).decode("utf-8", "replace"))
@@ -336,10 +347,10 @@ class SignalChannel:
         if message.is_group():
             log.info("ignored a group message")
             return None
-        sender = message.source_uuid or message.source_number
+        sender = clean_id(message.source_uuid) or clean_id(message.source_number)
         if not sender or message.source_number == self.options.number:
             return None
-        text = message.text or ""
+        text = clean_text(message.text)
         if text.strip():
             inbound = Inbound(kind="text", at=0.0, text=text)
         elif any(data.get(key) for key in MEDIA_KEYS):
@@ -349,7 +360,7 @@ class SignalChannel:
         stamp = envelope.get("timestamp")
         return RawInbound(channel=self.name, platform_id=sender, address=sender,
                           inbound=inbound,
-                          message_id=str(stamp) if isinstance(stamp, int) else None,
+                          message_id=clean_id(stamp) if isinstance(stamp, int) else None,
                           event_id=f"{sender}:{stamp}" if isinstance(stamp, int) else None)
 
     # ------------------------------------------------------------- outbound

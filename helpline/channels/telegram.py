@@ -25,6 +25,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import secrets
 import warnings
 from collections import OrderedDict
@@ -40,6 +41,7 @@ from telegram import (
     InlineKeyboardMarkup,
     Location,
     Update,
+    User,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -47,6 +49,7 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, Type
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.clean import clean_hint, clean_id, clean_payload, clean_text
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
@@ -55,6 +58,8 @@ from helpline.i18n import N_, NullTranslator, Translator
 from helpline.logsafe import log_exception
 
 log = logging.getLogger("helpline.telegram")
+# "/start", "/start payload" and "/start@AnyBot payload" (a deep link, or the menu's /start).
+_START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 
 GroupListener = Callable[[Update], Awaitable[None]]
 FetchedHandler = Callable[[Sequence[Update]], Awaitable[None]]
@@ -470,15 +475,18 @@ class TelegramChannel:
             log.info("answerCallbackQuery failed (%s)", type(exc).__name__)
 
     def _to_inbound(self, update: Update) -> RawInbound | None:
+        """The event an update is, with every value cleaned (helpline/channels/clean.py):
+        a number where text belongs, a lone surrogate or a huge text never reaches the app."""
         query = update.callback_query
         if query is not None:
             chat = query.message.chat if query.message is not None else None
             if chat is None or chat.type != ChatType.PRIVATE:
                 return None
-            return self._raw(chat.id, Inbound(kind="button", at=0.0,
-                                              payload=self.payload_of(query.data or ""),
-                                              locale_hint=query.from_user.language_code), None,
-                             update.update_id)
+            presser: User | None = query.from_user
+            return self._raw(chat.id, Inbound(
+                kind="button", at=0.0, payload=self.payload_of(clean_payload(query.data)),
+                locale_hint=clean_hint(presser.language_code if presser else None)), None,
+                update.update_id)
         message = update.message
         if message is None:
             # Edits, channel posts, membership changes: ignored by rule (an edit is not a
@@ -487,23 +495,27 @@ class TelegramChannel:
         if message.chat.type != ChatType.PRIVATE:
             return None
         user = message.from_user
-        hint = user.language_code if user is not None else None
-        text = message.text
+        hint = clean_hint(user.language_code if user is not None else None)
+        raw_text = message.text
+        text = clean_text(raw_text)
         kind: InboundKind = "text"
         payload = ""
-        if text is None:
+        if not isinstance(raw_text, str):
             kind, text = "unsupported", ""
-        elif text == "/start" or text.startswith("/start "):
-            kind, payload, text = "start", text[7:].strip(), ""
+        elif (start := _START.fullmatch(text)) is not None:  # "/start x", "/start@Bot x"
+            kind, payload, text = "start", clean_payload((start.group(1) or "").strip()), ""
         return self._raw(message.chat.id,
                          Inbound(kind=kind, at=0.0, text=text, payload=payload, locale_hint=hint,
                                  location=_point(message.location)),
-                         str(message.message_id), update.update_id)
+                         clean_id(message.message_id), update.update_id)
 
-    def _raw(self, chat_id: int, inbound: Inbound, message_id: str | None, update_id: int
-             ) -> RawInbound:
-        return RawInbound(channel=self.name, platform_id=str(chat_id), address=str(chat_id),
-                          inbound=inbound, message_id=message_id, event_id=str(update_id))
+    def _raw(self, chat_id: object, inbound: Inbound, message_id: str | None,
+             update_id: object) -> RawInbound | None:
+        chat = clean_id(chat_id)
+        if chat is None:
+            return None
+        return RawInbound(channel=self.name, platform_id=chat, address=chat,
+                          inbound=inbound, message_id=message_id, event_id=clean_id(update_id))
 
     # ------------------------------------------------------------- outbound
 
@@ -587,7 +599,10 @@ def _point(location: Location | None) -> tuple[float, float] | None:
     location's later updates come as edits, which are ignored)."""
     if location is None:
         return None
-    lat, lon = float(location.latitude), float(location.longitude)
+    try:
+        lat, lon = float(location.latitude), float(location.longitude)
+    except (TypeError, ValueError, OverflowError):
+        return None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
             and -180 <= lon <= 180):
         return None

@@ -123,13 +123,11 @@ def check_flows(folder: Path) -> tuple[FlowSet, list[Problem]]:
 
 def _load_file(path: Path) -> tuple[Flow | None, FlowSource | None, list[Problem]]:
     name = str(path)
+    text, refused = _read_flow_text(path)
+    if refused is not None:
+        return None, None, [refused]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, None, [Problem(name, 1, 1, f"cannot read file: {exc.__class__.__name__}; "
-                                    "save it as UTF-8 text")]
-    try:
-        located = load_located(text)
+        located = load_located(text, max_chars=MAX_FLOW_BYTES)
     except YamlSyntaxError as exc:
         return None, None, [Problem(name, exc.position.line, exc.position.column,
                                     f"{exc.message}; check indentation, colons and quotes here")]
@@ -161,6 +159,29 @@ def _load_file(path: Path) -> tuple[Flow | None, FlowSource | None, list[Problem
                                 f"flow id '{flow.id}' differs from the file name '{path.name}'; "
                                 f"rename the file to '{flow.id}.yaml' or change the id"))
     return flow, source, problems
+
+
+MAX_FLOW_BYTES = 1024 * 1024  # the bundled flows are a few KB each
+
+
+def _read_flow_text(path: Path) -> tuple[str, Problem | None]:
+    """The text of one flow file, or why it is refused (too large, not UTF-8, unreadable);
+    the size is checked before anything is read."""
+    name = str(path)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FLOW_BYTES + 1)
+    except OSError as exc:
+        return "", Problem(name, 1, 1, f"cannot read file: {exc.__class__.__name__}; "
+                           "check that it exists and can be read")
+    if len(raw) > MAX_FLOW_BYTES:
+        return "", Problem(name, 1, 1, f"the file is larger than {MAX_FLOW_BYTES // 1024} KB; "
+                           "split it into several flows")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return "", Problem(name, 1, 1, f"cannot read file: {exc.__class__.__name__}; "
+                           "save it as UTF-8 text")
 
 
 def _partial_flow(data: dict[str, object], exc: ValidationError) -> Flow | None:
@@ -282,6 +303,8 @@ def _schema_problems(name: str, located: Located, exc: ValidationError) -> list[
         elif kind == "missing":
             message = f"missing required key '{loc[-1]}'{where}; add it"
             pos = located.position(loc[:-1])
+        elif kind == "regex_pattern":
+            message = f"pattern{where}: {error['msg']}"
         elif kind == "string_pattern_mismatch":
             message = (f"'{error.get('input')}' is not a valid id{where}; use lower-case letters, "
                        "digits and _ and start with a letter")
@@ -449,60 +472,72 @@ def _reachable(flow: Flow) -> set[str]:
 
 
 def can_finish(flowset: FlowSet) -> set[str]:
-    """Flows from whose start some path reaches an end (calls only pass if the callee ends)."""
+    """Flows from whose start some path reaches an end (calls only pass if the callee ends).
+
+    Propagated backwards from the ``end:`` steps, each step and target handled a bounded
+    number of times: linear in steps plus targets, with no recursion."""
+    good: set[tuple[str, str]] = set()
     finishing: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for flow in flowset:
-            if flow.id in finishing:
+    next_preds: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    flow_preds: dict[str, list[tuple[str, str]]] = {}  # steps that go to (or call) a flow
+    todo: list[tuple[str, str]] = []
+    for flow in flowset:
+        for step_id, step in flow.steps.items():
+            node = (flow.id, step_id)
+            if isinstance(step, EndStep):
+                todo.append(node)
                 continue
-            if _finishes(flow, finishing):
-                finishing.add(flow.id)
-                changed = True
+            for _, target in step_targets(step):
+                if target.next is not None:
+                    next_preds.setdefault((flow.id, target.next), []).append(node)
+                if target.flow is not None:
+                    flow_preds.setdefault(target.flow, []).append(node)
+            if isinstance(step, CallStep):
+                flow_preds.setdefault(step.call, []).append(node)
+
+    def passes(node: tuple[str, str]) -> bool:
+        step = flowset[node[0]].steps[node[1]]
+        if isinstance(step, CallStep) and step.call not in finishing:
+            return False
+        return any((target.next is not None and (node[0], target.next) in good)
+                   or (target.flow is not None and target.flow in finishing)
+                   for _, target in step_targets(step))
+
+    while todo:
+        node = todo.pop()
+        if node in good:
+            continue
+        good.add(node)
+        waiting = list(next_preds.get(node, ()))
+        if node[1] == flowset[node[0]].start and node[0] not in finishing:
+            finishing.add(node[0])
+            waiting.extend(flow_preds.get(node[0], ()))
+        todo.extend(p for p in waiting if p not in good and passes(p))
     return finishing
 
 
-def _finishes(flow: Flow, finishing: set[str]) -> bool:
-    seen: set[str] = set()
-    todo = [flow.start]
-    while todo:
-        step_id = todo.pop()
-        if step_id in seen or step_id not in flow.steps:
-            continue
-        seen.add(step_id)
-        step = flow.steps[step_id]
-        if isinstance(step, EndStep):
-            return True
-        if isinstance(step, CallStep) and step.call not in finishing:
-            continue
-        for _, target in step_targets(step):
-            if target.flow is not None and target.flow in finishing:
-                return True
-            if target.next:
-                todo.append(target.next)
-    return False
-
-
 def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
-    calls: dict[str, set[str]] = {f.id: set() for f in flowset}
+    """A call cycle none of whose flows can end: reported once per group of flows that call
+    each other (a strongly connected component), at the first of them in file order."""
+    calls: dict[str, list[str]] = {f.id: [] for f in flowset}
     for flow in flowset:
         for step in flow.steps.values():
             if isinstance(step, CallStep) and step.call in flowset:
-                calls[flow.id].add(step.call)
+                calls[flow.id].append(step.call)
     finishing = can_finish(flowset)
+    order = {flow_id: i for i, flow_id in enumerate(calls)}
     problems: list[Problem] = []
-    reported: set[frozenset[str]] = set()
-    for start in calls:
-        cycle = _find_cycle(start, calls)
-        if not cycle or frozenset(cycle) in reported:
+    for group in _call_groups(calls):
+        members = set(group)
+        start = min(group, key=order.__getitem__)
+        if len(group) == 1 and start not in calls[start]:
+            continue  # a flow that calls nothing of its own group is not a cycle
+        if members & finishing:
             continue
-        if any(f in finishing for f in cycle):
-            continue
-        reported.add(frozenset(cycle))
+        cycle = _cycle_through(start, calls, members)
         source = flowset.sources[start]
         step_id = next(s for s, st in flowset[start].steps.items()
-                       if isinstance(st, CallStep) and st.call in cycle)
+                       if isinstance(st, CallStep) and st.call == cycle[1 % len(cycle)])
         pos = source.where("steps", step_id, "call")
         chain = " -> ".join([*cycle, cycle[0]])
         problems.append(Problem(str(source.path), pos.line, pos.column,
@@ -511,21 +546,66 @@ def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
     return problems
 
 
-def _find_cycle(start: str, calls: dict[str, set[str]]) -> list[str] | None:
-    path: list[str] = []
+def _call_groups(calls: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iterative: flows that call each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: list[list[str]] = []
+    for root in calls:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            callees = calls[node]
+            if i < len(callees):
+                work.append((node, i + 1))
+                nxt = callees[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if work:  # back in the caller: pass the lowest index up
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                groups.append(group)
+    return groups
 
-    def visit(node: str) -> list[str] | None:
-        if node in path:
-            return path[path.index(node):] if node == start else None
-        path.append(node)
-        for nxt in sorted(calls.get(node, ())):
-            found = visit(nxt)
-            if found:
-                return found
-        path.pop()
-        return None
 
-    return visit(start)
+def _cycle_through(start: str, calls: dict[str, list[str]], members: set[str]) -> list[str]:
+    """The shortest call path from ``start`` back to itself inside its group (breadth first,
+    callees in name order): ``[start, ..., last]`` where ``last`` calls ``start``."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for nxt in sorted(set(calls[node]) & members):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return path[::-1]
+                if nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start]  # unreachable for a group with a cycle
 
 
 __all__ = [

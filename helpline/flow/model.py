@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from helpline.flow.patterns import CompiledPattern, PatternError, compile_pattern
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 VAR_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -68,11 +80,32 @@ class ChooseStep(_StepBase):
 
 
 class Validation(_Strict):
-    pattern: str | None = Field(None, description="Regular expression the whole answer matches.")
+    pattern: str | None = Field(None, description="Regular expression the whole answer matches "
+                                "(RE2 syntax: no backreferences or lookaround).")
     min: float | None = Field(None, description="Smallest number allowed (a number answer).")
     max: float | None = Field(None, description="Largest number allowed (a number answer).")
     one_of: list[str] | None = Field(None, description="Allowed answers (case-insensitive).")
     max_length: int = Field(500, ge=1, le=4000, description="Longest answer kept.")
+    # The pattern compiled at load by RE2 (linear time in the answer); None without one.
+    _compiled: CompiledPattern | None = PrivateAttr(None)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                compile_pattern(pattern)
+            except PatternError as exc:
+                raise PydanticCustomError("regex_pattern", str(exc)) from None
+        return pattern
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.pattern is not None:
+            self._compiled = compile_pattern(self.pattern)
+
+    @property
+    def compiled(self) -> CompiledPattern | None:
+        return self._compiled
 
 
 class AskStep(_StepBase):

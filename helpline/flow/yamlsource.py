@@ -49,8 +49,25 @@ def _pos(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_located(text: str) -> Located:
-    """Parse one YAML document safely, keeping positions and noticing duplicate keys."""
+# Bounds for hostile files. A YAML alias repeats its anchor's whole subtree, so nine lines of
+# aliases can stand for a billion values ("billion laughs"); an alias inside its own anchor
+# never ends. What aliases add is capped (their count and the values they expand to), as
+# are nesting and the size of the text; past a bound the file is refused at its line.
+MAX_CHARS = 16 * 1024 * 1024  # a flow file is a few KB; the directory's YAML form, < 1 MB
+MAX_ALIASES = 1_000  # uses of an anchor (*name)
+MAX_ALIAS_VALUES = 10_000  # values added by expanding aliases, all together
+MAX_NESTING = 100  # mappings and lists inside each other (a flow needs about 8)
+
+
+def load_located(text: str, max_chars: int = MAX_CHARS) -> Located:
+    """Parse one YAML document safely, keeping positions and noticing duplicate keys.
+
+    Only plain YAML is read (no Python objects, no tags beyond the standard ones), and a
+    hostile file (an alias bomb, a self-referring alias, nesting or text past the bounds
+    above) is refused with a YamlSyntaxError at its line, in time linear in its size."""
+    if len(text) > max_chars:
+        raise YamlSyntaxError(f"YAML: the file is larger than {max_chars // (1024 * 1024)} MB; "
+                              "split it into smaller files", Position(1, 1))
     try:
         root = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
@@ -60,31 +77,80 @@ def load_located(text: str) -> Located:
         raise YamlSyntaxError(f"YAML syntax: {problem}", where) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"YAML syntax: {exc}", Position(1, 1)) from exc
+    except RecursionError as exc:  # PyYAML's pure-Python composer, without libyaml
+        raise YamlSyntaxError(f"YAML: nested more than {MAX_NESTING} levels deep; "
+                              "flatten the file", Position(1, 1)) from exc
     located = Located(data=None)
     if root is None:
         return located
     constructor = yaml.SafeLoader("")
+    built: set[int] = set()  # nodes built once; building one again is an alias use
+    open_nodes: set[int] = set()  # the mappings and lists being built, outermost first
+    budget = _AliasBudget()
 
-    def build(node: yaml.Node, path: Path) -> Any:
-        located.positions.setdefault(path, _pos(node))
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = constructor.construct_object(key_node, deep=True)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    key = str(key)
-                child: Path = (*path, str(key) if not isinstance(key, int) else key)
-                if key in out:
-                    located.duplicates.append((child, _pos(key_node)))
-                located.positions[child] = _pos(key_node)
-                out[key] = build(value_node, child)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [build(item, (*path, i)) for i, item in enumerate(node.value)]
+    def scalar(node: yaml.Node) -> Any:
         return constructor.construct_object(node, deep=True)
 
+    def build(node: yaml.Node, path: Path, depth: int, expanding: bool) -> Any:
+        key = id(node)
+        if key in open_nodes:
+            raise YamlSyntaxError("YAML: an alias refers to the value it is part of, which "
+                                  "never ends; write the value out instead", _pos(node))
+        if key in built and not expanding:  # an alias (inside one, its anchor's values)
+            expanding = True
+            budget.use(node)
+        built.add(key)
+        if expanding:
+            budget.expand(node)
+        located.positions.setdefault(path, _pos(node))
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return scalar(node)
+        if depth >= MAX_NESTING:
+            raise YamlSyntaxError(f"YAML: nested more than {MAX_NESTING} levels deep; "
+                                  "flatten this part", _pos(node))
+        open_nodes.add(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [build(item, (*path, i), depth + 1, expanding)
+                        for i, item in enumerate(node.value)]
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlSyntaxError("YAML: a key must be plain text, not a list or a "
+                                          "mapping; write it as text", _pos(key_node))
+                name = scalar(key_node)
+                if not isinstance(name, (str, int, float, bool)) or name is None:
+                    name = str(name)
+                child: Path = (*path, str(name) if not isinstance(name, int) else name)
+                if name in out:
+                    located.duplicates.append((child, _pos(key_node)))
+                located.positions[child] = _pos(key_node)
+                out[name] = build(value_node, child, depth + 1, expanding)
+            return out
+        finally:
+            open_nodes.discard(key)
+
     try:
-        located.data = build(root, ())
+        located.data = build(root, (), 0, False)
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"YAML: {exc}", _pos(root)) from exc
     return located
+
+
+@dataclass
+class _AliasBudget:
+    aliases: int = 0
+    values: int = 0
+
+    def use(self, node: yaml.Node) -> None:
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise YamlSyntaxError(f"YAML: more than {MAX_ALIASES} aliases (*name); write the "
+                                  "values out instead of repeating an anchor", _pos(node))
+
+    def expand(self, node: yaml.Node) -> None:
+        self.values += 1
+        if self.values > MAX_ALIAS_VALUES:
+            raise YamlSyntaxError(f"YAML: aliases here expand to more than {MAX_ALIAS_VALUES} "
+                                  "values (an alias bomb?); write the values out instead of "
+                                  "repeating an anchor", _pos(node))

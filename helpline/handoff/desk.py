@@ -53,3 +53,8 @@ class Desk(Protocol):
 
     async def close_thread(self, thread: str) -> None:
         """Mark the thread closed; best effort."""
+
+    async def delete_thread(self, thread: str) -> bool:
+        """Delete the thread with every message in it ("delete my data"). True when it is
+        gone (also when it was already), False when the desk refuses for good (its messages
+        then remain); raise DeskUnavailable to be tried again later."""

@@ -14,7 +14,8 @@
 * Everything either side says goes through the app's durable outbox: the person's words to
   the desk are queued under ``desk:<case id>`` for the "desk" channel (``DeskChannel``).
 * Quick exit or "delete my data" closes the case; the desk is told only that the person
-  left. Nothing is relayed to a closed case.
+  left. Nothing is relayed to a closed case. "delete my data" also deletes the case's
+  thread on the desk, with every message in it (the person's words among them).
 * Outside office hours, or when nobody claims a case in time, the person gets an honest
   message with the emergency numbers and the choice to leave a message for the next shift.
 """
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("helpline.handoff")
 
 DESK = "desk"  # the outbox channel name of the desk
+ERASE_ADDRESS = "erase:"  # outbox address "erase:<case id>": delete the case's thread
 MENU_VAR = "_case_menu"  # the person typed "menu" during a case: next typed answer is theirs
 ALL = ("waiting", "claimed", "closed")
 
@@ -175,6 +177,8 @@ class DeskChannel:
         return None
 
     async def send(self, address: str, message: Message) -> list[str]:
+        if address.startswith(ERASE_ADDRESS):
+            return await self.service.desk_erase(int(address[len(ERASE_ADDRESS):]))
         return await self.service.desk_send(int(address), message)
 
     async def delete(self, address: str, message_ids: Sequence[str]) -> None:
@@ -382,6 +386,13 @@ class HandoffService:
             await self.app.store.drop_outbox(desk_key(case))
         await self.cases.update(case, "person_left", "person", now, status="closed")
         log.info("case %s closed: the person left", case.id)
+        if erased and case.topic is not None:
+            # Their words already on the desk go too: the whole thread is deleted (queued,
+            # so that it is retried until the desk has done it).
+            await self.app.store.enqueue_to(desk_key(case), DESK, f"{ERASE_ADDRESS}{case.id}",
+                                            [Message("")], now)
+            await self.app.deliver_now(desk_key(case))
+            return
         if case.topic is not None or not erased:
             await self._to_desk(case, [self._d(D_PERSON_LEFT)])
         await self._refresh_card(case.id)
@@ -407,6 +418,20 @@ class HandoffService:
         if not message.text:
             return []
         return [await self.desk.post(topic, message.text)]
+
+    async def desk_erase(self, case_id: int) -> list[str]:
+        """Delete the thread of an erased person's case (DeskChannel, retried on failure).
+        The case keeps only its handle, status and audit log, with no thread."""
+        case = await self.cases.get(case_id)
+        if case is None or case.topic is None:
+            return []
+        deleted = await self.desk.delete_thread(case.topic)
+        await self.cases.update(case, "desk_erased" if deleted else "desk_erase_refused",
+                                "system", self.app.clock(), when_status=ALL,
+                                **({"topic": None, "card": None} if deleted else {}))
+        log.info("case %s: %s", case.id, "its thread was deleted" if deleted
+                 else "the desk refused to delete its thread")
+        return []
 
     async def on_desk_event(self, event: DeskEvent) -> None:
         try:

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
+from helpline.channels.clean import clean_text
 from helpline.channels.telegram import (
     API_MAX_TEXT,
     MAX_CALLBACK_ANSWER,
@@ -25,7 +26,7 @@ from helpline.channels.telegram import (
 )
 from helpline.errors import ChannelError, Rejected, Unreachable
 from helpline.events import TextUnit, shorten, split_text
-from helpline.handoff.desk import DeskEvent, DeskHandler
+from helpline.handoff.desk import DeskEvent, DeskHandler, DeskUnavailable
 from helpline.i18n import NullTranslator, Translator
 
 if TYPE_CHECKING:
@@ -121,6 +122,24 @@ class TelegramDesk:
                 return
             raise error from None
 
+    async def delete_thread(self, thread: str) -> bool:
+        """deleteForumTopic: the topic and all its messages, the person's words, the card
+        and the advocates' replies and notes, for everyone in the group. The bot created
+        the topic, so it needs no further right."""
+        try:
+            await self.bot.delete_forum_topic(chat_id=self.chat, message_thread_id=int(thread))
+        except TelegramError as exc:
+            said = str(exc).lower()
+            if "topic_id_invalid" in said or "not found" in said:
+                return True  # deleted already (by an admin, or an earlier try)
+            error = desk_error(exc)  # not in the group (or not an admin) now: try again later
+            if not isinstance(error, Rejected):
+                raise DeskUnavailable(type(exc).__name__) from None
+            log.warning("deleteForumTopic refused (%s); the topic's messages remain",
+                        type(exc).__name__)
+            return False
+        return True
+
     async def _on_update(self, update: Update) -> None:
         event = self._event(update)
         query = update.callback_query
@@ -149,7 +168,7 @@ class TelegramDesk:
                 or message.message_thread_id is None):
             return None
         return DeskEvent("message", str(message.message_thread_id), str(message.from_user.id),
-                         text=message.text)
+                         text=clean_text(message.text))
 
 
 def desk_error(exc: TelegramError) -> ChannelError:

@@ -18,7 +18,7 @@ import aiosqlite
 from helpline.errors import HelplineError
 from helpline.events import Message, RawInbound
 from helpline.flow.state import State
-from helpline.privacy import SecretError, Vault
+from helpline.privacy import SecretError, Vault, private_database
 from helpline.store.migrations import PERSON_TABLES, upgrade
 
 INLINE_LEASE_SECONDS = 60.0
@@ -234,7 +234,7 @@ class Store:
         secret key is refused (KeyMismatch) before anything is written; ``verify_key=False``
         is for tools that touch only the public directory tables, with no key of theirs."""
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(path))  # 0600 (and so its -wal and -shm), folder 0700
         db = await aiosqlite.connect(str(path), isolation_level=None)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")

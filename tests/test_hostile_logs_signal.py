@@ -1,0 +1,33 @@
+"""The Signal channel at DEBUG, every library logging: no number, uuid, profile name,
+text or pseudonym in any line (the privacy filter, helpline/logfilter.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_signal_channel import (  # fixtures: api, make_rig, rig
+    GREETING,
+    PERSON,
+    Rig,
+    api,
+    make_rig,
+    rig,
+)
+
+TEXT = "canary words zq5 for the signal side"
+NAME = "Canaryprofile"
+
+
+async def test_signal_at_debug_logs_no_canary(
+    rig: Rig, all_logs: pytest.LogCaptureFixture
+) -> None:
+    assert await rig.say("hi", 1, source_name=NAME) == [GREETING]
+    await rig.say(TEXT, 1, source_name=NAME)
+    logs = all_logs.text
+    assert "signal:" in logs  # our own line, by short pseudonym
+    assert any(not r.name.startswith("helpline") for r in all_logs.records)
+    for canary in (PERSON, PERSON[1:], rig.api.uuid_of(PERSON), NAME, TEXT, rig.pid()):
+        assert canary not in logs, canary
+
+
+_ = (api, make_rig, rig)
