@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_FLOWS = PROJECT_ROOT / "flows"
-BUNDLED_LOCALES = PROJECT_ROOT / "locales"
+from helpline import bundled
+
+BUNDLED_FLOWS = bundled.FLOWS
+BUNDLED_LOCALES = bundled.LOCALES
+BUNDLED_DATA = bundled.DATA
 
 
 class ConfigError(Exception):
@@ -97,7 +99,7 @@ class Handoff(_Section):
     holidays: list[str] = Field(default_factory=list)
     unclaimed_minutes: float = Field(30.0, gt=0)
     note_prefix: str = "!"
-    canned: Path = PROJECT_ROOT / "data" / "canned.yaml"
+    canned: Path = BUNDLED_DATA / "canned.yaml"
 
     @field_validator("hours")
     @classmethod

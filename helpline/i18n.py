@@ -29,8 +29,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from helpline import bundled
+
 DOMAIN = "helpline"
-DEFAULT_LOCALES = Path(__file__).resolve().parent.parent / "locales"
+DEFAULT_LOCALES = bundled.LOCALES
 SOURCE_LANGUAGE = "en"  # the language of every msgid (flow texts and Python strings)
 COMMAND = "command"  # msgctxt of the words a person types
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
