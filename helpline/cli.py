@@ -27,6 +27,14 @@ def _parser() -> argparse.ArgumentParser:
                             "per item: ok, or what to do")
     doctor.add_argument("--offline", action="store_true",
                         help="skip what needs the platforms (token, webhook, desk, bridge)")
+    backup = sub.add_parser("backup", help="copy the live database (safe while helpline "
+                            "runs) into a folder, as helpline-<UTC time>.db")
+    backup.add_argument("folder", help="where the copy goes (keep it apart from the key)")
+    backup.add_argument("--db", help="SQLite file (default from config)")
+    restore = sub.add_parser("restore", help="put a backup in place of the database "
+                             "(helpline stopped; the current one is kept aside)")
+    restore.add_argument("backup", help="a file made by helpline backup")
+    restore.add_argument("--db", help="SQLite file (default from config)")
     telegram = sub.add_parser("telegram", help="Telegram set-up helpers")
     tsub = telegram.add_subparsers(dest="telegram_command", required=True)
     ids = tsub.add_parser("ids", help="show the chat ids of the groups the bot is in and the "
@@ -89,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _doctor(args, settings, config_file)
     if args.command == "telegram":
         return _telegram(args, settings)
+    if args.command in ("backup", "restore"):
+        return _backup(args, settings)
     if args.command == "flows":
         return _flows(args, settings)
     if args.command == "chat":
@@ -258,6 +268,30 @@ def _telegram(args: argparse.Namespace, settings: Settings) -> int:
     ids = sorted({u.user_id for u in people
                   if chosen is None or u.chat_id == chosen.chat_id})
     print(f"advocates = [{', '.join(str(i) for i in ids)}]")
+    return 0
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.backup import backup_database, restore_database
+    from helpline.privacy import Vault
+
+    db = Path(args.db) if args.db else settings.db
+    try:
+        if args.command == "backup":
+            print(backup_database(db, Path(args.folder)))
+            return 0
+        if not settings.secret_key:
+            print("helpline: set HELPLINE_SECRET_KEY (the key the backup was made with) "
+                  "first: restore checks that it opens the backup", file=sys.stderr)
+            return 2
+        restored = restore_database(Path(args.backup), db, Vault(settings.secret_key))
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    for path in restored.kept:
+        print(f"kept the database it replaced as {path}")
+    print(f"restored {restored.database} from {args.backup}; start helpline again (it "
+          "upgrades an older backup's schema at start)")
     return 0
 
 

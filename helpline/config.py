@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -205,6 +206,9 @@ ENV_ALIASES = {"staff_chat": ("handoff", "staff_chat"), "advocates": ("handoff",
 
 
 LOCAL_CONFIG = "helpline.toml"
+# What Kubernetes (and Docker's legacy links) set for a service named "helpline": not ours.
+SERVICE_LINK = re.compile(r"^HELPLINE_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)"
+                          r"(_PROTO|_PORT|_ADDR)?)?)$")
 
 
 def config_path(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
@@ -237,7 +241,7 @@ def load_settings(path: str | Path | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     unknown = [key for key in sorted(env) if key.startswith("HELPLINE_")
-               and key not in environment_names()]
+               and key not in environment_names() and not SERVICE_LINK.match(key)]
     if unknown:
         raise ConfigError("environment: " + "; ".join(_unknown_variable(k) for k in unknown))
     _apply_env(data, env)

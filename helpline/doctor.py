@@ -19,6 +19,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 
 from helpline.config import ConfigError, Settings
@@ -81,7 +82,7 @@ def check_database(settings: Settings, vault: Vault | None) -> list[Finding]:
                       "writable by this user; fix the owner or run as the user who owns it")]
     known = max(m.version for m in MIGRATIONS)
     try:
-        with _read_only(path) as db:
+        with closing(_read_only(path)) as db:
             row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
             version = int(row[0]) if row and row[0] is not None else 0
             sample = db.execute("SELECT address FROM people LIMIT 1").fetchone() \
@@ -185,7 +186,7 @@ def check_directory(settings: Settings, now: float) -> list[Finding]:
     services = fictional = stale = 0
     if path.exists():
         try:
-            with _read_only(path) as db:
+            with closing(_read_only(path)) as db:
                 services = int(db.execute("SELECT COUNT(*) FROM services").fetchone()[0])
                 fictional = int(db.execute(
                     "SELECT COUNT(*) FROM directory_sources WHERE fictional = 1").fetchone()[0])
