@@ -112,7 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.db:
             settings = settings.model_copy(update={"db": Path(args.db)})
-        return asyncio.run(run_resources(args, settings))
+        try:
+            return asyncio.run(run_resources(args, settings))
+        except (HelplineError, SecretError) as exc:
+            print(f"helpline: {exc}", file=sys.stderr)
+            return 2
     return 2
 
 
@@ -201,7 +205,11 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     from helpline.chat import run_chat
 
-    return asyncio.run(run_chat(settings))
+    try:
+        return asyncio.run(run_chat(settings))
+    except (HelplineError, SecretError) as exc:  # a short key, a database of another key
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
 
 
 def _doctor(args: argparse.Namespace, settings: Settings, config_file: Path | None) -> int:

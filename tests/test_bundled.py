@@ -26,3 +26,15 @@ def test_the_installed_folders_win_when_present(tmp_path: Path,
     monkeypatch.setattr(bundled, "INSTALLED", tmp_path)
     assert bundled.bundled("flows") == tmp_path / "flows"
     assert bundled.bundled("data") == ROOT / "data"  # not in this "wheel": the checkout's
+
+
+def test_i18n_does_not_write_into_an_installed_package(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from helpline import cli
+
+    monkeypatch.setattr(bundled, "INSTALLED", ROOT)  # as if the checkout were site-packages
+    monkeypatch.delenv("HELPLINE_LOCALES", raising=False)
+    before = (ROOT / "locales" / "helpline.pot").stat().st_mtime_ns
+    assert cli.main(["i18n"]) == 2
+    assert "the bundled catalogues belong to the installed package" in capsys.readouterr().err
+    assert (ROOT / "locales" / "helpline.pot").stat().st_mtime_ns == before

@@ -89,7 +89,10 @@ def test_unknown_environment_variables_are_errors(environ: dict[str, str],
 def test_every_documented_variable_is_known() -> None:
     environ = {"HELPLINE_STAFF_CHAT": "-1001", "HELPLINE_ADVOCATES": "1,2",
                "HELPLINE_HANDOFF_UNCLAIMED_MINUTES": "5", "HELPLINE_SIGNAL_NUMBER": "+1",
-               "HELPLINE_ALLOW_INCOMPLETE": "de", "HELPLINE_CONFIG": ""}
+               "HELPLINE_ALLOW_INCOMPLETE": "de", "HELPLINE_CONFIG": "",
+               # what Kubernetes sets for a service named helpline: not ours, not refused
+               "HELPLINE_SERVICE_HOST": "10.0.0.1", "HELPLINE_PORT": "tcp://10.0.0.1:80",
+               "HELPLINE_PORT_80_TCP_ADDR": "10.0.0.1"}
     settings = load_settings(None, environ, cwd=Path("/nonexistent"))
     assert settings.handoff.advocates == [1, 2] and settings.allow_incomplete == ["de"]
 

@@ -224,3 +224,12 @@ def test_ids_command_prints_the_settings_to_fill_in(
     assert out.endswith(f"[handoff]\nstaff_chat = {FORUM}\nadvocates = [{ADVOCATE}]\n")
     assert "4242" not in out and "Private Person" not in out and "private words" not in out
     assert TOKEN not in out
+
+
+def test_chat_with_a_short_key_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    environment(monkeypatch, tmp_path, SECRET_KEY="short-secret")
+    assert cli.main(["chat"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("helpline: the secret key must be at least 32 characters")
+    assert err.count("\n") == 1 and "short-secret" not in err
