@@ -71,6 +71,29 @@ def backup_database(db: Path, folder: Path, now: float | None = None) -> Path:
     return target
 
 
+def schema_version(db: Path) -> int | None:
+    """The schema version of an existing database (read-only), or None."""
+    if not db.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def backup_before_upgrade(db: Path, now: float | None = None) -> Path | None:
+    """Before ``helpline run`` upgrades an older database's schema, a copy of it in
+    ``<folder of db>/before-upgrade/``; None when there is nothing to upgrade."""
+    from helpline.store.migrations import MIGRATIONS
+
+    version = schema_version(db)
+    if version is None or version == 0 or version >= max(m.version for m in MIGRATIONS):
+        return None
+    return backup_database(db, db.parent / "before-upgrade", now)
+
+
 def _check_backup(backup: Path, vault: Vault) -> None:
     from helpline.store.migrations import MIGRATIONS
 
@@ -132,4 +155,5 @@ def restore_database(backup: Path, db: Path, vault: Vault, now: float | None = N
     return Restored(db, kept)
 
 
-__all__ = ["BackupError", "Restored", "backup_database", "restore_database"]
+__all__ = ["BackupError", "Restored", "backup_before_upgrade", "backup_database",
+           "restore_database", "schema_version"]

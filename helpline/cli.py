@@ -348,6 +348,17 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
         print("helpline: no channel configured; set HELPLINE_TELEGRAM_TOKEN, or "
               "HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER", file=sys.stderr)
         return 2
+    from helpline.backup import backup_before_upgrade
+
+    try:
+        saved = backup_before_upgrade(settings.db)
+    except HelplineError as exc:
+        print(f"helpline: refusing to upgrade the database without a backup: {exc}",
+              file=sys.stderr)
+        return 2
+    if saved is not None:
+        print(f"helpline: the database's schema is upgraded at this start; a copy from "
+              f"before is in {saved}", file=sys.stderr)
     stop = asyncio.Event()
 
     async def main_loop() -> None:

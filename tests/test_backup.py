@@ -98,3 +98,21 @@ async def test_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     out = capsys.readouterr().out
     assert "kept the database it replaced as" in out and f"restored {db}" in out
     assert SECRET not in out
+
+
+async def test_an_older_database_is_copied_before_run_upgrades_it(tmp_path: Path) -> None:
+    from helpline.backup import backup_before_upgrade, schema_version
+
+    db = tmp_path / "helpline.db"
+    assert backup_before_upgrade(db) is None  # nothing yet
+    store = await Store.open(db, Vault(SECRET))
+    await store.save_turn("pid-1", "terminal", "addr-1", State(), [], time.time())
+    await store.close()
+    assert backup_before_upgrade(db) is None  # current: nothing to upgrade
+    top = schema_version(db)
+    assert top is not None
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM schema_version WHERE version = ?", (top,))
+    saved = backup_before_upgrade(db, now=1_800_000_000)
+    assert saved == tmp_path / "before-upgrade" / "helpline-20270115-080000.db"
+    assert schema_version(saved) == top - 1 and people(saved) == ["pid-1"]

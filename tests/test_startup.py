@@ -199,7 +199,7 @@ async def test_ids_shows_groups_and_their_writers_and_consumes_nothing() -> None
         api.person_sends(4242, "someone asking for help", first_name="Private Person")
         chats: list[SeenChat] = []
         users: list[SeenUser] = []
-        private = await watch_ids(TelegramOptions(token=TOKEN, api_url=api.root), 1.5,
+        private = await watch_ids(TelegramOptions(token=TOKEN, api_url=api.root), 1.0,
                                   chats.append, users.append)
         assert chats == [SeenChat(FORUM, "supergroup", "Desk", True)]
         assert users == [SeenUser(ADVOCATE, "Ana", FORUM)]
