@@ -29,10 +29,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from helpline import bundled
-
 DOMAIN = "helpline"
-DEFAULT_LOCALES = bundled.LOCALES
+from helpline.bundled import LOCALES as DEFAULT_LOCALES  # noqa: E402, I001
 SOURCE_LANGUAGE = "en"  # the language of every msgid (flow texts and Python strings)
 COMMAND = "command"  # msgctxt of the words a person types
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")

@@ -28,21 +28,13 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler, Unreachable
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
-from helpline.errors import Rejected
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.i18n import N_, NullTranslator, Translator
 
@@ -403,6 +395,10 @@ async def initialize_with_backoff(app: Application[Any, Any, Any, Any, Any, Any]
     waited for: an unreachable Bot API is logged in one line and tried again with backoff.
     A token Telegram rejects raises ``Rejected`` at once; its message never holds the
     token (python-telegram-bot's own does)."""
+    from telegram.error import InvalidToken
+
+    from helpline.errors import Rejected
+
     delay = CONNECT_RETRY_FIRST_SECONDS
     while True:
         try:
