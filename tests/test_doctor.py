@@ -206,8 +206,8 @@ async def test_telegram_unreachable() -> None:
 
 async def test_telegram_webhook_states() -> None:
     async with FakeBotAPI() as api:
-        url = "https://bot.example.org/hook"
-        found = await check_telegram(options(api), 0, "http://bot.example.org/hook")
+        url = "https://127.0.0.1:8443/hook"
+        found = await check_telegram(options(api), 0, "http://127.0.0.1:8443/hook")
         assert "must start with https://" in found[1].text
         found = await check_telegram(options(api), 0, url)
         assert found[1].level == "warning" and "sets it at start" in found[1].text

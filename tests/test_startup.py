@@ -233,3 +233,16 @@ def test_chat_with_a_short_key_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_
     err = capsys.readouterr().err
     assert err.startswith("helpline: the secret key must be at least 32 characters")
     assert err.count("\n") == 1 and "short-secret" not in err
+
+
+async def test_ids_while_a_webhook_is_set_says_what_to_do() -> None:
+    from telegram import Bot
+
+    async with FakeBotAPI() as api:
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            await bot.set_webhook("https://127.0.0.1:8443/hook")
+        with pytest.raises(Rejected) as err:
+            await watch_ids(TelegramOptions(token=TOKEN, api_url=api.root), 1.0,
+                            lambda _: None, lambda _: None)
+    assert "sends this bot's updates to a webhook" in str(err.value)
+    assert TOKEN not in str(err.value)
