@@ -4,7 +4,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 STAMP_RUN := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench i18n clean
+# helpline needs Python 3.11 or newer. A .venv made with another Python (or an older one)
+# is noticed and made again with $(PY).
+PY_ID := $(shell $(PY) -c 'import sys; print(sys.base_prefix + "/python" + sys.version.split()[0] if sys.version_info >= (3, 11) else "old")' 2>/dev/null)
+ifeq ($(PY_ID),)
+$(error $(PY) was not found; helpline needs Python 3.11 or newer: make PY=python3.11)
+endif
+ifeq ($(PY_ID),old)
+$(error $(PY) is older than Python 3.11, which helpline needs: make PY=python3.11)
+endif
+ifneq ($(wildcard $(VENV)),)
+VENV_ID := $(shell $(BIN)/python -c 'import sys; print(sys.base_prefix + "/python" + sys.version.split()[0])' 2>/dev/null)
+ifneq ($(VENV_ID),$(PY_ID))
+$(info $(VENV) was made with $(or $(VENV_ID),a Python that is gone); making it again with $(PY_ID))
+$(shell rm -rf $(VENV))
+endif
+endif
+
+.PHONY: demo test lint typecheck check bench i18n constraints wheel-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +57,15 @@ bench: $(STAMP)
 # Extract every text into locales/helpline.pot, update each catalogue, check them.
 i18n: $(STAMP_RUN)
 	$(BIN)/helpline i18n
+
+# constraints.txt: the versions of everything the wheel installs, as tested in .venv (the
+# Dockerfile and .ci/wheel-check install with it). Run after changing dependencies.
+constraints: $(STAMP)
+	bash deploy/make-constraints $(BIN)/python
+
+# The wheel built and run from a fresh venv outside the checkout (also run by .ci/run).
+wheel-check: $(STAMP)
+	bash .ci/wheel-check
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,4 +1,5 @@
-"""Command line: ``helpline run | chat | flows check | flows schema | flows graph | i18n``."""
+"""Command line: ``helpline run | chat | doctor | flows check | flows schema | flows graph |
+i18n | resources | telegram ids``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpline.config import ConfigError, Settings, load_settings
+from helpline.config import ConfigError, Settings, config_path, load_settings
 from helpline.errors import HelplineError
 from helpline.flow.loader import FlowError, check_flows, load_flows
+from helpline.privacy import SecretError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +23,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to helpline.toml (or set HELPLINE_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="serve the configured channels (Telegram, Signal)")
+    doctor = sub.add_parser("doctor", help="check what an operator can get wrong, one line "
+                            "per item: ok, or what to do")
+    doctor.add_argument("--offline", action="store_true",
+                        help="skip what needs the platforms (token, webhook, desk, bridge)")
+    backup = sub.add_parser("backup", help="copy the live database (safe while helpline "
+                            "runs) into a folder, as helpline-<UTC time>.db")
+    backup.add_argument("folder", help="where the copy goes (keep it apart from the key)")
+    backup.add_argument("--db", help="SQLite file (default from config)")
+    restore = sub.add_parser("restore", help="put a backup in place of the database "
+                             "(helpline stopped; the current one is kept aside)")
+    restore.add_argument("backup", help="a file made by helpline backup")
+    restore.add_argument("--db", help="SQLite file (default from config)")
+    telegram = sub.add_parser("telegram", help="Telegram set-up helpers")
+    tsub = telegram.add_subparsers(dest="telegram_command", required=True)
+    ids = tsub.add_parser("ids", help="show the chat ids of the groups the bot is in and the "
+                          "user ids of who writes there, to fill in the desk settings")
+    ids.add_argument("--seconds", type=float, default=60.0,
+                     help="how long to watch (default 60)")
     chat = sub.add_parser("chat", help="talk to the flows in this terminal")
     chat.add_argument("--db", help="SQLite file (default from config: ./var/helpline.db)")
     chat.add_argument("--flows", help="flows folder (default: the bundled flows)")
@@ -75,14 +95,24 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
+        if args.command == "doctor":
+            print(f"{'error':<7}  config: {exc}")
+        else:
+            print(f"helpline: {exc}", file=sys.stderr)
         return 2
+    config_file = config_path(args.config)
+    if args.command == "doctor":
+        return _doctor(args, settings, config_file)
+    if args.command == "telegram":
+        return _telegram(args, settings)
+    if args.command in ("backup", "restore"):
+        return _backup(args, settings)
     if args.command == "flows":
         return _flows(args, settings)
     if args.command == "chat":
         return _chat(args, settings)
     if args.command == "run":
-        return _run(settings)
+        return _run(settings, config_file)
     if args.command == "i18n":
         return _i18n(args, settings)
     if args.command == "resources":
@@ -90,7 +120,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
         if args.db:
             settings = settings.model_copy(update={"db": Path(args.db)})
-        return asyncio.run(run_resources(args, settings))
+        try:
+            return asyncio.run(run_resources(args, settings))
+        except (HelplineError, SecretError) as exc:
+            print(f"helpline: {exc}", file=sys.stderr)
+            return 2
     return 2
 
 
@@ -133,8 +167,14 @@ def _flows(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _i18n(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline import bundled
     from helpline.i18n_check import report, update_catalogs
 
+    if not args.check and settings.locales.resolve().is_relative_to(bundled.INSTALLED):
+        print("helpline: the bundled catalogues belong to the installed package; copy "
+              f"{settings.locales} to a folder of your own, set locales (and flows) to it, "
+              "and run helpline i18n again (or use --check)", file=sys.stderr)
+        return 2
     if not args.check:
         for path in update_catalogs(settings.locales, settings.flows, args.init,
                                     settings.handoff.canned):
@@ -176,19 +216,137 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         return asyncio.run(run_chat(settings))
-    except SecretError as exc:
+    except (HelplineError, SecretError) as exc:  # a short key, a database of another key
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(settings: Settings) -> int:
+def _doctor(args: argparse.Namespace, settings: Settings, config_file: Path | None) -> int:
+    from helpline.doctor import has_errors, offline_findings, online_findings
+
+    findings = offline_findings(settings, config_file)
+    for finding in findings:
+        print(finding, flush=True)
+    if not args.offline:
+        online = asyncio.run(online_findings(settings))
+        for finding in online:
+            print(finding)
+        findings.extend(online)
+    errors = sum(f.level == "error" for f in findings)
+    warnings = sum(f.level == "warning" for f in findings)
+    print(f"{errors} error(s), {warnings} warning(s)"
+          + ("; helpline run refuses to start until the errors are fixed" if errors else ""))
+    return 1 if has_errors(findings) else 0
+
+
+def _telegram(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.channels.telegram import TelegramOptions
+    from helpline.channels.telegram_checks import SeenChat, SeenUser, watch_ids
+
+    try:
+        options = TelegramOptions.from_settings(settings)
+    except ConfigError as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    groups: list[SeenChat] = []
+    people: list[SeenUser] = []
+
+    def on_chat(chat: SeenChat) -> None:
+        groups.append(chat)
+        kind = "supergroup with topics" if chat.forum else chat.kind
+        print(f"group  {chat.chat_id}  {kind}  {chat.title!r}", flush=True)
+
+    def on_user(user: SeenUser) -> None:
+        people.append(user)
+        print(f"  user {user.user_id}  {user.name!r} wrote in {user.chat_id}", flush=True)
+
+    print(f"Watching for {args.seconds:g} s what the bot sees in groups. Add the bot to the "
+          "staff group and ask each advocate to write a line there. Nothing is marked as "
+          "read: helpline still gets every update. Best run while helpline is stopped.",
+          flush=True)
+    try:
+        private = asyncio.run(watch_ids(options, args.seconds, on_chat, on_user))
+    except HelplineError as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        private = 0
+    if private:
+        print(f"({private} private chat(s) not shown: people writing to the bot)")
+    forums = [g for g in groups if g.forum]
+    if not groups:
+        print("No group seen yet. Is the bot in the group? Write a message there and run "
+              "this again.")
+        return 1
+    chosen = forums[0] if len(forums) == 1 else None
+    print("\nFor helpline.toml (check the group and remove anyone who is not an advocate):")
+    print("[handoff]")
+    print(f"staff_chat = {chosen.chat_id if chosen else groups[0].chat_id}")
+    ids = sorted({u.user_id for u in people
+                  if chosen is None or u.chat_id == chosen.chat_id})
+    print(f"advocates = [{', '.join(str(i) for i in ids)}]")
+    return 0
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.backup import backup_database, restore_database
+    from helpline.privacy import Vault
+
+    db = Path(args.db) if args.db else settings.db
+    try:
+        if args.command == "backup":
+            print(backup_database(db, Path(args.folder)))
+            return 0
+        if not settings.secret_key:
+            print("helpline: set HELPLINE_SECRET_KEY (the key the backup was made with) "
+                  "first: restore checks that it opens the backup", file=sys.stderr)
+            return 2
+        restored = restore_database(Path(args.backup), db, Vault(settings.secret_key))
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    for path in restored.kept:
+        print(f"kept the database it replaced as {path}")
+    print(f"restored {restored.database} from {args.backup}; start helpline again (it "
+          "upgrades an older backup's schema at start)")
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """A start-up failure in one line with no secret: the project's own errors say what to
+    do; anything else shows only its type and where it was raised."""
+    if isinstance(exc, HelplineError | ConfigError | SecretError):
+        return str(exc)
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:
+        where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    if isinstance(exc, RuntimeError) and "schema version" in str(exc):
+        return str(exc)  # the store's own message about a newer database
+    return (f"could not start ({type(exc).__name__}{where}); helpline doctor checks the "
+            "settings, the database and the platforms")
+
+
+def _run(settings: Settings, config_file: Path | None = None) -> int:
     if not settings.secret_key:
         print("helpline: HELPLINE_SECRET_KEY is required for 'helpline run'; make one with: "
               "python -c 'import secrets; print(secrets.token_urlsafe(48))'", file=sys.stderr)
         return 2
     if _refuse_invalid_flows(settings.flows):
         return 1
+    from helpline.doctor import has_errors, offline_findings
     from helpline.serve import build_channels, serve
+
+    findings = [f for f in offline_findings(settings, config_file, flows=False)
+                if f.level != "ok"]
+    for finding in findings:
+        print(f"helpline: {finding}", file=sys.stderr)
+    if has_errors(findings):
+        print(f"helpline: refusing to start: {sum(f.level == 'error' for f in findings)} "
+              "error(s) above; fix them and start again (helpline doctor checks)",
+              file=sys.stderr)
+        return 2
 
     try:
         channels = build_channels(settings)
@@ -199,6 +357,17 @@ def _run(settings: Settings) -> int:
         print("helpline: no channel configured; set HELPLINE_TELEGRAM_TOKEN, or "
               "HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER", file=sys.stderr)
         return 2
+    from helpline.backup import backup_before_upgrade
+
+    try:
+        saved = backup_before_upgrade(settings.db)
+    except HelplineError as exc:
+        print(f"helpline: refusing to upgrade the database without a backup: {exc}",
+              file=sys.stderr)
+        return 2
+    if saved is not None:
+        print(f"helpline: the database's schema is upgraded at this start; a copy from "
+              f"before is in {saved}", file=sys.stderr)
     stop = asyncio.Event()
 
     async def main_loop() -> None:
@@ -207,7 +376,11 @@ def _run(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, channels, stop)
 
-    asyncio.run(main_loop())
+    try:
+        asyncio.run(main_loop())
+    except Exception as exc:
+        print(f"helpline: {_one_line(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 

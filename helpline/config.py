@@ -1,22 +1,34 @@
-"""One Settings object from ``helpline.toml`` (``--config`` or ``HELPLINE_CONFIG``), then
-environment variables on top: ``HELPLINE_<KEY>`` for top-level keys and
-``HELPLINE_<SECTION>_<KEY>`` for keys in a section (lists as comma-separated text).
+"""One Settings object from ``helpline.toml`` (``--config``, ``HELPLINE_CONFIG``, or
+``./helpline.toml`` when present), then environment variables on top: ``HELPLINE_<KEY>`` for
+top-level keys and ``HELPLINE_<SECTION>_<KEY>`` for keys in a section (lists as
+comma-separated text). An unknown key or ``HELPLINE_*`` variable is an error that says which
+one was probably meant.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_FLOWS = PROJECT_ROOT / "flows"
-BUNDLED_LOCALES = PROJECT_ROOT / "locales"
+from helpline import bundled
+
+BUNDLED_FLOWS = bundled.FLOWS
+BUNDLED_LOCALES = bundled.LOCALES
+BUNDLED_DATA = bundled.DATA
 
 
 class ConfigError(Exception):
@@ -97,7 +109,7 @@ class Handoff(_Section):
     holidays: list[str] = Field(default_factory=list)
     unclaimed_minutes: float = Field(30.0, gt=0)
     note_prefix: str = "!"
-    canned: Path = PROJECT_ROOT / "data" / "canned.yaml"
+    canned: Path = BUNDLED_DATA / "canned.yaml"
 
     @field_validator("hours")
     @classmethod
@@ -141,6 +153,9 @@ class Settings(_Section):
     locales: Path = BUNDLED_LOCALES
     default_language: str = "en"
     languages: list[str] = Field(default_factory=lambda: ["en"])
+    # Languages that may be enabled before their catalogue is complete (the missing texts
+    # are shown in English). Any other enabled language must be complete.
+    allow_incomplete: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
     log_level: str = "INFO"
     commands: Commands = Field(default_factory=Commands)
@@ -154,17 +169,22 @@ class Settings(_Section):
 
     @field_validator("languages")
     @classmethod
-    def _known_languages(cls, value: list[str], info: ValidationInfo) -> list[str]:
+    def _known_languages(cls, value: list[str]) -> list[str]:
         from helpline.i18n import babel_locale
 
         for code in value:
             if babel_locale(code) is None:
                 raise ValueError(f"'{code}' is not a language code (use codes like en, es, "
                                  "fr, pt_BR)")
-        default = info.data.get("default_language")
-        if default is not None and default not in value:
-            raise ValueError(f"default_language '{default}' is not one of them; add it")
         return value
+
+    @model_validator(mode="after")
+    def _default_is_enabled(self) -> Settings:
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language '{self.default_language}' is not one of "
+                             f"languages ({', '.join(self.languages)}); add it there or "
+                             "choose one of them")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -185,11 +205,30 @@ SECTIONS = {name for name, f in Settings.model_fields.items()
 ENV_ALIASES = {"staff_chat": ("handoff", "staff_chat"), "advocates": ("handoff", "advocates")}
 
 
+LOCAL_CONFIG = "helpline.toml"
+# What Kubernetes (and Docker's legacy links) set for a service named "helpline": not ours.
+SERVICE_LINK = re.compile(r"^HELPLINE_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)"
+                          r"(_PROTO|_PORT|_ADDR)?)?)$")
+
+
+def config_path(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                cwd: Path | None = None) -> Path | None:
+    """The file that is read: ``--config``, else ``HELPLINE_CONFIG``, else
+    ``./helpline.toml`` when there is one, else none."""
+    env = os.environ if environ is None else environ
+    chosen = path or env.get("HELPLINE_CONFIG")
+    if chosen:
+        return Path(chosen)
+    local = (cwd or Path.cwd()) / LOCAL_CONFIG
+    return local if local.is_file() else None
+
+
 def load_settings(path: str | Path | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+                  environ: Mapping[str, str] | None = None,
+                  cwd: Path | None = None) -> Settings:
     """Read the TOML file (if any), apply environment overrides, validate; or ConfigError."""
     env = os.environ if environ is None else environ
-    path = path or env.get("HELPLINE_CONFIG")
+    path = config_path(path, env, cwd)
     data: dict[str, Any] = {}
     source = "environment"
     if path:
@@ -201,6 +240,10 @@ def load_settings(path: str | Path | None = None,
                               "HELPLINE_CONFIG") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    unknown = [key for key in sorted(env) if key.startswith("HELPLINE_")
+               and key not in environment_names() and not SERVICE_LINK.match(key)]
+    if unknown:
+        raise ConfigError("environment: " + "; ".join(_unknown_variable(k) for k in unknown))
     _apply_env(data, env)
     try:
         return Settings.model_validate(data)
@@ -227,6 +270,28 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             data.setdefault(section, {})[field] = _env_value(Handoff, field, raw)
 
 
+def environment_names() -> set[str]:
+    """Every ``HELPLINE_*`` variable that means something."""
+    names = {"HELPLINE_CONFIG"}
+    for name, field in Settings.model_fields.items():
+        if name in SECTIONS:
+            model = field.annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            names.update(f"HELPLINE_{name}_{sub}".upper() for sub in model.model_fields)
+        else:
+            names.add(f"HELPLINE_{name}".upper())
+    names.update(f"HELPLINE_{alias}".upper() for alias in ENV_ALIASES)
+    return names
+
+
+def _unknown_variable(key: str) -> str:
+    known = {name.removeprefix("HELPLINE_"): name for name in environment_names()}
+    close = difflib.get_close_matches(key.removeprefix("HELPLINE_"), sorted(known), n=1)
+    hint = (f"; did you mean {known[close[0]]}?" if close
+            else "; unset it (helpline.example.toml lists every setting)")
+    return f"unknown variable {key}{hint}"
+
+
 def _env_value(model: type[BaseModel], field: str, raw: str) -> Any:
     annotation = str(model.model_fields[field].annotation)
     if annotation.startswith("list"):
@@ -245,4 +310,6 @@ def _explain(error: Any) -> str:
         close = difflib.get_close_matches(str(error["loc"][-1]), list(parent.model_fields), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"unknown key '{loc}'{hint}"
+    if not loc:  # a check across keys: its message names them
+        return str(error["msg"]).removeprefix("Value error, ")
     return f"'{loc}': {error['msg']}"

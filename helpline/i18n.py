@@ -30,7 +30,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 DOMAIN = "helpline"
-DEFAULT_LOCALES = Path(__file__).resolve().parent.parent / "locales"
+from helpline.bundled import LOCALES as DEFAULT_LOCALES  # noqa: E402, I001
 SOURCE_LANGUAGE = "en"  # the language of every msgid (flow texts and Python strings)
 COMMAND = "command"  # msgctxt of the words a person types
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")

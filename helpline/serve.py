@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -33,6 +34,26 @@ def build_channels(settings: Settings) -> list[Channel]:
     return channels
 
 
+async def _started(app: App, stop: asyncio.Event) -> bool:
+    """Start the channels, unless asked to stop first: a channel may wait for its platform
+    (Telegram's getMe is retried with backoff while the Bot API cannot be reached), and a
+    stop meanwhile must not wait for it. A failure to start is raised."""
+    starting = asyncio.create_task(app.start(), name="start-channels")
+    stopping = asyncio.create_task(stop.wait(), name="stop-requested")
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        log.info("stopped before the channels were up")
+        return False
+    starting.result()
+    return True
+
+
 def install_desk(app: App, channels: Sequence[Channel]) -> None:
     """The advocate desk, when a staff chat is set and Telegram is running."""
     if not app.settings.handoff.staff_chat:
@@ -53,7 +74,8 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
     setup_logging(settings.log_level)
     async with open_app(settings, settings.secret_key, channels) as app:
         install_desk(app, channels)
-        await app.start()
+        if not await _started(app, stop):
+            return
         scheduler = build_scheduler(app)
         scheduler.start()
         log.info("helpline running with %s", ", ".join(c.name for c in channels))

@@ -367,7 +367,7 @@ def test_language_names_are_in_their_own_language() -> None:
 
 @pytest.mark.parametrize(("env", "message"), [
     ({"HELPLINE_TIMEZONE": "Mars/Olympus"}, "'timezone': Value error, 'Mars/Olympus' is not"),
-    ({"HELPLINE_LANGUAGES": "es"}, "default_language 'en' is not one of them; add it"),
+    ({"HELPLINE_LANGUAGES": "es"}, "default_language 'en' is not one of languages (es)"),
     ({"HELPLINE_LANGUAGES": "en,xx"}, "'xx' is not a language code"),
 ])
 def test_bad_language_settings_are_one_clear_line(env: dict[str, str], message: str) -> None:

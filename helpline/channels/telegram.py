@@ -333,7 +333,7 @@ class TelegramChannel:
 
     async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
         self._on_inbound = on_inbound
-        await self.app.initialize()  # getMe: fails fast on a wrong token
+        await initialize_with_backoff(self.app)  # getMe: waits for Telegram, not for a bad token
         await self._register_commands()
         await self.app.start()
         updater = self.app.updater
@@ -592,6 +592,38 @@ class TelegramChannel:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+# getMe at start while the Bot API cannot be reached: first wait, doubling up to the most.
+CONNECT_RETRY_FIRST_SECONDS = 1.0
+CONNECT_RETRY_MAX_SECONDS = 60.0
+TOKEN_REJECTED = ("Telegram rejected the bot token (telegram.token, HELPLINE_TELEGRAM_TOKEN); "
+                  "copy it again from @BotFather (/mybots, API Token)")
+
+
+async def initialize_with_backoff(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """``app.initialize()`` (its ``getMe``) until Telegram answers, as the Signal bridge is
+    waited for: an unreachable Bot API is logged in one line and tried again with backoff.
+    A token Telegram rejects raises ``Rejected`` at once; its message never holds the
+    token (python-telegram-bot's own does)."""
+    from telegram.error import InvalidToken
+
+    from helpline.errors import Rejected
+
+    delay = CONNECT_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            await app.initialize()
+            return
+        except InvalidToken:
+            raise Rejected(TOKEN_REJECTED) from None
+        except NetworkError as exc:  # also TimedOut; a 5xx from the Bot API
+            log.warning("Telegram API is not reachable (%s); trying again in %.1fs",
+                        type(exc).__name__, delay)
+        except TelegramError as exc:
+            raise Rejected(f"Telegram refused getMe ({type(exc).__name__})") from None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, CONNECT_RETRY_MAX_SECONDS)
 
 
 def _point(location: Location | None) -> tuple[float, float] | None:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpline import bundled
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import read_csv_package, read_json
 from helpline.resources.model import DirectoryData, Problem
@@ -16,8 +17,7 @@ from helpline.store import Store
 
 log = logging.getLogger("helpline.resources")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-SAMPLE_DIRECTORY = PROJECT_ROOT / "data" / "sample-directory.yaml"
+SAMPLE_DIRECTORY = bundled.DATA / "sample-directory.yaml"
 
 
 @dataclass

@@ -106,6 +106,27 @@ async def _check_key(db: aiosqlite.Connection, vault: Vault) -> bool:
     return True
 
 
+def key_matches(db: sqlite3.Connection, vault: Vault) -> bool | None:
+    """The check of ``_check_key`` on a plain (read-only) connection, for ``helpline
+    doctor``: True or False, or None when the database holds nothing to check the key by."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "key_check" in tables:
+        row = db.execute("SELECT value FROM key_check WHERE id = 1").fetchone()
+        if row is not None:
+            return hmac.compare_digest(bytes(row[0]), vault.check_value(KEY_CHECK_LABEL))
+    for table, column in KEY_SAMPLES:
+        if table in tables:
+            row = db.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "
+                             "LIMIT 1").fetchone()
+            if row is not None:
+                try:
+                    vault.decrypt(bytes(row[0]))
+                except SecretError:
+                    return False
+                return True
+    return None
+
+
 def _count(db: sqlite3.Connection, kind: str, outcome: str, n: int) -> None:
     db.execute("INSERT INTO operation_outcomes (kind, outcome, count) VALUES (?, ?, ?) "
                "ON CONFLICT(kind, outcome) DO UPDATE SET count = count + excluded.count",

@@ -392,7 +392,14 @@ class FakeBotAPI:
             "editforumtopic": self._edit_forum_topic,
             "deleteforumtopic": self._delete_forum_topic,
             "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
         }
+        self.webhook_last_error: tuple[float, str] | None = None
+        """``(unix time, message)`` that ``getWebhookInfo`` reports as the last failed
+        delivery to the webhook (Telegram's ``last_error_date``/``last_error_message``)."""
+        self.bot_rights: dict[int, dict[str, Any]] = {}
+        """What ``getChatMember`` says of the bot in a group, by chat id: ``status``
+        (``administrator`` by default) and rights (``can_manage_topics`` true by default)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1234,6 +1241,9 @@ class FakeBotAPI:
                 info["allowed_updates"] = self._webhook.allowed_updates
             if self._webhook.ip_address:
                 info["ip_address"] = self._webhook.ip_address
+            if self.webhook_last_error is not None:
+                info["last_error_date"] = int(self.webhook_last_error[0])
+                info["last_error_message"] = self.webhook_last_error[1]
         return info
 
     def _bot_message(self, call: Call, content: dict[str, Any]) -> dict[str, Any]:
@@ -1534,3 +1544,20 @@ class FakeBotAPI:
                 "premium_subscription": False, "gifts_from_channels": False,
             },
         }
+
+    async def _get_chat_member(self, call: Call) -> Any:
+        chat_id = self._require_chat_id(call)
+        user_id = self._require_int(call, "user_id", "user_id is required")
+        if user_id != BOT_ID:
+            return {"status": "member", "user": {"id": user_id, "is_bot": False,
+                                                 "first_name": "Canary"}}
+        rights = {"status": "administrator", "can_manage_topics": True,
+                  **self.bot_rights.get(chat_id, {})}
+        if rights["status"] != "administrator":
+            return {"status": rights["status"], "user": dict(_BOT_USER_SHORT)}
+        flags = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                 "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+                 "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                 "can_delete_stories")
+        return {**{flag: False for flag in flags}, "can_manage_chat": True, **rights,
+                "user": dict(_BOT_USER_SHORT)}

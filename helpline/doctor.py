@@ -1,0 +1,319 @@
+"""``helpline doctor``: what an operator can get wrong, one line per item, ok or what to do.
+
+``offline_findings`` is what needs no network: the config, the key, the database (writable,
+schema version, opened by this key), the flows, texts still holding the bundled examples,
+each enabled language's translations, the service directory and the desk settings.
+``helpline run`` prints its warnings and errors at start and refuses to start on an error.
+``diagnose`` adds what the platforms say: the Telegram token, webhook and staff group, the
+Signal bridge and number.
+
+Nothing here changes anything: the database is opened read-only (a database an older
+helpline made is reported, and upgraded only by ``helpline run``). No line holds a secret,
+a message text or anyone's id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from contextlib import closing
+from pathlib import Path
+
+from helpline.config import ConfigError, Settings
+from helpline.findings import Finding, error, ok, warning
+from helpline.flow.loader import FlowSet, check_flows, step_texts
+from helpline.privacy import MIN_SECRET_LENGTH, SecretError, Vault
+
+MAKE_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Texts the bundled flows ship as examples for the organisation to replace.
+EXAMPLE_TEXT = re.compile(r"\(example\)|should replace this", re.IGNORECASE)
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.level == "error" for f in findings)
+
+
+# ---------------------------------------------------------------- config and key
+
+
+def check_config(config_file: Path | None) -> Finding:
+    if config_file is None:
+        return ok("config", "no helpline.toml here, nor --config or HELPLINE_CONFIG: "
+                  "defaults and HELPLINE_* variables")
+    return ok("config", f"read {config_file} (HELPLINE_* variables win over it)")
+
+
+def check_key(settings: Settings) -> tuple[Finding, Vault | None]:
+    if not settings.secret_key:
+        return error("key", f"HELPLINE_SECRET_KEY is not set; make one with {MAKE_KEY}, keep "
+                     "a copy offline (docs/deploy.md, Key custody)"), None
+    try:
+        vault = Vault(settings.secret_key)
+    except SecretError:
+        return error("key", f"the secret key has fewer than {MIN_SECRET_LENGTH} characters; "
+                     f"make one with {MAKE_KEY} (only for a new database: a database keeps "
+                     "needing the key it was made with)"), None
+    return ok("key", f"set, {len(settings.secret_key)} characters"), vault
+
+
+# ---------------------------------------------------------------- database
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+
+
+def check_database(settings: Settings, vault: Vault | None) -> list[Finding]:
+    from helpline.store.migrations import MIGRATIONS
+    from helpline.store.sqlite import KEY_MISMATCH, key_matches
+
+    path = settings.db
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if not path.exists():
+        if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+            return [error("database", f"{path} cannot be created: {existing or folder} is not "
+                          "writable by this user; create the folder for it or set HELPLINE_DB")]
+        return [ok("database", f"{path} does not exist yet; helpline run creates it")]
+    if not os.access(path, os.R_OK | os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+        return [error("database", f"{path} (or its folder, which keeps the -wal file) is not "
+                      "writable by this user; fix the owner or run as the user who owns it")]
+    known = max(m.version for m in MIGRATIONS)
+    try:
+        with closing(_read_only(path)) as db:
+            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = int(row[0]) if row and row[0] is not None else 0
+            matches = key_matches(db, vault) if vault is not None and version >= 1 else None
+    except sqlite3.DatabaseError as exc:
+        return [error("database", f"{path} cannot be read as a helpline database "
+                      f"({type(exc).__name__}); restore it from a backup (docs/deploy.md)")]
+    found: list[Finding] = []
+    if version > known:
+        found.append(error("database", f"{path} is at schema version {version}, newer than "
+                           f"this helpline ({known}); install the newer helpline again or "
+                           "restore a backup made with this one"))
+    elif version < known:
+        found.append(warning("database", f"{path} is at schema version {version}; helpline "
+                             f"run upgrades it to {known} at start: back it up first "
+                             "(deploy/backup)"))
+    else:
+        found.append(ok("database", f"{path} writable, schema version {version}"))
+    if matches is False:
+        found.append(error("key", KEY_MISMATCH))
+    elif matches:
+        found.append(ok("key", "opens the stored conversations"))
+    return found
+
+
+# ---------------------------------------------------------------- flows and languages
+
+
+def check_flows_folder(settings: Settings) -> tuple[list[Finding], FlowSet | None]:
+    flowset, problems = check_flows(settings.flows)
+    if problems:
+        return [error("flows", f"{len(problems)} problem(s) in {settings.flows}, the first: "
+                      f"{problems[0]}; helpline flows check lists them all")], None
+    return [ok("flows", f"{len(flowset.flows)} flows in {settings.flows}")], flowset
+
+
+def check_examples(flowset: FlowSet) -> list[Finding]:
+    found: list[Finding] = []
+    for flow_id, flow in sorted(flowset.flows.items()):
+        source = flowset.sources[flow_id]
+        for step_id, step in flow.steps.items():
+            for keys, text in step_texts(step):
+                if EXAMPLE_TEXT.search(text):
+                    where = source.where("steps", step_id, *keys)
+                    line = next(t for t in text.splitlines() if EXAMPLE_TEXT.search(t))
+                    found.append(warning("flows", f"{source.path}:{where.line}: step "
+                                         f"'{flow_id}.{step_id}' still has an example text "
+                                         f"({line.strip()!r}); write your organisation's own "
+                                         "(and its translations)"))
+    return found
+
+
+def check_languages(settings: Settings) -> list[Finding]:
+    from helpline.i18n import SOURCE_LANGUAGE, language_name
+    from helpline.i18n_check import build_template, check_catalogs, command_words
+
+    others = [code for code in settings.languages if code != SOURCE_LANGUAGE]
+    if not others:
+        return [ok("languages", f"{', '.join(settings.languages)} (no catalogue needed)")]
+    template = build_template(settings.flows, settings.locales.parent, settings.handoff.canned)
+    reports = check_catalogs(settings.locales, template, others, command_words(settings))
+    found: list[Finding] = []
+    for report in reports:
+        if report.code not in others:
+            continue  # a catalogue that is not enabled
+        name = f"language {report.code} ({language_name(report.code)})"
+        if report.errors:
+            found.append(error(name, f"{len(report.errors)} error(s) in {report.path}, the "
+                               f"first: {report.errors[0].message}; helpline flows check "
+                               "lists them"))
+            continue
+        missing, fuzzy = len(report.missing), len(report.fuzzy)
+        if not missing and not fuzzy:
+            found.append(ok(name, f"all {report.total} texts translated"))
+            continue
+        done = report.total - missing - fuzzy
+        what = (f"{done} of {report.total} texts translated ({missing} missing, {fuzzy} "
+                f"fuzzy; the first: {(report.missing or report.fuzzy)[0]})")
+        if report.code in settings.allow_incomplete:
+            found.append(warning(name, f"{what}; shown in English where missing "
+                                 "(allow_incomplete)"))
+        else:
+            found.append(error(name, f"{what}; translate them (helpline flows check --strict "
+                               f"lists them), or add '{report.code}' to allow_incomplete to "
+                               "offer it as it is"))
+    return found
+
+
+# ---------------------------------------------------------------- directory and desk
+
+
+def check_directory(settings: Settings, now: float) -> list[Finding]:
+    path = settings.db
+    seed = settings.resources.seed
+    services = fictional = stale = 0
+    if path.exists():
+        try:
+            with closing(_read_only(path)) as db:
+                services = int(db.execute("SELECT COUNT(*) FROM services").fetchone()[0])
+                fictional = int(db.execute(
+                    "SELECT COUNT(*) FROM directory_sources WHERE fictional = 1").fetchone()[0])
+                limit = now - settings.resources.openings_stale_hours * 3600
+                stale = int(db.execute(
+                    "SELECT COUNT(DISTINCT service_id) FROM service_capacity "
+                    "WHERE updated_at < ?", (limit,)).fetchone()[0])
+        except sqlite3.DatabaseError:
+            return []  # the database line says what is wrong
+    if not services:
+        if seed and seed != "none":
+            return [ok("directory", f"empty; {seed} is imported at start (resources.seed)")]
+        return [warning("directory", "the service directory is empty: 'Find a service' finds "
+                        "nothing; import yours with helpline resources import PATH")]
+    found: list[Finding] = []
+    if fictional:
+        found.append(warning("directory", "it holds the fictional sample directory; import "
+                             "your own services (helpline resources import PATH) before "
+                             "going live"))
+    else:
+        found.append(ok("directory", f"{services} services"))
+    if stale:
+        hours = settings.resources.openings_stale_hours
+        found.append(warning("directory", f"{stale} service(s) have openings counted more "
+                             f"than {hours:g} h ago (shown as 'call to confirm'); count again "
+                             "with helpline resources openings SERVICE_ID N"))
+    return found
+
+
+def check_desk(settings: Settings) -> list[Finding]:
+    handoff = settings.handoff
+    if not handoff.staff_chat:
+        return [warning("desk", "no advocate desk (handoff.staff_chat, HELPLINE_STAFF_CHAT): "
+                        "nobody can answer 'Talk to a person'; see docs/deploy.md, Advocate "
+                        "desk")]
+    found: list[Finding] = []
+    if not settings.telegram.token:
+        found.append(error("desk", "handoff.staff_chat is set but Telegram is not "
+                           "(HELPLINE_TELEGRAM_TOKEN): the desk runs in a Telegram group"))
+    if handoff.staff_chat > 0:
+        found.append(error("desk", "handoff.staff_chat is a person's chat, not a group (group "
+                           "ids are negative, like -1001234567890); find it with helpline "
+                           "telegram ids"))
+    if not handoff.advocates:
+        found.append(warning("desk", "no advocates are listed (handoff.advocates, "
+                             "HELPLINE_ADVOCATES): nobody can claim cases; find their ids "
+                             "with helpline telegram ids"))
+    else:
+        found.append(ok("desk", f"{len(handoff.advocates)} advocate(s) listed"))
+    return found
+
+
+def check_channels_configured(settings: Settings) -> list[Finding]:
+    found: list[Finding] = []
+    if settings.telegram.token:
+        from helpline.channels.telegram import TelegramOptions
+
+        try:
+            TelegramOptions.from_settings(settings)
+        except ConfigError as exc:
+            found.append(error("telegram", str(exc)))
+    if settings.signal.service or settings.signal.number:
+        from helpline.channels.signal import SignalOptions
+
+        if not (settings.signal.service and settings.signal.number):
+            found.append(error("signal", "set both HELPLINE_SIGNAL_SERVICE and "
+                               "HELPLINE_SIGNAL_NUMBER (or neither)"))
+        else:
+            try:
+                SignalOptions.from_settings(settings)
+            except ConfigError as exc:
+                found.append(error("signal", str(exc)))
+    if not settings.telegram.token and not settings.signal.service:
+        found.append(error("channels", "no channel configured; set HELPLINE_TELEGRAM_TOKEN, "
+                           "or HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER"))
+    return found
+
+
+# ---------------------------------------------------------------- all of it
+
+
+def offline_findings(settings: Settings, config_file: Path | None,
+                     now: float | None = None, flows: bool = True) -> list[Finding]:
+    """Every check that needs no network, in the order doctor prints them."""
+    found = [check_config(config_file)]
+    key, vault = check_key(settings)
+    found.append(key)
+    found.extend(check_database(settings, vault))
+    if flows:
+        flow_findings, flowset = check_flows_folder(settings)
+        found.extend(flow_findings)
+        if flowset is not None:
+            found.extend(check_examples(flowset))
+    else:
+        flowset, _ = check_flows(settings.flows)
+        found.extend(check_examples(flowset))
+    found.extend(check_languages(settings))
+    found.extend(check_directory(settings, time.time() if now is None else now))
+    found.extend(check_desk(settings))
+    found.extend(check_channels_configured(settings))
+    return found
+
+
+async def online_findings(settings: Settings) -> list[Finding]:
+    """What the platforms say (each check skipped when its channel is not configured)."""
+    found: list[Finding] = []
+    if settings.telegram.token:
+        from helpline.channels.telegram import TelegramOptions
+        from helpline.channels.telegram_checks import check_telegram
+
+        try:
+            options = TelegramOptions.from_settings(settings)
+        except ConfigError:
+            pass  # reported offline
+        else:
+            found.extend(await check_telegram(options, settings.handoff.staff_chat,
+                                              settings.telegram.webhook_url))
+    if settings.signal.service and settings.signal.number:
+        from helpline.channels.signal import SignalOptions
+        from helpline.channels.signal_checks import check_signal
+
+        try:
+            signal_options = SignalOptions.from_settings(settings)
+        except ConfigError:
+            pass
+        else:
+            found.extend(await check_signal(signal_options))
+    return found
+
+
+async def diagnose(settings: Settings, config_file: Path | None,
+                   now: float | None = None) -> list[Finding]:
+    return [*offline_findings(settings, config_file, now), *await online_findings(settings)]
+
+
+__all__ = ["Finding", "diagnose", "has_errors", "offline_findings", "online_findings"]
