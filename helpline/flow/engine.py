@@ -31,6 +31,7 @@ from helpline.events import (
 )
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import (
+    MAX_DEPTH,
     AnyStep,
     AskStep,
     BranchStep,
@@ -50,7 +51,6 @@ from helpline.flow.state import Frame, Overlay, State, Value
 from helpline.i18n import N_, NullTranslator, Translator, display_word, word_forms
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
-MAX_DEPTH = 8  # nested calls
 
 
 def normalize(text: str) -> str:
@@ -104,6 +104,9 @@ class Result:
     # A location the person shared at an area question this turn: only the lookup of the
     # same turn gets it (Lookup.near); it is never put in the state.
     near: tuple[float, float] | None = field(default=None, repr=False)
+    # What the app knows this turn for ``available:`` conditions (see model.FACTS); None:
+    # not told, so everything counts as available.
+    facts: frozenset[str] | None = None
 
     def add_effect(self, effect: Effect) -> None:
         self.effects.append(effect)
@@ -194,7 +197,7 @@ class Engine:
         state.last_seen = inbound.at
         if inbound.locale_hint and state.locale is None:
             state.locale = self._known_locale(inbound.locale_hint)
-        result = Result(state)
+        result = Result(state, facts=inbound.facts)
         said = normalize(inbound.text) if inbound.kind == "text" else ""
         payload = inbound.payload if inbound.kind == "button" else ""
 
@@ -447,14 +450,14 @@ class Engine:
             match = _CHOICE_PAYLOAD.fullmatch(payload)
             if match and int(match.group(1)) == state.turn:
                 index = int(match.group(2))
-                if index >= len(step.options):
+                if index not in self._visible(state, step, result.facts):
                     index = None
             if index is None:
                 result.messages.append(Message(self._t(state, T_STALE)))
                 self._rerender(result)
                 return
         elif said:
-            index = self._match_option(state, step, said)
+            index = self._match_option(state, step, said, result.facts)
         if index is None:
             state.retries += 1
             text = self._t(state, step.retry) if step.retry else self._t(state, T_NOT_UNDERSTOOD)
@@ -470,10 +473,19 @@ class Engine:
         self._follow(result, option)
         self._run(result)
 
-    def _match_option(self, state: State, step: ChooseStep, said: str) -> int | None:
-        if (number := _option_number(said, len(step.options))) is not None:
-            return number
-        for i, option in enumerate(step.options):
+    def _visible(self, state: State, step: ChooseStep, facts: frozenset[str] | None
+                 ) -> list[int]:
+        """The options shown now: those without ``if:``, or whose condition holds."""
+        return [i for i, option in enumerate(step.options)
+                if option.when is None or _holds(option.when, state.vars, facts)]
+
+    def _match_option(self, state: State, step: ChooseStep, said: str,
+                      facts: frozenset[str] | None = None) -> int | None:
+        visible = self._visible(state, step, facts)
+        if (number := _option_number(said, len(visible))) is not None:
+            return visible[number]
+        for i in visible:
+            option = step.options[i]
             names = {normalize(option.label), normalize(self._t(state, option.label))}
             names.update(form for k in option.keywords for form in self._forms(k))
             if said in names:
@@ -524,12 +536,13 @@ class Engine:
 
     # ------------------------------------------------------------- running
 
-    def picks_option(self, state: State, text: str) -> bool:
+    def picks_option(self, state: State, text: str, facts: frozenset[str] | None = None
+                     ) -> bool:
         """Whether typed ``text`` picks an option of the question the person is at."""
         step = self._current(state)
         said = normalize(text)
         return isinstance(step, ChooseStep) and bool(said) and (
-            self._match_option(state, step, said) is not None)
+            self._match_option(state, step, said, facts) is not None)
 
     def current_step(self, state: State) -> AnyStep | None:
         return self._current(state)
@@ -592,7 +605,7 @@ class Engine:
             step = steps_of[frame.flow].steps[frame.step]  # exact types below: never subclassed
             if type(step) is ChooseStep:
                 state.turn += 1
-                result.messages.append(self._render_choose(state, step))
+                result.messages.append(self._render_choose(state, step, facts=result.facts))
                 return
             if type(step) is AskStep:
                 state.turn += 1
@@ -603,7 +616,7 @@ class Engine:
             elif type(step) is SetStep:
                 state.vars.update(step.set)
             elif type(step) is BranchStep:
-                self._follow(result, _branch_target(step, state.vars))
+                self._follow(result, _branch_target(step, state.vars, result.facts))
                 continue
             elif type(step) is CallStep:
                 if len(state.stack) >= MAX_DEPTH:
@@ -654,7 +667,7 @@ class Engine:
         step = home.steps[home.start]
         if isinstance(step, ChooseStep):
             state.turn += 1
-            result.messages.append(self._render_choose(state, step))
+            result.messages.append(self._render_choose(state, step, facts=result.facts))
         else:
             state.stack = []
 
@@ -665,7 +678,7 @@ class Engine:
             return
         step = self._current(state)
         if isinstance(step, ChooseStep):
-            shown = self._render_choose(state, step, question=not quiet)
+            shown = self._render_choose(state, step, question=not quiet, facts=result.facts)
             last = result.messages[-1] if result.messages else None
             if quiet and last is not None and not last.choices:
                 # "Sorry, I didn't catch that." and the options again, in one message.
@@ -684,7 +697,8 @@ class Engine:
 
     # ------------------------------------------------------------- rendering
 
-    def _render_choose(self, state: State, step: ChooseStep, question: bool = True) -> Message:
+    def _render_choose(self, state: State, step: ChooseStep, question: bool = True,
+                       facts: frozenset[str] | None = None) -> Message:
         locale = state.locale or self.config.default_locale
         cached = self._labels.get((locale, id(step)))
         if cached is None or cached[0] is not step:
@@ -692,7 +706,11 @@ class Engine:
             self._labels[(locale, id(step))] = cached
         prefix = f"c:{state.turn}:"
         labels = cached[1]
-        choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
+        if step.conditional:
+            choices = tuple(Choice(labels[i], prefix + _INDEXES[i])
+                            for i in self._visible(state, step, facts))
+        else:
+            choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
         return Message(self._fmt(state, step.choose) if question else "", choices)
 
     def _t(self, state: State, message: str) -> str:
@@ -781,14 +799,19 @@ def _typed_words(flows: FlowSet) -> set[str]:
     return words
 
 
-def _branch_target(step: BranchStep, variables: dict[str, Value]) -> Target:
+def _branch_target(step: BranchStep, variables: dict[str, Value],
+                   facts: frozenset[str] | None = None) -> Target:
     for case in step.branch:
-        if all(_holds(c, variables) for c in case.conditions):
+        if all(_holds(c, variables, facts) for c in case.conditions):
             return case
     return step.else_ or Target()
 
 
-def _holds(cond: Condition, variables: dict[str, Value]) -> bool:
+def _holds(cond: Condition, variables: dict[str, Value],
+           facts: frozenset[str] | None = None) -> bool:
+    if cond.var is None:  # available / unavailable: what the app told this turn
+        has = facts is None or cond.fact in facts
+        return has if cond.available is not None else not has
     value = variables.get(cond.var)
     if cond.is_set is not None and (value not in (None, "", [])) != cond.is_set:
         return False

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 VAR_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_DEPTH = 8  # flows nested by calls, the first included; the engine gives up beyond
+# What the app answers for ``available:`` / ``unavailable:`` conditions, at every turn:
+# advocates on shift now (a desk set up, advocates listed, within office hours); a desk
+# that takes messages for the next shift even when no one is on shift; a service
+# directory with at least one service; a check-in this person has booked.
+FACTS: tuple[str, ...] = ("advocates", "desk", "directory", "checkin")
 
 Scalar = str | int | float | bool
 
@@ -47,11 +53,51 @@ class SayStep(_StepBase):
     say: str = Field(description="Text to send.")
 
 
+class Condition(_Strict):
+    """A test of a variable (``var`` with ``equals``, ``in``...), or of something only the
+    app knows at this moment: ``available: advocates`` holds when advocates are on shift,
+    ``unavailable: directory`` when the service directory is empty (see FACTS)."""
+
+    var: str | None = Field(None, pattern=VAR_PATTERN)
+    available: str | None = Field(None, description="Holds when the app has this: "
+                                  + ", ".join(FACTS) + ".")
+    unavailable: str | None = Field(None, description="Holds when the app lacks this.")
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    is_set: bool | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Condition:
+        given = [k for k in ("var", "available", "unavailable") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a condition tests one thing: give 'var' (a variable), "
+                             "'available' or 'unavailable'")
+        tests = (self.equals, self.not_equals, self.in_, self.is_set, self.gt, self.lt)
+        if self.var is None and any(t is not None for t in tests):
+            raise ValueError("'available' and 'unavailable' take no other test; "
+                             "use 'var' to test a variable")
+        return self
+
+    @property
+    def fact(self) -> str | None:
+        return self.available if self.available is not None else self.unavailable
+
+
 class Option(Target):
     label: str = Field(description="What the person sees on the button or in the list.")
+    when: Condition | None = Field(
+        None, alias="if", description="Shown only when this holds (e.g. {available: advocates})."
+    )
     value: Scalar | None = Field(None, description="Value saved to the step's 'save' variable.")
     keywords: list[str] = Field(default_factory=list, description="Other words that pick it.")
     note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _needs_target(self) -> Option:
@@ -65,6 +111,11 @@ class ChooseStep(_StepBase):
     options: list[Option] = Field(min_length=1, max_length=12)
     save: str | None = Field(None, pattern=VAR_PATTERN, description="Variable for the value.")
     retry: str | None = Field(None, description="Gentle re-prompt after an answer that fits none.")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some option is shown only when its ``if:`` holds."""
+        return any(option.when is not None for option in self.options)
 
 
 class Validation(_Strict):
@@ -89,18 +140,6 @@ class AskStep(_StepBase):
 
 class SetStep(_StepBase):
     set: dict[Annotated[str, Field(pattern=VAR_PATTERN)], Scalar | None]
-
-
-class Condition(_Strict):
-    var: str = Field(pattern=VAR_PATTERN)
-    equals: Scalar | None = None
-    not_equals: Scalar | None = None
-    in_: list[Scalar] | None = Field(None, alias="in")
-    is_set: bool | None = None
-    gt: float | None = None
-    lt: float | None = None
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class BranchCase(Target):
