@@ -643,9 +643,13 @@ class Engine:
                            if state.vars.get(name) not in (None, "", [])}
                 result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
             elif type(step) is ScheduleStep:
-                hours = _number(step.schedule.after_hours, state.vars)
-                if hours is not None and 0 < hours <= 366 * 24:
-                    result.add_effect(Schedule(step.schedule.kind, hours, step.schedule.flow))
+                plan = step.schedule
+                if plan.cancel:
+                    result.add_effect(CancelSchedules())
+                elif plan.after_hours is not None and plan.flow is not None:
+                    hours = _number(plan.after_hours, state.vars)
+                    if hours is not None and 0 < hours <= 366 * 24:
+                        result.add_effect(Schedule(plan.kind, hours, plan.flow))
             elif type(step) is DisappearingStep:
                 seconds = _number(step.disappearing, state.vars)
                 if seconds is not None and 0 <= seconds <= 365 * 86400:

@@ -323,7 +323,7 @@ def step_targets(step: AnyStep) -> list[tuple[tuple[str | int, ...], Target]]:
 def called_flows(step: AnyStep) -> list[str]:
     if isinstance(step, CallStep):
         return [step.call]
-    if isinstance(step, ScheduleStep):
+    if isinstance(step, ScheduleStep) and step.schedule.flow is not None:
         return [step.schedule.flow]
     return []
 

@@ -193,10 +193,19 @@ class HandoffStep(_StepBase):
 
 class ScheduleSpec(_Strict):
     kind: Literal["checkin"] = "checkin"
-    after_hours: str | float = Field(
-        description="Hours from now, or the name of a variable holding them."
+    after_hours: str | float | None = Field(
+        None, description="Hours from now, or the name of a variable holding them."
     )
-    flow: str = Field(description="Flow to run when it is due.")
+    flow: str | None = Field(None, description="Flow to run when it is due.")
+    cancel: bool = Field(False, description="Cancel the check-in booked before, if any.")
+
+    @model_validator(mode="after")
+    def _book_or_cancel(self) -> ScheduleSpec:
+        if self.cancel and (self.after_hours is not None or self.flow is not None):
+            raise ValueError("'cancel: true' takes no 'after_hours' or 'flow'")
+        if not self.cancel and (self.after_hours is None or self.flow is None):
+            raise ValueError("give 'after_hours' and 'flow' (or 'cancel: true')")
+        return self
 
 
 class ScheduleStep(_StepBase):
@@ -297,8 +306,31 @@ AnyStep = (
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of one flow file, for editors that autocomplete YAML."""
+    """The JSON Schema of one flow file, for editors that autocomplete YAML.
+
+    Beyond what pydantic derives: step ids (the keys of ``steps``) and every place that
+    names a step (``start``, ``next``) carry the id pattern, so an editor marks a bad id
+    as it is typed; ``available:`` lists what the app can answer."""
     schema = Flow.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "helpline flow"
+    steps = schema["properties"]["steps"]
+    steps["propertyNames"] = {"pattern": ID_PATTERN}
+    steps["additionalProperties"] = False
+    schema["properties"]["start"]["pattern"] = ID_PATTERN
+    for definition in schema["$defs"].values():
+        props = definition.get("properties", {})
+        for key in ("next", "flow", "call"):
+            if key in props:
+                _add_pattern(props[key])
+        for key in ("available", "unavailable"):
+            if key in props:
+                props[key] = {**props[key], "anyOf": [{"enum": list(FACTS)}, {"type": "null"}]}
     return schema
+
+
+def _add_pattern(prop: dict[str, Any]) -> None:
+    """``{"anyOf": [{"type": "string"}, {"type": "null"}]}`` or ``{"type": "string"}``."""
+    for option in prop.get("anyOf", [prop]):
+        if option.get("type") == "string":
+            option["pattern"] = ID_PATTERN
