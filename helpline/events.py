@@ -181,6 +181,9 @@ class Handoff:
 
     summary: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
+    # The flow already asked, and the person chose to leave a message for the next shift:
+    # off shift, the case waits for it without asking again.
+    for_next_shift: bool = False
 
 
 @dataclass(frozen=True)

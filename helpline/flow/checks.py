@@ -242,14 +242,15 @@ def unknown_facts(flowset: FlowSet) -> list[Problem]:
                             conditions.append((keys, cond))
             elif isinstance(step, ChooseStep):
                 for i, option in enumerate(step.options):
-                    when = option.when
-                    if when is not None:
-                        key = _fact_key(when) if when.fact is not None else "var"
-                        conditions.append((("options", i, "if", key), when))
-                        if when.var is not None and when.var not in known:
-                            conditions.pop()
+                    listed = isinstance(option.when, list)
+                    for j, when in enumerate(option.conditions):
+                        at: tuple[str | int, ...] = (("options", i, "if", j) if listed
+                                                     else ("options", i, "if"))
+                        if when.fact is not None:
+                            conditions.append(((*at, _fact_key(when)), when))
+                        elif when.var is not None and when.var not in known:
                             problems.append(_problem(
-                                flowset, flow.id, ("steps", step_id, "options", i, "if", "var"),
+                                flowset, flow.id, ("steps", step_id, *at, "var"),
                                 f"option '{option.label}' of step '{step_id}' depends on "
                                 f"'{when.var}' but no step saves it; fix the name or save it "
                                 "first"))

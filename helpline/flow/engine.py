@@ -48,7 +48,15 @@ from helpline.flow.model import (
     Target,
 )
 from helpline.flow.state import Frame, Overlay, State, Value
-from helpline.i18n import N_, NullTranslator, Translator, display_word, word_forms
+from helpline.i18n import (
+    N_,
+    Nn_,
+    NullTranslator,
+    Translator,
+    count_text,
+    display_word,
+    word_forms,
+)
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
 
@@ -87,6 +95,9 @@ class EngineConfig:
     resume_after_hours: float = 12.0
     # Extra words per command in other languages, already normalized (filled by i18n).
     extra_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    # What counts as available (model.FACTS) when an inbound does not say: a staffed
+    # organisation with a directory, and no check-in booked. The app always says.
+    default_facts: frozenset[str] = frozenset({"advocates", "desk", "directory"})
 
     def words(self, command: str) -> frozenset[str]:
         base: Iterable[str] = getattr(self, f"{command}_words")
@@ -131,6 +142,13 @@ T_STALE = N_("That button is from an earlier message. Here is where we are now:"
 T_NOT_UNDERSTOOD = N_("Sorry, I didn't catch that. You can tap an option or type its number.")
 T_ASK_AGAIN = N_("That doesn't quite fit. Could you try again?")
 T_ASK_NUMBER = N_("Please answer with a number.")
+T_TOO_LONG = Nn_(
+    "That is a little long for me to keep: I can keep up to {n} character here. Could you "
+    "make it shorter?",
+    "That is a little long for me to keep: I can keep up to {n} characters here. Could you "
+    "make it shorter?",
+)
+ASK_KEPT = 500  # characters an ask keeps when its step says nothing else
 T_WAY_OUT = N_("You can type menu to go back, or help.")
 T_WELCOME_BACK = N_("Welcome back. Here is where we left off:")
 T_WELCOME_BACK_SHORT = N_("Welcome back.")
@@ -197,7 +215,8 @@ class Engine:
         state.last_seen = inbound.at
         if inbound.locale_hint and state.locale is None:
             state.locale = self._known_locale(inbound.locale_hint)
-        result = Result(state, facts=inbound.facts)
+        result = Result(state, facts=self.config.default_facts if inbound.facts is None
+                        else inbound.facts)
         said = normalize(inbound.text) if inbound.kind == "text" else ""
         payload = inbound.payload if inbound.kind == "button" else ""
 
@@ -366,8 +385,9 @@ class Engine:
     def _quick_exit(self, state: State) -> Result:
         fresh = State(turn=state.turn)
         messages = []
-        if self.config.quick_exit_reply:
-            messages.append(Message(self.config.quick_exit_reply, ephemeral=True))
+        if self.config.quick_exit_reply:  # a msgid like every text: in their language
+            messages.append(Message(self._t(state, self.config.quick_exit_reply),
+                                    ephemeral=True))
         return Result(fresh, messages, [DeleteChat(), CancelSchedules()])
 
     def _erase_answer(self, result: Result, said: str, payload: str) -> Result:
@@ -402,6 +422,10 @@ class Engine:
         if state.idle:
             self._start_flow(result, self.config.first_flow if not state.seen_welcome
                              else self.config.home_flow)
+        elif state.overlay is not None and isinstance(self._current(state), LookupStep):
+            # The app's own menu (search results, a card): only its owner can show it
+            # again in the new language.
+            result.add_effect(OverlayPick(state.overlay.owner, "refresh"))
         else:
             self._rerender(result)
         return True
@@ -477,7 +501,7 @@ class Engine:
                  ) -> list[int]:
         """The options shown now: those without ``if:``, or whose condition holds."""
         return [i for i, option in enumerate(step.options)
-                if option.when is None or _holds(option.when, state.vars, facts)]
+                if all(_holds(c, state.vars, facts) for c in option.conditions)]
 
     def _match_option(self, state: State, step: ChooseStep, said: str,
                       facts: frozenset[str] | None = None) -> int | None:
@@ -505,6 +529,15 @@ class Engine:
             state.retries = 0
             self._follow(result, step)
             self._run(result)
+            return
+        kept = step.validate_.max_length if step.validate_ is not None else ASK_KEPT
+        if len(answer) > kept:  # never cut what someone wrote without saying so
+            state.retries += 1
+            text = count_text(self.tr, state.locale or self.config.default_locale,
+                              T_TOO_LONG, kept)
+            if state.retries >= 2:
+                text = f"{text} {self._t(state, T_WAY_OUT)}"
+            result.messages.append(Message(text))
             return
         value, problem = _validate(step, answer)
         if problem is not None:
@@ -641,7 +674,8 @@ class Engine:
             elif type(step) is HandoffStep:
                 summary = {name: state.vars.get(name) for name in step.handoff.share
                            if state.vars.get(name) not in (None, "", [])}
-                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
+                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic,
+                                          for_next_shift=step.handoff.for_next_shift))
             elif type(step) is ScheduleStep:
                 plan = step.schedule
                 if plan.cancel:
@@ -754,7 +788,7 @@ def _show(value: Value) -> str:
 def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:
     rules = step.validate_
     if rules is None:
-        return answer[:500], None
+        return answer[:ASK_KEPT], None
     answer = answer[: rules.max_length]
     if rules.pattern is not None and not re.fullmatch(rules.pattern, answer):
         return None, T_ASK_AGAIN

@@ -125,8 +125,8 @@ def mermaid(flow: Flow) -> str:
             if keys and keys[0] == "options" and isinstance(step, ChooseStep):
                 option = step.options[int(keys[1])]
                 label = option.label
-                if option.when is not None:
-                    label = f"{label} (if {condition_label(option.when)})"
+                if option.conditions:
+                    label = f"{label} (if {' and '.join(map(condition_label, option.conditions))})"
                 edge = f'|"{_label(label, 48)}"|'
             elif keys and keys[0] == "branch" and isinstance(step, BranchStep):
                 case = step.branch[int(keys[1])]

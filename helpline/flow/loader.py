@@ -358,7 +358,8 @@ def saved_vars(flows: FlowSet) -> set[str]:
 
 
 # Variables the app itself fills in; flows may show them without setting them.
-APP_VARS = frozenset({"channel", "case_handle", "queue_position", "result_count"})
+APP_VARS = frozenset({"channel", "case_handle", "queue_position", "result_count",
+                      "checkin_in", "checkin_date"})
 
 
 def _check_graph(flowset: FlowSet) -> list[Problem]:

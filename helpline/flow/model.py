@@ -90,14 +90,21 @@ class Condition(_Strict):
 
 class Option(Target):
     label: str = Field(description="What the person sees on the button or in the list.")
-    when: Condition | None = Field(
-        None, alias="if", description="Shown only when this holds (e.g. {available: advocates})."
+    when: Condition | list[Condition] | None = Field(
+        None, alias="if", description="Shown only when this holds (e.g. {available: advocates}),"
+        " or all of a list of conditions."
     )
     value: Scalar | None = Field(None, description="Value saved to the step's 'save' variable.")
     keywords: list[str] = Field(default_factory=list, description="Other words that pick it.")
     note: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def conditions(self) -> list[Condition]:
+        if self.when is None:
+            return []
+        return self.when if isinstance(self.when, list) else [self.when]
 
     @model_validator(mode="after")
     def _needs_target(self) -> Option:
@@ -185,6 +192,10 @@ class HandoffSpec(_Strict):
         default_factory=list, description="Variables the person agreed to share with an advocate."
     )
     topic: str | None = None
+    for_next_shift: bool = Field(
+        False, description="The flow asked already: off shift, the person chose to leave a "
+        "message for the next shift (otherwise the app asks them then)."
+    )
 
 
 class HandoffStep(_StepBase):
