@@ -17,7 +17,7 @@ import pytest
 from helpline.app import App
 from helpline.channels.telegram import TelegramChannel, TelegramOptions
 from helpline.config import Delivery, Handoff, load_settings
-from helpline.events import Inbound
+from helpline.events import Inbound, combined
 from helpline.flow.loader import load_flows
 from helpline.handoff import install
 from helpline.handoff.cases import Cases
@@ -161,6 +161,7 @@ async def test_off_shift_the_flow_says_so_first_and_a_message_waits_for_the_next
     assert "Your message is in. Your case number is " in done.text
     assert home.text == MAIN_MENU and [c.label for c in home.choices] == [
         *MENU_BUTTONS[:3], "Leave a message for an advocate", MENU_BUTTONS[4]]
+    assert len(combined([done, home], 4096)) == 1  # as Telegram and Signal send it
     case = await service.cases.open_for(h.pid)
     assert case is not None and case.later == "yes" and case.handle in done.text
     thread = desk.threads["1"]

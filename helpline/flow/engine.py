@@ -678,12 +678,17 @@ class Engine:
                                           for_next_shift=step.handoff.for_next_shift))
             elif type(step) is ScheduleStep:
                 plan = step.schedule
+                # What is shown later in this turn already counts the change (the app
+                # carries the effect out before anything is sent).
                 if plan.cancel:
                     result.add_effect(CancelSchedules())
+                    result.facts = _without(result.facts, "checkin")
                 elif plan.after_hours is not None and plan.flow is not None:
                     hours = _number(plan.after_hours, state.vars)
                     if hours is not None and 0 < hours <= 366 * 24:
                         result.add_effect(Schedule(plan.kind, hours, plan.flow))
+                        if result.facts is not None:
+                            result.facts = result.facts | {"checkin"}
             elif type(step) is DisappearingStep:
                 seconds = _number(step.disappearing, state.vars)
                 if seconds is not None and 0 <= seconds <= 365 * 86400:
@@ -835,6 +840,10 @@ def _typed_words(flows: FlowSet) -> set[str]:
             elif isinstance(step, ChooseStep):
                 words.update(k for option in step.options for k in option.keywords)
     return words
+
+
+def _without(facts: frozenset[str] | None, fact: str) -> frozenset[str] | None:
+    return None if facts is None else facts - {fact}
 
 
 def _branch_target(step: BranchStep, variables: dict[str, Value],
