@@ -91,6 +91,10 @@ def check_result(before: State, snapshot: State, result: Result) -> None:
         assert isinstance(step, (ChooseStep, AskStep, LookupStep)), (state.top, step)
     if state.overlay is not None:
         assert isinstance(current(state), LookupStep)
+    # One message a turn: texts join the message after them, so at most one may carry
+    # choices, and it comes last.
+    with_choices = [i for i, m in enumerate(result.messages) if m.choices]
+    assert with_choices in ([], [len(result.messages) - 1]), result.messages
     fresh = (f"c:{state.turn}:", f"o:{state.turn}:", "g:")
     for message in result.messages:
         assert isinstance(message.text, str)

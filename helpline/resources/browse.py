@@ -37,6 +37,7 @@ NOTE = "_resources_note"
 NO_DOCUMENTS = "_resources_no_documents"
 VIEW = "_resources_view"  # what is on screen: page:N, saved, svc:ORIGIN:ID or nothing
 MAX_KEPT = 100
+HAS_SERVICES_SECONDS = 5.0
 ADVOCATE_FLOW = "advocate"
 
 T_FOUND = Nn_("I found {n} service that may fit.", "I found {n} services that may fit.")
@@ -81,6 +82,7 @@ class ResourceBrowser:
         self.app = app
         self.directory = Directory(app.store)
         self.empty = empty  # what a lookup says when the directory is empty
+        self._has_services: tuple[float, bool | None] = (0.0, None)
         self.other_picks = other_picks
 
     # ------------------------------------------------------------- effects
@@ -136,8 +138,14 @@ class ResourceBrowser:
         return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
 
     async def has_services(self, turn: Turn) -> bool:
-        """``available: directory``: at least one service to search."""
-        return bool((await self.directory.snapshot()).services)
+        """``available: directory``: at least one service to search. Asked at every turn, so
+        the answer is kept for a few seconds (an import shows within them; a lookup itself
+        always reads the directory afresh)."""
+        kept_at, kept = self._has_services
+        if kept is None or not 0 <= turn.now - kept_at < HAS_SERVICES_SECONDS:
+            kept = bool((await self.directory.snapshot()).services)
+            self._has_services = (turn.now, kept)
+        return kept
 
     # ------------------------------------------------------------- views
 
