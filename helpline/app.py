@@ -31,7 +31,14 @@ from helpline.events import (
     combined,
     split_long,
 )
-from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
+from helpline.flow.engine import (
+    CHECKIN_DUE,
+    Engine,
+    EngineConfig,
+    Language,
+    Result,
+    normalize,
+)
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import BranchStep, ChooseStep, LookupStep
 from helpline.flow.state import State
@@ -73,10 +80,6 @@ LeaveHook = Callable[[str, float, bool], Awaitable[None]]
 # Answers one fact for ``available:`` conditions (flow.model.FACTS) at this turn.
 FactProvider = Callable[[Turn], Awaitable[bool]]
 
-# Where the app keeps a booked check-in's due time in the state (flows cannot write "_"
-# variables), and the variables it fills from it for flows to show.
-CHECKIN_DUE = "_checkin_due"
-CHECKIN_VARS = ("checkin_in", "checkin_date")
 
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
@@ -102,6 +105,7 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
         languages=tuple(Language(code, language_name(code)) for code in settings.languages),
         default_locale=settings.default_language,
         resume_after_hours=settings.conversation.resume_after_hours,
+        timezone=settings.timezone,
     )
     if translator is None:
         return config
@@ -203,7 +207,6 @@ class App:
                     log.warning("first-contact setup failed on %s (%s)", channel,
                                 type(exc).__name__)
         if self._used_facts:
-            state = self._checkin_vars(state, now)
             inbound = replace(inbound, facts=await self._facts(Turn(pid, channel, state, now)))
         if self.intercept is not None and inbound.kind != "timer":
             turn = Turn(pid, channel, state.clone(), now, inbound.facts)
@@ -496,22 +499,6 @@ class App:
         due = turn.state.vars.get(CHECKIN_DUE)
         return isinstance(due, (int, float)) and due > turn.now
 
-    def _checkin_vars(self, state: State, now: float) -> State:
-        """A booked check-in's time for flows to show ({checkin_in}, {checkin_date}), in
-        the person's language; forgotten once it is due."""
-        due = state.vars.get(CHECKIN_DUE)
-        if not isinstance(due, (int, float)) and not any(v in state.vars for v in CHECKIN_VARS):
-            return state
-        state = state.clone()
-        if isinstance(due, (int, float)) and due > now:
-            state.vars["checkin_in"], state.vars["checkin_date"] = format_when(
-                state.locale or self.settings.default_language, now, (due - now) / 3600,
-                self.settings.timezone)
-        else:
-            for name in (CHECKIN_DUE, *CHECKIN_VARS):
-                state.vars.pop(name, None)
-        return state
-
     async def _schedule(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Schedule)
         await self.store.cancel_jobs(turn.pid, effect.kind)
@@ -533,8 +520,7 @@ class App:
 
     async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
         await self.store.cancel_jobs(turn.pid)
-        for name in (CHECKIN_DUE, *CHECKIN_VARS):
-            turn.state.vars.pop(name, None)
+        turn.state.vars.pop(CHECKIN_DUE, None)
         return []
 
     # ------------------------------------------------------------- lifecycle

@@ -55,8 +55,14 @@ from helpline.i18n import (
     Translator,
     count_text,
     display_word,
+    format_when,
     word_forms,
 )
+
+# Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
+# the variables flows may show from it, formatted when shown (in the language of the moment).
+CHECKIN_DUE = "_checkin_due"
+CHECKIN_VARS = ("checkin_in", "checkin_date")
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
 
@@ -98,6 +104,7 @@ class EngineConfig:
     # What counts as available (model.FACTS) when an inbound does not say: a staffed
     # organisation with a directory, and no check-in booked. The app always says.
     default_facts: frozenset[str] = frozenset({"advocates", "desk", "directory"})
+    timezone: str = "UTC"  # the organisation's, for dates shown to people
 
     def words(self, command: str) -> frozenset[str]:
         base: Iterable[str] = getattr(self, f"{command}_words")
@@ -763,7 +770,18 @@ class Engine:
         text = self._t(state, message)
         if "{" not in text:  # most texts show no variable
             return text
-        return _PLACEHOLDER.sub(lambda m: _show(state.vars.get(m.group(1))), text)
+        return _PLACEHOLDER.sub(lambda m: self._show_var(state, m.group(1)), text)
+
+    def _show_var(self, state: State, name: str) -> str:
+        if name in CHECKIN_VARS:  # when the booked check-in comes, in their language now
+            due = state.vars.get(CHECKIN_DUE)
+            if not isinstance(due, (int, float)) or isinstance(due, bool):
+                return ""
+            when, date = format_when(state.locale or self.config.default_locale,
+                                     state.last_seen, max(0.0, due - state.last_seen) / 3600,
+                                     self.config.timezone)
+            return when if name == "checkin_in" else date
+        return _show(state.vars.get(name))
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
