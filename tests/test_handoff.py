@@ -431,7 +431,7 @@ def parts(text: str, *starts: str) -> list[str]:
     return [*cut, rest]
 
 
-Starter = Callable[[], Awaitable[Desk]]
+Starter = Callable[..., Awaitable[Desk]]
 
 
 @pytest.fixture
@@ -444,9 +444,10 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 async def start_desk(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Starter]:
     running: list[App] = []
 
-    async def start() -> Desk:
+    async def start(hours: tuple[str, ...] = ()) -> Desk:
         settings = make_settings(
-            tmp_path, handoff=Handoff(staff_chat=FORUM, advocates=[ADVOCATE, OTHER_ADVOCATE]),
+            tmp_path, handoff=Handoff(staff_chat=FORUM, advocates=[ADVOCATE, OTHER_ADVOCATE],
+                                      hours=list(hours)),
             delivery=Delivery(retry_first_seconds=0.05, retry_max_seconds=0.2))
         vault = Vault(SECRET)
         store = await Store.open(settings.db, vault)
@@ -635,3 +636,32 @@ async def test_an_advocate_updates_openings_from_the_desk(start_desk: Starter) -
     await until(lambda: d.topic_texts()[-1] == "Only advocates on the list can do that.")
     caps = (await Directory(d.app.store).capacities(["harbour-house"]))["harbour-house"]
     assert [c.available for c in caps] == [4]
+
+
+async def test_off_shift_on_telegram_every_turn_is_one_message(start_desk: Starter) -> None:
+    """Off shift, from the menu to the message left for the next shift: each turn is one
+    Telegram message (one notification), buttons last; the desk gets the case."""
+    rig = await start_desk(hours=("mon 00:00-00:01",))
+    await rig.person("hi")
+    await rig.press("Yes")
+    assert rig.buttons()[-1][3] == "Leave a message for an advocate"
+    [first] = await rig.person("4")
+    assert first.startswith("No advocates are on shift right now. You can leave a message")
+    assert rig.buttons()[-1] == ["Leave a message", "Numbers to call now", "Not now"]
+    [note] = await rig.press("Leave a message")
+    assert note.startswith("They only see what you choose to share")
+    [safe_time] = await rig.person(NOTE)
+    assert safe_time == "When is it usually safer for you to get a message here?"
+    before = len(rig.api.bot_messages(CHAT))
+    [done] = await rig.press("Evenings")
+    await asyncio.sleep(0.2)  # nothing else follows
+    assert len(rig.api.bot_messages(CHAT)) == before + 1
+    _off, numbers, left, menu = parts(done, "No advocates are on shift right now.",
+                                      "If you are in danger", "Your message is in.",
+                                      "What would you like to do?")
+    assert "0800 000 000" in numbers and menu == MAIN_MENU
+    assert left.startswith("Your message is in. Your case number is ")
+    assert rig.buttons()[-1][3] == "Leave a message for an advocate"
+    await until(lambda: bool(rig.api.topics(FORUM)))
+    assert any("would like a reply when an advocate is on shift" in t
+               for t in rig.topic_texts())
