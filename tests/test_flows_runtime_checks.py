@@ -276,6 +276,11 @@ def test_a_file_that_does_not_parse_causes_no_errors_elsewhere(tmp_path: Path) -
     found = problems(folder)
     assert len(found) == 1 and found[0].startswith("other.yaml:"), found
     assert "YAML syntax" in found[0]
+    # The home flow itself broken: the flows it links to are not "never reached".
+    write(folder, other="id: other\ntitle: Other\nstart: a\nsteps:\n  a:\n    end: true\n",
+          main="id: main\nsteps: {menu: [oops\n")
+    found = problems(folder)
+    assert len(found) == 1 and found[0].startswith("main.yaml:"), found
 
 
 def test_available_names_something_the_app_answers(tmp_path: Path) -> None:

@@ -403,8 +403,10 @@ def _path(edges: Mapping[str, Sequence[str]], start: str, goal: str) -> Iterable
 
 def unreached_flows(flowset: FlowSet, roots: Sequence[str]) -> list[Problem]:
     present = [r for r in roots if r in flowset]
-    if not present:
-        return []  # a folder without the first and home flows: nothing to measure from
+    if not present or flowset.broken:
+        # Nothing to measure from; or a file that could not be read may be what links to
+        # the others (its own error is the one to fix first).
+        return []
     reached = set(present) | {f for f in APP_FLOWS if f in flowset}
     todo = list(reached)
     while todo:
