@@ -81,7 +81,6 @@ LeaveHook = Callable[[str, float, bool], Awaitable[None]]
 FactProvider = Callable[[Turn], Awaitable[bool]]
 
 
-
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
 
 # Commands whose words are translated (msgctxt "command") into every enabled language.

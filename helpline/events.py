@@ -130,8 +130,8 @@ class Inbound:
     # A place the person shared (latitude, longitude), with kind "unsupported". Used once,
     # for distances, by a lookup in the same turn; never stored, logged or shown.
     location: tuple[float, float] | None = field(default=None, repr=False)
-    # What the app knows at this moment for ``available:`` conditions (flow.model.FACTS),
-    # filled in by the app; None: everything counts as available.
+    # What the app has at this moment for ``available:`` conditions (flow.model.FACTS),
+    # filled in by the app; None: the engine's default (EngineConfig.default_facts).
     facts: frozenset[str] | None = None
 
 

@@ -122,8 +122,8 @@ class Result:
     # A location the person shared at an area question this turn: only the lookup of the
     # same turn gets it (Lookup.near); it is never put in the state.
     near: tuple[float, float] | None = field(default=None, repr=False)
-    # What the app knows this turn for ``available:`` conditions (see model.FACTS); None:
-    # not told, so everything counts as available.
+    # What the app has this turn for ``available:`` conditions (see model.FACTS); a
+    # booked or cancelled check-in updates it for what is shown later in the same turn.
     facts: frozenset[str] | None = None
 
     def add_effect(self, effect: Effect) -> None:
@@ -206,6 +206,11 @@ class Engine:
         self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
         self._frames: dict[tuple[str, str], Frame] = {}
         self._steps = frozenset(Frame(flow.id, step) for flow in flows for step in flow.steps)
+        # Menus with options shown only when their ``if:`` holds: each option's conditions.
+        self._gated: dict[int, tuple[tuple[int, tuple[Condition, ...]], ...]] = {
+            id(step): tuple((i, tuple(o.conditions)) for i, o in enumerate(step.options))
+            for flow in flows for step in flow.steps.values()
+            if isinstance(step, ChooseStep) and step.conditional}
 
     def _frame(self, flow: str, step: str) -> Frame:
         """The (immutable, so shareable) frame for a step: one per step, not one per move."""
@@ -505,10 +510,13 @@ class Engine:
         self._run(result)
 
     def _visible(self, state: State, step: ChooseStep, facts: frozenset[str] | None
-                 ) -> list[int]:
+                 ) -> Sequence[int]:
         """The options shown now: those without ``if:``, or whose condition holds."""
-        return [i for i, option in enumerate(step.options)
-                if all(_holds(c, state.vars, facts) for c in option.conditions)]
+        gated = self._gated.get(id(step))
+        if gated is None:  # most menus: every option, always
+            return range(len(step.options))
+        return [i for i, conditions in gated
+                if not conditions or all(_holds(c, state.vars, facts) for c in conditions)]
 
     def _match_option(self, state: State, step: ChooseStep, said: str,
                       facts: frozenset[str] | None = None) -> int | None:
@@ -756,7 +764,7 @@ class Engine:
             self._labels[(locale, id(step))] = cached
         prefix = f"c:{state.turn}:"
         labels = cached[1]
-        if step.conditional:
+        if id(step) in self._gated:
             choices = tuple(Choice(labels[i], prefix + _INDEXES[i])
                             for i in self._visible(state, step, facts))
         else:
