@@ -4,8 +4,10 @@ and ``helpline flows check`` on the same folder.
 ``python -m bench.startup_bench [--generated N]``
 
 Each generated flow (``gen_NNN``) has ten steps of every common kind (say, choose, ask with
-validation, set, branch, call, end); the main menu gets no new option, so each generated
-flow is called from the previous one and the first from a copy of ``safety_tips``. The
+validation, set, branch, call, end); the main menu gets no new option, so the first is
+reached from a copy of ``safety_tips``. Calls nest as deep as real flows may (the engine
+allows eight levels, and ``flows check`` says so): flows are called in chains of four, the
+last of each calling ``checkin``, and each chain's head leads to the next chain's. The
 start-up figure is measured in a fresh process, after the imports (shown apart): flows
 loaded and checked, the engine built (command words in every enabled language), the
 translator's catalogue compiled, and the store opened (migrations run) on a new file.
@@ -63,17 +65,29 @@ steps:
     next: thanks
   thanks:
     say: "Generated thanks {n}."
-    next: done
+    {after}
   done:
     end: "Generated end {n}."
 """
 
 
+CHAIN = 4  # flows called one from the other; the engine allows 8 levels in all
+
+
 def make_flows(folder: Path, generated: int) -> None:
     shutil.copytree(ROOT / "flows", folder)
+    tips = folder / "safety_tips.yaml"
+    tips.write_text(tips.read_text(encoding="utf-8").replace(
+        '    options:\n      - label: "Keeping your phone private"',
+        '    options:\n      - label: "Generated flows"\n        flow: gen_000\n'
+        '      - label: "Keeping your phone private"', 1), encoding="utf-8")
     for n in range(generated):
-        callee = f"gen_{n + 1:03d}" if n + 1 < generated else "safety_tips"
-        (folder / f"gen_{n:03d}.yaml").write_text(FLOW.format(n=n, callee=callee))
+        last = n % CHAIN == CHAIN - 1 or n + 1 == generated
+        callee = "checkin" if last else f"gen_{n + 1:03d}"
+        after = (f"flow: gen_{n + CHAIN:03d}" if n % CHAIN == 0 and n + CHAIN < generated
+                 else "next: done")
+        (folder / f"gen_{n:03d}.yaml").write_text(FLOW.format(n=n, callee=callee,
+                                                              after=after))
 
 
 CHILD = """

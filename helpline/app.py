@@ -45,9 +45,16 @@ from helpline.events import (
     Schedule,
     SetDisappearing,
 )
-from helpline.flow.engine import Engine, EngineConfig, Language, Result, normalize
+from helpline.flow.engine import (
+    CHECKIN_DUE,
+    Engine,
+    EngineConfig,
+    Language,
+    Result,
+    normalize,
+)
 from helpline.flow.loader import FlowSet
-from helpline.flow.model import LookupStep
+from helpline.flow.model import BranchStep, ChooseStep, LookupStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
@@ -75,6 +82,7 @@ class Turn:
     now: float
     # Disappearing-message timers to set in this chat, queued before the turn's replies.
     timers: list[int] = field(default_factory=list)
+    facts: frozenset[str] | None = None  # what the app knew this turn (flow.model.FACTS)
 
 
 @dataclass
@@ -95,6 +103,8 @@ Intercept = Callable[[Turn, Inbound, str | None], Awaitable[list[Message] | None
 # Told when a person quick-exits (erased=False) or erases their data (erased=True), before
 # anything is cleared.
 LeaveHook = Callable[[str, float, bool], Awaitable[None]]
+# Answers one fact for ``available:`` conditions (flow.model.FACTS) at this turn.
+FactProvider = Callable[[Turn], Awaitable[bool]]
 
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
@@ -120,6 +130,7 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
         languages=tuple(Language(code, language_name(code)) for code in settings.languages),
         default_locale=settings.default_language,
         resume_after_hours=settings.conversation.resume_after_hours,
+        timezone=settings.timezone,
     )
     if translator is None:
         return config
@@ -162,6 +173,9 @@ class App:
         self.leave_hooks: list[LeaveHook] = []
         # Extra periodic work (name -> coroutine function) the scheduler runs.
         self.timed_jobs: dict[str, Callable[[], Awaitable[object]]] = {}
+        # Facts nothing answers are unavailable: no desk installed, no directory.
+        self.facts: dict[str, FactProvider] = {"checkin": self._checkin_booked}
+        self._used_facts = _facts_used(flows)
         self.effect_handlers: dict[type, EffectHandler] = {
             Lookup: self._no_directory,
             Handoff: self._no_advocates,
@@ -291,8 +305,10 @@ class App:
             seconds = channel_obj.first_contact_timer if channel_obj is not None else 0
             if seconds > 0:
                 timers.append(seconds)
+        if self._used_facts:
+            inbound = replace(inbound, facts=await self._facts(Turn(pid, channel, state, now)))
         if self.intercept is not None and inbound.kind != "timer":
-            turn = Turn(pid, channel, state.clone(), now, timers)
+            turn = Turn(pid, channel, state.clone(), now, timers, inbound.facts)
             replies = await self.intercept(turn, inbound, self.engine.command(inbound))
             if replies is not None:
                 turn.state.last_seen = now
@@ -329,7 +345,7 @@ class App:
             return queued
         # Effects run first so that what they say goes out in the same transaction as the
         # state; nothing is sent until both are on disk.
-        turn = Turn(pid, channel, result.state, now, timers)
+        turn = Turn(pid, channel, result.state, now, timers, inbound.facts)
         messages = await self._apply_effects(turn, result)
         return await self.store.save_turn(pid, channel, address, turn.state,
                                           self._joined(channel, messages), now, message_id,
@@ -355,7 +371,7 @@ class App:
             waiting = self.engine.current_step(turn.state)
             if not isinstance(waiting, LookupStep) or turn.state.overlay is not None:
                 break
-            result = self.engine.advance(Result(turn.state))
+            result = self.engine.advance(Result(turn.state, facts=turn.facts))
         return messages
 
     async def _run_effect(self, turn: Turn, effect: Effect) -> list[Message]:
@@ -613,11 +629,29 @@ class App:
     async def _no_advocates(self, turn: Turn, effect: Effect) -> list[Message]:
         return [Message(self._t(turn, T_NO_ADVOCATES))]
 
+    async def _facts(self, turn: Turn) -> frozenset[str]:
+        """What the flows of this app test with ``available:``, answered now."""
+        known: set[str] = set()
+        for name in self._used_facts:
+            provider = self.facts.get(name)
+            try:
+                if provider is not None and await provider(turn):
+                    known.add(name)
+            except Exception as exc:  # unknown counts as unavailable: never promise it
+                log.warning("could not tell whether %s is available (%s)", name,
+                            type(exc).__name__)
+        return frozenset(known)
+
+    async def _checkin_booked(self, turn: Turn) -> bool:
+        due = turn.state.vars.get(CHECKIN_DUE)
+        return isinstance(due, (int, float)) and due > turn.now
+
     async def _schedule(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Schedule)
         await self.store.cancel_jobs(turn.pid, effect.kind)
         await self.store.add_job(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
                                  {"flow": effect.flow}, turn.now)
+        turn.state.vars[CHECKIN_DUE] = turn.now + effect.after_hours * 3600
         when, date = format_when(turn.state.locale or self.settings.default_language, turn.now,
                                  effect.after_hours, self.settings.timezone)
         return [Message(self._t(turn, T_CHECKIN_WHEN).replace("{when}", when)
@@ -633,6 +667,7 @@ class App:
 
     async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
         await self.store.cancel_jobs(turn.pid)
+        turn.state.vars.pop(CHECKIN_DUE, None)
         return []
 
     # ------------------------------------------------------------- lifecycle
@@ -675,3 +710,17 @@ class App:
         for task in [*self._workers.values(), *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._workers.values(), *self._tasks, return_exceptions=True)
+
+
+def _facts_used(flows: FlowSet) -> frozenset[str]:
+    """The facts some condition of these flows tests (only those are asked for a turn)."""
+    used: set[str] = set()
+    for flow in flows:
+        for step in flow.steps.values():
+            if isinstance(step, BranchStep):
+                used.update(c.fact for case in step.branch for c in case.conditions
+                            if c.fact is not None)
+            elif isinstance(step, ChooseStep):
+                used.update(c.fact for o in step.options for c in o.conditions
+                            if c.fact is not None)
+    return frozenset(used)

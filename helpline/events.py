@@ -187,6 +187,9 @@ class Inbound:
     # A place the person shared (latitude, longitude), with kind "unsupported". Used once,
     # for distances, by a lookup in the same turn; never stored, logged or shown.
     location: tuple[float, float] | None = field(default=None, repr=False)
+    # What the app has at this moment for ``available:`` conditions (flow.model.FACTS),
+    # filled in by the app; None: the engine's default (EngineConfig.default_facts).
+    facts: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,9 @@ class Handoff:
 
     summary: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
+    # The flow already asked, and the person chose to leave a message for the next shift:
+    # off shift, the case waits for it without asking again.
+    for_next_shift: bool = False
 
 
 @dataclass(frozen=True)

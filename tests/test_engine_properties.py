@@ -91,6 +91,10 @@ def check_result(before: State, snapshot: State, result: Result) -> None:
         assert isinstance(step, (ChooseStep, AskStep, LookupStep)), (state.top, step)
     if state.overlay is not None:
         assert isinstance(current(state), LookupStep)
+    # One message a turn: texts join the message after them, so at most one may carry
+    # choices, and it comes last.
+    with_choices = [i for i, m in enumerate(result.messages) if m.choices]
+    assert with_choices in ([], [len(result.messages) - 1]), result.messages
     fresh = (f"c:{state.turn}:", f"o:{state.turn}:", "g:")
     for message in result.messages:
         assert isinstance(message.text, str)
@@ -307,35 +311,40 @@ def test_every_question_of_every_bundled_flow_is_reachable() -> None:
     lookup): every choose and ask step of every bundled flow is reached, and a lookup, a
     handoff and a check-in happen."""
     at = START_AT
-    seen: set[tuple[tuple[tuple[str, str], ...], bool, str]] = set()
+    seen: set[tuple[tuple[tuple[str, str], ...], bool, str, frozenset[str] | None]] = set()
     reached: set[tuple[str, str]] = set()
     effects: set[type] = set()
-    # Flows may branch on the variable 'channel': walk them as no channel, Signal, Telegram.
-    todo: deque[tuple[State, str]] = deque((State(), channel)
-                                           for channel in ("", "signal", "telegram"))
+    # Flows may branch on the variable 'channel': walk them as no channel, Signal, Telegram;
+    # and on what the app has: everything, nothing, a desk off shift, a check-in booked.
+    fact_sets = (None, frozenset(), frozenset({"desk", "directory"}),
+                 frozenset({"checkin", "desk", "directory", "advocates"}))
+    todo: deque[tuple[State, str, frozenset[str] | None]] = deque(
+        (State(), channel, facts) for channel in ("", "signal", "telegram")
+        for facts in fact_sets)
     while todo:
-        state, channel = todo.popleft()
+        state, channel, facts = todo.popleft()
         step = current(state)
         if isinstance(step, ChooseStep):
             inputs = [Inbound(kind="button", at=at, payload=f"c:{state.turn}:{i}",
-                              channel=channel) for i in range(len(step.options))]
+                              channel=channel, facts=facts) for i in range(len(step.options))]
         elif isinstance(step, AskStep):
-            inputs = [Inbound(kind="text", at=at, text=t, channel=channel)
+            inputs = [Inbound(kind="text", at=at, text=t, channel=channel, facts=facts)
                       for t in [*step.skip, "Somewhere"]]
         else:
-            inputs = [Inbound(kind="text", at=at, text="hi", channel=channel)]
+            inputs = [Inbound(kind="text", at=at, text="hi", channel=channel, facts=facts)]
         for inbound in inputs:
             result = step_and_check(state, inbound)
-            extra = [Inbound(kind="timer", at=at, payload=e.flow)
+            extra = [Inbound(kind="timer", at=at, payload=e.flow, facts=facts)
                      for e in result.effects if isinstance(e, Schedule)]
             effects.update(type(e) for e in result.effects)
             for nxt in [result.state, *(ENGINE.step(result.state, t).state for t in extra)]:
-                key = (tuple((f.flow, f.step) for f in nxt.stack), nxt.seen_welcome, channel)
+                key = (tuple((f.flow, f.step) for f in nxt.stack), nxt.seen_welcome, channel,
+                       facts)
                 if nxt.top is not None:
                     reached.add((nxt.top.flow, nxt.top.step))
                 if key not in seen:
                     seen.add(key)
-                    todo.append((nxt, channel))
+                    todo.append((nxt, channel, facts))
     questions = {(flow.id, step_id) for flow in FLOWS for step_id, step in flow.steps.items()
                  if isinstance(step, (ChooseStep, AskStep))}
     assert questions - reached == set()

@@ -66,8 +66,8 @@ def test_graph_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
                            str(HERE / "flows_basic"))
     assert code == 0
     assert out.startswith("flowchart TD\n")
-    assert '  menu -->|"Answer a question"| name' in out
-    assert "tip_call -.->|call| flow_tip" in out
+    assert '  step_menu -->|"Answer a question"| step_name' in out
+    assert 'step_tip_call -.->|"call"| flow_tip[["flow tip"]]' in out
 
 
 @pytest.mark.parametrize("command", ["chat", "run"])
@@ -80,3 +80,27 @@ def test_chat_and_run_refuse_invalid_flows(command: str, tmp_path: Path) -> None
     assert "unknown key 'nxt' in step 'intro'; did you mean 'next'?" in done.stderr
     assert "refusing to start" in done.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_schema_carries_the_step_id_pattern_and_accepts_the_bundled_flows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import jsonschema
+    import yaml
+
+    code, out, _ = run_cli(capsys, "flows", "schema")
+    assert code == 0
+    schema = json.loads(out)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((HERE.parent / "flows").glob("*.yaml")):
+        flow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert list(validator.iter_errors(flow)) == [], path
+    flow = yaml.safe_load((HERE.parent / "flows" / "main.yaml").read_text(encoding="utf-8"))
+    bad = {**flow, "steps": {**flow["steps"], "Go-Home": {"say": "x", "next": "menu"}}}
+    assert any("Go-Home" in e.message for e in validator.iter_errors(bad))
+    bad = {**flow, "start": "Menu"}
+    assert any("does not match" in e.message for e in validator.iter_errors(bad))
+    step = {"branch": [{"if": {"available": "advocate"}, "next": "menu"}],
+            "else": {"next": "menu"}}
+    bad = {**flow, "steps": {**flow["steps"], "check": step}}
+    assert list(validator.iter_errors(bad))

@@ -17,6 +17,7 @@ import pytest
 from helpline.app import App
 from helpline.channels.telegram import TelegramChannel, TelegramOptions
 from helpline.config import Delivery, Handoff, load_settings
+from helpline.events import Inbound, combined
 from helpline.flow.loader import load_flows
 from helpline.handoff import install
 from helpline.handoff.cases import Cases
@@ -27,7 +28,7 @@ from helpline.handoff.telegram_desk import CLAIM_PREFIX, install_telegram_desk
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.store import Store
-from tests.conftest import SECRET, Harness, HarnessFactory, make_settings
+from tests.conftest import BASIC_FLOWS, SECRET, Harness, HarnessFactory, make_settings
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
 
 CHAT = 424242
@@ -35,8 +36,9 @@ FORUM = -1001234567890
 ADVOCATE, OTHER_ADVOCATE, STRANGER = 111, 222, 999
 NOTE = "I left last week and I need somewhere safe"
 MAIN_MENU = "What would you like to do?\nType exit at any time to clear this chat."
-MENU_BUTTONS = ["I need help right now", "Staying safe", "Find a service", "Talk to a person",
-                "Check in with me later"]
+# No directory imported here: the menu says so, and keeps its numbers.
+MENU_BUTTONS = ["I need help right now", "Staying safe", "Find a service (none listed yet)",
+                "Talk to a person", "Check in with me later"]
 
 # ------------------------------------------------------------------ office hours
 
@@ -119,8 +121,9 @@ class MemoryDesk:
 async def ask_for_advocate(h: Harness) -> list[str]:
     await h.send("hi")
     await h.press("Yes")
-    await h.send("4")
-    await h.press("Yes")
+    said = await h.send("4")
+    # Off shift, the flow says so first and asks whether to leave a message.
+    await h.press("Leave a message" if said[0].text.startswith("No advocates") else "Yes")
     await h.send(NOTE)
     return [m.text for m in await h.press("Evenings")]
 
@@ -133,34 +136,74 @@ async def desk_harness(factory: HarnessFactory, tmp_path: Path, **handoff: Any
     return h, desk, install(h.app, desk)
 
 
-async def test_outside_hours_nothing_reaches_the_desk_unless_the_person_says_yes(
+async def test_off_shift_the_flow_says_so_first_and_a_message_waits_for_the_next_shift(
     harness_factory: HarnessFactory, tmp_path: Path
 ) -> None:
-    h, desk, _service = await desk_harness(harness_factory, tmp_path,
+    h, desk, service = await desk_harness(harness_factory, tmp_path,
                                           hours=["mon 00:00-00:01"])
-    said = await ask_for_advocate(h)
-    assert "No advocates are on shift right now." in said[0]
-    assert "0800 000 000" in said[0] and "112" in said[0]  # the emergency flow's numbers
-    assert said[1].startswith("Would you like to leave a message")
-    assert desk.threads == {}
-    # The main menu follows the question; its buttons (and typed yes/no/1/2) still answer it.
-    yes = await h.press_payload("h:later:yes")
-    assert yes[0].text.startswith("OK. Your case number is")
+    await h.send("hi")
+    menu = (await h.press("Yes"))[-1]
+    assert [c.label for c in menu.choices][3] == "Leave a message for an advocate"
+    # Up front, before any question: no one is on shift, what leaving a message means.
+    [first] = await h.send("4")
+    assert first.text.startswith("No advocates are on shift right now. You can leave a message "
+                                 "for the next advocate on shift")
+    assert [c.label for c in first.choices] == ["Leave a message", "Numbers to call now",
+                                                "Not now"]
+    await h.press("Leave a message")
+    await h.send(NOTE)
+    # The honest words, the numbers and the case handle in one text, then the menu: a
+    # text without choices, so the channels join the two into one message (one a turn).
+    done, home = await h.press("Evenings")
+    assert not done.choices
+    assert done.text.startswith("No advocates are on shift right now.")
+    assert "0800 000 000" in done.text and "112" in done.text  # the emergency flow's numbers
+    assert "Your message is in. Your case number is " in done.text
+    assert home.text == MAIN_MENU and [c.label for c in home.choices] == [
+        *MENU_BUTTONS[:3], "Leave a message for an advocate", MENU_BUTTONS[4]]
+    assert len(combined([done, home], 4096)) == 1  # as Telegram and Signal send it
+    case = await service.cases.open_for(h.pid)
+    assert case is not None and case.later == "yes" and case.handle in done.text
     thread = desk.threads["1"]
-    assert "Case " in thread[0] and NOTE in thread[0] and "Evenings" not in thread[0]
+    assert "Case " in thread[0] and NOTE in thread[0]
     assert thread[1] == "The person would like a reply when an advocate is on shift."
     await h.send("I will be free tomorrow")
     assert desk.threads["1"][-1] == "Person: I will be free tomorrow"
 
 
-async def test_saying_no_outside_hours_closes_the_case_and_the_desk_never_sees_it(
+async def test_off_shift_not_now_opens_no_case(
     harness_factory: HarnessFactory, tmp_path: Path
 ) -> None:
     h, desk, service = await desk_harness(harness_factory, tmp_path,
                                           hours=["mon 00:00-00:01"])
-    await ask_for_advocate(h)
-    no = await h.send("no")
-    assert no[0].text.startswith("OK. Nothing more will be passed on")
+    await h.send("hi")
+    await h.press("Yes")
+    await h.send("4")
+    later, _menu = await h.press("Not now")
+    assert later.text.startswith("That's OK. You can ask for this from the menu at any time.")
+    assert await service.cases.open_for(h.pid) is None
+    assert desk.threads == {}
+
+
+async def test_a_flow_that_does_not_ask_first_gets_the_question_in_one_message(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    """A handoff step without ``for_next_shift`` off shift: the app asks, in one message,
+    and nothing reaches the desk unless the person says yes; a no closes the case."""
+    settings = make_settings(tmp_path, BASIC_FLOWS, handoff=Handoff(
+        advocates=[ADVOCATE], hours=["mon 00:00-00:01"]))
+    h = await harness_factory(BASIC_FLOWS, settings)
+    desk = MemoryDesk()
+    service = install(h.app, desk)
+    await h.send("hi")
+    await h._inbound(Inbound(kind="start", at=0.0, payload="advocate"), None)
+    [asked] = await h.send(NOTE)
+    assert asked.text.startswith("No advocates are on shift right now.")
+    assert "Would you like to leave a message for the next advocate on shift?" in asked.text
+    assert [c.payload for c in asked.choices] == ["h:later:yes", "h:later:no"]
+    assert desk.threads == {}
+    [no] = await h.send("no")
+    assert no.text.startswith("OK. Nothing more will be passed on")
     assert await service.cases.open_for(h.pid) is None
     assert desk.threads == {}
     after = await h.send("hello?")  # no case: the flows answer as usual
@@ -179,10 +222,10 @@ async def test_unclaimed_case_times_out_with_numbers_and_a_choice(
     assert await service.check_unclaimed() == 0
     h.clock.advance(2 * 60)
     assert await h.app.timed_jobs["handoff-unclaimed"]() == 1
-    told = h.new_messages()
-    assert told[0].text.startswith("I'm sorry, no advocate has been free to reply yet.")
-    assert "0800 000 000" in told[0].text
-    assert [c.payload for c in told[1].choices] == ["h:later:yes", "h:later:no"]
+    [told] = h.new_messages()  # one message: what happened, the numbers, the question
+    assert told.text.startswith("I'm sorry, no advocate has been free to reply yet.")
+    assert "0800 000 000" in told.text
+    assert [c.payload for c in told.choices] == ["h:later:yes", "h:later:no"]
     assert "No one claimed this case in 10 minutes" in desk.threads["1"][-1]
     assert await service.check_unclaimed() == 0  # told once
     await h.press_payload("h:later:no")
@@ -388,7 +431,7 @@ def parts(text: str, *starts: str) -> list[str]:
     return [*cut, rest]
 
 
-Starter = Callable[[], Awaitable[Desk]]
+Starter = Callable[..., Awaitable[Desk]]
 
 
 @pytest.fixture
@@ -401,9 +444,10 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 async def start_desk(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Starter]:
     running: list[App] = []
 
-    async def start() -> Desk:
+    async def start(hours: tuple[str, ...] = ()) -> Desk:
         settings = make_settings(
-            tmp_path, handoff=Handoff(staff_chat=FORUM, advocates=[ADVOCATE, OTHER_ADVOCATE]),
+            tmp_path, handoff=Handoff(staff_chat=FORUM, advocates=[ADVOCATE, OTHER_ADVOCATE],
+                                      hours=list(hours)),
             delivery=Delivery(retry_first_seconds=0.05, retry_max_seconds=0.2))
         vault = Vault(SECRET)
         store = await Store.open(settings.db, vault)
@@ -618,3 +662,32 @@ async def test_long_messages_reach_the_desk_and_the_person_whole_in_marked_parts
     got = await d.advocate_to_person(reply.strip(), 2)
     assert [g.split(" Advocate: ")[0] for g in got] == ["(1/2)", "(2/2)"]
     assert " ".join(g.split(" Advocate: ", 1)[1] for g in got).split() == reply.split()
+
+
+async def test_off_shift_on_telegram_every_turn_is_one_message(start_desk: Starter) -> None:
+    """Off shift, from the menu to the message left for the next shift: each turn is one
+    Telegram message (one notification), buttons last; the desk gets the case."""
+    rig = await start_desk(hours=("mon 00:00-00:01",))
+    await rig.person("hi")
+    await rig.press("Yes")
+    assert rig.buttons()[-1][3] == "Leave a message for an advocate"
+    [first] = await rig.person("4")
+    assert first.startswith("No advocates are on shift right now. You can leave a message")
+    assert rig.buttons()[-1] == ["Leave a message", "Numbers to call now", "Not now"]
+    [note] = await rig.press("Leave a message")
+    assert note.startswith("They only see what you choose to share")
+    [safe_time] = await rig.person(NOTE)
+    assert safe_time == "When is it usually safer for you to get a message here?"
+    before = len(rig.api.bot_messages(CHAT))
+    [done] = await rig.press("Evenings")
+    await asyncio.sleep(0.2)  # nothing else follows
+    assert len(rig.api.bot_messages(CHAT)) == before + 1
+    _off, numbers, left, menu = parts(done, "No advocates are on shift right now.",
+                                      "If you are in danger", "Your message is in.",
+                                      "What would you like to do?")
+    assert "0800 000 000" in numbers and menu == MAIN_MENU
+    assert left.startswith("Your message is in. Your case number is ")
+    assert rig.buttons()[-1][3] == "Leave a message for an advocate"
+    await until(lambda: bool(rig.api.topics(FORUM)))
+    assert any("would like a reply when an advocate is on shift" in t
+               for t in rig.topic_texts())

@@ -41,9 +41,9 @@ NOTE = "canary-note: I left last week and my boss keeps my passport"
 
 MAIN_MENU = (
     "What would you like to do?\nType exit at any time to clear this chat.\n"
-    "1. I need help right now\n2. Staying safe\n3. Find a service\n4. Talk to a person\n"
-    "5. Check in with me later"
-)
+    "1. I need help right now\n2. Staying safe\n3. Find a service (none listed yet)\n"
+    "4. Talk to a person\n5. Check in with me later"
+)  # no directory imported here
 CLAIMED = "An advocate has joined. They can read what you write here."
 PERSON_LEFT = "The person left the chat. The case is closed; nothing more is relayed."
 IS_CLOSED = "This case is closed. Nothing was sent."

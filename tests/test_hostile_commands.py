@@ -9,6 +9,7 @@ and ask for the chat to be deleted."""
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,8 @@ TRANSLATOR = CatalogTranslator(SETTINGS.locales)
 FLOWS = load_flows(BUNDLED_FLOWS)
 ENGINE = Engine(FLOWS, engine_config(SETTINGS, TRANSLATOR), TRANSLATOR)
 AT = 1_800_000_000.0
+FACT_SETS = (None, frozenset(), frozenset({"desk", "directory"}),
+             frozenset({"advocates", "desk", "directory", "checkin"}))
 
 # The quick-exit words of every enabled language, as the catalogues give them.
 EXIT_WORDS = sorted({form for word in SETTINGS.commands.quick_exit
@@ -53,7 +56,9 @@ def reachable_states() -> list[State]:
                       for t in [*step.skip, "Somewhere"]]
         else:
             inputs = [Inbound(kind="text", at=AT, text="hi", channel=channel)]
-        for inbound in inputs:
+        # As fully staffed, with nothing available, off shift, and with a check-in booked
+        # (see flow.model.FACTS).
+        for inbound in [replace(i, facts=f) for i in inputs for f in FACT_SETS]:
             result = ENGINE.step(state, inbound)
             due = [ENGINE.step(result.state, Inbound(kind="timer", at=AT, payload=e.flow)).state
                    for e in result.effects if isinstance(e, Schedule)]  # a check-in comes

@@ -133,7 +133,7 @@ def test_pybabel_extract_matches_the_template_and_keeps_notes(
         "pybabel", "-q", "extract", "-F", "babel.cfg", "-c", "NOTE", "-o", str(out), "."])
     text = out.read_text(encoding="utf-8")
     assert "#. Keep the promise exactly as strong as the English, no stronger.\n" in text
-    assert "#: flows/advocate.yaml:13" in text
+    assert "#: flows/advocate.yaml:23" in text
     assert 'msgctxt "command"\nmsgid "skip"' in text
     assert 'msgid "I found {n} service that may fit."\nmsgid_plural' in text
     with out.open("rb") as handle:

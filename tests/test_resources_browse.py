@@ -44,10 +44,15 @@ def labels(messages: list[Message]) -> list[str]:
     return [c.label for c in messages[-1].choices]
 
 
-async def test_empty_directory_says_so_and_the_flow_moves_on(harness: Harness) -> None:
-    replies = await search(harness)
-    assert replies[0].text.startswith("I can't search for services here yet.")
-    assert replies[-1].text == "When you are ready, what would you like to do next?"
+async def test_empty_directory_says_so_up_front_and_asks_nothing(harness: Harness) -> None:
+    await harness.send("hi")
+    menu = (await harness.press("Yes"))[-1]
+    assert [c.label for c in menu.choices][2] == "Find a service (none listed yet)"
+    said = await harness.press("Find a service (none listed yet)")
+    assert said[0].text.startswith("I'm sorry, there are no services I can search here yet.")
+    assert any("0800 000 000" in m.text for m in said)  # the numbers, at once
+    # No desk here either: no person is offered.
+    assert [c.label for c in said[-1].choices] == ["Safety tips", "Back to the main menu"]
 
 
 async def test_pages_more_previous_and_change_my_answers(person: Harness) -> None:
@@ -113,7 +118,12 @@ async def test_stale_openings_say_call_to_confirm(person: Harness) -> None:
     assert "Youth Beds — openings: 5 beds (1 second ago)" in labels([again])
 
 
+async def on_shift(turn: object) -> bool:
+    return True
+
+
 async def test_no_results_offers_hotlines_and_a_person(person: Harness) -> None:
+    person.app.facts["desk"] = person.app.facts["advocates"] = on_shift
     [fallback] = await search(person, need="Food", area="Easton")
     assert fallback.text.startswith("I couldn't find a service that fits all of that")
     assert "Emergency services: 112 (Europe) or 911 (US and Canada)" in fallback.text
@@ -224,3 +234,9 @@ async def test_quick_exit_forgets_saved_services(person: Harness) -> None:
     assert await person.app.store.count("saved_services") == 1
     assert await person.send("exit") == []
     assert await person.app.store.count("saved_services") == 0
+
+
+async def test_no_results_offer_no_person_where_there_is_no_desk(person: Harness) -> None:
+    [fallback] = await search(person, need="Food", area="Easton")
+    assert "National hotline (example): 0800 000 000" in fallback.text
+    assert labels([fallback]) == ["Change my answers", "Done"]

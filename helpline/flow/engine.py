@@ -31,6 +31,7 @@ from helpline.events import (
 )
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import (
+    MAX_DEPTH,
     AnyStep,
     AskStep,
     BranchStep,
@@ -47,10 +48,23 @@ from helpline.flow.model import (
     Target,
 )
 from helpline.flow.state import Frame, Overlay, State, Value
-from helpline.i18n import N_, NullTranslator, Translator, display_word, word_forms
+from helpline.i18n import (
+    N_,
+    Nn_,
+    NullTranslator,
+    Translator,
+    count_text,
+    display_word,
+    format_when,
+    word_forms,
+)
+
+# Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
+# the variables flows may show from it, formatted when shown (in the language of the moment).
+CHECKIN_DUE = "_checkin_due"
+CHECKIN_VARS = ("checkin_in", "checkin_date")
 
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
-MAX_DEPTH = 8  # nested calls
 
 
 def normalize(text: str) -> str:
@@ -102,6 +116,10 @@ class EngineConfig:
     resume_after_hours: float = 12.0
     # Extra words per command in other languages, already normalized (filled by i18n).
     extra_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    # What counts as available (model.FACTS) when an inbound does not say: a staffed
+    # organisation with a directory, and no check-in booked. The app always says.
+    default_facts: frozenset[str] = frozenset({"advocates", "desk", "directory"})
+    timezone: str = "UTC"  # the organisation's, for dates shown to people
 
     def words(self, command: str) -> frozenset[str]:
         base: Iterable[str] = getattr(self, f"{command}_words")
@@ -119,6 +137,9 @@ class Result:
     # A location the person shared at an area question this turn: only the lookup of the
     # same turn gets it (Lookup.near); it is never put in the state.
     near: tuple[float, float] | None = field(default=None, repr=False)
+    # What the app has this turn for ``available:`` conditions (see model.FACTS); a
+    # booked or cancelled check-in updates it for what is shown later in the same turn.
+    facts: frozenset[str] | None = None
 
     def add_effect(self, effect: Effect) -> None:
         self.effects.append(effect)
@@ -143,6 +164,13 @@ T_STALE = N_("That button is from an earlier message. Here is where we are now:"
 T_NOT_UNDERSTOOD = N_("Sorry, I didn't catch that. You can tap an option or type its number.")
 T_ASK_AGAIN = N_("That doesn't quite fit. Could you try again?")
 T_ASK_NUMBER = N_("Please answer with a number.")
+T_TOO_LONG = Nn_(
+    "That is a little long for me to keep: I can keep up to {n} character here. Could you "
+    "make it shorter?",
+    "That is a little long for me to keep: I can keep up to {n} characters here. Could you "
+    "make it shorter?",
+)
+ASK_KEPT = 500  # characters an ask keeps when its step says nothing else
 T_WAY_OUT = N_("You can type menu to go back, or help.")
 T_WELCOME_BACK = N_("Welcome back. Here is where we left off:")
 T_WELCOME_BACK_SHORT = N_("Welcome back.")
@@ -193,6 +221,11 @@ class Engine:
         self._labels: dict[tuple[str, int], tuple[ChooseStep, tuple[str, ...]]] = {}
         self._frames: dict[tuple[str, str], Frame] = {}
         self._steps = frozenset(Frame(flow.id, step) for flow in flows for step in flow.steps)
+        # Menus with options shown only when their ``if:`` holds: each option's conditions.
+        self._gated: dict[int, tuple[tuple[int, tuple[Condition, ...]], ...]] = {
+            id(step): tuple((i, tuple(o.conditions)) for i, o in enumerate(step.options))
+            for flow in flows for step in flow.steps.values()
+            if isinstance(step, ChooseStep) and step.conditional}
 
     def _frame(self, flow: str, step: str) -> Frame:
         """The (immutable, so shareable) frame for a step: one per step, not one per move."""
@@ -209,7 +242,8 @@ class Engine:
         state.last_seen = inbound.at
         if inbound.locale_hint and state.locale is None:
             state.locale = self._known_locale(inbound.locale_hint)
-        result = Result(state)
+        result = Result(state, facts=self.config.default_facts if inbound.facts is None
+                        else inbound.facts)
         said = normalize(inbound.text) if inbound.kind == "text" else ""
         payload = inbound.payload if inbound.kind == "button" else ""
 
@@ -378,8 +412,9 @@ class Engine:
     def _quick_exit(self, state: State) -> Result:
         fresh = State(turn=state.turn)
         messages = []
-        if self.config.quick_exit_reply:
-            messages.append(Message(self.config.quick_exit_reply, ephemeral=True))
+        if self.config.quick_exit_reply:  # a msgid like every text: in their language
+            messages.append(Message(self._t(state, self.config.quick_exit_reply),
+                                    ephemeral=True))
         return Result(fresh, messages, [DeleteChat(), CancelSchedules()])
 
     def _erase_answer(self, result: Result, said: str, payload: str) -> Result:
@@ -414,6 +449,10 @@ class Engine:
         if state.idle:
             self._start_flow(result, self.config.first_flow if not state.seen_welcome
                              else self.config.home_flow)
+        elif state.overlay is not None and isinstance(self._current(state), LookupStep):
+            # The app's own menu (search results, a card): only its owner can show it
+            # again in the new language.
+            result.add_effect(OverlayPick(state.overlay.owner, "refresh"))
         else:
             self._rerender(result)
         return True
@@ -462,14 +501,14 @@ class Engine:
             match = _CHOICE_PAYLOAD.fullmatch(payload)
             if match and int(match.group(1)) == state.turn:
                 index = int(match.group(2))
-                if index >= len(step.options):
+                if index not in self._visible(state, step, result.facts):
                     index = None
             if index is None:
                 result.messages.append(Message(self._t(state, T_STALE)))
                 self._rerender(result)
                 return
         elif said:
-            index = self._match_option(state, step, said)
+            index = self._match_option(state, step, said, result.facts)
         if index is None:
             state.retries += 1
             text = self._t(state, step.retry) if step.retry else self._t(state, T_NOT_UNDERSTOOD)
@@ -485,10 +524,22 @@ class Engine:
         self._follow(result, option)
         self._run(result)
 
-    def _match_option(self, state: State, step: ChooseStep, said: str) -> int | None:
-        if (number := _option_number(said, len(step.options))) is not None:
-            return number
-        for i, option in enumerate(step.options):
+    def _visible(self, state: State, step: ChooseStep, facts: frozenset[str] | None
+                 ) -> Sequence[int]:
+        """The options shown now: those without ``if:``, or whose condition holds."""
+        gated = self._gated.get(id(step))
+        if gated is None:  # most menus: every option, always
+            return range(len(step.options))
+        return [i for i, conditions in gated
+                if not conditions or all(_holds(c, state.vars, facts) for c in conditions)]
+
+    def _match_option(self, state: State, step: ChooseStep, said: str,
+                      facts: frozenset[str] | None = None) -> int | None:
+        visible = self._visible(state, step, facts)
+        if (number := _option_number(said, len(visible))) is not None:
+            return visible[number]
+        for i in visible:
+            option = step.options[i]
             names = {normalize(option.label), normalize(self._t(state, option.label))}
             names.update(form for k in option.keywords for form in self._forms(k))
             if said in names:
@@ -508,6 +559,15 @@ class Engine:
             state.retries = 0
             self._follow(result, step)
             self._run(result)
+            return
+        kept = step.validate_.max_length if step.validate_ is not None else ASK_KEPT
+        if len(answer) > kept:  # never cut what someone wrote without saying so
+            state.retries += 1
+            text = count_text(self.tr, state.locale or self.config.default_locale,
+                              T_TOO_LONG, kept)
+            if state.retries >= 2:
+                text = f"{text} {self._t(state, T_WAY_OUT)}"
+            result.messages.append(Message(text))
             return
         value, problem = _validate(step, answer)
         if problem is not None:
@@ -539,12 +599,13 @@ class Engine:
 
     # ------------------------------------------------------------- running
 
-    def picks_option(self, state: State, text: str) -> bool:
+    def picks_option(self, state: State, text: str, facts: frozenset[str] | None = None
+                     ) -> bool:
         """Whether typed ``text`` picks an option of the question the person is at."""
         step = self._current(state)
         said = normalize(text)
         return isinstance(step, ChooseStep) and bool(said) and (
-            self._match_option(state, step, said) is not None)
+            self._match_option(state, step, said, facts) is not None)
 
     def current_step(self, state: State) -> AnyStep | None:
         return self._current(state)
@@ -607,7 +668,7 @@ class Engine:
             step = steps_of[frame.flow].steps[frame.step]  # exact types below: never subclassed
             if type(step) is ChooseStep:
                 state.turn += 1
-                result.messages.append(self._render_choose(state, step))
+                result.messages.append(self._render_choose(state, step, facts=result.facts))
                 return
             if type(step) is AskStep:
                 state.turn += 1
@@ -618,7 +679,7 @@ class Engine:
             elif type(step) is SetStep:
                 state.vars.update(step.set)
             elif type(step) is BranchStep:
-                self._follow(result, _branch_target(step, state.vars))
+                self._follow(result, _branch_target(step, state.vars, result.facts))
                 continue
             elif type(step) is CallStep:
                 if len(state.stack) >= MAX_DEPTH:
@@ -643,11 +704,21 @@ class Engine:
             elif type(step) is HandoffStep:
                 summary = {name: state.vars.get(name) for name in step.handoff.share
                            if state.vars.get(name) not in (None, "", [])}
-                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic))
+                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic,
+                                          for_next_shift=step.handoff.for_next_shift))
             elif type(step) is ScheduleStep:
-                hours = _number(step.schedule.after_hours, state.vars)
-                if hours is not None and 0 < hours <= 366 * 24:
-                    result.add_effect(Schedule(step.schedule.kind, hours, step.schedule.flow))
+                plan = step.schedule
+                # What is shown later in this turn already counts the change (the app
+                # carries the effect out before anything is sent).
+                if plan.cancel:
+                    result.add_effect(CancelSchedules())
+                    result.facts = _without(result.facts, "checkin")
+                elif plan.after_hours is not None and plan.flow is not None:
+                    hours = _number(plan.after_hours, state.vars)
+                    if hours is not None and 0 < hours <= 366 * 24:
+                        result.add_effect(Schedule(plan.kind, hours, plan.flow))
+                        if result.facts is not None:
+                            result.facts = result.facts | {"checkin"}
             elif type(step) is DisappearingStep:
                 seconds = _number(step.disappearing, state.vars)
                 if seconds is not None and 0 <= seconds <= 365 * 86400:
@@ -669,7 +740,7 @@ class Engine:
         step = home.steps[home.start]
         if isinstance(step, ChooseStep):
             state.turn += 1
-            result.messages.append(self._render_choose(state, step))
+            result.messages.append(self._render_choose(state, step, facts=result.facts))
         else:
             state.stack = []
 
@@ -680,7 +751,7 @@ class Engine:
             return
         step = self._current(state)
         if isinstance(step, ChooseStep):
-            shown = self._render_choose(state, step, question=not quiet)
+            shown = self._render_choose(state, step, question=not quiet, facts=result.facts)
             last = result.messages[-1] if result.messages else None
             if quiet and last is not None and not last.choices:
                 # "Sorry, I didn't catch that." and the options again, in one message.
@@ -699,7 +770,8 @@ class Engine:
 
     # ------------------------------------------------------------- rendering
 
-    def _render_choose(self, state: State, step: ChooseStep, question: bool = True) -> Message:
+    def _render_choose(self, state: State, step: ChooseStep, question: bool = True,
+                       facts: frozenset[str] | None = None) -> Message:
         locale = state.locale or self.config.default_locale
         cached = self._labels.get((locale, id(step)))
         if cached is None or cached[0] is not step:
@@ -707,7 +779,11 @@ class Engine:
             self._labels[(locale, id(step))] = cached
         prefix = f"c:{state.turn}:"
         labels = cached[1]
-        choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
+        if id(step) in self._gated:
+            choices = tuple(Choice(labels[i], prefix + _INDEXES[i])
+                            for i in self._visible(state, step, facts))
+        else:
+            choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
         return Message(self._fmt(state, step.choose) if question else "", choices)
 
     def _t(self, state: State, message: str) -> str:
@@ -717,7 +793,18 @@ class Engine:
         text = self._t(state, message)
         if "{" not in text:  # most texts show no variable
             return text
-        return _PLACEHOLDER.sub(lambda m: _show(state.vars.get(m.group(1))), text)
+        return _PLACEHOLDER.sub(lambda m: self._show_var(state, m.group(1)), text)
+
+    def _show_var(self, state: State, name: str) -> str:
+        if name in CHECKIN_VARS:  # when the booked check-in comes, in their language now
+            due = state.vars.get(CHECKIN_DUE)
+            if not isinstance(due, (int, float)) or isinstance(due, bool):
+                return ""
+            when, date = format_when(state.locale or self.config.default_locale,
+                                     state.last_seen, max(0.0, due - state.last_seen) / 3600,
+                                     self.config.timezone)
+            return when if name == "checkin_in" else date
+        return _show(state.vars.get(name))
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
@@ -747,7 +834,7 @@ def _show(value: Value) -> str:
 def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:
     rules = step.validate_
     if rules is None:
-        return answer[:500], None
+        return answer[:ASK_KEPT], None
     answer = answer[: rules.max_length]
     # Compiled at load by RE2: linear in the answer, never a stall for everyone else.
     if rules.compiled is not None and rules.compiled.fullmatch(answer) is None:
@@ -797,14 +884,23 @@ def _typed_words(flows: FlowSet) -> set[str]:
     return words
 
 
-def _branch_target(step: BranchStep, variables: dict[str, Value]) -> Target:
+def _without(facts: frozenset[str] | None, fact: str) -> frozenset[str] | None:
+    return None if facts is None else facts - {fact}
+
+
+def _branch_target(step: BranchStep, variables: dict[str, Value],
+                   facts: frozenset[str] | None = None) -> Target:
     for case in step.branch:
-        if all(_holds(c, variables) for c in case.conditions):
+        if all(_holds(c, variables, facts) for c in case.conditions):
             return case
     return step.else_ or Target()
 
 
-def _holds(cond: Condition, variables: dict[str, Value]) -> bool:
+def _holds(cond: Condition, variables: dict[str, Value],
+           facts: frozenset[str] | None = None) -> bool:
+    if cond.var is None:  # available / unavailable: what the app told this turn
+        has = facts is None or cond.fact in facts
+        return has if cond.available is not None else not has
     value = variables.get(cond.var)
     if cond.is_set is not None and (value not in (None, "", [])) != cond.is_set:
         return False

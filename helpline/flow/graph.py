@@ -1,4 +1,10 @@
-"""A Mermaid flowchart of one flow, for admins to see its shape."""
+"""A Mermaid flowchart of one flow, for admins to see its shape.
+
+Node ids are prefixed (``step_``, ``flow_``), so a step may be called ``end``, ``class``,
+``style`` or ``start`` without breaking the chart or merging with the start node; texts are
+quoted with Mermaid's entity for ``"``. Edges carry what leads along them: the option's
+label, a branch's condition, ``else``, ``call``, ``later``.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +14,130 @@ from helpline.flow.model import (
     BranchStep,
     CallStep,
     ChooseStep,
+    Condition,
+    DisappearingStep,
     EndStep,
     Flow,
+    HandoffStep,
+    LookupStep,
     SayStep,
+    ScheduleStep,
+    SetStep,
 )
+
+ENTRY = "entry"  # the start node: no step id can be this (step ids get a prefix)
 
 
 def _label(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text.replace('"', "'")
+    # Inside "..." Mermaid takes everything but a double quote; entities are its escape.
+    return text.replace("#", "#35;").replace('"', "#quot;")
+
+
+def _step_node(step_id: str) -> str:
+    return f"step_{step_id}"
+
+
+def _flow_node(flow_id: str) -> str:
+    return f"flow_{flow_id}"
+
+
+def condition_label(cond: Condition) -> str:
+    """A condition as people read it: ``age < 18``, ``channel = telegram``."""
+    if cond.available is not None:
+        return f"{cond.available} available"
+    if cond.unavailable is not None:
+        return f"no {cond.unavailable}"
+    parts: list[str] = []
+    var = cond.var or "?"
+    if cond.is_set is not None:
+        parts.append(f"{var} is set" if cond.is_set else f"{var} is not set")
+    if cond.equals is not None:
+        parts.append(f"{var} = {cond.equals}")
+    if cond.not_equals is not None:
+        parts.append(f"{var} ≠ {cond.not_equals}")
+    if cond.in_ is not None:
+        parts.append(f"{var} in {', '.join(map(str, cond.in_))}")
+    if cond.gt is not None:
+        parts.append(f"{var} > {cond.gt:g}")
+    if cond.lt is not None:
+        parts.append(f"{var} < {cond.lt:g}")
+    return " and ".join(parts) or var
+
+
+def _describe(step: object) -> str:
+    """What a node says: its kind, and its text or what it does."""
+    if isinstance(step, SayStep):
+        return f"say: {step.say}"
+    if isinstance(step, ChooseStep):
+        return f"choose: {step.choose}"
+    if isinstance(step, AskStep):
+        return f"ask: {step.ask} → {step.save}"
+    if isinstance(step, EndStep):
+        return f"end: {step.end}" if isinstance(step.end, str) else "end"
+    if isinstance(step, SetStep):
+        return "set " + ", ".join(f"{k} = {v}" for k, v in step.set.items())
+    if isinstance(step, BranchStep):
+        return "branch"
+    if isinstance(step, CallStep):
+        return f"call {step.call}"
+    if isinstance(step, LookupStep):
+        return "look up services"
+    if isinstance(step, HandoffStep):
+        shared = ", ".join(step.handoff.share)
+        return f"hand off to an advocate ({shared})" if shared else "hand off to an advocate"
+    if isinstance(step, ScheduleStep):
+        spec = step.schedule
+        if spec.cancel:
+            return "cancel check-ins"
+        return f"schedule {spec.flow} after {spec.after_hours} h"
+    if isinstance(step, DisappearingStep):
+        return f"disappearing after {step.disappearing} s"
+    return type(step).__name__
 
 
 def mermaid(flow: Flow) -> str:
-    lines = ["flowchart TD", f'  start(["{_label(flow.title)}"]) --> {flow.start}']
+    lines = ["flowchart TD",
+             f'  {ENTRY}(["{_label(flow.title)}"]) --> {_step_node(flow.start)}']
+    flows_shown: set[str] = set()
+
+    def flow_node(flow_id: str) -> str:
+        node = _flow_node(flow_id)
+        if flow_id in flows_shown:
+            return node
+        flows_shown.add(flow_id)
+        return f'{node}[["flow {_label(flow_id)}"]]'
+
     for step_id, step in flow.steps.items():
-        kind = type(step).__name__.removesuffix("Step").lower()
-        if isinstance(step, SayStep):
-            text = step.say
-        elif isinstance(step, ChooseStep):
-            text = step.choose
-        elif isinstance(step, AskStep):
-            text = step.ask
+        node = _step_node(step_id)
+        text = _label(f"{step_id} · {_describe(step)}", 48)
+        if isinstance(step, BranchStep):
+            shape = ("{{", "}}")
         elif isinstance(step, EndStep):
-            text = step.end if isinstance(step.end, str) else "end"
+            shape = ("([", "])")
         else:
-            text = kind
-        shape = ("{{", "}}") if isinstance(step, BranchStep) else (
-            ("([", "])") if isinstance(step, EndStep) else ("[", "]"))
-        lines.append(f'  {step_id}{shape[0]}"{kind}: {_label(text)}"{shape[1]}')
+            shape = ("[", "]")
+        lines.append(f'  {node}{shape[0]}"{text}"{shape[1]}')
         for keys, target in step_targets(step):
             edge = ""
             if keys and keys[0] == "options" and isinstance(step, ChooseStep):
-                edge = f'|"{_label(step.options[int(keys[1])].label, 24)}"|'
-            elif keys and keys[0] == "branch":
-                edge = '|"if"|'
+                option = step.options[int(keys[1])]
+                label = option.label
+                if option.conditions:
+                    label = f"{label} (if {' and '.join(map(condition_label, option.conditions))})"
+                edge = f'|"{_label(label, 48)}"|'
+            elif keys and keys[0] == "branch" and isinstance(step, BranchStep):
+                case = step.branch[int(keys[1])]
+                edge = f'|"{_label(" and ".join(map(condition_label, case.conditions)), 48)}"|'
             elif keys and keys[0] == "else":
                 edge = '|"else"|'
             if target.next:
-                lines.append(f"  {step_id} -->{edge} {target.next}")
+                lines.append(f"  {node} -->{edge} {_step_node(target.next)}")
             elif target.flow:
-                lines.append(f'  {step_id} -->{edge} flow_{target.flow}[["flow {target.flow}"]]')
+                lines.append(f"  {node} -->{edge} {flow_node(target.flow)}")
         for callee in called_flows(step):
-            arrow = "-.->|call|" if isinstance(step, CallStep) else "-.->|later|"
-            lines.append(f'  {step_id} {arrow} flow_{callee}[["flow {callee}"]]')
+            arrow = '-.->|"call"|' if isinstance(step, CallStep) else '-.->|"later"|'
+            lines.append(f"  {node} {arrow} {flow_node(callee)}")
     return "\n".join(lines) + "\n"

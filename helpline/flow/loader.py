@@ -67,6 +67,9 @@ class FlowSet:
 
     flows: dict[str, Flow] = field(default_factory=dict)
     sources: dict[str, FlowSource] = field(default_factory=dict)
+    # Ids (file names) of flow files that could not be read at all: links to them are not
+    # reported again as "unknown flow" in every file that uses them.
+    broken: set[str] = field(default_factory=set)
 
     def __contains__(self, flow_id: object) -> bool:
         return flow_id in self.flows
@@ -86,15 +89,19 @@ class FlowError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_flows(folder: Path) -> FlowSet:
-    """Load and check every ``*.yaml`` flow in ``folder``; raise FlowError on any problem."""
-    flows, problems = check_flows(folder)
+def load_flows(folder: Path, roots: tuple[str, ...] = ("welcome", "main")) -> FlowSet:
+    """Load and check every ``*.yaml`` flow in ``folder``; raise FlowError on any problem.
+    ``roots``: the first and the home flow, which every other flow must be reached from."""
+    flows, problems = check_flows(folder, roots)
     if problems:
         raise FlowError(problems)
     return flows
 
 
-def check_flows(folder: Path) -> tuple[FlowSet, list[Problem]]:
+def check_flows(folder: Path, roots: tuple[str, ...] = ("welcome", "main")
+                ) -> tuple[FlowSet, list[Problem]]:
+    from helpline.flow.checks import run_time_checks  # it builds on this module
+
     problems: list[Problem] = []
     flowset = FlowSet()
     if not folder.is_dir():
@@ -107,6 +114,7 @@ def check_flows(folder: Path) -> tuple[FlowSet, list[Problem]]:
         flow, source, file_problems = _load_file(path)
         problems.extend(file_problems)
         if flow is None or source is None:
+            flowset.broken.add(path.stem)
             continue
         if flow.id in flowset.flows:
             other = flowset.sources[flow.id].path
@@ -118,6 +126,7 @@ def check_flows(folder: Path) -> tuple[FlowSet, list[Problem]]:
         flowset.flows[flow.id] = flow
         flowset.sources[flow.id] = source
     problems.extend(_check_graph(flowset))
+    problems.extend(run_time_checks(flowset, roots))
     return flowset, sorted(set(problems))
 
 
@@ -337,7 +346,7 @@ def step_targets(step: AnyStep) -> list[tuple[tuple[str | int, ...], Target]]:
 def called_flows(step: AnyStep) -> list[str]:
     if isinstance(step, CallStep):
         return [step.call]
-    if isinstance(step, ScheduleStep):
+    if isinstance(step, ScheduleStep) and step.schedule.flow is not None:
         return [step.schedule.flow]
     return []
 
@@ -372,7 +381,8 @@ def saved_vars(flows: FlowSet) -> set[str]:
 
 
 # Variables the app itself fills in; flows may show them without setting them.
-APP_VARS = frozenset({"channel", "case_handle", "queue_position", "result_count"})
+APP_VARS = frozenset({"channel", "case_handle", "queue_position", "result_count",
+                      "checkin_in", "checkin_date"})
 
 
 def _check_graph(flowset: FlowSet) -> list[Problem]:
@@ -397,12 +407,13 @@ def _check_graph(flowset: FlowSet) -> list[Problem]:
                     pos = at("steps", step_id, *keys, "next")
                     problems.append(Problem(name, pos.line, pos.column,
                                             _unknown_step(target.next, flow, f"step '{step_id}'")))
-                if target.flow is not None and target.flow not in flowset:
+                if (target.flow is not None and target.flow not in flowset
+                        and target.flow not in flowset.broken):
                     pos = at("steps", step_id, *keys, "flow")
                     problems.append(Problem(name, pos.line, pos.column,
                                             _unknown_flow(target.flow, flowset, step_id)))
             for callee in called_flows(step):
-                if callee not in flowset:
+                if callee not in flowset and callee not in flowset.broken:
                     key = "call" if isinstance(step, CallStep) else "schedule"
                     pos = at("steps", step_id, key)
                     problems.append(Problem(name, pos.line, pos.column,

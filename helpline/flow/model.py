@@ -26,6 +26,12 @@ from helpline.flow.patterns import CompiledPattern, PatternError, compile_patter
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 VAR_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_DEPTH = 8  # flows nested by calls, the first included; the engine gives up beyond
+# What the app answers for ``available:`` / ``unavailable:`` conditions, at every turn:
+# advocates on shift now (a desk set up, advocates listed, within office hours); a desk
+# that takes messages for the next shift even when no one is on shift; a service
+# directory with at least one service; a check-in this person has booked.
+FACTS: tuple[str, ...] = ("advocates", "desk", "directory", "checkin")
 
 Scalar = str | int | float | bool
 
@@ -59,11 +65,58 @@ class SayStep(_StepBase):
     say: str = Field(description="Text to send.")
 
 
+class Condition(_Strict):
+    """A test of a variable (``var`` with ``equals``, ``in``...), or of something only the
+    app knows at this moment: ``available: advocates`` holds when advocates are on shift,
+    ``unavailable: directory`` when the service directory is empty (see FACTS)."""
+
+    var: str | None = Field(None, pattern=VAR_PATTERN)
+    available: str | None = Field(None, description="Holds when the app has this: "
+                                  + ", ".join(FACTS) + ".")
+    unavailable: str | None = Field(None, description="Holds when the app lacks this.")
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    is_set: bool | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Condition:
+        given = [k for k in ("var", "available", "unavailable") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a condition tests one thing: give 'var' (a variable), "
+                             "'available' or 'unavailable'")
+        tests = (self.equals, self.not_equals, self.in_, self.is_set, self.gt, self.lt)
+        if self.var is None and any(t is not None for t in tests):
+            raise ValueError("'available' and 'unavailable' take no other test; "
+                             "use 'var' to test a variable")
+        return self
+
+    @property
+    def fact(self) -> str | None:
+        return self.available if self.available is not None else self.unavailable
+
+
 class Option(Target):
     label: str = Field(description="What the person sees on the button or in the list.")
+    when: Condition | list[Condition] | None = Field(
+        None, alias="if", description="Shown only when this holds (e.g. {available: advocates}),"
+        " or all of a list of conditions."
+    )
     value: Scalar | None = Field(None, description="Value saved to the step's 'save' variable.")
     keywords: list[str] = Field(default_factory=list, description="Other words that pick it.")
     note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def conditions(self) -> list[Condition]:
+        if self.when is None:
+            return []
+        return self.when if isinstance(self.when, list) else [self.when]
 
     @model_validator(mode="after")
     def _needs_target(self) -> Option:
@@ -77,6 +130,11 @@ class ChooseStep(_StepBase):
     options: list[Option] = Field(min_length=1, max_length=12)
     save: str | None = Field(None, pattern=VAR_PATTERN, description="Variable for the value.")
     retry: str | None = Field(None, description="Gentle re-prompt after an answer that fits none.")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some option is shown only when its ``if:`` holds."""
+        return any(option.when is not None for option in self.options)
 
 
 class Validation(_Strict):
@@ -124,18 +182,6 @@ class SetStep(_StepBase):
     set: dict[Annotated[str, Field(pattern=VAR_PATTERN)], Scalar | None]
 
 
-class Condition(_Strict):
-    var: str = Field(pattern=VAR_PATTERN)
-    equals: Scalar | None = None
-    not_equals: Scalar | None = None
-    in_: list[Scalar] | None = Field(None, alias="in")
-    is_set: bool | None = None
-    gt: float | None = None
-    lt: float | None = None
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
 class BranchCase(Target):
     when: Condition | list[Condition] = Field(alias="if")
 
@@ -179,6 +225,10 @@ class HandoffSpec(_Strict):
         default_factory=list, description="Variables the person agreed to share with an advocate."
     )
     topic: str | None = None
+    for_next_shift: bool = Field(
+        False, description="The flow asked already: off shift, the person chose to leave a "
+        "message for the next shift (otherwise the app asks them then)."
+    )
 
 
 class HandoffStep(_StepBase):
@@ -187,10 +237,19 @@ class HandoffStep(_StepBase):
 
 class ScheduleSpec(_Strict):
     kind: Literal["checkin"] = "checkin"
-    after_hours: str | float = Field(
-        description="Hours from now, or the name of a variable holding them."
+    after_hours: str | float | None = Field(
+        None, description="Hours from now, or the name of a variable holding them."
     )
-    flow: str = Field(description="Flow to run when it is due.")
+    flow: str | None = Field(None, description="Flow to run when it is due.")
+    cancel: bool = Field(False, description="Cancel the check-in booked before, if any.")
+
+    @model_validator(mode="after")
+    def _book_or_cancel(self) -> ScheduleSpec:
+        if self.cancel and (self.after_hours is not None or self.flow is not None):
+            raise ValueError("'cancel: true' takes no 'after_hours' or 'flow'")
+        if not self.cancel and (self.after_hours is None or self.flow is None):
+            raise ValueError("give 'after_hours' and 'flow' (or 'cancel: true')")
+        return self
 
 
 class ScheduleStep(_StepBase):
@@ -291,8 +350,31 @@ AnyStep = (
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of one flow file, for editors that autocomplete YAML."""
+    """The JSON Schema of one flow file, for editors that autocomplete YAML.
+
+    Beyond what pydantic derives: step ids (the keys of ``steps``) and every place that
+    names a step (``start``, ``next``) carry the id pattern, so an editor marks a bad id
+    as it is typed; ``available:`` lists what the app can answer."""
     schema = Flow.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "helpline flow"
+    steps = schema["properties"]["steps"]
+    steps["propertyNames"] = {"pattern": ID_PATTERN}
+    steps["additionalProperties"] = False
+    schema["properties"]["start"]["pattern"] = ID_PATTERN
+    for definition in schema["$defs"].values():
+        props = definition.get("properties", {})
+        for key in ("next", "flow", "call"):
+            if key in props:
+                _add_pattern(props[key])
+        for key in ("available", "unavailable"):
+            if key in props:
+                props[key] = {**props[key], "anyOf": [{"enum": list(FACTS)}, {"type": "null"}]}
     return schema
+
+
+def _add_pattern(prop: dict[str, Any]) -> None:
+    """``{"anyOf": [{"type": "string"}, {"type": "null"}]}`` or ``{"type": "string"}``."""
+    for option in prop.get("anyOf", [prop]):
+        if option.get("type") == "string":
+            option["pattern"] = ID_PATTERN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,35 @@ def _pos(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_KEY_LINE = re.compile(r"^\s*(?:- )?[A-Za-z_][A-Za-z0-9_]*:(?:\s|$)")
+
+
+def _unclosed_quote(text: str, exc: yaml.MarkedYAMLError) -> Position | None:
+    """Where a quote that is never closed opens. PyYAML reports where it gave up: the end of
+    the file, or (when a later quote "closes" it) some key further down."""
+    if exc.context == "while scanning a quoted scalar" and exc.context_mark is not None:
+        return Position(exc.context_mark.line + 1, exc.context_mark.column + 1)
+    failed = exc.problem_mark
+    if failed is None:
+        return None
+    # The quoted text that swallowed the lines after it: it runs over several lines, and
+    # one of them looks like a key. Tokens are read up to the error only.
+    suspect: Position | None = None
+    lines = text.splitlines()
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.line > failed.line:
+                break
+            if (isinstance(token, yaml.ScalarToken) and token.style in ("'", '"')
+                    and token.end_mark.line > token.start_mark.line
+                    and any(_KEY_LINE.match(line)
+                            for line in lines[token.start_mark.line + 1:token.end_mark.line + 1])):
+                suspect = Position(token.start_mark.line + 1, token.start_mark.column + 1)
+    except yaml.YAMLError:
+        pass
+    return suspect
+
+
 # Bounds for hostile files. A YAML alias repeats its anchor's whole subtree, so nine lines of
 # aliases can stand for a billion values ("billion laughs"); an alias inside its own anchor
 # never ends. What aliases add is capped (their count and the values they expand to), as
@@ -74,6 +104,11 @@ def load_located(text: str, max_chars: int = MAX_CHARS) -> Located:
         mark = exc.problem_mark or exc.context_mark
         where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         problem = exc.problem or exc.context or "not valid YAML"
+        opened = _unclosed_quote(text, exc)
+        if opened is not None:
+            raise YamlSyntaxError("YAML syntax: a quote opened here is never closed (or it "
+                                  "closes lines later, taking the keys in between as text); "
+                                  "add the closing quote", opened) from exc
         raise YamlSyntaxError(f"YAML syntax: {problem}", where) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"YAML syntax: {exc}", Position(1, 1)) from exc

@@ -23,6 +23,8 @@ def install(app: App, desk: Desk) -> HandoffService:
     service = HandoffService(app, desk)
     app.effect_handlers[Handoff] = service.on_handoff
     app.intercept = service.intercept
+    app.facts["desk"] = service.desk_takes_messages
+    app.facts["advocates"] = service.advocates_on_shift
     app.leave_hooks.append(service.on_leave)
     app.channels[DESK] = service.channel
     app.timed_jobs["handoff-unclaimed"] = service.check_unclaimed

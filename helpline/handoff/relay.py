@@ -67,6 +67,9 @@ T_WHILE_WAITING = N_("Anything you write here now goes to the advocate. You can 
 T_ALREADY = N_("You are already in the queue (case {handle}). Anything you write here goes "
                "to the advocate.")
 T_OFF_SHIFT = N_("No advocates are on shift right now.")
+T_FOR_NEXT_SHIFT = N_("Your message is in. Your case number is {handle}. An advocate will "
+                      "read it when they are on shift and reply here. Anything you write "
+                      "here until then is passed on too.")
 T_UNCLAIMED = N_("I'm sorry, no advocate has been free to reply yet.")
 T_LATER_ASK = N_("Would you like to leave a message for the next advocate on shift? They "
                  "would reply here, and it may take a while.")
@@ -202,6 +205,16 @@ class HandoffService:
         self.canned = load_canned(h.canned)
         self.channel = DeskChannel(self)
 
+    # ------------------------------------------------------------- availability
+
+    async def desk_takes_messages(self, turn: Turn) -> bool:
+        """``available: desk``: a desk with advocates listed, on shift or not."""
+        return bool(self.advocates)
+
+    async def advocates_on_shift(self, turn: Turn) -> bool:
+        """``available: advocates``: advocates listed and on shift now."""
+        return bool(self.advocates) and self.hours.is_open(turn.now)
+
     # ------------------------------------------------------------- helpers
 
     def _t(self, locale: str | None, msgid: str, **values: object) -> str:
@@ -294,7 +307,10 @@ class HandoffService:
         text = [self._t(locale, why)]
         if (hotline := self._hotline(locale)) is not None:
             text.append(hotline)
-        return [Message("\n\n".join(text)), self._later_question(locale)]
+        # One message: the honest words, the numbers and the question with its buttons.
+        question = self._later_question(locale)
+        text.append(question.text)
+        return [Message("\n\n".join(text), question.choices)]
 
     def _later_question(self, locale: str | None, again: bool = False) -> Message:
         return Message(self._t(locale, T_LATER_AGAIN if again else T_LATER_ASK), (
@@ -310,9 +326,18 @@ class HandoffService:
         if existing is not None:
             return [Message(self._t(locale, T_ALREADY, handle=existing.handle))]
         on_shift = self.hours.is_open(turn.now)
+        later = None if on_shift else "yes" if effect.for_next_shift else "asked"
         case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
-                                     turn.now, later=None if on_shift else "asked")
+                                     turn.now, later=later)
         log.info("case %s opened (%s)", case.id, "on shift" if on_shift else "off shift")
+        if later == "yes":  # the flow asked, and they chose to leave a message
+            await self.cases.update(case, "wants_reply_later", "person", turn.now, later="yes")
+            await self._to_desk(case, ["", self._d(D_LATER_YES)])
+            text = [self._t(locale, T_OFF_SHIFT)]
+            if (hotline := self._hotline(locale)) is not None:
+                text.append(hotline)
+            text.append(self._t(locale, T_FOR_NEXT_SHIFT, handle=case.handle))
+            return [Message("\n\n".join(text))]
         if not on_shift:  # nothing reaches the desk unless the person says yes
             return self._offline(locale, T_OFF_SHIFT)
         await self._to_desk(case, [""])
@@ -354,7 +379,7 @@ class HandoffService:
                 return await self._later_answer(turn, case, said in yes)
             return [self._later_question(locale, again=True)]
         if inbound.kind == "text" and not state.idle and self.app.engine.picks_option(
-                state, inbound.text):
+                state, inbound.text, inbound.facts):
             # A menu option typed as on a numbered list ("1" for help right now): the
             # flows must stay reachable, so this is the menu's, not the advocate's.
             return None

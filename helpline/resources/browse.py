@@ -12,6 +12,7 @@ Overlay values the engine does not handle come back here as ``OverlayPick``:
     unsave:ORIGIN:ID  forget it, then show the card again
     saved             the saved services
     list              the current page again
+    refresh           what is on screen again (after a language switch), from VIEW
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ PAGE = "_resources_page"
 LIMIT = "_resources_limit"
 NOTE = "_resources_note"
 NO_DOCUMENTS = "_resources_no_documents"
+VIEW = "_resources_view"  # what is on screen: page:N, saved, svc:ORIGIN:ID or nothing
 MAX_KEPT = 100
+HAS_SERVICES_SECONDS = 5.0
 ADVOCATE_FLOW = "advocate"
 
 T_FOUND = Nn_("I found {n} service that may fit.", "I found {n} services that may fit.")
@@ -79,6 +82,7 @@ class ResourceBrowser:
         self.app = app
         self.directory = Directory(app.store)
         self.empty = empty  # what a lookup says when the directory is empty
+        self._has_services: tuple[float, bool | None] = (0.0, None)
         self.other_picks = other_picks
 
     # ------------------------------------------------------------- effects
@@ -100,6 +104,7 @@ class ResourceBrowser:
         state.vars[LIMIT] = effect.limit
         state.vars[NOTE] = "unknown_area" if outcome.unknown_area else ""
         state.vars[NO_DOCUMENTS] = criteria.documents == "none"
+        state.vars[VIEW] = "page:0"
         if not outcome.matches:
             return [await self._nothing(turn)]
         if criteria.near is None:
@@ -111,7 +116,12 @@ class ResourceBrowser:
         assert isinstance(effect, OverlayPick)
         if effect.owner != OWNER:
             return await self.other_picks(turn, effect) if self.other_picks else []
-        kind, _, rest = effect.value.partition(":")
+        value = effect.value
+        if value == "refresh":  # the same view again, in the person's language now
+            value = str(turn.state.vars.get(VIEW) or "list")
+        else:
+            turn.state.vars[VIEW] = _view(value)
+        kind, _, rest = value.partition(":")
         origin, _, sid = rest.partition(":")
         if kind == "page" and rest.isdigit():
             return [await self._page(turn, int(rest))]
@@ -126,6 +136,16 @@ class ResourceBrowser:
         if kind == "svc" and sid:
             return [await self._detail(turn, sid, origin)]
         return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
+
+    async def has_services(self, turn: Turn) -> bool:
+        """``available: directory``: at least one service to search. Asked at every turn, so
+        the answer is kept for a few seconds (an import shows within them; a lookup itself
+        always reads the directory afresh)."""
+        kept_at, kept = self._has_services
+        if kept is None or not 0 <= turn.now - kept_at < HAS_SERVICES_SECONDS:
+            kept = bool((await self.directory.snapshot()).services)
+            self._has_services = (turn.now, kept)
+        return kept
 
     # ------------------------------------------------------------- views
 
@@ -221,7 +241,8 @@ class ResourceBrowser:
             lines.append(hotline)
         lines.append(ctx.t(T_NONE_NEXT))
         choices = [(ctx.t(T_CHANGE), "restart")]
-        if ADVOCATE_FLOW in self.app.flows:
+        # Offered only where a desk takes messages (when the app was told this turn).
+        if ADVOCATE_FLOW in self.app.flows and (turn.facts is None or "desk" in turn.facts):
             choices.append((ctx.t(T_TALK), f"flow:{ADVOCATE_FLOW}"))
         saved = len(await self.directory.saved(turn.pid))
         if saved:
@@ -265,6 +286,14 @@ class ResourceBrowser:
         return None
 
 
+def _view(value: str) -> str:
+    """The view a pick leads to, to show again after a language switch."""
+    kind, _, rest = value.partition(":")
+    if kind in ("save", "unsave"):
+        return f"svc:{rest}"
+    return value if kind in ("page", "svc", "saved") else "list"
+
+
 def _ids(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -279,4 +308,5 @@ def install(app: App) -> ResourceBrowser:
                               app.effect_handlers.get(OverlayPick))
     app.effect_handlers[Lookup] = browser.on_lookup
     app.effect_handlers[OverlayPick] = browser.on_pick
+    app.facts["directory"] = browser.has_services
     return browser
