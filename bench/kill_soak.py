@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--channel", choices=["telegram", "signal"], action="append")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
+    # The fakes' servers see every kill as a request cut off: not news here.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     asyncio.run(soak(args.channel or ["telegram", "signal"], args.kills, args.seed))
 
 

@@ -70,8 +70,13 @@ async def test_an_earlier_database_upgrades_and_everything_in_it_still_reads(
     store = await Store.open(path, Vault(SECRET))
     try:
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
-                MIGRATIONS)
+            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == max(
+                m.version for m in MIGRATIONS)
+            # Every value was written again in the current form by the upgrade itself.
+            address, state = db.execute("SELECT address, state FROM people").fetchone()
+            assert address[:1] == b"\x01" and state[:1] == b"\x01"
+            body, kept_address = db.execute("SELECT body, address FROM operations").fetchone()
+            assert body[:1] == b"\x01" and kept_address[:1] == b"\x01"
         person = await store.person("p1")
         assert person is not None and person.address == "+12025550123"
         assert person.state.vars == {"name": "Kept"} and person.state.turn == 3
@@ -94,3 +99,26 @@ async def test_an_earlier_database_upgrades_and_everything_in_it_still_reads(
         assert address[:1] == b"\x01" and state[:1] == b"\x01"
     finally:
         await store.close()
+
+
+async def test_without_the_key_the_upgrade_stops_before_the_step_that_needs_it(
+        tmp_path: Path) -> None:
+    """The directory commands open the store with no key of theirs: the re-encryption
+    waits for the next start with the key, and nothing is written with a wrong one."""
+    path = tmp_path / "helpline.db"
+    database_at_version_4(path)
+    store = await Store.open(path, Vault("a-throwaway-key-0123456789-abcdefghijklmn"),
+                             verify_key=False)
+    await store.close()
+    with sqlite3.connect(path) as db:
+        version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        assert version < max(m.version for m in MIGRATIONS)
+        assert db.execute("SELECT address FROM people").fetchone()[0][:6] == b"gAAAAA"
+    store = await Store.open(path, Vault(SECRET))
+    try:
+        person = await store.person("p1")
+        assert person is not None and person.address == "+12025550123"
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT address FROM people").fetchone()[0][:1] == b"\x01"

@@ -8,9 +8,18 @@ keyed pseudonym, and every ``BLOB`` holding content is encrypted by the app.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosqlite
+
+from helpline.errors import HelplineError
+from helpline.privacy import Vault
+
+# A migration's Python step: runs after its SQL, in the same transaction, with the vault
+# (None when the caller has no checked key). Returns False when it cannot be done without
+# the key: the upgrade then stops there, undone, until a start that has it.
+Step = Callable[[aiosqlite.Connection, Vault | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,31 @@ class Migration:
     version: int
     description: str
     sql: str
+    step: Step | None = None
+
+
+# Every column that holds an encrypted value (see privacy.Vault).
+ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("people", "address"), ("people", "state"), ("operations", "body"),
+    ("operations", "address"), ("jobs", "body"), ("saved_services", "service"),
+    ("cases", "summary"), ("inbox", "body"))
+
+
+async def reencrypt_fernet(db: aiosqlite.Connection, vault: Vault | None) -> bool:
+    """Values still in the Fernet form of the first releases (they begin with ``gAAAAA``)
+    are written again in the current AES-GCM form (without the key: only when there are
+    none)."""
+    for table, column in ENCRYPTED_COLUMNS:
+        rows = await db.execute_fetchall(
+            f"SELECT rowid, {column} FROM {table} "
+            f"WHERE substr({column}, 1, 6) = CAST('gAAAAA' AS BLOB)")
+        if rows and vault is None:
+            return False
+        if vault is not None:
+            await db.executemany(f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                                 [(vault.encrypt(vault.decrypt(bytes(value))), rowid)
+                                  for rowid, value in rows])
+    return True
 
 
 MIGRATIONS: list[Migration] = [
@@ -255,6 +289,13 @@ MIGRATIONS: list[Migration] = [
     ),
 ]
 
+MIGRATIONS.append(Migration(
+    8,
+    "values still in the Fernet form written again in the AES-GCM form",
+    "",
+    reencrypt_fernet,
+))
+
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
 # (The inbox is not among them: a processed row keeps no pid, and rows a person sent after
 # their erase are theirs to be answered.) Operations are keyed by ``key``, a pid for a
@@ -269,13 +310,15 @@ async def current_version(db: aiosqlite.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def upgrade(db: aiosqlite.Connection) -> int:
-    """Apply every migration newer than the database; returns the version reached."""
+async def upgrade(db: aiosqlite.Connection, vault: Vault | None = None) -> int:
+    """Apply every migration newer than the database; returns the version reached. Without
+    a (checked) vault, the upgrade stops at a migration whose step needs it: that one and
+    the ones after it are done at the next start that has the key."""
     version = await current_version(db)
     await db.commit()
     known = max(m.version for m in MIGRATIONS)
     if version > known:
-        raise RuntimeError(
+        raise HelplineError(
             f"the database is at schema version {version}, newer than this helpline ({known}); "
             "upgrade helpline or restore a matching backup"
         )
@@ -286,6 +329,9 @@ async def upgrade(db: aiosqlite.Connection) -> int:
         try:
             for statement in _statements(migration.sql):
                 await db.execute(statement)
+            if migration.step is not None and not await migration.step(db, vault):
+                await db.rollback()
+                break
             await db.execute("INSERT INTO schema_version (version) VALUES (?)",
                              (migration.version,))
             await db.commit()

@@ -264,7 +264,7 @@ class Store:
         await db.execute("PRAGMA busy_timeout=5000")
         try:
             write_check = verify_key and await _check_key(db, vault)
-            await upgrade(db)
+            await upgrade(db, vault if verify_key else None)
             if write_check:
                 await db.execute("INSERT OR IGNORE INTO key_check (id, value) VALUES (1, ?)",
                                  (vault.check_value(KEY_CHECK_LABEL),))

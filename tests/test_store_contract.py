@@ -1,0 +1,146 @@
+"""The storage contract: what the app relies on from the conversation store, the inbox and
+the operations queue, written against the store's public calls only, so that a second
+backend (PostgreSQL) runs the same tests by adding itself to ``BACKENDS``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from helpline.events import Inbound, Message, RawInbound
+from helpline.flow.state import State
+from helpline.privacy import Vault
+from helpline.store import PendingDelete, Store
+from tests.conftest import SECRET
+
+NOW = 1_800_000_000.0
+Opener = Callable[[Path], Awaitable[Store]]
+
+
+async def open_sqlite(folder: Path) -> Store:
+    return await Store.open(folder / "contract.db", Vault(SECRET))
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": open_sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await BACKENDS[request.param](tmp_path)
+    yield opened
+    await opened.close()
+
+
+def raw(text: str, who: str = "p", event: str | None = None) -> RawInbound:
+    return RawInbound("telegram", who, f"addr-{who}", Inbound(kind="text", at=0.0, text=text),
+                      message_id="7", event_id=event)
+
+
+# ------------------------------------------------------------------ conversations
+
+
+async def test_a_turn_saves_state_and_queues_replies_in_order(store: Store) -> None:
+    queued = await store.save_turn("pid", "telegram", "addr", State(turn=2),
+                                   [Message("a"), Message("b")], NOW, timers=[86400])
+    assert queued is not None and [op.kind for op in queued] == ["timer", "send", "send"]
+    person = await store.person("pid")
+    assert person is not None and person.state.turn == 2 and person.address == "addr"
+    assert [(op.kind, op.body) for op in await store.operations("pid")] == [
+        ("timer", 86400), ("send", Message("a")), ("send", Message("b"))]
+    again = await store.save_turn("pid", "telegram", "addr", State(turn=3), [Message("c")],
+                                  NOW + 1)
+    assert again is None  # older operations are queued: the caller reads the queue
+
+
+async def test_erase_leaves_nothing_of_the_person_but_the_deletes_tied_to_no_one(
+        store: Store) -> None:
+    await store.save_turn("pid", "telegram", "addr", State(turn=1), [Message("a")], NOW,
+                          inbound_msg_id="5")
+    [row_id] = await store.accept([("pid", "telegram", "e1", raw("x"))], NOW)
+    key = await store.erase_person("pid", PendingDelete("telegram", "addr", ("5",),
+                                                        NOW + 3600, NOW), row_id)
+    assert await store.person("pid") is None
+    assert await store.operations("pid") == []
+    assert await store.unprocessed() == []
+    assert key is not None and key.startswith("x:")
+    [kept] = await store.operations(key)
+    assert kept.kind == "delete" and kept.body == ("5",) and kept.address == "addr"
+    assert await store.message_ids("pid", 0) == []
+
+
+# ------------------------------------------------------------------ the inbox
+
+
+async def test_the_inbox_keeps_order_and_drops_a_redelivery(store: Store) -> None:
+    ids = await store.accept([("p1", "telegram", "e1", raw("one")),
+                              ("p2", "telegram", "e2", raw("two", "q")),
+                              ("p1", "telegram", "e3", raw("three"))], NOW)
+    assert all(i is not None for i in ids)
+    assert await store.accept([("p1", "telegram", "e1", raw("one"))], NOW) == [None]
+    rows = await store.unprocessed()
+    assert [(r.pid, r.raw.inbound.text) for r in rows] == [
+        ("p1", "one"), ("p2", "two"), ("p1", "three")]
+    assert rows[0].raw.address == "addr-p" and rows[0].raw.message_id == "7"
+    first = ids[0]
+    assert first is not None
+    await store.save_turn("p1", "telegram", "addr-p", State(), [], NOW, inbox_id=first)
+    assert [r.raw.inbound.text for r in await store.unprocessed()] == ["two", "three"]
+    # Crossed off, it is still known: delivered again, it is dropped.
+    assert await store.accept([("p1", "telegram", "e1", raw("one"))], NOW) == [None]
+
+
+async def test_processed_events_keep_no_person_and_go_with_retention(store: Store) -> None:
+    [row_id] = await store.accept([("p1", "telegram", "e1", raw("one"))], NOW)
+    assert row_id is not None
+    await store.inbox_done(row_id)
+    counts = await store.purge(NOW + 49 * 3600, 90, 48)
+    assert counts["inbox"] == 1
+    assert await store.accept([("p1", "telegram", "e1", raw("one"))], NOW) != [None]
+
+
+# ------------------------------------------------------------------ the operations queue
+
+
+async def test_operations_are_retried_ended_and_counted(store: Store) -> None:
+    await store.save_turn("pid", "telegram", "addr", State(), [Message("a"), Message("b")],
+                          NOW)
+    first, second = await store.operations("pid")
+    await store.retry_later(first.id, NOW + 10)
+    [(key, due)] = await store.keys_with_operations()
+    assert key == "pid" and due == NOW + 10
+    again = (await store.operations("pid"))[0]
+    assert again.attempts == 1 and again.next_try_at == NOW + 10
+    await store.operation_ended(again, "rejected")
+    await store.operation_done(second, "pid", ["42"], NOW)
+    assert await store.operations("pid") == []
+    assert await store.message_ids("pid", 0) == ["42"]
+    assert await store.outcomes() == {("send", "rejected"): 1}
+
+
+async def test_a_deletes_remaining_ids_are_kept_for_the_next_try(store: Store) -> None:
+    key = await store.keep_deletes(PendingDelete("signal", "addr", ("1", "2", "3"),
+                                                 NOW + 3600, NOW + 5))
+    [op] = await store.operations(key)
+    assert op.not_before == NOW + 5 and op.expires_at == NOW + 3600
+    await store.retry_later(op.id, NOW + 20, ("3",))
+    [op] = await store.operations(key)
+    assert op.body == ("3",) and op.next_try_at == NOW + 20
+
+
+async def test_expired_operations_end_and_free_the_person_for_retention(store: Store) -> None:
+    await store.save_turn("pid", "telegram", "addr", State(), [Message("a")], NOW)
+    counts = await store.purge(NOW + 100 * 86400, 90, 48)
+    assert counts["operations"] == 1 and counts["people"] == 1
+    assert await store.outcomes() == {("send", "expired"): 1}
+
+
+async def test_a_person_gone_ends_their_queue(store: Store) -> None:
+    await store.save_turn("pid", "telegram", "addr", State(), [Message("a"), Message("b")],
+                          NOW)
+    await store.mark_unreachable("pid")
+    person = await store.person("pid")
+    assert person is not None and person.unreachable
+    assert await store.operations("pid") == []
+    assert await store.outcomes() == {("send", "gone"): 2}
