@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpline.config import ConfigError, Settings, config_path, load_settings
+from helpline.config import ConfigError, Settings, config_path, flow_roots, load_settings
 from helpline.errors import HelplineError
 from helpline.flow.loader import FlowError, check_flows, load_flows
 from helpline.privacy import SecretError
@@ -136,7 +136,7 @@ def _flows(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     folder = Path(getattr(args, "dir", None) or getattr(args, "flows", None) or settings.flows)
     if args.flows_command == "check":
-        flowset, problems = check_flows(folder)
+        flowset, problems = check_flows(folder, flow_roots(settings))
         for problem in problems:
             print(problem)
         from helpline.i18n_check import report
@@ -153,7 +153,7 @@ def _flows(args: argparse.Namespace, settings: Settings) -> int:
         from helpline.flow.graph import mermaid
 
         try:
-            flowset = load_flows(folder)
+            flowset = load_flows(folder, flow_roots(settings))
         except FlowError as exc:
             print(exc, file=sys.stderr)
             return 1
@@ -187,8 +187,8 @@ def _i18n(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _refuse_invalid_flows(folder: Path) -> bool:
-    _, problems = check_flows(folder)
+def _refuse_invalid_flows(folder: Path, roots: tuple[str, ...]) -> bool:
+    _, problems = check_flows(folder, roots)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -209,7 +209,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         updates["resources"] = settings.resources.model_copy(
             update={"seed": str(SAMPLE_DIRECTORY)})
     settings = settings.model_copy(update=updates)
-    if _refuse_invalid_flows(settings.flows):
+    if _refuse_invalid_flows(settings.flows, flow_roots(settings)):
         return 1
     from helpline.chat import run_chat
     from helpline.privacy import SecretError
@@ -333,7 +333,7 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
         print("helpline: HELPLINE_SECRET_KEY is required for 'helpline run'; make one with: "
               "python -c 'import secrets; print(secrets.token_urlsafe(48))'", file=sys.stderr)
         return 2
-    if _refuse_invalid_flows(settings.flows):
+    if _refuse_invalid_flows(settings.flows, flow_roots(settings)):
         return 1
     from helpline.doctor import has_errors, offline_findings
     from helpline.serve import build_channels, serve

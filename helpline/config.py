@@ -313,3 +313,8 @@ def _explain(error: Any) -> str:
     if not loc:  # a check across keys: its message names them
         return str(error["msg"]).removeprefix("Value error, ")
     return f"'{loc}': {error['msg']}"
+
+
+def flow_roots(settings: Settings) -> tuple[str, str]:
+    """The first and the home flow: every other flow must be reached from one of them."""
+    return (settings.conversation.first_flow, settings.conversation.home_flow)

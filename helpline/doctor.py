@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
-from helpline.config import ConfigError, Settings
+from helpline.config import ConfigError, Settings, flow_roots
 from helpline.findings import Finding, error, ok, warning
 from helpline.flow.loader import FlowSet, check_flows, step_texts
 from helpline.privacy import MIN_SECRET_LENGTH, SecretError, Vault
@@ -112,7 +112,7 @@ def check_database(settings: Settings, vault: Vault | None) -> list[Finding]:
 
 
 def check_flows_folder(settings: Settings) -> tuple[list[Finding], FlowSet | None]:
-    flowset, problems = check_flows(settings.flows)
+    flowset, problems = check_flows(settings.flows, flow_roots(settings))
     if problems:
         return [error("flows", f"{len(problems)} problem(s) in {settings.flows}, the first: "
                       f"{problems[0]}; helpline flows check lists them all")], None
@@ -275,7 +275,7 @@ def offline_findings(settings: Settings, config_file: Path | None,
         if flowset is not None:
             found.extend(check_examples(flowset))
     else:
-        flowset, _ = check_flows(settings.flows)
+        flowset, _ = check_flows(settings.flows, flow_roots(settings))
         found.extend(check_examples(flowset))
     found.extend(check_languages(settings))
     found.extend(check_directory(settings, time.time() if now is None else now))

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from helpline import logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
-from helpline.config import Settings
+from helpline.config import Settings, flow_roots
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
@@ -62,7 +62,7 @@ def setup_logging(level: str = "INFO") -> None:
 async def open_app(settings: Settings, secret: str,
                    channels: Sequence[Channel] = ()) -> AsyncIterator[App]:
     """Start-up and shut-down as one context: flows are checked before anything opens."""
-    flows = load_flows(settings.flows)
+    flows = load_flows(settings.flows, flow_roots(settings))
     vault = Vault(secret)
     store = await Store.open(settings.db, vault)
     translator = CatalogTranslator(settings.locales, settings.default_language)

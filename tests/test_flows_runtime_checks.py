@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from helpline.flow.checks import strongly_connected
 from helpline.flow.loader import check_flows
 
@@ -311,3 +313,24 @@ def test_strongly_connected_is_iterative_and_linear() -> None:
     assert len(components) == 1 and len(components[0]) == n + 1
     edges[n] = []
     assert len(strongly_connected(list(range(n + 1)), edges)) == n + 1
+
+
+def test_flows_check_measures_from_the_configured_first_and_home_flows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpline.cli import main
+
+    # The first flow is "start" (not "welcome"): only it leads to "other".
+    folder = write(tmp_path / "f", start=MAIN.replace("id: main", "id: start"),
+                   main=MAIN.replace("flow: other", "next: bye"), other="""\
+        id: other
+        title: Other
+        start: fin
+        steps:
+          fin:
+            end: "Bye."
+        """)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HELPLINE_CONVERSATION_FIRST_FLOW", "start")
+    assert main(["flows", "check", str(folder)]) == 0, capsys.readouterr()
+    assert "3 flows OK" in capsys.readouterr().out
