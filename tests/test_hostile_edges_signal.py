@@ -109,8 +109,10 @@ async def test_any_frame_is_read_into_a_clean_event_or_skipped(
         event.platform_id.encode("utf-8")
         assert event.inbound.kind in ("text", "unsupported")
     message = frame["envelope"]["dataMessage"]["message"]
-    sender_ok = all(isinstance(frame["envelope"][k], str)
-                    for k in ("source", "sourceNumber", "sourceUuid"))
+    senders = [frame["envelope"][k] for k in ("source", "sourceNumber", "sourceUuid")]
+    # A message whose envelope names its sender somewhere (one with no sender at all
+    # cannot be answered).
+    sender_ok = all(isinstance(k, str) for k in senders) and any(senders)
     if sender_ok and clean_text(message).strip() \
             and isinstance(frame["envelope"]["timestamp"], int) \
             and isinstance(frame["envelope"]["sourceName"], str):

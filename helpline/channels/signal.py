@@ -347,8 +347,11 @@ class SignalChannel:
         if message.is_group():
             log.info("ignored a group message")
             return None
-        sender = clean_id(message.source_uuid) or clean_id(message.source_number)
-        if not sender or message.source_number == self.options.number:
+        # The uuid, else the number; an envelope with both empty still names its sender in
+        # the older "source" field.
+        sender = (clean_id(message.source_uuid) or clean_id(message.source_number)
+                  or clean_id(envelope.get("source")))
+        if not sender or self.options.number in (message.source_number, sender):
             return None
         text = clean_text(message.text)
         if text.strip():
