@@ -21,7 +21,7 @@ from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.store import Store
-from tests.conftest import BUNDLED_FLOWS, SECRET, make_settings
+from tests.conftest import BUNDLED_FLOWS, SECRET, eventually, make_settings
 from tests.fakes.telegram_bot_api import TOKEN, Call, FakeBotAPI, PersonOptions
 
 CHAT = 424242
@@ -85,15 +85,6 @@ class Bot:
 
 
 Starter = Callable[..., Awaitable[Bot]]
-
-
-async def eventually(probe: Callable[[], Awaitable[object]], expected: object,
-                     timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while await probe() != expected and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-    assert await probe() == expected
 
 
 def sends_to(api: FakeBotAPI, chat: int) -> list[Call]:

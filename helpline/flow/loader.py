@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from helpline.flow.components import strongly_connected
 from helpline.flow.model import (
     STEP_KINDS,
     STEP_MODELS,
@@ -538,7 +539,7 @@ def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
     finishing = can_finish(flowset)
     order = {flow_id: i for i, flow_id in enumerate(calls)}
     problems: list[Problem] = []
-    for group in _call_groups(calls):
+    for group in strongly_connected(calls, calls):
         members = set(group)
         start = min(group, key=order.__getitem__)
         if len(group) == 1 and start not in calls[start]:
@@ -557,45 +558,6 @@ def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
     return problems
 
 
-def _call_groups(calls: dict[str, list[str]]) -> list[list[str]]:
-    """Tarjan's strongly connected components, iterative: flows that call each other."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    groups: list[list[str]] = []
-    for root in calls:
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            node, i = work.pop()
-            if i == 0:
-                index[node] = low[node] = len(index)
-                stack.append(node)
-                on_stack.add(node)
-            callees = calls[node]
-            if i < len(callees):
-                work.append((node, i + 1))
-                nxt = callees[i]
-                if nxt not in index:
-                    work.append((nxt, 0))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            if work:  # back in the caller: pass the lowest index up
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                group: list[str] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == node:
-                        break
-                groups.append(group)
-    return groups
 
 
 def _cycle_through(start: str, calls: dict[str, list[str]], members: set[str]) -> list[str]:
