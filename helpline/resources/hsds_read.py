@@ -410,14 +410,14 @@ def _version(meta: dict[str, Any], tables: Tables, files: dict[str, list[Path]])
             meta.get("name", "")).lower() + json.dumps(meta.get("profile", "")).lower():
         return ".".join(declared.split(".")[:2])
     stems = {p.name.lower().removesuffix(".csv") for paths in files.values() for p in paths}
+    if stems & {"service_attribute", "service_attributes", "other_attribute",
+                "other_attributes", "link_taxonomy"} or "term" in tables.columns.get(
+            "taxonomy_term", []) or "minimum_age" in tables.columns.get("eligibility", []):
+        return "2.0"
     if stems & {"physical_address", "physical_addresses", "regular_schedule",
                 "regular_schedules", "services_at_location", "service_taxonomy",
                 "services_taxonomy", "taxonomy"}:
         return "1.1"
-    if stems & {"service_attribute", "service_attributes", "other_attribute",
-                "other_attributes", "link_taxonomy"} or "term" in tables.columns.get(
-            "taxonomy_term", []):
-        return "2.0"
     if "service_capacity" in files or "unit" in files:
         return "3.1"
     return "3.0"

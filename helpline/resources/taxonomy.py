@@ -166,6 +166,16 @@ class TaxonomyMap:
             code = code[:cut] if cut > 0 else (code[:-1] if len(code) > 1 else "")
         return None
 
+    def _hits(self, parts: list[str]) -> list[tuple[str, _Gives]]:
+        """The words rules each part matches; within a part, a rule whose words lie inside
+        a longer rule's words gives way to it ("legal counseling" is legal only)."""
+        out: list[tuple[str, _Gives]] = []
+        for part in parts:
+            hits = [(w, g) for w, g in self.words if f" {w} " in part]
+            out.extend((w, g) for w, g in hits
+                       if not any(o != w and f" {w} " in f" {o} " for o, _ in hits))
+        return out
+
     def meaning(self, code: str, name: str) -> Meaning:
         key = (code, name)
         found = self._cache.get(key)
@@ -181,8 +191,8 @@ class TaxonomyMap:
             return NOTHING
         gives = _Gives()
         rule = self._code_rule(code) if code else None
-        for word, rule_gives in self.words:
-            if any(f" {word} " in part for part in parts):
+        for word, rule_gives in self._hits(parts):
+            if word:
                 gives.needs |= rule_gives.needs
                 gives.genders |= rule_gives.genders
                 gives.min_ages |= rule_gives.min_ages
