@@ -23,7 +23,7 @@ from helpline.events import Effect, Lookup, Message, OverlayPick
 from helpline.flow.model import AskStep, ChooseStep, SayStep
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
-from helpline.resources.matching import Criteria, Openings, match, openings
+from helpline.resources.matching import Criteria, Openings, openings
 from helpline.resources.model import Service
 from helpline.resources.store import Directory
 
@@ -85,15 +85,14 @@ class ResourceBrowser:
 
     async def on_lookup(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Lookup)
-        directory = await self.directory.snapshot()
-        if not directory.services:
+        if not await self.directory.any():
             return await self.empty(turn, effect)
         # A location shared this turn ranks by distance; it goes no further than this call
         # (the state keeps the ranked ids, so More and Back never need it).
         criteria = replace(Criteria.from_lookup(effect.criteria), near=effect.near)
         ctx = self._ctx(turn)
-        outcome = match(directory.services, directory.capacities, directory.places,
-                        criteria, turn.now, ctx.stale_hours, ctx.locale)
+        outcome = await self.directory.lookup(criteria, turn.now, ctx.stale_hours,
+                                              ctx.locale)
         state = turn.state
         state.vars[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
         state.vars[PAGE] = 0

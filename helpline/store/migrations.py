@@ -198,6 +198,31 @@ MIGRATIONS: list[Migration] = [
         BEGIN UPDATE directory_version SET version = version + 1; END;
         """,
     ),
+    Migration(
+        7,
+        "directory search indexes: needs and places per service, active, anywhere, a point",
+        """
+        ALTER TABLE services ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE services ADD COLUMN anywhere INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN latitude REAL;
+        ALTER TABLE services ADD COLUMN longitude REAL;
+        CREATE INDEX services_unindexed ON services(id) WHERE indexed = 0;
+        CREATE INDEX services_anywhere ON services(id) WHERE anywhere = 1 AND active = 1;
+        CREATE TABLE directory_needs (
+            need TEXT NOT NULL,
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (need, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_needs_service ON directory_needs(service_id);
+        CREATE TABLE directory_terms (
+            term TEXT NOT NULL,              -- a normalised place a service serves
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (term, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_terms_service ON directory_terms(service_id);
+        """,
+    ),
 ]
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
