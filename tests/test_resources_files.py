@@ -168,6 +168,12 @@ async def test_size_limits_are_named(store: Store, tmp_path: Path,
     assert lines(result.problems, many) == [
         "services.csv:5: more than 3 rows, the limit for one table; split the directory "
         "into several sources and import each with --source"]
+    monkeypatch.setattr(hsds_read, "MAX_ROWS", 100)
+    monkeypatch.setattr(hsds_read, "MAX_SERVICES", 2)
+    result = await import_directory(store, many, NOW)
+    assert lines(result.problems, many) == [
+        "services.csv:4: more than 2 services, the limit for one import; split the "
+        "directory into several sources and import each with --source"]
     monkeypatch.setattr(hsds_read, "MAX_FILE_BYTES", 2 * 2**20)
     big = package(tmp_path / "big", HEADER + "s1,S,active," + "y" * 60_000 + "\n" * 2**21)
     result = await import_directory(store, big, NOW)

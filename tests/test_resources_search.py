@@ -17,7 +17,7 @@ from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory
 from helpline.resources.matching import Criteria, match
 from helpline.runtime import settled_garbage_collector
 from helpline.store import Store
-from tests.conftest import SECRET
+from tests.conftest import SECRET, Harness
 
 NOW = 1_800_000_000.0
 
@@ -99,3 +99,37 @@ async def test_a_lookup_in_a_large_directory_never_holds_the_loop(
         running = False
         await ticker
     assert longest < 0.020
+
+
+async def test_places_people_type(store: Store) -> None:
+    await import_directory(store, Path(__file__).parent / "data" / "hsds-1.1", NOW)
+    directory = Directory(store)
+
+    async def found(area: str) -> tuple[list[str], bool, str]:
+        outcome = await directory.lookup(Criteria(needs=("shelter",), area=area), NOW)
+        return ([m.service.id for m in outcome.matches], outcome.unknown_area,
+                outcome.area_read_as)
+
+    saint = await found("Saint Albury")
+    assert saint == (["s1"], False, "")
+    for typed in ("St. Albury", "st albury", "SAINT ALBURY", "Sáint Albury"):
+        assert await found(typed) == saint, typed
+    assert await found("St Albry") == (["s1"], False, "Saint Albury")  # a typo, said
+    assert await found("Larkshre") == (["s1", "s2"], False, "Larkshire")
+    assert await found("lk12ab") == saint  # a postcode without its space, to its town
+    assert (await found("Qwzxy Vale"))[1:] == (True, "")  # unknown: said, not guessed
+
+
+async def test_a_misspelt_place_is_said_in_the_results(harness: Harness) -> None:
+    await import_directory(harness.app.store, Path(__file__).parent / "data" /
+                           "directory.yaml", harness.clock.now)
+    await harness.send("hi")
+    await harness.press("Yes")
+    await harness.press("Find a service")
+    for press in ("A safe place to stay", "Prefer not to say", "Prefer not to say"):
+        await harness.press(press)
+    await harness.send("skip")
+    await harness.press("Prefer not to say")
+    replies = await harness.send("Nortown")
+    assert ("I took the place you gave to mean Northtown. If that's not right, choose "
+            "Change my answers.") in replies[0].text

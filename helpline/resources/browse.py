@@ -34,6 +34,7 @@ PAGE = "_resources_page"
 LIMIT = "_resources_limit"
 NOTE = "_resources_note"
 NO_DOCUMENTS = "_resources_no_documents"
+READ_AS = "_resources_read_as"
 MAX_KEPT = 100
 ADVOCATE_FLOW = "advocate"
 
@@ -43,6 +44,11 @@ T_SHOWING_ONE = N_("Choose it to see more about it.")
 T_UNKNOWN_AREA = N_(
     "I don't know the place you gave, so these are from every area. Services that work "
     "anywhere are included."
+)
+# NOTE: {place} is a place of the directory; the person typed something spelt nearly so.
+T_READ_AS = N_(
+    "I took the place you gave to mean {place}. If that's not right, choose Change my "
+    "answers."
 )
 T_NEAR = N_(
     "Nearest first, from the location you sent. I used it only for this list and did not "
@@ -98,6 +104,7 @@ class ResourceBrowser:
         state.vars[PAGE] = 0
         state.vars[LIMIT] = effect.limit
         state.vars[NOTE] = "unknown_area" if outcome.unknown_area else ""
+        state.vars[READ_AS] = outcome.area_read_as
         state.vars[NO_DOCUMENTS] = criteria.documents == "none"
         if not outcome.matches:
             return [await self._nothing(turn)]
@@ -147,6 +154,9 @@ class ResourceBrowser:
             lines.append(ctx.count(T_FOUND, len(found)))
             if turn.state.vars.get(NOTE) == "unknown_area":
                 lines.append(ctx.t(T_UNKNOWN_AREA))
+            read_as = turn.state.vars.get(READ_AS)
+            if isinstance(read_as, str) and read_as:
+                lines.append(ctx.t(T_READ_AS, place=read_as))
             if await self._fictional():
                 lines.append(ctx.t(T_FICTIONAL))
         first = page * limit + 1

@@ -22,6 +22,7 @@ import csv
 import difflib
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ from helpline.resources.model import Problem
 # message that refuses it.
 MAX_FILE_BYTES = 512 * 1024 * 1024  # one CSV file
 MAX_JSON_BYTES = 64 * 1024 * 1024  # one JSON file (it is read whole)
-MAX_ROWS = 2_000_000  # rows in one table
+MAX_ROWS = 1_500_000  # rows in one table
+MAX_SERVICES = 300_000  # services in one import (a national 211 directory)
 MAX_FIELD = 65_536  # characters in one field
 
 # Table (the HSDS 3.x object) -> the file it lives in when datapackage.json does not say.
@@ -117,11 +119,11 @@ WEEKDAYS = {"1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7
             "sun": "SU"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     file: str
     line: int
-    data: dict[str, str]
+    data: dict[str, str]  # the non-empty fields only (a national export is mostly empty)
 
     def get(self, key: str) -> str:
         return (self.data.get(key) or "").strip()
@@ -329,15 +331,18 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list
                         f"header ({len(header)})", "check for a missing or extra "
                         f"{'comma' if delimiter == ',' else 'separator'}, or an unclosed quote"))
                 else:
-                    row = {k: v or "" for k, v in data.items()}
+                    row = {k: _intern(k, v) for k, v in data.items() if v and not v.isspace()}
                     for new, old in aliases:
-                        row.setdefault(new, row.get(old, ""))
+                        if old in row:
+                            row.setdefault(new, row[old])
                     out.append(Row(name, start, row))
-                    if len(out) > MAX_ROWS:
+                    if len(out) > MAX_ROWS or (table == "service" and len(out) > MAX_SERVICES):
+                        limit = (f"{MAX_SERVICES:,} services, the limit for one import"
+                                 if len(out) > MAX_SERVICES and table == "service"
+                                 else f"{MAX_ROWS:,} rows, the limit for one table")
                         tables.problems.append(Problem(
-                            name, start, f"more than {MAX_ROWS:,} rows, the limit for one "
-                            "table", "split the directory into several sources and import "
-                            "each with --source"))
+                            name, start, f"more than {limit}", "split the directory into "
+                            "several sources and import each with --source"))
                         return []
                 start = reader.line_num + 1
     except UnicodeDecodeError:
@@ -355,6 +360,11 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list
                                            "save the file as CSV with a header row"))
         return []
     return out
+
+
+def _intern(column: str, value: str) -> str:
+    """Ids are repeated in every table that links to them: one copy of each."""
+    return sys.intern(value) if column == "id" or column.endswith("_id") else value
 
 
 def _header_ok(table: str, header: list[str], name: str, tables: Tables) -> bool:

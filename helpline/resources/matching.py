@@ -108,6 +108,7 @@ class Match:
 class Outcome:
     matches: list[Match]
     unknown_area: bool = False  # the place typed is not in the directory: area not used
+    area_read_as: str = ""  # the place a misspelt area was taken to mean (said to the person)
 
 
 NOT_RESOLVED: dict[str, int] = {}
@@ -262,6 +263,12 @@ def _resolve(typed: str, known: Iterable[str], gazetteer: Mapping[str, set[str]]
         return None
     if inside is None:
         inside = _inside(gazetteer)
+    return _expand(hits, gazetteer, inside)
+
+
+def _expand(hits: dict[str, int], gazetteer: Mapping[str, set[str]],
+            inside: Mapping[str, set[str]]) -> dict[str, int]:
+    """Add the larger areas the named places lie in, and the places inside them (2)."""
     for links in (gazetteer, inside):  # up from what was named, then down from it
         frontier = [term for term, score in hits.items() if score == 3]
         while frontier:

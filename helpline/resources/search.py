@@ -21,6 +21,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
+
 from helpline.flow.engine import normalize
 from helpline.resources import matching
 from helpline.resources.matching import Criteria, Outcome
@@ -32,6 +34,14 @@ from helpline.resources.model import Capacity, Service
 MAX_CANDIDATES = 3000
 PARSED_CACHE = 20_000  # parsed services kept between lookups
 SLICE = 50  # services parsed or ranked before the event loop gets a turn
+# Short forms people type for the words of place names, read as the full word both in what
+# is typed and in the directory's places ("St. Albury", "St Albury", "Saint Albury").
+SHORT_FORMS = {"st": "saint", "ste": "sainte", "mt": "mount", "ft": "fort"}
+TYPO_SCORE = 85  # how close (rapidfuzz ratio, 0-100) a misspelt place must be to be taken
+
+
+def canonical(text: str) -> str:
+    return " ".join(SHORT_FORMS.get(w, w) for w in normalize(text).split())
 
 
 @dataclass(frozen=True)
@@ -54,14 +64,24 @@ def index_row(service: Service) -> IndexRow:
                     matching._anywhere(service), service.status == "active", *point)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    hits: dict[str, int] | None  # as matching._resolve: None when no place is named
+    read_as: str = ""  # a misspelt place taken to mean this one (to be said)
+
+
 class Places:
-    """Every place of the directory, indexed by word, to resolve a typed area quickly."""
+    """Every place of the directory, indexed by word, to resolve a typed area quickly,
+    forgiving case, accents, "St."/"Saint" and small typos."""
 
     def __init__(self) -> None:
         self.gazetteer: dict[str, set[str]] = {}
         self.inside: dict[str, set[str]] = {}
-        self.by_word: dict[str, list[str]] = {}
+        self.by_word: dict[str, list[str]] = {}  # canonical word -> canonical places
         self.by_compact: dict[str, list[str]] = {}
+        self.originals: dict[str, list[str]] = {}  # canonical place -> normalised places
+        self.names: list[str] = []  # canonical places, for typos
+        self.shown: dict[str, str] = {}  # normalised place -> as the directory writes it
         self.count = 0
 
     @classmethod
@@ -74,29 +94,48 @@ class Places:
             key, normal = normalize(place), normalize(parent)
             out.gazetteer.setdefault(key, set()).add(normal)
             out.inside.setdefault(normal, set()).add(key)
+            out.shown.setdefault(key, place)
+            out.shown.setdefault(normal, parent)
             known.add(key)
             known.add(normal)
             if n % (SLICE * 10) == 0:
                 await asyncio.sleep(0)
         known.discard("")
         for n, term in enumerate(known):
-            for word in set(term.split()):
-                out.by_word.setdefault(word, []).append(term)
+            canon = canonical(term)
+            out.originals.setdefault(canon, []).append(term)
             if any(ch.isdigit() for ch in term):
-                out.by_compact.setdefault(term.replace(" ", ""), []).append(term)
+                out.by_compact.setdefault(canon.replace(" ", ""), []).append(canon)
             if n % (SLICE * 20) == 0:
                 await asyncio.sleep(0)
+        for canon in out.originals:
+            for word in set(canon.split()):
+                out.by_word.setdefault(word, []).append(canon)
+        out.names = sorted(out.originals)
         out.count = len(known)
         return out
 
-    def resolve(self, typed: str) -> dict[str, int] | None:
+    def resolve(self, typed: str) -> Resolved:
         """As ``matching._resolve`` over every known place; only places sharing a word with
-        the typed text (or a postcode written without its space) can be named by it."""
-        text = normalize(typed)
+        the typed text (or a postcode written without its space) can be named by it. When
+        none is, one place spelt nearly so (and only one that close) is taken instead."""
+        text = canonical(typed)
         near: set[str] = set(self.by_compact.get(text.replace(" ", ""), ()))
         for word in set(text.split()):
             near.update(self.by_word.get(word, ()))
-        return matching._resolve(text, near, self.gazetteer, self.inside)
+        named = [c for c in near if matching._named(text, c)]
+        read_as = ""
+        if not named and len(text) >= 4 and not any(ch.isdigit() for ch in text):
+            best = process.extract(text, self.names, scorer=fuzz.ratio,
+                                   score_cutoff=TYPO_SCORE, limit=2)
+            if best and (len(best) == 1 or best[1][1] < best[0][1]):
+                named = [best[0][0]]
+                original = self.originals[best[0][0]][0]
+                read_as = self.shown.get(original, original.title())
+        if not named:
+            return Resolved(None)
+        hits = {term: 3 for canon in named for term in self.originals[canon]}
+        return Resolved(matching._expand(hits, self.gazetteer, self.inside), read_as)
 
 
 async def rank_in_slices(services: Sequence[Service],

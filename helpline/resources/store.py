@@ -82,8 +82,10 @@ class Directory:
         thread, so a lookup never holds the event loop at any directory size."""
         await self._index_missing()
         hits: dict[str, int] | None = None
+        read_as = ""
         if normalize(criteria.area):
-            hits = (await self._places_now()).resolve(criteria.area)
+            resolved = (await self._places_now()).resolve(criteria.area)
+            hits, read_as = resolved.hits, resolved.read_as
         needs = [n for n in criteria.needs if n]
         need_filter = needs if needs and not set(needs) <= {"other"} else None
         ids = await self._candidates(need_filter, None if hits is None else list(hits),
@@ -91,8 +93,10 @@ class Directory:
         rows = await self._data(ids)
         services = await self._cache.parse(rows)
         capacities = await self.capacities(ids)
-        return await rank_in_slices(services, capacities, criteria, now, stale_hours, locale,
-                                    hits)
+        outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
+                                       locale, hits)
+        outcome.area_read_as = read_as
+        return outcome
 
     async def _places_now(self) -> Places:
         version = await self._version()
@@ -275,8 +279,8 @@ class Directory:
                 (source, data.format, now, len(data.services), int(data.fictional)))
             await db.executemany(
                 "INSERT INTO services (id, source, name, data) VALUES (?, ?, ?, ?)",
-                [(s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
-                 for s in data.services])
+                ((s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
+                 for s in data.services))
             await _write_index(db, data.services)
             listed = {s.id for s in data.services}
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
