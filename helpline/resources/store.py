@@ -24,6 +24,7 @@ from helpline.resources.search import (
     ParsedCache,
     Places,
     index_row,
+    match_data,
     rank_in_slices,
 )
 from helpline.store import Store
@@ -88,8 +89,8 @@ class Directory:
             hits, read_as = resolved.hits, resolved.read_as
         needs = [n for n in criteria.needs if n]
         need_filter = needs if needs and not set(needs) <= {"other"} else None
-        ids = await self._candidates(need_filter, None if hits is None else list(hits),
-                                     criteria.near, now - stale_hours * 3600)
+        ids = await self._candidates(need_filter, hits, criteria.near,
+                                     now - stale_hours * 3600)
         rows = await self._data(ids)
         services = await self._cache.parse(rows)
         capacities = await self.capacities(ids)
@@ -110,40 +111,55 @@ class Directory:
         self._places = (version, built)
         return built
 
-    async def _candidates(self, needs: list[str] | None, terms: list[str] | None,
+    async def _candidates(self, needs: list[str] | None, hits: dict[str, int] | None,
                           near: tuple[float, float] | None, fresh_after: float) -> list[str]:
-        parts: list[str] = []
+        """At most MAX_CANDIDATES ids, in about the order matching will put them: a recent
+        opening, then the place itself over a larger area over anywhere, then by name."""
+        needs_json = json.dumps(needs or [])
+        need_test = ("EXISTS (SELECT 1 FROM directory_needs n WHERE n.service_id = {} AND "
+                     "n.need IN (SELECT value FROM json_each(?)))")
         args: list[object] = []
-        if terms is not None:
-            parts.append("SELECT service_id FROM directory_terms WHERE term IN "
-                         "(SELECT value FROM json_each(?)) UNION SELECT id FROM services "
-                         "WHERE anywhere = 1 AND active = 1")
-            args.append(json.dumps(terms))
-        if needs is not None:
-            parts.append("SELECT service_id FROM directory_needs WHERE need IN "
-                         "(SELECT value FROM json_each(?))")
-            args.append(json.dumps(needs))
-        chosen = " INTERSECT ".join(f"SELECT * FROM ({p})" for p in parts) or (
-            "SELECT id FROM services WHERE active = 1")
+        if hits is not None:
+            named = ("SELECT t.service_id AS id, MAX(j.value) AS score FROM json_each(?) j "
+                     "JOIN directory_terms t ON t.term = j.key")
+            args.append(json.dumps(hits))
+            if needs is not None:
+                named += " WHERE " + need_test.format("t.service_id")
+                args.append(needs_json)
+                anywhere = ("SELECT service_id, 1 FROM directory_needs WHERE anywhere = 1 "
+                            "AND need IN (SELECT value FROM json_each(?))")
+                args.append(needs_json)
+            else:
+                anywhere = "SELECT id, 1 FROM services WHERE anywhere = 1 AND active = 1"
+            chosen = f"{named} GROUP BY t.service_id UNION ALL {anywhere}"
+        elif needs is not None:
+            chosen = ("SELECT service_id AS id, 0 AS score FROM directory_needs WHERE need IN "
+                      "(SELECT value FROM json_each(?))")
+            args.append(needs_json)
+        else:
+            chosen = "SELECT id, 0 AS score FROM services WHERE active = 1"
         if near is not None:
             # The point never goes into SQL: statements and their parameters can reach a
             # debug log. Every candidate's point comes out instead, nearest kept here.
             rows = await self.db.execute_fetchall(
-                f"SELECT s.id, s.latitude, s.longitude FROM services s WHERE s.active = 1 "
-                f"AND s.id IN ({chosen})", args)
+                f"SELECT s.id, s.latitude, s.longitude FROM ({chosen}) a JOIN services s ON "
+                "s.id = a.id WHERE s.active = 1 GROUP BY s.id", args)
             return await _nearest([tuple(r) for r in rows], near)
-        query = (f"SELECT s.id FROM services s WHERE s.active = 1 AND s.id IN ({chosen}) "
-                 "ORDER BY EXISTS (SELECT 1 FROM service_capacity c WHERE c.service_id = "
-                 "s.id AND c.available > 0 AND c.updated_at >= ?) DESC, s.name, s.id LIMIT ?")
+        query = (f"SELECT s.id FROM ({chosen}) a JOIN services s ON s.id = a.id WHERE "
+                 "s.active = 1 GROUP BY s.id ORDER BY EXISTS (SELECT 1 FROM service_capacity "
+                 "c WHERE c.service_id = s.id AND c.available > 0 AND c.updated_at >= ?) "
+                 "DESC, MAX(a.score) DESC, s.name, s.id LIMIT ?")
         rows = await self.db.execute_fetchall(query, [*args, fresh_after, MAX_CANDIDATES])
         return [str(r[0]) for r in rows]
 
     async def _data(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """What matching reads of these services (``match_data``, or all of it)."""
         out: list[tuple[str, str]] = []
         for chunk in _chunks(list(ids), 900):
             marks = ",".join("?" * len(chunk))
             out.extend((str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
-                f"SELECT id, data FROM services WHERE id IN ({marks})", chunk))
+                f"SELECT id, COALESCE(match_data, data) FROM services WHERE id IN ({marks})",
+                chunk))
         return out
 
     async def _index_missing(self) -> None:
@@ -382,19 +398,21 @@ async def _nearest(rows: Sequence[Sequence[object]], near: tuple[float, float]
 
 
 async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
-    rows = [(s.id, index_row(s)) for s in services]
+    rows = [(s.id, index_row(s), match_data(s)) for s in services]
     await db.executemany("DELETE FROM directory_needs WHERE service_id = ?",
-                         [(sid,) for sid, _ in rows])
+                         [(sid,) for sid, _, _ in rows])
     await db.executemany("DELETE FROM directory_terms WHERE service_id = ?",
-                         [(sid,) for sid, _ in rows])
-    await db.executemany("INSERT OR IGNORE INTO directory_needs (need, service_id) "
-                         "VALUES (?, ?)", [(n, sid) for sid, r in rows for n in r.needs])
+                         [(sid,) for sid, _, _ in rows])
+    await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, service_id) "
+                         "VALUES (?, ?, ?)", [(n, int(r.anywhere), sid) for sid, r, _ in rows
+                                              for n in r.needs])
     await db.executemany("INSERT OR IGNORE INTO directory_terms (term, service_id) "
-                         "VALUES (?, ?)", [(t, sid) for sid, r in rows for t in r.terms])
+                         "VALUES (?, ?)", [(t, sid) for sid, r, _ in rows for t in r.terms])
     await db.executemany(
         "UPDATE services SET indexed = 1, active = ?, anywhere = ?, latitude = ?, "
-        "longitude = ? WHERE id = ?",
-        [(int(r.active), int(r.anywhere), r.latitude, r.longitude, sid) for sid, r in rows])
+        "longitude = ?, match_data = ? WHERE id = ?",
+        [(int(r.active), int(r.anywhere), r.latitude, r.longitude, slim, sid)
+         for sid, r, slim in rows])
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -209,10 +209,12 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE services ADD COLUMN longitude REAL;
         CREATE INDEX services_unindexed ON services(id) WHERE indexed = 0;
         CREATE INDEX services_anywhere ON services(id) WHERE anywhere = 1 AND active = 1;
+        ALTER TABLE services ADD COLUMN match_data TEXT;  -- only what matching reads
         CREATE TABLE directory_needs (
             need TEXT NOT NULL,
+            anywhere INTEGER NOT NULL,       -- the service works anywhere
             service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
-            PRIMARY KEY (need, service_id)
+            PRIMARY KEY (need, anywhere, service_id)
         ) WITHOUT ROWID;
         CREATE INDEX directory_needs_service ON directory_needs(service_id);
         CREATE TABLE directory_terms (
