@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
@@ -144,7 +145,7 @@ class Directory:
             rows = await self.db.execute_fetchall(
                 f"SELECT s.id, s.latitude, s.longitude FROM ({chosen}) a JOIN services s ON "
                 "s.id = a.id WHERE s.active = 1 GROUP BY s.id", args)
-            return await _nearest([tuple(r) for r in rows], near)
+            return await _nearest(list(rows), near)
         query = (f"SELECT s.id FROM ({chosen}) a JOIN services s ON s.id = a.id WHERE "
                  "s.active = 1 GROUP BY s.id ORDER BY EXISTS (SELECT 1 FROM service_capacity "
                  "c WHERE c.service_id = s.id AND c.available > 0 AND c.updated_at >= ?) "
@@ -381,20 +382,23 @@ async def set_openings(store: Store, service_id: str, available: int, now: float
     return await Directory(store).set_openings(service_id, available, now, unit)
 
 
-async def _nearest(rows: Sequence[Sequence[object]], near: tuple[float, float]
-                   ) -> list[str]:
+async def _nearest(rows: Sequence[Sequence[Any]], near: tuple[float, float]) -> list[str]:
     """The ids of the MAX_CANDIDATES rows (id, latitude, longitude) nearest ``near`` (an
     equirectangular distance, enough to choose), those with no point after."""
     scale = math.cos(math.radians(near[0])) ** 2
-    keyed: list[tuple[float, str]] = []
+    kept: list[tuple[float, str]] = []  # the nearest so far, farthest on top (negated)
     for n, row in enumerate(rows):
         lat, lon = row[1], row[2]
         far = (math.inf if not isinstance(lat, float) or not isinstance(lon, float) else
                (lat - near[0]) ** 2 + (lon - near[1]) ** 2 * scale)
-        keyed.append((far, str(row[0])))
-        if n % 2000 == 1999:
+        item = (-far, str(row[0]))
+        if len(kept) < MAX_CANDIDATES:
+            heapq.heappush(kept, item)
+        elif item > kept[0]:
+            heapq.heapreplace(kept, item)
+        if n % 500 == 499:
             await asyncio.sleep(0)
-    return [sid for _, sid in heapq.nsmallest(MAX_CANDIDATES, keyed)]
+    return [sid for _, sid in sorted(kept, key=lambda k: (-k[0], k[1]))]
 
 
 async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
