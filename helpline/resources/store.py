@@ -80,8 +80,8 @@ class Directory:
     async def lookup(self, criteria: Criteria, now: float, stale_hours: float = 72.0,
                      locale: str = "en") -> Outcome:
         """The services that fit, best first (see matching.py), found through the search
-        indexes: only the candidates are read and parsed, and the ranking runs in a worker
-        thread, so a lookup never holds the event loop at any directory size."""
+        indexes: only the candidates are read and parsed, and parsing and ranking go a
+        slice at a time, giving the event loop back in between."""
         await self._index_missing()
         hits: dict[str, int] | None = None
         read_as = ""
