@@ -84,3 +84,22 @@ def test_the_summary_says_the_version_and_what_matching_will_do(
         "needs: shelter 2, legal 1, counselling 1, immigration 1, food 1, other 2 (other: "
         "no need found in the data)",
         "limited to: age up to 24 1, men 1, women 1; open to any age and gender: 4"]
+
+
+async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,
+                                                           tmp_path: Path) -> None:
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    (folder / "services.csv").write_text("id,name,status\ns1,Refuge,active\n")
+    (folder / "attributes.csv").write_text("id,link_id,link_entity,taxonomy_term_id\n"
+                                           "a1,s1,service,tx1\n")
+    (folder / "taxonomies.csv").write_text("id,name\ntx1,Shelter\n")
+    (folder / "datapackage.json").write_text(
+        '{"resources": [{"name": "services", "path": "services.csv"}, '
+        '{"name": "attribute", "path": "attributes.csv"}, '
+        '{"name": "taxonomy", "path": "taxonomies.csv"}]}')
+    result = await import_directory(store, folder, NOW, skip_bad=True)
+    assert [str(p).rsplit("/", 1)[-1] for p in result.problems] == [
+        "attributes.csv:2: taxonomy_term_id 'tx1' is not in taxonomy_terms.csv; fix the id, "
+        "or add that row to taxonomy_terms.csv"]
+    assert [s.needs for s in await Directory(store).services()] == [("other",)]

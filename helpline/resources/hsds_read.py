@@ -226,9 +226,12 @@ def _package_paths(folder: Path, package: Path, tables: Tables,
             continue
         name, where = resource.get("name"), resource.get("path")
         wheres = where if isinstance(where, list) else [where]
-        table = _table_of(name) if isinstance(name, str) else None
-        if table is None and wheres and isinstance(wheres[0], str):
-            table = _table_of(Path(wheres[0]).name)
+        # The file's own name first: "taxonomy" names 1.1's terms (taxonomy.csv) but 3.x's
+        # list of taxonomies (taxonomies.csv), which holds no terms.
+        table = (_table_of(Path(wheres[0]).name) if wheres and isinstance(wheres[0], str)
+                 else None)
+        if table is None and isinstance(name, str) and name.lower() != "taxonomy":
+            table = _table_of(name)
         for item in wheres:
             if not isinstance(item, str) or table is None:
                 continue
