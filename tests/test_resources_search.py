@@ -133,3 +133,44 @@ async def test_a_misspelt_place_is_said_in_the_results(harness: Harness) -> None
     replies = await harness.send("Nortown")
     assert ("I took the place you gave to mean Northtown. If that's not right, choose "
             "Change my answers.") in replies[0].text
+
+
+WICKS = """\
+fictional: true
+services:
+  - {id: east, name: East Refuge, needs: [shelter], locations: [{city: Eastwick}]}
+  - {id: west, name: West Refuge, needs: [shelter], locations: [{city: Westwick}]}
+  - {id: far, name: Far Refuge, needs: [shelter], locations: [{city: Farley}]}
+"""
+
+
+async def test_did_you_mean_when_several_places_are_as_close(harness: Harness,
+                                                             tmp_path: Path) -> None:
+    directory = tmp_path / "wicks.yaml"
+    directory.write_text(WICKS)
+    assert (await import_directory(harness.app.store, directory, harness.clock.now)).applied
+
+    async def ask(area: str) -> list[str]:
+        await harness.send("menu")
+        await harness.press("Find a service")
+        for press in ("A safe place to stay", "Prefer not to say", "Prefer not to say"):
+            await harness.press(press)
+        await harness.send("skip")
+        await harness.press("Prefer not to say")
+        replies = await harness.send(area)
+        return [replies[-1].text, *(c.label for c in replies[-1].choices)]
+
+    await harness.send("hi")
+    await harness.press("Yes")
+    text, *labels = await ask("Estwick")
+    assert text == "I don't know the place you gave. Did you mean one of these?"
+    assert labels == ["Eastwick", "Westwick", "Search every area", "Change my answers"]
+    picked = await harness.press("Westwick")
+    assert picked[0].text.startswith("I found 1 service that may fit.")
+    assert picked[-1].choices[0].label == "West Refuge"
+    await ask("Estwick")
+    everywhere = await harness.press("Search every area")
+    assert "I don't know the place you gave, so these are from every area." in (
+        everywhere[0].text)
+    assert [c.label for c in everywhere[-1].choices][:3] == [
+        "East Refuge", "Far Refuge", "West Refuge"]

@@ -109,6 +109,7 @@ class Outcome:
     matches: list[Match]
     unknown_area: bool = False  # the place typed is not in the directory: area not used
     area_read_as: str = ""  # the place a misspelt area was taken to mean (said to the person)
+    area_suggestions: tuple[str, ...] = ()  # places spelt nearly like an unknown area
 
 
 NOT_RESOLVED: dict[str, int] = {}

@@ -86,6 +86,7 @@ def index_row(service: Service) -> IndexRow:
 class Resolved:
     hits: dict[str, int] | None  # as matching._resolve: None when no place is named
     read_as: str = ""  # a misspelt place taken to mean this one (to be said)
+    suggestions: tuple[str, ...] = ()  # several places spelt nearly so: ask which
 
 
 class Places:
@@ -145,15 +146,21 @@ class Places:
         read_as = ""
         if not named and len(text) >= 4 and not any(ch.isdigit() for ch in text):
             best = process.extract(text, self.names, scorer=fuzz.ratio,
-                                   score_cutoff=TYPO_SCORE, limit=2)
-            if best and (len(best) == 1 or best[1][1] < best[0][1]):
+                                   score_cutoff=TYPO_SCORE, limit=4)
+            if len(best) == 1 or (best and best[1][1] < best[0][1] - 5):
                 named = [best[0][0]]
-                original = self.originals[best[0][0]][0]
-                read_as = self.shown.get(original, original.title())
+                read_as = self._shown(best[0][0])
+            elif best:  # several as close: the person says which
+                close = [b[0] for b in best if b[1] >= best[0][1] - 5][:3]
+                return Resolved(None, suggestions=tuple(self._shown(c) for c in close))
         if not named:
             return Resolved(None)
         hits = {term: 3 for canon in named for term in self.originals[canon]}
         return Resolved(matching._expand(hits, self.gazetteer, self.inside), read_as)
+
+    def _shown(self, canon: str) -> str:
+        original = self.originals[canon][0]
+        return self.shown.get(original, original.title())
 
 
 async def rank_in_slices(services: Sequence[Service],

@@ -85,9 +85,10 @@ class Directory:
         await self._index_missing()
         hits: dict[str, int] | None = None
         read_as = ""
+        suggestions: tuple[str, ...] = ()
         if normalize(criteria.area):
             resolved = (await self._places_now()).resolve(criteria.area)
-            hits, read_as = resolved.hits, resolved.read_as
+            hits, read_as, suggestions = resolved.hits, resolved.read_as, resolved.suggestions
         needs = [n for n in criteria.needs if n]
         need_filter = needs if needs and not set(needs) <= {"other"} else None
         ids = await self._candidates(need_filter, hits, criteria.near,
@@ -98,6 +99,7 @@ class Directory:
         outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
                                        locale, hits)
         outcome.area_read_as = read_as
+        outcome.area_suggestions = suggestions
         return outcome
 
     async def _places_now(self) -> Places:
