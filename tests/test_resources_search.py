@@ -174,3 +174,23 @@ async def test_did_you_mean_when_several_places_are_as_close(harness: Harness,
         everywhere[0].text)
     assert [c.label for c in everywhere[-1].choices][:3] == [
         "East Refuge", "Far Refuge", "West Refuge"]
+
+
+async def test_a_reimport_replaces_what_lookups_find(store: Store, tmp_path: Path) -> None:
+    copy = tmp_path / "dir.yaml"
+    copy.write_text((Path(__file__).parent / "data" / "directory.yaml").read_text())
+    await import_directory(store, copy, NOW)
+    directory = Directory(store)
+
+    async def shelters() -> list[str]:
+        return [m.service.id for m in (await directory.lookup(
+            Criteria(needs=("shelter",)), NOW)).matches]
+
+    assert "east-shelter" in await shelters()
+    copy.write_text(copy.read_text().replace("  - id: east-shelter", "  - id: east-shelter-2"))
+    assert (await import_directory(store, copy, NOW)).applied
+    found = await shelters()
+    assert "east-shelter" not in found and "east-shelter-2" in found
+    rows = await store.db.execute_fetchall(
+        "SELECT COUNT(*) FROM directory_needs WHERE service_id = 'east-shelter'")
+    assert next(iter(rows))[0] == 0
