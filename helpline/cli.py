@@ -75,6 +75,10 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     imp.add_argument("--skip-bad", action="store_true",
                      help="import the good rows and report the bad (default: all or nothing)")
     imp.add_argument("--source", help="name of the source (default: the resolved path)")
+    imp.add_argument("--map", action="append", metavar="CSV",
+                     help="more taxonomy mapping rules, before data/taxonomy-map.csv's")
+    imp.add_argument("--create", action="store_true",
+                     help="create the database when there is none yet")
     openings = rsub.add_parser("openings", help="set how many are free now (beds, places)")
     openings.add_argument("service_id")
     openings.add_argument("available", type=int)

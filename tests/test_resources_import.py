@@ -244,17 +244,27 @@ async def test_set_openings(store: Store) -> None:
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "cli.db")
-    assert main(["resources", "--db", db, "import", str(HSDS)]) == 1
+    for command in (["list"], ["openings", HARBOUR, "5"], ["import", str(HSDS)]):
+        assert main(["resources", "--db", db, *command]) == 1  # no database there yet
+        assert f"no database at {db}" in capsys.readouterr().err
+        assert not list(tmp_path.iterdir())  # and none was created
+    assert main(["resources", "--db", db, "import", str(HSDS), "--create"]) == 1
     err = capsys.readouterr().err
     assert f"{HSDS / 'services.csv'}:4: name is missing" in err
     assert main(["resources", "--db", db, "import", str(HSDS), "--skip-bad"]) == 0
-    assert "imported 3 service(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "imported 3 service(s) and 0 opening count(s)" in out and "(hsds 3.1)" in out
+    # the fixture's count is stamped 2027-01-15, later than the clock of this run
+    assert ("service_capacity.csv:3: updated '2027-01-15T06:00:00Z' is in the future; give "
+            "the date and time the count was made") in out
+    assert "needs: shelter 1, legal 1, other 1 (other: no need found in the data)" in out
+    assert "limited to: age 12+ 1, age 18+ 1, age up to 100 1, women 1; open to any age" in out
     assert main(["resources", "--db", db, "openings", HARBOUR, "5"]) == 0
     assert main(["resources", "--db", db, "openings", "nope", "5"]) == 1
     assert "no service with id 'nope'" in capsys.readouterr().err
     assert main(["resources", "--db", db, "list"]) == 0
     out = capsys.readouterr().out
-    assert f"{HARBOUR}  Harbour Refuge  (shelter)  [open: 5 Bed, 0 h ago]" in out
+    assert f"{HARBOUR}  Harbour Refuge  (shelter)  [open: 5 place, 0 h ago]" in out
 
 
 async def test_seed_only_when_empty_and_only_when_configured(tmp_path: Path) -> None:

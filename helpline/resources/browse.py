@@ -17,6 +17,7 @@ Overlay values the engine does not handle come back here as ``OverlayPick``:
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from helpline.app import App, EffectHandler, Turn
@@ -24,7 +25,7 @@ from helpline.events import Effect, Lookup, Message, OverlayPick
 from helpline.flow.model import AskStep, ChooseStep, SayStep
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
-from helpline.resources.matching import Criteria, Openings, match, openings
+from helpline.resources.matching import Criteria, Openings, openings
 from helpline.resources.model import Service
 from helpline.resources.store import Directory
 
@@ -36,6 +37,9 @@ LIMIT = "_resources_limit"
 NOTE = "_resources_note"
 NO_DOCUMENTS = "_resources_no_documents"
 VIEW = "_resources_view"  # what is on screen: page:N, saved, svc:ORIGIN:ID or nothing
+READ_AS = "_resources_read_as"
+ASKED = "_resources_asked"  # what the lookup was asked, while the person picks a place
+PLACES = "_resources_places"  # the places offered for an unknown one
 MAX_KEPT = 100
 HAS_SERVICES_SECONDS = 5.0
 ADVOCATE_FLOW = "advocate"
@@ -47,6 +51,13 @@ T_UNKNOWN_AREA = N_(
     "I don't know the place you gave, so these are from every area. Services that work "
     "anywhere are included."
 )
+# NOTE: {place} is a place of the directory; the person typed something spelt nearly so.
+T_READ_AS = N_(
+    "I took the place you gave to mean {place}. If that's not right, choose Change my "
+    "answers."
+)
+T_DID_YOU_MEAN = N_("I don't know the place you gave. Did you mean one of these?")
+T_EVERY_AREA = N_("Search every area")
 T_NEAR = N_(
     "Nearest first, from the location you sent. I used it only for this list and did not "
     "keep it."
@@ -89,20 +100,38 @@ class ResourceBrowser:
 
     async def on_lookup(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Lookup)
-        directory = await self.directory.snapshot()
-        if not directory.services:
+        if not await self.directory.any():
             return await self.empty(turn, effect)
         # A location shared this turn ranks by distance; it goes no further than this call
         # (the state keeps the ranked ids, so More and Back never need it).
-        criteria = replace(Criteria.from_lookup(effect.criteria), near=effect.near)
-        ctx = self._ctx(turn)
-        outcome = match(directory.services, directory.capacities, directory.places,
-                        criteria, turn.now, ctx.stale_hours, ctx.locale)
         state = turn.state
+        state.vars.pop(ASKED, None)
+        state.vars.pop(PLACES, None)
+        return await self._search(turn, dict(effect.criteria), effect.limit, effect.near)
+
+    async def _search(self, turn: Turn, asked: dict[str, object], limit: int,
+                      near: tuple[float, float] | None = None, ask_place: bool = True
+                      ) -> list[Message]:
+        criteria = replace(Criteria.from_lookup(asked), near=near)
+        ctx = self._ctx(turn)
+        outcome = await self.directory.lookup(criteria, turn.now, ctx.stale_hours,
+                                              ctx.locale)
+        state = turn.state
+        if ask_place and outcome.area_suggestions:
+            # Several known places are spelt nearly like the one typed: ask which. What
+            # was asked waits in the (encrypted) state until the person picks.
+            state.vars[ASKED] = json.dumps(asked, default=str)
+            state.vars[LIMIT] = limit
+            state.vars[PLACES] = list(outcome.area_suggestions)
+            choices = [(place, f"area:{i}") for i, place in enumerate(
+                outcome.area_suggestions)]
+            choices += [(ctx.t(T_EVERY_AREA), "area:"), (ctx.t(T_CHANGE), "restart")]
+            return [self._show(turn, ctx.t(T_DID_YOU_MEAN), choices)]
         state.vars[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
         state.vars[PAGE] = 0
-        state.vars[LIMIT] = effect.limit
+        state.vars[LIMIT] = limit
         state.vars[NOTE] = "unknown_area" if outcome.unknown_area else ""
+        state.vars[READ_AS] = outcome.area_read_as
         state.vars[NO_DOCUMENTS] = criteria.documents == "none"
         state.vars[VIEW] = "page:0"
         if not outcome.matches:
@@ -127,6 +156,8 @@ class ResourceBrowser:
             return [await self._page(turn, int(rest))]
         if kind == "saved":
             return [await self._saved(turn)]
+        if kind == "area":
+            return await self._picked_place(turn, rest)
         if kind == "save" and sid:
             await self.directory.save(turn.pid, sid)
             return [await self._detail(turn, sid, origin, cards_note=T_SAVED_NOW)]
@@ -143,9 +174,20 @@ class ResourceBrowser:
         always reads the directory afresh)."""
         kept_at, kept = self._has_services
         if kept is None or not 0 <= turn.now - kept_at < HAS_SERVICES_SECONDS:
-            kept = bool((await self.directory.snapshot()).services)
+            kept = await self.directory.any()  # one row read, not the directory
             self._has_services = (turn.now, kept)
         return kept
+
+    async def _picked_place(self, turn: Turn, pick: str) -> list[Message]:
+        kept = turn.state.vars.pop(ASKED, None)
+        places = _ids(turn.state.vars.pop(PLACES, None))
+        asked = json.loads(kept) if isinstance(kept, str) else None
+        if not isinstance(asked, dict):
+            return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
+        if pick.isdigit() and int(pick) < len(places):
+            asked = {**asked, "area": places[int(pick)]}
+        return await self._search(turn, asked, _int(turn.state.vars.get(LIMIT)) or 3,
+                                  ask_place=False)
 
     # ------------------------------------------------------------- views
 
@@ -168,6 +210,9 @@ class ResourceBrowser:
             lines.append(ctx.count(T_FOUND, len(found)))
             if turn.state.vars.get(NOTE) == "unknown_area":
                 lines.append(ctx.t(T_UNKNOWN_AREA))
+            read_as = turn.state.vars.get(READ_AS)
+            if isinstance(read_as, str) and read_as:
+                lines.append(ctx.t(T_READ_AS, place=read_as))
             if await self._fictional():
                 lines.append(ctx.t(T_FICTIONAL))
         first = page * limit + 1

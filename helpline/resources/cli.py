@@ -17,6 +17,14 @@ from helpline.store import Store
 
 
 async def run_resources(args: argparse.Namespace, settings: Settings) -> int:
+    # A wrong path must not leave an empty database behind that looks like the real one.
+    if not Path(settings.db).exists() and not (
+            args.resources_command == "import" and getattr(args, "create", False)):
+        create = (" (or add --create to make a new one there)"
+                  if args.resources_command == "import" else "")
+        print(f"helpline: no database at {settings.db}; check --db, HELPLINE_DB or the "
+              f"config's db{create}. Nothing was created.", file=sys.stderr)
+        return 1
     # These commands touch only the public directory tables, never anything tied to a
     # person, so they need no secret: a throwaway key opens the store.
     store = await Store.open(settings.db, Vault(secrets.token_urlsafe(48)), verify_key=False)
@@ -34,10 +42,15 @@ async def run_resources(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _import(store: Store, args: argparse.Namespace) -> int:
     result = await import_directory(store, Path(args.path), time.time(),
-                                    skip_bad=args.skip_bad, source=args.source)
+                                    skip_bad=args.skip_bad, source=args.source,
+                                    maps=tuple(Path(m) for m in args.map or ()))
+    for note in result.notes:
+        print(f"note: {note}")
     for problem in result.problems:
         print(problem, file=sys.stderr if not result.applied else sys.stdout)
     print(result.summary(), file=sys.stdout if result.applied else sys.stderr)
+    for line in result.counts():
+        print(line)
     return 0 if result.applied else 1
 
 

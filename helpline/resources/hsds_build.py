@@ -8,9 +8,10 @@ HSDS has no fields for some things the bot matches on; they come from ``attribut
 link a service (or location) to a taxonomy term whose ``code`` (or ``name``) is:
 
 * a need: ``shelter``, ``legal``, ``medical``, ``counselling``, ``immigration``,
-  ``substance_use``, ``food``, ``documents``, ``other`` (a term of another taxonomy whose
-  name holds one of these words, like "Emergency Shelter", counts too); a service with no
-  need is listed under ``other``;
+  ``substance_use``, ``food``, ``documents``, ``other``; a term of another taxonomy (AIRS /
+  211 codes, or words in its name, like "Emergency Shelter" or "Homeless Men") means what
+  ``data/taxonomy-map.csv`` says (see ``taxonomy.py``); a service with no need is listed
+  under ``other``;
 * ``gender``, with the attribute ``value`` listing who it serves: ``women``, ``men``,
   ``nonbinary`` (comma-separated);
 * ``free``: the service costs nothing;
@@ -37,6 +38,7 @@ from helpline.resources.model import (
     Problem,
     Service,
 )
+from helpline.resources.taxonomy import NOTHING, Meaning, TaxonomyMap, bundled, looks_like_code
 
 Issues = list[tuple[str, str]]
 T = TypeVar("T")
@@ -67,14 +69,25 @@ class _Extras:
     phones: list[Phone] = field(default_factory=list)
     hours: list[Hours] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
+    meaning: Meaning = NOTHING  # what its taxonomy terms and eligibility say
+    min_age: float | None = None  # from an eligibility row (HSDS 2.0)
+    max_age: float | None = None
+
+
+# A count stamped this far ahead of the import's clock is refused (clocks differ a little).
+FUTURE_SLACK_SECONDS = 600
 
 
 class Builder:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, now: float | None = None,
+                 taxonomy: TaxonomyMap | None = None) -> None:
         self.t = tables
+        self.now = now
+        self.taxonomy = taxonomy or bundled()
         self.problems: list[Problem] = list(tables.problems)
         self.bad_rows = len(tables.problems)
         self.places: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[Row]] | None = None
 
     # ------------------------------------------------------------- helpers
 
@@ -148,13 +161,15 @@ class Builder:
             at_location.setdefault(sal.get("location_id"), []).append(sal.get("service_id"))
             extras[sal.get("service_id")].locations.append(sal.get("location_id"))
         confidential = self._attributes(terms, extras)
+        self._eligibility(services, extras)
         links = _Links(self, services, sals, locations, at_location)
         self._children(links, extras, services)
         capacities = self._capacities(services, units)
         built = [self._service(row, extras[ident], orgs, locations, confidential)
                  for ident, row in services.good.items()]
-        return DirectoryData(built, capacities, self.places, self.problems, "hsds",
-                             bad_rows=self.bad_rows, origins={
+        version = f"hsds {self.t.version}" if self.t.version else "hsds"
+        return DirectoryData(built, capacities, self.places, self.problems, version,
+                             bad_rows=self.bad_rows, notes=list(self.t.notes), origins={
                                  ident: (row.file, row.line)
                                  for ident, row in services.good.items()})
 
@@ -204,7 +219,10 @@ class Builder:
             if not isinstance(term, Row):
                 self._report(row, issues)
                 continue
-            meaning = values.code(term.get("code") or term.get("name"))
+            code = term.get("code")
+            if not code and looks_like_code(term.get("id")):  # HSDS 1.1: the id is the code
+                code = term.get("id")
+            meaning = values.code(code or term.get("name"))
             target = row.get("link_id")
             if meaning == "confidential":
                 confidential.add(target)
@@ -220,13 +238,33 @@ class Builder:
                             extra.genders.add(found)
             elif meaning == "free":
                 extra.free = True
-            else:  # a need, named exactly or inside a longer term; other terms are fine
+            else:  # a need named exactly, or what the mapping table makes of the term
                 try:
                     extra.needs.add(values.need(meaning))
                 except values.Bad:
-                    extra.needs.update(values.needs_named(term.get("name") or meaning))
+                    extra.meaning |= self.taxonomy.meaning(code, term.get("name"))
             self._report(row, issues)
         return confidential
+
+    def _eligibility(self, services: _Index, extras: dict[str, _Extras]) -> None:
+        """HSDS 1.1 / 2.0 ``eligibility`` rows: who a service is for, as terms ("Homeless
+        Men; Youth") and, in 2.0, ages."""
+        for row in self.t["eligibility"]:
+            issues: Issues = []
+            service = self._ref(row, "service_id", "service", services, issues)
+            low = self._value(issues, values.number, "minimum_age", row.get("minimum_age"))
+            high = self._value(issues, values.number, "maximum_age", row.get("maximum_age"))
+            if not self._report(row, issues) or not isinstance(service, Row):
+                continue
+            extra = extras[service.get("id")]
+            for term in row.get("eligibility").replace(";", ",").split(","):
+                if term.strip():
+                    found = self.taxonomy.meaning("", term)
+                    extra.meaning |= Meaning(genders=found.genders, min_ages=found.min_ages,
+                                             max_ages=found.max_ages,
+                                             serves_adults=found.serves_adults)
+            extra.min_age = low if low is not None else extra.min_age
+            extra.max_age = high if high is not None else extra.max_age
 
     # ------------------------------------------------------------- child tables
 
@@ -267,6 +305,11 @@ class Builder:
                 issues.append((f"available ({row.get('available')}) is more than maximum "
                                f"({row.get('maximum')})", "correct available or maximum"))
             updated = self._value(issues, values.moment, "updated", row.get("updated"))
+            if updated is not None and self.now is not None and (
+                    updated > self.now + FUTURE_SLACK_SECONDS):
+                issues.append((f"updated '{row.get('updated')}' is in the future",
+                               "give the date and time the count was made, with its offset "
+                               "(like +01:00) or in UTC (ending in Z)"))
             if service is False and not issues:
                 continue  # goes with its service
             good = self._report(row, issues)
@@ -287,19 +330,25 @@ class Builder:
                   for i in dict.fromkeys(extra.locations) if i in locations.good]
         fees = row.get("fees_description") or "; ".join(extra.fees) or None
         free = extra.free
+        genders, low, high = extra.meaning.limits()
+        own_low = values.number("minimum_age", row.get("minimum_age"))
+        own_high = values.number("maximum_age", row.get("maximum_age"))
+        if own_low is None and own_high is None:
+            own_low, own_high = extra.min_age, extra.max_age
+        if own_low is None and own_high is None:
+            own_low, own_high = low, high
         if extra.amounts:
             free = not any(a > 0 for a in extra.amounts)
         return Service(
             id=row.get("id"), name=row.get("name"), status=row.get("status").lower(),
             organization=org.get("name") or None if org else None,
             description=row.get("description") or None,
-            needs=tuple(sorted(extra.needs)) or ("other",),
+            needs=tuple(sorted(extra.needs | extra.meaning.needs)) or ("other",),
             areas=tuple(dict.fromkeys(extra.areas)),
             languages=tuple(dict.fromkeys(extra.languages)),
             interpretation=row.get("interpretation_services") or None,
-            min_age=values.number("minimum_age", row.get("minimum_age")),
-            max_age=values.number("maximum_age", row.get("maximum_age")),
-            genders=tuple(sorted(extra.genders)), free=free, fees=fees,
+            min_age=own_low, max_age=own_high,
+            genders=tuple(sorted(extra.genders)) or genders, free=free, fees=fees,
             documents=tuple(dict.fromkeys(extra.documents)),
             phones=tuple(dict.fromkeys(extra.phones)),
             url=row.get("url") or None, email=row.get("email") or None,
@@ -311,7 +360,11 @@ class Builder:
 
     def _location(self, row: Row, confidential: bool) -> Location:
         ident = row.get("id")
-        addresses = [a for a in self.t["address"] if a.get("location_id") == ident]
+        if self._addresses is None:
+            self._addresses = {}
+            for a in self.t["address"]:
+                self._addresses.setdefault(a.get("location_id"), []).append(a)
+        addresses = list(self._addresses.get(ident, []))
         addresses.sort(key=lambda a: a.get("address_type") != "physical")
         first = addresses[0] if addresses else None
         city = first.get("city") if first else ""
@@ -470,8 +523,9 @@ def _attach(extra: _Extras, table: str, item: Any) -> None:
             extra.fees.append(text)
 
 
-def build(tables: Tables) -> DirectoryData:
-    return Builder(tables).build()
+def build(tables: Tables, now: float | None = None, taxonomy: TaxonomyMap | None = None
+          ) -> DirectoryData:
+    return Builder(tables, now, taxonomy).build()
 
 
 def _coordinates(row: Row) -> dict[str, float]:

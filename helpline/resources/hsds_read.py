@@ -1,15 +1,28 @@
-"""Read Open Referral HSDS 3.x into plain tables of rows, each row knowing its ``file:line``.
+"""Read Open Referral HSDS (3.x, 2.0 and 1.1) into plain tables of rows, each row knowing its
+``file:line``.
 
 Two forms: the tabular datapackage (a folder of CSV files, optionally described by
 ``datapackage.json``) and the JSON form (one service as in ``service_full.json``, a list of
 services, a paged list with ``contents``, or an organization with ``services``). The JSON
 form is flattened into the same tables, so both are checked by one builder.
+
+Older versions name tables and fields differently (``physical_addresses``,
+``regular_schedules``, ``services_taxonomy`` and ``taxonomy``, ``eligibility``...): their rows
+are read into the 3.x tables here, so the builder sees one shape, and the version found is
+reported.
+
+Nothing here trusts the files: each file is capped in size, rows and field length (the
+limit is named in the message), a file that is a link to somewhere outside the folder is
+refused, and so is every ``datapackage.json`` path that leads out of it, each by name.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +31,15 @@ from typing import Any
 from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 from helpline.resources.model import Problem
 
-# Table (HSDS object) -> the file it lives in when datapackage.json does not say otherwise.
+# Limits of what an import reads (see README, "Resource directory"); each is named in the
+# message that refuses it.
+MAX_FILE_BYTES = 512 * 1024 * 1024  # one CSV file
+MAX_JSON_BYTES = 64 * 1024 * 1024  # one JSON file (it is read whole)
+MAX_ROWS = 1_500_000  # rows in one table
+MAX_SERVICES = 300_000  # services in one import (a national 211 directory)
+MAX_FIELD = 65_536  # characters in one field
+
+# Table (the HSDS 3.x object) -> the file it lives in when datapackage.json does not say.
 TABLE_FILES: dict[str, str] = {
     "organization": "organizations.csv",
     "service": "services.csv",
@@ -35,15 +56,74 @@ TABLE_FILES: dict[str, str] = {
     "unit": "units.csv",
     "attribute": "attributes.csv",
     "taxonomy_term": "taxonomy_terms.csv",
+    "eligibility": "eligibility.csv",
 }
-PLURAL_NAMES = {file.removesuffix(".csv"): table for table, file in TABLE_FILES.items()}
+# What older versions (and common exports) call the same tables: file stems and
+# datapackage resource names. 1.1: physical_address, postal_address, regular_schedule,
+# services_at_location, service_taxonomy + taxonomy; 2.0: service_attribute,
+# other_attribute / link_taxonomy, taxonomy_term with 'term'.
+OLDER_NAMES: dict[str, str] = {
+    "organizations": "organization", "services": "service", "locations": "location",
+    "services_at_location": "service_at_location", "service_at_locations": "service_at_location",
+    "services_at_locations": "service_at_location",
+    "addresses": "address", "physical_address": "address", "physical_addresses": "address",
+    "postal_address": "postal_address", "postal_addresses": "postal_address",
+    "phones": "phone", "schedules": "schedule", "regular_schedule": "schedule",
+    "regular_schedules": "schedule", "service_areas": "service_area",
+    "languages": "language", "required_documents": "required_document",
+    "cost_options": "cost_option", "units": "unit", "attributes": "attribute",
+    "taxonomy_terms": "taxonomy_term", "taxonomy": "taxonomy_term",
+    "eligibilities": "eligibility",
+    "service_taxonomy": "service_taxonomy", "services_taxonomy": "service_taxonomy",
+    "service_taxonomies": "service_taxonomy", "service_attribute": "service_taxonomy",
+    "service_attributes": "service_taxonomy",
+    "link_taxonomy": "link_taxonomy", "link_taxonomies": "link_taxonomy",
+    "other_attribute": "link_taxonomy", "other_attributes": "link_taxonomy",
+    "location_attribute": "location_taxonomy", "location_attributes": "location_taxonomy",
+}  # fmt: skip
+READ_TABLES = (*TABLE_FILES, "postal_address", "service_taxonomy", "link_taxonomy",
+               "location_taxonomy")
+
+# Columns a table cannot do without: a missing one is reported once, at the header, and
+# the table is not read (each row would otherwise say the same).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "service": ("id", "name", "status"),
+    "location": ("id",),
+    "organization": ("id",),
+    "service_at_location": ("id", "service_id", "location_id"),
+    "address": ("id", "location_id"),
+    "postal_address": ("id", "location_id"),
+    "phone": ("id", "number"),
+    "service_capacity": ("id", "service_id", "unit_id", "available", "updated"),
+    "unit": ("id", "name"),
+    "attribute": ("id", "link_id", "taxonomy_term_id"),
+    "taxonomy_term": ("id",),
+    "service_taxonomy": ("service_id",),
+    "link_taxonomy": ("link_id",),
+    "location_taxonomy": ("location_id",),
+}
+# The first of these a header has stands for the column on the left (older names).
+COLUMN_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "service": {"fees_description": ("fees",)},
+    "taxonomy_term": {"name": ("term",)},
+    "service_area": {"name": ("service_area",)},
+    "language": {"name": ("language",)},
+    "service_taxonomy": {"taxonomy_term_id": ("taxonomy_id",)},
+    "link_taxonomy": {"taxonomy_term_id": ("taxonomy_id",)},
+    "location_taxonomy": {"taxonomy_term_id": ("taxonomy_id",)},
+    "service_capacity": {"updated": ("updated_at", "last_updated")},
+}
+DELIMITERS = (",", ";", "\t", "|")
+WEEKDAYS = {"1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7": "SU",
+            "mon": "MO", "tue": "TU", "wed": "WE", "thu": "TH", "fri": "FR", "sat": "SA",
+            "sun": "SU"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     file: str
     line: int
-    data: dict[str, str]
+    data: dict[str, str]  # the non-empty fields only (a national export is mostly empty)
 
     def get(self, key: str) -> str:
         return (self.data.get(key) or "").strip()
@@ -54,15 +134,25 @@ class Tables:
     rows: dict[str, list[Row]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # table -> display name of its file
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was found, said once
+    version: str = ""  # the HSDS version, as found
+    columns: dict[str, list[str]] = field(default_factory=dict)  # table -> its header
 
     def __getitem__(self, table: str) -> list[Row]:
         return self.rows.get(table, [])
 
     def file(self, table: str) -> str:
-        return self.files.get(table, TABLE_FILES[table])
+        return self.files.get(table, TABLE_FILES.get(table, f"{table}.csv"))
 
     def add(self, table: str, row: Row) -> None:
         self.rows.setdefault(table, []).append(row)
+
+
+def _table_of(name: str) -> str | None:
+    stem = name.strip().lower().removesuffix(".csv").replace("-", "_").replace(" ", "_")
+    if stem in TABLE_FILES or stem in READ_TABLES:
+        return stem
+    return OLDER_NAMES.get(stem)
 
 
 # ------------------------------------------------------------------ CSV datapackage
@@ -71,72 +161,279 @@ class Tables:
 def read_csv_package(path: Path) -> Tables:
     folder = path.parent if path.is_file() else path
     tables = Tables()
-    files = dict(TABLE_FILES)
+    files: dict[str, list[Path]] = {}
     package = folder / "datapackage.json"
+    meta: dict[str, Any] = {}
     if package.exists():
-        files.update(_package_paths(package, tables))
-    if not (folder / files["service"]).exists():
-        tables.problems.append(Problem(str(folder / files["service"]), 1,
+        meta = _package_paths(folder, package, tables, files)
+    named = set(files)
+    for csv_path in sorted(folder.glob("*.csv")):  # the tables datapackage.json leaves out
+        table = _table_of(csv_path.name)
+        if table is not None and table not in named:
+            files.setdefault(table, []).append(csv_path)
+    if "service" not in files:
+        tables.problems.append(Problem(str(folder / "services.csv"), 1,
                                        "no services table in this datapackage",
-                                       "an HSDS datapackage needs at least services.csv"))
+                                       "an HSDS datapackage needs at least services.csv (or a "
+                                       "datapackage.json resource named services)"))
         return tables
-    for table, name in files.items():
-        csv_path = folder / name
-        if csv_path.exists():
-            tables.files[table] = str(csv_path)
-            _read_csv(table, csv_path, tables)
+    for table in READ_TABLES:
+        for csv_path in files.get(table, []):
+            if _inside(folder, csv_path, tables):
+                tables.files.setdefault(table, str(csv_path))
+                _read_csv(table, csv_path, tables)
+    _fold_older(tables)
+    tables.version = _version(meta, tables, files)
     return tables
 
 
-def _package_paths(package: Path, tables: Tables) -> dict[str, str]:
+def _inside(folder: Path, path: Path, tables: Tables) -> bool:
+    """False (and said) when ``path`` is, or leads through a link to, a file outside."""
     try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        tables.problems.append(Problem(str(path), 1, "cannot be opened (a broken link, or "
+                                       "not there)", "put the file itself in the folder"))
+        return False
+    if not resolved.is_relative_to(folder.resolve()):
+        tables.problems.append(Problem(str(path), 1, "is a link to a file outside the "
+                                       "datapackage folder; refused", "copy the file itself "
+                                       "into the folder"))
+        return False
+    if not resolved.is_file():
+        tables.problems.append(Problem(str(path), 1, "is not a file", "give a CSV file"))
+        return False
+    return True
+
+
+def _package_paths(folder: Path, package: Path, tables: Tables,
+                   files: dict[str, list[Path]]) -> dict[str, Any]:
+    try:
+        if package.stat().st_size > MAX_JSON_BYTES:
+            raise ValueError("too big")
         data = json.loads(package.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         line = exc.lineno if isinstance(exc, json.JSONDecodeError) else 1
         tables.problems.append(Problem(str(package), line, f"cannot read datapackage.json "
                                        f"({type(exc).__name__})", "fix it, or remove it to use "
                                        "the standard HSDS file names"))
         return {}
-    found: dict[str, str] = {}
-    resources = data.get("resources") if isinstance(data, dict) else None
-    for resource in resources if isinstance(resources, list) else []:
+    if not isinstance(data, dict):
+        return {}
+    resources = data.get("resources")
+    for i, resource in enumerate(resources if isinstance(resources, list) else []):
         if not isinstance(resource, dict):
             continue
         name, where = resource.get("name"), resource.get("path")
-        if isinstance(name, str) and isinstance(where, str):
-            table = name if name in TABLE_FILES else PLURAL_NAMES.get(name)
-            inside = (package.parent / where).resolve().is_relative_to(package.parent.resolve())
-            if table is not None and inside:
-                found[table] = where
-    return found
+        wheres = where if isinstance(where, list) else [where]
+        # The file's own name first: "taxonomy" names 1.1's terms (taxonomy.csv) but 3.x's
+        # list of taxonomies (taxonomies.csv), which holds no terms.
+        table = (_table_of(Path(wheres[0]).name) if wheres and isinstance(wheres[0], str)
+                 else None)
+        if table is None and isinstance(name, str) and name.lower() != "taxonomy":
+            table = _table_of(name)
+        for item in wheres:
+            if not isinstance(item, str) or table is None:
+                continue
+            shown = f"resource {i + 1} ('{name}') path '{item}'"
+            if "://" in item or item.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", item):
+                tables.problems.append(Problem(str(package), 1, f"{shown} is not inside the "
+                                               "datapackage folder; refused", "give a path "
+                                               "relative to the folder, and put the file there"))
+                continue
+            target = folder / item
+            if not target.resolve().is_relative_to(folder.resolve()):
+                tables.problems.append(Problem(str(package), 1, f"{shown} leads outside the "
+                                               "datapackage folder; refused", "give a path "
+                                               "inside the folder, and put the file there"))
+                continue
+            if not target.exists():
+                tables.problems.append(Problem(str(package), 1, f"{shown}: no such file",
+                                               "fix the path, or add the file"))
+                continue
+            files.setdefault(table, []).append(target)
+    return data
 
 
 def _read_csv(table: str, csv_path: Path, tables: Tables) -> None:
     name = str(csv_path)
     try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, restkey="\x00extra")
-            header = reader.fieldnames or []
-            if "id" not in header:
-                tables.problems.append(Problem(name, 1, "the header has no 'id' column",
-                                               "add an id column (HSDS needs one in every table)"))
-                return
+        size = csv_path.stat().st_size
+    except OSError as exc:
+        tables.problems.append(Problem(name, 1, f"cannot be read ({type(exc).__name__})",
+                                       "check the file and its permissions"))
+        return
+    if size > MAX_FILE_BYTES:
+        tables.problems.append(Problem(name, 1, f"is larger than the limit of "
+                                       f"{MAX_FILE_BYTES // 2**20:,} MB for one file",
+                                       "split the directory into several sources and import "
+                                       "each with --source"))
+        return
+    with csv_path.open("rb") as raw:
+        sample = raw.read(65536)
+    encoding = "utf-8-sig"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:  # not just a character cut at the end of the sample
+            encoding = _other_encoding(sample)
+    rows = _csv_rows(table, csv_path, encoding, tables)
+    if rows is None and encoding == "utf-8-sig":  # a byte further on was not UTF-8
+        encoding = _other_encoding(csv_path.read_bytes())
+        rows = _csv_rows(table, csv_path, encoding, tables)
+    if rows is not None:
+        if encoding != "utf-8-sig":
+            tables.notes.append(f"{name}: not UTF-8; read as {encoding} (save it as UTF-8 "
+                                "to be sure of accented letters)")
+        tables.rows.setdefault(table, []).extend(rows)
+
+
+def _other_encoding(data: bytes) -> str:
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _sniff(header_line: str) -> str:
+    """The delimiter: whichever of , ; tab | the header line has most of, outside quotes."""
+    bare = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: bare.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list[Row] | None:
+    """The rows of one file, or None when it is not ``encoding`` after all (UTF-8 only)."""
+    name = str(csv_path)
+    out: list[Row] = []
+    start = 1
+    csv.field_size_limit(MAX_FIELD)
+    try:
+        with csv_path.open(encoding=encoding, newline="") as handle:
+            first = handle.readline()
+            delimiter = _sniff(first)
+            handle.seek(0)
+            if delimiter != ",":
+                shown = "tab" if delimiter == "\t" else f"'{delimiter}'"
+                tables.notes.append(f"{name}: fields are separated by {shown}")
+            reader = csv.DictReader(handle, restkey="\x00extra", delimiter=delimiter)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            if not _header_ok(table, header, name, tables):
+                return out
+            aliases = [(new, old) for new, olds in COLUMN_ALIASES.get(table, {}).items()
+                       if new not in header for old in olds if old in header][:8]
             start = 2
             for data in reader:
                 extra = data.pop("\x00extra", None)
                 if extra or None in data.values():
                     tables.problems.append(Problem(
                         name, start, f"this row has a different number of fields than the "
-                        f"header ({len(header)})", "check for a missing or extra comma, or an "
-                        "unclosed quote"))
+                        f"header ({len(header)})", "check for a missing or extra "
+                        f"{'comma' if delimiter == ',' else 'separator'}, or an unclosed quote"))
                 else:
-                    tables.add(table, Row(name, start, {k: v or "" for k, v in data.items()}))
+                    row = {k: _intern(k, v) for k, v in data.items() if v and not v.isspace()}
+                    for new, old in aliases:
+                        if old in row:
+                            row.setdefault(new, row[old])
+                    out.append(Row(name, start, row))
+                    if len(out) > MAX_ROWS or (table == "service" and len(out) > MAX_SERVICES):
+                        limit = (f"{MAX_SERVICES:,} services, the limit for one import"
+                                 if len(out) > MAX_SERVICES and table == "service"
+                                 else f"{MAX_ROWS:,} rows, the limit for one table")
+                        tables.problems.append(Problem(
+                            name, start, f"more than {limit}", "split the directory into "
+                            "several sources and import each with --source"))
+                        return []
                 start = reader.line_num + 1
     except UnicodeDecodeError:
-        tables.problems.append(Problem(name, 1, "not UTF-8 text", "save the file as UTF-8 CSV"))
+        if encoding == "utf-8-sig":
+            return None
+        tables.problems.append(Problem(name, 1, "not readable text", "save it as UTF-8 CSV"))
     except csv.Error as exc:
-        tables.problems.append(Problem(name, 1, f"not readable as CSV ({exc})",
-                                       "save the file as CSV with a header row"))
+        line = start
+        if "field larger than field limit" in str(exc):
+            tables.problems.append(Problem(name, line, f"a field is longer than {MAX_FIELD:,} "
+                                           "characters, the limit", "shorten it, or check "
+                                           "for an unclosed quote before it"))
+        else:
+            tables.problems.append(Problem(name, line, f"not readable as CSV ({exc})",
+                                           "save the file as CSV with a header row"))
+        return []
+    return out
+
+
+def _intern(column: str, value: str) -> str:
+    """Ids are repeated in every table that links to them: one copy of each."""
+    return sys.intern(value) if column == "id" or column.endswith("_id") else value
+
+
+def _header_ok(table: str, header: list[str], name: str, tables: Tables) -> bool:
+    tables.columns.setdefault(table, header)
+    aliases = COLUMN_ALIASES.get(table, {})
+    missing = [c for c in REQUIRED.get(table, ())
+               if c not in header and not any(a in header for a in aliases.get(c, ()))]
+    for column in missing:
+        close = difflib.get_close_matches(column, header, n=1)
+        fix = (f"is '{close[0]}' meant? rename it to '{column}'" if close else
+               f"add a '{column}' column (HSDS needs it in this table)")
+        tables.problems.append(Problem(name, 1, f"the header has no '{column}' column; "
+                                       "no row of this file was read", fix))
+    return not missing
+
+
+def _fold_older(tables: Tables) -> None:
+    """Rows of older HSDS tables, in the 3.x tables the builder reads."""
+    for row in tables["address"]:
+        row.data.setdefault("address_type", "physical")
+    for row in tables.rows.pop("postal_address", []):
+        row.data.setdefault("address_type", "postal")
+        tables.add("address", row)
+    for table, entity, link in (("service_taxonomy", "service", "service_id"),
+                                ("location_taxonomy", "location", "location_id"),
+                                ("link_taxonomy", "", "link_id")):
+        for row in tables.rows.pop(table, []):
+            data = dict(row.data)
+            data["link_id"] = row.get(link)
+            data["link_entity"] = entity or row.get("link_type").lower()
+            data.setdefault("id", f"{table}:{row.line}")
+            if not data.get("id"):
+                data["id"] = f"{table}:{row.line}"
+            tables.add("attribute", Row(row.file, row.line, data))
+            tables.files.setdefault("attribute", row.file)
+    for row in tables["schedule"]:
+        weekday = row.get("weekday").lower()[:3]
+        if weekday and not row.get("byday"):
+            row.data["byday"] = WEEKDAYS.get(weekday, row.get("weekday"))
+            row.data.setdefault("freq", "WEEKLY")
+    if "location_type" not in tables.columns.get("location", ["location_type"]):
+        for row in tables["location"]:  # before 3.0 there is no location_type: a place
+            row.data["location_type"] = "physical"
+    for row in tables["language"]:
+        name = row.get("name")
+        if not row.get("code") and re.fullmatch(r"[a-z]{2,3}", name):
+            row.data["code"], row.data["name"] = name, ""
+
+
+def _version(meta: dict[str, Any], tables: Tables, files: dict[str, list[Path]]) -> str:
+    declared = str(meta.get("version") or "")
+    if re.fullmatch(r"[123](\.\d+){0,2}", declared) and "hsds" in json.dumps(
+            meta.get("name", "")).lower() + json.dumps(meta.get("profile", "")).lower():
+        return ".".join(declared.split(".")[:2])
+    stems = {p.name.lower().removesuffix(".csv") for paths in files.values() for p in paths}
+    if stems & {"service_attribute", "service_attributes", "other_attribute",
+                "other_attributes", "link_taxonomy"} or "term" in tables.columns.get(
+            "taxonomy_term", []) or "minimum_age" in tables.columns.get("eligibility", []):
+        return "2.0"
+    if stems & {"physical_address", "physical_addresses", "regular_schedule",
+                "regular_schedules", "services_at_location", "service_taxonomy",
+                "services_taxonomy", "taxonomy"}:
+        return "1.1"
+    if "service_capacity" in files or "unit" in files:
+        return "3.1"
+    return "3.0"
 
 
 # ------------------------------------------------------------------ JSON
@@ -145,6 +442,11 @@ def _read_csv(table: str, csv_path: Path, tables: Tables) -> None:
 def read_json(path: Path) -> Tables:
     tables = Tables()
     name = str(path)
+    if path.stat().st_size > MAX_JSON_BYTES:
+        tables.problems.append(Problem(name, 1, f"is larger than the limit of "
+                                       f"{MAX_JSON_BYTES // 2**20:,} MB for a JSON file",
+                                       "give the directory as an HSDS CSV datapackage instead"))
+        return tables
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = json.loads(text)

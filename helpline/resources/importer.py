@@ -10,8 +10,9 @@ from pathlib import Path
 from helpline import bundled
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import read_csv_package, read_json
-from helpline.resources.model import DirectoryData, Problem
+from helpline.resources.model import NEEDS, DirectoryData, Problem, Service
 from helpline.resources.store import Directory
+from helpline.resources.taxonomy import TaxonomyMap
 from helpline.resources.yaml_import import read_yaml
 from helpline.store import Store
 
@@ -30,6 +31,21 @@ class ImportResult:
     bad_rows: int = 0
     applied: bool = False
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    needs: dict[str, int] = field(default_factory=dict)  # need -> services that have it
+    limits: dict[str, int] = field(default_factory=dict)  # restriction -> services
+    unlimited: int = 0  # services open to any age and gender
+
+    def counts(self) -> list[str]:
+        """What matching will do with what was imported: services per need, per age or
+        gender restriction, and those with none."""
+        if not self.services:
+            return []
+        needs = ", ".join(f"{n} {self.needs[n]}" for n in NEEDS if self.needs.get(n))
+        limits = ", ".join(f"{k} {v}" for k, v in sorted(self.limits.items()))
+        return [f"needs: {needs} (other: no need found in the data)",
+                f"limited to: {limits or 'nobody in particular'}; open to any age and "
+                f"gender: {self.unlimited}"]
 
     def summary(self) -> str:
         if not self.applied:
@@ -42,16 +58,31 @@ class ImportResult:
                 f"from {self.source} ({self.format}), replacing {self.replaced}{skipped}")
 
 
-def read_directory(path: Path, now: float) -> DirectoryData:
+def _tally(result: ImportResult, services: list[Service]) -> None:
+    for service in services:
+        for need in service.needs:
+            result.needs[need] = result.needs.get(need, 0) + 1
+        limits = [*service.genders]
+        if service.min_age is not None:
+            limits.append(f"age {service.min_age:g}+")
+        if service.max_age is not None:
+            limits.append(f"age up to {service.max_age:g}")
+        for limit in limits:
+            result.limits[limit] = result.limits.get(limit, 0) + 1
+        result.unlimited += not limits
+
+
+def read_directory(path: Path, now: float, taxonomy: TaxonomyMap | None = None
+                   ) -> DirectoryData:
     """Any supported form, chosen by what ``path`` is."""
     if not path.exists():
         return DirectoryData([], [], {}, [Problem(str(path), 1, "not found",
                                                   "check the path")], "?")
     suffix = path.suffix.lower()
     if path.is_dir() or path.name == "datapackage.json" or suffix == ".csv":
-        return build(read_csv_package(path if path.is_dir() else path.parent))
+        return build(read_csv_package(path if path.is_dir() else path.parent), now, taxonomy)
     if suffix == ".json":
-        data = build(read_json(path))
+        data = build(read_json(path), now, taxonomy)
         data.format = "hsds-json"
         return data
     if suffix in (".yaml", ".yml"):
@@ -66,10 +97,15 @@ def default_source(path: Path) -> str:
 
 
 async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bool = False,
-                           source: str | None = None) -> ImportResult:
+                           source: str | None = None, maps: tuple[Path, ...] = ()
+                           ) -> ImportResult:
     source = source or default_source(path)
-    data = read_directory(path, now)
-    result = ImportResult(source, data.format, problems=data.problems, bad_rows=data.bad_rows)
+    taxonomy, map_problems = TaxonomyMap.load(maps)
+    if map_problems:
+        return ImportResult(source, problems=map_problems, bad_rows=len(map_problems))
+    data = read_directory(path, now, taxonomy)
+    result = ImportResult(source, data.format, problems=data.problems, bad_rows=data.bad_rows,
+                          notes=data.notes)
     directory = Directory(store)
     taken = {sid: owner for sid, owner in (await directory.owners(
         s.id for s in data.services)).items() if owner != source}
@@ -88,6 +124,7 @@ async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bo
         return result
     result.replaced = await directory.replace_source(source, data, now)
     result.services = len(data.services)
+    _tally(result, data.services)
     result.openings = len(data.capacities)
     result.applied = True
     return result

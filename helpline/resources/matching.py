@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -108,18 +108,29 @@ class Match:
 class Outcome:
     matches: list[Match]
     unknown_area: bool = False  # the place typed is not in the directory: area not used
+    area_read_as: str = ""  # the place a misspelt area was taken to mean (said to the person)
+    area_suggestions: tuple[str, ...] = ()  # places spelt nearly like an unknown area
+
+
+NOT_RESOLVED: dict[str, int] = {}
 
 
 def match(services: Sequence[Service], capacities: Mapping[str, Sequence[Capacity]],
           places: Mapping[str, Sequence[str]], criteria: Criteria, now: float,
-          stale_hours: float = 72.0, locale: str = "en") -> Outcome:
+          stale_hours: float = 72.0, locale: str = "en",
+          area_hits: dict[str, int] | None = NOT_RESOLVED) -> Outcome:
+    """``area_hits``: the typed area already resolved against the whole directory (by
+    ``search.Places``; None when it names no place), when ``services`` are only the
+    candidates an index found."""
     outcome = Outcome([])
-    gazetteer = _gazetteer(places)
-    area_hits: dict[str, int] | None = None
+    if area_hits is NOT_RESOLVED:
+        area_hits = None
+        if normalize(criteria.area):
+            gazetteer = _gazetteer(places)
+            known = {t for s in services for t in _terms(s)} | set(gazetteer)
+            known |= {parent for parents in gazetteer.values() for parent in parents}
+            area_hits = _resolve(normalize(criteria.area), known, gazetteer)
     if normalize(criteria.area):
-        known = {t for s in services for t in _terms(s)} | set(gazetteer)
-        known |= {parent for parents in gazetteer.values() for parent in parents}
-        area_hits = _resolve(normalize(criteria.area), known, gazetteer)
         outcome.unknown_area = area_hits is None
     wanted = _wanted_languages(criteria.language, locale)
     for service in services:
@@ -136,9 +147,14 @@ def match(services: Sequence[Service], capacities: Mapping[str, Sequence[Capacit
         state = openings(capacities.get(service.id, ()), now, stale_hours)
         km = _nearest_km(service, criteria.near) if criteria.near is not None else None
         outcome.matches.append(Match(service, fit, state, speaks, km))
-    outcome.matches.sort(key=lambda m: (m.km is None, m.km or 0.0, _TIER[m.openings.kind],
-                                        -m.fit, m.service.name.casefold(), m.service.id))
+    outcome.matches.sort(key=rank)
     return outcome
+
+
+def rank(m: Match) -> tuple[bool, float, int, int, str, str]:
+    """The order of results (lower first): near a shared location, openings, fit, name."""
+    return (m.km is None, m.km or 0.0, _TIER[m.openings.kind], -m.fit,
+            m.service.name.casefold(), m.service.id)
 
 
 EARTH_RADIUS_KM = 6371.0088
@@ -224,20 +240,36 @@ def _mentions(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {haystack} "
 
 
-def _resolve(typed: str, known: set[str], gazetteer: dict[str, set[str]]
-             ) -> dict[str, int] | None:
-    """Places of the directory the typed text names (3), the larger areas they lie in and
-    the smaller places inside them (2); None when it names none."""
-    compact = typed.replace(" ", "")
-    hits = {term: 3 for term in known
-            if _mentions(typed, term) or (len(typed) >= 3 and _mentions(term, typed))
-            or (any(ch.isdigit() for ch in term) and compact == term.replace(" ", ""))}
-    if not hits:
-        return None
+def _named(typed: str, term: str) -> bool:
+    """Does the typed area name this place of the directory?"""
+    return (_mentions(typed, term) or (len(typed) >= 3 and _mentions(term, typed))
+            or (any(ch.isdigit() for ch in term)
+                and typed.replace(" ", "") == term.replace(" ", "")))
+
+
+def _inside(gazetteer: Mapping[str, set[str]]) -> dict[str, set[str]]:
     inside: dict[str, set[str]] = {}
     for place, parents in gazetteer.items():
         for parent in parents:
             inside.setdefault(parent, set()).add(place)
+    return inside
+
+
+def _resolve(typed: str, known: Iterable[str], gazetteer: Mapping[str, set[str]],
+             inside: Mapping[str, set[str]] | None = None) -> dict[str, int] | None:
+    """Places of the directory the typed text names (3), the larger areas they lie in and
+    the smaller places inside them (2); None when it names none."""
+    hits = {term: 3 for term in known if _named(typed, term)}
+    if not hits:
+        return None
+    if inside is None:
+        inside = _inside(gazetteer)
+    return _expand(hits, gazetteer, inside)
+
+
+def _expand(hits: dict[str, int], gazetteer: Mapping[str, set[str]],
+            inside: Mapping[str, set[str]]) -> dict[str, int]:
+    """Add the larger areas the named places lie in, and the places inside them (2)."""
     for links in (gazetteer, inside):  # up from what was named, then down from it
         frontier = [term for term, score in hits.items() if score == 3]
         while frontier:

@@ -129,3 +129,4 @@ class DirectoryData:
     fictional: bool = False
     bad_rows: int = 0  # rows (or records) left out because of a problem
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)  # service id -> file:line
+    notes: list[str] = field(default_factory=list)  # what the reader found, said once

@@ -7,10 +7,27 @@ the file alone does not say what anyone looked for.
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import aiosqlite
+
+from helpline.flow.engine import normalize
+from helpline.resources.matching import Criteria, Outcome
 from helpline.resources.model import Capacity, DirectoryData, Service
+from helpline.resources.search import (
+    MAX_CANDIDATES,
+    ParsedCache,
+    Places,
+    index_row,
+    match_data,
+    rank_in_slices,
+)
 from helpline.store import Store
 
 DEFAULT_UNIT = "place"
@@ -47,6 +64,119 @@ class Directory:
         # read again, but only new or changed ones are parsed.
         self._parsed: dict[str, Service] = {}
         self._snapshot: Snapshot | None = None
+        self._places: tuple[int, Places] | None = None
+        self._cache = ParsedCache()
+
+    # ------------------------------------------------------------- lookups
+
+    async def _version(self) -> int:
+        rows = list(await self.db.execute_fetchall("SELECT version FROM directory_version"))
+        return int(rows[0][0]) if rows else -1
+
+    async def any(self) -> bool:
+        rows = await self.db.execute_fetchall("SELECT 1 FROM services LIMIT 1")
+        return bool(list(rows))
+
+    async def lookup(self, criteria: Criteria, now: float, stale_hours: float = 72.0,
+                     locale: str = "en") -> Outcome:
+        """The services that fit, best first (see matching.py), found through the search
+        indexes: only the candidates are read and parsed, and parsing and ranking go a
+        slice at a time, giving the event loop back in between."""
+        await self._index_missing()
+        hits: dict[str, int] | None = None
+        read_as = ""
+        suggestions: tuple[str, ...] = ()
+        if normalize(criteria.area):
+            resolved = (await self._places_now()).resolve(criteria.area)
+            hits, read_as, suggestions = resolved.hits, resolved.read_as, resolved.suggestions
+        needs = [n for n in criteria.needs if n]
+        need_filter = needs if needs and not set(needs) <= {"other"} else None
+        ids = await self._candidates(need_filter, hits, criteria.near,
+                                     now - stale_hours * 3600)
+        rows = await self._data(ids)
+        services = await self._cache.parse(rows)
+        capacities = await self.capacities(ids)
+        outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
+                                       locale, hits)
+        outcome.area_read_as = read_as
+        outcome.area_suggestions = suggestions
+        return outcome
+
+    async def _places_now(self) -> Places:
+        version = await self._version()
+        if self._places is not None and self._places[0] == version:
+            return self._places[1]
+        terms = [str(r[0]) for r in await self.db.execute_fetchall(
+            "SELECT DISTINCT term FROM directory_terms")]
+        pairs = [(str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
+            "SELECT place, within FROM directory_places")]
+        built = await Places.build(terms, pairs)
+        self._places = (version, built)
+        return built
+
+    async def _candidates(self, needs: list[str] | None, hits: dict[str, int] | None,
+                          near: tuple[float, float] | None, fresh_after: float) -> list[str]:
+        """At most MAX_CANDIDATES ids, in about the order matching will put them: a recent
+        opening, then the place itself over a larger area over anywhere, then by name."""
+        needs_json = json.dumps(needs or [])
+        need_test = ("EXISTS (SELECT 1 FROM directory_needs n WHERE n.service_id = {} AND "
+                     "n.need IN (SELECT value FROM json_each(?)))")
+        args: list[object] = []
+        if hits is not None:
+            named = ("SELECT t.service_id AS id, MAX(j.value) AS score FROM json_each(?) j "
+                     "JOIN directory_terms t ON t.term = j.key")
+            args.append(json.dumps(hits))
+            if needs is not None:
+                named += " WHERE " + need_test.format("t.service_id")
+                args.append(needs_json)
+                anywhere = ("SELECT service_id, 1 FROM directory_needs WHERE anywhere = 1 "
+                            "AND need IN (SELECT value FROM json_each(?))")
+                args.append(needs_json)
+            else:
+                anywhere = "SELECT id, 1 FROM services WHERE anywhere = 1 AND active = 1"
+            chosen = f"{named} GROUP BY t.service_id UNION ALL {anywhere}"
+        elif needs is not None:
+            chosen = ("SELECT service_id AS id, 0 AS score FROM directory_needs WHERE need IN "
+                      "(SELECT value FROM json_each(?))")
+            args.append(needs_json)
+        else:
+            chosen = "SELECT id, 0 AS score FROM services WHERE active = 1"
+        if near is not None:
+            # The point never goes into SQL: statements and their parameters can reach a
+            # debug log. Every candidate's point comes out instead, nearest kept here.
+            rows = await self.db.execute_fetchall(
+                f"SELECT s.id, s.latitude, s.longitude FROM ({chosen}) a JOIN services s ON "
+                "s.id = a.id WHERE s.active = 1 GROUP BY s.id", args)
+            return await _nearest(list(rows), near)
+        query = (f"SELECT s.id FROM ({chosen}) a JOIN services s ON s.id = a.id WHERE "
+                 "s.active = 1 GROUP BY s.id ORDER BY EXISTS (SELECT 1 FROM service_capacity "
+                 "c WHERE c.service_id = s.id AND c.available > 0 AND c.updated_at >= ?) "
+                 "DESC, MAX(a.score) DESC, s.name, s.id LIMIT ?")
+        rows = await self.db.execute_fetchall(query, [*args, fresh_after, MAX_CANDIDATES])
+        return [str(r[0]) for r in rows]
+
+    async def _data(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """What matching reads of these services (``match_data``, or all of it)."""
+        out: list[tuple[str, str]] = []
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.extend((str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
+                f"SELECT id, COALESCE(match_data, data) FROM services WHERE id IN ({marks})",
+                chunk))
+        return out
+
+    async def _index_missing(self) -> None:
+        """Services written before the search indexes existed (or by an older helpline)
+        are indexed at the first lookup that finds them, a batch at a time."""
+        while True:
+            rows = [(str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
+                "SELECT id, data FROM services WHERE indexed = 0 LIMIT 200")]
+            if not rows:
+                return
+            services = await self._cache.parse(rows)
+            await asyncio.sleep(0)
+            async with self.store.transaction() as db:
+                await _write_index(db, services)
 
     async def snapshot(self) -> Snapshot:
         """What a lookup needs, read again only when the directory changed. Triggers move
@@ -168,8 +298,9 @@ class Directory:
                 (source, data.format, now, len(data.services), int(data.fictional)))
             await db.executemany(
                 "INSERT INTO services (id, source, name, data) VALUES (?, ?, ?, ?)",
-                [(s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
-                 for s in data.services])
+                ((s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
+                 for s in data.services))
+            await _write_index(db, data.services)
             listed = {s.id for s in data.services}
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
             for c in data.capacities:
@@ -251,6 +382,43 @@ async def set_openings(store: Store, service_id: str, available: int, now: float
     """Record how many ``unit`` (beds, places...) a service has free now, stamped ``now``.
     Raises OpeningsError with a message for the admin (or advocate) when it cannot."""
     return await Directory(store).set_openings(service_id, available, now, unit)
+
+
+async def _nearest(rows: Sequence[Sequence[Any]], near: tuple[float, float]) -> list[str]:
+    """The ids of the MAX_CANDIDATES rows (id, latitude, longitude) nearest ``near`` (an
+    equirectangular distance, enough to choose), those with no point after."""
+    scale = math.cos(math.radians(near[0])) ** 2
+    kept: list[tuple[float, str]] = []  # the nearest so far, farthest on top (negated)
+    for n, row in enumerate(rows):
+        lat, lon = row[1], row[2]
+        far = (math.inf if not isinstance(lat, float) or not isinstance(lon, float) else
+               (lat - near[0]) ** 2 + (lon - near[1]) ** 2 * scale)
+        item = (-far, str(row[0]))
+        if len(kept) < MAX_CANDIDATES:
+            heapq.heappush(kept, item)
+        elif item > kept[0]:
+            heapq.heapreplace(kept, item)
+        if n % 500 == 499:
+            await asyncio.sleep(0)
+    return [sid for _, sid in sorted(kept, key=lambda k: (-k[0], k[1]))]
+
+
+async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
+    rows = [(s.id, index_row(s), match_data(s)) for s in services]
+    await db.executemany("DELETE FROM directory_needs WHERE service_id = ?",
+                         [(sid,) for sid, _, _ in rows])
+    await db.executemany("DELETE FROM directory_terms WHERE service_id = ?",
+                         [(sid,) for sid, _, _ in rows])
+    await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, service_id) "
+                         "VALUES (?, ?, ?)", [(n, int(r.anywhere), sid) for sid, r, _ in rows
+                                              for n in r.needs])
+    await db.executemany("INSERT OR IGNORE INTO directory_terms (term, service_id) "
+                         "VALUES (?, ?)", [(t, sid) for sid, r, _ in rows for t in r.terms])
+    await db.executemany(
+        "UPDATE services SET indexed = 1, active = ?, anywhere = ?, latitude = ?, "
+        "longitude = ?, match_data = ? WHERE id = ?",
+        [(int(r.active), int(r.anywhere), r.latitude, r.longitude, slim, sid)
+         for sid, r, slim in rows])
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -31,15 +31,6 @@ def need(text: str) -> str:
     return value
 
 
-def needs_named(text: str) -> set[str]:
-    """Needs a taxonomy term names as whole words ('Emergency Shelter' -> shelter)."""
-    words = f" {normalize(text).replace('_', ' ')} "
-    found = {n for n in NEEDS if n != "other" and f" {n.replace('_', ' ')} " in words}
-    if " counseling " in words:
-        found.add("counselling")
-    return found
-
-
 def gender(text: str) -> str:
     value = code(text)
     value = {"woman": "women", "female": "women", "man": "men", "male": "men",

@@ -249,6 +249,11 @@ class _Reader:
             return None
         if o.updated is not None:
             stamp = values.moment("updated", o.updated.isoformat())
+            if stamp > self.now + 600:
+                self.problem(at, f"openings updated {o.updated.isoformat()} is in the future",
+                             "give the date and time the count was made, with its offset "
+                             "(like +01:00) or in UTC (ending in Z)")
+                return None
         else:
             stamp = self.now - float(o.hours_ago or 0) * 3600
         return Capacity(service_id=item.id, unit=o.unit, available=o.available,

@@ -287,10 +287,37 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        8,
+        "directory search indexes: needs and places per service, active, anywhere, a point",
+        """
+        ALTER TABLE services ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE services ADD COLUMN anywhere INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN latitude REAL;
+        ALTER TABLE services ADD COLUMN longitude REAL;
+        CREATE INDEX services_unindexed ON services(id) WHERE indexed = 0;
+        CREATE INDEX services_anywhere ON services(id) WHERE anywhere = 1 AND active = 1;
+        ALTER TABLE services ADD COLUMN match_data TEXT;  -- only what matching reads
+        CREATE TABLE directory_needs (
+            need TEXT NOT NULL,
+            anywhere INTEGER NOT NULL,       -- the service works anywhere
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (need, anywhere, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_needs_service ON directory_needs(service_id);
+        CREATE TABLE directory_terms (
+            term TEXT NOT NULL,              -- a normalised place a service serves
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (term, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_terms_service ON directory_terms(service_id);
+        """,
+    ),
 ]
 
 MIGRATIONS.append(Migration(
-    8,
+    9,
     "values still in the Fernet form written again in the AES-GCM form",
     "",
     reencrypt_fernet,

@@ -1,0 +1,167 @@
+"""The directory at national size: import, lookups, the event loop, memory.
+
+``python -m bench.directory_bench [--services 300000] [--lookups 2000]``
+
+Generates a fictional national directory (``bench.directory_gen``: 300,000 services by
+default), then, each in its own process so their peaks are their own:
+
+* **import**: ``import_directory`` of the datapackage into a fresh database (what
+  ``helpline resources import`` runs): seconds and peak RSS (``VmHWM``);
+* **bot**: the app as ``helpline run`` builds it (``open_app``, the collector settled as
+  when serving) on that database, then ``--lookups`` lookups with what people choose in
+  the bundled flow (a need; a town, postcode or region typed, three times in four; a
+  gender and an age group, sometimes; now and then a shared location): latency p50, p99
+  and max, the longest the event loop's thread ran without giving the loop back (its CPU
+  time between two turns of a ticking task, so a busy neighbour on a shared machine does
+  not inflate it), and the bot's RSS with the directory in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import SECRET, emit, settings_for
+from bench.directory_gen import generate
+
+NOW = 1_800_000_000.0
+NEEDS = [("shelter", 30), ("legal", 12), ("medical", 10), ("counselling", 14),
+         ("immigration", 6), ("substance_use", 5), ("food", 12), ("documents", 4),
+         ("other", 7)]
+
+
+def _status(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _import(folder: Path, db: Path) -> dict[str, float]:
+    from helpline.privacy import Vault
+    from helpline.resources import import_directory
+    from helpline.store import Store
+
+    store = await Store.open(db, Vault(SECRET))
+    started = time.perf_counter()
+    result = await import_directory(store, folder, NOW)
+    seconds = time.perf_counter() - started
+    await store.close()
+    assert result.applied, result.problems[:5]
+    return {"services": result.services, "import_s": round(seconds, 1),
+            "import_peak_rss_mb": round(_status("VmHWM:"), 0)}
+
+
+def _criteria(rng: random.Random, towns: list[str], postcodes: list[str],
+              regions: list[str]) -> dict[str, object]:
+    need = rng.choices([n for n, _ in NEEDS], [w for _, w in NEEDS])[0]
+    roll = rng.random()
+    area = ("" if roll < 0.25 else rng.choice(towns) if roll < 0.65
+            else rng.choice(postcodes) if roll < 0.85 else rng.choice(regions))
+    criteria: dict[str, object] = {"needs": [need], "area": area}
+    if rng.random() < 0.4:
+        criteria["gender"] = rng.choice(["women", "women", "men", "nonbinary"])
+    if rng.random() < 0.4:
+        criteria["age_group"] = rng.choice(["18_plus", "18_plus", "under_18"])
+    if not area and rng.random() < 0.2:
+        criteria["near"] = (50 + rng.random() * 8, -5 + rng.random() * 7)
+    return criteria
+
+
+async def _bot(db: Path, lookups: int) -> dict[str, float]:
+    from dataclasses import replace
+
+    from helpline.resources.matching import Criteria
+    from helpline.resources.store import Directory
+    from helpline.runtime import open_app, settled_garbage_collector
+
+    settings = settings_for(db.parent)
+    rng = random.Random(5)
+    async with open_app(settings, SECRET) as app:
+        directory = Directory(app.store)
+        rows = await app.store.db.execute_fetchall(
+            "SELECT place, within FROM directory_places")
+        towns = sorted({str(p) for p, w in rows if not str(p)[:1].isdigit()
+                        and not str(p).startswith("Z")})
+        postcodes = sorted({str(p) for p, _ in rows if str(p).startswith("Z")})
+        regions = sorted({str(w) for _, w in rows if "shire" in str(w)})
+        typed = [_criteria(rng, towns, postcodes, regions) for _ in range(lookups)]
+        with settled_garbage_collector():
+            longest = 0.0
+            running = True
+
+            async def tick() -> None:
+                nonlocal longest
+                while running:
+                    before = time.thread_time()
+                    await asyncio.sleep(0)
+                    longest = max(longest, time.thread_time() - before)
+
+            first = time.perf_counter()
+            await directory.lookup(Criteria(needs=("shelter",)), NOW)
+            first_s = time.perf_counter() - first
+            ticker = asyncio.create_task(tick())
+            times = []
+            found = []
+            for item in typed:
+                near = item.pop("near", None)
+                criteria = replace(Criteria.from_lookup(item), near=near)  # type: ignore[arg-type]
+                started = time.perf_counter()
+                outcome = await directory.lookup(criteria, NOW)
+                times.append(time.perf_counter() - started)
+                found.append(len(outcome.matches))
+            running = False
+            await ticker
+        times.sort()
+        return {
+            "first_lookup_ms": round(first_s * 1000, 1),
+            "lookup_p50_ms": round(statistics.median(times) * 1000, 2),
+            "lookup_p99_ms": round(times[int(len(times) * 0.99) - 1] * 1000, 2),
+            "lookup_max_ms": round(times[-1] * 1000, 2),
+            "loop_longest_ms": round(longest * 1000, 2),
+            "results_median": statistics.median(found),
+            "bot_rss_mb": round(_status("VmRSS:"), 0),
+            "bot_peak_rss_mb": round(_status("VmHWM:"), 0),
+        }
+
+
+def _child(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "bench.directory_bench", *args],
+                         check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=300_000)
+    parser.add_argument("--lookups", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="30,000 services, 300 lookups")
+    parser.add_argument("step", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step and args.step[0] == "import":
+        print(json.dumps(asyncio.run(_import(Path(args.step[1]), Path(args.step[2])))))
+        return
+    if args.step and args.step[0] == "bot":
+        print(json.dumps(asyncio.run(_bot(Path(args.step[1]), int(args.step[2])))))
+        return
+    services, lookups = (30_000, 300) if args.quick else (args.services, args.lookups)
+    with tempfile.TemporaryDirectory(prefix="helpline-directory-") as tmp:
+        folder, db = Path(tmp) / "package", Path(tmp) / "helpline.db"
+        started = time.perf_counter()
+        generate(folder, services)
+        figures: dict[str, float] = {"generate_s": round(time.perf_counter() - started, 1)}
+        figures |= _child("import", str(folder), str(db))
+        figures |= _child("bot", str(db), str(lookups))
+    emit({"bench": "directory", **figures})
+
+
+if __name__ == "__main__":
+    main()
