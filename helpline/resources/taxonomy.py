@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from helpline.bundled import DATA
 from helpline.flow.engine import normalize
 from helpline.resources.model import GENDERS, NEEDS, Problem
 
-BUNDLED_MAP = Path(__file__).resolve().parent.parent.parent / "data" / "taxonomy-map.csv"
+BUNDLED_MAP = DATA / "taxonomy-map.csv"
 KINDS = ("code", "words", "never")
 _SPLIT = re.compile(r"[/\-,&;]+")
 MAX_MAP_BYTES = 4 * 1024 * 1024
