@@ -21,15 +21,16 @@ Logs carry pseudonyms (shortened), step names and kinds, never content or platfo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
-from helpline.channels.base import Channel
+from helpline.channels.base import Channel, DeskReplayer
+from helpline.channels.ordered import KeyedSerializer
 from helpline.config import Settings
 from helpline.errors import RateLimited, Rejected, Unreachable
 from helpline.events import (
@@ -166,8 +167,7 @@ class App:
         self._lock_users: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._inbox: dict[str, deque[_Work]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._serial = KeyedSerializer()  # events in order per person
         self._ready = asyncio.Event()
         self.intercept: Intercept | None = None
         self.leave_hooks: list[LeaveHook] = []
@@ -250,33 +250,25 @@ class App:
             await asyncio.shield(work.done)
 
     def _submit(self, work: _Work) -> None:
-        queue = self._inbox.setdefault(work.pid, deque())
-        queue.append(work)
-        if work.pid not in self._workers:
-            self._workers[work.pid] = asyncio.create_task(self._drain(work.pid))
+        """Queue an event behind the person's earlier ones (different people concurrently)."""
+        self._serial.submit(work.pid, lambda: self._run(work))
 
-    async def _drain(self, pid: str) -> None:
-        """One person's events, one after another, in the order they were written down."""
-        queue = self._inbox[pid]
+    async def _run(self, work: _Work) -> None:
         try:
             await self._ready.wait()  # the channels are started: replies can go out
-            while queue:
-                work = queue.popleft()
-                try:
-                    await self._turn(work)
-                except Exception as exc:
-                    log.error("failed to handle an event for %s:%s (%s)", work.raw.channel,
-                              pid[:10], type(exc).__name__)
-                finally:
-                    if not work.done.done():
-                        work.done.set_result(None)
+            await self._turn(work)
+        except Exception as exc:
+            log.error("failed to handle an event for %s:%s (%s)", work.raw.channel,
+                      work.pid[:10], type(exc).__name__)
         finally:
-            del self._workers[pid]
-            if not queue:
-                self._inbox.pop(pid, None)
+            if not work.done.done():
+                work.done.set_result(None)
 
     async def _turn(self, work: _Work) -> None:
         raw = work.raw
+        if raw.inbound.kind == "desk":  # an advocate's update, in order per desk topic
+            await self._desk_turn(work)
+            return
         async with self.conversation(work.pid):
             try:
                 queued = await self._process(work.pid, raw.channel, raw.address, raw.inbound,
@@ -288,6 +280,15 @@ class App:
                     await self.store.inbox_done(work.inbox_id)
                 raise
             await self._deliver(work.pid, force=True, fresh=queued)
+
+    async def _desk_turn(self, work: _Work) -> None:
+        channel = self.channels.get(work.raw.channel)
+        try:
+            if isinstance(channel, DeskReplayer):
+                await channel.replay_desk(work.raw.inbound.payload)
+        finally:
+            if work.inbox_id is not None:
+                await self.store.inbox_done(work.inbox_id)
 
     async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
                        message_id: str | None, inbox_id: int | None = None
@@ -704,12 +705,13 @@ class App:
                 log.warning("channel %s did not stop cleanly (%s)", channel.name,
                             type(exc).__name__)
         # Turns under way finish (their events are crossed off); the rest stay in the inbox.
-        workers = list(self._workers.values())
-        if workers and self._ready.is_set():
-            await asyncio.wait(workers, timeout=5.0)
-        for task in [*self._workers.values(), *self._tasks]:
+        if self._ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._serial.join()), 5.0)
+        await self._serial.close()
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._workers.values(), *self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _facts_used(flows: FlowSet) -> frozenset[str]:

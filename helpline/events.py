@@ -171,7 +171,8 @@ def split_framed(text: str, limit: int, frame: Callable[[str], str],
     return [f"({n}/{total}) {frame(part)}" for n, part in enumerate(parts, 1)]
 
 
-InboundKind = Literal["text", "button", "start", "unsupported", "timer"]
+# "desk": an advocate desk's update kept in the inbox (its payload), never a person's turn.
+InboundKind = Literal["text", "button", "start", "unsupported", "timer", "desk"]
 
 
 @dataclass(frozen=True)

@@ -315,3 +315,4 @@ def test_helpline_run_with_another_key_stops_with_one_line(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr
     assert OTHER_SECRET not in done.stderr and SECRET not in done.stderr
 
+

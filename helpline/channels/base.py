@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Message, RawInbound, TextUnit, combined, split_long
 
 __all__ = [
-    "Capabilities", "Channel", "ChannelError", "InboundHandler", "RateLimited", "ReadyHandler",
-    "Rejected", "Unreachable",
+    "Capabilities", "Channel", "ChannelError", "DeskReplayer", "InboundHandler", "RateLimited",
+    "ReadyHandler", "Rejected", "Unreachable",
 ]
 
 InboundHandler = Callable[[RawInbound], Awaitable[None]]
@@ -44,6 +44,13 @@ class Capabilities:
         keeping room for a numbered list where choices are text."""
         return split_long(messages, self.split_at, self.text_unit,
                           choices_in_text=not self.buttons)
+
+
+@runtime_checkable
+class DeskReplayer(Protocol):
+    """A channel that also carries an advocate desk's updates through the inbox."""
+
+    async def replay_desk(self, payload: str) -> None: ...
 
 
 class Channel(Protocol):

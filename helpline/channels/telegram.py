@@ -7,8 +7,8 @@
   fetched go to the app's inbox (one commit) before that call returns to
   python-telegram-bot, whose next getUpdates is what confirms them to Telegram. Webhook: an
   update is written down before the HTTP 200. The app handles one person's updates in
-  order, different people concurrently; the desk's group updates are handled in order per
-  topic (KeyedSerializer).
+  order, different people concurrently; the desk's group updates go to the inbox too, and
+  are handled in order per topic.
 * Choices are inline keyboards; a press is answered and becomes a button event. Stale or
   forged data is the engine's business: it re-prompts gently.
 * Quick exit deletes both sides of the chat (``deleteMessages``, 100 ids a call, 48 hours).
@@ -50,7 +50,6 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.clean import clean_hint, clean_id, clean_payload, clean_text
-from helpline.channels.ordered import KeyedSerializer
 from helpline.config import ConfigError, Settings
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
@@ -301,13 +300,12 @@ class TelegramChannel:
             get_updates_request=HTTPXRequest(connection_pool_size=2),
             rate_limiter=AIORateLimiter(max_retries=5) if options.rate_limit else None,
         )
-        # Updates are handled one at a time in arrival order; KeyedSerializer adds the
-        # concurrency between chats.
+        # Every update goes to the app's inbox as it is fetched (see SafeBot); the app adds
+        # the order per chat and the concurrency between chats.
         builder = Application.builder().bot(bot).concurrent_updates(False)
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
-        self._serial = KeyedSerializer()
         self._on_inbound: InboundHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # One group chat (the advocate desk) whose updates go to a listener, not to the app.
@@ -360,7 +358,6 @@ class TelegramChannel:
         runner, self._webhook = self._webhook, None
         if runner is not None:
             await runner.cleanup()
-        await self._serial.join()
         for task in list(self._tasks):
             task.cancel()
         if self.app.running:
@@ -390,29 +387,37 @@ class TelegramChannel:
         the listener answers callback queries itself. Used by the advocate desk."""
         self._group = (chat_id, listener)
 
-    def _to_group(self, update: Update) -> bool:
-        if self._group is None:
-            return False
+    def _desk_event(self, update: Update) -> RawInbound:
+        """A desk update as an inbox event: written down like a person's, and handled in
+        order per topic (the key names the topic, never a person)."""
+        assert self._group is not None
         message = update.effective_message
-        chat = update.effective_chat
-        if chat is None or chat.id != self._group[0]:
-            return False
-        listener = self._group[1]
         thread = message.message_thread_id if message is not None else None
-        self._serial.submit(f"group:{thread}", lambda: listener(update))
-        return True
+        return RawInbound(channel=self.name, platform_id=f"desk:{self._group[0]}:{thread}",
+                          address="", inbound=Inbound(kind="desk", at=0.0,
+                                                      payload=json.dumps(update.to_dict())),
+                          event_id=str(update.update_id))
+
+    async def replay_desk(self, payload: str) -> None:
+        """Hand a desk update the app took from the inbox to the desk's listener."""
+        if self._group is None:
+            return
+        update = Update.de_json(json.loads(payload), self.app.bot)
+        await self._group[1](update)
 
     def _is_group(self, update: Update) -> bool:
         chat = update.effective_chat
         return self._group is not None and chat is not None and chat.id == self._group[0]
 
     async def _fetched(self, updates: Sequence[Update]) -> None:
-        """Hand every person's update of a batch to the app and wait until all are written
-        down (one commit). The desk's updates go on to python-telegram-bot's dispatch."""
+        """Hand every update of a batch to the app and wait until all are written down (one
+        commit): a person's, and the desk's (an advocate's words are kept as well)."""
         handler = self._on_inbound
         accepted: list[Awaitable[None]] = []
         for update in updates:
             if self._is_group(update):
+                if handler is not None:
+                    accepted.append(handler(self._desk_event(update)))
                 continue
             try:
                 event = self._to_inbound(update)
@@ -429,9 +434,7 @@ class TelegramChannel:
             await asyncio.gather(*accepted)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Called in arrival order: the desk's updates (a person's went to the app when they
-        were fetched)."""
-        self._to_group(update)
+        """Nothing to do: every update went to the app's inbox when it was fetched."""
 
     async def _serve_webhook(self) -> None:
         host, _, port = self.options.webhook_listen.rpartition(":")
@@ -459,10 +462,7 @@ class TelegramChannel:
                         type(exc).__name__)
             return web.Response(status=200)
         try:
-            if self._is_group(update):
-                await self.app.update_queue.put(update)
-            else:
-                await self._fetched([update])
+            await self._fetched([update])
         except Exception as exc:
             log.error("a webhook update could not be written down (%s)", type(exc).__name__)
             return web.Response(status=500)
