@@ -69,7 +69,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DELETE_BATCH = 100
 # The Bot API takes at most 4,096 characters (UTF-16 code units) of text in a message; a
 # turn's messages are joined up to a little less, and the app sends a longer text in parts
-# (each its own outbox row, so each part's id is kept for quick exit).
+# (each its own queued operation, so each part's id is kept for quick exit).
 MAX_TEXT = 4000
 API_MAX_TEXT = 4096
 # Callback data: 1-64 bytes (UTF-8). Longer payloads go as a digest (see callback_data).

@@ -1,8 +1,8 @@
 """The advocate desk: cases, office hours, the two-way relay, and desks (Telegram first).
 
 ``install(app, desk)`` wires a desk into the app: the Handoff effect opens cases, typed text
-is relayed while a case is open, quick exit and erase close cases, the desk is an outbox
-channel ("desk"), and the unclaimed-case check runs with the scheduler.
+is relayed while a case is open, quick exit and erase close cases, the desk is a channel
+of the operations queue ("desk"), and the unclaimed-case check runs with the scheduler.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ without touching flows or channels.
 
 A desk shows one thread per case (a Telegram forum topic), posts text into it, shows a case
 card with a Claim button, and reports what advocates do (a message in a thread, a press of
-Claim) as ``DeskEvent``s. Everything the desk is told goes through the app's durable outbox
-(see ``relay.DeskChannel``); card edits and press answers are best effort.
+Claim) as ``DeskEvent``s. Everything the desk is told goes through the app's durable
+operations queue (see ``relay.DeskChannel``); card edits and press answers are best effort.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DeskHandler = Callable[[DeskEvent], Awaitable[None]]
 
 
 class DeskUnavailable(Unreachable):
-    """The desk could not take this now; the outbox retries later."""
+    """The desk could not take this now; the queue retries later."""
 
 
 class Desk(Protocol):
@@ -42,7 +42,7 @@ class Desk(Protocol):
     async def post(self, thread: str, text: str, claim: str | None = None) -> str:
         """Post ``text`` into the thread (with a Claim button carrying ``claim`` if set);
         return the message id. Raise helpline.errors on failure: Unreachable or
-        RateLimited (the outbox retries), Rejected (this post is dropped)."""
+        RateLimited (the queue retries), Rejected (this post is dropped)."""
 
     async def edit(self, thread: str, message_id: str, text: str, claim: str | None = None
                    ) -> None:

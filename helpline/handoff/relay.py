@@ -11,7 +11,7 @@
   text goes to the desk again.
 * What the claiming advocate writes in the thread reaches the person; notes starting with
   the note prefix stay on the desk; others' messages are not relayed (they are told).
-* Everything either side says goes through the app's durable outbox: the person's words to
+* Everything either side says goes through the app's durable operations queue: the person's words to
   the desk are queued under ``desk:<case id>`` for the "desk" channel (``DeskChannel``).
 * Quick exit or "delete my data" closes the case; the desk is told only that the person
   left. Nothing is relayed to a closed case. "delete my data" also deletes the case's
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("helpline.handoff")
 
-DESK = "desk"  # the outbox channel name of the desk
-ERASE_ADDRESS = "erase:"  # outbox address "erase:<case id>": delete the case's thread
+DESK = "desk"  # the channel name of the desk in the operations queue
+ERASE_ADDRESS = "erase:"  # queued address "erase:<case id>": delete the case's thread
 MENU_VAR = "_case_menu"  # the person typed "menu" during a case: next typed answer is theirs
 ALL = ("waiting", "claimed", "closed")
 
@@ -163,8 +163,9 @@ def load_canned(path: Path) -> dict[str, str]:
 
 
 class DeskChannel:
-    """The desk as an outbox channel: address = case id; an empty text only makes sure the
-    case's thread and card exist (created on first delivery, retried like any send)."""
+    """The desk as a channel of the operations queue: address = case id; an empty text only
+    makes sure the case's thread and card exist (created on first delivery, retried like any
+    send)."""
 
     name = DESK
     capabilities = Capabilities(buttons=True, deletes_inbound=False, delete_window_hours=0)
@@ -426,7 +427,7 @@ class HandoffService:
     # ------------------------------------------------------------- the desk's side
 
     async def desk_send(self, case_id: int, message: Message) -> list[str]:
-        """Deliver one outbox row to the desk (called by DeskChannel, retried on failure)."""
+        """Deliver one queued post to the desk (called by DeskChannel, retried on failure)."""
         case = await self.cases.get(case_id)
         if case is None or (case.topic is None and not case.is_open):
             return []  # closed before the desk ever saw it: nothing to tell
