@@ -144,3 +144,13 @@ async def test_a_person_gone_ends_their_queue(store: Store) -> None:
     assert person is not None and person.unreachable
     assert await store.operations("pid") == []
     assert await store.outcomes() == {("send", "gone"): 2}
+
+
+async def test_an_event_every_start_finds_unprocessed_is_given_up_after_three(
+        store: Store) -> None:
+    """An event that kills the bot each time it is handled must not keep it down."""
+    await store.accept([("p1", "telegram", "e1", raw("poison"))], NOW)
+    for _ in range(3):
+        assert [r.raw.inbound.text for r in await store.unprocessed()] == ["poison"]
+    assert await store.unprocessed() == []
+    assert await store.outcomes() == {("inbox", "given up"): 1}

@@ -244,7 +244,8 @@ MIGRATIONS: list[Migration] = [
             event TEXT NOT NULL,             -- keyed hash of the platform's id of the event
             body BLOB,                       -- encrypted event; NULL once processed
             received_at REAL NOT NULL,
-            done INTEGER NOT NULL DEFAULT 0
+            done INTEGER NOT NULL DEFAULT 0,
+            replays INTEGER NOT NULL DEFAULT 0  -- starts that found it not yet processed
         );
         CREATE UNIQUE INDEX inbox_event ON inbox(channel, event);
         CREATE INDEX inbox_pending ON inbox(done, id);

@@ -28,6 +28,7 @@ INBOX_INSERT = ("INSERT OR IGNORE INTO inbox (pid, channel, event, body, receive
                 "VALUES (?, ?, ?, ?, ?)")
 INBOX_DONE = "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ?"
 KEY_CHECK_LABEL = b"helpline key check v1"
+MAX_REPLAYS = 3  # starts that may find an event unprocessed before it is given up
 # How long a queued operation is worth carrying out (a reply a week late is still read;
 # the platforms' delete windows are shorter, and set their own).
 DEFAULT_EXPIRY_SECONDS = 7 * 86400.0
@@ -550,7 +551,19 @@ class Store:
         return ids
 
     async def unprocessed(self) -> list[InboxRow]:
-        """Events written down but not processed (a crash, a stop), oldest first."""
+        """Events written down but not processed (a crash, a stop), oldest first; called
+        once at each start. An event that several starts in a row found unprocessed may be
+        what kills the bot: after ``MAX_REPLAYS`` it is crossed off (counted), so that it
+        cannot keep the bot from ever starting."""
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE inbox SET replays = replays + 1 WHERE done = 0")
+            given_up = db.execute(
+                "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE done = 0 AND "
+                "replays > ?", (MAX_REPLAYS,)).rowcount
+            if given_up:
+                _count(db, "inbox", "given up", given_up)
+
+        await self._in_one_trip(work)
         rows = await self.db.execute_fetchall(
             "SELECT id, pid, channel, body FROM inbox WHERE done = 0 ORDER BY id")
         return [InboxRow(r[0], r[1], RawInbound.from_json(
