@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,9 +91,9 @@ async def test_combine_replies_off_sends_a_message_a_step(
 def count_trips(store: Store) -> list[int]:
     """Count the store's trips to the database thread from now on (in ``[0]``)."""
     trips = [0]
-    execute = store.db._execute
+    execute: Any = store.db._execute
 
-    async def counted(fn, *args):  # type: ignore[no-untyped-def]
+    async def counted(fn: Any, *args: Any) -> Any:
         trips[0] += 1
         return await execute(fn, *args)
 

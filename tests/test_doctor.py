@@ -149,7 +149,7 @@ async def test_the_directory_empty_fictional_and_stale(tmp_path: Path) -> None:
     assert [f.level for f in found] == ["warning", "warning"]
     assert "fictional sample" in found[0].text
     assert "2 service(s) have openings counted more than 72 h ago" in found[1].text
-    services = await store.db.execute_fetchall("SELECT id FROM services LIMIT 1")
+    services = list(await store.db.execute_fetchall("SELECT id FROM services LIMIT 1"))
     await set_openings(store, str(services[0][0]), 3, now - 100 * 3600)
     await store.close()
     stale = [f for f in check_directory(config, now) if "openings" in f.text]

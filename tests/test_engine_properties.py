@@ -15,6 +15,7 @@ numbers, state saved before a flow was edited, a check-in due while "Erase now?"
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,13 @@ from helpline.events import (
     EraseData,
     Handoff,
     Inbound,
+    InboundKind,
     Lookup,
     Schedule,
 )
-from helpline.flow.engine import MAX_DEPTH, Engine, Result
+from helpline.flow.engine import Engine, Result
 from helpline.flow.loader import load_flows
-from helpline.flow.model import AnyStep, AskStep, ChooseStep, LookupStep
+from helpline.flow.model import MAX_DEPTH, AnyStep, AskStep, ChooseStep, LookupStep
 from helpline.flow.state import Frame, State
 
 FLOWS = load_flows(Path(__file__).parent.parent / "flows")
@@ -225,21 +227,21 @@ channels = st.sampled_from(["", "telegram", "signal", "terminal"])
 def random_inbound(draw: st.DrawFn, state: State, at: float) -> Inbound:
     what = draw(st.sampled_from(["text", "text", "button", "button", "number", "number",
                                  "label", "label", "label", "exit", "other"]))
-    extra = {"locale_hint": draw(locale_hints), "channel": draw(channels)}
+    base = Inbound(kind="text", at=at, locale_hint=draw(locale_hints), channel=draw(channels))
     if what == "text":
-        return Inbound(kind="text", at=at, text=draw(random_text), **extra)
+        return replace(base, text=draw(random_text))
     if what == "button":
-        return Inbound(kind="button", at=at, payload=draw(payloads(state)), **extra)
+        return replace(base, kind="button", payload=draw(payloads(state)))
     if what == "number":
-        return Inbound(kind="text", at=at, text=draw(option_numbers(state)), **extra)
+        return replace(base, text=draw(option_numbers(state)))
     if what == "label":
-        return Inbound(kind="text", at=at, text=draw(option_labels(state)), **extra)
+        return replace(base, text=draw(option_labels(state)))
     if what == "exit":
         return draw(st.sampled_from(quick_exits(at)))
-    kind = draw(st.sampled_from(["start", "timer", "unsupported"]))
+    kind: InboundKind = draw(st.sampled_from(["start", "timer", "unsupported"]))
     payload = draw(st.one_of(st.sampled_from([*FLOW_IDS, "", "nope"]), st.text(max_size=10)))
     text = draw(st.one_of(st.just(""), random_text))
-    return Inbound(kind=kind, at=at, text=text, payload=payload, **extra)
+    return replace(base, kind=kind, text=text, payload=payload)
 
 
 @st.composite
@@ -316,7 +318,8 @@ def test_every_question_of_every_bundled_flow_is_reachable() -> None:
     effects: set[type] = set()
     # Flows may branch on the variable 'channel': walk them as no channel, Signal, Telegram;
     # and on what the app has: everything, nothing, a desk off shift, a check-in booked.
-    fact_sets = (None, frozenset(), frozenset({"desk", "directory"}),
+    fact_sets: tuple[frozenset[str] | None, ...] = (None, frozenset(),
+                                                     frozenset({"desk", "directory"}),
                  frozenset({"checkin", "desk", "directory", "advocates"}))
     todo: deque[tuple[State, str, frozenset[str] | None]] = deque(
         (State(), channel, facts) for channel in ("", "signal", "telegram")

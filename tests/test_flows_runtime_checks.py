@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpline.flow.checks import strongly_connected
+from helpline.flow.components import strongly_connected
 from helpline.flow.loader import check_flows
 
 MAIN = """\

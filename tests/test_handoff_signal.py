@@ -298,8 +298,8 @@ async def test_a_signal_person_requests_talks_and_is_closed_kindly(
     closed = await rig.service.cases.get(1)
     assert closed is not None and closed.pid == "" and closed.summary == {}
     # Typed text goes to the flows again, not to the desk.
-    [said] = await rig.person("1", 1)
-    assert parts(said, "This bot cannot send help", "If you are in danger",
+    [menu] = await rig.person("1", 1)
+    assert parts(menu, "This bot cannot send help", "If you are in danger",
                  "An advocate is a person")
     assert rig.topic_texts()[-1].startswith("Closed by advocate")
 

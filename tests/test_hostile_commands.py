@@ -30,7 +30,8 @@ TRANSLATOR = CatalogTranslator(SETTINGS.locales)
 FLOWS = load_flows(BUNDLED_FLOWS)
 ENGINE = Engine(FLOWS, engine_config(SETTINGS, TRANSLATOR), TRANSLATOR)
 AT = 1_800_000_000.0
-FACT_SETS = (None, frozenset(), frozenset({"desk", "directory"}),
+FACT_SETS: tuple[frozenset[str] | None, ...] = (None, frozenset(),
+                                                frozenset({"desk", "directory"}),
              frozenset({"advocates", "desk", "directory", "checkin"}))
 
 # The quick-exit words of every enabled language, as the catalogues give them.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def package(folder: Path, services: str = HEADER + "s1,Refuge,active,For women\n
     return folder
 
 
-def lines(problems: list[object], folder: Path) -> list[str]:
+def lines(problems: Sequence[object], folder: Path) -> list[str]:
     return [str(p).replace(f"{folder}/", "") for p in problems]
 
 

@@ -250,6 +250,7 @@ async def test_noise_and_garbage_never_block_later_messages(
     api.person_deletes(PERSON, earlier)
     api.push_envelope("this is not json")
     api.push_envelope("{")
+    frame: object
     for frame in ([], 42, None, "text", {"error": "signal-cli: connection lost"},
                   {"envelope": "nope"}, {"envelope": {"dataMessage": {"message": "no ts"}}},
                   {"envelope": {"source": PERSON, "timestamp": 1, "dataMessage": [1]}}):

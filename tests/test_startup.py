@@ -166,9 +166,9 @@ def test_doctor_exits_1_on_errors_and_prints_one_line_each(
         environment(monkeypatch, tmp_path, SECRET_KEY=SECRET, TELEGRAM_TOKEN=TOKEN,
                     TELEGRAM_API_URL=api.root)
         assert cli.main(["doctor"]) == 0
-        out = capsys.readouterr().out.splitlines()
-        assert "ok       telegram: token accepted: the bot is @helpline_test_bot" in out
-        assert out[-1] == "0 error(s), 2 warning(s)"
+        first = capsys.readouterr().out.splitlines()
+        assert "ok       telegram: token accepted: the bot is @helpline_test_bot" in first
+        assert first[-1] == "0 error(s), 2 warning(s)"
         environment(monkeypatch, tmp_path, TELEGRAM_TOKEN=WRONG, TELEGRAM_API_URL=api.root)
         assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out

@@ -15,8 +15,8 @@ from typing import Any, Unpack
 import pytest
 
 from helpline.app import App
-from helpline.channels.telegram import API_MAX_TEXT, TelegramChannel, TelegramOptions, split_text
-from helpline.events import Choice, Message
+from helpline.channels.telegram import API_MAX_TEXT, TelegramChannel, TelegramOptions
+from helpline.events import Choice, Message, split_text
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
