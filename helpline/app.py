@@ -590,10 +590,6 @@ class App:
                 async with self.conversation(key):
                     await self._deliver(key, force=force)
 
-    # Kept for callers of the former name: quick-exit deletes are operations now.
-    async def retry_deletes(self) -> None:
-        await self.deliver_pending()
-
     # ------------------------------------------------------------- timers
 
     async def run_due_jobs(self) -> int:

@@ -118,7 +118,7 @@ async def test_writes_queued_together_commit_together_and_all_land(store: Store)
         person = await store.person(f"pid-{i}")
         assert person is not None and person.address == f"addr-{i}"
         assert person.state == state
-        [item] = await store.pending(f"pid-{i}")
+        [item] = await store.operations(f"pid-{i}")
         assert item.message == Message(f"reply {i}")
     await store.close()
 
@@ -136,9 +136,9 @@ async def test_a_failing_write_is_undone_alone(store: Store) -> None:
         store.save_turn("pid-b", "telegram", "addr-b", state, [Message("b")], 1.0),
         return_exceptions=True)
     assert isinstance(results[1], RuntimeError)
-    assert [i.message.text for i in await store.pending("pid-a")] == ["a"]
-    assert [i.message.text for i in await store.pending("pid-b")] == ["b"]
-    assert await store.pending("x") == []  # the failing work's own row was rolled back
+    assert [i.message.text for i in await store.operations("pid-a")] == ["a"]
+    assert [i.message.text for i in await store.operations("pid-b")] == ["b"]
+    assert await store.operations("x") == []  # the failing work's own row was rolled back
     await store.close()
 
 
@@ -148,7 +148,7 @@ async def test_a_save_with_older_replies_queued_says_so(store: Store) -> None:
     assert first is not None and [i.message.text for i in first] == ["1"]
     second = await store.save_turn("pid-a", "telegram", "addr-a", state, [Message("2")], 2.0)
     assert second is None  # "1" is still queued: the caller must read the outbox, in order
-    assert [i.message.text for i in await store.pending("pid-a")] == ["1", "2"]
+    assert [i.message.text for i in await store.operations("pid-a")] == ["1", "2"]
     await store.close()
 
 

@@ -211,7 +211,7 @@ async def eventually(probe: Callable[[], Awaitable[bool]], what: str,
 
 
 async def kept(rig: Rig, count: int) -> bool:
-    return len(await rig.app.store.pending(rig.pid)) >= count
+    return len(await rig.app.store.operations(rig.pid)) >= count
 
 
 async def outbox_empty(rig: Rig) -> bool:
@@ -350,7 +350,7 @@ async def test_quick_exit_from_signal_mid_case(start: Starter) -> None:
     rig.advocate("Are you still there?")
     assert await rig.topic_gets(1) == [IS_CLOSED]
     assert rig.new_for_person() == []
-    assert await rig.app.store.pending(rig.pid) == []
+    assert await rig.app.store.operations(rig.pid) == []
 
 
 # ------------------------------------------------------------------ a bridge outage
@@ -405,7 +405,7 @@ async def test_a_person_gone_from_signal_is_reported_to_the_desk_at_once(
     # The very message that found the person gone is reported, not only the ones after it.
     assert await rig.topic_gets(1) == ["The person can't be reached on their app any more."]
     assert rig.new_for_person() == []
-    assert await rig.app.store.pending(rig.pid) == []
+    assert await rig.app.store.operations(rig.pid) == []
 
 
 async def test_a_menu_number_typed_mid_case_opens_the_flow_not_the_desk(start: Starter) -> None:

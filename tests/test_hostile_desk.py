@@ -70,7 +70,7 @@ async def test_delete_my_data_deletes_the_cases_topic_and_every_message_in_it(
     assert events[-2:] == ["person_left", "desk_erased"]
     case = await d.service.cases.get(1)
     assert case is not None and case.topic is None and case.pid == "" and not case.summary
-    assert await d.app.store.pending() == []
+    assert await d.app.store.operations() == []
 
 
 async def test_the_topic_delete_is_retried_until_the_desk_can_do_it(
@@ -92,7 +92,7 @@ async def test_the_topic_delete_is_retried_until_the_desk_can_do_it(
     assert topic not in d.api.topics(FORUM)
     assert "I'm scared of him" not in " ".join(forum_texts(d))
     assert (await erased_events(d))[-1] == "desk_erased"
-    assert await d.app.store.pending() == []
+    assert await d.app.store.operations() == []
 
 
 async def test_a_delete_telegram_refuses_for_good_is_recorded_not_retried(

@@ -336,7 +336,7 @@ async def test_quick_exit_remote_deletes_the_bot_messages_and_clears_state(rig: 
     person = await rig.store.person(rig.pid())
     assert person is not None and person.state == State(turn=person.state.turn)
     assert await rig.store.message_ids(rig.pid(), 0) == []
-    assert await rig.store.pending(rig.pid()) == []
+    assert await rig.store.operations(rig.pid()) == []
     # Starting over works, and the first-contact set-up is not repeated.
     assert await rig.say("hi", 1) == [GREETING]
     assert len(calls(api, "PUT", f"/v1/contacts/{api.number}")) == 1
@@ -520,7 +520,7 @@ async def test_bridge_down_mid_conversation_loses_no_reply_and_keeps_order(rig: 
     assert len(tips) == 2, tips
     assert tips[0].startswith("Here are some ideas")
     assert [tips[1], later[1]] == [TIPS_MENU, MAIN_MENU]
-    assert await rig.store.pending() == []
+    assert await rig.store.operations() == []
 
 
 async def test_down_at_start_then_up(
@@ -553,7 +553,7 @@ async def test_an_unregistered_person_is_marked_unreachable(rig: Rig) -> None:
     await asyncio.sleep(0.05)
     person = await rig.store.person(rig.pid())
     assert person is not None and person.unreachable
-    assert await rig.store.pending() == []
+    assert await rig.store.operations() == []
 
 
 async def test_both_send_answer_shapes_give_the_timestamp(rig: Rig) -> None:
@@ -664,7 +664,7 @@ async def test_a_rate_limited_reply_waits_as_long_as_signal_cli_says(rig: Rig) -
     rig.api.person_sends(PERSON, "yes")
     await rig.api.wait_for(lambda c: c.path == "/v2/send" and c.status == 400)
     await asyncio.sleep(0.05)
-    [kept] = await rig.store.pending(rig.pid())
+    [kept] = await rig.store.operations(rig.pid())
     assert kept.next_try_at >= before + 42
     person = await rig.store.person(rig.pid())
     assert person is not None and not person.unreachable
@@ -676,7 +676,7 @@ async def test_a_reply_the_bridge_refuses_is_dropped_and_the_next_arrive(rig: Ri
     rig.api.person_sends(PERSON, "yes")
     await rig.api.wait_for(lambda c: c.path == "/v2/send" and c.status == 400)
     await asyncio.sleep(0.05)
-    assert await rig.store.pending(rig.pid()) == []
+    assert await rig.store.operations(rig.pid()) == []
     assert parts((await rig.say("menu", 1))[0])[-1] == MAIN_MENU
     person = await rig.store.person(rig.pid())
     assert person is not None and not person.unreachable

@@ -699,5 +699,5 @@ async def test_a_rate_limited_reply_waits_as_long_as_telegram_asks(start_bot: St
     before = bot.app.clock()
     async with bot.app.conversation(bot.pid()):
         await bot.app.tell(bot.pid(), [Message("Later")])
-    [kept] = await bot.app.store.pending(bot.pid())
+    [kept] = await bot.app.store.operations(bot.pid())
     assert kept.message.text == "Later" and kept.next_try_at >= before + 30

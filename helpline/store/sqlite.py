@@ -590,10 +590,6 @@ class Store:
                           None if r["address"] is None else self.vault.decrypt_text(r["address"]))
                 for r in rows]
 
-    # Kept for the callers that read a person's queued replies.
-    async def pending(self, key: str | None = None, limit: int = 100) -> list[Operation]:
-        return await self.operations(key, limit)
-
     async def keys_with_operations(self) -> list[tuple[str, float]]:
         """Every key with something queued, and when its first operation is due."""
         async with self.db.execute(
