@@ -92,7 +92,7 @@ class Resources(_Section):
     seed: str = ""
     openings_stale_hours: float = Field(72.0, gt=0)
     # A flow step ("flow.step") whose text (hotline numbers) the no-results reply repeats.
-    hotline_step: str = "emergency.numbers"
+    hotline_step: str = "numbers.numbers"
 
 
 class Handoff(_Section):

@@ -109,7 +109,7 @@ def test_a_database_that_cannot_be_created_or_read(tmp_path: Path) -> None:
 def test_example_texts_left_in_the_flows_are_warned_of() -> None:
     [example] = check_examples(load_flows(BUNDLED_FLOWS))
     assert example.level == "warning"
-    assert "emergency.yaml:" in example.text and "'emergency.numbers'" in example.text
+    assert "numbers.yaml:" in example.text and "'numbers.numbers'" in example.text
     assert "0800 000 000" in example.text
     assert check_examples(load_flows(BASIC_FLOWS)) == []
 

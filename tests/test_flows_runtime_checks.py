@@ -334,3 +334,16 @@ def test_flows_check_measures_from_the_configured_first_and_home_flows(
     monkeypatch.setenv("HELPLINE_CONVERSATION_FIRST_FLOW", "start")
     assert main(["flows", "check", str(folder)]) == 0, capsys.readouterr()
     assert "3 flows OK" in capsys.readouterr().out
+
+
+def test_the_numbers_live_in_one_place_and_an_older_hotline_step_still_finds_them() -> None:
+    from helpline.flow.loader import load_flows
+    from tests.conftest import BUNDLED_FLOWS
+
+    flows = load_flows(BUNDLED_FLOWS)
+    numbers = flows.text_of("numbers.numbers")
+    assert numbers is not None and "0800 000 000" in numbers and "112" in numbers
+    # "emergency.numbers" (the setting's former default) is a call now: followed to the text.
+    assert flows.text_of("emergency.numbers") == numbers
+    assert flows.text_of("emergency.next_step") is None  # a branch shows no text
+    assert flows.text_of("nowhere.numbers") is None

@@ -149,12 +149,14 @@ async def test_off_shift_the_flow_says_so_first_and_a_message_waits_for_the_next
     await h.send("hi")
     menu = (await h.press("Yes"))[-1]
     assert [c.label for c in menu.choices][3] == "Leave a message for an advocate"
-    # Up front, before any question: no one is on shift, what leaving a message means.
-    [first] = await h.send("4")
-    assert first.text.startswith("No advocates are on shift right now. You can leave a message "
-                                 "for the next advocate on shift")
-    assert [c.label for c in first.choices] == ["Leave a message", "Numbers to call now",
-                                                "Not now"]
+    # Up front, before any question: no one is on shift, the numbers to call, then what
+    # leaving a message means; one message a turn as Telegram and Signal send it.
+    said = await h.send("4")
+    assert [m.text for m in said[:1]] == ["No advocates are on shift right now."]
+    assert "0800 000 000" in said[1].text and "112" in said[1].text
+    assert said[2].text.startswith("You can leave a message for the next advocate on shift")
+    assert [c.label for c in said[2].choices] == ["Leave a message", "Not now"]
+    assert len(combined(said, 4096)) == 1
     await h.press("Leave a message")
     await h.send(NOTE)
     # The honest words, the numbers and the case handle in one text, then the menu: a
@@ -677,8 +679,9 @@ async def test_off_shift_on_telegram_every_turn_is_one_message(start_desk: Start
     await rig.press("Yes")
     assert rig.buttons()[-1][3] == "Leave a message for an advocate"
     [first] = await rig.person("4")
-    assert first.startswith("No advocates are on shift right now. You can leave a message")
-    assert rig.buttons()[-1] == ["Leave a message", "Numbers to call now", "Not now"]
+    assert first.startswith("No advocates are on shift right now.\n\nIf you are in danger")
+    assert "0800 000 000" in first and "\n\nYou can leave a message" in first
+    assert rig.buttons()[-1] == ["Leave a message", "Not now"]
     [note] = await rig.press("Leave a message")
     assert note.startswith("They only see what you choose to share")
     [safe_time] = await rig.person(NOTE)

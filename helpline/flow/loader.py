@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from helpline.flow.components import strongly_connected
 from helpline.flow.model import (
+    MAX_DEPTH,
     STEP_KINDS,
     STEP_MODELS,
     AnyStep,
@@ -80,6 +81,24 @@ class FlowSet:
 
     def __iter__(self) -> Iterator[Flow]:
         return iter(self.flows.values())
+
+    def text_of(self, ref: str) -> str | None:
+        """The (English) text the step ``flow.step`` shows: a say, a question, or, for a
+        call, the text of the called flow's first step. None when it shows none."""
+        flow_id, _, step_id = ref.partition(".")
+        for _ in range(MAX_DEPTH):
+            flow = self.flows.get(flow_id)
+            step = flow.steps.get(step_id) if flow is not None else None
+            if isinstance(step, SayStep):
+                return step.say
+            if isinstance(step, ChooseStep):
+                return step.choose
+            if isinstance(step, AskStep):
+                return step.ask
+            if not isinstance(step, CallStep) or step.call not in self.flows:
+                return None
+            flow_id, step_id = step.call, self.flows[step.call].start
+        return None
 
 
 class FlowError(Exception):

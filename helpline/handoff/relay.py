@@ -41,7 +41,6 @@ from helpline.events import (
     split_text,
 )
 from helpline.flow.engine import normalize
-from helpline.flow.model import AskStep, ChooseStep, SayStep
 from helpline.handoff.cases import Case, Cases
 from helpline.handoff.desk import Desk, DeskEvent
 from helpline.handoff.office_hours import OfficeHours
@@ -296,13 +295,8 @@ class HandoffService:
             log.info("could not close the thread of case %s (%s)", case.id, type(exc).__name__)
 
     def _hotline(self, locale: str | None) -> str | None:
-        flow_id, _, step_id = self.app.settings.resources.hotline_step.partition(".")
-        step = self.app.flows[flow_id].steps.get(step_id) if flow_id in self.app.flows else None
-        if isinstance(step, SayStep):
-            return self._t(locale, step.say)
-        if isinstance(step, (ChooseStep, AskStep)):
-            return self._t(locale, step.choose if isinstance(step, ChooseStep) else step.ask)
-        return None
+        text = self.app.flows.text_of(self.app.settings.resources.hotline_step)
+        return None if text is None else self._t(locale, text)
 
     def _offline(self, locale: str | None, why: str) -> list[Message]:
         text = [self._t(locale, why)]

@@ -22,7 +22,6 @@ from dataclasses import replace
 
 from helpline.app import App, EffectHandler, Turn
 from helpline.events import Effect, Lookup, Message, OverlayPick
-from helpline.flow.model import AskStep, ChooseStep, SayStep
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
 from helpline.resources.matching import Criteria, Openings, openings
@@ -317,18 +316,9 @@ class ResourceBrowser:
         return any(s.fictional for s in await self.directory.sources())
 
     def _hotline_text(self, ctx: cards.Context) -> str | None:
-        """The text of the configured step (the emergency flow's numbers), translated."""
-        flow_id, _, step_id = self.app.settings.resources.hotline_step.partition(".")
-        if flow_id not in self.app.flows:
-            return None
-        step = self.app.flows[flow_id].steps.get(step_id)
-        if isinstance(step, SayStep):
-            return ctx.t(step.say)
-        if isinstance(step, ChooseStep):
-            return ctx.t(step.choose)
-        if isinstance(step, AskStep):
-            return ctx.t(step.ask)
-        return None
+        """The text of the configured step (the numbers flow's), translated."""
+        text = self.app.flows.text_of(self.app.settings.resources.hotline_step)
+        return None if text is None else ctx.t(text)
 
 
 def _view(value: str) -> str:
