@@ -269,26 +269,20 @@ class App:
         if raw.inbound.kind == "desk":  # an advocate's update, in order per desk topic
             await self._desk_turn(work)
             return
+        # An event whose turn fails stays in the inbox (its turn wrote nothing): it is tried
+        # again at the next start, at most MAX_REPLAYS times; the person's next message goes
+        # on meanwhile.
         async with self.conversation(work.pid):
-            try:
-                queued = await self._process(work.pid, raw.channel, raw.address, raw.inbound,
-                                             raw.message_id, work.inbox_id)
-            except Exception:
-                # An event that breaks its turn is crossed off, so that it cannot break
-                # every start after this one; the person's next message goes on.
-                if work.inbox_id is not None:
-                    await self.store.inbox_done(work.inbox_id)
-                raise
+            queued = await self._process(work.pid, raw.channel, raw.address, raw.inbound,
+                                         raw.message_id, work.inbox_id)
             await self._deliver(work.pid, force=True, fresh=queued)
 
     async def _desk_turn(self, work: _Work) -> None:
         channel = self.channels.get(work.raw.channel)
-        try:
-            if isinstance(channel, DeskReplayer):
-                await channel.replay_desk(work.raw.inbound.payload)
-        finally:
-            if work.inbox_id is not None:
-                await self.store.inbox_done(work.inbox_id)
+        if isinstance(channel, DeskReplayer):
+            await channel.replay_desk(work.raw.inbound.payload)
+        if work.inbox_id is not None:
+            await self.store.inbox_done(work.inbox_id)
 
     async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
                        message_id: str | None, inbox_id: int | None = None
@@ -673,7 +667,7 @@ class App:
         """Events written down but not processed (a crash, a stop) are queued first, in
         order; then the channels start, and everything waiting is processed and sent."""
         loop = asyncio.get_running_loop()
-        kept = await self.store.unprocessed()
+        kept = await self.store.replay_at_start()
         for row in kept:
             self._submit(_Work(row.id, row.pid, row.raw, loop.create_future()))
         if kept:

@@ -316,3 +316,26 @@ def test_helpline_run_with_another_key_stops_with_one_line(tmp_path: Path) -> No
     assert OTHER_SECRET not in done.stderr and SECRET not in done.stderr
 
 
+
+
+async def test_an_event_whose_turn_fails_is_kept_and_answered_at_the_next_start(
+        harness_factory: Callable[..., Awaitable[Harness]]) -> None:
+    first = await harness_factory()
+
+    def broken(state: State, inbound: Inbound) -> object:
+        raise RuntimeError("a bug the next release fixes")
+
+    first.app.engine.step = broken  # type: ignore[assignment,method-assign]
+    await first.app.handle(RawInbound("terminal", "p", "addr-p",
+                                      Inbound(kind="text", at=0.0, text="hi"), event_id="e1"))
+    assert first.channel.sent == []
+    assert await unprocessed(first.app) == 1  # nothing lost: its turn wrote nothing
+    await first.app.stop()
+
+    second = await harness_factory()
+
+    async def answered() -> list[str]:
+        return [m.text for _, m in second.channel.sent]
+
+    await eventually(answered, GREETING.split("\n\n"))
+    assert await unprocessed(second.app) == 0

@@ -151,6 +151,6 @@ async def test_an_event_every_start_finds_unprocessed_is_given_up_after_three(
     """An event that kills the bot each time it is handled must not keep it down."""
     await store.accept([("p1", "telegram", "e1", raw("poison"))], NOW)
     for _ in range(3):
-        assert [r.raw.inbound.text for r in await store.unprocessed()] == ["poison"]
-    assert await store.unprocessed() == []
+        assert [r.raw.inbound.text for r in await store.replay_at_start()] == ["poison"]
+    assert await store.replay_at_start() == []
     assert await store.outcomes() == {("inbox", "given up"): 1}

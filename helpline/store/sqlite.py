@@ -8,7 +8,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,35 +81,11 @@ KEY_SAMPLES = (("people", "address"), ("operations", "body"), ("outbox", "body")
                ("jobs", "body"), ("cases", "summary"))
 
 
-async def _check_key(db: aiosqlite.Connection, vault: Vault) -> bool:
-    """Refuse a key that is not the one the database was written with, before anything is
-    written. Returns True when the database has no check value yet (new, or older than
-    it): the caller writes it after the upgrade."""
-    tables = {r[0] for r in await db.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "key_check" in tables:
-        rows = list(await db.execute_fetchall("SELECT value FROM key_check WHERE id = 1"))
-        if rows:
-            if not hmac.compare_digest(bytes(rows[0][0]), vault.check_value(KEY_CHECK_LABEL)):
-                raise KeyMismatch(KEY_MISMATCH)
-            return False
-    for table, column in KEY_SAMPLES:
-        if table not in tables:
-            continue
-        rows = list(await db.execute_fetchall(
-            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1"))
-        if rows:
-            try:
-                vault.decrypt(bytes(rows[0][0]))
-            except SecretError:
-                raise KeyMismatch(KEY_MISMATCH) from None
-            break
-    return True
-
-
 def key_matches(db: sqlite3.Connection, vault: Vault) -> bool | None:
-    """The check of ``_check_key`` on a plain (read-only) connection, for ``helpline
-    doctor``: True or False, or None when the database holds nothing to check the key by."""
+    """Whether ``vault`` holds the key the database was written with: by its check value,
+    or (a database older than it) by decrypting a value it holds. True or False, or None
+    when it holds nothing to check the key by. Reads only (``Store.open``, ``helpline
+    doctor``)."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "key_check" in tables:
         row = db.execute("SELECT value FROM key_check WHERE id = 1").fetchone()
@@ -126,6 +102,13 @@ def key_matches(db: sqlite3.Connection, vault: Vault) -> bool | None:
                     return False
                 return True
     return None
+
+
+def _key_matches_at(path: Path, vault: Vault) -> bool | None:
+    if not path.exists():
+        return None
+    with closing(sqlite3.connect(path)) as db:
+        return key_matches(db, vault)
 
 
 def _count(db: sqlite3.Connection, kind: str, outcome: str, n: int) -> None:
@@ -255,6 +238,9 @@ class Store:
         """Open (creating or upgrading) the database. A database written with another
         secret key is refused (KeyMismatch) before anything is written; ``verify_key=False``
         is for tools that touch only the public directory tables, with no key of theirs."""
+        if verify_key and str(path) != ":memory:" and (
+                await asyncio.to_thread(_key_matches_at, Path(path), vault)) is False:
+            raise KeyMismatch(KEY_MISMATCH)  # before anything is written
         if str(path) != ":memory:":
             private_database(Path(path))  # 0600 (and so its -wal and -shm), folder 0700
         db = await aiosqlite.connect(str(path), isolation_level=None)
@@ -264,9 +250,8 @@ class Store:
         await db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left
         await db.execute("PRAGMA busy_timeout=5000")
         try:
-            write_check = verify_key and await _check_key(db, vault)
             await upgrade(db, vault if verify_key else None)
-            if write_check:
+            if verify_key:  # the check value, where there is none yet
                 await db.execute("INSERT OR IGNORE INTO key_check (id, value) VALUES (1, ?)",
                                  (vault.check_value(KEY_CHECK_LABEL),))
                 await db.commit()
@@ -449,7 +434,7 @@ class Store:
         if not messages:
             return
         rows = [self._operation_row(pid, channel, "send", m, None, now) for m in messages]
-        await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows) and None)
+        await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows))
 
     async def enqueue_to(self, key: str, channel: str, address: str,
                          messages: Sequence[Message], now: float) -> None:
@@ -459,12 +444,12 @@ class Store:
                 for m in messages]
         rows = [(*row[:8], now) for row in rows]  # due at once: no lease for these
         if rows:
-            await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows) and None)
+            await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows))
 
     async def drop_outbox(self, key: str) -> None:
         """Forget every operation queued under ``key``."""
         await self._in_one_trip(
-            lambda db: db.execute("DELETE FROM operations WHERE key = ?", (key,)) and None)
+            lambda db: db.execute("DELETE FROM operations WHERE key = ?", (key,)))
 
     async def mark_unreachable(self, pid: str) -> None:
         """The platform said the person is gone: their queued operations end."""
@@ -527,7 +512,7 @@ class Store:
         """Write down deletes to ask for (tied to no person); returns their queue key."""
         key = anonymous_key()
         row = self._delete_row(key, pending)
-        await self._in_one_trip(lambda db: db.execute(OPERATION_INSERT, row) and None)
+        await self._in_one_trip(lambda db: db.execute(OPERATION_INSERT, row))
         return key
 
     # ------------------------------------------------------------- inbox
@@ -550,11 +535,11 @@ class Store:
         await self._in_one_trip(work)
         return ids
 
-    async def unprocessed(self) -> list[InboxRow]:
-        """Events written down but not processed (a crash, a stop), oldest first; called
-        once at each start. An event that several starts in a row found unprocessed may be
-        what kills the bot: after ``MAX_REPLAYS`` it is crossed off (counted), so that it
-        cannot keep the bot from ever starting."""
+    async def replay_at_start(self) -> list[InboxRow]:
+        """The events to process first at a start: those written down but not processed (a
+        crash, a stop, a turn that failed), oldest first. An event that several starts in a
+        row found unprocessed may be what kills the bot: after ``MAX_REPLAYS`` it is
+        crossed off (counted), so that it cannot keep the bot from ever starting."""
         def work(db: sqlite3.Connection) -> None:
             db.execute("UPDATE inbox SET replays = replays + 1 WHERE done = 0")
             given_up = db.execute(
@@ -564,6 +549,10 @@ class Store:
                 _count(db, "inbox", "given up", given_up)
 
         await self._in_one_trip(work)
+        return await self.unprocessed()
+
+    async def unprocessed(self) -> list[InboxRow]:
+        """Events written down but not processed yet, oldest first."""
         rows = await self.db.execute_fetchall(
             "SELECT id, pid, channel, body FROM inbox WHERE done = 0 ORDER BY id")
         return [InboxRow(r[0], r[1], RawInbound.from_json(
@@ -571,7 +560,7 @@ class Store:
 
     async def inbox_done(self, inbox_id: int) -> None:
         """Cross an event off without a turn (it could not be processed: never again)."""
-        await self._in_one_trip(lambda db: db.execute(INBOX_DONE, (inbox_id,)) and None)
+        await self._in_one_trip(lambda db: db.execute(INBOX_DONE, (inbox_id,)))
 
     # ------------------------------------------------------------- operations
 
