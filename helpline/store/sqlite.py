@@ -416,17 +416,18 @@ class Store:
 
     def _operation_row(self, key: str, channel: str, kind: OperationKind, value: Any,
                        address: str | None, now: float, not_before: float | None = None,
-                       expires_at: float | None = None) -> tuple[Any, ...]:
-        # The caller carries these out at once (it holds the person's lock); the periodic
-        # sweep (App.deliver_pending) only takes them up if that has not happened in a
-        # while (a crash: start-up carries out everything queued anyway). Without this
+                       expires_at: float | None = None, lease: bool = True
+                       ) -> tuple[Any, ...]:
+        # ``lease``: the caller carries these out at once (it holds the person's lock); the
+        # periodic sweep (App.deliver_pending) only takes them up if that has not happened
+        # in a while (a crash: start-up carries out everything queued anyway). Without this
         # lease, under load the sweep queued behind every busy conversation for rows being
-        # sent.
+        # sent. Without it, the sweep takes them up as soon as they are due.
         start = now if not_before is None else not_before
         return (key, channel, kind, self.vault.encrypt(_encode_body(kind, value)),
                 None if address is None else self.vault.encrypt_text(address), now, start,
                 now + DEFAULT_EXPIRY_SECONDS if expires_at is None else expires_at,
-                max(start, now + INLINE_LEASE_SECONDS))
+                max(start, now + INLINE_LEASE_SECONDS) if lease else start)
 
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
                       now: float) -> None:
@@ -440,9 +441,8 @@ class Store:
                          messages: Sequence[Message], now: float) -> None:
         """Queue messages under ``key`` (not a person: e.g. a desk case) with their own
         encrypted address; carried out in order like a person's replies."""
-        rows = [self._operation_row(key, channel, "send", m, address, now, now)
+        rows = [self._operation_row(key, channel, "send", m, address, now, lease=False)
                 for m in messages]
-        rows = [(*row[:8], now) for row in rows]  # due at once: no lease for these
         if rows:
             await self._in_one_trip(lambda db: db.executemany(OPERATION_INSERT, rows))
 
@@ -504,9 +504,9 @@ class Store:
         return key
 
     def _delete_row(self, key: str, pending: PendingDelete) -> tuple[Any, ...]:
-        row = self._operation_row(key, pending.channel, "delete", pending.ids, pending.address,
-                                  pending.due_at, pending.due_at, pending.until)
-        return (*row[:8], pending.due_at)  # no lease: asked for as soon as due
+        return self._operation_row(key, pending.channel, "delete", pending.ids,
+                                   pending.address, pending.due_at, pending.due_at,
+                                   pending.until, lease=False)  # asked for as soon as due
 
     async def keep_deletes(self, pending: PendingDelete) -> str:
         """Write down deletes to ask for (tied to no person); returns their queue key."""
