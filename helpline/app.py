@@ -589,10 +589,10 @@ class App:
     async def run_due_jobs(self) -> int:
         """Run check-ins that are due. Returns how many ran."""
         ran = 0
-        for job in await self.store.due_jobs(self.clock()):
+        for job in await self.store.jobs.due(self.clock()):
             async with self.conversation(job.pid):
                 person = await self.store.person(job.pid)
-                await self.store.delete_job(job.id)
+                await self.store.jobs.delete(job.id)
                 if person is None or person.unreachable:
                     continue
                 inbound = Inbound(kind="timer", at=self.clock(), payload=str(job.body["flow"]))
@@ -604,7 +604,7 @@ class App:
     async def purge(self) -> dict[str, int]:
         r = self.settings.retention
         counts = await self.store.purge(self.clock(), r.conversation_days, r.message_id_hours,
-                                        r.case_days)
+                                        r.model_dump())  # every part reads its own period
         if any(counts.values()):
             log.info("retention purge removed %s", counts)
         return counts
@@ -639,8 +639,8 @@ class App:
 
     async def _schedule(self, turn: Turn, effect: Effect) -> list[Message]:
         assert isinstance(effect, Schedule)
-        await self.store.cancel_jobs(turn.pid, effect.kind)
-        await self.store.add_job(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
+        await self.store.jobs.cancel(turn.pid, effect.kind)
+        await self.store.jobs.add(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
                                  {"flow": effect.flow}, turn.now)
         turn.state.vars[CHECKIN_DUE] = turn.now + effect.after_hours * 3600
         when, date = format_when(turn.state.locale or self.settings.default_language, turn.now,
@@ -657,7 +657,7 @@ class App:
         return []
 
     async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
-        await self.store.cancel_jobs(turn.pid)
+        await self.store.jobs.cancel(turn.pid)
         turn.state.vars.pop(CHECKIN_DUE, None)
         return []
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from helpline.errors import HelplineError
 from helpline.privacy import SecretError, Vault
+from helpline.store.schema import SchemaState
+from helpline.store.schema import schema_state as read_schema_state
 
 
 class BackupError(HelplineError):
@@ -71,46 +73,47 @@ def backup_database(db: Path, folder: Path, now: float | None = None) -> Path:
     return target
 
 
-def schema_version(db: Path) -> int | None:
-    """The schema version of an existing database (read-only), or None."""
+def schema_state(db: Path) -> SchemaState | None:
+    """Where an existing database's tables stand (read-only), or None."""
+    from helpline.parts import ALL
+
     if not db.is_file():
         return None
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            return read_schema_state(conn, ALL)
     except sqlite3.Error:
         return None
-    return int(row[0]) if row and row[0] is not None else 0
 
 
 def backup_before_upgrade(db: Path, now: float | None = None) -> Path | None:
     """Before ``helpline run`` upgrades an older database's schema, a copy of it in
     ``<folder of db>/before-upgrade/``; None when there is nothing to upgrade."""
-    from helpline.store.migrations import MIGRATIONS
-
-    version = schema_version(db)
-    if version is None or version == 0 or version >= max(m.version for m in MIGRATIONS):
+    state = schema_state(db)
+    if state is None or not state.behind or not any(state.versions.values()):
         return None
     return backup_database(db, db.parent / "before-upgrade", now)
 
 
 def _check_backup(backup: Path, vault: Vault) -> None:
-    from helpline.store.migrations import MIGRATIONS
+    from helpline.parts import ALL
 
     try:
         with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as db:
             check = db.execute("PRAGMA integrity_check").fetchone()
-            version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+            state = read_schema_state(db, ALL)
             sample = db.execute("SELECT address FROM people LIMIT 1").fetchone()
     except sqlite3.Error as exc:
         raise BackupError(f"{backup} is not a helpline database ({type(exc).__name__})"
                           ) from exc
     if not check or check[0] != "ok":
         raise BackupError(f"{backup} fails SQLite's integrity check; use another backup")
-    known = max(m.version for m in MIGRATIONS)
-    if version is None or int(version) > known:
-        raise BackupError(f"{backup} was made by a newer helpline (schema {version}, this one "
-                          f"knows {known}); install that version to restore it")
+    if state is None:
+        raise BackupError(f"{backup} is not a helpline database (no schema)")
+    if state.newer:
+        raise BackupError(f"{backup} was made by a newer helpline (its tables "
+                          f"{', '.join(state.newer)} are newer than this one knows); install "
+                          "that version to restore it")
     if sample is not None:
         try:
             vault.decrypt(bytes(sample[0]))
@@ -156,4 +159,4 @@ def restore_database(backup: Path, db: Path, vault: Vault, now: float | None = N
 
 
 __all__ = ["BackupError", "Restored", "backup_before_upgrade", "backup_database",
-           "restore_database", "schema_version"]
+           "restore_database", "schema_state"]

@@ -67,8 +67,9 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 
 def check_database(settings: Settings, vault: Vault | None) -> list[Finding]:
-    from helpline.store.migrations import MIGRATIONS
-    from helpline.store.sqlite import KEY_MISMATCH, key_matches
+    from helpline.parts import ALL
+    from helpline.store.database import KEY_MISMATCH, encrypted_columns, key_matches
+    from helpline.store.schema import schema_state
 
     path = settings.db
     folder = path.parent
@@ -81,26 +82,27 @@ def check_database(settings: Settings, vault: Vault | None) -> list[Finding]:
     if not os.access(path, os.R_OK | os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
         return [error("database", f"{path} (or its folder, which keeps the -wal file) is not "
                       "writable by this user; fix the owner or run as the user who owns it")]
-    known = max(m.version for m in MIGRATIONS)
     try:
         with closing(_read_only(path)) as db:
-            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            version = int(row[0]) if row and row[0] is not None else 0
-            matches = key_matches(db, vault) if vault is not None and version >= 1 else None
+            state = schema_state(db, ALL)
+            matches = (key_matches(db, vault, encrypted_columns(ALL))
+                       if vault is not None and state is not None else None)
     except sqlite3.DatabaseError as exc:
         return [error("database", f"{path} cannot be read as a helpline database "
                       f"({type(exc).__name__}); restore it from a backup (docs/deploy.md)")]
     found: list[Finding] = []
-    if version > known:
-        found.append(error("database", f"{path} is at schema version {version}, newer than "
-                           f"this helpline ({known}); install the newer helpline again or "
+    if state is None:
+        found.append(ok("database", f"{path} writable, empty; helpline run creates its tables"))
+    elif state.newer:
+        found.append(error("database", f"{path} has tables of a newer helpline "
+                           f"({', '.join(state.newer)}); install the newer helpline again or "
                            "restore a backup made with this one"))
-    elif version < known:
-        found.append(warning("database", f"{path} is at schema version {version}; helpline "
-                             f"run upgrades it to {known} at start: back it up first "
-                             "(deploy/backup)"))
+    elif state.behind:
+        found.append(warning("database", f"{path} has tables to upgrade "
+                             f"({', '.join(state.behind)}); helpline run upgrades them at "
+                             "start: back it up first (deploy/backup)"))
     else:
-        found.append(ok("database", f"{path} writable, schema version {version}"))
+        found.append(ok("database", f"{path} writable, schema {state.describe()}"))
     if matches is False:
         found.append(error("key", KEY_MISMATCH))
     elif matches:

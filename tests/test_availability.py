@@ -79,21 +79,21 @@ async def test_no_thanks_and_cancel_drop_the_booked_check_in(
     await h.press("Yes")
     await h.press("Check in with me later")
     await h.press("In 3 days")
-    [job] = await h.app.store.due_jobs(FAR)
+    [job] = await h.app.store.jobs.due(FAR)
     assert job.pid == h.pid and job.body == {"flow": "checkin_due"}
     await h.press("My check-in")
     await h.press("Change the time")
     await h.press("No thanks")
-    assert await h.app.store.due_jobs(FAR) == []
+    assert await h.app.store.jobs.due(FAR) == []
     await h.press("Check in with me later")
     await h.press("In 1 week")
-    assert len(await h.app.store.due_jobs(FAR)) == 1
+    assert len(await h.app.store.jobs.due(FAR)) == 1
     await h.press("My check-in")
     await h.press("Keep it")
-    assert len(await h.app.store.due_jobs(FAR)) == 1
+    assert len(await h.app.store.jobs.due(FAR)) == 1
     await h.press("My check-in")
     await h.press("Cancel it")
-    assert await h.app.store.due_jobs(FAR) == []
+    assert await h.app.store.jobs.due(FAR) == []
     person = await h.app.store.person(h.pid)
     assert person is not None
     assert not {"_checkin_due", "checkin_in", "checkin_date"} & set(person.state.vars)

@@ -101,7 +101,7 @@ async def test_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 async def test_an_older_database_is_copied_before_run_upgrades_it(tmp_path: Path) -> None:
-    from helpline.backup import backup_before_upgrade, schema_version
+    from helpline.backup import backup_before_upgrade, schema_state
 
     db = tmp_path / "helpline.db"
     assert backup_before_upgrade(db) is None  # nothing yet
@@ -109,10 +109,12 @@ async def test_an_older_database_is_copied_before_run_upgrades_it(tmp_path: Path
     await store.save_turn("pid-1", "terminal", "addr-1", State(), [], time.time())
     await store.close()
     assert backup_before_upgrade(db) is None  # current: nothing to upgrade
-    top = schema_version(db)
-    assert top is not None
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM schema_version WHERE version = ?", (top,))
+    state = schema_state(db)
+    assert state is not None and state.behind == ()
+    with sqlite3.connect(db) as conn:  # as if the core tables had a migration still to run
+        conn.execute("UPDATE schema_parts SET version = version - 1 WHERE part = 'core'")
     saved = backup_before_upgrade(db, now=1_800_000_000)
     assert saved == tmp_path / "before-upgrade" / "helpline-20270115-080000.db"
-    assert schema_version(saved) == top - 1 and people(saved) == ["pid-1"]
+    before = schema_state(saved)
+    assert before is not None and before.behind == ("core",)
+    assert people(saved) == ["pid-1"]

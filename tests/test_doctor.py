@@ -79,16 +79,22 @@ async def test_a_key_that_does_not_open_the_database_is_an_error(tmp_path: Path)
 
 async def test_schema_versions_older_and_newer_than_this_helpline(tmp_path: Path) -> None:
     await a_database_with_a_person(tmp_path / "helpline.db")
+    [current] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]
+    assert current.level == "ok" and "schema core " in current.text
     with sqlite3.connect(tmp_path / "helpline.db") as db:
-        top = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-        db.execute("DELETE FROM schema_version WHERE version = ?", (top,))
+        db.execute("UPDATE schema_parts SET version = version - 1 WHERE part = 'handoff'")
     [older] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]
     assert older.level == "warning"
-    assert f"upgrades it to {top} at start: back it up first" in older.text
+    assert "tables to upgrade (handoff); helpline run upgrades them at start" in older.text
     with sqlite3.connect(tmp_path / "helpline.db") as db:
-        db.execute("INSERT INTO schema_version (version) VALUES (?)", (top + 5,))
+        db.execute("UPDATE schema_parts SET version = version + 5 WHERE part = 'handoff'")
     [newer] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]
-    assert newer.level == "error" and "newer than this helpline" in newer.text
+    assert newer.level == "error" and "tables of a newer helpline (handoff)" in newer.text
+    with sqlite3.connect(tmp_path / "helpline.db") as db:  # a part this helpline lacks
+        db.execute("UPDATE schema_parts SET version = 1 WHERE part = 'handoff'")
+        db.execute("INSERT INTO schema_parts (part, version) VALUES ('outreach', 1)")
+    [unknown] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]
+    assert unknown.level == "error" and "(outreach)" in unknown.text
 
 
 def test_a_database_that_cannot_be_created_or_read(tmp_path: Path) -> None:

@@ -474,7 +474,7 @@ async def start_desk(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Starter]:
 
 
 async def stop(app: App) -> None:
-    if not app.store.db._running:
+    if app.store.database.closed:
         return
     await app.stop()
     await app.store.close()

@@ -1,12 +1,13 @@
-"""Persistence: SQLite through aiosqlite, numbered migrations, encrypted fields."""
+"""Persistence: SQLite through aiosqlite, each part's numbered migrations, encrypted fields."""
 
+from helpline.store.database import Database, KeyMismatch
 from helpline.store.sqlite import (
     InboxRow,
-    KeyMismatch,
     Operation,
     PendingDelete,
     PersonRow,
     Store,
 )
 
-__all__ = ["InboxRow", "KeyMismatch", "Operation", "PendingDelete", "PersonRow", "Store"]
+__all__ = ["Database", "InboxRow", "KeyMismatch", "Operation", "PendingDelete", "PersonRow",
+           "Store"]

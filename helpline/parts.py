@@ -1,0 +1,12 @@
+"""Every part of helpline that keeps rows, in the order their tables are upgraded. The core
+store erases, clears and purges people by these declarations (``helpline.store.schema``)."""
+
+from __future__ import annotations
+
+from helpline.handoff.schema import HANDOFF
+from helpline.resources.schema import RESOURCES
+from helpline.store.jobs import JOBS
+from helpline.store.migrations import CORE
+from helpline.store.schema import Part
+
+ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF)

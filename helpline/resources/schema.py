@@ -1,0 +1,119 @@
+"""The resource directory's tables: the public directory data (services, openings,
+places, the lookup indexes), stored plainly, and the services a person saved, keyed by
+pseudonym with the service id encrypted."""
+
+from __future__ import annotations
+
+from helpline.store.schema import Migration, Part, reencrypt_fernet
+
+ENCRYPTED = (("saved_services", "service"),)
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1, "service directory (public data), openings, saved services",
+        """
+        CREATE TABLE directory_sources (
+            source TEXT PRIMARY KEY,         -- where an import came from (a path or a name)
+            format TEXT NOT NULL,
+            imported_at REAL NOT NULL,
+            services INTEGER NOT NULL,
+            fictional INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE services (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL REFERENCES directory_sources(source) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL               -- the service record as JSON (public directory data)
+        );
+        CREATE INDEX services_source ON services(source);
+
+        CREATE TABLE service_capacity (
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            unit TEXT NOT NULL,
+            available INTEGER NOT NULL,
+            maximum INTEGER,
+            description TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (service_id, unit)
+        );
+
+        CREATE TABLE directory_places (
+            source TEXT NOT NULL REFERENCES directory_sources(source) ON DELETE CASCADE,
+            place TEXT NOT NULL,             -- a town, region or postcode of the directory
+            within TEXT NOT NULL             -- a larger area it lies in
+        );
+        CREATE INDEX directory_places_source ON directory_places(source);
+
+        CREATE TABLE saved_services (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pid TEXT NOT NULL,
+            service BLOB NOT NULL            -- encrypted service id
+        );
+        CREATE INDEX saved_services_pid ON saved_services(pid);
+        """,
+        shipped_as=2,
+    ),
+    Migration(
+        2, "a counter every change to the directory moves, so lookups re-read it only then",
+        """
+        CREATE TABLE directory_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO directory_version (id, version) VALUES (1, 0);
+        CREATE TRIGGER services_insert_counts AFTER INSERT ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER services_update_counts AFTER UPDATE ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER services_delete_counts AFTER DELETE ON services
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_insert_counts AFTER INSERT ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_update_counts AFTER UPDATE ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER service_capacity_delete_counts AFTER DELETE ON service_capacity
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_insert_counts AFTER INSERT ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_update_counts AFTER UPDATE ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        CREATE TRIGGER directory_places_delete_counts AFTER DELETE ON directory_places
+        BEGIN UPDATE directory_version SET version = version + 1; END;
+        """,
+        shipped_as=6,
+    ),
+    Migration(
+        3, "directory search indexes: needs and places per service, active, anywhere, a point",
+        """
+        ALTER TABLE services ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE services ADD COLUMN anywhere INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE services ADD COLUMN latitude REAL;
+        ALTER TABLE services ADD COLUMN longitude REAL;
+        CREATE INDEX services_unindexed ON services(id) WHERE indexed = 0;
+        CREATE INDEX services_anywhere ON services(id) WHERE anywhere = 1 AND active = 1;
+        ALTER TABLE services ADD COLUMN match_data TEXT;  -- only what matching reads
+        CREATE TABLE directory_needs (
+            need TEXT NOT NULL,
+            anywhere INTEGER NOT NULL,       -- the service works anywhere
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (need, anywhere, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_needs_service ON directory_needs(service_id);
+        CREATE TABLE directory_terms (
+            term TEXT NOT NULL,              -- a normalised place a service serves
+            service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+            PRIMARY KEY (term, service_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX directory_terms_service ON directory_terms(service_id);
+        """,
+        shipped_as=8,
+    ),
+    Migration(4, "values still in the Fernet form written again in the AES-GCM form", "",
+              reencrypt_fernet(ENCRYPTED), shipped_as=9),
+]
+
+# Saved services go at a quick exit too: whoever picks up the phone next must not find them.
+RESOURCES = Part("resources", MIGRATIONS, person_tables=("saved_services",),
+                 exit_tables=("saved_services",), encrypted=ENCRYPTED)

@@ -1,0 +1,296 @@
+"""The database: one SQLite file in WAL mode, its connections, transactions, group commit
+and batched reads. What the rows mean is the repositories' business (the core ``Store``,
+``Jobs``, the directory, the desk's cases); each part's tables are declared in
+``helpline.store.schema`` terms and upgraded here at open.
+
+Two connections. The features' own reads and transactions and the migrations go through
+aiosqlite (``conn``). The core's hot path goes through a connection of its own in a thread
+of its own: ``write`` runs a batch of works in one transaction (group commit), ``rows`` and
+``by_key`` read in one trip each, by column name. Both write paths hold one lock, so the
+process never competes with itself for SQLite's write lock; WAL lets each connection see
+the other's commits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from helpline.errors import HelplineError
+from helpline.privacy import SecretError, Vault, private_database
+from helpline.store.schema import Part, upgrade
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+KEY_CHECK_LABEL = b"helpline key check v1"
+PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+           "PRAGMA secure_delete=ON",  # erased rows are overwritten, not left in the file
+           "PRAGMA busy_timeout=5000")
+READ_CHUNK = 500  # keys a batched read asks for at once, below SQLite's bound-parameter limit
+
+
+class KeyMismatch(HelplineError):
+    """The database was written with another secret key."""
+
+
+KEY_MISMATCH = ("this database was written with another secret key; start with the key it "
+                "was made with (HELPLINE_SECRET_KEY, or secret.key beside the database), or "
+                "move the database aside to begin an empty one")
+
+
+def key_matches(db: sqlite3.Connection, vault: Vault,
+                encrypted: Iterable[tuple[str, str]] = ()) -> bool | None:
+    """Whether ``vault`` holds the key the database was written with: by its check value,
+    or (a database older than it) by decrypting one of the ``encrypted`` columns' values.
+    True or False, or None when it holds nothing to check the key by. Reads only
+    (``Database.open``, ``helpline doctor``)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "key_check" in tables:
+        row = db.execute("SELECT value FROM key_check WHERE id = 1").fetchone()
+        if row is not None:
+            return hmac.compare_digest(bytes(row[0]), vault.check_value(KEY_CHECK_LABEL))
+    for table, column in encrypted:
+        if table in tables:
+            row = db.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "
+                             "LIMIT 1").fetchone()
+            if row is not None:
+                try:
+                    vault.decrypt(bytes(row[0]))
+                except SecretError:
+                    return False
+                return True
+    return None
+
+
+def encrypted_columns(parts: Sequence[Part]) -> list[tuple[str, str]]:
+    return [column for part in parts for column in part.encrypted]
+
+
+def _run_batch(conn: sqlite3.Connection, works: Sequence[Work]) -> list[Exception | None]:
+    """In the writer's thread: every work in one transaction, each in a savepoint."""
+    errors: list[Exception | None] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT work")
+            try:
+                work(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO work")
+                errors.append(exc)
+            else:
+                errors.append(None)
+            conn.execute("RELEASE work")
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return errors
+
+
+def _fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    """Every caller waiting on a trip that failed gets the error; a cancellation (the
+    database is closing) is passed on after they have been told."""
+    error = exc if isinstance(exc, Exception) else RuntimeError("the database is closing")
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
+    if not isinstance(exc, Exception):
+        raise exc
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _fetch_keyed(conn: sqlite3.Connection, sql: str, key_column: str, keys: list[Any]
+                 ) -> dict[Any, sqlite3.Row]:
+    """In the core connection's thread: the rows of ``keys``, by key, in chunks."""
+    found: dict[Any, sqlite3.Row] = {}
+    for start in range(0, len(keys), READ_CHUNK):
+        chunk = keys[start:start + READ_CHUNK]
+        for row in conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk):
+            found[row[key_column]] = row
+    return found
+
+
+def _connect_writer(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class Database:
+    """One open database: ``conn`` (aiosqlite) for the features' reads and transactions;
+    ``write`` (group commit), ``rows``, ``row`` and ``by_key`` for the core's hot path."""
+
+    def __init__(self, conn: aiosqlite.Connection, writer: sqlite3.Connection,
+                 executor: ThreadPoolExecutor, vault: Vault, parts: Sequence[Part]) -> None:
+        self.conn = conn
+        self.vault = vault
+        self.parts = tuple(parts)
+        self._writer = writer
+        self._executor = executor
+        self._write = asyncio.Lock()
+        self._batch: list[tuple[Work, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._reads: dict[str, dict[Any, list[asyncio.Future[sqlite3.Row | None]]]] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+        self.trips = 0  # trips to the core connection's thread so far (for tests, benches)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the core connection's thread."""
+        self.trips += 1
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @classmethod
+    async def open(cls, path: Path | str, vault: Vault, parts: Sequence[Part],
+                   verify_key: bool = True) -> Database:
+        """Open (creating or upgrading) the database file. A database written with another
+        secret key is refused (KeyMismatch) before anything is written; ``verify_key=False``
+        is for tools that touch only the public directory tables, with no key of theirs."""
+        path = Path(path)
+        if str(path) == ":memory:":
+            raise HelplineError("the database must be a file (it is opened by two "
+                                "connections); use a temporary folder")
+        if verify_key and path.exists():
+            with closing(sqlite3.connect(path)) as probe:
+                if key_matches(probe, vault, encrypted_columns(parts)) is False:
+                    raise KeyMismatch(KEY_MISMATCH)  # before anything is written
+        private_database(path)  # 0600 (and so its -wal and -shm), folder 0700
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
+            await upgrade(conn, parts, vault if verify_key else None)
+            if verify_key:  # the check value, where there is none yet
+                await conn.execute("INSERT OR IGNORE INTO key_check (id, value) VALUES (1, ?)",
+                                   (vault.check_value(KEY_CHECK_LABEL),))
+                await conn.commit()
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
+            writer = await asyncio.get_running_loop().run_in_executor(
+                executor, _connect_writer, str(path))
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, writer, executor, vault, parts)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [self._flusher, *self._readers.values()]
+        for task in tasks:  # queued reads and writes finish first
+            if task is not None:
+                await asyncio.shield(task)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        self._executor.shutdown(wait=True)
+        await self.conn.close()
+
+    # ------------------------------------------------------------- writes
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction on the aiosqlite connection, each statement awaited (for features
+        whose writes are rare: cases, the directory)."""
+        async with self._write:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            await self.conn.commit()
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` as its own transaction, with group commit: one trip to the writer's
+        thread and one commit for every write queued meanwhile.
+
+        ``transaction()`` awaits each statement: one trip per statement, each waiting for
+        its turn on a busy event loop while the write lock is held. The hot writes come
+        here instead: the first caller starts a flush; whoever queues while a flush runs
+        goes in the next one. Each work runs inside a savepoint, so a failing one is undone
+        alone and its caller gets the error; the others commit. Every caller returns only
+        after its commit."""
+        result: list[T] = []
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((lambda db: result.append(work(db)), future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+        return result[0]
+
+    async def _flush(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                works = [work for work, _ in batch]
+                try:
+                    async with self._write:
+                        errors = await self._run(_run_batch, self._writer, works)
+                except BaseException as exc:  # the commit itself failed: nothing was saved
+                    _fail_all((future for _, future in batch), exc)
+                    continue
+                for (_, future), error in zip(batch, errors, strict=True):
+                    if future.done():
+                        continue
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+        finally:
+            self._flusher = None
+
+    # ------------------------------------------------------------- reads
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of a query, read by column name, in one trip."""
+        return await self._run(_fetch, self._writer, sql, params)
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        found = await self.rows(sql, params)
+        return found[0] if found else None
+
+    async def by_key(self, sql: str, key_column: str, key: Any) -> sqlite3.Row | None:
+        """The row whose ``key_column`` is ``key``, read together with every other row asked
+        for by the same query meanwhile (one trip for all, as ``write`` does for writes).
+        ``sql`` ends in ``IN ({marks})``, which the keys fill."""
+        future: asyncio.Future[sqlite3.Row | None] = (
+            asyncio.get_running_loop().create_future())
+        self._reads.setdefault(sql, {}).setdefault(key, []).append(future)
+        if sql not in self._readers:
+            self._readers[sql] = asyncio.create_task(self._read_batches(sql, key_column))
+        return await future
+
+    async def _read_batches(self, sql: str, key_column: str) -> None:
+        try:
+            while self._reads.get(sql):
+                wanted = self._reads.pop(sql)
+                keys = list(wanted)
+                try:
+                    found = await self._run(_fetch_keyed, self._writer, sql, key_column, keys)
+                except BaseException as exc:
+                    _fail_all((f for futures in wanted.values() for f in futures), exc)
+                    continue
+                for key, futures in wanted.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(found.get(key))
+        finally:
+            self._readers.pop(sql, None)
