@@ -3,13 +3,15 @@
 A case row holds the person's pseudonym only while the case is open; closing it forgets the
 pseudonym and the summary, so what stays (handle, kind of channel, advocate id, times and
 the audit events) says nothing about who talked or what was said. The retention purge
-deletes closed cases and their audit events ``retention.case_days`` after closing.
+deletes closed cases and their audit events ``retention.case_days`` after closing (the
+tables and that rule: ``helpline.handoff.schema``).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,18 +59,15 @@ class Cases:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _row(self, r: Any) -> Case:
-        summary: dict[str, Any] = {}
-        if r[8] is not None:
-            summary = json.loads(self.store.vault.decrypt(r[8]))
-        return Case(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], summary, r[9], r[10],
-                    r[11], r[12], r[13], r[14], r[15])
+    def _row(self, r: sqlite3.Row) -> Case:
+        fields = dict(r)  # by column name
+        summary = fields.pop("summary")
+        return Case(**fields, summary={} if summary is None else json.loads(
+            self.store.vault.decrypt(summary)))
 
     async def _one(self, where: str, params: tuple[Any, ...]) -> Case | None:
-        async with self.store.db.execute(
-                f"SELECT {_COLUMNS} FROM cases WHERE {where} ORDER BY id DESC LIMIT 1",
-                params) as cursor:
-            row = await cursor.fetchone()
+        row = await self.store.database.row(
+            f"SELECT {_COLUMNS} FROM cases WHERE {where} ORDER BY id DESC LIMIT 1", params)
         return None if row is None else self._row(row)
 
     async def get(self, case_id: int) -> Case | None:
@@ -81,16 +80,14 @@ class Cases:
         return await self._one("topic = ?", (topic,))
 
     async def waiting(self) -> list[Case]:
-        async with self.store.db.execute(
-                f"SELECT {_COLUMNS} FROM cases WHERE status = 'waiting' ORDER BY id") as cursor:
-            return [self._row(r) for r in await cursor.fetchall()]
+        return [self._row(r) for r in await self.store.database.rows(
+            f"SELECT {_COLUMNS} FROM cases WHERE status = 'waiting' ORDER BY id")]
 
     async def place_in_queue(self, case: Case) -> int:
-        async with self.store.db.execute(
-                "SELECT COUNT(*) FROM cases WHERE status = 'waiting' AND id <= ? "
-                "AND (later IS NULL OR later = 'yes')", (case.id,)) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 1
+        row = await self.store.database.row(
+            "SELECT COUNT(*) AS n FROM cases WHERE status = 'waiting' AND id <= ? "
+            "AND (later IS NULL OR later = 'yes')", (case.id,))
+        return int(row["n"]) if row else 1
 
     async def open(self, pid: str, channel: str, summary: dict[str, Any], locale: str | None,
                    now: float, later: str | None = None) -> Case:
@@ -136,7 +133,6 @@ class Cases:
         return True
 
     async def events(self, case_id: int) -> list[tuple[str, str, float]]:
-        async with self.store.db.execute(
-                "SELECT event, actor, at FROM case_events WHERE case_id = ? ORDER BY id",
-                (case_id,)) as cursor:
-            return [(r[0], r[1], r[2]) for r in await cursor.fetchall()]
+        return [(r["event"], r["actor"], r["at"]) for r in await self.store.database.rows(
+            "SELECT event, actor, at FROM case_events WHERE case_id = ? ORDER BY id",
+            (case_id,))]
