@@ -316,7 +316,8 @@ async def walk(h: Harness, rng: random.Random, turns: int,
             label, payload = rng.choice(h.last_choices)
             await turn(f"old [{label}]", h.press_payload(payload))
         elif shown and roll < 0.9:
-            towards = [c for c in shown if c[0] in TOWARDS_A_PERSON]
+            towards = [c for c in shown if c[0] in TOWARDS_A_PERSON
+                       or c[0] in {h.app.tr.gettext("es", t) for t in TOWARDS_A_PERSON}]
             label, payload = rng.choice(towards if towards and rng.random() < 0.6
                                         else shown)
             await turn(f"[{label}]", h.press_payload(payload))
@@ -330,10 +331,12 @@ async def test_no_turn_of_the_bundled_flows_sends_two_messages_with_buttons(
     harness_factory: HarnessFactory, tmp_path: Path,
 ) -> None:
     """Random walks through the bundled flows with a desk whose shift begins and ends
-    between any two turns (the flows' checks and the handoff may disagree), and with no
-    desk at all; the sample directory answers lookups with its own menus."""
+    between any two turns (the flows' checks and the handoff may disagree), in English and
+    Spanish (a switch re-renders what is on screen), and with no desk at all; the sample
+    directory answers lookups with its own menus."""
     rng = random.Random(16)
-    h, _desk, service = await custom(harness_factory, tmp_path / "desk", flows=BUNDLED_FLOWS)
+    h, _desk, service = await custom(harness_factory, tmp_path / "desk", flows=BUNDLED_FLOWS,
+                                     languages=["en", "es"])
     await import_directory(h.app.store, ROOT / "data" / "sample-directory.yaml", h.clock())
     logs: list[str] = []
     for person in range(16):
@@ -349,7 +352,8 @@ async def test_no_turn_of_the_bundled_flows_sends_two_messages_with_buttons(
     seen = "\n".join(logs)
     for landmark in ("['Yes, leave a message', 'No, thanks']",
                      "[Yes, leave a message] -> [('Your message is in.",
-                     "('Your request is in.", "('I found ", "\"I'm sorry, there is no one here"):
+                     "('Your request is in.", "('I found ", "\"I'm sorry, there is no one here",
+                     "[Español] -> "):
         assert landmark in seen, landmark
 
 
