@@ -162,6 +162,10 @@ def step_and_check(state: State, inbound: Inbound, show_results: bool = False) -
         check_quick_exit(settled.state, inbound.at + 1)
         result = Result(settled.state, result.messages + settled.messages,
                         result.effects + settled.effects)
+    # The whole turn, the app's part included, is one message: at most one with choices,
+    # last (the app's own menu at a lookup or a handoff takes the next question's place).
+    with_choices = [i for i, m in enumerate(result.messages) if m.choices]
+    assert with_choices in ([], [len(result.messages) - 1]), result.messages
     return result
 
 
