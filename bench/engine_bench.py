@@ -18,7 +18,7 @@ from bench.common import emit, engine_for, profiling, settings_for
 from bench.people import Action, Person, Prompt
 from helpline.events import Inbound
 from helpline.flow.engine import Engine, Result
-from helpline.flow.model import AskStep, LookupStep
+from helpline.flow.model import AskStep
 from helpline.flow.state import State
 
 START = 1_800_000_000.0
@@ -69,8 +69,8 @@ def one_round(engine: Engine, people: int, messages: int) -> tuple[int, float]:
             t0 = time.perf_counter()
             result = engine.step(state, inbound)
             state = result.state
-            if isinstance(engine.current_step(state), LookupStep) and state.overlay is None:
-                result = engine.advance(Result(state))  # what the app does on no results
+            if engine.waits_for_app(state):  # a lookup or handoff the app showed nothing for
+                result = engine.advance(Result(state))  # what the app does then
             busy += time.perf_counter() - t0
             steps += 1
             if person.done:

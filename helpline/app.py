@@ -55,7 +55,7 @@ from helpline.flow.engine import (
     normalize,
 )
 from helpline.flow.loader import FlowSet
-from helpline.flow.model import BranchStep, ChooseStep, LookupStep
+from helpline.flow.model import BranchStep, ChooseStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
@@ -71,6 +71,9 @@ T_NO_ADVOCATES = N_(
     "I'm sorry, no one can chat here at the moment. If you need help now, type menu and "
     "choose the option for help right now to see numbers you can call."
 )
+
+# The advocate flow's own words (already translated), then the numbers to call.
+T_NO_ONE = N_("I'm sorry, there is no one here to chat with at the moment.")
 
 
 @dataclass
@@ -357,14 +360,14 @@ class App:
         return channel.capabilities.fit(messages)
 
     async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
-        """Run the effects; what they say goes where they happened. A lookup step that the
-        app showed nothing for is moved past (which may lead to more effects)."""
+        """Run the effects; what they say goes where they happened. A lookup or handoff
+        step that the app showed no menu of its own for is moved past (which may lead to
+        more effects)."""
         messages: list[Message] = []
         for _ in range(8):
             said = [await self._run_effect(turn, effect) for effect in result.effects]
             messages.extend(result.place(said))
-            waiting = self.engine.current_step(turn.state)
-            if not isinstance(waiting, LookupStep) or turn.state.overlay is not None:
+            if not self.engine.waits_for_app(turn.state):
                 break
             result = self.engine.advance(Result(turn.state, facts=turn.facts))
         return messages
@@ -618,7 +621,10 @@ class App:
         return [Message(self._t(turn, T_NO_DIRECTORY))]
 
     async def _no_advocates(self, turn: Turn, effect: Effect) -> list[Message]:
-        return [Message(self._t(turn, T_NO_ADVOCATES))]
+        numbers = self.flows.text_of(self.settings.resources.hotline_step)
+        if numbers is None:
+            return [Message(self._t(turn, T_NO_ADVOCATES))]
+        return [Message(f"{self._t(turn, T_NO_ONE)}\n\n{self._t(turn, numbers)}")]
 
     async def _facts(self, turn: Turn) -> frozenset[str]:
         """What the flows of this app test with ``available:``, answered now."""

@@ -3,9 +3,9 @@
 Whatever a person sends, from whatever state the bundled flows can reach, the engine must:
 never raise; return a state that survives a round trip through pydantic (and JSON, as the
 store keeps it); point only at flows and steps that exist; leave the conversation idle,
-waiting on a question, or waiting at a lookup for the app (the tests play the app's part,
-see ``app_settles``); show only buttons that are fresh for the new state; and never touch
-the state it was given. Quick exit, in every spelling, from every state, must forget
+waiting on a question, or waiting at a lookup or a handoff for the app (the tests play the
+app's part, see ``app_settles``); show only buttons that are fresh for the new state; and
+never touch the state it was given. Quick exit, in every spelling, from every state, must forget
 everything and ask for the chat to be deleted.
 
 The tests at the end pin engine bugs found by these properties (huge or non-ASCII
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from helpline.events import (
     CancelSchedules,
     DeleteChat,
+    Effect,
     EraseData,
     Handoff,
     Inbound,
@@ -34,7 +35,14 @@ from helpline.events import (
 )
 from helpline.flow.engine import Engine, Result
 from helpline.flow.loader import load_flows
-from helpline.flow.model import MAX_DEPTH, AnyStep, AskStep, ChooseStep, LookupStep
+from helpline.flow.model import (
+    MAX_DEPTH,
+    AnyStep,
+    AskStep,
+    ChooseStep,
+    HandoffStep,
+    LookupStep,
+)
 from helpline.flow.state import Frame, State
 
 FLOWS = load_flows(Path(__file__).parent.parent / "flows")
@@ -65,12 +73,24 @@ OVERLAY_CHOICES = [("More results", "page:2"), ("Carry on", "next"), ("Start aga
                    ("Main menu", "flow:main"), ("A person", "flow:advocate")]
 
 
-def app_settles(state: State, show_results: bool) -> Result | None:
-    """Play the app's part at a lookup step: show results as an overlay menu, or (no
-    directory) move past the step. None when the engine is not waiting at a lookup."""
-    if not isinstance(current(state), LookupStep) or state.overlay is not None:
+# What the advocate desk asks at a handoff step off shift, in place of the next question.
+LATER_CHOICES = [("Yes, leave a message", "later:yes"), ("No, thanks", "later:no")]
+
+
+def app_settles(state: State, show_results: bool, effects: list[Effect]) -> Result | None:
+    """Play the app's part at a lookup step (show results as an overlay menu, or, with no
+    directory, move past the step) and at a handoff step (off shift, just reached: ask
+    "leave a message?" as an overlay; otherwise move past it). None when the engine is
+    not waiting for the app."""
+    if not ENGINE.waits_for_app(state):
         return None
     state = state.clone()
+    if isinstance(current(state), HandoffStep):
+        if show_results and any(isinstance(e, Handoff) for e in effects):
+            message = ENGINE.show_overlay(state, "handoff", "Leave a message?", LATER_CHOICES,
+                                          words=[("yes",), ("no",)])
+            return Result(state, [message])
+        return ENGINE.advance(Result(state))
     if show_results:
         message = ENGINE.show_overlay(state, "test", "Here is what I found.", OVERLAY_CHOICES)
         return Result(state, [message])
@@ -89,10 +109,12 @@ def check_result(before: State, snapshot: State, result: Result) -> None:
     assert len(state.stack) <= MAX_DEPTH
     if state.stack:
         step = current(state)
-        # waiting on a question, or at a lookup for the app to show results or move on
-        assert isinstance(step, (ChooseStep, AskStep, LookupStep)), (state.top, step)
+        # waiting on a question, or at a lookup or a handoff for the app to show its own
+        # menu or move on
+        assert isinstance(step, (ChooseStep, AskStep, LookupStep, HandoffStep)), (
+            state.top, step)
     if state.overlay is not None:
-        assert isinstance(current(state), LookupStep)
+        assert isinstance(current(state), (LookupStep, HandoffStep))
     # One message a turn: texts join the message after them, so at most one may carry
     # choices, and it comes last.
     with_choices = [i for i, m in enumerate(result.messages) if m.choices]
@@ -124,19 +146,26 @@ def check_quick_exit(state: State, at: float) -> None:
 
 
 def step_and_check(state: State, inbound: Inbound, show_results: bool = False) -> Result:
-    """One inbound event, then the app's part at a lookup; every invariant checked."""
+    """One inbound event, then the app's part at a lookup or a handoff; every invariant
+    checked."""
     snapshot = state.clone()
     result = ENGINE.step(state, inbound)
     check_result(state, snapshot, result)
     check_quick_exit(result.state, inbound.at + 1)
+    effects = result.effects
     for _ in range(4):  # an overlay pick can leave the lookup waiting again
-        settled = app_settles(result.state, show_results)
+        settled = app_settles(result.state, show_results, effects)
         if settled is None:
             break
+        effects = settled.effects
         check_result(result.state, result.state.clone(), settled)
         check_quick_exit(settled.state, inbound.at + 1)
         result = Result(settled.state, result.messages + settled.messages,
                         result.effects + settled.effects)
+    # The whole turn, the app's part included, is one message: at most one with choices,
+    # last (the app's own menu at a lookup or a handoff takes the next question's place).
+    with_choices = [i for i, m in enumerate(result.messages) if m.choices]
+    assert with_choices in ([], [len(result.messages) - 1]), result.messages
     return result
 
 

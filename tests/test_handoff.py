@@ -195,8 +195,9 @@ async def test_off_shift_not_now_opens_no_case(
 async def test_a_flow_that_does_not_ask_first_gets_the_question_in_one_message(
     harness_factory: HarnessFactory, tmp_path: Path
 ) -> None:
-    """A handoff step without ``for_next_shift`` off shift: the app asks, in one message,
-    and nothing reaches the desk unless the person says yes; a no closes the case."""
+    """A handoff step without ``for_next_shift`` off shift: the app asks, in one message
+    (its own menu in front of the step), and nothing reaches the desk, nor is a case
+    opened, unless the person says yes (tests/test_handoff_one_turn.py has the rest)."""
     settings = make_settings(tmp_path, BASIC_FLOWS, handoff=Handoff(
         advocates=[ADVOCATE], hours=["mon 00:00-00:01"]))
     h = await harness_factory(BASIC_FLOWS, settings)
@@ -207,10 +208,11 @@ async def test_a_flow_that_does_not_ask_first_gets_the_question_in_one_message(
     [asked] = await h.send(NOTE)
     assert asked.text.startswith("No advocates are on shift right now.")
     assert "Would you like to leave a message for the next advocate on shift?" in asked.text
-    assert [c.payload for c in asked.choices] == ["h:later:yes", "h:later:no"]
+    assert [c.label for c in asked.choices] == ["Yes, leave a message", "No, thanks"]
+    assert await service.cases.open_for(h.pid) is None
     assert desk.threads == {}
     [no] = await h.send("no")
-    assert no.text.startswith("OK. Nothing more will be passed on")
+    assert no.text == "That's OK. You can ask for this from the menu at any time."
     assert await service.cases.open_for(h.pid) is None
     assert desk.threads == {}
     after = await h.send("hello?")  # no case: the flows answer as usual
@@ -699,3 +701,38 @@ async def test_off_shift_on_telegram_every_turn_is_one_message(start_desk: Start
     await until(lambda: bool(rig.api.topics(FORUM)))
     assert any("would like a reply when an advocate is on shift" in t
                for t in rig.topic_texts())
+
+
+async def test_a_shift_that_ends_before_the_handoff_is_one_telegram_message_a_turn(
+    start_desk: Starter,
+) -> None:
+    """The flow saw advocates on shift; the shift ended before its handoff. The desk's
+    question takes the place of the menu in that turn (one Telegram message, its buttons
+    last), and the menu comes with the answer."""
+    rig = await start_desk()
+    await rig.person("hi")
+    await rig.press("Yes")
+    [consent] = await rig.person("4")
+    assert consent.startswith("A trained advocate can chat with you here.")
+    await rig.press("Yes")
+    await rig.person(NOTE)
+    rig.service.hours = OfficeHours(["mon 00:00-00:01"], [], "UTC")  # the shift ends
+    before = len(rig.api.bot_messages(CHAT))
+    [asked] = await rig.press("Evenings")
+    await asyncio.sleep(0.2)  # nothing else follows
+    assert len(rig.api.bot_messages(CHAT)) == before + 1
+    parts(asked, "No advocates are on shift right now.", "If you are in danger",
+          "Would you like to leave a message for the next advocate on shift?")
+    assert rig.buttons()[-1] == ["Yes, leave a message", "No, thanks"]
+    assert await rig.service.cases.open_for(rig.app.vault.pseudonym("telegram", str(CHAT))
+                                            ) is None
+    [done] = await rig.press("Yes, leave a message")
+    left, menu = parts(done, "Your message is in. Your case number is ",
+                       "What would you like to do?")
+    assert menu == MAIN_MENU
+    assert rig.buttons()[-1][3] == "Leave a message for an advocate"
+    await until(lambda: bool(rig.api.topics(FORUM)))
+    texts = await rig.topic_gets(2)
+    handle = left.split("case number is ")[1][:4]
+    assert NOTE in texts[0] and texts[0].startswith(f"Case {handle}\n")
+    assert texts[1] == "The person would like a reply when an advocate is on shift."

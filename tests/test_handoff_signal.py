@@ -424,3 +424,32 @@ async def test_a_menu_number_typed_mid_case_opens_the_flow_not_the_desk(start: S
     rig.signal.person_sends(PERSON, "I am still here", source_name=NAME)
     assert await rig.topic_gets(1) == ["Person: I am still here"]
     assert not any(t == "Person: 1" for t in rig.topic_texts())
+
+
+async def test_a_shift_that_ends_before_the_handoff_is_one_signal_message_a_turn(
+    start: Starter,
+) -> None:
+    """On Signal the desk's question is a numbered list at the end of the one message, in
+    place of the menu; typing its number answers it, and the menu comes with the answer."""
+    from helpline.handoff.office_hours import OfficeHours
+
+    rig = await start()
+    await rig.person("hi", 1)
+    await rig.person("yes", 1)
+    await rig.person("talk to a person", 1)
+    await rig.person("1", 1)
+    await rig.person(NOTE, 1)
+    rig.service.hours = OfficeHours(["mon 00:00-00:01"], [], "UTC")  # the shift ends
+    [asked] = await rig.person("evenings", 1)
+    _off, numbers, question = parts(asked, "No advocates are on shift right now.",
+                                    "If you are in danger", "Would you like to leave a message")
+    assert "0800 000 000" in numbers
+    assert question.endswith("\n1. Yes, leave a message\n2. No, thanks")
+    [done] = await rig.person("1", 1)
+    left, menu = parts(done, "Your message is in. Your case number is ",
+                       "What would you like to do?")
+    assert menu == MAIN_MENU.replace("4. Talk to a person", "4. Leave a message for an advocate")
+    assert rig.new_for_person() == []  # one message each turn, nothing after it
+    [card, wants] = await rig.topic_gets(2)
+    assert card.startswith(f"Case {left.split('case number is ')[1][:4]}\n") and NOTE in card
+    assert wants == "The person would like a reply when an advocate is on shift."

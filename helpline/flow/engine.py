@@ -324,34 +324,50 @@ class Engine:
             self._answer_choice(result, current, said, payload)
         elif type(current) is AskStep:
             self._answer_ask(result, current, inbound, payload)
-        elif type(current) is LookupStep and state.overlay is not None:
-            self._answer_overlay(result, current, state.overlay, said, payload)
+        elif type(current) in _SETTLED_BY_APP and state.overlay is not None:
+            self._answer_overlay(result, state.overlay, said, payload)
         else:  # not waiting for anything: carry on from here
             self.advance(result)
         return result
 
     def advance(self, result: Result) -> Result:
-        """Move on from a lookup step the app showed nothing for; used by the app."""
+        """Move on from a lookup or handoff step the app showed nothing for (no menu of its
+        own in front of it); used by the app."""
         state = result.state
         top = self._current(state)
-        if isinstance(top, LookupStep):
+        if isinstance(top, _SETTLED_BY_APP):
             state.overlay = None
             self._follow(result, top)
         self._run(result)
         return result
 
+    def waits_for_app(self, state: State) -> bool:
+        """Whether the person is at a lookup or handoff step the app has not settled yet:
+        it shows a menu of its own there (``show_overlay``) or calls ``advance``."""
+        return state.overlay is None and isinstance(self._current(state), _SETTLED_BY_APP)
+
     def show_overlay(self, state: State, owner: str, text: str,
-                     choices: Sequence[tuple[str, str]]) -> Message:
-        """Put a menu of the app's own in front of the waiting lookup step (pure)."""
+                     choices: Sequence[tuple[str, str]],
+                     words: Sequence[Iterable[str]] = ()) -> Message:
+        """Put a menu of the app's own in front of the waiting lookup or handoff step, in
+        place of the flow's next question (pure). ``words``: for each choice, other words
+        that pick it when typed."""
         state.turn += 1
-        state.overlay = Overlay(owner=owner, text=text, choices=tuple(choices))
+        state.overlay = Overlay(owner=owner, text=text, choices=tuple(choices),
+                                words=tuple(frozenset(normalize(w) for w in group)
+                                            for group in words))
         return self._render_overlay(state, state.overlay)
+
+    def handoff_at(self, state: State) -> Handoff | None:
+        """The Handoff the step the person is at asks for (None: not at a handoff step)."""
+        step = self._current(state)
+        return _handoff(step, state.vars) if isinstance(step, HandoffStep) else None
 
     def _render_overlay(self, state: State, overlay: Overlay, question: bool = True) -> Message:
         return Message(overlay.text if question else "", tuple(
             Choice(label, f"o:{state.turn}:{i}") for i, (label, _) in enumerate(overlay.choices)))
 
-    def _answer_overlay(self, result: Result, step: LookupStep, overlay: Overlay, said: str,
+    def _answer_overlay(self, result: Result, overlay: Overlay, said: str,
                         payload: str) -> None:
         state = result.state
         index: int | None = None
@@ -369,6 +385,9 @@ class Engine:
         elif said:
             index = next((i for i, (label, _) in enumerate(overlay.choices)
                           if normalize(label) == said), None)
+            if index is None:
+                index = next((i for i, words in enumerate(overlay.words) if said in words),
+                             None)
         if index is None:
             result.messages.append(Message(self._t(state, T_NOT_UNDERSTOOD)))
             self._rerender(result, quiet=True)
@@ -449,9 +468,9 @@ class Engine:
         if state.idle:
             self._start_flow(result, self.config.first_flow if not state.seen_welcome
                              else self.config.home_flow)
-        elif state.overlay is not None and isinstance(self._current(state), LookupStep):
-            # The app's own menu (search results, a card): only its owner can show it
-            # again in the new language.
+        elif state.overlay is not None and isinstance(self._current(state), _SETTLED_BY_APP):
+            # The app's own menu (search results, a card, "leave a message?"): only its
+            # owner can show it again in the new language.
             result.add_effect(OverlayPick(state.overlay.owner, "refresh"))
         else:
             self._rerender(result)
@@ -702,10 +721,11 @@ class Engine:
                 result.add_effect(Lookup(criteria=criteria, limit=spec.limit, near=near))
                 return  # waits: the app shows results (an overlay) or calls advance()
             elif type(step) is HandoffStep:
-                summary = {name: state.vars.get(name) for name in step.handoff.share
-                           if state.vars.get(name) not in (None, "", [])}
-                result.add_effect(Handoff(summary=summary, topic=step.handoff.topic,
-                                          for_next_shift=step.handoff.for_next_shift))
+                state.overlay = None
+                result.add_effect(_handoff(step, state.vars))
+                # Waits: the app answers, then calls advance(); or, when no one can be
+                # reached now, asks its own question (an overlay) in place of the next one.
+                return
             elif type(step) is ScheduleStep:
                 plan = step.schedule
                 # What is shown later in this turn already counts the change (the app
@@ -760,7 +780,7 @@ class Engine:
                 result.messages.append(shown)
         elif isinstance(step, AskStep) and not quiet:
             result.messages.append(Message(self._fmt(state, step.ask)))
-        elif isinstance(step, LookupStep) and state.overlay is not None:
+        elif isinstance(step, _SETTLED_BY_APP) and state.overlay is not None:
             shown = self._render_overlay(state, state.overlay, not quiet)
             last = result.messages[-1] if result.messages else None
             if quiet and last is not None and not last.choices:
@@ -808,6 +828,8 @@ class Engine:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# Steps that wait for the app, which shows a menu of its own there or moves past them.
+_SETTLED_BY_APP = (LookupStep, HandoffStep)
 _CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
 _OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
 _NUMBER = re.compile(r"[0-9]{1,3}")
@@ -829,6 +851,14 @@ def _show(value: Value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _handoff(step: HandoffStep, variables: dict[str, Value]) -> Handoff:
+    """The case a handoff step asks for: only the shared variables that hold something."""
+    spec = step.handoff
+    summary = {name: variables.get(name) for name in spec.share
+               if variables.get(name) not in (None, "", [])}
+    return Handoff(summary=summary, topic=spec.topic, for_next_shift=spec.for_next_shift)
 
 
 def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:

@@ -29,16 +29,20 @@ class Frame(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Overlay:
-    """A menu the app shows in place of a waiting lookup step (search results, paging).
+    """A menu the app shows in place of a step that waits for it: a lookup (search
+    results, paging) or a handoff that cannot reach anyone now ("leave a message?").
 
     ``choices`` are (label, value) pairs. The engine understands three values itself:
     ``next`` (carry on after the step), ``restart`` (the flow again from its start) and
     ``flow:<id>``; any other value goes back to ``owner`` as an OverlayPick effect.
+    ``words``, when given, holds for each choice the other words (normalized) that pick
+    it when typed ("yes" for "Yes, leave a message"), besides its number and its label.
     Immutable, so states share it."""
 
     owner: str
     text: str
     choices: tuple[tuple[str, str], ...]
+    words: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -74,9 +78,12 @@ class State:
     # ------------------------------------------------------------- storage
 
     def to_dict(self) -> dict[str, Any]:
-        overlay = None if self.overlay is None else {
-            "owner": self.overlay.owner, "text": self.overlay.text,
-            "choices": [list(c) for c in self.overlay.choices]}
+        overlay: dict[str, Any] | None = None
+        if self.overlay is not None:
+            overlay = {"owner": self.overlay.owner, "text": self.overlay.text,
+                       "choices": [list(c) for c in self.overlay.choices]}
+            if self.overlay.words:
+                overlay["words"] = [sorted(w) for w in self.overlay.words]
         return {"stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
                 "vars": self.vars, "turn": self.turn, "retries": self.retries,
                 "locale": self.locale, "pending": self.pending, "overlay": overlay,
@@ -173,12 +180,17 @@ def _vars(value: object) -> dict[str, Value]:
 def _overlay(value: object) -> Overlay | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or set(value) != {"owner", "text", "choices"}:
-        raise ValueError("stored state: overlay is not {owner, text, choices}")
+    if not isinstance(value, dict) or not (
+            {"owner", "text", "choices"} <= set(value) <= {"owner", "text", "choices", "words"}):
+        raise ValueError("stored state: overlay is not {owner, text, choices[, words]}")
     choices = []
     for pair in _list(value["choices"], "overlay.choices"):
         if not isinstance(pair, list) or len(pair) != 2:
             raise ValueError("stored state: an overlay choice is not [label, value]")
         choices.append((_str(pair[0], "overlay label"), _str(pair[1], "overlay value")))
+    words = tuple(frozenset(_str(w, "overlay word") for w in _list(group, "overlay.words"))
+                  for group in _list(value.get("words", []), "overlay.words"))
+    if words and len(words) != len(choices):
+        raise ValueError("stored state: overlay words do not match its choices")
     return Overlay(_str(value["owner"], "overlay.owner"), _str(value["text"], "overlay.text"),
-                   tuple(choices))
+                   tuple(choices), words)

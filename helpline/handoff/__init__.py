@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from helpline.events import Handoff
+from helpline.events import Handoff, OverlayPick
 from helpline.handoff.desk import Desk, DeskEvent
 from helpline.handoff.relay import DESK, HandoffService
 
@@ -22,6 +22,8 @@ __all__ = ["Desk", "DeskEvent", "HandoffService", "install"]
 def install(app: App, desk: Desk) -> HandoffService:
     service = HandoffService(app, desk)
     app.effect_handlers[Handoff] = service.on_handoff
+    service.other_picks = app.effect_handlers.get(OverlayPick)  # e.g. the directory's
+    app.effect_handlers[OverlayPick] = service.on_pick
     app.intercept = service.intercept
     app.facts["desk"] = service.desk_takes_messages
     app.facts["advocates"] = service.advocates_on_shift

@@ -18,6 +18,10 @@
   thread on the desk, with every message in it (the person's words among them).
 * Outside office hours, or when nobody claims a case in time, the person gets an honest
   message with the emergency numbers and the choice to leave a message for the next shift.
+  At a handoff step (the flow did not ask itself: no ``for_next_shift``) that choice is a
+  menu of the app's own (an overlay, owner ``handoff``) in place of the flow's next
+  question, so the turn is one message; no case is opened unless the person says yes,
+  and either answer takes the flow on to its next step.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from helpline.events import (
     Handoff,
     Inbound,
     Message,
+    OverlayPick,
     TextUnit,
     split_framed,
     split_text,
@@ -47,13 +52,15 @@ from helpline.handoff.office_hours import OfficeHours
 from helpline.i18n import N_, language_name
 
 if TYPE_CHECKING:
-    from helpline.app import App, Turn
+    from helpline.app import App, EffectHandler, Turn
 
 log = logging.getLogger("helpline.handoff")
 
 DESK = "desk"  # the channel name of the desk in the operations queue
 ERASE_ADDRESS = "erase:"  # queued address "erase:<case id>": delete the case's thread
 MENU_VAR = "_case_menu"  # the person typed "menu" during a case: next typed answer is theirs
+OWNER = "handoff"  # of the overlay "leave a message?" in front of a handoff step
+LATER_YES, LATER_NO = "later:yes", "later:no"  # its values
 ALL = ("waiting", "claimed", "closed")
 
 # ---- to the person (their language)
@@ -79,6 +86,9 @@ T_LATER_YES = N_("OK. Your case number is {handle}. Write what you would like th
                  "know. An advocate will read it when they are on shift and reply here.")
 T_LATER_NO = N_("OK. Nothing more will be passed on, and no one will write to you about "
                 "this. You can ask for an advocate again from the menu.")
+# Declined at the handoff step, where nothing had been passed on yet (the advocate flow's
+# own words for "Not now").
+T_NOT_NOW = N_("That's OK. You can ask for this from the menu at any time.")
 T_CLAIMED = N_("An advocate has joined. They can read what you write here.")
 T_FROM_ADVOCATE = N_("Advocate: {text}")
 T_CLOSED = N_("The advocate has closed this chat. Thank you for talking with us. You can ask "
@@ -204,6 +214,8 @@ class HandoffService:
         self.hours = OfficeHours(h.hours, h.holidays, h.timezone or app.settings.timezone)
         self.canned = load_canned(h.canned)
         self.channel = DeskChannel(self)
+        # Who answers the picks of other owners' overlays (set by install).
+        self.other_picks: EffectHandler | None = None
 
     # ------------------------------------------------------------- availability
 
@@ -307,6 +319,21 @@ class HandoffService:
         text.append(question.text)
         return [Message("\n\n".join(text), question.choices)]
 
+    def _ask_later(self, turn: Turn) -> Message:
+        """Off shift at a handoff step: the honest words, the numbers and "leave a
+        message?" as the app's own menu in place of the flow's next question."""
+        locale = turn.state.locale or self.app.settings.default_language
+        text = [self._t(locale, T_OFF_SHIFT)]
+        if (hotline := self._hotline(locale)) is not None:
+            text.append(hotline)
+        text.append(self._t(locale, T_LATER_ASK))
+        yes = self.app.engine.config.words("yes")
+        return self.app.engine.show_overlay(
+            turn.state, OWNER, "\n\n".join(text),
+            [(self._t(locale, T_LATER_YES_BUTTON), LATER_YES),
+             (self._t(locale, T_LATER_NO_BUTTON), LATER_NO)],
+            words=[yes, ("no", "n")])
+
     def _later_question(self, locale: str | None, again: bool = False) -> Message:
         return Message(self._t(locale, T_LATER_AGAIN if again else T_LATER_ASK), (
             Choice(self._t(locale, T_LATER_YES_BUTTON), "h:later:yes"),
@@ -321,25 +348,57 @@ class HandoffService:
         if existing is not None:
             return [Message(self._t(locale, T_ALREADY, handle=existing.handle))]
         on_shift = self.hours.is_open(turn.now)
-        later = None if on_shift else "yes" if effect.for_next_shift else "asked"
-        case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
-                                     turn.now, later=later)
-        log.info("case %s opened (%s)", case.id, "on shift" if on_shift else "off shift")
-        if later == "yes":  # the flow asked, and they chose to leave a message
-            await self.cases.update(case, "wants_reply_later", "person", turn.now, later="yes")
-            await self._to_desk(case, ["", self._d(D_LATER_YES)])
+        if not on_shift and not effect.for_next_shift:
+            # The app asks, in place of the flow's next question; no case unless yes.
+            return [self._ask_later(turn)]
+        if not on_shift:  # the flow asked, and they chose to leave a message
+            case = await self._open_for_next_shift(turn, effect, locale)
             text = [self._t(locale, T_OFF_SHIFT)]
             if (hotline := self._hotline(locale)) is not None:
                 text.append(hotline)
             text.append(self._t(locale, T_FOR_NEXT_SHIFT, handle=case.handle))
             return [Message("\n\n".join(text))]
-        if not on_shift:  # nothing reaches the desk unless the person says yes
-            return self._offline(locale, T_OFF_SHIFT)
+        case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
+                                     turn.now)
+        log.info("case %s opened (on shift)", case.id)
         await self._to_desk(case, [""])
         place = await self.cases.place_in_queue(case)
         return [Message(self._t(locale, T_OPENED, handle=case.handle)),
                 Message(self._t(locale, T_ON_SHIFT, place=place)),
                 Message(self._t(locale, T_WHILE_WAITING))]
+
+    async def _open_for_next_shift(self, turn: Turn, effect: Handoff, locale: str) -> Case:
+        case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
+                                     turn.now, later="yes")
+        log.info("case %s opened (off shift)", case.id)
+        await self.cases.update(case, "wants_reply_later", "person", turn.now, later="yes")
+        await self._to_desk(case, ["", self._d(D_LATER_YES)])
+        return case
+
+    async def on_pick(self, turn: Turn, effect: Effect) -> list[Message]:
+        """An answer to "leave a message?" at a handoff step (other owners' picks go on to
+        ``other_picks``). Whatever is said here, the app then takes the flow on to the
+        handoff step's next step, in the same reply."""
+        assert isinstance(effect, OverlayPick)
+        if effect.owner != OWNER:
+            return await self.other_picks(turn, effect) if self.other_picks else []
+        handoff = self.app.engine.handoff_at(turn.state)
+        if handoff is None:
+            return []
+        if effect.value == "refresh":  # the language changed: the same question in it
+            return [self._ask_later(turn)]
+        locale = turn.state.locale or self.app.settings.default_language
+        if effect.value != LATER_YES:
+            return [Message(self._t(locale, T_NOT_NOW))]
+        if self.hours.is_open(turn.now):  # a shift began meanwhile: the usual request
+            return await self.on_handoff(turn, handoff)
+        existing = await self.cases.open_for(turn.pid)
+        if existing is not None:
+            return [Message(self._t(locale, T_ALREADY, handle=existing.handle))]
+        case = await self._open_for_next_shift(turn, handoff, locale)
+        # What they wrote in the flow is in; with nothing shared, they write it now.
+        said = T_FOR_NEXT_SHIFT if handoff.summary else T_LATER_YES
+        return [Message(self._t(locale, said, handle=case.handle))]
 
     async def intercept(self, turn: Turn, inbound: Inbound, command: str | None
                         ) -> list[Message] | None:
