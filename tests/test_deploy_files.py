@@ -1,13 +1,18 @@
 """The deployment files say what the deployment guide promises: pinned images and versions,
-no source mounts, nothing installed at start. (Building and running the images needs a
-container runtime and the internet; .ci/wheel-check runs the wheel itself.)"""
+no source mounts, nothing installed at start; systemd accepts the units. (Building and
+running the images needs a container runtime and the internet; .ci/wheel-check runs the
+wheel itself.)"""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,3 +73,23 @@ def test_the_systemd_unit_checks_before_it_runs() -> None:
     assert "ExecStart=/opt/helpline/bin/helpline run" in unit
     assert "EnvironmentFile=/etc/helpline/helpline.env" in unit
     assert "HELPLINE_SECRET_KEY=" not in unit.replace("(HELPLINE_SECRET_KEY=...", "")
+
+
+def test_systemd_itself_accepts_the_units(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` reads each unit as systemd would (every directive known,
+    every value valid), with the installed ``helpline`` in place of /opt/helpline's."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
+    helpline = Path(sys.executable).parent / "helpline"
+    assert helpline.is_file()
+    units = sorted((ROOT / "deploy" / "systemd").iterdir())
+    assert {u.name for u in units} >= {"helpline.service", "helpline-backup.service",
+                                       "helpline-backup.timer"}
+    for unit in units:
+        (tmp_path / unit.name).write_text(
+            unit.read_text().replace("/opt/helpline/bin/helpline", str(helpline)))
+    found = subprocess.run([analyze, "verify", "--man=no", *sorted(
+        str(p) for p in tmp_path.iterdir())], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path)
+    assert found.returncode == 0 and found.stderr.strip() == "", found.stderr
