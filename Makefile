@@ -50,6 +50,7 @@ $(MERMAID): tests/mermaid/package.json
 test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check helpline tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,0 +1,1 @@
+"""The flow language: its model, loader and checks, the pure engine, the graph."""
