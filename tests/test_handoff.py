@@ -619,9 +619,41 @@ async def test_the_desk_only_listens_to_its_own_topics(start_desk: Starter) -> N
     assert not [c for c in d.api.calls_to("sendMessage") if c.params["chat_id"] == -100555]
 
 
-def test_desk_event_is_plain_data() -> None:
-    event = DeskEvent("message", "5", "111", text="hi")
-    assert event.query == ""
+def test_the_desk_reads_advocates_words_and_claims_from_telegram_updates() -> None:
+    from telegram import Update
+
+    from helpline.handoff.telegram_desk import TelegramDesk
+
+    channel = TelegramChannel(TelegramOptions(token=TOKEN, api_url="http://127.0.0.1:9",
+                                              rate_limit=False))
+    desk = TelegramDesk(channel, FORUM)
+    chat = {"id": FORUM, "type": "supergroup", "title": "desk", "is_forum": True}
+    advocate = {"id": ADVOCATE, "is_bot": False, "first_name": "A"}
+
+    def message(**fields: Any) -> Update:
+        base = {"message_id": 9, "date": 0, "chat": chat, "from": advocate, "text": "hello",
+                "message_thread_id": 77, "is_topic_message": True}
+        return Update.de_json({"update_id": 1, "message": {**base, **fields}}, None)
+
+    def press(data: str, thread: int | None = 77) -> Update:
+        posted: dict[str, Any] = {"message_id": 3, "date": 0, "chat": chat, "text": "card"}
+        if thread is not None:
+            posted.update(message_thread_id=thread, is_topic_message=True)
+        return Update.de_json({"update_id": 2, "callback_query": {
+            "id": "q1", "from": advocate, "chat_instance": "c", "data": data,
+            "message": posted}}, None)
+
+    assert desk.event_of(message()) == DeskEvent("message", "77", str(ADVOCATE), text="hello")
+    lone = desk.event_of(message(text="a \ud800 b"))  # cleaned at the edge
+    assert lone is not None and lone.text == "a \ufffd b"
+    assert desk.event_of(message(**{"from": {"id": 5, "is_bot": True, "first_name": "b"}})
+                         ) is None  # the bot's own post
+    assert desk.event_of(message(is_topic_message=False, message_thread_id=None)) is None
+    assert desk.event_of(message(text=None, sticker=None)) is None
+    assert desk.event_of(press(CLAIM_PREFIX + "7")) == DeskEvent(
+        "claim", "77", str(ADVOCATE), query="q1")
+    assert desk.event_of(press("o:3:1")) is None  # not the desk's button
+    assert desk.event_of(press(CLAIM_PREFIX + "7", thread=None)) is None  # not in a topic
     assert callable(Cases)  # imported for the type
 
 

@@ -141,7 +141,7 @@ class TelegramDesk:
         return True
 
     async def _on_update(self, update: Update) -> None:
-        event = self._event(update)
+        event = self.event_of(update)
         query = update.callback_query
         if event is None:
             if query is not None:  # a press the desk doesn't know: still answer it
@@ -153,7 +153,10 @@ class TelegramDesk:
         if self._handler is not None:
             await self._handler(event)
 
-    def _event(self, update: Update) -> DeskEvent | None:
+    def event_of(self, update: Update) -> DeskEvent | None:
+        """What an update from the staff group means for the desk: an advocate's words in a
+        case's topic, or a press of a case's Claim button; None for anything else (the
+        bot's own posts, the group's general chat, service messages, other buttons)."""
         query = update.callback_query
         if query is not None:
             message = query.message
