@@ -23,9 +23,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import IO, Any
 
+from pydantic import ValidationError
+
+from helpline.flow import steps as kinds
+from helpline.flow.model import flow_model
 from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 
-TEXT_KEYS = ("say", "choose", "ask", "retry", "end")
 CANNED_NOTE = "written by the organisation's advocates: keep their calm, honest voice"
 WORD_NOTE = ("a word the person types here; several words separated by | all work, and "
              "the texts name the first. The English word always works too.")
@@ -48,36 +51,41 @@ def extract_flows(
     comment_tags: Collection[str],
     options: Mapping[str, Any],
 ) -> Iterator[Extracted]:
+    """Every text and typed word of a flow file, by what each step's kind says it shows
+    (``helpline.flow.steps``), at its line. A file that is not a valid flow gives none
+    (``flows check`` says what is wrong with it)."""
     located = _read(fileobj)
     if located is None:
         return
-    data = located.data
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
+    try:
+        flow = flow_model().model_validate(located.data)
+    except ValidationError:
         return
-    for step_id, step in data["steps"].items():
-        if not isinstance(step, dict):
-            continue
-        comments = [f"step {data.get('id', '?')}.{step_id}"]
-        if isinstance(step.get("note"), str):
-            comments.append(step["note"])
-        for key in TEXT_KEYS:
-            value = step.get(key)
-            if isinstance(value, str) and value.strip():
-                yield located.position(("steps", step_id, key)).line, None, value, comments
-        options_ = step.get("options")
-        if isinstance(options_, list):
-            for i, option in enumerate(options_):
-                if isinstance(option, dict) and isinstance(option.get("label"), str):
-                    note = [*comments, "a button label: keep it short"]
-                    if isinstance(option.get("note"), str):
-                        note.append(option["note"])
-                    line = located.position(("steps", step_id, "options", i, "label")).line
-                    yield line, None, option["label"], note
-                    yield from _words(located, ("steps", step_id, "options", i, "keywords"),
-                                      option.get("keywords"), [
-                                          *comments, f"picks the option \"{option['label']}\""])
-        yield from _words(located, ("steps", step_id, "skip"), step.get("skip"),
-                          [*comments, "skips the question"])
+    for step_id, step in flow.steps.items():
+        kind = kinds.kind_of(step)
+        comments = [f"step {flow.id}.{step_id}"]
+        if getattr(step, "note", None):
+            comments.append(step.note)
+        for path, text in kind.texts(step):
+            if not text.strip():
+                continue
+            note = list(comments)
+            if path[-1:] == ("label",):  # an option's label
+                note.append("a button label: keep it short")
+                option_note = getattr(_at(step, path[:-1]), "note", None)
+                if option_note:
+                    note.append(option_note)
+            yield located.position(("steps", step_id, *path)).line, None, text, note
+        for path, words, what in kind.words(step):
+            yield from _words(located, ("steps", step_id, *path), words, [*comments, what])
+
+
+def _at(step: object, path: tuple[str | int, ...]) -> object:
+    """What a key path inside a parsed step leads to (e.g. ``("options", 2)``)."""
+    found = step
+    for key in path:
+        found = found[key] if isinstance(key, int) else getattr(found, key)  # type: ignore[index]
+    return found
 
 
 def _words(located: Located, path: tuple[str | int, ...], words: object,

@@ -17,6 +17,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from helpline.flow import steps as kinds
 from helpline.flow.components import strongly_connected
 from helpline.flow.loader import (
     APP_VARS,
@@ -29,14 +30,10 @@ from helpline.flow.loader import (
 from helpline.flow.model import (
     FACTS,
     MAX_DEPTH,
-    AskStep,
     BranchStep,
-    CallStep,
     ChooseStep,
     Condition,
     Flow,
-    LookupStep,
-    ScheduleStep,
 )
 
 N = TypeVar("N", bound=Hashable)
@@ -75,9 +72,10 @@ Node = tuple[str, str]  # (flow, step)
 
 def _waits(flowset: FlowSet, flow: Flow, step_id: str, asking: set[str]) -> bool:
     step = flow.steps[step_id]
-    if isinstance(step, (ChooseStep, AskStep, LookupStep)):
+    kind = kinds.kind_of(step)
+    if kind.asks:
         return True
-    return isinstance(step, CallStep) and step.call in asking
+    return kind.call_kind == "call" and any(callee in asking for callee in kind.calls(step))
 
 
 def silent_loops(flowset: FlowSet) -> list[Problem]:
@@ -85,8 +83,7 @@ def silent_loops(flowset: FlowSet) -> list[Problem]:
     run time the engine stops after 100 steps with "Something went wrong"."""
     # Flows in which something asks (a call of one of them may wait for the person).
     asking = {flow.id for flow in flowset
-              if any(isinstance(s, (ChooseStep, AskStep, LookupStep))
-                     for s in flow.steps.values())}
+              if any(kinds.kind_of(s).asks for s in flow.steps.values())}
     edges: dict[Node, list[Node]] = {}
     for flow in flowset:
         source = flowset.sources[flow.id]
@@ -244,9 +241,9 @@ def _links(flowset: FlowSet, flow: Flow) -> list[_Link]:
     for step_id, step in flow.steps.items():
         for callee in called_flows(step):
             if callee in flowset:
-                links.append(_Link(callee, isinstance(step, CallStep),
-                                   isinstance(step, ScheduleStep), step_id,
-                                   "call" if isinstance(step, CallStep) else "schedule"))
+                kind = kinds.kind_of(step)
+                links.append(_Link(callee, kind.call_kind == "call", kind.call_kind == "later",
+                                   step_id, kind.key))
         for _, target in step_targets(step):
             if target.flow is not None and target.flow in flowset:
                 links.append(_Link(target.flow, False, False, step_id, "flow"))

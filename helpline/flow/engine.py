@@ -7,9 +7,7 @@ state.
 
 from __future__ import annotations
 
-import math
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -23,31 +21,25 @@ from helpline.events import (
     EraseData,
     Handoff,
     Inbound,
-    Lookup,
     Message,
     OverlayPick,
-    Schedule,
-    SetDisappearing,
 )
+from helpline.flow import steps as kinds
+from helpline.flow.conditions import holds
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import (
-    MAX_DEPTH,
     AnyStep,
     AskStep,
-    BranchStep,
     CallStep,
     ChooseStep,
     Condition,
-    DisappearingStep,
-    EndStep,
     HandoffStep,
     LookupStep,
-    SayStep,
-    ScheduleStep,
-    SetStep,
     Target,
 )
 from helpline.flow.state import Frame, Overlay, State, Value
+from helpline.flow.steps.handoff import handoff_of
+from helpline.flow.words import normalize
 from helpline.i18n import (
     N_,
     Nn_,
@@ -67,31 +59,6 @@ CHECKIN_VARS = ("checkin_in", "checkin_date")
 MAX_AUTO_STEPS = 100  # steps run for one inbound before the engine assumes a loop
 
 
-def normalize(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive form used to match words.
-
-    Every form a platform or a keyboard delivers folds to the same words: any case,
-    full-width and other compatibility forms (NFKD: "ｅｘｉｔ" is "exit"), accents and
-    other combining marks, invisible characters (Unicode format characters such as
-    zero-width spaces and joiners, bidi marks, soft hyphens; Hangul fillers; the Arabic
-    tatweel), punctuation around words ("exit!!"), and a Telegram command's bot name
-    ("/exit@AnyBot" is "/exit")."""
-    folded = text.casefold()
-    if not folded.isascii():  # ASCII has nothing to decompose: skip the slow part
-        decomposed = unicodedata.normalize("NFKD", folded)
-        folded = "".join(c for c in decomposed
-                         if not unicodedata.combining(c) and c not in _INVISIBLE
-                         and unicodedata.category(c) != "Cf").casefold()
-    if "@" in folded:
-        folded = _BOT_NAME.sub(r"\1", folded)
-    return " ".join(_NOT_WORD.sub(" ", folded).split())
-
-
-_NOT_WORD = re.compile(r"[^\w/]+")
-# "/exit@HelpBot" (from a command menu or a group): Telegram adds the bot's user name.
-_BOT_NAME = re.compile(r"(?:^|(?<=\s))(/\w+)@\w*")
-# Not format characters (Cf), but shown as nothing, or joining letters without changing them.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u0640\u2800\u180e")
 
 
 @dataclass(frozen=True)
@@ -320,14 +287,10 @@ class Engine:
             result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
             self._rerender(result)
             return result
-        if type(current) is ChooseStep:  # exact types: step models are never subclassed
-            self._answer_choice(result, current, said, payload)
-        elif type(current) is AskStep:
-            self._answer_ask(result, current, inbound, payload)
-        elif type(current) in _SETTLED_BY_APP and state.overlay is not None:
-            self._answer_overlay(result, state.overlay, said, payload)
-        else:  # not waiting for anything: carry on from here
+        if current is None:
             self.advance(result)
+        else:  # the step the person is at takes the answer (its kind says how)
+            kinds.kind_of(current).answer(self, result, current, inbound, said, payload)
         return result
 
     def advance(self, result: Result) -> Result:
@@ -335,16 +298,18 @@ class Engine:
         own in front of it); used by the app."""
         state = result.state
         top = self._current(state)
-        if isinstance(top, _SETTLED_BY_APP):
+        if top is not None and kinds.kind_of(top).settled_by_app:
             state.overlay = None
-            self._follow(result, top)
+            self.follow(result, cast(Target, top))
         self._run(result)
         return result
 
     def waits_for_app(self, state: State) -> bool:
         """Whether the person is at a lookup or handoff step the app has not settled yet:
         it shows a menu of its own there (``show_overlay``) or calls ``advance``."""
-        return state.overlay is None and isinstance(self._current(state), _SETTLED_BY_APP)
+        step = self._current(state)
+        return (state.overlay is None and step is not None
+                and kinds.kind_of(step).settled_by_app)
 
     def show_overlay(self, state: State, owner: str, text: str,
                      choices: Sequence[tuple[str, str]],
@@ -361,13 +326,13 @@ class Engine:
     def handoff_at(self, state: State) -> Handoff | None:
         """The Handoff the step the person is at asks for (None: not at a handoff step)."""
         step = self._current(state)
-        return _handoff(step, state.vars) if isinstance(step, HandoffStep) else None
+        return handoff_of(step, state.vars) if isinstance(step, HandoffStep) else None
 
     def _render_overlay(self, state: State, overlay: Overlay, question: bool = True) -> Message:
         return Message(overlay.text if question else "", tuple(
             Choice(label, f"o:{state.turn}:{i}") for i, (label, _) in enumerate(overlay.choices)))
 
-    def _answer_overlay(self, result: Result, overlay: Overlay, said: str,
+    def answer_overlay(self, result: Result, overlay: Overlay, said: str,
                         payload: str) -> None:
         state = result.state
         index: int | None = None
@@ -468,7 +433,7 @@ class Engine:
         if state.idle:
             self._start_flow(result, self.config.first_flow if not state.seen_welcome
                              else self.config.home_flow)
-        elif state.overlay is not None and isinstance(self._current(state), _SETTLED_BY_APP):
+        elif state.overlay is not None and _settled_by_app(self._current(state)):
             # The app's own menu (search results, a card, "leave a message?"): only its
             # owner can show it again in the new language.
             result.add_effect(OverlayPick(state.overlay.owner, "refresh"))
@@ -513,7 +478,7 @@ class Engine:
 
     # ------------------------------------------------------------- answers
 
-    def _answer_choice(self, result: Result, step: ChooseStep, said: str, payload: str) -> None:
+    def answer_choice(self, result: Result, step: ChooseStep, said: str, payload: str) -> None:
         state = result.state
         index: int | None = None
         if payload:
@@ -540,7 +505,7 @@ class Engine:
         state.retries = 0
         if step.save:
             state.vars[step.save] = option.value if option.value is not None else option.label
-        self._follow(result, option)
+        self.follow(result, option)
         self._run(result)
 
     def _visible(self, state: State, step: ChooseStep, facts: frozenset[str] | None
@@ -550,7 +515,7 @@ class Engine:
         if gated is None:  # most menus: every option, always
             return range(len(step.options))
         return [i for i, conditions in gated
-                if not conditions or all(_holds(c, state.vars, facts) for c in conditions)]
+                if not conditions or all(holds(c, state.vars, facts) for c in conditions)]
 
     def _match_option(self, state: State, step: ChooseStep, said: str,
                       facts: frozenset[str] | None = None) -> int | None:
@@ -565,7 +530,7 @@ class Engine:
                 return i
         return None
 
-    def _answer_ask(self, result: Result, step: AskStep, inbound: Inbound, payload: str) -> None:
+    def answer_ask(self, result: Result, step: AskStep, inbound: Inbound, payload: str) -> None:
         state = result.state
         if payload or inbound.kind != "text" or not inbound.text.strip():
             result.messages.append(Message(self._t(state, T_STALE) if payload else
@@ -576,7 +541,7 @@ class Engine:
         if normalize(answer) in {form for w in step.skip for form in self._forms(w)}:
             state.vars.pop(step.save, None)
             state.retries = 0
-            self._follow(result, step)
+            self.follow(result, step)
             self._run(result)
             return
         kept = step.validate_.max_length if step.validate_ is not None else ASK_KEPT
@@ -598,7 +563,7 @@ class Engine:
             return
         state.retries = 0
         state.vars[step.save] = value
-        self._follow(result, step)
+        self.follow(result, step)
         self._run(result)
 
     def _answer_location(self, result: Result, point: tuple[float, float]) -> bool:
@@ -611,7 +576,7 @@ class Engine:
         state.retries = 0
         state.vars[step.save] = SHARED_LOCATION
         result.near = point
-        self._follow(result, step)
+        self.follow(result, step)
         self._run(result)
         result.near = None  # used once (or not at all): forgotten
         return True
@@ -649,7 +614,7 @@ class Engine:
         self._run(result)
         return result
 
-    def _follow(self, result: Result, target: Target) -> bool:
+    def follow(self, result: Result, target: Target) -> bool:
         """Move the top frame along ``target``. Returns False when the flow just ended."""
         state = result.state
         if state.overlay is not None:
@@ -663,9 +628,9 @@ class Engine:
         if target.next is not None:
             state.stack[-1] = self._frame(frame.flow, target.next)  # frames are immutable
             return True
-        return self._return(result)
+        return self.leave_flow(result)
 
-    def _return(self, result: Result) -> bool:
+    def leave_flow(self, result: Result) -> bool:
         """The top flow ended: pop it and continue after the caller's call step."""
         state = result.state
         state.stack.pop()
@@ -673,85 +638,28 @@ class Engine:
             return False
         caller = self.flows[state.stack[-1].flow].steps[state.stack[-1].step]
         if isinstance(caller, CallStep):
-            return self._follow(result, caller)
+            return self.follow(result, caller)
         return True
 
     def _run(self, result: Result) -> None:
-        """Run steps from the top frame until one waits for an answer or the stack empties."""
+        """Run steps from the top frame until one waits for an answer or the stack empties;
+        each step's kind says what it does (``helpline.flow.steps``)."""
         state = result.state
         steps_of = self.flows.flows
+        kind_of = kinds.kind_of
         for _ in range(MAX_AUTO_STEPS):
             if not state.stack:
                 return
             frame = state.stack[-1]
-            step = steps_of[frame.flow].steps[frame.step]  # exact types below: never subclassed
-            if type(step) is ChooseStep:
-                state.turn += 1
-                result.messages.append(self._render_choose(state, step, facts=result.facts))
+            step = steps_of[frame.flow].steps[frame.step]
+            then = kind_of(step).run(self, result, step)
+            if then is kinds.Then.WAIT:
                 return
-            if type(step) is AskStep:
-                state.turn += 1
-                result.messages.append(Message(self._fmt(state, step.ask)))
-                return
-            if type(step) is SayStep:
-                result.messages.append(Message(self._fmt(state, step.say)))
-            elif type(step) is SetStep:
-                state.vars.update(step.set)
-            elif type(step) is BranchStep:
-                self._follow(result, _branch_target(step, state.vars, result.facts))
-                continue
-            elif type(step) is CallStep:
-                if len(state.stack) >= MAX_DEPTH:
-                    self._recover(result)
-                    return
-                state.stack.append(Frame(flow=step.call, step=self.flows[step.call].start))
-                continue
-            elif type(step) is LookupStep:
-                spec = step.lookup
-                criteria = {
-                    key: state.vars.get(name)
-                    for key in ("needs", "area", "language", "age_group", "gender", "cost",
-                                "documents")
-                    if (name := getattr(spec, key)) is not None
-                }
-                state.overlay = None
-                near = (result.near if spec.area is not None
-                        and state.vars.get(spec.area) == SHARED_LOCATION else None)
-                result.near = None
-                result.add_effect(Lookup(criteria=criteria, limit=spec.limit, near=near))
-                return  # waits: the app shows results (an overlay) or calls advance()
-            elif type(step) is HandoffStep:
-                state.overlay = None
-                result.add_effect(_handoff(step, state.vars))
-                # Waits: the app answers, then calls advance(); or, when no one can be
-                # reached now, asks its own question (an overlay) in place of the next one.
-                return
-            elif type(step) is ScheduleStep:
-                plan = step.schedule
-                # What is shown later in this turn already counts the change (the app
-                # carries the effect out before anything is sent).
-                if plan.cancel:
-                    result.add_effect(CancelSchedules())
-                    result.facts = _without(result.facts, "checkin")
-                elif plan.after_hours is not None and plan.flow is not None:
-                    hours = _number(plan.after_hours, state.vars)
-                    if hours is not None and 0 < hours <= 366 * 24:
-                        result.add_effect(Schedule(plan.kind, hours, plan.flow))
-                        if result.facts is not None:
-                            result.facts = result.facts | {"checkin"}
-            elif type(step) is DisappearingStep:
-                seconds = _number(step.disappearing, state.vars)
-                if seconds is not None and 0 <= seconds <= 365 * 86400:
-                    result.add_effect(SetDisappearing(int(seconds)))
-            elif type(step) is EndStep:
-                if isinstance(step.end, str):
-                    result.messages.append(Message(self._fmt(state, step.end)))
-                self._return(result)
-                continue
-            self._follow(result, cast(Target, step))  # every kind left is a Target
-        self._recover(result)
+            if then is kinds.Then.FOLLOW:
+                self.follow(result, cast(Target, step))  # a kind that follows is a Target
+        self.recover(result)
 
-    def _recover(self, result: Result) -> None:
+    def recover(self, result: Result) -> None:
         """A flow looped without waiting or nested too deep: go home rather than spin."""
         state = result.state
         result.messages.append(Message(self._t(state, T_LOOP)))
@@ -760,7 +668,7 @@ class Engine:
         step = home.steps[home.start]
         if isinstance(step, ChooseStep):
             state.turn += 1
-            result.messages.append(self._render_choose(state, step, facts=result.facts))
+            result.messages.append(self.render_choose(state, step, facts=result.facts))
         else:
             state.stack = []
 
@@ -771,7 +679,7 @@ class Engine:
             return
         step = self._current(state)
         if isinstance(step, ChooseStep):
-            shown = self._render_choose(state, step, question=not quiet, facts=result.facts)
+            shown = self.render_choose(state, step, question=not quiet, facts=result.facts)
             last = result.messages[-1] if result.messages else None
             if quiet and last is not None and not last.choices:
                 # "Sorry, I didn't catch that." and the options again, in one message.
@@ -779,8 +687,8 @@ class Engine:
             else:
                 result.messages.append(shown)
         elif isinstance(step, AskStep) and not quiet:
-            result.messages.append(Message(self._fmt(state, step.ask)))
-        elif isinstance(step, _SETTLED_BY_APP) and state.overlay is not None:
+            result.messages.append(Message(self.fmt(state, step.ask)))
+        elif _settled_by_app(step) and state.overlay is not None:
             shown = self._render_overlay(state, state.overlay, not quiet)
             last = result.messages[-1] if result.messages else None
             if quiet and last is not None and not last.choices:
@@ -790,7 +698,7 @@ class Engine:
 
     # ------------------------------------------------------------- rendering
 
-    def _render_choose(self, state: State, step: ChooseStep, question: bool = True,
+    def render_choose(self, state: State, step: ChooseStep, question: bool = True,
                        facts: frozenset[str] | None = None) -> Message:
         locale = state.locale or self.config.default_locale
         cached = self._labels.get((locale, id(step)))
@@ -804,12 +712,12 @@ class Engine:
                             for i in self._visible(state, step, facts))
         else:
             choices = tuple(map(Choice, labels, [prefix + i for i in _INDEXES[:len(labels)]]))
-        return Message(self._fmt(state, step.choose) if question else "", choices)
+        return Message(self.fmt(state, step.choose) if question else "", choices)
 
     def _t(self, state: State, message: str) -> str:
         return self.tr.gettext(state.locale or self.config.default_locale, message)
 
-    def _fmt(self, state: State, message: str) -> str:
+    def fmt(self, state: State, message: str) -> str:
         text = self._t(state, message)
         if "{" not in text:  # most texts show no variable
             return text
@@ -829,11 +737,14 @@ class Engine:
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 # Steps that wait for the app, which shows a menu of its own there or moves past them.
-_SETTLED_BY_APP = (LookupStep, HandoffStep)
 _CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
 _OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _INDEXES = tuple(str(i) for i in range(64))  # option indexes as payload text (12 at most)
+
+
+def _settled_by_app(step: object) -> bool:
+    return step is not None and kinds.kind_of(step).settled_by_app
 
 
 def _option_number(said: str, count: int) -> int | None:
@@ -851,14 +762,6 @@ def _show(value: Value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _handoff(step: HandoffStep, variables: dict[str, Value]) -> Handoff:
-    """The case a handoff step asks for: only the shared variables that hold something."""
-    spec = step.handoff
-    summary = {name: variables.get(name) for name in spec.share
-               if variables.get(name) not in (None, "", [])}
-    return Handoff(summary=summary, topic=spec.topic, for_next_shift=spec.for_next_shift)
 
 
 def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:
@@ -889,19 +792,6 @@ def _validate(step: AskStep, answer: str) -> tuple[Value, str | None]:
     return answer, None
 
 
-def _number(spec: str | float, variables: dict[str, Value]) -> float | None:
-    if isinstance(spec, (int, float)):
-        return float(spec)
-    value = variables.get(spec)
-    try:
-        number = float(value) if isinstance(value, (int, float, str)) else None
-    except ValueError:
-        return None
-    if number is None or isinstance(value, bool) or not math.isfinite(number):
-        return None
-    return number
-
-
 def _typed_words(flows: FlowSet) -> set[str]:
     """Every skip word and option keyword in the flows."""
     words: set[str] = set()
@@ -912,46 +802,6 @@ def _typed_words(flows: FlowSet) -> set[str]:
             elif isinstance(step, ChooseStep):
                 words.update(k for option in step.options for k in option.keywords)
     return words
-
-
-def _without(facts: frozenset[str] | None, fact: str) -> frozenset[str] | None:
-    return None if facts is None else facts - {fact}
-
-
-def _branch_target(step: BranchStep, variables: dict[str, Value],
-                   facts: frozenset[str] | None = None) -> Target:
-    for case in step.branch:
-        if all(_holds(c, variables, facts) for c in case.conditions):
-            return case
-    return step.else_ or Target()
-
-
-def _holds(cond: Condition, variables: dict[str, Value],
-           facts: frozenset[str] | None = None) -> bool:
-    if cond.var is None:  # available / unavailable: what the app told this turn
-        has = facts is None or cond.fact in facts
-        return has if cond.available is not None else not has
-    value = variables.get(cond.var)
-    if cond.is_set is not None and (value not in (None, "", [])) != cond.is_set:
-        return False
-    if cond.equals is not None and not _same(value, cond.equals):
-        return False
-    if cond.not_equals is not None and _same(value, cond.not_equals):
-        return False
-    if cond.in_ is not None and not any(_same(value, v) for v in cond.in_):
-        return False
-    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if cond.gt is not None and (number is None or not number > cond.gt):
-        return False
-    return not (cond.lt is not None and (number is None or not number < cond.lt))
-
-
-def _same(value: Value, wanted: object) -> bool:
-    if isinstance(value, list):
-        return any(_same(v, wanted) for v in value)
-    if isinstance(value, str) and isinstance(wanted, str):
-        return normalize(value) == normalize(wanted)
-    return value == wanted
 
 
 __all__: Sequence[str] = ["Engine", "EngineConfig", "Language", "Result", "normalize"]

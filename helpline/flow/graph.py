@@ -8,22 +8,9 @@ label, a branch's condition, ``else``, ``call``, ``later``.
 
 from __future__ import annotations
 
+from helpline.flow import steps as kinds
 from helpline.flow.loader import called_flows, step_targets
-from helpline.flow.model import (
-    AskStep,
-    BranchStep,
-    CallStep,
-    ChooseStep,
-    Condition,
-    DisappearingStep,
-    EndStep,
-    Flow,
-    HandoffStep,
-    LookupStep,
-    SayStep,
-    ScheduleStep,
-    SetStep,
-)
+from helpline.flow.model import BranchCase, Condition, Flow, Option
 
 ENTRY = "entry"  # the start node: no step id can be this (step ids get a prefix)
 
@@ -69,33 +56,7 @@ def condition_label(cond: Condition) -> str:
 
 def _describe(step: object) -> str:
     """What a node says: its kind, and its text or what it does."""
-    if isinstance(step, SayStep):
-        return f"say: {step.say}"
-    if isinstance(step, ChooseStep):
-        return f"choose: {step.choose}"
-    if isinstance(step, AskStep):
-        return f"ask: {step.ask} → {step.save}"
-    if isinstance(step, EndStep):
-        return f"end: {step.end}" if isinstance(step.end, str) else "end"
-    if isinstance(step, SetStep):
-        return "set " + ", ".join(f"{k} = {v}" for k, v in step.set.items())
-    if isinstance(step, BranchStep):
-        return "branch"
-    if isinstance(step, CallStep):
-        return f"call {step.call}"
-    if isinstance(step, LookupStep):
-        return "look up services"
-    if isinstance(step, HandoffStep):
-        shared = ", ".join(step.handoff.share)
-        return f"hand off to an advocate ({shared})" if shared else "hand off to an advocate"
-    if isinstance(step, ScheduleStep):
-        spec = step.schedule
-        if spec.cancel:
-            return "cancel check-ins"
-        return f"schedule {spec.flow} after {spec.after_hours} h"
-    if isinstance(step, DisappearingStep):
-        return f"disappearing after {step.disappearing} s"
-    return type(step).__name__
+    return kinds.kind_of(step).label(step)
 
 
 def mermaid(flow: Flow) -> str:
@@ -113,24 +74,18 @@ def mermaid(flow: Flow) -> str:
     for step_id, step in flow.steps.items():
         node = _step_node(step_id)
         text = _label(f"{step_id} · {_describe(step)}", 48)
-        if isinstance(step, BranchStep):
-            shape = ("{{", "}}")
-        elif isinstance(step, EndStep):
-            shape = ("([", "])")
-        else:
-            shape = ("[", "]")
+        kind = kinds.kind_of(step)
+        shape = kind.shape
         lines.append(f'  {node}{shape[0]}"{text}"{shape[1]}')
         for keys, target in step_targets(step):
             edge = ""
-            if keys and keys[0] == "options" and isinstance(step, ChooseStep):
-                option = step.options[int(keys[1])]
-                label = option.label
-                if option.conditions:
-                    label = f"{label} (if {' and '.join(map(condition_label, option.conditions))})"
+            if isinstance(target, Option):  # an edge says what leads along it
+                label = target.label
+                if target.conditions:
+                    label = f"{label} (if {' and '.join(map(condition_label, target.conditions))})"
                 edge = f'|"{_label(label, 48)}"|'
-            elif keys and keys[0] == "branch" and isinstance(step, BranchStep):
-                case = step.branch[int(keys[1])]
-                edge = f'|"{_label(" and ".join(map(condition_label, case.conditions)), 48)}"|'
+            elif isinstance(target, BranchCase):
+                edge = f'|"{_label(" and ".join(map(condition_label, target.conditions)), 48)}"|'
             elif keys and keys[0] == "else":
                 edge = '|"else"|'
             if target.next:
@@ -138,6 +93,6 @@ def mermaid(flow: Flow) -> str:
             elif target.flow:
                 lines.append(f"  {node} -->{edge} {flow_node(target.flow)}")
         for callee in called_flows(step):
-            arrow = '-.->|"call"|' if isinstance(step, CallStep) else '-.->|"later"|'
+            arrow = f'-.->|"{kind.call_kind}"|'
             lines.append(f"  {node} {arrow} {flow_node(callee)}")
     return "\n".join(lines) + "\n"

@@ -15,24 +15,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from helpline.flow import steps as kinds
 from helpline.flow.components import strongly_connected
 from helpline.flow.model import (
     MAX_DEPTH,
-    STEP_KINDS,
-    STEP_MODELS,
-    AnyStep,
-    AskStep,
     BranchStep,
-    CallStep,
-    ChooseStep,
     EndStep,
     Flow,
     HandoffStep,
     LookupStep,
-    SayStep,
-    ScheduleStep,
-    SetStep,
     Target,
+    flow_model,
     step_kind,
 )
 from helpline.flow.yamlsource import Located, Position, YamlSyntaxError, load_located
@@ -83,21 +76,23 @@ class FlowSet:
         return iter(self.flows.values())
 
     def text_of(self, ref: str) -> str | None:
-        """The (English) text the step ``flow.step`` shows: a say, a question, or, for a
-        call, the text of the called flow's first step. None when it shows none."""
+        """The (English) text the step ``flow.step`` shows (the one under its kind key: a
+        say, a question, a last line), or, for a call, the text of the called flow's first
+        step. None when it shows none."""
         flow_id, _, step_id = ref.partition(".")
         for _ in range(MAX_DEPTH):
             flow = self.flows.get(flow_id)
             step = flow.steps.get(step_id) if flow is not None else None
-            if isinstance(step, SayStep):
-                return step.say
-            if isinstance(step, ChooseStep):
-                return step.choose
-            if isinstance(step, AskStep):
-                return step.ask
-            if not isinstance(step, CallStep) or step.call not in self.flows:
+            if step is None:
                 return None
-            flow_id, step_id = step.call, self.flows[step.call].start
+            kind = kinds.kind_of(step)
+            text = next((t for path, t in kind.texts(step) if path == (kind.key,)), None)
+            if text is not None:
+                return text
+            called = kind.calls(step) if kind.call_kind == "call" else []
+            if not called or called[0] not in self.flows:
+                return None
+            flow_id, step_id = called[0], self.flows[called[0]].start
         return None
 
 
@@ -172,7 +167,7 @@ def _load_file(path: Path) -> tuple[Flow | None, FlowSource | None, list[Problem
         return None, None, [*problems, Problem(name, 1, 1, "a flow file must be a mapping with "
                                                "id, title, start and steps")]
     try:
-        flow = Flow.model_validate(located.data)
+        flow = flow_model().model_validate(located.data)
     except ValidationError as exc:
         problems.extend(_schema_problems(name, located, exc))
         partial = _partial_flow(located.data, exc)
@@ -229,7 +224,7 @@ def _partial_flow(data: dict[str, object], exc: ValidationError) -> Flow | None:
         else:
             patched[step_id] = {"end": True}
     try:
-        return Flow.model_validate({**data, "steps": patched})
+        return flow_model().model_validate({**data, "steps": patched})
     except ValidationError:
         return None
 
@@ -248,7 +243,7 @@ def _raw_targets(raw: object) -> Iterator[tuple[str, str]]:
 
 def _strip_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """Pydantic puts the union tag after a step id; the YAML has no such level."""
-    if len(loc) > 2 and loc[0] == "steps" and loc[2] in STEP_KINDS:
+    if len(loc) > 2 and loc[0] == "steps" and loc[2] in kinds.KINDS:
         return (*loc[:2], *loc[3:])
     return loc
 
@@ -256,7 +251,8 @@ def _strip_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """The model whose fields are valid at ``loc`` (for suggesting a key), if known."""
     if len(loc) >= 3 and loc[0] == "steps" and isinstance(loc[2], str):
-        model = STEP_MODELS.get(loc[2])
+        kind = kinds.KINDS.get(loc[2])
+        model = None if kind is None else kind.model
         rest = loc[3:-1]
         while model is not None and rest:
             head, *tail = rest
@@ -316,18 +312,19 @@ def _schema_problems(name: str, located: Located, exc: ValidationError) -> list[
             raw = located.data
             for part in loc:
                 raw = raw.get(part) if isinstance(raw, dict) else None
-            present = [k for k in STEP_KINDS if isinstance(raw, dict) and k in raw]
+            present = [k for k in kinds.KINDS if isinstance(raw, dict) and k in raw]
             if present:
                 message = (f"step '{loc[-1]}' has more than one kind ({', '.join(present)}); "
                            "split it into one step per kind")
             else:
                 keys = list(raw) if isinstance(raw, dict) else []
                 guesses = [
-                    difflib.get_close_matches(str(k), STEP_KINDS, n=2, cutoff=0.6) for k in keys
+                    difflib.get_close_matches(str(k), list(kinds.KINDS), n=2, cutoff=0.6)
+                    for k in keys
                 ]
                 guess = next((" or ".join(f"'{x}'" for x in g) for g in guesses if g), None)
                 hint = (f"did you mean {guess}?" if guess
-                        else "start it with one of: " + ", ".join(STEP_KINDS))
+                        else "start it with one of: " + ", ".join(kinds.KINDS))
                 message = f"step '{loc[-1]}' has no kind; {hint}"
         elif kind == "missing":
             message = f"missing required key '{loc[-1]}'{where}; add it"
@@ -347,56 +344,25 @@ def _schema_problems(name: str, located: Located, exc: ValidationError) -> list[
 # ---------------------------------------------------------------- graph checks
 
 
-def step_targets(step: AnyStep) -> list[tuple[tuple[str | int, ...], Target]]:
+def step_targets(step: object) -> list[tuple[tuple[str | int, ...], Target]]:
     """Every target a step can go to, with the key path (inside the step) where it is written."""
-    found: list[tuple[tuple[str | int, ...], Target]] = []
-    if isinstance(step, EndStep):
-        return found
-    if step.has_target:
-        found.append(((), step))
-    if isinstance(step, ChooseStep):
-        found.extend((("options", i), option) for i, option in enumerate(step.options))
-    if isinstance(step, BranchStep):
-        found.extend((("branch", i), case) for i, case in enumerate(step.branch))
-        if step.else_ is not None:
-            found.append((("else",), step.else_))
-    return found
+    return kinds.targets_of(step)
 
 
-def called_flows(step: AnyStep) -> list[str]:
-    if isinstance(step, CallStep):
-        return [step.call]
-    if isinstance(step, ScheduleStep) and step.schedule.flow is not None:
-        return [step.schedule.flow]
-    return []
+def called_flows(step: object) -> list[str]:
+    return kinds.calls_of(step)
 
 
-def step_texts(step: AnyStep) -> Iterable[tuple[tuple[str | int, ...], str]]:
+def step_texts(step: object) -> Iterable[tuple[tuple[str | int, ...], str]]:
     """Every user-facing text of a step, with the key path where it is written."""
-    if isinstance(step, SayStep):
-        yield ("say",), step.say
-    elif isinstance(step, ChooseStep):
-        yield ("choose",), step.choose
-        for i, option in enumerate(step.options):
-            yield ("options", i, "label"), option.label
-        if step.retry:
-            yield ("retry",), step.retry
-    elif isinstance(step, AskStep):
-        yield ("ask",), step.ask
-        if step.retry:
-            yield ("retry",), step.retry
-    elif isinstance(step, EndStep) and isinstance(step.end, str):
-        yield ("end",), step.end
+    return kinds.texts_of(step)
 
 
 def saved_vars(flows: FlowSet) -> set[str]:
     names: set[str] = set()
     for flow in flows:
         for step in flow.steps.values():
-            if isinstance(step, (AskStep, ChooseStep)) and step.save:
-                names.add(step.save)
-            elif isinstance(step, SetStep):
-                names.update(step.set)
+            names.update(kinds.kind_of(step).saves(step))
     return names
 
 
@@ -434,11 +400,11 @@ def _check_graph(flowset: FlowSet) -> list[Problem]:
                                             _unknown_flow(target.flow, flowset, step_id)))
             for callee in called_flows(step):
                 if callee not in flowset and callee not in flowset.broken:
-                    key = "call" if isinstance(step, CallStep) else "schedule"
+                    key = kinds.kind_of(step).key
                     pos = at("steps", step_id, key)
                     problems.append(Problem(name, pos.line, pos.column,
                                             _unknown_flow(callee, flowset, step_id)))
-            if not isinstance(step, (EndStep, ChooseStep, BranchStep)) and not step.has_target:
+            if kinds.kind_of(step).needs_target and not step.has_target:
                 pos = at("steps", step_id)
                 problems.append(Problem(name, pos.line, pos.column,
                                         f"step '{step_id}' has no way forward; add 'next: <step>' "
@@ -523,12 +489,12 @@ def can_finish(flowset: FlowSet) -> set[str]:
                     next_preds.setdefault((flow.id, target.next), []).append(node)
                 if target.flow is not None:
                     flow_preds.setdefault(target.flow, []).append(node)
-            if isinstance(step, CallStep):
-                flow_preds.setdefault(step.call, []).append(node)
+            for callee in kinds.inner_calls(step):
+                flow_preds.setdefault(callee, []).append(node)
 
     def passes(node: tuple[str, str]) -> bool:
         step = flowset[node[0]].steps[node[1]]
-        if isinstance(step, CallStep) and step.call not in finishing:
+        if any(callee not in finishing for callee in kinds.inner_calls(step)):
             return False
         return any((target.next is not None and (node[0], target.next) in good)
                    or (target.flow is not None and target.flow in finishing)
@@ -553,8 +519,7 @@ def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
     calls: dict[str, list[str]] = {f.id: [] for f in flowset}
     for flow in flowset:
         for step in flow.steps.values():
-            if isinstance(step, CallStep) and step.call in flowset:
-                calls[flow.id].append(step.call)
+            calls[flow.id].extend(c for c in kinds.inner_calls(step) if c in flowset)
     finishing = can_finish(flowset)
     order = {flow_id: i for i, flow_id in enumerate(calls)}
     problems: list[Problem] = []
@@ -568,8 +533,8 @@ def _check_call_cycles(flowset: FlowSet) -> list[Problem]:
         cycle = _cycle_through(start, calls, members)
         source = flowset.sources[start]
         step_id = next(s for s, st in flowset[start].steps.items()
-                       if isinstance(st, CallStep) and st.call == cycle[1 % len(cycle)])
-        pos = source.where("steps", step_id, "call")
+                       if cycle[1 % len(cycle)] in kinds.inner_calls(st))
+        pos = source.where("steps", step_id, kinds.kind_of(flowset[start].steps[step_id]).key)
         chain = " -> ".join([*cycle, cycle[0]])
         problems.append(Problem(str(source.path), pos.line, pos.column,
                                 f"call cycle with no exit: {chain}; let one of these flows "
