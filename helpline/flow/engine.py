@@ -8,7 +8,7 @@ state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -204,42 +204,73 @@ class Engine:
     # ------------------------------------------------------------- entry point
 
     def step(self, state: State, inbound: Inbound) -> Result:
+        """The next state, messages and effects: the first link of ``_CHAIN`` that takes
+        the event answers it (quick exit first, in every state); otherwise the step the
+        person is at takes it as its answer."""
+        event = self._begin(state, inbound)
+        for link in _CHAIN:
+            answered = link(self, event)
+            if answered is not None:
+                return answered
+        return self._answer(event)
+
+    def _begin(self, state: State, inbound: Inbound) -> _Event:
         state = state.clone()
         gap = inbound.at - state.last_seen if state.last_seen else 0.0
         state.last_seen = inbound.at
         if inbound.locale_hint and state.locale is None:
             state.locale = self._known_locale(inbound.locale_hint)
-        result = Result(state, facts=self.config.default_facts if inbound.facts is None
-                        else inbound.facts)
-        said = normalize(inbound.text) if inbound.kind == "text" else ""
-        payload = inbound.payload if inbound.kind == "button" else ""
-
         if state.turn == 0:
             # Buttons carry the turn: starting from the clock means a button left over from
             # an earlier, erased conversation never matches a question of this one.
             state.turn = max(1, int(inbound.at))
-        command = self._global_command(said, payload)
-        if command == "quick_exit":
-            return self._quick_exit(state)
-        if not self._stack_is_valid(state):
-            # Saved before the flows were edited (a step renamed or removed): go home.
-            result.messages.append(Message(self._t(state, T_LOOP)))
-            state.pending = None
-            return self._start_flow(result, self.config.home_flow)
-        if inbound.kind == "timer":
-            state.pending = None
-            if inbound.payload in self.flows:
-                return self._start_flow(result, inbound.payload)
-            return result
-        if inbound.channel:
-            state.vars["channel"] = inbound.channel
+        said = normalize(inbound.text) if inbound.kind == "text" else ""
+        payload = inbound.payload if inbound.kind == "button" else ""
+        result = Result(state, facts=self.config.default_facts if inbound.facts is None
+                        else inbound.facts)
+        return _Event(inbound, result, said, payload, gap, self._global_command(said, payload))
+
+    # The links of the chain, in order: each answers the event (a Result) or passes (None).
+
+    def _on_quick_exit(self, event: _Event) -> Result | None:
+        return self._quick_exit(event.state) if event.command == "quick_exit" else None
+
+    def _on_edited_flows(self, event: _Event) -> Result | None:
+        """Saved before the flows were edited (a step renamed or removed): go home."""
+        state = event.state
+        if self._stack_is_valid(state):
+            return None
+        event.result.messages.append(Message(self._t(state, T_LOOP)))
+        state.pending = None
+        return self._start_flow(event.result, self.config.home_flow)
+
+    def _on_timer(self, event: _Event) -> Result | None:
+        """A check-in that is due starts its flow."""
+        if event.inbound.kind != "timer":
+            return None
+        event.state.pending = None
+        if event.inbound.payload in self.flows:
+            return self._start_flow(event.result, event.inbound.payload)
+        return event.result
+
+    def _on_pending(self, event: _Event) -> Result | None:
+        """The answer to a confirmation the engine asked for (erase, language)."""
+        state, result = event.state, event.result
+        if event.inbound.channel:
+            state.vars["channel"] = event.inbound.channel
         if state.pending == "erase":
-            return self._erase_answer(result, said, payload)
-        if state.pending == "language" and self._language_answer(result, said, payload):
+            return self._erase_answer(result, event.said, event.payload)
+        if state.pending == "language" and self._language_answer(result, event.said,
+                                                                 event.payload):
             return result
         if state.pending == "language" and state.idle and state.locale is None:
             state.locale = self.config.default_locale  # first question unanswered: go on
         state.pending = None
+        return None
+
+    def _on_command(self, event: _Event) -> Result | None:
+        """Erase, language, menu, help: anywhere, in the person's words or by button."""
+        state, result, command = event.state, event.result, event.command
         if command == "erase":
             state.pending = "erase"
             result.messages.append(Message(
@@ -251,47 +282,71 @@ class Engine:
         if command == "language":
             return self._ask_language(result, everyone=False)
         if command == "menu":
-            return self._start_flow(result, self.config.home_flow if state.seen_welcome
-                                    else self.config.first_flow)
+            return self._start_flow(result, self._menu_flow(state))
         if command == "help":
             result.messages.append(Message(self._help_text(state)))
             if state.idle:  # "help" is a likely first message: go on to the welcome
-                return self._start_flow(result, self.config.home_flow if state.seen_welcome
-                                        else self.config.first_flow)
+                return self._start_flow(result, self._menu_flow(state))
             self._rerender(result)
             return result
+        return None
 
-        if inbound.location is not None and self._answer_location(result, inbound.location):
-            return result
-        if inbound.kind == "unsupported":
-            result.messages.append(Message(self._t(state, T_TEXT_ONLY)))
-            if state.idle:
-                return self._start_flow(result, self.config.first_flow if not state.seen_welcome
-                                        else self.config.home_flow)
-            self._rerender(result, quiet=True)
-            return result
+    def _on_location(self, event: _Event) -> Result | None:
+        location = event.inbound.location
+        if location is not None and self._answer_location(event.result, location):
+            return event.result
+        return None
+
+    def _on_unsupported(self, event: _Event) -> Result | None:
+        """A photo, a sticker, a voice note: only text is read."""
+        if event.inbound.kind != "unsupported":
+            return None
+        state, result = event.state, event.result
+        result.messages.append(Message(self._t(state, T_TEXT_ONLY)))
+        if state.idle:
+            return self._start_flow(result, self._menu_flow(state))
+        self._rerender(result, quiet=True)
+        return result
+
+    def _on_start(self, event: _Event) -> Result | None:
+        """A start (a deep link, /start), or anything from someone with no flow running."""
+        state, result, inbound = event.state, event.result, event.inbound
         if inbound.kind == "start" and inbound.payload in self.flows:
             return self._start_flow(result, inbound.payload)
         if state.idle:
             first = not state.seen_welcome
-            if not first and gap > self.config.resume_after_hours * 3600:
+            if not first and event.gap > self.config.resume_after_hours * 3600:
                 result.messages.append(Message(self._t(state, T_WELCOME_BACK_SHORT)))
-            return self._start_flow(result, self.config.first_flow if first
-                                    else self.config.home_flow)
+            return self._start_flow(result, self._menu_flow(state))
         if inbound.kind == "start":
             self._rerender(result)
             return result
-        current = self._current(state)
-        fresh_press = payload.startswith(f"c:{state.turn}:")
-        if gap > self.config.resume_after_hours * 3600 and not fresh_press:
-            result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
-            self._rerender(result)
-            return result
+        return None
+
+    def _on_return_after_a_while(self, event: _Event) -> Result | None:
+        """Back after ``resume_after_hours``: where we left off is shown again first (a
+        press of the question on screen still counts)."""
+        state = event.state
+        fresh_press = event.payload.startswith(f"c:{state.turn}:")
+        if event.gap <= self.config.resume_after_hours * 3600 or fresh_press:
+            return None
+        event.result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
+        self._rerender(event.result)
+        return event.result
+
+    def _answer(self, event: _Event) -> Result:
+        """The step the person is at takes the event as its answer (its kind says how)."""
+        current = self._current(event.state)
         if current is None:
-            self.advance(result)
-        else:  # the step the person is at takes the answer (its kind says how)
-            kinds.kind_of(current).answer(self, result, current, inbound, said, payload)
-        return result
+            return self.advance(event.result)
+        kinds.kind_of(current).answer(self, event.result, current, event.inbound, event.said,
+                                      event.payload)
+        return event.result
+
+    def _menu_flow(self, state: State) -> str:
+        """Where "menu" (and a first message) goes: home, or the welcome when it was never
+        seen through."""
+        return self.config.home_flow if state.seen_welcome else self.config.first_flow
 
     def advance(self, result: Result) -> Result:
         """Move on from a lookup or handoff step the app showed nothing for (no menu of its
@@ -741,6 +796,29 @@ _CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
 _OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _INDEXES = tuple(str(i) for i in range(64))  # option indexes as payload text (12 at most)
+
+
+@dataclass(slots=True)
+class _Event:
+    """What the engine works out once about an inbound event."""
+
+    inbound: Inbound
+    result: Result
+    said: str  # the text, normalized ("" for a press)
+    payload: str  # a button's payload ("" for text)
+    gap: float  # seconds since the person was last seen
+    command: str | None  # the global command it is, if any
+
+    @property
+    def state(self) -> State:
+        return self.result.state
+
+
+# Engine.step's chain: each link answers the event or passes it on, in this order.
+_CHAIN: tuple[Callable[[Engine, _Event], Result | None], ...] = (
+    Engine._on_quick_exit, Engine._on_edited_flows, Engine._on_timer, Engine._on_pending,
+    Engine._on_command, Engine._on_location, Engine._on_unsupported, Engine._on_start,
+    Engine._on_return_after_a_while)
 
 
 def _settled_by_app(step: object) -> bool:
