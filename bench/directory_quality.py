@@ -53,6 +53,10 @@ STRATA = {
     "shelter": (("BH-1800", "BH-8400"), ("shelter", "shelters")),
     "legal": (("FT",), ("legal", "attorney", "attorneys", "lawyer", "lawyers")),
 }
+# A second sample, labelled after the mapping table's rules were written from the first: the
+# figures on it show whether the rules hold beyond the services they were written from.
+HOLDOUT_STEP = 72
+HOLDOUT_PER_STRATUM = 10
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
 GENDERS = ("women", "men", "nonbinary")
@@ -105,19 +109,27 @@ def _words(text: str) -> set[str]:
 
 def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
     """(service id, stratum): every UNIFORM_STEP-th whole service from a seeded offset
-    ("uniform"), then PER_STRATUM more drawn at random from each focused stratum."""
-    rng = random.Random(SEED)
-    services = _whole(tables)
-    start = rng.randrange(UNIFORM_STEP)
-    chosen = [(s["id"], "uniform") for s in services[start::UNIFORM_STEP]]
-    taken = {ident for ident, _ in chosen}
+    ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
+    held-out sample (``HOLDOUT``), drawn the same way with its own seed from the rest."""
+    chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
+    return chosen + _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                          {ident for ident, _ in chosen}, "holdout-")
+
+
+def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int, per_stratum: int,
+          taken: set[str], prefix: str) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    services = [s for s in _whole(tables) if s["id"] not in taken]
+    start = rng.randrange(step)
+    chosen = [(s["id"], f"{prefix}uniform") for s in services[start::step]]
+    taken = taken | {ident for ident, _ in chosen}
     codes = _codes(tables)
     for stratum, (prefixes, words) in STRATA.items():
         pool = [s["id"] for s in services if s["id"] not in taken and (
             any(c.startswith(prefixes) for c in codes.get(s["id"], ()))
             or _words(s["name"] + " " + s["description"]) & set(words))]
-        for ident in rng.sample(pool, min(PER_STRATUM, len(pool))):
-            chosen.append((ident, stratum))
+        for ident in rng.sample(pool, min(per_stratum, len(pool))):
+            chosen.append((ident, f"{prefix}{stratum}"))
             taken.add(ident)
     return chosen
 
@@ -223,6 +235,8 @@ class Figures:
     notes: list[str] = field(default_factory=list)
     per_need: dict[str, dict[str, float]] = field(default_factory=dict)
     tagged_need: dict[str, dict[str, float]] = field(default_factory=dict)  # with a term
+    held_out: int = 0  # services of the held-out sample
+    held_out_need: dict[str, dict[str, float]] = field(default_factory=dict)
     gender: dict[str, list[str]] = field(default_factory=dict)  # agreement -> ids
     ages: dict[str, list[str]] = field(default_factory=dict)
     wrong_gender: list[str] = field(default_factory=list)  # "id: limited to X, offered to Y"
@@ -274,12 +288,16 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
         codes = _codes(tables)
         tagged = {i for i in by_id if codes.get(i)}
         figures.untagged = len(by_id) - len(tagged)
+        held = {i for i, label in by_id.items() if label.stratum.startswith("holdout-")}
+        figures.held_out = len(held)
         for need in needs:
             offered = {m.service.id for m in (await directory.lookup(
                 Criteria(needs=(need,)), NOW)).matches}
             wanted = {i for i, label in by_id.items() if need in label.needs}
             figures.per_need[need] = _scores(offered, wanted)
             figures.tagged_need[need] = _scores(offered & tagged, wanted & tagged)
+            if held:
+                figures.held_out_need[need] = _scores(offered & held, wanted & held)
             figures.misses[need] = (
                 [f"missed {i}{'' if i in tagged else ' (no term)'}"
                  for i in sorted(wanted - offered)]
@@ -358,7 +376,12 @@ def report(figures: Figures, verbose: bool) -> str:
     lines += ["", "needs (a service is given a need when the lookup for it offers the "
               "service):", *_table(figures.per_need)]
     lines += ["", f"the same, over the {figures.services - figures.untagged} services the "
-              "export gives at least one taxonomy term:", *_table(figures.tagged_need), ""]
+              "export gives at least one taxonomy term:", *_table(figures.tagged_need)]
+    if figures.held_out:
+        lines += ["", f"the same, over the {figures.held_out} services of the held-out sample "
+                  "alone (labelled after the rules were written):",
+                  *_table(figures.held_out_need)]
+    lines.append("")
     lines.append("gender: " + _agreement(figures.gender, verbose))
     lines.append("age groups: " + _agreement(figures.ages, verbose))
     wrong = {w.split()[0] for w in figures.wrong_gender}

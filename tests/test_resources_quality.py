@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 
 from bench.directory_quality import (
+    HOLDOUT_PER_STRATUM,
     LABELS,
     PER_STRATUM,
     STRATA,
@@ -28,7 +29,9 @@ def test_the_shipped_labels_are_a_sample_of_at_least_150_in_the_bots_words() -> 
     assert len({label.service_id for label in labels}) == len(labels)
     strata = [label.stratum for label in labels]
     assert {s: strata.count(s) for s in STRATA} == {s: PER_STRATUM for s in STRATA}
-    assert strata.count("uniform") >= 150
+    assert {s: strata.count(f"holdout-{s}") for s in STRATA} == {
+        s: HOLDOUT_PER_STRATUM for s in STRATA}
+    assert strata.count("uniform") >= 150 and strata.count("holdout-uniform") >= 40
     for label in labels:
         assert label.needs <= set(NEEDS) - {"other"}, label
         assert label.gender in ("", *GENDERS), label
