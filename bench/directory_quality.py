@@ -57,6 +57,13 @@ STRATA = {
 # figures on it show whether the rules hold beyond the services they were written from.
 HOLDOUT_STEP = 72
 HOLDOUT_PER_STRATUM = 10
+# A third sample, drawn the same way with its own seed and labelled after the rules for a
+# service's own words (name and description) were written from the first.
+SECOND_SEED = SEED + 2
+# The samples, by the prefix of their strata, as the report names them.
+SAMPLES = {"": "first (the rules were written from it)",
+           "holdout-": "held-out (labelled after the taxonomy rules)",
+           "second-": "second held-out (labelled after the own-words rules)"}
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
 GENDERS = ("women", "men", "nonbinary")
@@ -112,8 +119,10 @@ def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
     ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
     held-out sample (``HOLDOUT``), drawn the same way with its own seed from the rest."""
     chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
-    return chosen + _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
-                          {ident for ident, _ in chosen}, "holdout-")
+    chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                    {ident for ident, _ in chosen}, "holdout-")
+    return chosen + _draw(tables, SECOND_SEED, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                          {ident for ident, _ in chosen}, "second-")
 
 
 def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int, per_stratum: int,
@@ -235,8 +244,9 @@ class Figures:
     notes: list[str] = field(default_factory=list)
     per_need: dict[str, dict[str, float]] = field(default_factory=dict)
     tagged_need: dict[str, dict[str, float]] = field(default_factory=dict)  # with a term
-    held_out: int = 0  # services of the held-out sample
-    held_out_need: dict[str, dict[str, float]] = field(default_factory=dict)
+    # per sample (its strata's prefix, see SAMPLES): how many services, and the figures
+    sampled: dict[str, int] = field(default_factory=dict)
+    sample_need: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     gender: dict[str, list[str]] = field(default_factory=dict)  # agreement -> ids
     ages: dict[str, list[str]] = field(default_factory=dict)
     wrong_gender: list[str] = field(default_factory=list)  # "id: limited to X, offered to Y"
@@ -257,6 +267,11 @@ def _scores(offered: set[str], wanted: set[str]) -> dict[str, float]:
     return {"labelled": len(wanted), "offered": len(offered), "right": len(hits),
             "precision": _ratio(len(hits), len(offered)),
             "recall": _ratio(len(hits), len(wanted))}
+
+
+def _sample(label: Label) -> str:
+    """The prefix of SAMPLES a label's stratum belongs to."""
+    return max((p for p in SAMPLES if label.stratum.startswith(p)), key=len)
 
 
 def _ratio(a: int, b: int) -> float:
@@ -288,16 +303,19 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
         codes = _codes(tables)
         tagged = {i for i in by_id if codes.get(i)}
         figures.untagged = len(by_id) - len(tagged)
-        held = {i for i, label in by_id.items() if label.stratum.startswith("holdout-")}
-        figures.held_out = len(held)
+        samples = {prefix: {i for i, label in by_id.items() if _sample(label) == prefix}
+                   for prefix in SAMPLES}
+        figures.sampled = {k: len(v) for k, v in samples.items() if v}
         for need in needs:
             offered = {m.service.id for m in (await directory.lookup(
                 Criteria(needs=(need,)), NOW)).matches}
             wanted = {i for i, label in by_id.items() if need in label.needs}
             figures.per_need[need] = _scores(offered, wanted)
             figures.tagged_need[need] = _scores(offered & tagged, wanted & tagged)
-            if held:
-                figures.held_out_need[need] = _scores(offered & held, wanted & held)
+            for prefix, members in samples.items():
+                if members:
+                    figures.sample_need.setdefault(prefix, {})[need] = _scores(
+                        offered & members, wanted & members)
             figures.misses[need] = (
                 [f"missed {i}{'' if i in tagged else ' (no term)'}"
                  for i in sorted(wanted - offered)]
@@ -377,10 +395,9 @@ def report(figures: Figures, verbose: bool) -> str:
               "service):", *_table(figures.per_need)]
     lines += ["", f"the same, over the {figures.services - figures.untagged} services the "
               "export gives at least one taxonomy term:", *_table(figures.tagged_need)]
-    if figures.held_out:
-        lines += ["", f"the same, over the {figures.held_out} services of the held-out sample "
-                  "alone (labelled after the rules were written):",
-                  *_table(figures.held_out_need)]
+    for prefix, count in figures.sampled.items():
+        lines += ["", f"the same, over the {count} services of the {SAMPLES[prefix]} sample "
+                  "alone:", *_table(figures.sample_need[prefix])]
     lines.append("")
     lines.append("gender: " + _agreement(figures.gender, verbose))
     lines.append("age groups: " + _agreement(figures.ages, verbose))

@@ -79,7 +79,18 @@ def test_needs(bundled: TaxonomyMap, code: str, name: str, needs: set[str]) -> N
     ("FT-1000.2500", "General Benefits Assistance", set()),
     ("FT-4950", "Long Term Care Ombudsman Programs", set()),
     ("FT-6100", "Notary Public Services", set()),
-    ("FT-1800", "Discrimination Assistance", {"legal"}),  # not documents
+    # legal: complaint offices, form filling and school advocacy are not legal help
+    # (second round: these were offered for legal before)
+    ("FT-1800", "Discrimination Assistance", set()),  # a civil rights group
+    ("FT-1800.1850", "Employment Discrimination Assistance", set()),  # a federal office
+    ("FT-3600.3300", "Immigrant Visa Application Filing Assistance", {"immigration"}),
+    ("FT-3600.1500", "Comprehensive Immigration/Naturalization Services",
+     {"immigration", "legal"}),  # stays
+    ("FT-4500.4600", "Landlord/Tenant Dispute Resolution", set()),  # a city complaints desk
+    ("FT-4500.1800", "Eviction Prevention Legal Assistance", {"legal"}),  # stays
+    ("FT-8000.2500", "General Education Advocacy", set()),  # a school district programme
+    ("FT-3000.1640", "Comprehensive Family Law Services", {"legal"}),  # stays
+    ("FT-4800", "Lawyer Referral Services", {"legal"}),  # stays
     # documents: vital records
     ("DF-7000.1200", "Birth Certificates", {"documents"}),  # stays
     ("DF-7000.8250", "Social Security Numbers", {"documents"}),
@@ -146,7 +157,8 @@ def test_every_bundled_row_is_used_as_written() -> None:
     rows = [line for line in BUNDLED_MAP.read_text().splitlines()
             if line.strip() and not line.startswith("#")][1:]
     found, _ = TaxonomyMap.load()
-    assert len(found.codes) + len(found.words) + len(found.never) == len(rows)
+    assert len(found.codes) + len(found.words) + len(found.never) + sum(
+        len(rules) for rules in found.own.values()) == len(rows)
 
 
 async def test_an_admin_table_comes_first_and_bad_rows_are_named(tmp_path: Path) -> None:
@@ -166,7 +178,8 @@ async def test_an_admin_table_comes_first_and_bad_rows_are_named(tmp_path: Path)
                    "words,y,need:housing\n")
     _, problems = TaxonomyMap.load([bad])
     assert [str(p) for p in problems] == [
-        f"{bad}:2: kind 'word' is not code, words or never; use one of those",
+        f"{bad}:2: kind 'word' is not one of code, words, never, name, text, says, unless, "
+        "not; use one of those",
         f"{bad}:3: match is empty; give a code or words",
         f"{bad}:4: 'need:housing' is not something a term can give; use need:NAME, "
         "gender:NAME, min_age:N, max_age:N, serves:adults or none"]

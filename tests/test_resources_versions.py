@@ -90,7 +90,7 @@ async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,
                                                            tmp_path: Path) -> None:
     folder = tmp_path / "pkg"
     folder.mkdir()
-    (folder / "services.csv").write_text("id,name,status\ns1,Refuge,active\n")
+    (folder / "services.csv").write_text("id,name,status\ns1,Harbour House,active\n")
     (folder / "attributes.csv").write_text("id,link_id,link_entity,taxonomy_term_id\n"
                                            "a1,s1,service,tx1\n")
     (folder / "taxonomies.csv").write_text("id,name\ntx1,Shelter\n")
