@@ -10,17 +10,20 @@ written by a developer reading each sampled record).
 What it does:
 
 * **the sample**: ``draw`` picks the labelled services from the export the same way every
-  time (see ``tests/data/quality/README.md``); ``--draw`` prints them, ``--records`` prints
-  each sampled record as a labeller reads it (name, description, taxonomy terms);
+  time, in three samples with their own seeds: the first, which the rules were written
+  from, and two held out (see ``tests/data/quality/README.md``); ``--draw`` prints them,
+  ``--records`` prints each sampled record as a labeller reads it (name, description,
+  taxonomy terms);
 * **import**: the sampled services, with every row that hangs on them, are written to a
   temporary HSDS 1.1 package and imported through ``import_directory`` (what ``helpline
   resources import --skip-bad`` runs) into a fresh database. The export gives no service
   ``status``; it lists the services 211 Miami refers people to, so ``active`` is written;
 * **lookups**: for each need, ``Directory.lookup`` (``helpline/resources/search.py``) with
   that need only, and with each gender and each age group: what a person would be offered;
-* **figures**: precision and recall per need (a service is *given* a need when the lookup
-  for that need offers it), gender and age restrictions against the labels, and every
-  service limited to one gender that a person of another gender is offered.
+* **figures**: precision and recall per need, over all and per sample (a service is
+  *given* a need when the lookup for that need offers it), gender and age restrictions
+  against the labels, and every service limited to one gender that a person of another
+  gender is offered.
 """
 
 from __future__ import annotations
@@ -61,9 +64,10 @@ HOLDOUT_PER_STRATUM = 10
 # service's own words (name and description) were written from the first.
 SECOND_SEED = SEED + 2
 # The samples, by the prefix of their strata, as the report names them.
-SAMPLES = {"": "first (the rules were written from it)",
-           "holdout-": "held-out (labelled after the taxonomy rules)",
-           "second-": "second held-out (labelled after the own-words rules)"}
+SAMPLES = {"": "first sample (the rules were written from it)",
+           "holdout-": "held-out sample (labelled after the rules about terms)",
+           "second-": "second held-out sample (labelled after the rules about a service's "
+                      "own words)"}
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
 GENDERS = ("women", "men", "nonbinary")
@@ -396,8 +400,8 @@ def report(figures: Figures, verbose: bool) -> str:
     lines += ["", f"the same, over the {figures.services - figures.untagged} services the "
               "export gives at least one taxonomy term:", *_table(figures.tagged_need)]
     for prefix, count in figures.sampled.items():
-        lines += ["", f"the same, over the {count} services of the {SAMPLES[prefix]} sample "
-                  "alone:", *_table(figures.sample_need[prefix])]
+        lines += ["", f"the same, over the {count} services of the {SAMPLES[prefix]} alone:",
+                  *_table(figures.sample_need[prefix])]
     lines.append("")
     lines.append("gender: " + _agreement(figures.gender, verbose))
     lines.append("age groups: " + _agreement(figures.ages, verbose))

@@ -92,7 +92,7 @@ async def test_the_benchmark_measures_needs_and_a_gender_limit_the_data_misses(
         Label("10", "uniform", frozenset({"shelter"}), "women", None, None),
         Label("11", "uniform", frozenset({"shelter"}), "men", 18, None),  # nothing says so
         Label("12", "uniform", frozenset({"legal"}), "", None, None),
-        Label("13", "uniform", frozenset({"legal"}), "", None, None),  # benefits: missed
+        Label("13", "second-uniform", frozenset({"legal"}), "", None, None),  # benefits
     ]
     figures = await measure(tables, labels, tmp_path / "work")
     assert figures.imported == 4
@@ -101,6 +101,10 @@ async def test_the_benchmark_measures_needs_and_a_gender_limit_the_data_misses(
     assert figures.per_need["legal"]["recall"] == 0.5
     assert figures.per_need["legal"]["precision"] == 1.0
     assert figures.misses["legal"] == ["missed 13"]
+    # each sample is reported on its own too
+    assert figures.sampled == {"": 3, "second-": 1}
+    assert figures.sample_need["second-"]["legal"]["recall"] == 0.0
+    assert figures.sample_need[""]["legal"]["recall"] == 1.0
     # neither the lodge's terms nor its words say it is for men: a woman and a non-binary
     # person are offered it
     assert figures.wrong_gender == ["11 (shelter): for men only, offered to nonbinary",
@@ -118,6 +122,8 @@ async def test_the_benchmark_measures_needs_and_a_gender_limit_the_data_misses(
     assert "NOT met" in " ".join(next(line.split() for line in text.splitlines()
                                       if line.startswith("legal")))
     assert "services limited to one gender, offered to another: 1 (in 2 lookups)" in text
+    assert ("over the 1 services of the second held-out sample (labelled after the rules "
+            "about a service's own words) alone:") in text
     # the package written for the import holds only the sampled services
     with (tmp_path / "work" / "package" / "services.csv").open(encoding="utf-8") as f:
         assert sorted(r["id"] for r in csv.DictReader(f)) == ["10", "11", "12", "13"]
