@@ -179,7 +179,7 @@ async def test_an_admin_table_comes_first_and_bad_rows_are_named(tmp_path: Path)
     _, problems = TaxonomyMap.load([bad])
     assert [str(p) for p in problems] == [
         f"{bad}:2: kind 'word' is not one of code, words, never, name, text, says, unless, "
-        "not; use one of those",
+        "not, who; use one of those",
         f"{bad}:3: match is empty; give a code or words",
         f"{bad}:4: 'need:housing' is not something a term can give; use need:NAME, "
         "gender:NAME, min_age:N, max_age:N, serves:adults or none"]

@@ -135,6 +135,20 @@ def test_needs_from_a_services_own_words(bundled: TaxonomyMap, name: str, descri
     ("MIAMI BRIDGE YOUTH AND FAMILY SERVICES, INC.",
      "Provides 24-hour emergency shelter for runaway, abused, and homeless youth.", (),
      ((), None, 17.0)),
+    # who: parents and families are mothers and fathers; women's health care and WIC in a
+    # list of services limit no one (records of the export outside the labelled samples,
+    # found when the first-sentence rule was checked against the whole export)
+    ("BABY SIGNS", "The Center for Women and Children at South Miami Hospital offers a "
+     "variety of informative classes to expectant parents.", (), ((), None, None)),
+    ("PARENTS, FAMILIES AND FRIENDS OF LESBIANS AND GAYS, INC.", "", (), ((), None, None)),
+    ("MARATHON HEALTH CENTER", "This primary care center offers primary care, dental care, "
+     "OB/GYN, women's services, pharmacy and pediatrics.", (), ((), None, None)),
+    ("NEW LIFE MEDICAL INSTITUTE, INC.", "New Life Medical Institute offers well visits, well "
+     "women exams, mental health services.", (), ((), None, None)),
+    ("FLORIDA DEPARTMENT OF HEALTH IN COLLIER COUNTY", "Birth & Death Certificates Dental "
+     "Clinic WIC (Women, Infant & Children) Nutrition Program.", (), ((), None, None)),
+    ("PROJECT PHOENIX", "Residential treatment program for adult females (18 years old) who are "
+     "victims of commercial sexual exploitation.", (), (("women",), None, None)),  # stays
     # a volunteers' clause says nothing of who is served
     ("MENTORING", "Mentoring Brothers: Recruiting for Black male volunteers.", (),
      ((), None, None)),

@@ -30,8 +30,9 @@ from helpline.flow.engine import normalize
 from helpline.resources.model import GENDERS, NEEDS, Problem
 
 BUNDLED_MAP = DATA / "taxonomy-map.csv"
-KINDS = ("code", "words", "never", "name", "text", "says", "unless", "not")
-OWN_WORDS = ("name", "text", "says", "unless", "not")  # rules for a service's own words (words.py)
+KINDS = ("code", "words", "never", "name", "text", "says", "unless", "not", "who")
+# Rules for a service's own words (words.py).
+OWN_WORDS = ("name", "text", "says", "unless", "not", "who")
 _SPLIT = re.compile(r"[/\-,&;]+")
 MAX_MAP_BYTES = 4 * 1024 * 1024
 POPULATIONS = "Y"  # AIRS Target Populations: who a service is for, not what it does

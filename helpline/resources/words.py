@@ -11,7 +11,11 @@ rows of ``data/taxonomy-map.csv`` (and of an admin's ``--map`` file) of these ki
 * ``unless``: a phrase that makes the clause it is in say nothing ("referrals to":
   "referrals to emergency shelter" is not a shelter; "linking with", "required"); the
   *never* words of terms (volunteering, donations) count here too;
-* ``not``: a phrase that takes a need away, whatever else gives it ("not a shelter").
+* ``not``: a phrase that takes a need away, whatever else gives it ("not a shelter");
+* ``who``: a phrase about whom a service serves, read (with the target-population ``words``
+  rows) in its name and its description's first sentence only: "parents", "families" and
+  "couples" are mothers and fathers, so a first sentence naming them limits no gender
+  ("The Center for Women and Children ... offers ... classes to expectant parents").
 
 Words are matched whole, case and accents aside, with "/" read as a space; a clause is the
 text between . ; : ! ? * ( ) and line breaks (the export's literal "\\n" too); at any place
@@ -30,7 +34,8 @@ Precedence, so a keeper can predict what a record gets:
 6. who it is for: the terms and eligibility rows; when they name no gender, the gender the
    target-population ``words`` rows find in the name and the description's first sentence
    (where a record says whom it serves: "Provides breast screenings ... to uninsured and
-   under-insured women"); "boys and girls", "men and women" name both, so limit nothing.
+   under-insured women"); "boys and girls", "men and women", "parents" (``who`` rows)
+   name both, so limit nothing.
    Ages likewise, when the terms and eligibility give none.
 """
 
@@ -129,8 +134,10 @@ def read(rules: TaxonomyMap, name: str | None, description: str | None, terms: M
     genders, min_ages, max_ages = terms.genders, terms.min_ages, terms.max_ages
     adults = terms.serves_adults
     if not genders or not (min_ages or max_ages):
-        said = (from_name | own.gives("population", shut)
-                | text.gives("population", text.closed(never_only=True), upto=text.first))
+        first = text.closed(never_only=True)
+        said = (from_name | own.gives("population", shut) | own.gives("who", shut)
+                | text.gives("population", first, upto=text.first)
+                | text.gives("who", first, upto=text.first))
         if not genders:
             genders = said.genders
         if not (min_ages or max_ages):
