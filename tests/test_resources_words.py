@@ -102,6 +102,19 @@ def _terms(rules: TaxonomyMap, *terms: tuple[str, str]) -> Meaning:
     # the longest phrase wins: a legal clinic is not a health clinic, nor a tax clinic
     ("Bayside Legal Clinic", "", (), {"legal"}),
     ("LOW INCOME TAXPAYERS CLINIC", "", (), set()),
+    # found when the rules were run over the export's unlabelled records: animals, a court's
+    # clinic, doctors' association, money "counseling", a degree, words used loosely
+    ("COLLIER SPAY NEUTER CLINIC, INC.", "", (), set()),
+    ("SMALL CLAIMS COURT CLINIC", "", (("FT-8100", "Small Claims Advisory Programs"),),
+     {"legal"}),
+    ("THE DADE COUNTY MEDICAL ASSOCIATION, INC.", "", (), set()),
+    ("FINANCIAL COUNSELING ASSOCIATION OF AMERICA", "", (), set()),
+    ("CARLOS ALBIZU UNIVERSITY (MIAMI CAMPUS)", "Master of Science degree in psychology with "
+     "concentration in mental health counseling", (), set()),
+    ("SUCCESS THROUGH ARTS READING AND SOCIALIZATION", "It also offers parent and children "
+     "refuge from the troubles of out of school hours", (), set()),
+    ("BUILDING BOOK NOOKS FOR KIDS", "preschool and after school programs, day care centers, "
+     "shelters for abused children, youth organizations", (), set()),
     # whole words: "law" of "law enforcement", "lawyers" of a lawyers' programme (stays)
     ("FLORIDA LAWYERS ASSISTANCE, INC.", "", (("PH-2000", "Employee Assistance Programs"),),
      set()),
