@@ -12,8 +12,9 @@ age) count either way. Names are matched as whole words after splitting at "/", 
 and "&", so "Transitional Housing/Shelter" is shelter and "Homeless Shelter Volunteer
 Opportunities" is nothing.
 
-The rows of kinds ``name``, ``text``, ``says``, ``unless`` and ``not`` read a service's own
-name and description; ``words.py`` applies them (its docstring gives the order).
+The rows of kinds ``name``, ``text``, ``says``, ``unless``, ``not`` and ``who`` read a
+service's own name and description; ``words.py`` applies them (its docstring gives the
+order).
 """
 
 from __future__ import annotations
