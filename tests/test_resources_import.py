@@ -257,7 +257,8 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     # the fixture's count is stamped 2027-01-15, later than the clock of this run
     assert ("service_capacity.csv:3: updated '2027-01-15T06:00:00Z' is in the future; give "
             "the date and time the count was made") in out
-    assert "needs: shelter 1, legal 1, other 1 (other: no need found in the data)" in out
+    # the example service says what it is only in its name, "Community Counselling"
+    assert "needs: shelter 1, legal 1, counselling 1" in out
     assert "limited to: age 12+ 1, age 18+ 1, age up to 100 1, women 1; open to any age" in out
     assert main(["resources", "--db", db, "openings", HARBOUR, "5"]) == 0
     assert main(["resources", "--db", db, "openings", "nope", "5"]) == 1

@@ -40,7 +40,7 @@ async def test_hsds_1_1_export_with_datapackage_paths_into_data(store: Store) ->
     assert pantry.needs == ("food",) and pantry.status == "inactive"
     # eligibility and target populations
     assert harbour.genders == ("women",) and harbour.max_age is None  # "Families": adults
-    assert lodge.genders == ("men",) and youth.max_age == 24 and youth.genders == ()
+    assert lodge.genders == ("men",) and youth.max_age == 17 and youth.genders == ()
     # physical_address, regular_schedule (weekday names and numbers), languages, areas
     [place] = harbour.locations
     assert (place.address, place.city, place.region, place.postcode) == (
@@ -83,14 +83,14 @@ def test_the_summary_says_the_version_and_what_matching_will_do(
     assert out[1:] == [
         "needs: shelter 2, legal 1, counselling 1, immigration 1, food 1, other 2 (other: "
         "no need found in the data)",
-        "limited to: age up to 24 1, men 1, women 1; open to any age and gender: 4"]
+        "limited to: age up to 17 1, men 1, women 1; open to any age and gender: 4"]
 
 
 async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,
                                                            tmp_path: Path) -> None:
     folder = tmp_path / "pkg"
     folder.mkdir()
-    (folder / "services.csv").write_text("id,name,status\ns1,Refuge,active\n")
+    (folder / "services.csv").write_text("id,name,status\ns1,Harbour House,active\n")
     (folder / "attributes.csv").write_text("id,link_id,link_entity,taxonomy_term_id\n"
                                            "a1,s1,service,tx1\n")
     (folder / "taxonomies.csv").write_text("id,name\ntx1,Shelter\n")

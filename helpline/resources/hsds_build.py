@@ -39,6 +39,7 @@ from helpline.resources.model import (
     Service,
 )
 from helpline.resources.taxonomy import NOTHING, Meaning, TaxonomyMap, bundled, looks_like_code
+from helpline.resources.words import read as own_words
 
 Issues = list[tuple[str, str]]
 T = TypeVar("T")
@@ -330,6 +331,8 @@ class Builder:
                   for i in dict.fromkeys(extra.locations) if i in locations.good]
         fees = row.get("fees_description") or "; ".join(extra.fees) or None
         free = extra.free
+        extra.meaning = own_words(self.taxonomy, row.get("name"), row.get("description"),
+                                  extra.meaning, named=bool(extra.needs))
         genders, low, high = extra.meaning.limits()
         own_low = values.number("minimum_age", row.get("minimum_age"))
         own_high = values.number("maximum_age", row.get("maximum_age"))

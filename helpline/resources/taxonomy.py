@@ -11,6 +11,10 @@ no code rule applies, the *words* rules do; the words about who a service is for
 age) count either way. Names are matched as whole words after splitting at "/", "-", ","
 and "&", so "Transitional Housing/Shelter" is shelter and "Homeless Shelter Volunteer
 Opportunities" is nothing.
+
+The rows of kinds ``name``, ``text``, ``says``, ``unless``, ``not`` and ``who`` read a
+service's own name and description; ``words.py`` applies them (its docstring gives the
+order).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from helpline.flow.engine import normalize
 from helpline.resources.model import GENDERS, NEEDS, Problem
 
 BUNDLED_MAP = DATA / "taxonomy-map.csv"
-KINDS = ("code", "words", "never")
+KINDS = ("code", "words", "never", "name", "text", "says", "unless", "not", "who")
+# Rules for a service's own words (words.py).
+OWN_WORDS = ("name", "text", "says", "unless", "not", "who")
 _SPLIT = re.compile(r"[/\-,&;]+")
 MAX_MAP_BYTES = 4 * 1024 * 1024
+POPULATIONS = "Y"  # AIRS Target Populations: who a service is for, not what it does
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,15 @@ class Meaning:
     min_ages: frozenset[float] = frozenset()
     max_ages: frozenset[float] = frozenset()
     serves_adults: bool = False
+    # A term's code row said the service gives no need ("none"): its own words then add
+    # none (see words.py). Target populations (AIRS Y) say who a service is for, not what.
+    settled: bool = False
 
     def __or__(self, other: Meaning) -> Meaning:
         return Meaning(self.needs | other.needs, self.genders | other.genders,
                        self.min_ages | other.min_ages, self.max_ages | other.max_ages,
-                       self.serves_adults or other.serves_adults)
+                       self.serves_adults or other.serves_adults,
+                       self.settled or other.settled)
 
     def limits(self) -> tuple[tuple[str, ...], float | None, float | None]:
         """(genders, min_age, max_age) a service with these terms is limited to. Terms for
@@ -58,6 +69,8 @@ class Meaning:
 
 
 NOTHING = Meaning()
+# A first word -> (the phrase's words, its kind, what it gives), longest phrases first.
+Phrases = dict[str, list[tuple[tuple[str, ...], str, Meaning]]]
 
 
 @dataclass
@@ -103,7 +116,11 @@ class TaxonomyMap:
         self.codes: dict[str, _Gives] = {}
         self.words: list[tuple[str, _Gives]] = []
         self.never: list[str] = []
+        # A service's own words (see words.py): phrases of its name, of its description,
+        # phrases that make a clause say nothing, and phrases that take a need away.
+        self.own: dict[str, list[tuple[str, _Gives]]] = {k: [] for k in OWN_WORDS}
         self._cache: dict[tuple[str, str], Meaning] = {}
+        self._phrases: Phrases | None = None  # built when first needed
 
     @classmethod
     def load(cls, extra: Iterable[Path] = ()) -> tuple[TaxonomyMap, list[Problem]]:
@@ -137,8 +154,8 @@ class TaxonomyMap:
             cells = [c.strip() for c in next(csv.reader([line]))] + ["", "", ""]
             kind, match, gives_text = cells[0].lower(), cells[1], cells[2]
             if kind not in KINDS:
-                problems.append(Problem(name, n, f"kind '{kind}' is not code, words or never",
-                                        "use one of those"))
+                problems.append(Problem(name, n, f"kind '{kind}' is not one of "
+                                        + ", ".join(KINDS), "use one of those"))
                 continue
             if not match:
                 problems.append(Problem(name, n, "match is empty", "give a code or words"))
@@ -150,12 +167,22 @@ class TaxonomyMap:
                                         "use need:NAME, gender:NAME, min_age:N, max_age:N, "
                                         "serves:adults or none"))
                 continue
+            if kind == "not" and (not gives.needs or gives.no_need or gives.genders
+                                  or gives.min_ages or gives.max_ages or gives.adults):
+                problems.append(Problem(name, n, "a not row takes needs away and gives "
+                                        "nothing else", "give need:NAME (one or more)"))
+                continue
             if kind == "code":
                 self.codes.setdefault(match.upper(), gives)
+            elif kind in OWN_WORDS:
+                self.own[kind].append((own_form(match), gives))
+                self._phrases = None
             elif kind == "never":
                 self.never.append(normalize(match))
+                self._phrases = None
             else:
                 self.words.append((normalize(match), gives))
+                self._phrases = None
 
     def _code_rule(self, code: str) -> _Gives | None:
         code = code.strip().upper()
@@ -176,6 +203,30 @@ class TaxonomyMap:
             out.extend((w, g) for w, g in hits
                        if not any(o != w and f" {w} " in f" {o} " for o, _ in hits))
         return out
+
+    def phrases(self) -> Phrases:
+        """Every phrase that reads a service's own words, by its first word: the own-words
+        kinds, the *never* words (which close a clause as ``unless`` phrases do, and alone
+        close a ``says`` clause: kind ``never``) and the ``words`` rows about who a service
+        is for (kind ``population``: gender and ages, no needs)."""
+        if self._phrases is None:
+            rows = [(kind, phrase, gives) for kind, found in self.own.items()
+                    for phrase, gives in found]
+            for word in self.never:
+                rows += [("unless", own_form(word), _Gives()),
+                         ("never", own_form(word), _Gives())]
+            rows += [("population", own_form(w), _Gives(genders=g.genders, min_ages=g.min_ages,
+                                                        max_ages=g.max_ages, adults=g.adults))
+                     for w, g in self.words if g.genders or g.min_ages or g.max_ages or g.adults]
+            index: Phrases = {}
+            for kind, phrase, gives in rows:
+                words = tuple(phrase.split())
+                if words:
+                    index.setdefault(words[0], []).append((words, kind, gives.meaning()))
+            for found in index.values():
+                found.sort(key=lambda row: -len(row[0]))  # the longest first
+            self._phrases = index
+        return self._phrases
 
     def meaning(self, code: str, name: str) -> Meaning:
         key = (code, name)
@@ -199,13 +250,22 @@ class TaxonomyMap:
                 gives.min_ages |= rule_gives.min_ages
                 gives.max_ages |= rule_gives.max_ages
                 gives.adults |= rule_gives.adults
+        settled = rule is not None and rule.no_need and not code.strip().upper().startswith(
+            POPULATIONS)
         if rule is not None:
             gives.needs = set(rule.needs)
             gives.genders |= rule.genders
             gives.min_ages |= rule.min_ages
             gives.max_ages |= rule.max_ages
             gives.adults |= rule.adults
-        return gives.meaning()
+        found = gives.meaning()
+        return Meaning(found.needs, found.genders, found.min_ages, found.max_ages,
+                       found.serves_adults, settled) if settled else found
+
+
+def own_form(text: str) -> str:
+    """A service's words as the own-words rules match them: normalized, "/" a space."""
+    return " ".join(normalize(text).replace("/", " ").split())
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,459 @@
+"""The directory's quality on real 211 data: needs and restrictions against a caseworker's labels.
+
+``python -m bench.directory_quality --export PATH [--labels FILE]``
+
+``PATH`` is the Miami Open211 HSDS 1.1 export (the datapackage zip, or the folder it unzips
+to; ``bench/README.md`` says where to get it). Its rows are not shipped with the project
+(no licence is given for them); the labels are (``tests/data/quality/miami-labels.csv``,
+written by a developer reading each sampled record).
+
+What it does:
+
+* **the sample**: ``draw`` picks the labelled services from the export the same way every
+  time, in three samples with their own seeds: the first, which the rules were written
+  from, and two held out (see ``tests/data/quality/README.md``); ``--draw`` prints them,
+  ``--records`` prints each sampled record as a labeller reads it (name, description,
+  taxonomy terms);
+* **import**: the sampled services, with every row that hangs on them, are written to a
+  temporary HSDS 1.1 package and imported through ``import_directory`` (what ``helpline
+  resources import --skip-bad`` runs) into a fresh database. The export gives no service
+  ``status``; it lists the services 211 Miami refers people to, so ``active`` is written;
+* **lookups**: for each need, ``Directory.lookup`` (``helpline/resources/search.py``) with
+  that need only, and with each gender and each age group: what a person would be offered;
+* **figures**: precision and recall per need, over all and per sample (a service is
+  *given* a need when the lookup for that need offers it), gender and age restrictions
+  against the labels, and every service limited to one gender that a person of another
+  gender is offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import random
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import ROOT, SECRET, emit
+
+NOW = 1_800_000_000.0
+LABELS = ROOT / "tests" / "data" / "quality" / "miami-labels.csv"
+SEED = 17
+UNIFORM_STEP = 24  # every 24th service (in id order, from a seeded offset)
+PER_STRATUM = 25  # services drawn at random from each focused stratum
+# Focused strata, so shelter and legal have enough services to measure: a service is in
+# one when a term of its taxonomy starts with one of the codes, or its name or description
+# has one of the words (both, so that what the taxonomy misses is drawn too). BH-8400 is
+# Supportive Housing in AIRS (the table once took it for transitional shelter, BH-8600); it
+# stays, so the draw still picks the labelled services.
+STRATA = {
+    "shelter": (("BH-1800", "BH-8400"), ("shelter", "shelters")),
+    "legal": (("FT",), ("legal", "attorney", "attorneys", "lawyer", "lawyers")),
+}
+# A second sample, labelled after the mapping table's rules were written from the first: the
+# figures on it show whether the rules hold beyond the services they were written from.
+HOLDOUT_STEP = 72
+HOLDOUT_PER_STRATUM = 10
+# A third sample, drawn the same way with its own seed and labelled after the rules for a
+# service's own words (name and description) were written from the first.
+SECOND_SEED = SEED + 2
+# The samples, by the prefix of their strata, as the report names them.
+SAMPLES = {"": "first sample (the rules were written from it)",
+           "holdout-": "held-out sample (labelled after the rules about terms)",
+           "second-": "second held-out sample (labelled after the rules about a service's "
+                      "own words)"}
+TARGETS = ("shelter", "legal", "counselling", "medical")
+MIN_PRECISION, MIN_RECALL = 0.95, 0.9
+GENDERS = ("women", "men", "nonbinary")
+AGE_GROUPS = ("under_18", "18_plus")
+
+
+# ------------------------------------------------------------------ the export
+
+
+def _csv_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_export(path: Path) -> dict[str, list[dict[str, str]]]:
+    """Every CSV table of the export by its file name (``services``, ``taxonomy``...): from
+    the zip, or from the folder it unzips to (CSVs in it or in its ``data/``)."""
+    files: dict[str, str] = {}
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".csv"):
+                    files[Path(name).stem] = _csv_text(archive.read(name))
+    else:
+        folder = path if path.is_dir() else path.parent
+        for found in (*folder.glob("*.csv"), *folder.glob("data/*.csv")):
+            files.setdefault(found.stem, _csv_text(found.read_bytes()))
+    if "services" not in files:
+        raise SystemExit(f"{path}: no services.csv found (give the export's zip or folder)")
+    return {name: list(csv.DictReader(io.StringIO(text))) for name, text in files.items()}
+
+
+def _whole(tables: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
+    """The services whose organisation the export lists (the others cannot be imported:
+    their rows are not whole), in id order."""
+    orgs = {r["id"] for r in tables.get("organizations", [])}
+    return sorted((s for s in tables["services"] if s["organization_id"] in orgs),
+                  key=lambda s: int(s["id"]) if s["id"].isdigit() else 0)
+
+
+def _codes(tables: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for row in tables.get("services_taxonomy", []):
+        out.setdefault(row["service_id"], []).append(row["taxonomy_id"])
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return set("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
+def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
+    """(service id, stratum): every UNIFORM_STEP-th whole service from a seeded offset
+    ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
+    held-out sample (``HOLDOUT``), drawn the same way with its own seed from the rest."""
+    chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
+    chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                    {ident for ident, _ in chosen}, "holdout-")
+    return chosen + _draw(tables, SECOND_SEED, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                          {ident for ident, _ in chosen}, "second-")
+
+
+def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int, per_stratum: int,
+          taken: set[str], prefix: str) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    services = [s for s in _whole(tables) if s["id"] not in taken]
+    start = rng.randrange(step)
+    chosen = [(s["id"], f"{prefix}uniform") for s in services[start::step]]
+    taken = taken | {ident for ident, _ in chosen}
+    codes = _codes(tables)
+    for stratum, (prefixes, words) in STRATA.items():
+        pool = [s["id"] for s in services if s["id"] not in taken and (
+            any(c.startswith(prefixes) for c in codes.get(s["id"], ()))
+            or _words(s["name"] + " " + s["description"]) & set(words))]
+        for ident in rng.sample(pool, min(per_stratum, len(pool))):
+            chosen.append((ident, f"{prefix}{stratum}"))
+            taken.add(ident)
+    return chosen
+
+
+def records(tables: dict[str, list[dict[str, str]]], ids: Iterable[str]) -> Iterable[str]:
+    """Each service as a labeller reads it: name, description, how to apply, fees, and its
+    taxonomy terms (code and name)."""
+    by_id = {s["id"]: s for s in tables["services"]}
+    terms = {t["id"]: t["name"] for t in tables.get("taxonomy", [])}
+    codes = _codes(tables)
+    for ident in ids:
+        s = by_id[ident]
+        text = " ".join(s["description"].replace("\\n", " ").split())
+        yield "\n".join([
+            f"== {ident}: {s['name']}",
+            f"   {text}",
+            f"   apply: {s['application_process']} | fees: {s['fees']}",
+            "   terms: " + "; ".join(f"{c} {terms.get(c, '?')}" for c in codes.get(ident, ())),
+        ])
+
+
+def write_package(tables: dict[str, list[dict[str, str]]], ids: set[str], folder: Path
+                  ) -> list[str]:
+    """The sampled services and every row that hangs on them, as an HSDS 1.1 package of
+    CSVs (no datapackage.json: the export's names its files without their data/ folder).
+    Returns notes on what was changed or left out."""
+    notes = []
+    services = [dict(s) for s in tables["services"] if s["id"] in ids]
+    for s in services:
+        s["status"] = s["status"] or "active"
+    notes.append("status: the export gives none; 'active' written for every service")
+    sal = [r for r in tables.get("services_at_location", []) if r["service_id"] in ids]
+    locations = {r["location_id"] for r in sal}
+    orgs = {s["organization_id"] for s in services}
+
+    def keep(row: dict[str, str]) -> bool:
+        if row.get("service_id"):
+            return row["service_id"] in ids
+        if row.get("location_id"):
+            return row["location_id"] in locations
+        return bool(row.get("organization_id")) and row["organization_id"] in orgs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        if name == "services":
+            kept = services
+        elif name == "organizations":
+            kept = [r for r in rows if r["id"] in orgs]
+        elif name == "locations":
+            kept = [r for r in rows if r["id"] in locations]
+        elif name == "taxonomy":
+            kept = rows
+        elif name == "eligibility":
+            notes.append(f"eligibility: left out; none of its {len(rows)} rows names a "
+                         "service")
+            continue
+        else:
+            kept = [r for r in rows if keep(r)]
+        if not rows:
+            continue
+        with (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()))
+            writer.writeheader()
+            writer.writerows(kept)
+    return notes
+
+
+# ------------------------------------------------------------------ labels
+
+
+@dataclass(frozen=True)
+class Label:
+    service_id: str
+    stratum: str
+    needs: frozenset[str]
+    gender: str  # women | men | "" (anyone)
+    min_age: float | None
+    max_age: float | None
+
+
+def read_labels(path: Path = LABELS) -> list[Label]:
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    out = []
+    for row in csv.DictReader(rows):
+        out.append(Label(
+            row["service_id"], row["stratum"],
+            frozenset(n for n in row["needs"].split(";") if n), row["gender"],
+            float(row["min_age"]) if row["min_age"] else None,
+            float(row["max_age"]) if row["max_age"] else None))
+    return out
+
+
+# ------------------------------------------------------------------ measuring
+
+
+@dataclass
+class Figures:
+    services: int = 0
+    imported: int = 0
+    untagged: int = 0  # sampled services the export gives no taxonomy term
+    problems: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    per_need: dict[str, dict[str, float]] = field(default_factory=dict)
+    tagged_need: dict[str, dict[str, float]] = field(default_factory=dict)  # with a term
+    # per sample (its strata's prefix, see SAMPLES): how many services, and the figures
+    sampled: dict[str, int] = field(default_factory=dict)
+    sample_need: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    gender: dict[str, list[str]] = field(default_factory=dict)  # agreement -> ids
+    ages: dict[str, list[str]] = field(default_factory=dict)
+    wrong_gender: list[str] = field(default_factory=list)  # "id: limited to X, offered to Y"
+    wrong_age: list[str] = field(default_factory=list)
+    misses: dict[str, list[str]] = field(default_factory=dict)  # need -> "missed id" ...
+
+
+def groups(min_age: float | None, max_age: float | None) -> str:
+    """The age groups of the bundled flow a service with these limits is offered to (as
+    matching filters: under 18 unless min_age >= 18, 18 and over unless max_age < 18)."""
+    served = [g for g, ok in (("under_18", min_age is None or min_age < 18),
+                              ("18_plus", max_age is None or max_age >= 18)) if ok]
+    return " and ".join(served) or "nobody"
+
+
+def _scores(offered: set[str], wanted: set[str]) -> dict[str, float]:
+    hits = offered & wanted
+    return {"labelled": len(wanted), "offered": len(offered), "right": len(hits),
+            "precision": _ratio(len(hits), len(offered)),
+            "recall": _ratio(len(hits), len(wanted))}
+
+
+def _sample(label: Label) -> str:
+    """The prefix of SAMPLES a label's stratum belongs to."""
+    return max((p for p in SAMPLES if label.stratum.startswith(p)), key=len)
+
+
+def _ratio(a: int, b: int) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Label],
+                  work: Path) -> Figures:
+    from helpline.privacy import Vault
+    from helpline.resources import Directory, import_directory
+    from helpline.resources.matching import Criteria
+    from helpline.resources.model import NEEDS
+    from helpline.store import Store
+
+    ids = {label.service_id for label in labels}
+    figures = Figures(services=len(ids))
+    figures.notes = write_package(tables, ids, work / "package")
+    store = await Store.open(work / "helpline.db", Vault(SECRET))
+    try:
+        result = await import_directory(store, work / "package", NOW, skip_bad=True)
+        figures.imported = result.services
+        for problem in result.problems:
+            key = f"{Path(problem.path).name}: {problem.message.split(chr(39))[0].strip()}"
+            figures.problems[key] = figures.problems.get(key, 0) + 1
+        directory = Directory(store)
+        stored = {s.id: s for s in await directory.services()}
+        by_id = {label.service_id: label for label in labels}
+        needs = [n for n in NEEDS if n != "other"]
+        codes = _codes(tables)
+        tagged = {i for i in by_id if codes.get(i)}
+        figures.untagged = len(by_id) - len(tagged)
+        samples = {prefix: {i for i, label in by_id.items() if _sample(label) == prefix}
+                   for prefix in SAMPLES}
+        figures.sampled = {k: len(v) for k, v in samples.items() if v}
+        for need in needs:
+            offered = {m.service.id for m in (await directory.lookup(
+                Criteria(needs=(need,)), NOW)).matches}
+            wanted = {i for i, label in by_id.items() if need in label.needs}
+            figures.per_need[need] = _scores(offered, wanted)
+            figures.tagged_need[need] = _scores(offered & tagged, wanted & tagged)
+            for prefix, members in samples.items():
+                if members:
+                    figures.sample_need.setdefault(prefix, {})[need] = _scores(
+                        offered & members, wanted & members)
+            figures.misses[need] = (
+                [f"missed {i}{'' if i in tagged else ' (no term)'}"
+                 for i in sorted(wanted - offered)]
+                + [f"wrongly {i}" for i in sorted(offered - wanted)])
+            for gender in GENDERS:
+                found = (await directory.lookup(Criteria(needs=(need,), gender=gender),
+                                                NOW)).matches
+                for match in found:
+                    label = by_id.get(match.service.id)
+                    if label and label.gender and label.gender != gender:
+                        figures.wrong_gender.append(
+                            f"{label.service_id} ({need}): for {label.gender} only, "
+                            f"offered to {gender}")
+            for group in AGE_GROUPS:
+                found = (await directory.lookup(Criteria(needs=(need,), age_group=group),
+                                                NOW)).matches
+                for match in found:
+                    label = by_id.get(match.service.id)
+                    if label is None:
+                        continue
+                    if (group == "under_18" and label.min_age is not None
+                            and label.min_age >= 18) or (
+                            group == "18_plus" and label.max_age is not None
+                            and label.max_age < 18):
+                        figures.wrong_age.append(f"{label.service_id} ({need}): "
+                                                 f"offered to {group}")
+        for label in labels:
+            service = stored.get(label.service_id)
+            if service is None:
+                continue
+            given = service.genders[0] if len(service.genders) == 1 else ""
+            key = ("agree" if given == label.gender else
+                   f"labelled {label.gender or 'anyone'}, given {given or 'anyone'}")
+            figures.gender.setdefault(key, []).append(label.service_id)
+            want = groups(label.min_age, label.max_age)
+            got = groups(service.min_age, service.max_age)
+            key = "agree" if want == got else f"labelled {want}, given {got}"
+            figures.ages.setdefault(key, []).append(label.service_id)
+    finally:
+        await store.close()
+    figures.wrong_gender = sorted(set(figures.wrong_gender))
+    figures.wrong_age = sorted(set(figures.wrong_age))
+    return figures
+
+
+def _age(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+def _table(rows: dict[str, dict[str, float]]) -> list[str]:
+    lines = [f"{'need':<14}{'labelled':>9}{'offered':>9}{'right':>7}{'precision':>11}"
+             f"{'recall':>8}  target"]
+    for need, f in rows.items():
+        target = ""
+        if need in TARGETS:
+            met = f["precision"] >= MIN_PRECISION and f["recall"] >= MIN_RECALL
+            target = f">= {MIN_PRECISION} / >= {MIN_RECALL}: {'met' if met else 'NOT met'}"
+        lines.append(f"{need:<14}{f['labelled']:>9.0f}{f['offered']:>9.0f}{f['right']:>7.0f}"
+                     f"{f['precision']:>11.3f}{f['recall']:>8.3f}  {target}")
+    return lines
+
+
+def _agreement(found: dict[str, list[str]], verbose: bool) -> str:
+    parts = []
+    for key, ids in sorted(found.items(), key=lambda kv: (kv[0] != "agree", kv[0])):
+        shown = f" ({', '.join(ids)})" if verbose and key != "agree" else ""
+        parts.append(f"{key} {len(ids)}{shown}")
+    return "; ".join(parts)
+
+
+def report(figures: Figures, verbose: bool) -> str:
+    lines = [f"labelled services: {figures.services}; imported: {figures.imported}; "
+             f"with no taxonomy term in the export: {figures.untagged}"]
+    lines += [f"  note: {n}" for n in figures.notes]
+    lines += [f"  import problem: {k} ({v})" for k, v in sorted(figures.problems.items())]
+    lines += ["", "needs (a service is given a need when the lookup for it offers the "
+              "service):", *_table(figures.per_need)]
+    lines += ["", f"the same, over the {figures.services - figures.untagged} services the "
+              "export gives at least one taxonomy term:", *_table(figures.tagged_need)]
+    for prefix, count in figures.sampled.items():
+        lines += ["", f"the same, over the {count} services of the {SAMPLES[prefix]} alone:",
+                  *_table(figures.sample_need[prefix])]
+    lines.append("")
+    lines.append("gender: " + _agreement(figures.gender, verbose))
+    lines.append("age groups: " + _agreement(figures.ages, verbose))
+    wrong = {w.split()[0] for w in figures.wrong_gender}
+    lines.append(f"services limited to one gender, offered to another: {len(wrong)} "
+                 f"(in {len(figures.wrong_gender)} lookups)")
+    lines += [f"  {w}" for w in figures.wrong_gender]
+    lines.append(f"services limited by age, offered to the other age group: "
+                 f"{len({w.split()[0] for w in figures.wrong_age})} "
+                 f"(in {len(figures.wrong_age)} lookups)")
+    lines += [f"  {w}" for w in figures.wrong_age]
+    if verbose:
+        for need, misses in figures.misses.items():
+            if misses:
+                lines.append(f"{need}: " + ", ".join(misses))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, required=True,
+                        help="the Miami Open211 HSDS 1.1 export (zip or folder)")
+    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--draw", action="store_true", help="print the sample's ids")
+    parser.add_argument("--records", action="store_true",
+                        help="print each sampled record as a labeller reads it")
+    parser.add_argument("--verbose", action="store_true", help="list every miss")
+    args = parser.parse_args(argv)
+    tables = read_export(args.export)
+    if args.draw or args.records:
+        sample = draw(tables)
+        if args.draw:
+            for ident, stratum in sample:
+                print(f"{ident},{stratum}")
+        else:
+            for text in records(tables, [ident for ident, _ in sample]):
+                print(text)
+        return
+    labels = read_labels(args.labels)
+    drawn = dict(draw(tables))
+    if {label.service_id: label.stratum for label in labels} != drawn:
+        sys.exit("the labels are not for the services the draw picks from this export "
+                 "(another export, or the draw changed)")
+    with tempfile.TemporaryDirectory(prefix="helpline-quality-") as tmp:
+        figures = asyncio.run(measure(tables, labels, Path(tmp)))
+    print(report(figures, args.verbose))
+    emit({"bench": "directory_quality", "services": figures.services,
+          "imported": figures.imported,
+          **{f"{n}_{k}": v[k] for n, v in figures.per_need.items()
+             for k in ("precision", "recall")},
+          "wrong_gender": len(figures.wrong_gender), "wrong_age": len(figures.wrong_age)})
+
+
+if __name__ == "__main__":
+    main()

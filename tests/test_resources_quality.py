@@ -1,0 +1,129 @@
+"""The labelled sample of real 211 data (tests/data/quality/) and the benchmark that reads it
+(bench/directory_quality.py): the labels are well formed, and on a small fictional export in
+the Miami form the benchmark draws, imports, looks up and reports what it should."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from bench.directory_quality import (
+    HOLDOUT_PER_STRATUM,
+    LABELS,
+    PER_STRATUM,
+    STRATA,
+    Label,
+    draw,
+    groups,
+    measure,
+    read_export,
+    read_labels,
+    report,
+)
+from helpline.resources.model import GENDERS, NEEDS
+
+
+def test_the_shipped_labels_are_a_sample_of_at_least_150_in_the_bots_words() -> None:
+    labels = read_labels(LABELS)
+    assert len(labels) >= 150
+    assert len({label.service_id for label in labels}) == len(labels)
+    strata = [label.stratum for label in labels]
+    assert {s: strata.count(s) for s in STRATA} == {s: PER_STRATUM for s in STRATA}
+    for sample in ("holdout-", "second-"):
+        assert {s: strata.count(f"{sample}{s}") for s in STRATA} == {
+            s: HOLDOUT_PER_STRATUM for s in STRATA}
+        assert strata.count(f"{sample}uniform") >= 40
+    assert strata.count("uniform") >= 150
+    for label in labels:
+        assert label.needs <= set(NEEDS) - {"other"}, label
+        assert label.gender in ("", *GENDERS), label
+        if label.min_age is not None and label.max_age is not None:
+            assert label.min_age <= label.max_age, label
+    labelled = {n: sum(n in label.needs for label in labels) for n in NEEDS}
+    assert min(labelled[n] for n in ("shelter", "legal", "medical", "counselling")) >= 10
+
+
+def test_age_groups_are_read_as_matching_filters_them() -> None:
+    assert groups(None, None) == "under_18 and 18_plus"
+    assert groups(None, 17) == "under_18"
+    assert groups(None, 24) == "under_18 and 18_plus"
+    assert groups(18, None) == "18_plus"
+    assert groups(60, None) == "18_plus"
+
+
+def _write(folder: Path, name: str, header: str, *rows: str) -> None:
+    (folder / f"{name}.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def _export(folder: Path) -> None:
+    """Four fictional services as the Miami export writes them: no status, 12-hour times,
+    AIRS codes as term ids, eligibility rows that name no service."""
+    folder.mkdir()
+    _write(folder, "organizations", "id,name", "1,Harbour Trust", "2,Eastmoor Aid")
+    _write(folder, "services",
+           "id,organization_id,name,description,status,application_process,fees",
+           "10,1,Harbour House,Beds for the night,,Call,",
+           "11,1,Harbour Lodge,Beds and a hot drink,,Call,",
+           "12,2,Eastmoor Law Clinic,Free legal advice,,Call,",
+           "13,2,Tenancy Office,Complaints about landlords,,Call,",
+           "14,9,Orphan,Its organisation is missing,,Call,")
+    _write(folder, "taxonomy", "id,name,parent_id,parent_name,vocabulary",
+           "BH-1800.8500,Homeless Shelter,B,Basic Needs,AIRS",
+           "FT-3200,General Legal Aid,F,Legal,AIRS",
+           "FT-1000.8900,Unemployment Insurance Benefits Assistance,F,Legal,AIRS",
+           "YV-3000.7500,Homeless Women,Y,Target Populations,AIRS")
+    _write(folder, "services_taxonomy", "id,service_id,taxonomy_id,taxonomy_detail",
+           "1,10,BH-1800.8500,", "2,10,YV-3000.7500,", "3,11,BH-1800.8500,",
+           "4,12,FT-3200,", "5,13,FT-1000.8900,")
+    _write(folder, "regular_schedules", "id,service_id,location_id,weekday,opens_at,closes_at",
+           ",10,,Monday,9:00am,5:00pm")
+    _write(folder, "eligibility", "id,service_id,eligibility", ",,Adult men only")
+
+
+async def test_the_benchmark_measures_needs_and_a_gender_limit_the_data_misses(
+        tmp_path: Path) -> None:
+    _export(tmp_path / "export")
+    tables = read_export(tmp_path / "export")
+    sample = dict(draw(tables))
+    assert set(sample) <= {"10", "11", "12", "13"}  # never the orphan, which cannot import
+    assert {i for i, s in sample.items() if s == "shelter"} <= {"10", "11"}
+    assert {i for i, s in sample.items() if s == "legal"} <= {"12", "13"}  # FT or "legal"
+    labels = [
+        Label("10", "uniform", frozenset({"shelter"}), "women", None, None),
+        Label("11", "uniform", frozenset({"shelter"}), "men", 18, None),  # nothing says so
+        Label("12", "uniform", frozenset({"legal"}), "", None, None),
+        Label("13", "second-uniform", frozenset({"legal"}), "", None, None),  # benefits
+    ]
+    figures = await measure(tables, labels, tmp_path / "work")
+    assert figures.imported == 4
+    assert figures.per_need["shelter"] == {"labelled": 2, "offered": 2, "right": 2,
+                                           "precision": 1.0, "recall": 1.0}
+    assert figures.per_need["legal"]["recall"] == 0.5
+    assert figures.per_need["legal"]["precision"] == 1.0
+    assert figures.misses["legal"] == ["missed 13"]
+    # each sample is reported on its own too
+    assert figures.sampled == {"": 3, "second-": 1}
+    assert figures.sample_need["second-"]["legal"]["recall"] == 0.0
+    assert figures.sample_need[""]["legal"]["recall"] == 1.0
+    # neither the lodge's terms nor its words say it is for men: a woman and a non-binary
+    # person are offered it
+    assert figures.wrong_gender == ["11 (shelter): for men only, offered to nonbinary",
+                                    "11 (shelter): for men only, offered to women"]
+    assert figures.wrong_age == ["11 (shelter): offered to under_18"]
+    assert figures.gender == {"agree": ["10", "12", "13"],
+                              "labelled men, given anyone": ["11"]}
+    assert any("'active' written" in note for note in figures.notes)
+    assert any("eligibility: left out" in note for note in figures.notes)
+    assert any(key.startswith("regular_schedules.csv: opens_at")
+               for key in figures.problems)
+    text = report(figures, verbose=True)
+    shelter = next(line.split() for line in text.splitlines() if line.startswith("shelter"))
+    assert shelter[:6] == ["shelter", "2", "2", "2", "1.000", "1.000"]
+    assert "NOT met" in " ".join(next(line.split() for line in text.splitlines()
+                                      if line.startswith("legal")))
+    assert "services limited to one gender, offered to another: 1 (in 2 lookups)" in text
+    assert ("over the 1 services of the second held-out sample (labelled after the rules "
+            "about a service's own words) alone:") in text
+    # the package written for the import holds only the sampled services
+    with (tmp_path / "work" / "package" / "services.csv").open(encoding="utf-8") as f:
+        assert sorted(r["id"] for r in csv.DictReader(f)) == ["10", "11", "12", "13"]
