@@ -687,6 +687,7 @@ async def test_long_messages_reach_the_desk_and_the_person_whole_in_marked_parts
     assert await d.claim(ADVOCATE) == "You have this case."
     await until(lambda: "An advocate has joined. They can read what you write here."
                 in d.person_texts())
+    await until(lambda: f"Claimed by advocate {ADVOCATE}." in d.topic_texts())  # posted last
     # As much as Telegram lets a person send: 4,096 characters; with "Person: " it is more
     # than one post takes.
     words = ("I need to tell you everything that happened. " * 100)[:4085] + " LAST WORDS"
