@@ -26,6 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class Child:
         self.env = {**os.environ, "HELPLINE_DB": str(folder / "helpline.db"),
                     "HELPLINE_SECRET_KEY": SECRET, "HELPLINE_FLOWS": str(write_flows(folder)),
                     "HELPLINE_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **env}
+        self.database = folder / "helpline.db"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = open(folder / "bot.log", "ab")  # noqa: SIM115 (closed in stop)
 
@@ -152,8 +154,10 @@ async def _drive(kills: int, people: list[Any], burst: int, pause: tuple[float, 
             next_kill = time.monotonic() + rng.uniform(0.4, 1.2)
         await asyncio.sleep(rng.uniform(*pause))
     wanted = set(sent)
-    # Until every message is answered, or no answer has come for a while (on Signal, what
-    # the bot never read will not be answered).
+    # Until every message is answered, or no answer has come for a while and the bot has
+    # nothing left to do: every event it wrote down processed, nothing queued to send (on
+    # Signal, what the bot never read will not be answered). A bot slow to start again on
+    # a busy machine is not taken for one that is done.
     last = (-1, time.monotonic())
 
     def settled() -> bool:
@@ -161,11 +165,24 @@ async def _drive(kills: int, people: list[Any], burst: int, pause: tuple[float, 
         count = len(replies())
         if count != last[0]:
             last = (count, time.monotonic())
-        return wanted <= _answered(replies()) or time.monotonic() - last[1] > QUIET_SECONDS
+        if wanted <= _answered(replies()):
+            return True
+        return time.monotonic() - last[1] > QUIET_SECONDS and _nothing_left(child.database)
 
     await _until(settled, settle_seconds, "every answer", fail=False)
     await asyncio.sleep(0.5)  # duplicates that are still coming
     return sent, time.monotonic() - began
+
+
+def _nothing_left(database: Path) -> bool:
+    """The bot's database holds no unprocessed event and no queued operation."""
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            pending = db.execute("SELECT (SELECT COUNT(*) FROM inbox WHERE done = 0) + "
+                                 "(SELECT COUNT(*) FROM operations)").fetchone()[0]
+    except sqlite3.Error:
+        return False
+    return int(pending) == 0
 
 
 def _quiet(_: object) -> None:
