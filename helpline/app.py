@@ -46,6 +46,7 @@ from helpline.events import (
     Schedule,
     SetDisappearing,
 )
+from helpline.flow import commands
 from helpline.flow.engine import (
     CHECKIN_DUE,
     Engine,
@@ -113,8 +114,6 @@ FactProvider = Callable[[Turn], Awaitable[bool]]
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
 
-# Commands whose words are translated (msgctxt "command") into every enabled language.
-TRANSLATED_COMMANDS = ("quick_exit", "menu", "help", "language", "erase", "yes")
 
 
 def engine_config(settings: Settings, translator: Translator | None = None) -> EngineConfig:
@@ -125,12 +124,9 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
     config = EngineConfig(
         first_flow=settings.conversation.first_flow,
         home_flow=settings.conversation.home_flow,
-        quick_exit_words=tuple(c.quick_exit),
         quick_exit_reply=c.quick_exit_reply,
-        menu_words=tuple(c.menu),
-        help_words=tuple(c.help),
-        language_words=tuple(c.language),
-        erase_words=tuple(c.erase),
+        command_words={**{name: tuple(getattr(c, name)) for name in commands.NAMES},
+                       "yes": commands.YES_WORDS},
         languages=tuple(Language(code, language_name(code)) for code in settings.languages),
         default_locale=settings.default_language,
         resume_after_hours=settings.conversation.resume_after_hours,
@@ -139,9 +135,9 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
     if translator is None:
         return config
     extra = {
-        name: frozenset(normalize(form) for word in getattr(config, f"{name}_words")
+        name: frozenset(normalize(form) for word in config.command_words[name]
                         for form in word_forms(translator, settings.languages, word))
-        for name in TRANSLATED_COMMANDS
+        for name in commands.TRANSLATED
     }
     return replace(config, extra_words=extra)
 

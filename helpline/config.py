@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from helpline import bundled
+from helpline.flow import commands
 
 BUNDLED_FLOWS = bundled.FLOWS
 BUNDLED_LOCALES = bundled.LOCALES
@@ -39,13 +40,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _words(name: str) -> Any:
+    return Field(default_factory=lambda: list(commands.default_words(name)))
+
+
 class Commands(_Section):
-    quick_exit: list[str] = Field(default_factory=lambda: ["exit", "/exit", "quit", "/quit"])
+    """The words of each global command (``helpline.flow.commands``: one field each)."""
+
+    quick_exit: list[str] = _words("quick_exit")
     quick_exit_reply: str = ""
-    menu: list[str] = Field(default_factory=lambda: ["menu", "/menu", "/start"])
-    help: list[str] = Field(default_factory=lambda: ["help", "/help"])
-    language: list[str] = Field(default_factory=lambda: ["language", "/language"])
-    erase: list[str] = Field(default_factory=lambda: ["delete my data", "/delete"])
+    menu: list[str] = _words("menu")
+    help: list[str] = _words("help")
+    language: list[str] = _words("language")
+    erase: list[str] = _words("erase")
 
 
 class Conversation(_Section):

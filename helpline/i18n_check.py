@@ -32,7 +32,8 @@ from babel.messages.pofile import read_po, write_po
 
 from helpline import __version__
 from helpline.config import Handoff, Settings
-from helpline.flow.engine import EngineConfig, normalize
+from helpline.flow import commands
+from helpline.flow.engine import normalize
 from helpline.flow.loader import Problem
 from helpline.i18n import (
     COMMAND,
@@ -344,8 +345,8 @@ def _word_errors(code: str, path: Path, catalog: Catalog, type_word: re.Pattern[
 def command_words(settings: Settings) -> dict[str, list[str]]:
     """The configured words of every global command, and the erase confirmation's yes."""
     c = settings.commands
-    return {"quick_exit": c.quick_exit, "menu": c.menu, "help": c.help,
-            "language": c.language, "erase": c.erase, "yes": list(EngineConfig().yes_words)}
+    return {**{name: list(getattr(c, name)) for name in commands.NAMES},
+            "yes": list(commands.YES_WORDS)}
 
 
 def report(settings: Settings, flows: Path, strict: bool = False) -> tuple[list[str], int]:

@@ -53,7 +53,8 @@ from helpline.channels.clean import clean_hint, clean_id, clean_payload, clean_t
 from helpline.config import ConfigError, Settings
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
-from helpline.i18n import N_, NullTranslator, Translator
+from helpline.flow import commands
+from helpline.i18n import NullTranslator, Translator
 from helpline.logsafe import log_exception
 
 log = logging.getLogger("helpline.telegram")
@@ -164,12 +165,7 @@ def _b64(data: bytes) -> str:
 BOT_API_CONNECTIONS = 8
 
 # Neutral descriptions: the command list can be seen by anyone who looks at the phone.
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("menu", N_("Show the menu")),
-    ("help", N_("Help")),
-    ("language", N_("Language")),
-    ("exit", N_("Clear this chat")),
-)
+COMMANDS: list[tuple[str, str]] = commands.menu_entries()
 
 
 @dataclass(frozen=True)

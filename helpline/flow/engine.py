@@ -8,7 +8,7 @@ state.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -24,6 +24,7 @@ from helpline.events import (
     Message,
     OverlayPick,
 )
+from helpline.flow import commands
 from helpline.flow import steps as kinds
 from helpline.flow.conditions import holds
 from helpline.flow.loader import FlowSet
@@ -71,13 +72,11 @@ class Language:
 class EngineConfig:
     first_flow: str = "welcome"
     home_flow: str = "main"
-    quick_exit_words: tuple[str, ...] = ("exit", "/exit", "quit", "/quit")
     quick_exit_reply: str = ""
-    menu_words: tuple[str, ...] = ("menu", "/menu")
-    help_words: tuple[str, ...] = ("help", "/help")
-    language_words: tuple[str, ...] = ("language", "/language")
-    erase_words: tuple[str, ...] = ("delete my data", "/delete")
-    yes_words: tuple[str, ...] = ("yes", "y")
+    # The words of each global command (``commands.COMMANDS``) and of the erase
+    # confirmation's "yes", as configured.
+    command_words: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
+        **{c.name: c.words for c in commands.COMMANDS}, "yes": commands.YES_WORDS})
     languages: tuple[Language, ...] = (Language("en", "English"),)
     default_locale: str = "en"
     resume_after_hours: float = 12.0
@@ -89,7 +88,7 @@ class EngineConfig:
     timezone: str = "UTC"  # the organisation's, for dates shown to people
 
     def words(self, command: str) -> frozenset[str]:
-        base: Iterable[str] = getattr(self, f"{command}_words")
+        base = self.command_words.get(command, ())
         return frozenset(normalize(w) for w in base) | self.extra_words.get(command, frozenset())
 
 
@@ -172,7 +171,7 @@ class Engine:
         self.tr = translator or NullTranslator()
         self._words = {
             name: self.config.words(name)
-            for name in ("quick_exit", "menu", "help", "language", "erase", "yes")
+            for name in commands.TRANSLATED
         }
         # Skip words and option keywords, with their translations into every enabled
         # language (msgctxt "command"), normalized: "saltar" skips wherever "skip" does.
@@ -437,10 +436,9 @@ class Engine:
         return self._global_command(said, payload)
 
     def _global_command(self, said: str, payload: str) -> str | None:
-        if payload.startswith("g:") and payload[2:] in ("exit", "menu", "help", "language",
-                                                         "erase"):
-            return {"exit": "quick_exit"}.get(payload[2:], payload[2:])
-        for name in ("quick_exit", "menu", "help", "language", "erase"):
+        if payload.startswith("g:") and payload[2:] in commands.BY_BUTTON:
+            return commands.BY_BUTTON[payload[2:]]
+        for name in commands.NAMES:  # quick exit first
             if said and said in self._words[name]:
                 return name
         return None
@@ -527,9 +525,9 @@ class Engine:
             return display_word(self.tr, state.locale or self.config.default_locale,
                                 words[0]) if words else ""
 
-        return self._t(state, T_HELP).replace("{menu}", first(self.config.menu_words)).replace(
-            "{exit}", first(self.config.quick_exit_words)).replace(
-            "{erase}", first(self.config.erase_words))
+        words = self.config.command_words
+        return self._t(state, T_HELP).replace("{menu}", first(words["menu"])).replace(
+            "{exit}", first(words["quick_exit"])).replace("{erase}", first(words["erase"]))
 
     # ------------------------------------------------------------- answers
 
