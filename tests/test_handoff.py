@@ -24,8 +24,9 @@ from helpline.handoff.cases import Cases
 from helpline.handoff.desk import DeskEvent, DeskHandler
 from helpline.handoff.office_hours import OfficeHours, parse_shift
 from helpline.handoff.relay import HandoffService
-from helpline.handoff.telegram_desk import CLAIM_PREFIX, install_telegram_desk
+from helpline.handoff.telegram_desk import install_telegram_desk
 from helpline.i18n import CatalogTranslator
+from helpline.payloads import Kind, encode
 from helpline.privacy import Vault
 from helpline.store import Store
 from tests.conftest import BASIC_FLOWS, SECRET, Harness, HarnessFactory, make_settings
@@ -396,7 +397,7 @@ class Desk:
         return card
 
     async def claim(self, user: int) -> str:
-        data = f"{CLAIM_PREFIX}{self.card()['text'].split()[1]}"
+        data = encode(Kind.CLAIM, "claim", self.card()["text"].split()[1])
         query = self.api.person_presses(FORUM, self.card()["message_id"], data,
                                         user_id=user, strict=False)
         await until(lambda: query in self.api.callback_answers)
@@ -650,10 +651,11 @@ def test_the_desk_reads_advocates_words_and_claims_from_telegram_updates() -> No
                          ) is None  # the bot's own post
     assert desk.event_of(message(is_topic_message=False, message_thread_id=None)) is None
     assert desk.event_of(message(text=None, sticker=None)) is None
-    assert desk.event_of(press(CLAIM_PREFIX + "7")) == DeskEvent(
+    assert desk.event_of(press(encode(Kind.CLAIM, "claim", 7))) == DeskEvent(
         "claim", "77", str(ADVOCATE), query="q1")
     assert desk.event_of(press("o:3:1")) is None  # not the desk's button
-    assert desk.event_of(press(CLAIM_PREFIX + "7", thread=None)) is None  # not in a topic
+    not_in_a_topic = press(encode(Kind.CLAIM, "claim", 7), thread=None)
+    assert desk.event_of(not_in_a_topic) is None
     assert callable(Cases)  # imported for the type
 
 

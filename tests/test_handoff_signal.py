@@ -23,8 +23,9 @@ from helpline.config import Delivery, Handoff
 from helpline.events import Message
 from helpline.flow.loader import load_flows
 from helpline.handoff.relay import HandoffService
-from helpline.handoff.telegram_desk import CLAIM_PREFIX, install_telegram_desk
+from helpline.handoff.telegram_desk import install_telegram_desk
 from helpline.i18n import CatalogTranslator
+from helpline.payloads import Kind, encode
 from helpline.privacy import Vault
 from helpline.store import Store
 from tests.conftest import SECRET, make_settings
@@ -152,7 +153,7 @@ class Rig:
         return card
 
     async def claim(self, user: int) -> str:
-        data = f"{CLAIM_PREFIX}{self.card()['text'].split()[1]}"
+        data = encode(Kind.CLAIM, "claim", self.card()["text"].split()[1])
         query = self.tg.person_presses(FORUM, self.card()["message_id"], data, user_id=user,
                                        strict=False)
         await self.tg.wait_until(lambda: query in self.tg.callback_answers,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from helpline import payloads
 from helpline.events import (
     SHARED_LOCATION,
     CancelSchedules,
@@ -51,6 +52,7 @@ from helpline.i18n import (
     format_when,
     word_forms,
 )
+from helpline.payloads import Kind, decode, encode
 
 # Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
 # the variables flows may show from it, formatted when shown (in the language of the moment).
@@ -274,8 +276,8 @@ class Engine:
             state.pending = "erase"
             result.messages.append(Message(
                 self._t(state, T_ERASE_CONFIRM),
-                (Choice(self._t(state, T_ERASE_YES), "g:erase:yes"),
-                 Choice(self._t(state, T_ERASE_NO), "g:erase:no")),
+                (Choice(self._t(state, T_ERASE_YES), encode(Kind.GLOBAL, "erase", "yes")),
+                 Choice(self._t(state, T_ERASE_NO), encode(Kind.GLOBAL, "erase", "no"))),
             ))
             return result
         if command == "language":
@@ -326,7 +328,7 @@ class Engine:
         """Back after ``resume_after_hours``: where we left off is shown again first (a
         press of the question on screen still counts)."""
         state = event.state
-        fresh_press = event.payload.startswith(f"c:{state.turn}:")
+        fresh_press = payloads.is_(event.payload, Kind.CHOICE, state.turn)
         if event.gap <= self.config.resume_after_hours * 3600 or fresh_press:
             return None
         event.result.messages.append(Message(self._t(state, T_WELCOME_BACK)))
@@ -384,17 +386,17 @@ class Engine:
 
     def _render_overlay(self, state: State, overlay: Overlay, question: bool = True) -> Message:
         return Message(overlay.text if question else "", tuple(
-            Choice(label, f"o:{state.turn}:{i}") for i, (label, _) in enumerate(overlay.choices)))
+            Choice(label, encode(Kind.OVERLAY, state.turn, i))
+            for i, (label, _) in enumerate(overlay.choices)))
 
     def answer_overlay(self, result: Result, overlay: Overlay, said: str,
                         payload: str) -> None:
         state = result.state
         index: int | None = None
         if payload:
-            match = _OVERLAY_PAYLOAD.fullmatch(payload)
-            if match and int(match.group(1)) == state.turn and int(match.group(2)) < len(
-                    overlay.choices):
-                index = int(match.group(2))
+            pressed = _pressed(payload, Kind.OVERLAY, state.turn)
+            if pressed is not None and pressed < len(overlay.choices):
+                index = pressed
             else:
                 result.messages.append(Message(self._t(state, T_STALE)))
                 self._rerender(result)
@@ -436,8 +438,10 @@ class Engine:
         return self._global_command(said, payload)
 
     def _global_command(self, said: str, payload: str) -> str | None:
-        if payload.startswith("g:") and payload[2:] in commands.BY_BUTTON:
-            return commands.BY_BUTTON[payload[2:]]
+        pressed = decode(payload) if payload else None
+        if (pressed is not None and pressed.kind is Kind.GLOBAL and len(pressed.fields) == 1
+                and pressed.fields[0] in commands.BY_BUTTON):
+            return commands.BY_BUTTON[pressed.fields[0]]
         for name in commands.NAMES:  # quick exit first
             if said and said in self._words[name]:
                 return name
@@ -459,8 +463,8 @@ class Engine:
         state.pending = None
         yes_label = normalize(self._t(state, T_ERASE_YES))
         # "1" is "Yes, erase" where choices are a numbered list (Signal, the terminal).
-        if payload == "g:erase:yes" or (said and (said in self._words["yes"]
-                                                   or said in ("1", yes_label))):
+        said_yes = bool(said) and (said in self._words["yes"] or said in ("1", yes_label))
+        if payloads.is_(payload, Kind.GLOBAL, "erase", "yes") or said_yes:
             erased = self._quick_exit(state)
             erased.effects.insert(0, EraseData())
             return erased
@@ -471,8 +475,10 @@ class Engine:
     def _language_answer(self, result: Result, said: str, payload: str) -> bool:
         state = result.state
         chosen: str | None = None
-        if payload.startswith("g:lang:"):
-            chosen = self._known_locale(payload[7:])
+        pressed = decode(payload) if payload else None
+        if pressed is not None and pressed.kind is Kind.GLOBAL and pressed.fields[:1] == (
+                "lang",) and len(pressed.fields) == 2:
+            chosen = self._known_locale(pressed.fields[1])
         elif said:
             for index, lang in enumerate(self.config.languages, start=1):
                 if said in (normalize(lang.name), normalize(lang.code), str(index)):
@@ -509,7 +515,8 @@ class Engine:
                     lines.append(line)
             question = "\n".join(lines)
         result.messages.append(Message(question, tuple(
-            Choice(lang.name, f"g:lang:{lang.code}") for lang in self.config.languages)))
+            Choice(lang.name, encode(Kind.GLOBAL, "lang", lang.code))
+            for lang in self.config.languages)))
         return result
 
     def _known_locale(self, hint: str) -> str | None:
@@ -535,11 +542,9 @@ class Engine:
         state = result.state
         index: int | None = None
         if payload:
-            match = _CHOICE_PAYLOAD.fullmatch(payload)
-            if match and int(match.group(1)) == state.turn:
-                index = int(match.group(2))
-                if index not in self._visible(state, step, result.facts):
-                    index = None
+            index = _pressed(payload, Kind.CHOICE, state.turn)
+            if index is not None and index not in self._visible(state, step, result.facts):
+                index = None
             if index is None:
                 result.messages.append(Message(self._t(state, T_STALE)))
                 self._rerender(result)
@@ -758,7 +763,7 @@ class Engine:
         if cached is None or cached[0] is not step:
             cached = (step, tuple(self.tr.gettext(locale, o.label) for o in step.options))
             self._labels[(locale, id(step))] = cached
-        prefix = f"c:{state.turn}:"
+        prefix = encode(Kind.CHOICE, state.turn, 0)[:-1]  # "c:<turn>:", then the index
         labels = cached[1]
         if id(step) in self._gated:
             choices = tuple(Choice(labels[i], prefix + _INDEXES[i])
@@ -790,8 +795,15 @@ class Engine:
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 # Steps that wait for the app, which shows a menu of its own there or moves past them.
-_CHOICE_PAYLOAD = re.compile(r"c:([0-9]{1,12}):([0-9]{1,3})")
-_OVERLAY_PAYLOAD = re.compile(r"o:([0-9]{1,12}):([0-9]{1,3})")
+
+
+def _pressed(payload: str, kind: Kind, turn: int) -> int | None:
+    """The option index a press of ``kind`` at this ``turn`` carries (None: another)."""
+    found = decode(payload)
+    if found is None or found.kind is not kind or len(found.fields) != 2:
+        return None
+    pressed_turn, index = found.number(0), found.number(1)
+    return index if pressed_turn == turn and index is not None and index < 1000 else None
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _INDEXES = tuple(str(i) for i in range(64))  # option indexes as payload text (12 at most)
 

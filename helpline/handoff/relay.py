@@ -50,6 +50,7 @@ from helpline.handoff.cases import Case, Cases
 from helpline.handoff.desk import Desk, DeskEvent
 from helpline.handoff.office_hours import OfficeHours
 from helpline.i18n import N_, language_name
+from helpline.payloads import Kind, decode, encode
 
 if TYPE_CHECKING:
     from helpline.app import App, EffectHandler, Turn
@@ -336,8 +337,8 @@ class HandoffService:
 
     def _later_question(self, locale: str | None, again: bool = False) -> Message:
         return Message(self._t(locale, T_LATER_AGAIN if again else T_LATER_ASK), (
-            Choice(self._t(locale, T_LATER_YES_BUTTON), "h:later:yes"),
-            Choice(self._t(locale, T_LATER_NO_BUTTON), "h:later:no")))
+            Choice(self._t(locale, T_LATER_YES_BUTTON), encode(Kind.LATER, "later", "yes")),
+            Choice(self._t(locale, T_LATER_NO_BUTTON), encode(Kind.LATER, "later", "no"))))
 
     # ------------------------------------------------------------- the person's side
 
@@ -412,8 +413,10 @@ class HandoffService:
             return None
         locale = case.locale
         if inbound.kind == "button":
-            if inbound.payload in ("h:later:yes", "h:later:no") and case.later == "asked":
-                return await self._later_answer(turn, case, inbound.payload.endswith("yes"))
+            answer = decode(inbound.payload)
+            if (answer is not None and answer.kind is Kind.LATER and case.later == "asked"
+                    and answer.fields in (("later", "yes"), ("later", "no"))):
+                return await self._later_answer(turn, case, answer.fields[1] == "yes")
             return None
         if inbound.kind not in ("text", "unsupported") or state.pending is not None:
             return None

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
+from helpline import payloads
 from helpline.channels.clean import clean_text
 from helpline.channels.telegram import (
     API_MAX_TEXT,
@@ -28,6 +29,7 @@ from helpline.errors import ChannelError, Rejected, Unreachable
 from helpline.events import TextUnit, shorten, split_text
 from helpline.handoff.desk import DeskEvent, DeskHandler, DeskUnavailable
 from helpline.i18n import NullTranslator, Translator
+from helpline.payloads import Kind, encode
 
 if TYPE_CHECKING:
     from helpline.app import App
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("helpline.desk")
 
-CLAIM_PREFIX = "hd:claim:"
 # What Telegram says (lower case) when the desk group is set up wrongly.
 DESK_SETUP = ("chat is not a forum", "not enough rights", "have no rights",
               "chat_admin_required", "need administrator rights")
@@ -65,8 +66,9 @@ class TelegramDesk:
     def _markup(self, claim: str | None) -> InlineKeyboardMarkup | None:
         if claim is None:
             return None
-        return InlineKeyboardMarkup([[InlineKeyboardButton(
-            self.claim_label, callback_data=self.channel.callback_data(f"{CLAIM_PREFIX}{claim}"))]])
+        data = self.channel.callback_data(encode(Kind.CLAIM, "claim", claim))
+        return InlineKeyboardMarkup([[InlineKeyboardButton(self.claim_label,
+                                                           callback_data=data)]])
 
     async def create_thread(self, name: str) -> str:
         """Open a topic named ``name``, shortened with "…" past Telegram's 128 characters."""
@@ -162,7 +164,7 @@ class TelegramDesk:
             message = query.message
             thread = getattr(message, "message_thread_id", None)
             data = self.channel.payload_of(query.data or "")
-            if not data.startswith(CLAIM_PREFIX) or thread is None:
+            if not payloads.is_(data, Kind.CLAIM, "claim") or thread is None:
                 return None
             return DeskEvent("claim", str(thread), str(query.from_user.id), query=query.id)
         message = update.message
