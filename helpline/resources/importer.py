@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpline import bundled
 from helpline.resources.hsds_build import build
@@ -14,7 +15,9 @@ from helpline.resources.model import NEEDS, DirectoryData, Problem, Service
 from helpline.resources.store import Directory
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.resources.yaml_import import read_yaml
-from helpline.store import Store
+
+if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
+    from helpline.store import Store
 
 log = logging.getLogger("helpline.resources")
 

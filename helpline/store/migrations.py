@@ -15,6 +15,7 @@ import aiosqlite
 
 from helpline.errors import HelplineError
 from helpline.privacy import Vault
+from helpline.resources.schema import RANKING_SQL
 
 # A migration's Python step: runs after its SQL, in the same transaction, with the vault
 # (None when the caller has no checked key). Returns False when it cannot be done without
@@ -322,6 +323,12 @@ MIGRATIONS.append(Migration(
     "values still in the Fernet form written again in the AES-GCM form",
     "",
     reencrypt_fernet,
+))
+
+MIGRATIONS.append(Migration(
+    10,
+    "directory ranking facts per service, and a counter of changes to services and places",
+    RANKING_SQL,
 ))
 
 # Tables with a ``pid`` column: "delete my data" clears a person from every one of them.
