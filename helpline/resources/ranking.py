@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,11 @@ from helpline.resources.model import LanguageTag, Service
 SEP = "\x1f"  # between the needs, terms or genders of one service (none contains it)
 PAGE = 4000  # services read and indexed before the event loop gets a turn
 NEAR_SLACK = 1e-9  # km: distances numpy and math compute alike to well within this
+TIER = 128  # the openings' tier (0 open, 1 not known, 2 full) before 64 - fit in a bucket
+FIRST_RADIUS_KM = 16.0  # the first band of latitude around a shared location (widened x4)
 
 IntArray = npt.NDArray[np.int64]
+Small = npt.NDArray[np.int16]
 Index32 = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -110,16 +114,11 @@ class RankIndex:
     genders: dict[str, BoolArray]  # gender -> which services are for it (among others)
     limited: BoolArray  # only for some genders
     languages: dict[str, Index32]  # language_key -> the services that speak it
-    lat: FloatArray  # a service's first public place (NaN: none)
-    lon: FloatArray
-    more_of: Index32  # its other public places: the service of each
-    more_lat: FloatArray
-    more_lon: FloatArray
+    placed: BoolArray  # has a public place with a point
+    point_of: Index32  # every public place's point, by latitude: the service of each
+    point_lat: FloatArray
+    point_lon: FloatArray
     openings: Openings | None = None
-    everywhere: Index32 = field(default_factory=_empty)  # the services that work anywhere
-
-    def __post_init__(self) -> None:
-        self.everywhere = np.flatnonzero(self.anywhere).astype(np.int32)
 
     @property
     def size(self) -> int:
@@ -147,21 +146,20 @@ class RankIndex:
         n = self.size
         if limit <= 0 or n == 0:
             return np.zeros(0, dtype=np.int64)
-        cand: Index32 | None = None
-        fit: npt.NDArray[np.int64] | None = None
+        cand: Index32 | None = None  # None: every service (the arrays are used as they are)
+        fit: Small | None = None
         if hits is not None:
             area = np.zeros(n, dtype=np.int8)
-            named = [self.everywhere]
             for term, score in sorted(hits.items(), key=lambda item: item[1]):
                 at = self.terms.get(term)
                 if at is not None and score > 0:
                     area[at] = np.maximum(area[at], score)
-                    named.append(at)
-            cand = np.unique(np.concatenate(named))
-            near_score = area[cand].astype(np.int64)
-            fit = np.where(near_score > 0, near_score, 1)  # only anywhere has 0 here
+            cand = np.flatnonzero((area > 0) | self.anywhere).astype(np.int32)
+            near_score = area[cand].astype(np.int16)
+            fit = np.where(near_score > 0, near_score, 1).astype(np.int16)  # 0: anywhere
         needs = set(criteria.needs)
-        if criteria.needs and not needs <= {"other"}:
+        by_need = bool(criteria.needs) and not needs <= {"other"}
+        if by_need:
             wanted = np.zeros(n, dtype=np.bool_)
             for need in needs:
                 mask = self.needs.get(need)
@@ -172,28 +170,33 @@ class RankIndex:
             else:
                 chosen = wanted[cand]
                 cand, fit = cand[chosen], None if fit is None else fit[chosen]
-        if cand is None:
-            cand = np.arange(n, dtype=np.int32)
+        count = n if cand is None else len(cand)
+        picked = cand
+
+        def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return values if picked is None else values[picked]
+
         if fit is None:
-            fit = np.zeros(len(cand), dtype=np.int64)
-        if "other" in needs and not (criteria.needs and not needs <= {"other"}):
+            fit = np.zeros(count, dtype=np.int16)
+        if "other" in needs and not by_need:
             other = self.needs.get("other")
             if other is not None:
-                fit += other[cand]
-        keep = np.ones(len(cand), dtype=np.bool_)
+                fit += pick(other)
+        keep: BoolArray | None = None
         if criteria.age_group == "under_18":
-            keep &= ~(self.min_age[cand] >= 18)
-            fit += self.max_age[cand] < 26
+            keep = ~(pick(self.min_age) >= 18)
+            fit += pick(self.max_age) < 26
         elif criteria.age_group == "18_plus":
-            keep &= ~(self.max_age[cand] < 18)
-            fit += self.min_age[cand] >= 18
+            keep = ~(pick(self.max_age) < 18)
+            fit += pick(self.min_age) >= 18
         if criteria.gender:
-            limited = self.limited[cand]
+            limited = pick(self.limited)
             serves = self.genders.get(criteria.gender)
-            for_them = serves[cand] if serves is not None else np.zeros(len(cand), np.bool_)
-            keep &= ~limited | for_them
+            for_them = pick(serves) if serves is not None else np.zeros(count, np.bool_)
+            fits_them = ~limited | for_them
+            keep = fits_them if keep is None else keep & fits_them
             fit += limited & for_them
-        flags = self.flags[cand]
+        flags = pick(self.flags)
         if criteria.cost == "free":
             fit += (flags & FREE) > 0
             fit -= (flags & NOT_FREE) > 0
@@ -210,53 +213,77 @@ class RankIndex:
                 if code in wanted_languages or (
                         matching._names_of(code, locale) & wanted_languages):
                     speaks[at] = True
-            fit += np.where(speaks[cand], 2, np.where((flags & INTERPRETATION) > 0, 1, 0))
-        cand, fit = cand[keep], fit[keep]
-        tier = np.ones(len(cand), dtype=np.int64)
+            fit += np.where(pick(speaks), 2, np.where((flags & INTERPRETATION) > 0, 1, 0)
+                            ).astype(np.int16)
+        # The order of matching.rank after the distance: tier of openings, -fit, then name
+        # and id, which is the position itself: a small bucket per candidate, positions
+        # in order within it.
+        bucket = (64 - fit).astype(np.int16)
         held = self.openings
         if held is not None and len(held.service):
             fresh = (now - held.updated) <= stale_hours * 3600
-            state = np.ones(n, dtype=np.int8)
+            state = np.ones(n, dtype=np.int16)
             state[held.service] = 2
             state[held.service[~fresh]] = 1
             state[held.service[fresh & held.available]] = 0
-            tier = state[cand].astype(np.int64)
-        # The order of matching.rank after the distance: tier, -fit, then name and id,
-        # which is the position itself. fit is a small number: 64 - fit fits 8 bits.
-        key = (tier << 48) | ((64 - fit) << 32) | cand.astype(np.int64)
+            bucket += pick(state) * TIER
+        else:
+            bucket += TIER
+        positions = np.arange(n, dtype=np.int32) if cand is None else cand
+        if keep is not None:
+            positions, bucket = positions[keep], bucket[keep]
         if criteria.near is None:
-            return self.rowids[cand[_first(key, limit)]]
-        return self.rowids[cand[self._nearest(criteria.near, cand, key, limit)]]
+            return self.rowids[positions[_first(bucket, limit)]]
+        return self.rowids[self._nearest(criteria.near, positions, bucket, limit)]
 
-    def _nearest(self, near: tuple[float, float], cand: Index32, key: IntArray,
-                 limit: int) -> IntArray:
-        """Positions in ``cand``: the nearest first (as ``matching._nearest_km``: the
-        service's nearest public place), then those with no place, in the order of
-        ``key``."""
-        km = _distance_km(near, self.lat[cand], self.lon[cand])
-        if len(self.more_of):
-            local = np.full(self.size, -1, dtype=np.int64)
-            local[cand] = np.arange(len(cand))
-            mine = local[self.more_of]
-            taken = mine >= 0
-            np.minimum.at(km, mine[taken], _distance_km(near, self.more_lat[taken],
-                                                         self.more_lon[taken]))
-        placed = np.flatnonzero(np.isfinite(km))
-        if len(placed) >= limit:
-            far = np.partition(km[placed], limit - 1)[limit - 1]
-            close: IntArray = placed[km[placed] <= far * (1 + NEAR_SLACK) + NEAR_SLACK]
-            return close
-        unplaced = np.flatnonzero(~np.isfinite(km))
-        out: IntArray = np.concatenate(
-            [placed, unplaced[_first(key[unplaced], limit - len(placed))]])
-        return out
+    def _nearest(self, near: tuple[float, float], cand: Index32, key: Small,
+                 limit: int) -> Index32:
+        """The nearest candidates first (as ``matching._nearest_km``: the service's nearest
+        public place), then those with no place, in the order of ``key``.
+
+        Distances are worked out only in a band of latitude around the point, widened
+        until it holds ``limit`` candidates within its half-width (a place farther in
+        latitude is farther away), so a lookup weighs the places near it, not all."""
+        if not (math.isfinite(near[0]) and math.isfinite(near[1])):
+            return cand  # not a point: matching weighs them all
+        inside = np.zeros(self.size, dtype=np.bool_)
+        inside[cand] = True
+        radius = FIRST_RADIUS_KM
+        while True:
+            half = math.degrees(radius / matching.EARTH_RADIUS_KM)
+            lo = int(np.searchsorted(self.point_lat, near[0] - half, side="left"))
+            hi = int(np.searchsorted(self.point_lat, near[0] + half, side="right"))
+            owners = self.point_of[lo:hi]
+            mine = inside[owners]
+            owners = owners[mine]
+            km = _distance_km(near, self.point_lat[lo:hi][mine], self.point_lon[lo:hi][mine])
+            services, at = np.unique(owners, return_inverse=True)
+            best = np.full(len(services), np.inf)
+            np.minimum.at(best, at, km)
+            everything = half >= 180
+            close = best <= radius
+            if int(close.sum()) >= limit or everything:
+                break
+            radius *= 4
+        if int(close.sum()) >= limit:
+            services, best = services[close], best[close]
+            far = np.partition(best, limit - 1)[limit - 1]
+            out: Index32 = services[best <= far * (1 + NEAR_SLACK) + NEAR_SLACK]
+            return out
+        unplaced = np.flatnonzero(~self.placed[cand])
+        rest = cand[unplaced[_first(key[unplaced], limit - len(services))]]
+        return np.concatenate([services, rest]).astype(np.int32)
 
 
-def _first(keys: IntArray, limit: int) -> IntArray:
-    """The positions of the ``limit`` lowest keys (keys are unique)."""
-    if len(keys) <= limit:
-        return np.arange(len(keys))
-    out: IntArray = np.argpartition(keys, limit - 1)[:limit]
+def _first(buckets: Small, limit: int) -> IntArray:
+    """The positions of the ``limit`` lowest (bucket, position)."""
+    if len(buckets) <= limit:
+        return np.arange(len(buckets))
+    cumulative = np.cumsum(np.bincount(buckets))
+    last = int(np.searchsorted(cumulative, limit))  # the bucket the limit falls in
+    before: IntArray = np.flatnonzero(buckets < last)
+    rest: IntArray = np.flatnonzero(buckets == last)[:limit - len(before)]
+    out: IntArray = np.concatenate([before, rest])
     return out
 
 
@@ -294,11 +321,10 @@ async def build(db: Any, shape: int) -> RankIndex:
     terms: dict[str, list[int]] = {}
     genders: dict[str, list[int]] = {}
     languages: dict[str, list[int]] = {}
+    placed: list[bool] = []
+    point_of: list[int] = []
     lat: list[float] = []
     lon: list[float] = []
-    more_of: list[int] = []
-    more_lat: list[float] = []
-    more_lon: list[float] = []
     nan = float("nan")
     last: tuple[str, str] | None = None
     while True:
@@ -329,13 +355,11 @@ async def build(db: Any, shape: int) -> RankIndex:
             if f_languages:
                 for language in json.loads(f_languages):
                     languages.setdefault(str(language), []).append(i)
-            points = json.loads(f_points) if f_points else [(nan, nan)]
-            lat.append(float(points[0][0]))
-            lon.append(float(points[0][1]))
-            for y, x in points[1:]:
-                more_of.append(i)
-                more_lat.append(float(y))
-                more_lon.append(float(x))
+            placed.append(bool(f_points))
+            for y, x in json.loads(f_points) if f_points else ():
+                point_of.append(i)
+                lat.append(float(y))
+                lon.append(float(x))
         last = (str(rows[-1][10]), str(rows[-1][11]))
         await asyncio.sleep(0)
         if len(rows) < PAGE:
@@ -350,6 +374,8 @@ async def build(db: Any, shape: int) -> RankIndex:
         built_terms[term] = np.asarray(items, dtype=np.int32)
         if n % 2000 == 1999:
             await asyncio.sleep(0)
+    points_lat = np.asarray(lat, dtype=np.float64)
+    by_lat = np.argsort(points_lat, kind="stable")
     return RankIndex(
         shape=shape, rowids=np.asarray(rowids, dtype=np.int64),
         anywhere=np.asarray(anywhere, dtype=np.bool_),
@@ -358,10 +384,9 @@ async def build(db: Any, shape: int) -> RankIndex:
         flags=np.asarray(flags, dtype=np.int8),
         needs={need: _mask(size, items) for need, items in needs.items()},
         terms=built_terms, genders=built_genders, limited=limited,
-        languages=_postings(languages), lat=np.asarray(lat, dtype=np.float64),
-        lon=np.asarray(lon, dtype=np.float64), more_of=np.asarray(more_of, dtype=np.int32),
-        more_lat=np.asarray(more_lat, dtype=np.float64),
-        more_lon=np.asarray(more_lon, dtype=np.float64))
+        languages=_postings(languages), placed=np.asarray(placed, dtype=np.bool_),
+        point_of=np.asarray(point_of, dtype=np.int32)[by_lat],
+        point_lat=points_lat[by_lat], point_lon=np.asarray(lon, dtype=np.float64)[by_lat])
 
 
 def _mask(size: int, items: list[int]) -> BoolArray:

@@ -28,10 +28,10 @@ from helpline.resources.model import Capacity, Service
 # How many services a lookup returns, best first: the browse keeps the first 100
 # (browse.MAX_KEPT; a test holds the two together).
 RESULTS = 100
-# Parsed services kept between lookups. Each is a dozen objects the garbage collector walks:
-# with 20,000 kept, the loop was held up to 112 ms in the 100,000-service benchmark; with
-# 5,000, up to 20 ms.
-PARSED_CACHE = 5000
+# Parsed services kept between lookups. Each is a dozen objects the garbage collector walks
+# (with 20,000 kept, the loop was held up to 112 ms in the 100,000-service benchmark); a
+# lookup parses at most about RESULTS.
+PARSED_CACHE = 1000
 SLICE = 50  # services parsed or ranked before the event loop gets a turn
 # Short forms people type for the words of place names, read as the full word both in what
 # is typed and in the directory's places ("St. Albury", "St Albury", "Saint Albury").

@@ -8,6 +8,7 @@ the file alone does not say what anyone looked for.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,16 +73,18 @@ class Directory:
 
     # ------------------------------------------------------------- lookups
 
-    async def _versions(self) -> tuple[int, int]:
-        """(directory_version, directory_shape): every change, and changes to services
-        and places only (not openings)."""
+    async def _versions(self) -> tuple[int, int, bool]:
+        """(directory_version, directory_shape, some services not indexed): every change,
+        and changes to services and places only (not openings)."""
         rows = list(await self.db.execute_fetchall(
             "SELECT (SELECT version FROM directory_version), "
-            "(SELECT version FROM directory_shape)"))
+            "(SELECT version FROM directory_shape), "
+            "EXISTS (SELECT 1 FROM services WHERE indexed = 0)"))
         if not rows:
-            return -1, -1
-        version, shape = rows[0]
-        return (-1 if version is None else int(version)), (-1 if shape is None else int(shape))
+            return -1, -1, False
+        version, shape, unindexed = rows[0]
+        return ((-1 if version is None else int(version)),
+                (-1 if shape is None else int(shape)), bool(unindexed))
 
     async def any(self) -> bool:
         rows = await self.db.execute_fetchall("SELECT 1 FROM services LIMIT 1")
@@ -93,8 +96,10 @@ class Directory:
         as ``matching.match`` over the whole directory, cut at ``limit``. The ranking index
         (ranking.py) says which services can be among them; only those are read, parsed
         and put in order by ``matching.match``."""
-        await self._index_missing()
-        version, shape = await self._versions()
+        version, shape, unindexed = await self._versions()
+        if unindexed:
+            await self._index_missing()
+            version, shape, _ = await self._versions()
         hits: dict[str, int] | None = None
         read_as = ""
         suggestions: tuple[str, ...] = ()
@@ -105,9 +110,8 @@ class Directory:
         index = await self._ranking(version, shape)
         rowids = index.choose(criteria, hits, now, stale_hours, locale, limit)
         await asyncio.sleep(0)
-        rows = await self._data(rowids.tolist())
+        rows, capacities = await self._data(rowids.tolist())
         services = await self._cache.parse(rows)
-        capacities = await self.capacities([ident for ident, _ in rows])
         outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
                                        locale, hits)
         if normalize(criteria.area):
@@ -141,16 +145,28 @@ class Directory:
         self._places = (shape, built)
         return built
 
-    async def _data(self, rowids: Sequence[int]) -> list[tuple[str, str]]:
-        """(id, what matching reads) of these services (``match_data``, or all of it)."""
+    async def _data(self, rowids: Sequence[int]
+                    ) -> tuple[list[tuple[str, str]], dict[str, list[Capacity]]]:
+        """(id, what matching reads) of these services (``match_data``, or all of it),
+        and their openings counts, in one trip to the database per 900."""
         out: list[tuple[str, str]] = []
+        capacities: dict[str, list[Capacity]] = {}
         for start in range(0, len(rowids), 900):
             chunk = rowids[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            out.extend((str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
-                f"SELECT id, COALESCE(match_data, data) FROM services WHERE rowid IN "
-                f"({marks})", chunk))
-        return out
+            for ident, data, counts in await self.db.execute_fetchall(
+                    "SELECT s.id, COALESCE(s.match_data, s.data), (SELECT json_group_array("
+                    "json_array(unit, available, maximum, description, updated_at)) FROM "
+                    "(SELECT * FROM service_capacity c WHERE c.service_id = s.id ORDER BY "
+                    f"c.unit)) FROM services s WHERE s.rowid IN ({marks})", chunk):
+                out.append((str(ident), str(data)))
+                if counts and counts != "[]":
+                    capacities[str(ident)] = [Capacity(
+                        service_id=str(ident), unit=unit, available=available,
+                        maximum=maximum, description=description, updated=float(updated))
+                        for unit, available, maximum, description, updated
+                        in json.loads(counts)]
+        return out, capacities
 
     async def _index_missing(self) -> None:
         """Services written before the search indexes existed (or by an older helpline)
