@@ -283,32 +283,44 @@ class Directory:
         """Replace everything from ``source`` with ``data`` in one transaction; returns how
         many services the source had before. Openings counted after the file's own (set with
         ``set_openings``) are kept for services that are still listed."""
+        return await self.replace_source_rows(
+            source, data.format, data.fictional, now, [service_rows(source, data.services)],
+            [capacity_row(c) for c in data.capacities], data.places)
+
+    async def replace_source_rows(
+            self, source: str, format: str, fictional: bool, now: float,
+            chunks: Iterable[tuple[list[tuple[object, ...]], list[tuple[object, ...]],
+                                   list[tuple[object, ...]]]],
+            capacities: Iterable[tuple[object, ...]], places: dict[str, list[str]]) -> int:
+        """As ``replace_source``, from rows made ready (``service_rows``, ``capacity_row``),
+        written a chunk at a time: an import of a national directory builds its rows
+        first, a slice at a time, and holds the database only to write them."""
         async with self.store.transaction() as db:
-            async with db.execute(
+            kept = {(r[0], r[1]): tuple(r) for r in await db.execute_fetchall(
                 "SELECT c.service_id, c.unit, c.available, c.maximum, c.description, "
                 "c.updated_at FROM service_capacity c JOIN services s ON s.id = c.service_id "
-                "WHERE s.source = ?", (source,)
-            ) as cursor:
-                kept = {(r[0], r[1]): tuple(r) for r in await cursor.fetchall()}
-            async with db.execute("SELECT COUNT(*) FROM services WHERE source = ?",
-                                  (source,)) as cursor:
-                row = await cursor.fetchone()
-            before = int(row[0]) if row else 0
+                "WHERE s.source = ?", (source,))}
+            rows = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM services WHERE source = ?", (source,)))
+            before = int(rows[0][0]) if rows else 0
             await db.execute("DELETE FROM directory_sources WHERE source = ?", (source,))
             await db.execute(
                 "INSERT INTO directory_sources (source, format, imported_at, services, "
-                "fictional) VALUES (?, ?, ?, ?, ?)",
-                (source, data.format, now, len(data.services), int(data.fictional)))
-            await db.executemany(
-                "INSERT INTO services (id, source, name, data) VALUES (?, ?, ?, ?)",
-                ((s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
-                 for s in data.services))
-            await _write_index(db, data.services)
-            listed = {s.id for s in data.services}
+                "fictional) VALUES (?, ?, ?, ?, ?)", (source, format, now, 0, int(fictional)))
+            listed: set[str] = set()
+            marks = ",".join("?" * len(SERVICE_COLUMNS))
+            for services, needs, terms in chunks:
+                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
+                                     f"VALUES ({marks})", services)
+                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                                     "service_id) VALUES (?, ?, ?)", needs)
+                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
+                                     "service_id) VALUES (?, ?)", terms)
+                listed.update(str(r[0]) for r in services)
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
-            for c in data.capacities:
-                fresh[(c.service_id, c.unit)] = (c.service_id, c.unit, c.available, c.maximum,
-                                                 c.description, c.updated)
+            for c in capacities:
+                if str(c[0]) in listed:
+                    fresh[(str(c[0]), str(c[1]))] = c
             for key, old in kept.items():
                 newer = key not in fresh or float(str(old[5])) > float(str(fresh[key][5]))
                 if key[0] in listed and newer:
@@ -318,8 +330,10 @@ class Directory:
                 "description, updated_at) VALUES (?, ?, ?, ?, ?, ?)", list(fresh.values()))
             await db.executemany(
                 "INSERT INTO directory_places (source, place, within) VALUES (?, ?, ?)",
-                [(source, place, within) for place, parents in data.places.items()
+                [(source, place, within) for place, parents in places.items()
                  for within in parents])
+            await db.execute("UPDATE directory_sources SET services = ? WHERE source = ?",
+                             (len(listed), source))
         return before
 
     async def set_openings(self, service_id: str, available: int, now: float,
@@ -387,7 +401,34 @@ async def set_openings(store: Store, service_id: str, available: int, now: float
     return await Directory(store).set_openings(service_id, available, now, unit)
 
 
+# What is written of a service: its record, and what the search and ranking indexes read.
+SERVICE_COLUMNS = ("id", "source", "name", "data", "indexed", "active", "anywhere",
+                   "latitude", "longitude", "match_data", *ranking.FACT_COLUMNS)
+
+
+def service_rows(source: str, services: Iterable[Service]
+                 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]],
+                            list[tuple[object, ...]]]:
+    """The rows of ``services`` (SERVICE_COLUMNS), of their needs and of their places."""
+    rows: list[tuple[object, ...]] = []
+    needs: list[tuple[object, ...]] = []
+    terms: list[tuple[object, ...]] = []
+    for s in services:
+        r = index_row(s)
+        rows.append((s.id, source, s.name, s.model_dump_json(exclude_defaults=True), 1,
+                     int(r.active), int(r.anywhere), r.latitude, r.longitude, match_data(s),
+                     *ranking.facts(s)))
+        needs.extend((n, int(r.anywhere), s.id) for n in r.needs)
+        terms.extend((t, s.id) for t in r.terms)
+    return rows, needs, terms
+
+
+def capacity_row(c: Capacity) -> tuple[object, ...]:
+    return (c.service_id, c.unit, c.available, c.maximum, c.description, c.updated)
+
+
 async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
+    """The index and facts of services written without them (by an older helpline)."""
     rows = [(s.id, index_row(s), match_data(s)) for s in services]
     await db.executemany("DELETE FROM directory_needs WHERE service_id = ?",
                          [(sid,) for sid, _, _ in rows])
