@@ -259,7 +259,11 @@ class Builder:
                 try:
                     extra.needs.add(values.need(meaning))
                 except values.Bad:
-                    extra.meaning |= self.taxonomy.meaning(code, term.get("name"))
+                    found_meaning = self.taxonomy.meaning(code, term.get("name"))
+                    if extra.meaning is NOTHING:  # the first term: nothing to combine with
+                        extra.meaning = found_meaning
+                    elif found_meaning is not NOTHING:
+                        extra.meaning |= found_meaning
             self._report(row, issues)
         return confidential
 

@@ -4,7 +4,7 @@
 candidate of a broad lookup at 300,000 services it parsed and weighed tens of thousands of
 services (seconds a lookup). This module keeps, for every active service, only the facts
 the rule reads (needs, places served, ages, genders, languages, cost, documents,
-interpretation, points, openings), as arrays in memory (about 60 bytes a service), and
+interpretation, points, openings), as arrays in memory (about 80 bytes a service), and
 computes the rule's own sort key for all of them at once with numpy:
 
     (tier of openings, -fit, name casefolded, id)

@@ -160,8 +160,8 @@ class Directory:
                     "(SELECT * FROM service_capacity c WHERE c.service_id = s.id ORDER BY "
                     f"c.unit)) FROM services s WHERE s.rowid IN ({marks})", chunk):
                 out.append((str(ident), str(data)))
-                if counts and counts != "[]":
-                    capacities[str(ident)] = [Capacity(
+                if counts and counts != "[]":  # counts checked when they were written
+                    capacities[str(ident)] = [Capacity.model_construct(
                         service_id=str(ident), unit=unit, available=available,
                         maximum=maximum, description=description, updated=float(updated))
                         for unit, available, maximum, description, updated
