@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from bench.directory_gen import generate
 from helpline.privacy import Vault
-from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory
+from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory, set_openings
 from helpline.resources.browse import MAX_KEPT
 from helpline.resources.matching import Criteria, match
 from helpline.resources.model import (
@@ -299,3 +300,29 @@ async def test_the_ranking_index_gives_what_matching_everything_gives(store: Sto
 
 def test_a_lookup_returns_at_least_what_the_browse_keeps() -> None:
     assert MAX_KEPT <= RESULTS
+
+
+async def test_lookups_see_every_change_and_openings_do_not_rebuild_the_index(
+        store: Store, tmp_path: Path) -> None:
+    await import_directory(store, Path(__file__).parent / "data" / "directory.yaml", NOW)
+    directory = Directory(store)
+    shelters = Criteria(needs=("shelter",))
+
+    async def found() -> list[tuple[str, str]]:
+        return [(m.service.id, m.openings.kind)
+                for m in (await directory.lookup(shelters, NOW)).matches]
+
+    before = await found()
+    assert ("m-shelter", "full") in before and before[0] == ("w-shelter", "open")
+    index = directory._index
+    await set_openings(store, "m-shelter", 4, NOW)  # beds counted free: first now
+    await set_openings(store, "w-shelter", 0, NOW)
+    after = await found()
+    assert after[0] == ("m-shelter", "open") and directory._index is index
+    first = (await directory.lookup(shelters, NOW, limit=1)).matches
+    assert [m.service.id for m in first] == ["m-shelter"]  # the index knows the counts too
+    with sqlite3.connect(tmp_path / "helpline.db") as other:  # another process, plain SQL
+        other.execute("DELETE FROM services WHERE id = 'w-shelter'")
+    gone = await found()
+    assert "w-shelter" not in [sid for sid, _ in gone] and directory._index is not index
+    assert [sid for sid, _ in gone] == [sid for sid, _ in after if sid != "w-shelter"]

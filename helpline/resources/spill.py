@@ -11,8 +11,9 @@ not there, a location no service is at) come last, in slices of their own, with 
 they refer to, so every problem the whole package has is still found and named; problems
 found twice (a location shared by services of two slices) are said once.
 
-At 300,000 services the import held 4.4 GB this way or that; with the scratch file, what
-is in memory at once is one slice of services and what hangs on them.
+At 300,000 services the import held 4.4 GB when it read every table into memory; with the
+scratch file, what is in memory at once is one slice of services and what hangs on them
+(263 MB at the peak, bench/README.md).
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from helpline.resources.hsds_read import Row, Tables
 
@@ -192,14 +191,6 @@ class Spill:
 
     # ------------------------------------------------------------- reading
 
-    def service_ids(self) -> Iterator[tuple[str, str, int]]:
-        """(id, file, line) of every service row with an id, in order."""
-        for a, b in self.ranges.get("service", []):
-            for ident, file, line in self.db.execute(
-                    "SELECT id, file, line FROM r WHERE n BETWEEN ? AND ? AND id IS NOT NULL "
-                    "ORDER BY n", (a, b)):
-                yield str(ident), self.files[file], int(line)
-
     def firsts(self) -> dict[tuple[str, str], tuple[str, int]]:
         """(table, id) -> (file, line) of its first row, for the ids used more than once."""
         out: dict[tuple[str, str], tuple[str, int]] = {}
@@ -235,11 +226,10 @@ class Spill:
             yield out
         left = [int(n) for (n,) in self.db.execute(
             "SELECT n FROM r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n) ORDER BY n")]
-        used = np.zeros(self.count + 1, dtype=np.bool_)
         for at in range(0, len(left), ORPHANS_PER_BATCH):
             numbers = left[at:at + ORPHANS_PER_BATCH]
             rows = self._rows("n IN (SELECT value FROM json_each(?))", (json.dumps(numbers),))
-            yield self._slice(base, rows, used, orphans=True)
+            yield self._orphans(base, rows)
 
     def _members(self) -> None:
         """``m``: for each slice of SERVICES_PER_BATCH services (by the order of their
@@ -304,30 +294,19 @@ class Spill:
             out.add(table, row)
         return out
 
-    def _slice(self, base: Tables, rows: list[tuple[int, str, Row]], used: np.ndarray,
-               orphans: bool = False) -> Tables:
-        """The tables of one slice: ``rows`` and every row they need."""
+    def _orphans(self, base: Tables, rows: list[tuple[int, str, Row]]) -> Tables:
+        """A slice of rows that hang on no service, with the service-at-location rows and
+        locations they refer to, so only the problems they really have are said."""
         got: dict[int, tuple[str, Row]] = {n: (tbl, row) for n, tbl, row in rows}
 
-        def take(where: str, *values: Iterable[str]) -> list[tuple[int, str, Row]]:
-            args = [json.dumps(sorted(set(v) - {""})) for v in values]
-            found = self._rows(where, args)
-            for n, tbl, row in found:
+        def take(table: str, ids: Iterable[str]) -> None:
+            for n, tbl, row in self._rows(
+                    "tbl = ? AND id IN (SELECT value FROM json_each(?))",
+                    (table, json.dumps(sorted(set(ids) - {""})))):
                 got.setdefault(n, (tbl, row))
-            return found
 
-        def each(table: str, column: str) -> set[str]:
-            return {row.get(column) for tbl, row in got.values() if tbl == table}
-
-        inlist = "(SELECT value FROM json_each(?))"
-        if not orphans:
-            raise ValueError("slices of services are read from m")
-        else:
-            # What the rows that hang on no service refer to, so only real problems are said.
-            refers = {row.get(c) for _, row in got.values()
-                      for c in ("service_at_location_id",)}
-            take(f"tbl = 'service_at_location' AND id IN {inlist}", refers)
-            places = {row.get(c) for _, row in got.values()
-                      for c in ("location_id", "link_id")}
-            take(f"tbl = 'location' AND id IN {inlist}", places)
+        take("service_at_location", [row.get("service_at_location_id")
+                                     for _, row in got.values()])
+        take("location", [row.get(column) for _, row in got.values()
+                          for column in ("location_id", "link_id")])
         return self._tables(base, got)
