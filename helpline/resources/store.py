@@ -114,8 +114,6 @@ class Directory:
         services = await self._cache.parse(rows)
         outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
                                        locale, hits)
-        if normalize(criteria.area):
-            outcome.unknown_area = hits is None
         del outcome.matches[limit:]
         outcome.area_read_as = read_as
         outcome.area_suggestions = suggestions
