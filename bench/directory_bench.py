@@ -108,9 +108,15 @@ async def _bot(db: Path, lookups: int) -> dict[str, object]:
                     await asyncio.sleep(0)
                     longest = max(longest, time.thread_time() - before)
 
+            # The first lookup reads the ranking index and the places (as after an import),
+            # beside the ticking task: the loop's longest hold while the index is built.
+            ticker = asyncio.create_task(tick())
             first = time.perf_counter()
             await directory.lookup(Criteria(needs=("shelter",)), NOW)
             first_s = time.perf_counter() - first
+            running = False
+            await ticker
+            longest_first, longest, running = longest, 0.0, True
             asked = []
             for item in typed:
                 near = item.pop("near", None)
@@ -148,6 +154,7 @@ async def _bot(db: Path, lookups: int) -> dict[str, object]:
             "lookup_cpu_p99_ms": round(sorted(cpus)[int(len(cpus) * 0.99) - 1] * 1000, 2),
             "lookup_cpu_max_ms": round(max(cpus) * 1000, 2),
             "loop_longest_ms": round(longest * 1000, 2),
+            "loop_longest_first_lookup_ms": round(longest_first * 1000, 2),
             **{f"{kind}_p50_max_ms": (round(statistics.median(spent) * 1000, 2),
                                       round(max(spent) * 1000, 2))
                for kind, spent in sorted(kinds.items())},

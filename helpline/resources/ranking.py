@@ -36,7 +36,7 @@ from helpline.resources.matching import Criteria
 from helpline.resources.model import LanguageTag, Service
 
 SEP = "\x1f"  # between the needs, terms or genders of one service (none contains it)
-PAGE = 4000  # services read and indexed before the event loop gets a turn
+PAGE = 1000  # services read and indexed before the event loop gets a turn
 NEAR_SLACK = 1e-9  # km: distances numpy and math compute alike to well within this
 TIER = 128  # the openings' tier (0 open, 1 not known, 2 full) before 64 - fit in a bucket
 FIRST_RADIUS_KM = 16.0  # the first band of latitude around a shared location (widened x4)
@@ -84,10 +84,6 @@ def _empty() -> Index32:
     return np.zeros(0, dtype=np.int32)
 
 
-def _postings(lists: dict[str, list[int]]) -> dict[str, Index32]:
-    return {key: np.asarray(items, dtype=np.int32) for key, items in lists.items()}
-
-
 @dataclass
 class Openings:
     """The openings counts of indexed services, read at one directory version."""
@@ -118,6 +114,7 @@ class RankIndex:
     point_of: Index32  # every public place's point, by latitude: the service of each
     point_lat: FloatArray
     point_lon: FloatArray
+    by_rowid: IntArray  # positions in the order of rowid
     openings: Openings | None = None
 
     @property
@@ -128,7 +125,7 @@ class RankIndex:
         """The index of each of these rowids (-1 where not indexed)."""
         if not self.size:
             return np.full(len(rowids), -1, dtype=np.int32)
-        order = np.argsort(self.rowids)
+        order = self.by_rowid
         ranked = self.rowids[order]
         at = np.minimum(np.searchsorted(ranked, rowids), self.size - 1)
         return np.where(ranked[at] == rowids, order[at], -1).astype(np.int32)
@@ -309,23 +306,43 @@ OPENINGS_SQL = "SELECT s.rowid, c.available, c.updated_at FROM service_capacity 
                "JOIN services s ON s.id = c.service_id WHERE s.active = 1"
 
 
+class _Postings:
+    """Lists of positions by key, made arrays a page at a time (so that no one conversion
+    of a long list holds the event loop)."""
+
+    def __init__(self) -> None:
+        self.page: dict[str, list[int]] = {}
+        self.done: dict[str, list[Index32]] = {}
+
+    def add(self, key: str, at: int) -> None:
+        items = self.page.get(key)
+        if items is None:
+            self.page[key] = [at]
+        else:
+            items.append(at)
+
+    def end_page(self) -> None:
+        for key, items in self.page.items():
+            self.done.setdefault(key, []).append(np.asarray(items, dtype=np.int32))
+        self.page = {}
+
+    async def arrays(self) -> dict[str, Index32]:
+        out: dict[str, Index32] = {}
+        for n, (key, parts) in enumerate(self.done.items()):
+            out[key] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            if n % 100 == 99:  # a region's places are in every page: 300 parts to join
+                await asyncio.sleep(0)
+        return out
+
+
 async def build(db: Any, shape: int) -> RankIndex:
     """Every active service's facts, a page at a time (the event loop gets a turn between
-    pages: at 300,000 services, 75 pages of a few milliseconds each)."""
-    rowids: list[int] = []
-    anywhere: list[bool] = []
-    min_age: list[float] = []
-    max_age: list[float] = []
-    flags: list[int] = []
-    needs: dict[str, list[int]] = {}
-    terms: dict[str, list[int]] = {}
-    genders: dict[str, list[int]] = {}
-    languages: dict[str, list[int]] = {}
-    placed: list[bool] = []
-    point_of: list[int] = []
-    lat: list[float] = []
-    lon: list[float] = []
-    nan = float("nan")
+    pages: at 300,000 services, 300 pages of a few milliseconds each; the sorts at the end
+    run in a thread, numpy giving the GIL back while it sorts)."""
+    columns: list[list[Any]] = []  # per page: rowids, anywhere, min_age, max_age, flags, placed
+    needs, terms, genders, languages = _Postings(), _Postings(), _Postings(), _Postings()
+    points: list[tuple[Index32, FloatArray, FloatArray]] = []
+    size = 0
     last: tuple[str, str] | None = None
     while True:
         if last is None:
@@ -335,63 +352,84 @@ async def build(db: Any, shape: int) -> RankIndex:
         rows = list(rows)
         if not rows:
             break
-        for (rowid, wide, low, high, flag, f_needs, f_terms, f_genders, f_languages,
-             f_points, _, _) in rows:
-            i = len(rowids)
-            rowids.append(rowid)
-            anywhere.append(bool(wide))
-            min_age.append(nan if low is None else low)
-            max_age.append(nan if high is None else high)
-            flags.append(flag or 0)
+        point_of: list[int] = []
+        lat: list[float] = []
+        lon: list[float] = []
+        for i, (_, _, _, _, _, f_needs, f_terms, f_genders, f_languages, f_points, _, _) in (
+                enumerate(rows, size)):
             if f_needs:
                 for need in f_needs.split(SEP):
-                    needs.setdefault(need, []).append(i)
+                    needs.add(need, i)
             if f_terms:
                 for term in f_terms.split(SEP):
-                    terms.setdefault(term, []).append(i)
+                    terms.add(term, i)
             if f_genders:
                 for gender in f_genders.split(SEP):
-                    genders.setdefault(gender, []).append(i)
+                    genders.add(gender, i)
             if f_languages:
                 for language in json.loads(f_languages):
-                    languages.setdefault(str(language), []).append(i)
-            placed.append(bool(f_points))
-            for y, x in json.loads(f_points) if f_points else ():
-                point_of.append(i)
-                lat.append(float(y))
-                lon.append(float(x))
+                    languages.add(str(language), i)
+            if f_points:
+                for y, x in json.loads(f_points):
+                    point_of.append(i)
+                    lat.append(float(y))
+                    lon.append(float(x))
+        for postings in (needs, terms, genders, languages):
+            postings.end_page()
+        points.append((np.asarray(point_of, dtype=np.int32), np.asarray(lat, dtype=np.float64),
+                       np.asarray(lon, dtype=np.float64)))
+        count = len(rows)
+        columns.append([
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=count),
+            np.fromiter((bool(r[1]) for r in rows), dtype=np.bool_, count=count),
+            np.fromiter((np.nan if r[2] is None else r[2] for r in rows), dtype=np.float64,
+                        count=count),
+            np.fromiter((np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64,
+                        count=count),
+            np.fromiter((r[4] or 0 for r in rows), dtype=np.int8, count=count),
+            np.fromiter((bool(r[9]) for r in rows), dtype=np.bool_, count=count)])
+        size += count
         last = (str(rows[-1][10]), str(rows[-1][11]))
         await asyncio.sleep(0)
-        if len(rows) < PAGE:
+        if count < PAGE:
             break
-    size = len(rowids)
+    joined = []
+    for k in range(6):
+        joined.append(np.concatenate([page[k] for page in columns]) if columns
+                      else np.zeros(0))
+        await asyncio.sleep(0)
+    rowids, anywhere, min_age, max_age, flags, placed = joined
+    point_of_all = np.concatenate([p[0] for p in points]) if points else _empty()
+    lat_all = np.concatenate([p[1] for p in points]) if points else np.zeros(0)
+    lon_all = np.concatenate([p[2] for p in points]) if points else np.zeros(0)
+    by_lat = await asyncio.to_thread(np.argsort, lat_all, kind="stable")
+    by_rowid = await asyncio.to_thread(np.argsort, rowids)
     limited = np.zeros(size, dtype=np.bool_)
-    built_genders = {gender: _mask(size, items) for gender, items in genders.items()}
-    for mask in built_genders.values():
+    masks: dict[str, dict[str, BoolArray]] = {"needs": {}, "genders": {}}
+    for kind, postings in (("needs", needs), ("genders", genders)):
+        for key, at in (await postings.arrays()).items():
+            masks[kind][key] = _mask(size, at)
+            await asyncio.sleep(0)  # a mask of 300,000 is a millisecond or two
+    for mask in masks["genders"].values():
         limited |= mask
-    built_terms: dict[str, Index32] = {}
-    for n, (term, items) in enumerate(terms.items()):
-        built_terms[term] = np.asarray(items, dtype=np.int32)
-        if n % 2000 == 1999:
-            await asyncio.sleep(0)
-    points_lat = np.asarray(lat, dtype=np.float64)
-    by_lat = np.argsort(points_lat, kind="stable")
+    await asyncio.sleep(0)
+    located = (point_of_all[by_lat], lat_all[by_lat], lon_all[by_lat])
+    await asyncio.sleep(0)
     return RankIndex(
-        shape=shape, rowids=np.asarray(rowids, dtype=np.int64),
-        anywhere=np.asarray(anywhere, dtype=np.bool_),
-        min_age=np.asarray(min_age, dtype=np.float64),
-        max_age=np.asarray(max_age, dtype=np.float64),
-        flags=np.asarray(flags, dtype=np.int8),
-        needs={need: _mask(size, items) for need, items in needs.items()},
-        terms=built_terms, genders=built_genders, limited=limited,
-        languages=_postings(languages), placed=np.asarray(placed, dtype=np.bool_),
-        point_of=np.asarray(point_of, dtype=np.int32)[by_lat],
-        point_lat=points_lat[by_lat], point_lon=np.asarray(lon, dtype=np.float64)[by_lat])
+        shape=shape, rowids=rowids.astype(np.int64, copy=False),
+        anywhere=anywhere.astype(np.bool_, copy=False),
+        min_age=min_age.astype(np.float64, copy=False),
+        max_age=max_age.astype(np.float64, copy=False),
+        flags=flags.astype(np.int8, copy=False), needs=masks["needs"],
+        terms=await terms.arrays(), genders=masks["genders"], limited=limited,
+        languages=await languages.arrays(), placed=placed.astype(np.bool_, copy=False),
+        point_of=located[0], point_lat=located[1], point_lon=located[2],
+        by_rowid=by_rowid.astype(np.int64, copy=False))
 
 
-def _mask(size: int, items: list[int]) -> BoolArray:
+def _mask(size: int, at: Index32) -> BoolArray:
     mask = np.zeros(size, dtype=np.bool_)
-    mask[np.asarray(items, dtype=np.int64)] = True
+    mask[at] = True
     return mask
 
 

@@ -124,9 +124,11 @@ class Places:
                 out.digits.add(canon)
             if n % (SLICE * 20) == 0:
                 await asyncio.sleep(0)
-        for canon in out.originals:
+        for n, canon in enumerate(out.originals):
             for word in set(canon.split()):
                 out.by_word.setdefault(word, []).append(canon)
+            if n % (SLICE * 20) == 0:
+                await asyncio.sleep(0)
         out.names = sorted(out.originals)
         out.count = len(known)
         return out
