@@ -4,6 +4,7 @@ the start-up seed."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -18,8 +19,10 @@ from helpline.resources import (
     Directory,
     OpeningsError,
     import_directory,
+    read_directory,
     seed_if_empty,
     set_openings,
+    spill,
 )
 from helpline.runtime import open_app
 from helpline.store import Store
@@ -324,3 +327,75 @@ async def test_lookups_read_the_directory_again_only_when_it_changed(
         other.execute("DELETE FROM directory_places")
     third = await directory.snapshot()
     assert third.capacities[sid][0].available == 0 and third.places == {}
+
+
+TANGLED = {  # ids repeated far apart, a location shared, rows that hang on nothing
+    "services.csv": "id,name,status\ns1,One,active\ns2,Two,active\ns3,Three,active\n"
+                    "s1,One again,active\ns4,Four,open\ns5,Five,active\n",
+    "locations.csv": "id,location_type,name\nL1,physical,Shared\nL2,physical,No one\n"
+                     "L3,hidden,Odd\nL4,physical,Four\nL4,physical,Four again\n",
+    "service_at_location.csv": "id,service_id,location_id\na1,s1,L1\na2,s2,L1\n"
+                               "a3,s3,L4\na1,s3,L1\na4,zz,L1\na5,s5,L3\n",
+    "addresses.csv": "id,location_id,city,state_province,postal_code\n"
+                     "ad1,L1,Eastmoor,Moorshire,EM1 1AA\nad4,L4,Westby,Moorshire,WB2 2BB\n",
+    "phones.csv": "id,service_id,location_id,service_at_location_id,number\n"
+                  "p1,s1,,,555-0001\np2,,L2,,555-0002\np3,,L1,,555-0003\n"
+                  "p4,,,a4,555-0004\np5,zz,,,555-0005\np6,,nowhere,,555-0006\n"
+                  "p7,,,a2,555-0007\np8,,,nosuch,555-0008\n",
+    "taxonomy_terms.csv": "id,code,name\nt1,confidential,Confidential\nt2,shelter,Shelter\n",
+    "attributes.csv": "id,link_id,link_entity,taxonomy_term_id\nat1,L1,location,t1\n"
+                      "at2,s2,service,t2\nat3,L2,location,t2\nat4,s3,service,t9\n",
+}
+
+
+@pytest.mark.parametrize("batch", [1, 2, 4000])
+@pytest.mark.parametrize("folder", [HSDS, DATA / "hsds-1.1", DATA / "hsds-2.0", "tangled"])
+async def test_a_package_imported_a_slice_at_a_time_is_the_package_read_whole(
+        store: Store, folder: Path | str, batch: int, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The import reads a datapackage into a scratch file and builds its services a slice
+    at a time (bounded memory at national size): the same services, openings, places,
+    problems and bad-row count as building it whole in memory, however it is sliced."""
+    if folder == "tangled":
+        folder = tmp_path / "tangled"
+        folder.mkdir()
+        for name, text in TANGLED.items():
+            (folder / name).write_text(text)
+    assert isinstance(folder, Path)
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", batch)
+    monkeypatch.setattr(spill, "ORPHANS_PER_BATCH", max(batch, 3))
+    whole = read_directory(folder, NOW)
+    result = await import_directory(store, folder, NOW, skip_bad=True, source="s")
+    assert shown(result.problems) == shown(whole.problems)
+    assert result.bad_rows == whole.bad_rows
+    assert result.format == whole.format
+    directory = Directory(store)
+    assert sorted(s.model_dump_json() for s in await directory.services()) == sorted(
+        s.model_dump_json() for s in whole.services)
+    assert sorted((c.service_id, c.unit, c.available, c.updated)
+                  for cs in (await directory.capacities()).values() for c in cs) == sorted(
+        (c.service_id, c.unit, c.available, c.updated) for c in whole.capacities)
+    assert {p: sorted(w) for p, w in (await directory.places()).items()} == {
+        p: sorted(w) for p, w in whole.places.items() if w}  # a place in no larger one: no row
+    assert result.services == len(whole.services) > 0
+
+
+async def test_a_package_from_another_source_is_refused_row_by_row(store: Store) -> None:
+    folder = DATA / "hsds-2.0"
+    first = await import_directory(store, folder, NOW, source="first")
+    assert first.applied and first.services
+    again = await import_directory(store, folder, NOW, source="second")
+    assert not again.applied and again.bad_rows == first.services
+    with (folder / "services.csv").open(newline="") as rows:
+        ids = [row["id"] for row in csv.DictReader(rows)]
+    assert sorted(str(p).split("/")[-1] for p in again.problems) == sorted(
+        f"services.csv:{n}: service id '{ident}' already comes from another source (first); "
+        "give it another id, or import with --source set to that source to replace it"
+        for n, ident in enumerate(ids, 2))
+    assert (await import_directory(store, folder, NOW, source="first")).replaced == len(ids)
+
+
+@pytest.mark.parametrize("row", [{}, {"id": "s1", "name": "A"}, {"name": "a\x1fb"},
+                                 {"x\x1e": "y"}, {"": ""}, {"a": "\x1e\x1f"}])
+def test_rows_come_back_from_the_scratch_file_as_they_went_in(row: dict[str, str]) -> None:
+    assert spill._decode(spill._encode(row)) == row

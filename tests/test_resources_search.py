@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +15,19 @@ import pytest
 
 from bench.directory_gen import generate
 from helpline.privacy import Vault
-from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory
+from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory, set_openings
+from helpline.resources.browse import MAX_KEPT
 from helpline.resources.matching import Criteria, match
+from helpline.resources.model import (
+    GENDERS,
+    NEEDS,
+    Capacity,
+    DirectoryData,
+    LanguageTag,
+    Location,
+    Service,
+)
+from helpline.resources.search import RESULTS
 from helpline.runtime import settled_garbage_collector
 from helpline.store import Store
 from tests.conftest import SECRET, Harness
@@ -194,3 +207,122 @@ async def test_a_reimport_replaces_what_lookups_find(store: Store, tmp_path: Pat
     rows = await store.db.execute_fetchall(
         "SELECT COUNT(*) FROM directory_needs WHERE service_id = 'east-shelter'")
     assert next(iter(rows))[0] == 0
+
+
+# ------------------------------------------------------------------ the ranking index
+
+TOWNS = ["Eastmoor", "Westby", "Saint Ives", "North Holm", "Larkfield"]
+REGIONS = {"Eastmoor": "Moorshire", "Westby": "Moorshire", "Saint Ives": "Coastshire",
+           "North Holm": "Coastshire", "Larkfield": "Coastshire"}
+POSTCODES = {"Eastmoor": "EM1 1AA", "Westby": "WB2 2BB", "Saint Ives": "SI3 3CC",
+             "North Holm": "NH4 4DD", "Larkfield": "LF5 5EE"}
+TAGS = [LanguageTag(code="es"), LanguageTag(code="fr-CA"), LanguageTag(name="Spanish"),
+        LanguageTag(name="español"), LanguageTag(name="Ukrainian"), LanguageTag(code="AR"),
+        LanguageTag(name="Klingon")]
+
+
+def random_service(rng: random.Random, n: int) -> Service:
+    """A service with a little of everything matching weighs, often left unsaid."""
+    locations = []
+    for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
+        town = rng.choice(TOWNS)
+        hidden = rng.random() < 0.15
+        point = {} if hidden or rng.random() < 0.2 else {
+            "latitude": round(50 + rng.random() * 2, rng.choice((1, 4))),
+            "longitude": round(-2 + rng.random() * 2, rng.choice((1, 4)))}
+        locations.append(Location(city=town, confidential=hidden,
+                                  postcode=None if hidden else POSTCODES[town], **point))
+    roll = rng.random()
+    areas = (("anywhere",) if roll < 0.1 else (rng.choice(list(REGIONS.values())),)
+             if roll < 0.3 else (rng.choice(TOWNS),) if roll < 0.4 else ())
+    low = rng.choice((None, None, None, 16.0, 18.0, 21.0))
+    high = rng.choice((None, None, None, 17.0, 25.0, 30.0, 64.0))
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    return Service(
+        id=f"s{n:03d}", name=rng.choice(["Haven", "haven", "Hope House", "Äpple", "Zed",
+                                         "Ørsted Aid", "Clinic"]) + rng.choice(["", " A"]),
+        status="active" if rng.random() < 0.9 else "inactive",
+        needs=tuple(sorted(set(rng.sample(list(NEEDS), rng.choice((1, 1, 2, 3)))))),
+        areas=areas, languages=tuple(rng.sample(TAGS, rng.choice((0, 0, 1, 2)))),
+        interpretation=rng.choice((None, None, "on request")),
+        min_age=low, max_age=high,
+        genders=tuple(sorted(set(rng.sample(GENDERS, rng.choice((0, 0, 0, 1, 2)))))),
+        free=rng.choice((None, True, False)),
+        documents=("ID",) if rng.random() < 0.2 else (), locations=tuple(locations))
+
+
+def random_criteria(rng: random.Random) -> Criteria:
+    near = (51 + rng.random() - 0.5, -1 + rng.random() - 0.5) if rng.random() < 0.2 else None
+    return Criteria(
+        needs=tuple(rng.sample([*NEEDS, "", "other"], rng.choice((0, 1, 1, 1, 2)))),
+        area="" if near or rng.random() < 0.3 else rng.choice(
+            [*TOWNS, *REGIONS.values(), *POSTCODES.values(), "nowhere at all", "em11aa"]),
+        language=rng.choice(["", "", "Spanish", "español", "fr", "arabic", "klingon", "xx"]),
+        age_group=rng.choice(["", "under_18", "18_plus"]),
+        gender=rng.choice(["", "women", "men", "nonbinary"]),
+        cost=rng.choice(["", "free"]), documents=rng.choice(["", "none"]), near=near)
+
+
+async def test_the_ranking_index_gives_what_matching_everything_gives(store: Store) -> None:
+    """Random directories and random answers: a lookup returns the first services of
+    ``matching.match`` over the whole directory, in its order, with the same facts."""
+    rng = random.Random(11)
+    directory = Directory(store)
+    checked = 0
+    for round_ in range(12):
+        services = [random_service(rng, n) for n in range(rng.randint(5, 60))]
+        capacities = [Capacity(service_id=s.id, unit=unit, available=rng.choice((0, 0, 3)),
+                               updated=NOW - rng.choice((60, 3600, 100 * 3600)))
+                      for s in services if rng.random() < 0.3
+                      for unit in rng.sample(["bed", "room"], rng.choice((1, 2)))]
+        places: dict[str, list[str]] = {}
+        for town, region in REGIONS.items():
+            places[town] = [region]
+            places[POSTCODES[town]] = [town]
+        await directory.replace_source("random", DirectoryData(
+            services, capacities, places, [], "test"), NOW)
+        stored = await directory.services()
+        held = await directory.capacities()
+        for _ in range(40):
+            criteria = random_criteria(rng)
+            limit = rng.choice((1, 3, 8, 100))
+            expected = match(stored, held, places, criteria, NOW, locale="en")
+            got = await directory.lookup(criteria, NOW, locale="en", limit=limit)
+            shown = [(m.service.id, m.fit, m.openings.kind, m.speaks, m.km)
+                     for m in got.matches]
+            assert shown == [(m.service.id, m.fit, m.openings.kind, m.speaks, m.km)
+                             for m in expected.matches[:limit]], (round_, criteria, limit)
+            assert got.unknown_area == expected.unknown_area, (round_, criteria)
+            checked += bool(expected.matches)
+    assert checked > 300
+
+
+def test_a_lookup_returns_at_least_what_the_browse_keeps() -> None:
+    assert MAX_KEPT <= RESULTS
+
+
+async def test_lookups_see_every_change_and_openings_do_not_rebuild_the_index(
+        store: Store, tmp_path: Path) -> None:
+    await import_directory(store, Path(__file__).parent / "data" / "directory.yaml", NOW)
+    directory = Directory(store)
+    shelters = Criteria(needs=("shelter",))
+
+    async def found() -> list[tuple[str, str]]:
+        return [(m.service.id, m.openings.kind)
+                for m in (await directory.lookup(shelters, NOW)).matches]
+
+    before = await found()
+    assert ("m-shelter", "full") in before and before[0] == ("w-shelter", "open")
+    index = directory._index
+    await set_openings(store, "m-shelter", 4, NOW)  # beds counted free: first now
+    await set_openings(store, "w-shelter", 0, NOW)
+    after = await found()
+    assert after[0] == ("m-shelter", "open") and directory._index is index
+    first = (await directory.lookup(shelters, NOW, limit=1)).matches
+    assert [m.service.id for m in first] == ["m-shelter"]  # the index knows the counts too
+    with sqlite3.connect(tmp_path / "helpline.db") as other:  # another process, plain SQL
+        other.execute("DELETE FROM services WHERE id = 'w-shelter'")
+    gone = await found()
+    assert "w-shelter" not in [sid for sid, _ in gone] and directory._index is not index
+    assert [sid for sid, _ in gone] == [sid for sid, _ in after if sid != "w-shelter"]

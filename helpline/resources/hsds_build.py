@@ -81,10 +81,14 @@ FUTURE_SLACK_SECONDS = 600
 
 class Builder:
     def __init__(self, tables: Tables, now: float | None = None,
-                 taxonomy: TaxonomyMap | None = None) -> None:
+                 taxonomy: TaxonomyMap | None = None,
+                 shared: dict[str, _Index] | None = None) -> None:
         self.t = tables
         self.now = now
         self.taxonomy = taxonomy or bundled()
+        # The small tables' indexes, checked once for every slice of a spilled package
+        # (their problems are said by the first slice).
+        self.shared = shared
         self.problems: list[Problem] = list(tables.problems)
         self.bad_rows = len(tables.problems)
         self.places: dict[str, list[str]] = {}
@@ -113,6 +117,10 @@ class Builder:
             elif ident in first:
                 other = first[ident]
                 issues.append((f"id '{ident}' is used twice (also at line {other.line})",
+                               "give each row its own id, or remove the repeat"))
+            elif (at := self.t.firsts.get((table, ident))) not in (None, (row.file, row.line)):
+                assert at is not None  # its first row is in another slice
+                issues.append((f"id '{ident}' is used twice (also at line {at[1]})",
                                "give each row its own id, or remove the repeat"))
             else:
                 first[ident] = row
@@ -147,11 +155,20 @@ class Builder:
 
     # ------------------------------------------------------------- build
 
+    def _once(self, table: str, check: Callable[[Row, Issues], None] | None = None
+              ) -> _Index:
+        if self.shared is not None and table in self.shared:
+            return self.shared[table]
+        index = self._index(table, check)
+        if self.shared is not None:
+            self.shared[table] = index
+        return index
+
     def build(self) -> DirectoryData:
-        orgs = self._index("organization")
-        units = self._index("unit", lambda r, i: None if r.get("name") else i.append(
+        orgs = self._once("organization")
+        units = self._once("unit", lambda r, i: None if r.get("name") else i.append(
             ("the unit has no name", "name it, like Bed or Appointment")))
-        terms = self._index("taxonomy_term")
+        terms = self._once("taxonomy_term")
         locations = self._index("location", self._check_location)
         services = self._index("service", lambda r, i: self._check_service(r, i, orgs))
         extras = {ident: _Extras() for ident in services.good}
@@ -243,7 +260,11 @@ class Builder:
                 try:
                     extra.needs.add(values.need(meaning))
                 except values.Bad:
-                    extra.meaning |= self.taxonomy.meaning(code, term.get("name"))
+                    found_meaning = self.taxonomy.meaning(code, term.get("name"))
+                    if extra.meaning is NOTHING:  # the first term: nothing to combine with
+                        extra.meaning = found_meaning
+                    elif found_meaning is not NOTHING:
+                        extra.meaning |= found_meaning
             self._report(row, issues)
         return confidential
 
@@ -279,14 +300,19 @@ class Builder:
                     continue
                 for ident in targets:
                     _attach(extras[ident], table, item)
+        of_org: dict[str, list[str]] | None = None
         for row in self.t["phone"]:  # organization phones: a way to reach its services
             if not (row.get("service_id") or row.get("location_id")
                     or row.get("service_at_location_id")) and row.get("number"):
                 org = row.get("organization_id")
-                for ident, extra in extras.items():
-                    owner = services.good[ident].get("organization_id")
-                    if org and owner == org and not extra.phones:
-                        extra.phones.append(_phone(row))
+                if of_org is None:
+                    of_org = {}
+                    for ident in extras:
+                        owner = services.good[ident].get("organization_id")
+                        of_org.setdefault(owner, []).append(ident)
+                for ident in of_org.get(org, []) if org else []:
+                    if not extras[ident].phones:
+                        extras[ident].phones.append(_phone(row))
 
     def _capacities(self, services: _Index, units: _Index) -> list[Capacity]:
         out: list[Capacity] = []
@@ -526,9 +552,9 @@ def _attach(extra: _Extras, table: str, item: Any) -> None:
             extra.fees.append(text)
 
 
-def build(tables: Tables, now: float | None = None, taxonomy: TaxonomyMap | None = None
-          ) -> DirectoryData:
-    return Builder(tables, now, taxonomy).build()
+def build(tables: Tables, now: float | None = None, taxonomy: TaxonomyMap | None = None,
+          shared: dict[str, _Index] | None = None) -> DirectoryData:
+    return Builder(tables, now, taxonomy, shared).build()
 
 
 def _coordinates(row: Row) -> dict[str, float]:

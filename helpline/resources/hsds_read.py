@@ -26,10 +26,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 from helpline.resources.model import Problem
+
+if TYPE_CHECKING:
+    from helpline.resources.spill import Spill
 
 # Limits of what an import reads (see README, "Resource directory"); each is named in the
 # message that refuses it.
@@ -114,6 +117,8 @@ COLUMN_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "service_capacity": {"updated": ("updated_at", "last_updated")},
 }
 DELIMITERS = (",", ";", "\t", "|")
+# Tables every slice of a spilled package needs whole (small: organizations, units, terms).
+IN_MEMORY = ("organization", "unit", "taxonomy_term")
 WEEKDAYS = {"1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7": "SU",
             "mon": "MO", "tue": "TU", "wed": "WE", "thu": "TH", "fri": "FR", "sat": "SA",
             "sun": "SU"}
@@ -137,6 +142,9 @@ class Tables:
     notes: list[str] = field(default_factory=list)  # what was found, said once
     version: str = ""  # the HSDS version, as found
     columns: dict[str, list[str]] = field(default_factory=dict)  # table -> its header
+    # (table, id) -> (file, line) of the first row with an id used more than once, when
+    # the rows are built a slice at a time (spill.py): a repeat in another slice is known.
+    firsts: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
     def __getitem__(self, table: str) -> list[Row]:
         return self.rows.get(table, [])
@@ -158,7 +166,9 @@ def _table_of(name: str) -> str | None:
 # ------------------------------------------------------------------ CSV datapackage
 
 
-def read_csv_package(path: Path) -> Tables:
+def read_csv_package(path: Path, spill: Spill | None = None) -> Tables:
+    """The tables of a datapackage folder; with ``spill``, the rows of the large tables
+    go into its scratch file instead of memory (see spill.py)."""
     folder = path.parent if path.is_file() else path
     tables = Tables()
     files: dict[str, list[Path]] = {}
@@ -181,9 +191,11 @@ def read_csv_package(path: Path) -> Tables:
         for csv_path in files.get(table, []):
             if _inside(folder, csv_path, tables):
                 tables.files.setdefault(table, str(csv_path))
-                _read_csv(table, csv_path, tables)
-    _fold_older(tables)
+                _read_csv(table, csv_path, tables, spill)
     tables.version = _version(meta, tables, files)
+    if spill is not None:
+        spill.finish()
+        tables.firsts = spill.firsts()
     return tables
 
 
@@ -255,7 +267,38 @@ def _package_paths(folder: Path, package: Path, tables: Tables,
     return data
 
 
-def _read_csv(table: str, csv_path: Path, tables: Tables) -> None:
+class _Sink:
+    """Where the rows of one file go: the tables in memory, or the scratch file. A file
+    found unreadable part way is forgotten whole."""
+
+    def __init__(self, tables: Tables, spill: Spill | None) -> None:
+        self.tables = tables
+        self.spill = spill
+        self.kept: list[tuple[str, Row]] = []
+        self.count = 0
+        self.first = spill.count + 1 if spill is not None else 0
+
+    def add(self, table: str, row: Row) -> None:
+        self.count += 1
+        table = _fold(table, row, self.tables)
+        if self.spill is not None and table not in IN_MEMORY:
+            self.spill.add(table, row)
+        else:
+            self.kept.append((table, row))
+
+    def discard(self) -> None:
+        self.kept = []
+        self.count = 0
+        if self.spill is not None:
+            self.spill.discard(self.first)
+
+    def keep(self) -> None:
+        for table, row in self.kept:
+            self.tables.add(table, row)
+
+
+def _read_csv(table: str, csv_path: Path, tables: Tables, spill: Spill | None = None
+              ) -> None:
     name = str(csv_path)
     try:
         size = csv_path.stat().st_size
@@ -277,15 +320,17 @@ def _read_csv(table: str, csv_path: Path, tables: Tables) -> None:
     except UnicodeDecodeError as exc:
         if exc.start < len(sample) - 4:  # not just a character cut at the end of the sample
             encoding = _other_encoding(sample)
-    rows = _csv_rows(table, csv_path, encoding, tables)
-    if rows is None and encoding == "utf-8-sig":  # a byte further on was not UTF-8
-        encoding = _other_encoding(csv_path.read_bytes())
-        rows = _csv_rows(table, csv_path, encoding, tables)
-    if rows is not None:
-        if encoding != "utf-8-sig":
-            tables.notes.append(f"{name}: not UTF-8; read as {encoding} (save it as UTF-8 "
-                                "to be sure of accented letters)")
-        tables.rows.setdefault(table, []).extend(rows)
+    sink = _Sink(tables, spill)
+    read = _csv_rows(table, csv_path, encoding, tables, sink)
+    if not read and encoding == "utf-8-sig":  # a byte further on was not UTF-8
+        sink.discard()
+        with csv_path.open("rb") as raw:
+            encoding = _other_encoding(raw.read())
+        read = _csv_rows(table, csv_path, encoding, tables, sink)
+    if read and encoding != "utf-8-sig":
+        tables.notes.append(f"{name}: not UTF-8; read as {encoding} (save it as UTF-8 "
+                            "to be sure of accented letters)")
+    sink.keep()
 
 
 def _other_encoding(data: bytes) -> str:
@@ -304,11 +349,13 @@ def _sniff(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list[Row] | None:
-    """The rows of one file, or None when it is not ``encoding`` after all (UTF-8 only)."""
+def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables, sink: _Sink
+              ) -> bool:
+    """The rows of one file, into ``sink``; False when it is not ``encoding`` after all
+    (UTF-8 only). A file refused part way leaves nothing in the sink."""
     name = str(csv_path)
-    out: list[Row] = []
     start = 1
+    spilled = sink.spill is not None and table not in IN_MEMORY  # no need to intern ids
     csv.field_size_limit(MAX_FIELD)
     try:
         with csv_path.open(encoding=encoding, newline="") as handle:
@@ -318,39 +365,49 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list
             if delimiter != ",":
                 shown = "tab" if delimiter == "\t" else f"'{delimiter}'"
                 tables.notes.append(f"{name}: fields are separated by {shown}")
-            reader = csv.DictReader(handle, restkey="\x00extra", delimiter=delimiter)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-            reader.fieldnames = header
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = [h.strip().lower() for h in next(reader, None) or []]
             if not _header_ok(table, header, name, tables):
-                return out
+                return True
             aliases = [(new, old) for new, olds in COLUMN_ALIASES.get(table, {}).items()
                        if new not in header for old in olds if old in header][:8]
             start = 2
-            for data in reader:
-                extra = data.pop("\x00extra", None)
-                if extra or None in data.values():
+            width = len(header)
+            for fields in reader:
+                line_num = reader.line_num  # as csv.DictReader counts (blank lines skipped)
+                if not fields:
+                    fields = next((f for f in reader if f), [])
+                    if not fields:
+                        break
+                if len(fields) != width:
                     tables.problems.append(Problem(
                         name, start, f"this row has a different number of fields than the "
                         f"header ({len(header)})", "check for a missing or extra "
                         f"{'comma' if delimiter == ',' else 'separator'}, or an unclosed quote"))
                 else:
-                    row = {k: _intern(k, v) for k, v in data.items() if v and not v.isspace()}
+                    row = ({k: v for k, v in zip(header, fields, strict=True)
+                            if v and not v.isspace()} if spilled else
+                           {k: _intern(k, v) for k, v in zip(header, fields, strict=True)
+                            if v and not v.isspace()})
                     for new, old in aliases:
                         if old in row:
                             row.setdefault(new, row[old])
-                    out.append(Row(name, start, row))
-                    if len(out) > MAX_ROWS or (table == "service" and len(out) > MAX_SERVICES):
+                    sink.add(table, Row(name, start, row))
+                    if sink.count > MAX_ROWS or (table == "service"
+                                                 and sink.count > MAX_SERVICES):
                         limit = (f"{MAX_SERVICES:,} services, the limit for one import"
-                                 if len(out) > MAX_SERVICES and table == "service"
+                                 if sink.count > MAX_SERVICES and table == "service"
                                  else f"{MAX_ROWS:,} rows, the limit for one table")
                         tables.problems.append(Problem(
                             name, start, f"more than {limit}", "split the directory into "
                             "several sources and import each with --source"))
-                        return []
-                start = reader.line_num + 1
+                        sink.discard()
+                        return True
+                start = line_num + 1
     except UnicodeDecodeError:
         if encoding == "utf-8-sig":
-            return None
+            return False
+        sink.discard()
         tables.problems.append(Problem(name, 1, "not readable text", "save it as UTF-8 CSV"))
     except csv.Error as exc:
         line = start
@@ -361,8 +418,9 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables) -> list
         else:
             tables.problems.append(Problem(name, line, f"not readable as CSV ({exc})",
                                            "save the file as CSV with a header row"))
-        return []
-    return out
+        sink.discard()
+        return True
+    return True
 
 
 def _intern(column: str, value: str) -> str:
@@ -384,37 +442,45 @@ def _header_ok(table: str, header: list[str], name: str, tables: Tables) -> bool
     return not missing
 
 
-def _fold_older(tables: Tables) -> None:
-    """Rows of older HSDS tables, in the 3.x tables the builder reads."""
-    for row in tables["address"]:
-        row.data.setdefault("address_type", "physical")
-    for row in tables.rows.pop("postal_address", []):
-        row.data.setdefault("address_type", "postal")
-        tables.add("address", row)
-    for table, entity, link in (("service_taxonomy", "service", "service_id"),
-                                ("location_taxonomy", "location", "location_id"),
-                                ("link_taxonomy", "", "link_id")):
-        for row in tables.rows.pop(table, []):
-            data = dict(row.data)
-            data["link_id"] = row.get(link)
-            data["link_entity"] = entity or row.get("link_type").lower()
-            data.setdefault("id", f"{table}:{row.line}")
-            if not data.get("id"):
-                data["id"] = f"{table}:{row.line}"
-            tables.add("attribute", Row(row.file, row.line, data))
-            tables.files.setdefault("attribute", row.file)
-    for row in tables["schedule"]:
+def _fold(table: str, row: Row, tables: Tables) -> str:
+    """A row of an older HSDS table as a row of the 3.x table the builder reads; returns
+    that table."""
+    data = row.data
+    if table == "address":
+        data.setdefault("address_type", "physical")
+    elif table == "postal_address":
+        data.setdefault("address_type", "postal")
+        return "address"
+    elif table in FOLDED_LINKS:
+        entity, link = FOLDED_LINKS[table]
+        folded = dict(data)
+        folded["link_id"] = row.get(link)
+        folded["link_entity"] = entity or row.get("link_type").lower()
+        folded.setdefault("id", f"{table}:{row.line}")
+        if not folded.get("id"):
+            folded["id"] = f"{table}:{row.line}"
+        row.data = folded
+        tables.files.setdefault("attribute", row.file)
+        return "attribute"
+    elif table == "schedule":
         weekday = row.get("weekday").lower()[:3]
         if weekday and not row.get("byday"):
-            row.data["byday"] = WEEKDAYS.get(weekday, row.get("weekday"))
-            row.data.setdefault("freq", "WEEKLY")
-    if "location_type" not in tables.columns.get("location", ["location_type"]):
-        for row in tables["location"]:  # before 3.0 there is no location_type: a place
-            row.data["location_type"] = "physical"
-    for row in tables["language"]:
+            data["byday"] = WEEKDAYS.get(weekday, row.get("weekday"))
+            data.setdefault("freq", "WEEKLY")
+    elif table == "location":
+        if "location_type" not in tables.columns.get("location", ["location_type"]):
+            data["location_type"] = "physical"  # before 3.0 there is no location_type
+    elif table == "language":
         name = row.get("name")
         if not row.get("code") and re.fullmatch(r"[a-z]{2,3}", name):
-            row.data["code"], row.data["name"] = name, ""
+            data["code"], data["name"] = name, ""
+    return table
+
+
+# Older tables linking taxonomy terms: (the entity they link, the column of its id).
+FOLDED_LINKS = {"service_taxonomy": ("service", "service_id"),
+                "location_taxonomy": ("location", "location_id"),
+                "link_taxonomy": ("", "link_id")}
 
 
 def _version(meta: dict[str, Any], tables: Tables, files: dict[str, list[Path]]) -> str:

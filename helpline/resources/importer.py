@@ -6,15 +6,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from helpline import bundled
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import read_csv_package, read_json
 from helpline.resources.model import NEEDS, DirectoryData, Problem, Service
-from helpline.resources.store import Directory
+from helpline.resources.spill import Spill
+from helpline.resources.store import Directory, capacity_row, service_rows
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.resources.yaml_import import read_yaml
-from helpline.store import Store
+
+if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
+    from helpline.store import Store
 
 log = logging.getLogger("helpline.resources")
 
@@ -96,6 +100,14 @@ def default_source(path: Path) -> str:
     return str(path.resolve())
 
 
+def _package(path: Path) -> Path | None:
+    """The folder of an HSDS CSV datapackage, when ``path`` names one."""
+    if path.exists() and (path.is_dir() or path.name == "datapackage.json"
+                          or path.suffix.lower() == ".csv"):
+        return path if path.is_dir() else path.parent
+    return None
+
+
 async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bool = False,
                            source: str | None = None, maps: tuple[Path, ...] = ()
                            ) -> ImportResult:
@@ -103,6 +115,9 @@ async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bo
     taxonomy, map_problems = TaxonomyMap.load(maps)
     if map_problems:
         return ImportResult(source, problems=map_problems, bad_rows=len(map_problems))
+    folder = _package(path)
+    if folder is not None:
+        return await _import_package(store, folder, now, skip_bad, source, taxonomy)
     data = read_directory(path, now, taxonomy)
     result = ImportResult(source, data.format, problems=data.problems, bad_rows=data.bad_rows,
                           notes=data.notes)
@@ -126,6 +141,58 @@ async def import_directory(store: Store, path: Path, now: float, *, skip_bad: bo
     result.services = len(data.services)
     _tally(result, data.services)
     result.openings = len(data.capacities)
+    result.applied = True
+    return result
+
+
+async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool,
+                          source: str, taxonomy: TaxonomyMap) -> ImportResult:
+    """An HSDS CSV datapackage, however large, in bounded memory (spill.py): its rows go
+    into a scratch file, services are built and checked a slice at a time and their rows
+    kept there too; only when the whole package is known good enough (no problem, or
+    --skip-bad) are they written, in one transaction."""
+    directory = Directory(store)
+    with Spill() as spill:
+        tables = read_csv_package(folder, spill)
+        result = ImportResult(source, f"hsds {tables.version}" if tables.version else "hsds",
+                              notes=list(tables.notes))
+        problems: dict[Problem, None] = dict.fromkeys(tables.problems)
+        bad = set()  # rows with a problem (file, line): each counts once however often found
+        bad_read = len(tables.problems)
+        shared: dict[str, Any] = {}
+        places: dict[str, list[str]] = {}
+        for part in spill.batches(tables):
+            data = build(part, now, taxonomy, shared)
+            for problem in data.problems:
+                if problem not in problems:
+                    problems[problem] = None
+                    bad.add((problem.path, problem.line))
+            owners = await directory.owners(s.id for s in data.services)
+            taken = {sid: owner for sid, owner in owners.items() if owner != source}
+            for sid, owner in taken.items():
+                file, line = data.origins.get(sid, (str(folder), 1))
+                problems[Problem(file, line, f"service id '{sid}' already comes from another "
+                                 f"source ({owner})", "give it another id, or import with "
+                                 "--source set to that source to replace it")] = None
+                bad_read += 1
+            services = [s for s in data.services if s.id not in taken]
+            for place, within in data.places.items():
+                known = places.setdefault(place, [])
+                known.extend(w for w in within if w not in known)
+            if services:
+                spill.keep_built(*service_rows(source, services), [
+                    capacity_row(c) for c in data.capacities if c.service_id not in taken])
+                result.services += len(services)
+                result.openings += sum(c.service_id not in taken for c in data.capacities)
+                _tally(result, services)
+        result.problems = sorted(problems)
+        result.bad_rows = bad_read + len(bad)
+        if (result.problems and not skip_bad) or not result.services:
+            result.services = result.openings = 0
+            result.needs, result.limits, result.unlimited = {}, {}, 0
+            return result
+        result.replaced = await directory.replace_source_rows(
+            source, result.format, False, now, spill.built(), spill.built_capacities(), places)
     result.applied = True
     return result
 

@@ -215,18 +215,24 @@ def _fit(service: Service, c: Criteria, area_hits: dict[str, int] | None) -> int
 # ------------------------------------------------------------------ places
 
 
+@lru_cache(maxsize=1 << 16)
+def _place(text: str) -> str:
+    """``normalize`` of a place name (the same few thousand names, again and again)."""
+    return normalize(text)
+
+
 def _terms(service: Service) -> set[str]:
     """The places a service serves: its areas, and the towns and postcodes it is in (not
     the region of its address: a town's service does not serve the whole region)."""
-    terms = {normalize(a) for a in service.areas if normalize(a) != "anywhere"}
+    terms = {_place(a) for a in service.areas if _place(a) != "anywhere"}
     for loc in service.locations:
-        terms.update(normalize(p) for p in (loc.city, loc.postcode) if p)
+        terms.update(_place(p) for p in (loc.city, loc.postcode) if p)
     terms.discard("")
     return terms
 
 
 def _anywhere(service: Service) -> bool:
-    return any(normalize(a) == "anywhere" for a in service.areas) or not _terms(service)
+    return any(_place(a) == "anywhere" for a in service.areas) or not _terms(service)
 
 
 def _gazetteer(places: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:

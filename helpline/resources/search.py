@@ -1,16 +1,13 @@
 """Lookups at national size: the directory is searched through indexes, not read whole.
 
-``services`` carries ``active``, ``anywhere`` and a point per service, and two small tables
-say which needs each service has and which places it serves (the normalised terms matching
-uses: its areas, towns and postcodes). A lookup asks SQLite for the candidates (the need
-asked for, and the places the typed area names or services that work anywhere), parses only
-those (kept in a bounded cache), and ranks them with ``matching.match``, the same pure
-function the small directory used. Parsing and ranking go a slice at a time, giving the
-event loop back between slices (worker threads were tried: they wait for the GIL and held
-the loop up to 28 ms), so no lookup holds it more than a few milliseconds.
-
-Typed areas are resolved against every place the directory knows through a word index
-(``Places``), built again only when the directory changed.
+Each service carries, beside its record, the facts matching weighs (``ranking.facts``),
+and two small tables say which needs each service has and which places it serves (the
+normalised terms matching uses: its areas, towns and postcodes). A lookup resolves the
+typed area against every place the directory knows (``Places``, a word index built again
+only when services or places changed), lets the ranking index (``ranking.RankIndex``)
+choose the few services that can be among the first ``RESULTS``, parses only those (kept
+in a bounded cache), and ranks them with ``matching.match``, the same pure function the
+small directory used.
 """
 
 from __future__ import annotations
@@ -28,15 +25,13 @@ from helpline.resources import matching
 from helpline.resources.matching import Criteria, Outcome
 from helpline.resources.model import Capacity, Service
 
-# At most this many services are weighed by one lookup (only the first 100 are kept). When
-# more fit, SQLite chooses them in about the order matching puts them: a recent opening,
-# then the place itself over a larger area over anywhere, then by name (for a shared
-# location, the nearest).
-MAX_CANDIDATES = 1000
-# Parsed services kept between lookups. Each is a dozen objects the garbage collector walks:
-# with 20,000 kept, the loop was held up to 112 ms in the 100,000-service benchmark; with
-# 5,000, up to 20 ms.
-PARSED_CACHE = 5000
+# How many services a lookup returns, best first: the browse keeps the first 100
+# (browse.MAX_KEPT; a test holds the two together).
+RESULTS = 100
+# Parsed services kept between lookups. Each is a dozen objects the garbage collector walks
+# (with 20,000 kept, the loop was held up to 112 ms in the 100,000-service benchmark); a
+# lookup parses at most about RESULTS.
+PARSED_CACHE = 1000
 SLICE = 50  # services parsed or ranked before the event loop gets a turn
 # Short forms people type for the words of place names, read as the full word both in what
 # is typed and in the directory's places ("St. Albury", "St Albury", "Saint Albury").
@@ -100,6 +95,7 @@ class Places:
         self.by_compact: dict[str, list[str]] = {}
         self.originals: dict[str, list[str]] = {}  # canonical place -> normalised places
         self.names: list[str] = []  # canonical places, for typos
+        self.digits: set[str] = set()  # canonical places with a digit (postcodes)
         self.shown: dict[str, str] = {}  # normalised place -> as the directory writes it
         self.count = 0
 
@@ -125,11 +121,14 @@ class Places:
             out.originals.setdefault(canon, []).append(term)
             if any(ch.isdigit() for ch in term):
                 out.by_compact.setdefault(canon.replace(" ", ""), []).append(canon)
+                out.digits.add(canon)
             if n % (SLICE * 20) == 0:
                 await asyncio.sleep(0)
-        for canon in out.originals:
+        for n, canon in enumerate(out.originals):
             for word in set(canon.split()):
                 out.by_word.setdefault(word, []).append(canon)
+            if n % (SLICE * 20) == 0:
+                await asyncio.sleep(0)
         out.names = sorted(out.originals)
         out.count = len(known)
         return out
@@ -142,7 +141,11 @@ class Places:
         near: set[str] = set(self.by_compact.get(text.replace(" ", ""), ()))
         for word in set(text.split()):
             near.update(self.by_word.get(word, ()))
-        named = [c for c in near if matching._named(text, c)]
+        compact = text.replace(" ", "")
+        padded = f" {text} "
+        named = [c for c in near  # matching._named, with what it works out kept
+                 if f" {c} " in padded or (len(text) >= 3 and padded in f" {c} ")
+                 or (c in self.digits and compact == c.replace(" ", ""))]
         read_as = ""
         if not named and len(text) >= 4 and not any(ch.isdigit() for ch in text):
             best = process.extract(text, self.names, scorer=fuzz.ratio,

@@ -8,27 +8,29 @@ the file alone does not say what anyone looked for.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
 from helpline.flow.engine import normalize
+from helpline.resources import ranking
 from helpline.resources.matching import Criteria, Outcome
 from helpline.resources.model import Capacity, DirectoryData, Service
+from helpline.resources.ranking import RankIndex
 from helpline.resources.search import (
-    MAX_CANDIDATES,
+    RESULTS,
     ParsedCache,
     Places,
     index_row,
     match_data,
     rank_in_slices,
 )
-from helpline.store import Store
+
+if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
+    from helpline.store import Store
 
 DEFAULT_UNIT = "place"
 
@@ -66,104 +68,103 @@ class Directory:
         self._snapshot: Snapshot | None = None
         self._places: tuple[int, Places] | None = None
         self._cache = ParsedCache()
+        self._index: RankIndex | None = None
+        self._building = asyncio.Lock()
 
     # ------------------------------------------------------------- lookups
 
-    async def _version(self) -> int:
-        rows = list(await self.db.execute_fetchall("SELECT version FROM directory_version"))
-        return int(rows[0][0]) if rows else -1
+    async def _versions(self) -> tuple[int, int, bool]:
+        """(directory_version, directory_shape, some services not indexed): every change,
+        and changes to services and places only (not openings)."""
+        rows = list(await self.db.execute_fetchall(
+            "SELECT (SELECT version FROM directory_version), "
+            "(SELECT version FROM directory_shape), "
+            "EXISTS (SELECT 1 FROM services WHERE indexed = 0)"))
+        if not rows:
+            return -1, -1, False
+        version, shape, unindexed = rows[0]
+        return ((-1 if version is None else int(version)),
+                (-1 if shape is None else int(shape)), bool(unindexed))
 
     async def any(self) -> bool:
         rows = await self.db.execute_fetchall("SELECT 1 FROM services LIMIT 1")
         return bool(list(rows))
 
     async def lookup(self, criteria: Criteria, now: float, stale_hours: float = 72.0,
-                     locale: str = "en") -> Outcome:
-        """The services that fit, best first (see matching.py), found through the search
-        indexes: only the candidates are read and parsed, and parsing and ranking go a
-        slice at a time, giving the event loop back in between."""
-        await self._index_missing()
+                     locale: str = "en", limit: int = RESULTS) -> Outcome:
+        """The first ``limit`` services that fit, best first (see matching.py): the same
+        as ``matching.match`` over the whole directory, cut at ``limit``. The ranking index
+        (ranking.py) says which services can be among them; only those are read, parsed
+        and put in order by ``matching.match``."""
+        version, shape, unindexed = await self._versions()
+        if unindexed:
+            await self._index_missing()
+            version, shape, _ = await self._versions()
         hits: dict[str, int] | None = None
         read_as = ""
         suggestions: tuple[str, ...] = ()
+        places = await self._places_now(shape)  # built with the index, once per change
         if normalize(criteria.area):
-            resolved = (await self._places_now()).resolve(criteria.area)
+            resolved = places.resolve(criteria.area)
             hits, read_as, suggestions = resolved.hits, resolved.read_as, resolved.suggestions
-        needs = [n for n in criteria.needs if n]
-        need_filter = needs if needs and not set(needs) <= {"other"} else None
-        ids = await self._candidates(need_filter, hits, criteria.near,
-                                     now - stale_hours * 3600)
-        rows = await self._data(ids)
+        index = await self._ranking(version, shape)
+        rowids = index.choose(criteria, hits, now, stale_hours, locale, limit)
+        await asyncio.sleep(0)
+        rows, capacities = await self._data(rowids.tolist())
         services = await self._cache.parse(rows)
-        capacities = await self.capacities(ids)
         outcome = await rank_in_slices(services, capacities, criteria, now, stale_hours,
                                        locale, hits)
+        del outcome.matches[limit:]
         outcome.area_read_as = read_as
         outcome.area_suggestions = suggestions
         return outcome
 
-    async def _places_now(self) -> Places:
-        version = await self._version()
-        if self._places is not None and self._places[0] == version:
+    async def _ranking(self, version: int, shape: int) -> RankIndex:
+        """The ranking index as of ``shape``, with the openings as of ``version``. One
+        build at a time: lookups that come meanwhile wait for it."""
+        async with self._building:
+            index = self._index
+            if index is None or index.shape != shape:
+                index = self._index = None
+                index = await ranking.build(self.db, shape)
+                self._index = index
+            if index.openings is None or index.openings.version != version:
+                index.openings = await ranking.read_openings(self.db, index, version)
+            return index
+
+    async def _places_now(self, shape: int) -> Places:
+        if self._places is not None and self._places[0] == shape:
             return self._places[1]
         terms = [str(r[0]) for r in await self.db.execute_fetchall(
             "SELECT DISTINCT term FROM directory_terms")]
         pairs = [(str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
             "SELECT place, within FROM directory_places")]
         built = await Places.build(terms, pairs)
-        self._places = (version, built)
+        self._places = (shape, built)
         return built
 
-    async def _candidates(self, needs: list[str] | None, hits: dict[str, int] | None,
-                          near: tuple[float, float] | None, fresh_after: float) -> list[str]:
-        """At most MAX_CANDIDATES ids, in about the order matching will put them: a recent
-        opening, then the place itself over a larger area over anywhere, then by name."""
-        needs_json = json.dumps(needs or [])
-        need_test = ("EXISTS (SELECT 1 FROM directory_needs n WHERE n.service_id = {} AND "
-                     "n.need IN (SELECT value FROM json_each(?)))")
-        args: list[object] = []
-        if hits is not None:
-            named = ("SELECT t.service_id AS id, MAX(j.value) AS score FROM json_each(?) j "
-                     "JOIN directory_terms t ON t.term = j.key")
-            args.append(json.dumps(hits))
-            if needs is not None:
-                named += " WHERE " + need_test.format("t.service_id")
-                args.append(needs_json)
-                anywhere = ("SELECT service_id, 1 FROM directory_needs WHERE anywhere = 1 "
-                            "AND need IN (SELECT value FROM json_each(?))")
-                args.append(needs_json)
-            else:
-                anywhere = "SELECT id, 1 FROM services WHERE anywhere = 1 AND active = 1"
-            chosen = f"{named} GROUP BY t.service_id UNION ALL {anywhere}"
-        elif needs is not None:
-            chosen = ("SELECT service_id AS id, 0 AS score FROM directory_needs WHERE need IN "
-                      "(SELECT value FROM json_each(?))")
-            args.append(needs_json)
-        else:
-            chosen = "SELECT id, 0 AS score FROM services WHERE active = 1"
-        if near is not None:
-            # The point never goes into SQL: statements and their parameters can reach a
-            # debug log. Every candidate's point comes out instead, nearest kept here.
-            rows = await self.db.execute_fetchall(
-                f"SELECT s.id, s.latitude, s.longitude FROM ({chosen}) a JOIN services s ON "
-                "s.id = a.id WHERE s.active = 1 GROUP BY s.id", args)
-            return await _nearest(list(rows), near)
-        query = (f"SELECT s.id FROM ({chosen}) a JOIN services s ON s.id = a.id WHERE "
-                 "s.active = 1 GROUP BY s.id ORDER BY EXISTS (SELECT 1 FROM service_capacity "
-                 "c WHERE c.service_id = s.id AND c.available > 0 AND c.updated_at >= ?) "
-                 "DESC, MAX(a.score) DESC, s.name, s.id LIMIT ?")
-        rows = await self.db.execute_fetchall(query, [*args, fresh_after, MAX_CANDIDATES])
-        return [str(r[0]) for r in rows]
-
-    async def _data(self, ids: Sequence[str]) -> list[tuple[str, str]]:
-        """What matching reads of these services (``match_data``, or all of it)."""
+    async def _data(self, rowids: Sequence[int]
+                    ) -> tuple[list[tuple[str, str]], dict[str, list[Capacity]]]:
+        """(id, what matching reads) of these services (``match_data``, or all of it),
+        and their openings counts, in one trip to the database per 900."""
         out: list[tuple[str, str]] = []
-        for chunk in _chunks(list(ids), 900):
+        capacities: dict[str, list[Capacity]] = {}
+        for start in range(0, len(rowids), 900):
+            chunk = rowids[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            out.extend((str(r[0]), str(r[1])) for r in await self.db.execute_fetchall(
-                f"SELECT id, COALESCE(match_data, data) FROM services WHERE id IN ({marks})",
-                chunk))
-        return out
+            for ident, data, counts in await self.db.execute_fetchall(
+                    "SELECT s.id, COALESCE(s.match_data, s.data), (SELECT json_group_array("
+                    "json_array(unit, available, maximum, description, updated_at)) FROM "
+                    "(SELECT * FROM service_capacity c WHERE c.service_id = s.id ORDER BY "
+                    f"c.unit)) FROM services s WHERE s.rowid IN ({marks})", chunk):
+                out.append((str(ident), str(data)))
+                if counts and counts != "[]":  # counts checked when they were written
+                    capacities[str(ident)] = [Capacity.model_construct(
+                        service_id=str(ident), unit=unit, available=available,
+                        maximum=maximum, description=description, updated=float(updated))
+                        for unit, available, maximum, description, updated
+                        in json.loads(counts)]
+        return out, capacities
 
     async def _index_missing(self) -> None:
         """Services written before the search indexes existed (or by an older helpline)
@@ -280,32 +281,44 @@ class Directory:
         """Replace everything from ``source`` with ``data`` in one transaction; returns how
         many services the source had before. Openings counted after the file's own (set with
         ``set_openings``) are kept for services that are still listed."""
+        return await self.replace_source_rows(
+            source, data.format, data.fictional, now, [service_rows(source, data.services)],
+            [capacity_row(c) for c in data.capacities], data.places)
+
+    async def replace_source_rows(
+            self, source: str, format: str, fictional: bool, now: float,
+            chunks: Iterable[tuple[list[tuple[object, ...]], list[tuple[object, ...]],
+                                   list[tuple[object, ...]]]],
+            capacities: Iterable[tuple[object, ...]], places: dict[str, list[str]]) -> int:
+        """As ``replace_source``, from rows made ready (``service_rows``, ``capacity_row``),
+        written a chunk at a time: an import of a national directory builds its rows
+        first, a slice at a time, and holds the database only to write them."""
         async with self.store.transaction() as db:
-            async with db.execute(
+            kept = {(r[0], r[1]): tuple(r) for r in await db.execute_fetchall(
                 "SELECT c.service_id, c.unit, c.available, c.maximum, c.description, "
                 "c.updated_at FROM service_capacity c JOIN services s ON s.id = c.service_id "
-                "WHERE s.source = ?", (source,)
-            ) as cursor:
-                kept = {(r[0], r[1]): tuple(r) for r in await cursor.fetchall()}
-            async with db.execute("SELECT COUNT(*) FROM services WHERE source = ?",
-                                  (source,)) as cursor:
-                row = await cursor.fetchone()
-            before = int(row[0]) if row else 0
+                "WHERE s.source = ?", (source,))}
+            rows = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM services WHERE source = ?", (source,)))
+            before = int(rows[0][0]) if rows else 0
             await db.execute("DELETE FROM directory_sources WHERE source = ?", (source,))
             await db.execute(
                 "INSERT INTO directory_sources (source, format, imported_at, services, "
-                "fictional) VALUES (?, ?, ?, ?, ?)",
-                (source, data.format, now, len(data.services), int(data.fictional)))
-            await db.executemany(
-                "INSERT INTO services (id, source, name, data) VALUES (?, ?, ?, ?)",
-                ((s.id, source, s.name, s.model_dump_json(exclude_defaults=True))
-                 for s in data.services))
-            await _write_index(db, data.services)
-            listed = {s.id for s in data.services}
+                "fictional) VALUES (?, ?, ?, ?, ?)", (source, format, now, 0, int(fictional)))
+            listed: set[str] = set()
+            marks = ",".join("?" * len(SERVICE_COLUMNS))
+            for services, needs, terms in chunks:
+                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
+                                     f"VALUES ({marks})", services)
+                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                                     "service_id) VALUES (?, ?, ?)", needs)
+                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
+                                     "service_id) VALUES (?, ?)", terms)
+                listed.update(str(r[0]) for r in services)
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
-            for c in data.capacities:
-                fresh[(c.service_id, c.unit)] = (c.service_id, c.unit, c.available, c.maximum,
-                                                 c.description, c.updated)
+            for c in capacities:
+                if str(c[0]) in listed:
+                    fresh[(str(c[0]), str(c[1]))] = c
             for key, old in kept.items():
                 newer = key not in fresh or float(str(old[5])) > float(str(fresh[key][5]))
                 if key[0] in listed and newer:
@@ -315,8 +328,10 @@ class Directory:
                 "description, updated_at) VALUES (?, ?, ?, ?, ?, ?)", list(fresh.values()))
             await db.executemany(
                 "INSERT INTO directory_places (source, place, within) VALUES (?, ?, ?)",
-                [(source, place, within) for place, parents in data.places.items()
+                [(source, place, within) for place, parents in places.items()
                  for within in parents])
+            await db.execute("UPDATE directory_sources SET services = ? WHERE source = ?",
+                             (len(listed), source))
         return before
 
     async def set_openings(self, service_id: str, available: int, now: float,
@@ -384,26 +399,34 @@ async def set_openings(store: Store, service_id: str, available: int, now: float
     return await Directory(store).set_openings(service_id, available, now, unit)
 
 
-async def _nearest(rows: Sequence[Sequence[Any]], near: tuple[float, float]) -> list[str]:
-    """The ids of the MAX_CANDIDATES rows (id, latitude, longitude) nearest ``near`` (an
-    equirectangular distance, enough to choose), those with no point after."""
-    scale = math.cos(math.radians(near[0])) ** 2
-    kept: list[tuple[float, str]] = []  # the nearest so far, farthest on top (negated)
-    for n, row in enumerate(rows):
-        lat, lon = row[1], row[2]
-        far = (math.inf if not isinstance(lat, float) or not isinstance(lon, float) else
-               (lat - near[0]) ** 2 + (lon - near[1]) ** 2 * scale)
-        item = (-far, str(row[0]))
-        if len(kept) < MAX_CANDIDATES:
-            heapq.heappush(kept, item)
-        elif item > kept[0]:
-            heapq.heapreplace(kept, item)
-        if n % 500 == 499:
-            await asyncio.sleep(0)
-    return [sid for _, sid in sorted(kept, key=lambda k: (-k[0], k[1]))]
+# What is written of a service: its record, and what the search and ranking indexes read.
+SERVICE_COLUMNS = ("id", "source", "name", "data", "indexed", "active", "anywhere",
+                   "latitude", "longitude", "match_data", *ranking.FACT_COLUMNS)
+
+
+def service_rows(source: str, services: Iterable[Service]
+                 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]],
+                            list[tuple[object, ...]]]:
+    """The rows of ``services`` (SERVICE_COLUMNS), of their needs and of their places."""
+    rows: list[tuple[object, ...]] = []
+    needs: list[tuple[object, ...]] = []
+    terms: list[tuple[object, ...]] = []
+    for s in services:
+        r = index_row(s)
+        rows.append((s.id, source, s.name, s.model_dump_json(exclude_defaults=True), 1,
+                     int(r.active), int(r.anywhere), r.latitude, r.longitude, match_data(s),
+                     *ranking.facts(s)))
+        needs.extend((n, int(r.anywhere), s.id) for n in r.needs)
+        terms.extend((t, s.id) for t in r.terms)
+    return rows, needs, terms
+
+
+def capacity_row(c: Capacity) -> tuple[object, ...]:
+    return (c.service_id, c.unit, c.available, c.maximum, c.description, c.updated)
 
 
 async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
+    """The index and facts of services written without them (by an older helpline)."""
     rows = [(s.id, index_row(s), match_data(s)) for s in services]
     await db.executemany("DELETE FROM directory_needs WHERE service_id = ?",
                          [(sid,) for sid, _, _ in rows])
@@ -414,11 +437,12 @@ async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) ->
                                               for n in r.needs])
     await db.executemany("INSERT OR IGNORE INTO directory_terms (term, service_id) "
                          "VALUES (?, ?)", [(t, sid) for sid, r, _ in rows for t in r.terms])
+    sets = ", ".join(f"{column} = ?" for column in ranking.FACT_COLUMNS)
     await db.executemany(
         "UPDATE services SET indexed = 1, active = ?, anywhere = ?, latitude = ?, "
-        "longitude = ?, match_data = ? WHERE id = ?",
-        [(int(r.active), int(r.anywhere), r.latitude, r.longitude, slim, sid)
-         for sid, r, slim in rows])
+        f"longitude = ?, match_data = ?, {sets} WHERE id = ?",
+        [(int(r.active), int(r.anywhere), r.latitude, r.longitude, slim, *ranking.facts(s),
+          sid) for s, (sid, r, slim) in zip(services, rows, strict=True)])
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
