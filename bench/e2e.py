@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,8 +196,22 @@ def proc_cpu_seconds(pid: int) -> float:
 
 def run_bot_process(main: Callable[[asyncio.Event], Awaitable[None]],
                     profile: str | None) -> None:
-    """The bot side: run ``main`` until SIGTERM, then print its CPU time and peak RSS."""
+    """The bot side: run ``main`` until SIGTERM, then print its CPU time, the time its
+    garbage collector took (all of the bot's life) and its peak RSS."""
+    import gc
+
     from bench.common import peak_rss_mb
+
+    collecting = {"began": 0.0, "seconds": 0.0, "runs": 0.0}
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting["began"] = time.perf_counter()
+        else:
+            collecting["seconds"] += time.perf_counter() - collecting["began"]
+            collecting["runs"] += 1
+
+    gc.callbacks.append(timed)
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -207,13 +222,35 @@ def run_bot_process(main: Callable[[asyncio.Event], Awaitable[None]],
 
     with profiling(profile):
         asyncio.run(runner())
-    print(json.dumps({"cpu_s": cpu_seconds(), "peak_rss_mb": peak_rss_mb()}), flush=True)
+    print(json.dumps({"cpu_s": cpu_seconds(), "peak_rss_mb": peak_rss_mb(),
+                      "gc_s": collecting["seconds"], "gc_runs": collecting["runs"]}),
+          flush=True)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of process ``pid``, by thread id."""
+    found: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 async def measure_bot(module: str, bot_args: list[str], driver: Driver,
                       ready: Callable[[], Awaitable[object]], people: int, messages: int,
-                      light: int, budget: float, log_path: Path) -> dict[str, Any]:
-    """Start the bot process, wait until ``ready``, run warm-up, load and light phases."""
+                      light: int, budget: float, log_path: Path,
+                      owed: Callable[[float], Awaitable[None]] | None = None
+                      ) -> dict[str, Any]:
+    """Start the bot process, wait until ``ready``, run warm-up, load and light phases.
+
+    ``owed``: for a bot that writes what a message changed later than its reply (PTB's
+    PicklePersistence, every ``update_interval`` seconds), waits until it has written what
+    the load phase changed (called with the wall-clock time the load ended). The CPU it
+    spends on that is counted with the load's messages (``cpu_owed_ms_per_msg``): a bot
+    that writes before it replies pays the same inside the load phase."""
     with open(log_path, "w") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", module, "bot", *bot_args,
@@ -222,8 +259,13 @@ async def measure_bot(module: str, bot_args: list[str], driver: Driver,
             await asyncio.wait_for(ready(), 60)
             await driver.run("warm-up", 900_000, min(20, people), 3, 60)
             cpu0, own0 = proc_cpu_seconds(proc.pid), cpu_seconds()
+            threads0 = thread_cpu_seconds(proc.pid)
             load = await driver.run("load", 100_000, people, messages, budget)
             cpu1, own1 = proc_cpu_seconds(proc.pid), cpu_seconds()
+            threads1 = thread_cpu_seconds(proc.pid)
+            if owed is not None:
+                await owed(time.time())
+            cpu2 = proc_cpu_seconds(proc.pid)
             quiet = await driver.run("light", 500_000, light, messages, budget)
         finally:
             if proc.returncode is None:
@@ -235,12 +277,22 @@ async def measure_bot(module: str, bot_args: list[str], driver: Driver,
                 out, _ = await proc.communicate()
     tail = out.decode().strip().splitlines()
     bot = json.loads(tail[-1]) if tail and tail[-1].startswith("{") else {}
+    answered = max(1.0, load["msgs_per_s"] * load["seconds"])
+    # The event loop's thread (its id is the process's) and the others (the database's).
+    loop_cpu = threads1.get(proc.pid, 0.0) - threads0.get(proc.pid, 0.0)
     return {
         **load,
         "light_people": light, "light_p50_ms": quiet["p50_ms"], "light_p99_ms": quiet["p99_ms"],
         "bot_cpu_pct": 100 * (cpu1 - cpu0) / load["seconds"],
         # CPU of the bot process per person message answered in the load phase.
-        "cpu_ms_per_msg": 1000 * (cpu1 - cpu0) / max(1.0, load["msgs_per_s"] * load["seconds"]),
+        "cpu_ms_per_msg": 1000 * (cpu1 - cpu0) / answered,
+        "loop_cpu_ms_per_msg": 1000 * loop_cpu / answered,
+        "other_threads_cpu_ms_per_msg": 1000 * (cpu1 - cpu0 - loop_cpu) / answered,
+        # With what the bot wrote of the load's changes after it (see ``owed``).
+        "cpu_owed_ms_per_msg": 1000 * (cpu2 - cpu0) / answered,
+        "owed_cpu_s": cpu2 - cpu1,
         "fake_cpu_pct": 100 * (own1 - own0) / load["seconds"],
         "bot_peak_rss_mb": bot.get("peak_rss_mb"),
+        # The garbage collector's time over the bot's whole life (start, all phases, stop).
+        "bot_gc_s": bot.get("gc_s"), "bot_gc_runs": bot.get("gc_runs"),
     }

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import SECRET, emit, percentile, profiling, settings_for
+from bench.common import SECRET, cpu_seconds, emit, percentile, profiling, settings_for
 from bench.people import Person, Prompt
 from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
 from helpline.config import Resources
@@ -88,12 +88,17 @@ async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
                 action = me.answer(prompt)
 
         with settled_garbage_collector():  # as `helpline run` serves
-            t0 = time.perf_counter()
+            t0, cpu0, main0 = time.perf_counter(), cpu_seconds(), time.thread_time()
             await asyncio.gather(*(person(i) for i in range(people)))
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+            loop_cpu = time.thread_time() - main0
     total = people * messages
     return {"pipeline_messages": total, "pipeline_msgs_per_s": total / elapsed,
             "pipeline_sends_per_msg": channel.sent / total,
+            # CPU of the whole process (event loop and database thread) per message.
+            "pipeline_cpu_ms_per_msg": 1000 * cpu / total,
+            # Of it, the event loop's thread (the rest: the database thread, mostly).
+            "pipeline_loop_cpu_ms_per_msg": 1000 * loop_cpu / total,
             "pipeline_p50_ms": percentile(latencies, 50) * 1000,
             "pipeline_p99_ms": percentile(latencies, 99) * 1000}
 

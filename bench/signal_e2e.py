@@ -187,6 +187,8 @@ async def compare(people: int, messages: int, light: int, profile: Path | None =
     echo, storing = result["echo_msgs_per_s"], result["storing_msgs_per_s"]
     result["ratio"] = result["helpline_msgs_per_s"] / echo if echo else 0.0
     result["ratio_storing"] = result["helpline_msgs_per_s"] / storing if storing else 0.0
+    per_msg = result["storing_cpu_ms_per_msg"]
+    result["cpu_ratio_storing"] = result["helpline_cpu_ms_per_msg"] / per_msg if per_msg else 0.0
     return result
 
 

@@ -44,6 +44,9 @@ QUESTIONS = frozenset(text for text, _ in ASKS.values())
 EXIT = re.compile(r"^/?exit$", re.IGNORECASE)
 MENU = re.compile(r"^/?(menu|help)$", re.IGNORECASE)
 DELETE_BATCH = 100
+PICKLE_NAME = "conversation.pickle"
+# PicklePersistence's default update_interval (BasePersistence): kept, not passed.
+UPDATE_INTERVAL = 60.0
 
 
 async def run_convo(api_root: str, token: str, folder: Path, rate_limit: bool,
@@ -163,7 +166,8 @@ async def run_convo(api_root: str, token: str, folder: Path, rate_limit: bool,
         rate_limiter=AIORateLimiter(max_retries=5) if rate_limit else None,
     )
     persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
-        filepath=folder / "conversation.pickle")
+        filepath=folder / PICKLE_NAME)
+    assert persistence.update_interval == UPDATE_INTERVAL
     app = (Application.builder().bot(bot).persistence(persistence)
            .concurrent_updates(concurrency).build())
     app.add_handler(conversation)

@@ -60,7 +60,7 @@ from helpline.flow.model import BranchStep, ChooseStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.privacy import Vault
-from helpline.store import Operation, PendingDelete, Store
+from helpline.store import Operation, PendingDelete, PersonRow, Store
 
 log = logging.getLogger("helpline.app")
 
@@ -111,6 +111,11 @@ LeaveHook = Callable[[str, float, bool], Awaitable[None]]
 # Answers one fact for ``available:`` conditions (flow.model.FACTS) at this turn.
 FactProvider = Callable[[Turn], Awaitable[bool]]
 
+
+# How long a person's row as this app saved it is used without reading it again (the turns
+# of a conversation come seconds apart), and for how many people at most.
+PERSON_KEPT_SECONDS = 30.0
+PERSON_KEPT_MOST = 4096
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
 
@@ -167,6 +172,11 @@ class App:
         self._wakeups: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._serial = KeyedSerializer()  # events in order per person
+        # People's rows as this app last saved them, by pid (oldest first): see _person.
+        self._people: dict[str, tuple[float, PersonRow]] = {}
+        # Events accepted and not yet written down, and the task writing them (accept()).
+        self._arriving: list[tuple[RawInbound, asyncio.Future[None]]] = []
+        self._arrivals: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.intercept: Intercept | None = None
         self.leave_hooks: list[LeaveHook] = []
@@ -205,11 +215,42 @@ class App:
         """What channels call for each event: write it down in the inbox. The returned
         future is done once the event is on disk (acknowledge it to the platform only
         then); it is processed afterwards, in order with the person's other events. Events
-        accepted one after another are written in one commit where they can be."""
-        return asyncio.ensure_future(self._accept_quietly(raw))
+        accepted one after another (a getUpdates batch, frames read together) are written
+        by one call, in one commit."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arriving.append((raw, future))
+        if self._arrivals is None:
+            self._arrivals = asyncio.create_task(self._accept_arrivals())
+        return future
 
-    async def _accept_quietly(self, raw: RawInbound) -> None:
-        await self._accept([raw])
+    async def _accept_arrivals(self) -> None:
+        """Write down every event accepted meanwhile, as one batch; if the batch fails,
+        each event on its own, so that only an event that cannot be written fails."""
+        batch: list[tuple[RawInbound, asyncio.Future[None]]] = []
+        try:
+            while self._arriving:
+                batch, self._arriving = self._arriving, []
+                try:
+                    await self._accept([raw for raw, _ in batch])
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
+                    else:
+                        for raw, future in batch:
+                            try:
+                                await self._accept([raw])
+                            except Exception as alone:
+                                _settle(future, alone)
+                            else:
+                                _settle(future, None)
+                for _, future in batch:
+                    _settle(future, None)
+                batch = []
+        finally:
+            self._arrivals = None
+            left, self._arriving = [*batch, *self._arriving], []
+            for _, future in left:  # cancelled: the app is stopping
+                _settle(future, RuntimeError("the app is stopping"))
 
     async def _accept(self, raws: Sequence[RawInbound]) -> list[_Work]:
         events: list[tuple[str, str, str, RawInbound]] = []
@@ -274,7 +315,8 @@ class App:
         async with self.conversation(work.pid):
             queued = await self._process(work.pid, raw.channel, raw.address, raw.inbound,
                                          raw.message_id, work.inbox_id)
-            await self._deliver(work.pid, force=True, fresh=queued)
+            # The turn's commit wrote raw.address as the person's address: not read back.
+            await self._deliver(work.pid, force=True, fresh=queued, address=raw.address)
 
     async def _desk_turn(self, work: _Work) -> None:
         channel = self.channels.get(work.raw.channel)
@@ -290,25 +332,28 @@ class App:
         with the inbox row crossed off. Returns the operations queued (None: older ones are
         queued too, read the queue)."""
         now = self.clock()
-        inbound = replace(inbound, at=now, channel=channel)
-        person = await self.store.person(pid)
+        channel_obj = self.channels.get(channel)
+        if message_id is not None and channel_obj is not None \
+                and not channel_obj.capabilities.deletes_inbound:
+            message_id = None  # quick exit cannot delete it here: its id is not kept
+        person = await self._person(pid)
         state = person.state if person is not None else State()
         timers: list[int] = []
         if person is None and inbound.kind != "timer":
-            channel_obj = self.channels.get(channel)
             seconds = channel_obj.first_contact_timer if channel_obj is not None else 0
             if seconds > 0:
                 timers.append(seconds)
-        if self._used_facts:
-            inbound = replace(inbound, facts=await self._facts(Turn(pid, channel, state, now)))
+        facts = (await self._facts(Turn(pid, channel, state, now)) if self._used_facts
+                 else inbound.facts)
+        inbound = replace(inbound, at=now, channel=channel, facts=facts)
         if self.intercept is not None and inbound.kind != "timer":
             turn = Turn(pid, channel, state.clone(), now, timers, inbound.facts)
             replies = await self.intercept(turn, inbound, self.engine.command(inbound))
             if replies is not None:
                 turn.state.last_seen = now
-                return await self.store.save_turn(pid, channel, address, turn.state,
-                                                  self._joined(channel, replies), now,
-                                                  message_id, inbox_id, turn.timers)
+                return await self._save_turn(pid, channel, address, turn.state,
+                                             self._joined(channel, replies), now, message_id,
+                                             inbox_id, turn.timers)
             state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
@@ -321,6 +366,7 @@ class App:
             await self._left(pid, now, any(isinstance(e, EraseData) for e in effects))
         if any(isinstance(e, EraseData) for e in effects):
             pending = await self._chat_deletes(pid, channel, address, message_id, now)
+            self._people.pop(pid, None)
             key = await self.store.erase_person(pid, pending, inbox_id)
             if key is not None:
                 await self._deliver(key, force=True)
@@ -328,11 +374,12 @@ class App:
             return []
         if any(isinstance(e, DeleteChat) for e in effects):
             pending = await self._chat_deletes(pid, channel, address, message_id, now)
+            self._people.pop(pid, None)
             key = await self.store.clear_conversation(pid, now, pending)
             if key is not None:
                 await self._deliver(key, force=True)
-            queued = await self.store.save_turn(pid, channel, address, result.state,
-                                                result.messages, now, inbox_id=inbox_id)
+            queued = await self._save_turn(pid, channel, address, result.state,
+                                           result.messages, now, inbox_id=inbox_id)
             for effect in effects:
                 if isinstance(effect, CancelSchedules):
                     await self._run_effect(Turn(pid, channel, result.state, now), effect)
@@ -341,9 +388,38 @@ class App:
         # state; nothing is sent until both are on disk.
         turn = Turn(pid, channel, result.state, now, timers, inbound.facts)
         messages = await self._apply_effects(turn, result)
-        return await self.store.save_turn(pid, channel, address, turn.state,
-                                          self._joined(channel, messages), now, message_id,
-                                          inbox_id, turn.timers)
+        return await self._save_turn(pid, channel, address, turn.state,
+                                     self._joined(channel, messages), now, message_id, inbox_id,
+                                     turn.timers)
+
+    # ------------------------------------------------------------- people, as last saved
+
+    async def _person(self, pid: str) -> PersonRow | None:
+        """The person's row: as this app saved it a moment ago (kept in memory, never on
+        disk, for PERSON_KEPT_SECONDS), else read from the store. The state is a copy the
+        caller may change."""
+        kept = self._people.get(pid)
+        if kept is not None:
+            saved_at, row = kept
+            if 0.0 <= self.clock() - saved_at < PERSON_KEPT_SECONDS:
+                return PersonRow(row.pid, row.channel, row.address, row.state.clone(),
+                                 row.updated_at, row.unreachable)
+            del self._people[pid]
+        return await self.store.person(pid)
+
+    async def _save_turn(self, pid: str, channel: str, address: str, state: State,
+                         messages: Sequence[Message], now: float,
+                         message_id: str | None = None, inbox_id: int | None = None,
+                         timers: Sequence[int] = ()) -> list[Operation] | None:
+        """``Store.save_turn``; once it is committed, the row is kept as saved (a copy of
+        the state: the caller may go on changing its own)."""
+        self._people.pop(pid, None)  # whatever happens below, nothing older is trusted
+        queued = await self.store.save_turn(pid, channel, address, state, messages, now,
+                                            message_id, inbox_id, timers)
+        self._people[pid] = (now, PersonRow(pid, channel, address, state.clone(), now, False))
+        while len(self._people) > PERSON_KEPT_MOST:
+            self._people.pop(next(iter(self._people)))
+        return queued
 
     def _joined(self, channel_name: str, messages: list[Message]) -> list[Message]:
         """A turn's messages joined into as few as the channel takes (events.combined),
@@ -417,16 +493,17 @@ class App:
     # ------------------------------------------------------------- operations
 
     async def _deliver(self, key: str, force: bool = False,
-                       fresh: list[Operation] | None = None) -> None:
+                       fresh: list[Operation] | None = None,
+                       address: str | None = None) -> None:
         """Carry out what is queued under ``key`` (a person, a desk case, or deletes tied
         to no one) in order, until the queue is empty or must wait. ``fresh``: the
         operations just queued, when nothing older is queued (saves reading back what was
-        just written)."""
+        just written). ``address``: the person's address as the caller just stored it
+        (saves reading it back; None: read it when an operation needs it)."""
         ops = fresh if fresh is not None else await self.store.operations(key)
         if not ops:
             return
-        address: str | None = None
-        looked_up = False
+        looked_up = address is not None
         for index, op in enumerate(ops):
             now = self.clock()
             if op.expires_at is not None and op.expires_at < now:
@@ -461,6 +538,7 @@ class App:
                 if exc.gone and op.address is None and not key.startswith("x:"):
                     log.info("%s:%s can no longer be reached; their queue ends", op.channel,
                              key[:10])
+                    self._people.pop(key, None)
                     await self.store.mark_unreachable(key)
                     return
                 log.warning("%s refused a %s for good (%s); going on with the next",
@@ -602,6 +680,7 @@ class App:
 
     async def purge(self) -> dict[str, int]:
         r = self.settings.retention
+        self._people.clear()  # what the purge removes must not come back from memory
         counts = await self.store.purge(self.clock(), r.conversation_days, r.message_id_hours,
                                         r.model_dump())  # every part reads its own period
         if any(counts.values()):
@@ -704,6 +783,15 @@ class App:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _facts_used(flows: FlowSet) -> frozenset[str]:

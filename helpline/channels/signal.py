@@ -49,7 +49,6 @@ from signalbot import (
     DataMessage,
     EditMessage,
     InMemoryConfig,
-    SendMessage,
     SignalBot,
     UpdateContact,
     parse,
@@ -370,10 +369,9 @@ class SignalChannel:
 
     async def send(self, address: str, message: Message) -> list[str]:
         """Raises helpline.errors (see ``bridge_error``) when the message does not go out."""
-        outgoing = await SendMessage(text=numbered(message) or "…").to_generated(
-            self.options.number, [address])
         body = await self._call("POST", "/v2/send",
-                                outgoing.model_dump_json(exclude_none=True, by_alias=True))
+                                send_body(self.options.number, address,
+                                          numbered(message) or "…"))
         ids = _sent_timestamps(body)
         if not ids:
             log.warning("a reply went out without a timestamp; it cannot be deleted later")
@@ -462,6 +460,15 @@ class SignalChannel:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log_exception(log, "a background task failed", exc)
+
+
+def send_body(number: str, recipient: str, text: str) -> str:
+    """The JSON body of ``POST /v2/send`` for one text: what signalbot's ``SendMessage``
+    (``to_generated``, then ``model_dump_json(exclude_none=True, by_alias=True)``) gives,
+    without building two pydantic models per reply (about 20 us; a test keeps the two
+    equal)."""
+    return json.dumps({"message": text, "number": number, "recipients": [recipient]},
+                      ensure_ascii=False, separators=(",", ":"))
 
 
 def _make_bot(options: SignalOptions) -> SignalBot:
