@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -260,10 +261,11 @@ class Directory:
         return out
 
     async def sources(self) -> list[SourceInfo]:
-        async with self.db.execute("SELECT source, format, imported_at, services, fictional "
-                                   "FROM directory_sources ORDER BY source") as cursor:
-            return [SourceInfo(r[0], r[1], r[2], r[3], bool(r[4]))
-                    for r in await cursor.fetchall()]
+        rows = await self.store.database.rows(
+            "SELECT source, format, imported_at, services, fictional FROM directory_sources "
+            "ORDER BY source")
+        return [SourceInfo(r["source"], r["format"], r["imported_at"], r["services"],
+                           bool(r["fictional"])) for r in rows]
 
     async def owners(self, ids: Iterable[str]) -> dict[str, str]:
         """Which source each of these service ids already comes from."""
@@ -345,7 +347,9 @@ class Directory:
                                         "see the ids with: helpline resources list")
             async with db.execute("SELECT unit, maximum, description FROM service_capacity "
                                   "WHERE service_id = ? ORDER BY unit", (service_id,)) as cur:
-                units = {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
+                cur.row_factory = sqlite3.Row
+                units = {r["unit"]: (r["maximum"], r["description"])
+                         for r in await cur.fetchall()}
             if unit is None:
                 if len(units) > 1:
                     raise OpeningsError(f"service '{service_id}' counts several things ("
@@ -372,10 +376,9 @@ class Directory:
         return [sid for _, sid in await self._saved_rows(pid)]
 
     async def _saved_rows(self, pid: str) -> list[tuple[int, str]]:
-        async with self.db.execute("SELECT id, service FROM saved_services WHERE pid = ? "
-                                   "ORDER BY id", (pid,)) as cursor:
-            rows = await cursor.fetchall()
-        return [(int(r[0]), self.store.vault.decrypt_text(r[1])) for r in rows]
+        rows = await self.store.database.rows(
+            "SELECT id, service FROM saved_services WHERE pid = ? ORDER BY id", (pid,))
+        return [(int(r["id"]), self.store.vault.decrypt_text(r["service"])) for r in rows]
 
     async def save(self, pid: str, service_id: str) -> bool:
         """Save a service for later; False when it was saved already."""
