@@ -19,6 +19,7 @@ from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.resources import browse
+from helpline.resources.taxonomy import TaxonomyMap
 from helpline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,3 +155,11 @@ async def eventually(probe: Callable[[], Awaitable[object]], expected: object,
     while await probe() != expected and loop.time() < deadline:
         await asyncio.sleep(0.02)
     assert await probe() == expected
+
+
+@pytest.fixture(scope="session")
+def bundled() -> TaxonomyMap:
+    """The mapping table bundled with helpline (data/taxonomy-map.csv), loaded once."""
+    found, problems = TaxonomyMap.load()
+    assert problems == []
+    return found

@@ -17,11 +17,6 @@ from tests.conftest import SECRET
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(scope="module")
-def bundled() -> TaxonomyMap:
-    found, problems = TaxonomyMap.load()
-    assert problems == []
-    return found
 
 
 @pytest.mark.parametrize(("code", "name", "needs"), [

@@ -22,11 +22,6 @@ from tests.conftest import SECRET
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(scope="module")
-def bundled() -> TaxonomyMap:
-    found, problems = TaxonomyMap.load()
-    assert problems == []
-    return found
 
 
 def _terms(rules: TaxonomyMap, *terms: tuple[str, str]) -> Meaning:
