@@ -326,3 +326,38 @@ async def test_lookups_see_every_change_and_openings_do_not_rebuild_the_index(
     gone = await found()
     assert "w-shelter" not in [sid for sid, _ in gone] and directory._index is not index
     assert [sid for sid, _ in gone] == [sid for sid, _ in after if sid != "w-shelter"]
+
+
+async def test_the_index_is_made_ready_before_a_lookup_asks_for_it(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot's timed job (``Directory.prepare``) builds the ranking index at start and
+    after every change, so no person waits for a build (most of a minute at national
+    size); a lookup then builds nothing."""
+    from helpline.resources import ranking
+
+    await import_directory(store, Path(__file__).parent / "data" / "directory.yaml", NOW)
+    directory = Directory(store)
+    built: list[int] = []
+    build = ranking.build
+
+    async def counted(db: object, shape: int) -> ranking.RankIndex:
+        built.append(shape)
+        return await build(db, shape)
+
+    monkeypatch.setattr(ranking, "build", counted)
+    await directory.prepare()
+    assert len(built) == 1
+    await directory.prepare()  # nothing changed: nothing built
+    await directory.lookup(Criteria(needs=("shelter",)), NOW)
+    assert len(built) == 1
+    with sqlite3.connect(tmp_path / "helpline.db") as other:  # an import from elsewhere
+        other.execute("DELETE FROM services WHERE id = 'w-shelter'")
+    await directory.prepare()
+    assert len(built) == 2
+    found = await directory.lookup(Criteria(needs=("shelter",)), NOW)
+    assert len(built) == 2 and "w-shelter" not in [m.service.id for m in found.matches]
+
+
+async def test_the_bot_keeps_the_index_ready_with_a_timed_job(harness: Harness) -> None:
+    assert "directory-index" in harness.app.timed_jobs
+    await harness.app.timed_jobs["directory-index"]()

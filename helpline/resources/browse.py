@@ -344,4 +344,5 @@ def install(app: App) -> ResourceBrowser:
     app.effect_handlers[Lookup] = browser.on_lookup
     app.effect_handlers[OverlayPick] = browser.on_pick
     app.facts["directory"] = browser.has_services
+    app.timed_jobs["directory-index"] = browser.directory.prepare  # ready before it is asked
     return browser

@@ -120,6 +120,20 @@ class Directory:
         outcome.area_suggestions = suggestions
         return outcome
 
+    async def prepare(self) -> None:
+        """Have the ranking index and the places ready for the directory as it is now, so
+        that no lookup waits for them: run at start and every few seconds (a timed job),
+        it builds them again only after a change, e.g. an import by ``helpline resources
+        import`` in another process. (At 300,000 services a build takes most of a minute,
+        the event loop running meanwhile: without this the first person to look up after
+        an import waited for it.)"""
+        version, shape, unindexed = await self._versions()
+        if unindexed:
+            await self._index_missing()
+            version, shape, _ = await self._versions()
+        await self._places_now(shape)
+        await self._ranking(version, shape)
+
     async def _ranking(self, version: int, shape: int) -> RankIndex:
         """The ranking index as of ``shape``, with the openings as of ``version``. One
         build at a time: lookups that come meanwhile wait for it."""
