@@ -21,7 +21,8 @@ class HandoffSpec(Strict):
     topic: str | None = None
     for_next_shift: bool = Field(
         False, description="The flow asked already: off shift, the person chose to leave a "
-        "message for the next shift (otherwise the app asks them then)."
+        "message for the next shift (otherwise, off shift, the app asks them, in place of "
+        "the flow's next question)."
     )
 
 
