@@ -170,6 +170,7 @@ class Database:
                     raise KeyMismatch(KEY_MISMATCH)  # before anything is written
         private_database(path)  # 0600 (and so its -wal and -shm), folder 0700
         conn = await aiosqlite.connect(str(path), isolation_level=None)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             for pragma in PRAGMAS:
@@ -179,10 +180,10 @@ class Database:
                 await conn.execute("INSERT OR IGNORE INTO key_check (id, value) VALUES (1, ?)",
                                    (vault.check_value(KEY_CHECK_LABEL),))
                 await conn.commit()
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
             writer = await asyncio.get_running_loop().run_in_executor(
                 executor, _connect_writer, str(path))
         except BaseException:
+            executor.shutdown(wait=False)  # its thread must not outlive a refused open
             await conn.close()
             raise
         return cls(conn, writer, executor, vault, parts)
