@@ -57,7 +57,8 @@ EXPECTED_HSDS_PROBLEMS = [
     "phones.csv:5: service_id '5e7f0000-0000-4000-8000-00000000beef' is not in services.csv; "
     "fix the id, or add that row to services.csv",
     "phones.csv:6: number is missing; give the phone number",
-    "schedules.csv:4: opens_at '9am' is not a time of day; write opens_at as HH:MM, like 09:30",
+    "schedules.csv:4: opens_at '9 o.clock' is not a time of day; write opens_at as HH:MM, like "
+    "09:30 (or 9:30 AM)",
     "service_at_location.csv:5: location_id '10c00000-0000-4000-8000-00000000dead' is not "
     "in locations.csv; fix the id, or add that row to locations.csv",
     # the HSDS example's own capacity row is bad three ways
@@ -399,3 +400,21 @@ async def test_a_package_from_another_source_is_refused_row_by_row(store: Store)
                                  {"x\x1e": "y"}, {"": ""}, {"a": "\x1e\x1f"}])
 def test_rows_come_back_from_the_scratch_file_as_they_went_in(row: dict[str, str]) -> None:
     assert spill._decode(spill._encode(row)) == row
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("9am", "09:00"), ("9 AM", "09:00"), ("9:30 pm", "21:30"), ("9:30 p.m.", "21:30"),
+    ("12 PM", "12:00"), ("12:15 a.m.", "00:15"), ("12:00 AM", "00:00"), ("11:59PM", "23:59"),
+    ("09:00", "09:00"), ("9:00:00", "09:00"), ("24:00", "24:00"), ("", None),
+])
+def test_times_of_day_in_the_forms_directories_publish(text: str, expected: str | None
+                                                       ) -> None:
+    from helpline.resources.values import clock
+    assert clock("opens_at", text) == expected
+
+
+@pytest.mark.parametrize("text", ["13pm", "0am", "9:60 am", "25:00", "9 o'clock", "noon"])
+def test_what_is_no_time_of_day_is_said_so(text: str) -> None:
+    from helpline.resources.values import Bad, clock
+    with pytest.raises(Bad, match="is not a time of day"):
+        clock("opens_at", text)

@@ -58,15 +58,27 @@ def number(field: str, text: str, *, whole: bool = False) -> float | None:
 
 
 def clock(field: str, text: str) -> str | None:
-    """'9:00', '09:00:00', '09:00+01:00' -> '09:00'; '' -> None."""
+    """'9:00', '09:00:00', '09:00+01:00' -> '09:00'; the 12-hour forms directories publish
+    too: '9am', '9:30 PM', '12 p.m.' (noon), '12:15 AM' -> '00:15'; '' -> None."""
     text = text.strip()
     if not text:
         return None
     match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", text)
+    if match is None:
+        twelve = _TWELVE_HOUR.fullmatch(text)
+        if twelve is not None and 1 <= int(twelve.group(1)) <= 12 \
+                and int(twelve.group(2) or 0) <= 59:
+            hour = int(twelve.group(1)) % 12 + (12 if twelve.group(3).lower() == "p" else 0)
+            return f"{hour:02d}:{twelve.group(2) or '00'}"
     if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59 or (
             int(match.group(1)) == 24 and int(match.group(2)) != 0):
-        raise Bad(f"{field} '{text}' is not a time of day", f"write {field} as HH:MM, like 09:30")
+        raise Bad(f"{field} '{text}' is not a time of day",
+                  f"write {field} as HH:MM, like 09:30 (or 9:30 AM)")
     return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+# 9am, 9 AM, 9:30pm, 9:30 p.m., 12:00 P.M.
+_TWELVE_HOUR = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m\.?", re.IGNORECASE)
 
 
 def days(field: str, text: str) -> tuple[str, ...]:
