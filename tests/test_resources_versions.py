@@ -103,3 +103,12 @@ async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,
         "attributes.csv:2: taxonomy_term_id 'tx1' is not in taxonomy_terms.csv; fix the id, "
         "or add that row to taxonomy_terms.csv"]
     assert [s.needs for s in await Directory(store).services()] == [("other",)]
+
+
+def test_the_summary_names_other_only_when_some_service_has_no_need() -> None:
+    from helpline.resources.importer import ImportResult
+    result = ImportResult("x", services=3, needs={"shelter": 2, "legal": 1}, unlimited=3)
+    assert result.counts()[0] == "needs: shelter 2, legal 1"
+    result.needs["other"] = 1
+    assert result.counts()[0] == "needs: shelter 2, legal 1, other 1 (other: no need found " \
+        "in the data)"

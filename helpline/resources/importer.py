@@ -47,7 +47,9 @@ class ImportResult:
             return []
         needs = ", ".join(f"{n} {self.needs[n]}" for n in NEEDS if self.needs.get(n))
         limits = ", ".join(f"{k} {v}" for k, v in sorted(self.limits.items()))
-        return [f"needs: {needs} (other: no need found in the data)",
+        if self.needs.get("other"):
+            needs += " (other: no need found in the data)"
+        return [f"needs: {needs}",
                 f"limited to: {limits or 'nobody in particular'}; open to any age and "
                 f"gender: {self.unlimited}"]
 
