@@ -89,12 +89,16 @@ async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
 
         with settled_garbage_collector():  # as `helpline run` serves
             t0, cpu0, main0 = time.perf_counter(), cpu_seconds(), time.thread_time()
+            trips0 = app.store.database.trips
             await asyncio.gather(*(person(i) for i in range(people)))
+            trips = app.store.database.trips - trips0
             elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
             loop_cpu = time.thread_time() - main0
     total = people * messages
     return {"pipeline_messages": total, "pipeline_msgs_per_s": total / elapsed,
             "pipeline_sends_per_msg": channel.sent / total,
+            # Trips to the database thread per message (group commit shares them).
+            "pipeline_db_trips_per_msg": trips / total,
             # CPU of the whole process (event loop and database thread) per message.
             "pipeline_cpu_ms_per_msg": 1000 * cpu / total,
             # Of it, the event loop's thread (the rest: the database thread, mostly).

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -165,6 +165,9 @@ class Settings(_Section):
     allow_incomplete: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # "text" (a line a person reads) or "json" (one object a line, for a log collector:
+    # time, level, logger, message; helpline/logformat.py). Also HELPLINE_LOG_FORMAT.
+    log_format: Literal["text", "json"] = "text"
     commands: Commands = Field(default_factory=Commands)
     conversation: Conversation = Field(default_factory=Conversation)
     retention: Retention = Field(default_factory=Retention)

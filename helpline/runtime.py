@@ -14,6 +14,7 @@ from helpline.channels.base import Channel
 from helpline.config import Settings, flow_roots
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
+from helpline.logformat import TEXT_FORMAT, LogFormat, formatter
 from helpline.privacy import Vault
 from helpline.resources import browse, seed_if_empty
 from helpline.store import Store
@@ -45,17 +46,18 @@ def settled_garbage_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Log to stderr at ``level``. Libraries stay at WARNING (less noise), and every
-    handler of the root logger gets the privacy filter (helpline/logfilter.py): at any
-    level, a library's record carries no message text, platform id, name, pseudonym or
-    ciphertext."""
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(level: str = "INFO", form: LogFormat = "text") -> None:
+    """Log to stderr at ``level``, as text or as JSON lines (helpline/logformat.py).
+    Libraries stay at WARNING (less noise), and every handler of the root logger gets the
+    privacy filter (helpline/logfilter.py): at any level, a library's record carries no
+    message text, platform id, name, pseudonym or ciphertext."""
+    logging.basicConfig(level=level.upper(), format=TEXT_FORMAT)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         logfilter.install(handler)
+        if form == "json":
+            handler.setFormatter(formatter(form))
 
 
 @asynccontextmanager

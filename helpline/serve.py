@@ -71,7 +71,7 @@ def install_desk(app: App, channels: Sequence[Channel]) -> None:
 
 
 async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.Event) -> None:
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     async with open_app(settings, settings.secret_key, channels) as app:
         install_desk(app, channels)
         if not await _started(app, stop):

@@ -147,6 +147,15 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
         logging.getLogger(name).setLevel(level)
 
 
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """What the captured records say in every form a log line takes: the text form and
+    the JSON form (``log_format = "json"``), one after the other."""
+    from helpline.logformat import JsonFormatter
+
+    json_form = JsonFormatter()
+    return caplog.text + "\n".join(json_form.format(r) for r in caplog.records)
+
+
 async def eventually(probe: Callable[[], Awaitable[object]], expected: object,
                      timeout: float = 5.0) -> None:
     """Poll an async ``probe`` (every 20 ms) until it returns ``expected``."""

@@ -14,7 +14,7 @@ from helpline import logfilter
 from helpline.events import Inbound, RawInbound
 from helpline.logfilter import WITHHELD, PrivacyFilter
 from helpline.runtime import setup_logging
-from tests.conftest import Harness
+from tests.conftest import Harness, logged
 from tests.test_telegram_channel import (  # fixtures: api, start_bot
     CHAT,
     GREETING,
@@ -114,7 +114,7 @@ async def test_at_debug_no_pseudonym_or_ciphertext_reaches_the_logs(
     async with basic.app.store.db.execute("SELECT state FROM people") as rows:
         ciphertexts = [bytes(r[0]) for r in await rows.fetchall() if r[0]]
     assert ciphertexts
-    logs = all_logs.text
+    logs = logged(all_logs)
     assert any(r.name == "aiosqlite" for r in all_logs.records)  # it did log, withheld
     assert pseudonym[:8] in logs  # our own lines carry the short form
     for canary in (pseudonym, platform_id, TEXT, "addr-canary", "canary"):
@@ -130,7 +130,7 @@ async def test_telegram_polling_at_debug_logs_no_canary(
     bot = await start_bot()
     await bot.say("hi", chat=chat, username=USER, first_name=NAME)
     await bot.say(TEXT, chat=chat, username=USER, first_name=NAME)
-    logs = all_logs.text
+    logs = logged(all_logs)
     assert any(r.name.startswith(("httpx", "telegram")) for r in all_logs.records)
     for canary in (str(chat), USER, NAME, TEXT, bot.pid(chat)):
         assert canary not in logs, canary
@@ -154,9 +154,58 @@ async def test_telegram_webhook_at_debug_logs_no_canary_even_for_an_unreadable_u
     bot.api.person_sends(chat, TEXT, username=USER, first_name=NAME)
     assert await bot.api.push_webhook() == 200
     assert await bot.api.wait_sent(chat, 1) == ["\n\n".join(GREETING)]
-    logs = all_logs.text
+    logs = logged(all_logs)
     for canary in (str(chat), USER, NAME, TEXT, bot.pid(chat), "s3cret-token"):
         assert canary not in logs, canary
 
 
 _ = (CHAT, api, start_bot, logfilter)
+
+
+def test_a_json_line_carries_its_named_fields_only(
+    root_handlers_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library record with content in its message, its arguments, its extras and its
+    exception: the JSON line (after the privacy filter) has time, level, logger, message
+    and the exception's type, and none of it."""
+    import json
+
+    from helpline.logformat import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(PrivacyFilter())
+    try:
+        raise ValueError(TEXT)
+    except ValueError as exc:
+        rec = record("telegram.ext", logging.ERROR, "update %r failed", {"text": TEXT}, exc=exc)
+    rec.__dict__.update({"update": {"from": {"username": USER}}, "chat_id": 918273645502})
+    assert handler.filter(rec)
+    line = json.loads(handler.format(rec))
+    assert set(line) == {"time", "level", "logger", "message"}
+    assert line["level"] == "ERROR" and line["logger"] == "telegram.ext"
+    assert line["message"] == f"{WITHHELD} [ValueError]"
+    for canary in (TEXT, USER, "918273645502"):
+        assert canary not in handler.format(rec)
+    # A record of our own with an exception attached: its type, never its message.
+    try:
+        raise KeyError(TEXT)
+    except KeyError as exc:
+        own = record("helpline.app", logging.ERROR, "a turn failed", exc=exc)
+    line = json.loads(handler.format(own))
+    assert line["exception"] == "KeyError" and TEXT not in handler.format(own)
+
+
+def test_setup_logging_in_json_writes_one_object_a_line(
+    root_handlers_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    for handler in list(logging.getLogger().handlers):  # as at a real start: none yet
+        logging.getLogger().removeHandler(handler)
+    setup_logging("INFO", "json")
+    logging.getLogger("helpline.serve").info("started with %d channel(s)", 2)
+    logging.getLogger("aiohttp.access").warning("GET /bot%s/getMe", "123:secret-token")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["logger"], x["message"]) for x in lines] == [
+        ("helpline.serve", "started with 2 channel(s)"), ("aiohttp.access", WITHHELD)]

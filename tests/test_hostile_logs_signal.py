@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.conftest import LIBRARY_LOGGERS
+from tests.conftest import LIBRARY_LOGGERS, logged
 from tests.test_signal_channel import (  # fixtures: api, make_rig, rig
     GREETING,
     PERSON,
@@ -26,7 +26,7 @@ async def test_signal_at_debug_logs_no_canary(
 ) -> None:
     assert await rig.say("hi", 1, source_name=NAME) == [GREETING]
     await rig.say(TEXT, 1, source_name=NAME)
-    logs = all_logs.text
+    logs = logged(all_logs)
     assert "signal:" in logs  # our own line, by short pseudonym
     # Every library logs at DEBUG here, through the filter (the conversation's own path no
     # longer goes through aiosqlite, whose statements were the lines seen before).

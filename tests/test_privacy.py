@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from helpline.events import Inbound, RawInbound
 from helpline.privacy import SecretError, Vault
-from tests.conftest import SECRET, Harness
+from tests.conftest import SECRET, Harness, logged
 
 PHONE = "+15550123987"
 CHAT_ID = "987654321012"
@@ -46,7 +46,7 @@ async def test_canaries_reach_neither_database_nor_logs(
     assert person is not None and person.state.vars["name"] == TEXT
     assert person.address == PHONE
     data = raw_bytes(basic.app.settings.db)
-    logs = all_logs.text
+    logs = logged(all_logs)
     assert "terminal:" in logs  # the pipeline did log, by pseudonym
     for canary in (PHONE, CHAT_ID, USER_NAME, TEXT, "canary"):
         for form in (canary.encode(), canary.encode("utf-16-le")):
