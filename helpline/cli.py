@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    purge = sub.add_parser("purge", help="remove now what retention says must go (the bot "
+                           "does it every [retention] purge_every_hours)")
+    purge.add_argument("--dry-run", action="store_true",
+                       help="count what would go, by kind; remove nothing")
+    retention = sub.add_parser("retention", help="check what is kept past its period")
+    retention.add_argument("retention_command", choices=["check"])
     resources = sub.add_parser("resources", help="the service directory: import, openings")
     resources.add_argument("--db", help="SQLite file (default from config)")
     rsub = resources.add_subparsers(dest="resources_command", required=True)
@@ -119,6 +125,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(settings, config_file)
     if args.command == "i18n":
         return _i18n(args, settings)
+    if args.command in ("purge", "retention"):
+        return _retention(args, settings)
     if args.command == "resources":
         from helpline.resources.cli import run_resources
 
@@ -130,6 +138,41 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"helpline: {exc}", file=sys.stderr)
             return 2
     return 2
+
+
+def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    """``helpline purge [--dry-run]`` and ``helpline retention check`` (exit 1 when anything
+    is kept past its period)."""
+    from helpline import retention
+
+    if not settings.secret_key:
+        print(f"helpline: HELPLINE_SECRET_KEY is required for 'helpline {args.command}' (the "
+              "purge reads who may go by their pseudonyms)", file=sys.stderr)
+        return 2
+    if not Path(settings.db).exists():
+        print(f"helpline: {settings.db} does not exist; nothing is kept", file=sys.stderr)
+        return 2 if args.command == "purge" else 0
+    every = settings.retention.purge_every_hours
+    try:
+        if args.command == "purge":
+            counts = asyncio.run(retention.purge(settings, settings.secret_key, args.dry_run))
+            print(f"{'would remove' if args.dry_run else 'removed'}, by kind"
+                  f"{' (nothing was removed: --dry-run)' if args.dry_run else ''}:")
+            print("\n".join(retention.report(settings, counts)))
+            return 0
+        counts = asyncio.run(retention.overdue(settings, settings.secret_key))
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    if not any(counts.values()):
+        print(f"ok: nothing is kept past its period (the bot purges every {every:g} hours)")
+        return 0
+    print("kept past its period, by kind:")
+    print("\n".join(line for line in retention.report(settings, counts)
+                    if not line.lstrip().startswith("0 ")))
+    print(f"fix: the bot purges every {every:g} hours while it runs (start helpline run), "
+          "or remove them now with: helpline purge")
+    return 1
 
 
 def _flows(args: argparse.Namespace, settings: Settings) -> int:

@@ -77,6 +77,26 @@ async def test_a_key_that_does_not_open_the_database_is_an_error(tmp_path: Path)
     assert OTHER_SECRET not in line and SECRET not in line
 
 
+async def test_what_is_kept_past_its_period_is_warned_of(tmp_path: Path) -> None:
+    from helpline.flow.state import State
+
+    await a_database_with_a_person(tmp_path / "helpline.db")  # writing now: nothing is late
+    assert "ok       retention: nothing is kept past its period" in lines(
+        check_database(settings(tmp_path), Vault(SECRET)))
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    await store.save_turn("pid-2", "terminal", "addr-2", State(), [], time.time() - 91 * 86400)
+    await store.close()
+    [late] = lines(check_database(settings(tmp_path), Vault(SECRET)), "warning")
+    assert late.startswith("warning  retention: kept past its period: 1 people; the bot "
+                           "purges every 6 hours")
+    assert people_in(tmp_path / "helpline.db") == 2  # a dry run: nothing was removed
+
+
+def people_in(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM people").fetchone()[0])
+
+
 async def test_schema_versions_older_and_newer_than_this_helpline(tmp_path: Path) -> None:
     await a_database_with_a_person(tmp_path / "helpline.db")
     [current] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]

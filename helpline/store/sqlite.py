@@ -102,6 +102,14 @@ class InboxRow:
     raw: RawInbound
 
 
+class _RolledBack(Exception):
+    """A dry-run purge ends its transaction by this: rolled back, with what it counted."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        super().__init__("dry run")
+        self.counts = counts
+
+
 def anonymous_key() -> str:
     return ANONYMOUS + secrets.token_hex(8)
 
@@ -465,12 +473,21 @@ class Store:
     # ------------------------------------------------------------- retention
 
     async def purge(self, now: float, conversation_days: float, message_id_hours: float,
-                    settings: dict[str, float] | None = None) -> dict[str, int]:
+                    settings: dict[str, float] | None = None, dry_run: bool = False
+                    ) -> dict[str, int]:
         """Enforce retention: idle people (unless a part keeps them: a booked job, an open
         case) and old message ids go, and each part removes what its own period says
         (``settings``: every retention setting by name, e.g. ``case_days``); returns
-        counts removed."""
-        retention = Retention(now, conversation_days, message_id_hours, settings or {})
+        counts removed. ``dry_run``: the same purge, rolled back (what it would remove)."""
+        try:
+            return await self._purge(Retention(now, conversation_days, message_id_hours,
+                                               settings or {}), dry_run)
+        except _RolledBack as done:
+            return done.counts
+
+    async def _purge(self, retention: Retention, dry_run: bool) -> dict[str, int]:
+        now, conversation_days = retention.now, retention.conversation_days
+        message_id_hours = retention.message_id_hours
         counts: dict[str, int] = {}
         idle_before = now - conversation_days * 86400
         async with self.transaction() as db:
@@ -504,6 +521,8 @@ class Store:
             counts["inbox"] = cursor.rowcount
             for hook in self._retention:
                 counts.update(await hook(db, retention))
+            if dry_run:
+                raise _RolledBack(counts)  # the transaction is rolled back
         return counts
 
     async def count(self, table: str) -> int:
