@@ -405,6 +405,7 @@ def test_rows_come_back_from_the_scratch_file_as_they_went_in(row: dict[str, str
 @pytest.mark.parametrize(("text", "expected"), [
     ("9am", "09:00"), ("9 AM", "09:00"), ("9:30 pm", "21:30"), ("9:30 p.m.", "21:30"),
     ("12 PM", "12:00"), ("12:15 a.m.", "00:15"), ("12:00 AM", "00:00"), ("11:59PM", "23:59"),
+    ("9:30a", "09:30"), ("5:00 p", "17:00"), (" 9:00 am ", "09:00"),
     ("09:00", "09:00"), ("9:00:00", "09:00"), ("24:00", "24:00"), ("", None),
 ])
 def test_times_of_day_in_the_forms_directories_publish(text: str, expected: str | None
@@ -413,7 +414,8 @@ def test_times_of_day_in_the_forms_directories_publish(text: str, expected: str 
     assert clock("opens_at", text) == expected
 
 
-@pytest.mark.parametrize("text", ["13pm", "0am", "9:60 am", "25:00", "9 o'clock", "noon"])
+@pytest.mark.parametrize("text", ["13pm", "0am", "9:60 am", "25:00", "9 o'clock", "noon",
+                                  "9:9am", "930am", "9:300pm", "9:30m"])
 def test_what_is_no_time_of_day_is_said_so(text: str) -> None:
     from helpline.resources.values import Bad, clock
     with pytest.raises(Bad, match="is not a time of day"):

@@ -77,8 +77,8 @@ def clock(field: str, text: str) -> str | None:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
-# 9am, 9 AM, 9:30pm, 9:30 p.m., 12:00 P.M.
-_TWELVE_HOUR = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m\.?", re.IGNORECASE)
+# 9am, 9 AM, 9:30pm, 9:30 p.m., 12:00 P.M., 9:30a (211 exports write all of these)
+_TWELVE_HOUR = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?(?:\s*m\.?)?", re.IGNORECASE)
 
 
 def days(field: str, text: str) -> tuple[str, ...]:
