@@ -11,11 +11,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpline.config import ConfigError, Settings, config_path, flow_roots, load_settings
 from helpline.errors import HelplineError
 from helpline.flow.loader import FlowError, check_flows, load_flows
 from helpline.privacy import SecretError
+
+if TYPE_CHECKING:
+    from helpline.channels.base import Channel
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +76,13 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                        help="count what would go, by kind; remove nothing")
     retention = sub.add_parser("retention", help="check what is kept past its period")
     retention.add_argument("retention_command", choices=["check"])
+    rotate = sub.add_parser("rotate-key", help="move every pseudonym and encrypted value to "
+                            "a new secret key (helpline stopped; docs/key-rotation.md)")
+    rotate.add_argument("--new-key-file", required=True, metavar="FILE",
+                        help="the new key, alone in a file only its owner can read, or - to "
+                        "read it from standard input")
+    rotate.add_argument("--forget-unmatched", action="store_true",
+                        help="forget people who cannot be re-keyed instead of refusing")
     resources = sub.add_parser("resources", help="the service directory: import, openings")
     resources.add_argument("--db", help="SQLite file (default from config)")
     rsub = resources.add_subparsers(dest="resources_command", required=True)
@@ -125,6 +136,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(settings, config_file)
     if args.command == "i18n":
         return _i18n(args, settings)
+    if args.command == "rotate-key":
+        return _rotate_key(args, settings)
     if args.command in ("purge", "retention"):
         return _retention(args, settings)
     if args.command == "resources":
@@ -173,6 +186,46 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fix: the bot purges every {every:g} hours while it runs (start helpline run), "
           "or remove them now with: helpline purge")
     return 1
+
+
+def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.parts import ALL
+    from helpline.privacy import Vault
+    from helpline.runlock import run_alone
+    from helpline.store.rotate import rotate
+
+    if not settings.secret_key:
+        print("helpline: set HELPLINE_SECRET_KEY to the key in use (the one to rotate from)",
+              file=sys.stderr)
+        return 2
+    try:
+        new_key = _read_new_key(args.new_key_file)
+        old, new = Vault(settings.secret_key), Vault(new_key)
+        if not Path(settings.db).exists():
+            raise HelplineError(f"{settings.db} does not exist; there is nothing to re-key")
+        with run_alone(settings.db, "rotating the key"):
+            done = rotate(Path(settings.db), old, new, ALL, args.forget_unmatched)
+    except (HelplineError, SecretError, OSError) as exc:
+        print(f"helpline: {exc if not isinstance(exc, OSError) else type(exc).__name__}",
+              file=sys.stderr)
+        return 2
+    print("\n".join(done.lines()))
+    print("the database now opens with the new key only: set HELPLINE_SECRET_KEY (or "
+          "secret.key) to it before helpline run; backups made before still need the old "
+          "key (docs/key-rotation.md)")
+    return 0
+
+
+def _read_new_key(where: str) -> str:
+    """The new key from a file only its owner may read, or from standard input ("-")."""
+    if where == "-":
+        return sys.stdin.readline().strip()
+    path = Path(where)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise HelplineError(f"{path} can be read by others (mode {mode:04o}); make it "
+                            f"private with: chmod 600 {path}")
+    return path.read_text(encoding="utf-8").strip()
 
 
 def _flows(args: argparse.Namespace, settings: Settings) -> int:
@@ -383,7 +436,7 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
     if _refuse_invalid_flows(settings.flows, flow_roots(settings)):
         return 1
     from helpline.doctor import has_errors, offline_findings
-    from helpline.serve import build_channels, serve
+    from helpline.serve import build_channels
 
     findings = [f for f in offline_findings(settings, config_file, flows=False)
                 if f.level != "ok"]
@@ -404,7 +457,20 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
         print("helpline: no channel configured; set HELPLINE_TELEGRAM_TOKEN, or "
               "HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER", file=sys.stderr)
         return 2
+    from helpline.runlock import AlreadyRunning, run_alone
+
+    try:
+        with run_alone(settings.db, "starting helpline run again"):
+            return _serve(settings, channels)
+    except AlreadyRunning as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, channels: list[Channel]) -> int:
+    """``helpline run`` once its checks passed and it holds the database's run lock."""
     from helpline.backup import backup_before_upgrade
+    from helpline.serve import serve
 
     try:
         saved = backup_before_upgrade(settings.db)

@@ -208,21 +208,23 @@ class RawInbound:
 
     def to_json(self) -> dict[str, Any]:
         """What the inbox keeps (encrypted) until the event is processed. A shared location
-        is left out: it is never stored (see Inbound.location)."""
+        is left out: it is never stored (see Inbound.location). The event id is kept so that
+        a key rotation can make the event's keyed hash again (helpline.store.rotate)."""
         i = self.inbound
         return {"platform_id": self.platform_id, "address": self.address,
                 "message_id": self.message_id, "kind": i.kind, "text": i.text,
-                "payload": i.payload, "locale_hint": i.locale_hint}
+                "payload": i.payload, "locale_hint": i.locale_hint, "event_id": self.event_id}
 
     @classmethod
     def from_json(cls, channel: str, data: dict[str, Any]) -> RawInbound:
         inbound = Inbound(kind=data["kind"], at=0.0, text=str(data.get("text", "")),
                           payload=str(data.get("payload", "")),
                           locale_hint=data.get("locale_hint"))
-        message_id = data.get("message_id")
+        message_id, event_id = data.get("message_id"), data.get("event_id")
         return cls(channel=channel, platform_id=str(data["platform_id"]),
                    address=str(data["address"]), inbound=inbound,
-                   message_id=None if message_id is None else str(message_id))
+                   message_id=None if message_id is None else str(message_id),
+                   event_id=None if event_id is None else str(event_id))
 
 
 # ------------------------------------------------------------------ effects
