@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
+from helpline import privacy_notice
 from helpline.channels.base import Channel, DeskReplayer
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import Settings
@@ -136,6 +137,7 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
         default_locale=settings.default_language,
         resume_after_hours=settings.conversation.resume_after_hours,
         timezone=settings.timezone,
+        privacy_notice=privacy_notice.notice(settings),
     )
     if translator is None:
         return config

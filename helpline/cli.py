@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    notice = sub.add_parser("privacy-notice", help="print the privacy notice made from the "
+                            "settings, as the bot's privacy command shows it")
+    notice.add_argument("--lang", help="one language (default: every enabled language)")
     purge = sub.add_parser("purge", help="remove now what retention says must go (the bot "
                            "does it every [retention] purge_every_hours)")
     purge.add_argument("--dry-run", action="store_true",
@@ -136,6 +139,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(settings, config_file)
     if args.command == "i18n":
         return _i18n(args, settings)
+    if args.command == "privacy-notice":
+        return _privacy_notice(args, settings)
     if args.command == "rotate-key":
         return _rotate_key(args, settings)
     if args.command in ("purge", "retention"):
@@ -186,6 +191,34 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fix: the bot purges every {every:g} hours while it runs (start helpline run), "
           "or remove them now with: helpline purge")
     return 1
+
+
+def _privacy_notice(args: argparse.Namespace, settings: Settings) -> int:
+    """Each enabled language's notice (or ``--lang``'s), as the bot shows it."""
+    from helpline.app import engine_config
+    from helpline.flow.loader import load_flows
+    from helpline.flow.state import State
+    from helpline.i18n import CatalogTranslator
+
+    languages = [args.lang] if args.lang else settings.languages
+    unknown = [code for code in languages if code not in settings.languages]
+    if unknown:
+        print(f"helpline: {', '.join(unknown)} is not an enabled language (languages = "
+              f"{', '.join(settings.languages)})", file=sys.stderr)
+        return 2
+    from helpline.flow.engine import Engine
+
+    translator = CatalogTranslator(settings.locales, settings.default_language)
+    engine = Engine(load_flows(settings.flows, flow_roots(settings)),
+                    engine_config(settings, translator), translator)
+    texts = [engine.privacy_text(State(locale=code)) for code in languages]
+    for code, text in zip(languages, texts, strict=True):
+        if len(languages) > 1:
+            print(f"[{code}]")
+        print(text)
+        if len(languages) > 1:
+            print()
+    return 0
 
 
 def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:

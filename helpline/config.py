@@ -53,6 +53,7 @@ class Commands(_Section):
     help: list[str] = _words("help")
     language: list[str] = _words("language")
     erase: list[str] = _words("erase")
+    privacy: list[str] = _words("privacy")
 
 
 class Conversation(_Section):

@@ -71,6 +71,9 @@ COMMAND_WORDS = (
     C_("command", "language"),
     # NOTE: typed words: erase everything stored. Words separated by | all work.
     C_("command", "delete my data"),
+    # NOTE: typed word: shows how the chat keeps the person's data. Words separated by |
+    # all work.
+    C_("command", "privacy"),
     # NOTE: typed answer that confirms erasing. Words separated by | all work.
     C_("command", "yes"),
     # NOTE: a one-letter "yes" that confirms erasing (or leave it as "y").

@@ -25,7 +25,7 @@ def test_config_has_one_setting_per_command_with_its_default_words() -> None:
 
 def test_the_catalogues_and_the_telegram_menu_take_the_same_list(tmp_path: Path) -> None:
     assert set(command_words(make_settings(tmp_path))) == set(commands.TRANSLATED)
-    assert [name for name, _ in TELEGRAM_MENU] == ["menu", "help", "language", "exit"]
+    assert [name for name, _ in TELEGRAM_MENU] == ["menu", "help", "language", "privacy", "exit"]
 
 
 def test_every_command_is_known_by_its_words_and_by_its_button() -> None:

@@ -177,7 +177,7 @@ async def test_first_contact_buttons_and_typed_answers(start_bot: Starter) -> No
     commands = bot.api.calls_to("setMyCommands")
     assert commands and commands[0].status == 200
     assert [c["command"] for c in commands[0].params["commands"]] == [
-        "menu", "help", "language", "exit"]
+        "menu", "help", "language", "privacy", "exit"]
     [greeting] = await bot.say("hi")  # the greeting and the question, one message
     assert greeting.split("\n\n") == list(GREETING)
     sent = sends_to(bot.api, CHAT)[-1].params

@@ -25,6 +25,8 @@ COMMANDS: tuple[GlobalCommand, ...] = (
     GlobalCommand("help", ("help", "/help"), "help", N_("Help")),
     GlobalCommand("language", ("language", "/language"), "language", N_("Language")),
     GlobalCommand("erase", ("delete my data", "/delete"), "erase"),
+    GlobalCommand("privacy", ("privacy", "/privacy"), "privacy",
+                  N_("How this chat keeps your data")),
 )
 NAMES: tuple[str, ...] = tuple(c.name for c in COMMANDS)
 BY_BUTTON: dict[str, str] = {c.button: c.name for c in COMMANDS}

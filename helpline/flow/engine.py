@@ -53,6 +53,8 @@ from helpline.i18n import (
     word_forms,
 )
 from helpline.payloads import Kind, decode, encode
+from helpline.privacy_notice import Paragraph
+from helpline.privacy_notice import render as render_notice
 
 # Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
 # the variables flows may show from it, formatted when shown (in the language of the moment).
@@ -88,6 +90,9 @@ class EngineConfig:
     # organisation with a directory, and no check-in booked. The app always says.
     default_facts: frozenset[str] = frozenset({"advocates", "desk", "directory"})
     timezone: str = "UTC"  # the organisation's, for dates shown to people
+    # The privacy notice's paragraphs, made from the settings (helpline.privacy_notice),
+    # shown for the "privacy" command.
+    privacy_notice: tuple[Paragraph, ...] = ()
 
     def words(self, command: str) -> frozenset[str]:
         base = self.command_words.get(command, ())
@@ -284,6 +289,12 @@ class Engine:
             return self._ask_language(result, everyone=False)
         if command == "menu":
             return self._start_flow(result, self._menu_flow(state))
+        if command == "privacy":
+            result.messages.append(Message(self.privacy_text(state)))
+            if state.idle:
+                return self._start_flow(result, self._menu_flow(state))
+            self._rerender(result)
+            return result
         if command == "help":
             result.messages.append(Message(self._help_text(state)))
             if state.idle:  # "help" is a likely first message: go on to the welcome
@@ -535,6 +546,17 @@ class Engine:
         words = self.config.command_words
         return self._t(state, T_HELP).replace("{menu}", first(words["menu"])).replace(
             "{exit}", first(words["quick_exit"])).replace("{erase}", first(words["erase"]))
+
+    def privacy_text(self, state: State) -> str:
+        """The privacy notice in the person's language (the privacy command)."""
+        locale = state.locale or self.config.default_locale
+        words = self.config.command_words
+
+        def first(name: str) -> str:  # the word for it in the person's language
+            return display_word(self.tr, locale, words[name][0]) if words[name] else ""
+
+        said = {"exit": first("quick_exit"), "erase": first("erase")}
+        return render_notice(self.tr, locale, self.config.privacy_notice, said)
 
     # ------------------------------------------------------------- answers
 

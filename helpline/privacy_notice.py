@@ -1,0 +1,99 @@
+"""The privacy notice, made from the configuration: what this helpline keeps, for how long,
+who sees it, and what the platforms themselves keep. The bot shows it for the ``privacy``
+command in the person's language; ``helpline privacy-notice`` prints it for the website or
+the organisation's records.
+
+Each paragraph is a msgid (translated like every other text) with placeholders filled from
+the settings after translation: ``{days}``, ``{hours}``, ``{case_days}``, ``{timer}``, and
+``{exit}`` / ``{erase}``, the person's words for quick exit and for "delete my data". A
+paragraph is there only when what it says holds for this configuration (the advocate desk,
+each platform).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from babel.dates import format_timedelta
+
+from helpline.i18n import N_, Translator, babel_locale
+
+if TYPE_CHECKING:
+    from helpline.config import Settings
+
+Paragraph = tuple[str, tuple[tuple[str, str], ...]]  # (msgid, (placeholder, value) pairs)
+
+P_INTRO = N_("How this chat keeps what you tell it:")
+P_STORED = N_(
+    "Your answers and where you are in the conversation are kept encrypted, under a code "
+    "instead of your number or name. They are erased {days} days after your last message, "
+    "or at once when you type {erase}.")
+P_EXIT = N_(
+    "Typing {exit} clears this chat and what is kept of the conversation. So that it can, "
+    "the helpline keeps the ids of messages for {hours} hours.")
+P_LOGS = N_("Nothing you write goes into the helpline's logs. The helpline sells nothing "
+            "and passes nothing on to anyone else.")
+P_DESK = N_(
+    "If you ask to talk to a person, the organisation's advocates read what you write to "
+    "them, in the organisation's staff group on Telegram. It stays there until the "
+    "organisation deletes it, or you type {erase}. A closed case's record (its code and "
+    "what you chose to share, not your messages) is kept for {case_days} days.")
+P_TELEGRAM = N_(
+    "On Telegram, messages also pass through Telegram's servers, which keep this chat until "
+    "it is deleted. The helpline can delete messages from both sides only in the first 48 "
+    "hours; to remove older ones, delete the chat in Telegram.")
+P_SIGNAL = N_(
+    "On Signal, messages are end-to-end encrypted. The helpline can delete only its own "
+    "messages, for about a day; to remove yours, delete the chat in Signal.")
+P_SIGNAL_TIMER = N_(
+    "On Signal, messages are end-to-end encrypted, and new messages in this chat disappear "
+    "after {timer}. The helpline can delete only its own messages, for about a day; to "
+    "remove yours, delete the chat in Signal.")
+
+SECONDS = "seconds:"  # a placeholder's value that is a duration, worded in the language
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def notice(settings: Settings) -> tuple[Paragraph, ...]:
+    """The paragraphs that hold for ``settings``, in the order shown."""
+    r = settings.retention
+    out: list[Paragraph] = [
+        (P_INTRO, ()),
+        (P_STORED, (("days", _number(r.conversation_days)),)),
+        (P_EXIT, (("hours", _number(r.message_id_hours)),)),
+    ]
+    if settings.handoff.staff_chat and settings.telegram.token:
+        out.append((P_DESK, (("case_days", _number(r.case_days)),)))
+    if settings.telegram.token:
+        out.append((P_TELEGRAM, ()))
+    if settings.signal.service and settings.signal.number:
+        seconds = settings.signal.disappearing_seconds
+        if seconds > 0:
+            out.append((P_SIGNAL_TIMER, (("timer", f"{SECONDS}{seconds}"),)))
+        else:
+            out.append((P_SIGNAL, ()))
+    out.append((P_LOGS, ()))
+    return tuple(out)
+
+
+def render(tr: Translator, locale: str | None, paragraphs: tuple[Paragraph, ...],
+           words: dict[str, str]) -> str:
+    """The notice as one text: each paragraph translated, its placeholders filled (``words``:
+    the person's words for ``exit`` and ``erase``), a blank line between them."""
+    texts: list[str] = []
+    for msgid, params in paragraphs:
+        text = tr.gettext(locale, msgid)
+        for name, value in (*params, *words.items()):
+            if value.startswith(SECONDS):  # "1 day", "1 día", "1 день" (Babel's words)
+                value = format_timedelta(timedelta(seconds=int(value[len(SECONDS):])),
+                                         locale=babel_locale(locale or "en") or "en")
+            text = text.replace("{" + name + "}", value)
+        texts.append(text)
+    return "\n\n".join(texts)
+
+
+__all__ = ["Paragraph", "notice", "render"]
