@@ -20,6 +20,7 @@ from helpline.privacy import SecretError
 
 if TYPE_CHECKING:
     from helpline.channels.base import Channel
+    from helpline.stats.counts import Count
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    stats = sub.add_parser("stats", help="statistics that identify no one, by week, channel, "
+                           "language and event (small counts hidden)")
+    stats.add_argument("--since", required=True, metavar="DATE", help="first day (YYYY-MM-DD)")
+    stats.add_argument("--until", metavar="DATE", help="last day (default: today)")
+    form = stats.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="as CSV")
+    form.add_argument("--json", action="store_true", help="as JSON")
     notice = sub.add_parser("privacy-notice", help="print the privacy notice made from the "
                             "settings, as the bot's privacy command shows it")
     notice.add_argument("--lang", help="one language (default: every enabled language)")
@@ -139,6 +147,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(settings, config_file)
     if args.command == "i18n":
         return _i18n(args, settings)
+    if args.command == "stats":
+        return _stats(args, settings)
     if args.command == "privacy-notice":
         return _privacy_notice(args, settings)
     if args.command == "rotate-key":
@@ -191,6 +201,59 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fix: the bot purges every {every:g} hours while it runs (start helpline run), "
           "or remove them now with: helpline purge")
     return 1
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    """``helpline stats --since DATE [--until DATE] [--csv|--json]``."""
+    from datetime import date, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from helpline.stats import Stats, week_of
+    from helpline.stats.report import as_csv, as_json, as_text, table
+
+    zone = ZoneInfo(settings.timezone)
+    try:
+        first = date.fromisoformat(args.since)
+        last = date.fromisoformat(args.until) if args.until else datetime.now(zone).date()
+    except ValueError:
+        print("helpline: --since and --until take dates like 2026-11-01", file=sys.stderr)
+        return 2
+    if last < first:
+        print("helpline: --until is before --since", file=sys.stderr)
+        return 2
+    weeks = [week_of(datetime.combine(d, time(12), zone).timestamp(), settings.timezone)
+             for d in (first, last)]
+    if not Path(settings.db).exists():
+        print(f"helpline: {settings.db} does not exist", file=sys.stderr)
+        return 2
+
+    async def read() -> list[Count]:
+        from helpline.privacy import Vault
+        from helpline.store import Store
+
+        store = await Store.open(settings.db, Vault(settings.secret_key or "x" * 32),
+                                 verify_key=False)  # counts are no one's: no key needed
+        try:
+            return list(await Stats(store.database, settings.timezone).counts(*weeks))
+        finally:
+            await store.close()
+
+    try:
+        counts = asyncio.run(read())
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    rows = table(counts, settings.stats.min_count)
+    if args.csv:
+        print(as_csv(rows), end="")
+    elif args.json:
+        print(as_json(rows))
+    else:
+        print(f"statistics of {weeks[0]} to {weeks[1]} (ISO weeks, {settings.timezone}); "
+              f"counts under {settings.stats.min_count} show as <{settings.stats.min_count}, "
+              "and totals that would reveal them as hidden")
+        print(as_text(rows) if rows else "nothing counted in these weeks")
+    return 0
 
 
 def _privacy_notice(args: argparse.Namespace, settings: Settings) -> int:

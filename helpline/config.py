@@ -69,6 +69,15 @@ class Retention(_Section):
     purge_every_hours: float = Field(6.0, gt=0)
 
 
+class Stats(_Section):
+    # A count under this shows as "<5" in `helpline stats` (and totals that would reveal
+    # it are hidden).
+    min_count: int = Field(5, ge=1)
+    # The flows whose start is counted ("flow_reached").
+    flows: list[str] = Field(default_factory=lambda: [
+        "advocate", "resources", "safety_tips", "emergency", "numbers", "checkin"])
+
+
 class Delivery(_Section):
     retry_first_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(300.0, gt=0)
@@ -177,6 +186,7 @@ class Settings(_Section):
     signal: Signal = Field(default_factory=Signal)
     resources: Resources = Field(default_factory=Resources)
     handoff: Handoff = Field(default_factory=Handoff)
+    stats: Stats = Field(default_factory=Stats)
 
     @field_validator("languages")
     @classmethod

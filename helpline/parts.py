@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from helpline.handoff.schema import HANDOFF
 from helpline.resources.schema import RESOURCES
+from helpline.stats.schema import STATS
 from helpline.store.jobs import JOBS
 from helpline.store.migrations import CORE
 from helpline.store.schema import Part
 
-ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF)
+ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, STATS)

@@ -1,0 +1,96 @@
+"""Counting: one upsert of a bucket per event, through the database's group commit (it
+goes in the same commit as whatever else is being written, and costs no trip of its own
+under load). What a bucket may hold is checked here, so that nothing identifying can be
+passed in by mistake: the event is one of ``EVENTS``; channel, language, detail and
+campaign are short words of a fixed alphabet, never free text."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from helpline.store.database import Database
+
+EVENTS: tuple[str, ...] = (
+    "conversation_started",  # a first message, or the first after resume_after_hours
+    "first_contact",         # someone the bot had not met (or no longer remembers)
+    "flow_reached",          # detail: the flow ([stats] flows lists which)
+    "lookup",                # detail: the kind of help asked for ("" = any)
+    "lookup_unmet",          # nothing with a confirmed opening matched; detail: need/area
+    "service_viewed",
+    "service_saved",
+    "handoff_asked",
+    "handoff_claimed",
+    "handoff_closed",
+    "claim_time",            # detail: claim_time_bucket()
+    "checkin_booked",
+    "checkin_sent",
+    "quick_exit",
+    "erasure",
+)
+_WORD = re.compile(r"[a-z0-9_.:/+-]{0,64}")  # a code, never a person's words
+CLAIM_BUCKETS = ((300, "under 5 min"), (900, "5-15 min"), (3600, "15-60 min"),
+                 (4 * 3600, "1-4 h"), (24 * 3600, "4-24 h"))
+
+
+def week_of(at: float, zone: str = "UTC") -> str:
+    """The ISO week of a moment in the organisation's time zone, like 2026-W49."""
+    year, week, _ = datetime.fromtimestamp(at, ZoneInfo(zone)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def claim_time_bucket(seconds: float) -> str:
+    """Time from a handoff asked to its claim, as a histogram bucket."""
+    for limit, label in CLAIM_BUCKETS:
+        if seconds < limit:
+            return label
+    return "over 24 h"
+
+
+@dataclass(frozen=True)
+class Count:
+    week: str
+    channel: str
+    language: str
+    event: str
+    detail: str
+    campaign: str
+    count: int
+
+
+_UPSERT = ("INSERT INTO stats_counts (week, channel, language, event, detail, campaign, count) "
+           "VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (week, channel, language, event, detail, "
+           "campaign) DO UPDATE SET count = count + 1")
+
+
+class Stats:
+    def __init__(self, db: Database, zone: str = "UTC") -> None:
+        self.db = db
+        self.zone = zone
+
+    async def count(self, event: str, at: float, channel: str, language: str,
+                    detail: str = "", campaign: str = "") -> None:
+        """One more of ``event`` in its bucket. Raises ValueError for an unknown event or a
+        value that is not a short code (so free text can never become a bucket)."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown statistics event {event!r}")
+        values = (channel, language, detail, campaign)
+        if not all(_WORD.fullmatch(v) for v in values):
+            raise ValueError("statistics buckets take short codes only")
+        row = (week_of(at, self.zone), channel, language, event, detail, campaign)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(_UPSERT, row)
+
+        await self.db.write(work)
+
+    async def counts(self, since: str, until: str) -> list[Count]:
+        """Every bucket of the weeks from ``since`` to ``until`` (ISO weeks, inclusive)."""
+        rows = await self.db.rows(
+            "SELECT week, channel, language, event, detail, campaign, count FROM stats_counts "
+            "WHERE week >= ? AND week <= ? ORDER BY week, event, channel, language, detail, "
+            "campaign", (since, until))
+        return [Count(*tuple(r)) for r in rows]
