@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,26 +135,11 @@ def _main(argv: Sequence[str] | None) -> int:
     config_file = config_path(args.config)
     if args.command == "doctor":
         return _doctor(args, settings, config_file)
-    if args.command == "telegram":
-        return _telegram(args, settings)
-    if args.command in ("backup", "restore"):
-        return _backup(args, settings)
-    if args.command == "flows":
-        return _flows(args, settings)
-    if args.command == "chat":
-        return _chat(args, settings)
     if args.command == "run":
         return _run(settings, config_file)
-    if args.command == "i18n":
-        return _i18n(args, settings)
-    if args.command == "stats":
-        return _stats(args, settings)
-    if args.command == "privacy-notice":
-        return _privacy_notice(args, settings)
-    if args.command == "rotate-key":
-        return _rotate_key(args, settings)
-    if args.command in ("purge", "retention"):
-        return _retention(args, settings)
+    command = _COMMANDS.get(args.command)
+    if command is not None:
+        return command(args, settings)
     if args.command == "resources":
         from helpline.resources.cli import run_resources
 
@@ -591,6 +576,13 @@ def _serve(settings: Settings, channels: list[Channel]) -> int:
         print(f"helpline: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "telegram": _telegram, "backup": _backup, "restore": _backup, "flows": _flows,
+    "chat": _chat, "i18n": _i18n, "stats": _stats, "privacy-notice": _privacy_notice,
+    "rotate-key": _rotate_key, "purge": _retention, "retention": _retention,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -147,6 +147,16 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
         logging.getLogger(name).setLevel(level)
 
 
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A database path for ``helpline`` commands run in-process: the folder is the working
+    directory, HELPLINE_DB points there and HELPLINE_SECRET_KEY is the tests' key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
+    monkeypatch.setenv("HELPLINE_DB", str(tmp_path / "helpline.db"))
+    return tmp_path / "helpline.db"
+
+
 def logged(caplog: pytest.LogCaptureFixture) -> str:
     """What the captured records say in every form a log line takes: the text form and
     the JSON form (``log_format = "json"``), one after the other."""

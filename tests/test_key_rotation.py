@@ -76,11 +76,8 @@ def _key_file(tmp_path: Path, key: str = NEW_SECRET) -> Path:
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
-    monkeypatch.setenv("HELPLINE_DB", str(tmp_path / "helpline.db"))
-    return tmp_path / "helpline.db"
+def db(cli_db: Path) -> Path:
+    return cli_db
 
 
 async def _as_seen_with(db: Path, vault: Vault) -> dict[str, object]:

@@ -40,11 +40,8 @@ async def _count(db: Path, table: str) -> int:
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
-    monkeypatch.setenv("HELPLINE_DB", str(tmp_path / "helpline.db"))
-    return tmp_path / "helpline.db"
+def db(cli_db: Path) -> Path:
+    return cli_db
 
 
 def test_dry_run_counts_what_would_go_and_removes_nothing(
