@@ -14,13 +14,15 @@ from helpline.channels import registry
 from helpline.channels.base import BaseChannel, Capabilities, Channel
 from helpline.channels.options import SignalOptions, TelegramOptions
 from helpline.channels.registry import ChannelServices
-from helpline.config import ConfigError, Settings
-from helpline.doctor import check_channels_configured
+from helpline.config import ConfigError, Settings, load_settings
+from helpline.doctor import check_channels_configured, online_findings
 from helpline.events import Choice, Message
 from helpline.runtime import open_app
 from helpline.serve import build_channels
 from tests.conftest import SECRET, make_settings
 from tests.fakes.minichat_api import FakeMiniChat
+from tests.fakes.signal_cli_api import FakeSignalAPI
+from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
 from tests.minichat import KIND, MiniChatChannel, MiniChatOptions
 
 PERSON = "p-1"
@@ -198,3 +200,26 @@ def test_doctor_names_every_channel_that_could_be_turned_on(tmp_path: Path) -> N
     more = MiniChatSettings(**make_settings(tmp_path).model_dump())
     [finding] = check_channels_configured(more)
     assert finding.text.endswith(", or HELPLINE_MINICHAT_API")
+
+
+def test_every_channel_option_is_a_setting() -> None:
+    settings = load_settings(environ={
+        "HELPLINE_LANGUAGES": "en,es",
+        "HELPLINE_TELEGRAM_TOKEN": "123456:T", "HELPLINE_TELEGRAM_REQUEST_TIMEOUT_SECONDS": "9",
+        "HELPLINE_SIGNAL_SERVICE": "127.0.0.1:8080", "HELPLINE_SIGNAL_NUMBER": "+15550000001",
+        "HELPLINE_SIGNAL_HEARTBEAT_SECONDS": "5"})
+    telegram, signal = build_channels(settings)
+    assert telegram.options.request_timeout_seconds == 9  # type: ignore[attr-defined]
+    assert telegram.languages == ("en", "es")  # type: ignore[attr-defined]
+    assert signal.options.heartbeat_seconds == 5  # type: ignore[attr-defined]
+
+
+async def test_doctor_asks_each_channels_platform_through_the_registry() -> None:
+    async with FakeBotAPI() as telegram, FakeSignalAPI() as signal:
+        settings = load_settings(environ={
+            "HELPLINE_TELEGRAM_TOKEN": TOKEN, "HELPLINE_TELEGRAM_API_URL": telegram.root,
+            "HELPLINE_SIGNAL_SERVICE": signal.service, "HELPLINE_SIGNAL_NUMBER": signal.number})
+        found = await online_findings(settings)
+    assert [(f.item, f.level) for f in found] == [
+        ("telegram", "ok"), ("telegram webhook", "ok"), ("signal", "ok"), ("signal number", "ok")]
+    assert telegram.calls_to("getMe") and any(c.path == "/v1/accounts" for c in signal.calls)
