@@ -428,22 +428,14 @@ class FakeBotAPI(LoopbackServer[Call]):
     ) -> Call:
         """Wait until ``count`` calls of ``method`` (matching ``predicate``) were received and
         return the ``count``-th. Raises AssertionError listing recent calls on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            matching = [c for c in self.calls_to(method) if predicate is None or predicate(c)]
-            if len(matching) >= count:
-                return matching[count - 1]
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {count} call(s) to {method}"
-                    f"{' matching the predicate' if predicate else ''}; got {len(matching)}. "
-                    f"Recent calls:\n{self.describe_calls()}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+
+        def matching() -> list[Call]:
+            return [c for c in self.calls_to(method) if predicate is None or predicate(c)]
+
+        await self.wait_until(lambda: len(matching()) >= count, timeout=timeout,
+                              what=f"{count} call(s) to {method}"
+                                   f"{' matching the predicate' if predicate else ''}")
+        return matching()[count - 1]
 
     def describe_calls(self, last: int = 25, *, include_polls: bool = False) -> str:
         shown = [c for c in self.calls if include_polls or c.method != "getUpdates"][-last:]
