@@ -52,6 +52,12 @@ class FakeMiniChat(LoopbackServer[Call]):
         self._message_ids = itertools.count(501)
         self.sent: dict[str, list[Sent]] = {}
         self._failures: FailureQueues[int] = FailureQueues()
+        self._closing = False
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._notify()  # a waiting long poll answers at once
+        await super().stop()
 
     # ------------------------------------------------------------------ people
 
@@ -108,7 +114,7 @@ class FakeMiniChat(LoopbackServer[Call]):
         self._updates = [u for u in self._updates if u["id"] >= offset]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LONG_POLL_SECONDS
-        while not self._updates and (left := deadline - loop.time()) > 0:
+        while not self._updates and not self._closing and (left := deadline - loop.time()) > 0:
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), left)
