@@ -16,49 +16,33 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from bench.common import SECRET, cpu_seconds, emit, percentile, profiling, settings_for
 from bench.people import Person, Prompt
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.base import BaseChannel, Capabilities
 from helpline.config import Resources
 from helpline.events import Inbound, Message, RawInbound
 from helpline.resources import SAMPLE_DIRECTORY
 from helpline.runtime import open_app, settled_garbage_collector
 
 
-class NullChannel:
+class NullChannel(BaseChannel):
     """Sends nowhere; remembers each chat's last question for the people."""
 
     name = "telegram"
     capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48,
                                 max_text=4000)  # as Telegram: a turn goes out as one message
-    exit_reply_delete_after = None
 
     def __init__(self) -> None:
         self.ids = itertools.count(1)
         self.last: dict[str, Message] = {}
         self.sent = 0
 
-    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
     async def send(self, address: str, message: Message) -> list[str]:
         self.sent += 1
         self.last[address] = message
         return [str(next(self.ids))]
-
-    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
-        return None
-
-    first_contact_timer = 0
-
-    async def set_disappearing(self, address: str, seconds: int) -> None:
-        return None
 
 
 async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:

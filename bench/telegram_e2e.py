@@ -58,8 +58,8 @@ async def run_helpline(api_root: str, folder: Path, rate_limit: bool, stop: asyn
     settings = settings_for(folder, resources=Resources(seed=str(SAMPLE_DIRECTORY)))
     translator = CatalogTranslator(settings.locales, settings.default_language)
     options = TelegramOptions(token=TOKEN, api_url=api_root, poll_timeout_seconds=30,
-                              rate_limit=rate_limit, languages=tuple(settings.languages))
-    channel = TelegramChannel(options, translator)
+                              rate_limit=rate_limit)
+    channel = TelegramChannel(options, translator, settings.languages)
     await serve(settings, [channel], stop)
 
 

@@ -424,14 +424,13 @@ class App:
         return queued
 
     def _joined(self, channel_name: str, messages: list[Message]) -> list[Message]:
-        """A turn's messages joined into as few as the channel takes (events.combined),
+        """A turn's messages as the channel takes them (Capabilities.prepare): choices
+        within its buttons, joined into as few messages as it takes (events.combined),
         and any text too long for one message in parts (events.split_long)."""
         channel = self.channels.get(channel_name)
         if channel is None:
             return messages
-        if self.settings.delivery.combine_replies:
-            messages = channel.capabilities.combine(messages)
-        return channel.capabilities.fit(messages)
+        return channel.capabilities.prepare(messages, self.settings.delivery.combine_replies)
 
     async def _apply_effects(self, turn: Turn, result: Result) -> list[Message]:
         """Run the effects; what they say goes where they happened. A lookup or handoff
@@ -480,7 +479,7 @@ class App:
         channel = self.channels.get(channel_name)
         if channel is None:
             return
-        for message in messages:
+        for message in channel.capabilities.shape(messages):
             try:
                 ids = await channel.send(address, message)
             except Exception as exc:
@@ -637,7 +636,7 @@ class App:
         now = self.clock()
         channel = self.channels.get(person.channel)
         if channel is not None:
-            messages = channel.capabilities.fit(messages)
+            messages = channel.capabilities.prepare(messages, combine=False)
         await self.store.enqueue(pid, person.channel, messages, now)
         if flow is not None and flow in self.flows:
             await self._process(pid, person.channel, person.address,

@@ -421,11 +421,10 @@ def _doctor(args: argparse.Namespace, settings: Settings, config_file: Path | No
 
 
 def _telegram(args: argparse.Namespace, settings: Settings) -> int:
-    from helpline.channels.telegram import TelegramOptions
     from helpline.channels.telegram_checks import SeenChat, SeenUser, watch_ids
 
     try:
-        options = TelegramOptions.from_settings(settings)
+        options = settings.telegram.checked()
     except ConfigError as exc:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
@@ -535,8 +534,10 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2
     if not channels:
-        print("helpline: no channel configured; set HELPLINE_TELEGRAM_TOKEN, or "
-              "HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER", file=sys.stderr)
+        from helpline.channels.registry import switched_on_by
+
+        print("helpline: no channel configured; "
+              f"{switched_on_by(settings.channel_options())}", file=sys.stderr)
         return 2
     from helpline.runlock import AlreadyRunning, run_alone
 

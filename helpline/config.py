@@ -25,15 +25,13 @@ from pydantic import (
 )
 
 from helpline import bundled
+from helpline.channels.options import ChannelOptions, SignalOptions, TelegramOptions
+from helpline.errors import ConfigError as ConfigError
 from helpline.flow import commands
 
 BUNDLED_FLOWS = bundled.FLOWS
 BUNDLED_LOCALES = bundled.LOCALES
 BUNDLED_DATA = bundled.DATA
-
-
-class ConfigError(Exception):
-    """A configuration problem, in one line an admin can act on."""
 
 
 class _Section(BaseModel):
@@ -85,22 +83,10 @@ class Delivery(_Section):
     combine_replies: bool = True
 
 
-class Telegram(_Section):
-    token: str = ""
-    api_url: str = "https://api.telegram.org"
-    webhook_url: str = ""
-    webhook_listen: str = "127.0.0.1:8443"
-    webhook_secret: str = ""
-    protect_content: bool = True
-    rate_limit: bool = True
-    exit_reply_delete_after_seconds: float = Field(5.0, ge=0)
-    poll_timeout_seconds: float = Field(30.0, ge=0)
-
-
-class Signal(_Section):
-    service: str = ""
-    number: str = ""
-    disappearing_seconds: int = Field(86400, ge=0)
+# The channels' sections are their options (helpline/channels/options.py): one model,
+# read here and handed to the channel's factory (helpline/channels/registry.py).
+Telegram = TelegramOptions
+Signal = SignalOptions
 
 
 class Resources(_Section):
@@ -182,8 +168,8 @@ class Settings(_Section):
     conversation: Conversation = Field(default_factory=Conversation)
     retention: Retention = Field(default_factory=Retention)
     delivery: Delivery = Field(default_factory=Delivery)
-    telegram: Telegram = Field(default_factory=Telegram)
-    signal: Signal = Field(default_factory=Signal)
+    telegram: TelegramOptions = Field(default_factory=TelegramOptions)
+    signal: SignalOptions = Field(default_factory=SignalOptions)
     resources: Resources = Field(default_factory=Resources)
     handoff: Handoff = Field(default_factory=Handoff)
     stats: Stats = Field(default_factory=Stats)
@@ -219,9 +205,15 @@ class Settings(_Section):
                              "UTC)") from exc
         return value
 
+    def channel_options(self) -> dict[str, ChannelOptions]:
+        """Each channel's options by the channel's name (its section): every section that
+        is a channel's options, this class's or a subclass's."""
+        return {name: value for name in type(self).model_fields
+                if isinstance(value := getattr(self, name), ChannelOptions)}
+
 
 SECTIONS = {name for name, f in Settings.model_fields.items()
-            if isinstance(f.annotation, type) and issubclass(f.annotation, _Section)}
+            if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
 # Short environment names kept for operators: HELPLINE_STAFF_CHAT, HELPLINE_ADVOCATES.
 ENV_ALIASES = {"staff_chat": ("handoff", "staff_chat"), "advocates": ("handoff", "advocates")}
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
+from helpline.channels import registry
 from helpline.config import ConfigError, Settings, flow_roots
 from helpline.findings import Finding, error, ok, warning
 from helpline.flow.loader import FlowSet, check_flows, step_texts
@@ -261,27 +262,17 @@ def check_desk(settings: Settings) -> list[Finding]:
 
 def check_channels_configured(settings: Settings) -> list[Finding]:
     found: list[Finding] = []
-    if settings.telegram.token:
-        from helpline.channels.telegram import TelegramOptions
-
+    options = settings.channel_options()
+    for name, given in options.items():
+        if not given.configured():
+            continue
         try:
-            TelegramOptions.from_settings(settings)
+            given.checked()
         except ConfigError as exc:
-            found.append(error("telegram", str(exc)))
-    if settings.signal.service or settings.signal.number:
-        from helpline.channels.signal import SignalOptions
-
-        if not (settings.signal.service and settings.signal.number):
-            found.append(error("signal", "set both HELPLINE_SIGNAL_SERVICE and "
-                               "HELPLINE_SIGNAL_NUMBER (or neither)"))
-        else:
-            try:
-                SignalOptions.from_settings(settings)
-            except ConfigError as exc:
-                found.append(error("signal", str(exc)))
-    if not settings.telegram.token and not settings.signal.service:
-        found.append(error("channels", "no channel configured; set HELPLINE_TELEGRAM_TOKEN, "
-                           "or HELPLINE_SIGNAL_SERVICE and HELPLINE_SIGNAL_NUMBER"))
+            found.append(error(name, str(exc)))
+    if not any(given.configured() for given in options.values()):
+        found.append(error("channels", "no channel configured; "
+                           + registry.switched_on_by(options)))
     return found
 
 
@@ -314,29 +305,10 @@ def offline_findings(settings: Settings, config_file: Path | None,
 
 async def online_findings(settings: Settings) -> list[Finding]:
     """What the platforms say (each check skipped when its channel is not configured)."""
-    found: list[Finding] = []
-    if settings.telegram.token:
-        from helpline.channels.telegram import TelegramOptions
-        from helpline.channels.telegram_checks import check_telegram
+    from helpline.serve import channel_services
 
-        try:
-            options = TelegramOptions.from_settings(settings)
-        except ConfigError:
-            pass  # reported offline
-        else:
-            found.extend(await check_telegram(options, settings.handoff.staff_chat,
-                                              settings.telegram.webhook_url))
-    if settings.signal.service and settings.signal.number:
-        from helpline.channels.signal import SignalOptions
-        from helpline.channels.signal_checks import check_signal
-
-        try:
-            signal_options = SignalOptions.from_settings(settings)
-        except ConfigError:
-            pass
-        else:
-            found.extend(await check_signal(signal_options))
-    return found
+    return await registry.check_channels(settings.channel_options(),
+                                         channel_services(settings))
 
 
 async def diagnose(settings: Settings, config_file: Path | None,

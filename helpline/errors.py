@@ -24,6 +24,11 @@ class HelplineError(Exception):
     """The base of every error the project raises on purpose."""
 
 
+class ConfigError(Exception):
+    """A configuration problem, in one line an admin can act on (raised by
+    ``helpline.config`` and by a channel's options when they are checked)."""
+
+
 class ChannelError(HelplineError):
     """A platform operation did not go through (see the subclasses)."""
 

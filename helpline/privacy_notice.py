@@ -12,17 +12,14 @@ each platform).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from babel.dates import format_timedelta
-
-from helpline.i18n import N_, Translator, babel_locale
+from helpline.flow.paragraphs import SECONDS, Paragraph
+from helpline.i18n import N_
 
 if TYPE_CHECKING:
     from helpline.config import Settings
 
-Paragraph = tuple[str, tuple[tuple[str, str], ...]]  # (msgid, (placeholder, value) pairs)
 
 P_INTRO = N_("How this chat keeps what you tell it:")
 P_STORED = N_(
@@ -51,7 +48,6 @@ P_SIGNAL_TIMER = N_(
     "after {timer}. The helpline can delete only its own messages, for about a day; to "
     "remove yours, delete the chat in Signal.")
 
-SECONDS = "seconds:"  # a placeholder's value that is a duration, worded in the language
 
 
 def _number(value: float) -> str:
@@ -80,20 +76,4 @@ def notice(settings: Settings) -> tuple[Paragraph, ...]:
     return tuple(out)
 
 
-def render(tr: Translator, locale: str | None, paragraphs: tuple[Paragraph, ...],
-           words: dict[str, str]) -> str:
-    """The notice as one text: each paragraph translated, its placeholders filled (``words``:
-    the person's words for ``exit`` and ``erase``), a blank line between them."""
-    texts: list[str] = []
-    for msgid, params in paragraphs:
-        text = tr.gettext(locale, msgid)
-        for name, value in (*params, *words.items()):
-            if value.startswith(SECONDS):  # "1 day", "1 día", "1 день" (Babel's words)
-                value = format_timedelta(timedelta(seconds=int(value[len(SECONDS):])),
-                                         locale=babel_locale(locale or "en") or "en")
-            text = text.replace("{" + name + "}", value)
-        texts.append(text)
-    return "\n\n".join(texts)
-
-
-__all__ = ["Paragraph", "notice", "render"]
+__all__ = ["notice"]

@@ -8,7 +8,9 @@ import logging
 from collections.abc import Sequence
 
 from helpline.app import App
+from helpline.channels import registry
 from helpline.channels.base import Channel
+from helpline.channels.registry import ChannelServices
 from helpline.config import Settings
 from helpline.runtime import open_app, settled_garbage_collector, setup_logging
 from helpline.scheduler import build_scheduler
@@ -16,22 +18,18 @@ from helpline.scheduler import build_scheduler
 log = logging.getLogger("helpline.serve")
 
 
+def channel_services(settings: Settings) -> ChannelServices:
+    """What the channels are given besides their options."""
+    from helpline.i18n import CatalogTranslator
+
+    return ChannelServices(
+        translator=CatalogTranslator(settings.locales, settings.default_language),
+        languages=tuple(settings.languages), desk_chat=settings.handoff.staff_chat)
+
+
 def build_channels(settings: Settings) -> list[Channel]:
-    """Every channel whose settings are present."""
-    channels: list[Channel] = []
-    # channel: telegram
-    if settings.telegram.token:
-        from helpline.channels.telegram import TelegramChannel
-        from helpline.i18n import CatalogTranslator
-
-        translator = CatalogTranslator(settings.locales, settings.default_language)
-        channels.append(TelegramChannel.from_settings(settings, translator))
-    # channel: signal
-    if settings.signal.service and settings.signal.number:
-        from helpline.channels.signal import SignalChannel
-
-        channels.append(SignalChannel.from_settings(settings))
-    return channels
+    """Every channel whose settings are present (helpline/channels/registry.py)."""
+    return registry.build_channels(settings.channel_options(), channel_services(settings))
 
 
 async def _started(app: App, stop: asyncio.Event) -> bool:

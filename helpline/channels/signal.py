@@ -37,7 +37,6 @@ import logging
 import re
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -54,10 +53,15 @@ from signalbot import (
     parse,
 )
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.base import (
+    BaseChannel,
+    Capabilities,
+    InboundHandler,
+    ReadyHandler,
+    numbered,
+)
 from helpline.channels.clean import clean_id, clean_text
-from helpline.channels.terminal import numbered
-from helpline.config import ConfigError, Settings
+from helpline.channels.options import SignalOptions as SignalOptions
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, Message, RawInbound
 from helpline.logsafe import log_exception
@@ -141,33 +145,7 @@ def _said(body: bytes) -> tuple[str, bool]:
             bool(data.get("challenge_tokens")))
 
 
-@dataclass(frozen=True)
-class SignalOptions:
-    service: str  # host:port of signal-cli-rest-api
-    number: str  # the bot's registered number
-    disappearing_seconds: int = 86400  # timer set at first contact (0 = leave it alone)
-    retry_first_seconds: float = 1.0  # bridge reconnect backoff: first wait ...
-    retry_max_seconds: float = 60.0  # ... doubling up to this
-    heartbeat_seconds: float = 30.0  # websocket ping interval (a dead socket is noticed)
-    request_timeout_seconds: float = 20.0
-    exit_reply_delete_after_seconds: float = 5.0  # the neutral quick-exit reply goes after
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SignalOptions:
-        s = settings.signal
-        service = s.service.strip().removeprefix("http://").rstrip("/")
-        host, _, port = service.rpartition(":")
-        if not host or not port.isdigit() or "/" in service:
-            raise ConfigError("signal.service should be host:port of signal-cli-rest-api, "
-                              "like 127.0.0.1:8080 or signal-cli:8080")
-        number = s.number.strip()
-        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
-            raise ConfigError("signal.number should be the bot's registered number in "
-                              "international form, like +4915112345678")
-        return cls(service=service, number=number, disappearing_seconds=s.disappearing_seconds)
-
-
-class SignalChannel:
+class SignalChannel(BaseChannel):
     name = "signal"
     # A turn is joined up to signal-cli's 2,000 bytes and a longer text sent in parts of
     # that much (MAX_TEXT_BYTES), the numbered list counted in.
@@ -195,10 +173,6 @@ class SignalChannel:
     @property
     def exit_reply_delete_after(self) -> float | None:
         return self.options.exit_reply_delete_after_seconds
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> SignalChannel:
-        return cls(replace(SignalOptions.from_settings(settings), **overrides))
 
     # ------------------------------------------------------------- lifecycle
 

@@ -30,7 +30,6 @@ import secrets
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,9 +47,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.base import BaseChannel, Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.clean import clean_hint, clean_id, clean_payload, clean_text
-from helpline.config import ConfigError, Settings
+from helpline.channels.options import TelegramOptions as TelegramOptions
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.flow import commands
@@ -76,6 +75,8 @@ API_MAX_TEXT = 4096
 # Callback data: 1-64 bytes (UTF-8). Longer payloads go as a digest (see callback_data).
 MAX_CALLBACK_BYTES = 64
 DIGEST_PREFIX = "#"
+# An inline keyboard: at most 100 buttons.
+MAX_BUTTONS = 100
 KNOWN_DIGESTS = 10_000
 # An answer to a button press (the little pop-up) takes at most 200 characters.
 MAX_CALLBACK_ANSWER = 200
@@ -168,36 +169,6 @@ BOT_API_CONNECTIONS = 8
 COMMANDS: list[tuple[str, str]] = commands.menu_entries()
 
 
-@dataclass(frozen=True)
-class TelegramOptions:
-    token: str
-    api_url: str = "https://api.telegram.org"
-    webhook_url: str = ""
-    webhook_listen: str = "127.0.0.1:8443"
-    webhook_secret: str = ""
-    protect_content: bool = True
-    exit_reply_delete_after_seconds: float = 5.0
-    poll_timeout_seconds: float = 30.0
-    poll_interval_seconds: float = 0.0
-    languages: tuple[str, ...] = ("en",)
-    rate_limit: bool = True
-    # How long a Bot API call may take before it counts as timed out (PTB's 5 s).
-    request_timeout_seconds: float = 5.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramOptions:
-        t = settings.telegram
-        if not t.token or ":" not in t.token:
-            raise ConfigError("telegram.token does not look like a bot token (123456:ABC...); "
-                              "get one from @BotFather")
-        return cls(token=t.token, api_url=t.api_url.rstrip("/"), webhook_url=t.webhook_url,
-                   webhook_listen=t.webhook_listen, webhook_secret=t.webhook_secret,
-                   protect_content=t.protect_content,
-                   exit_reply_delete_after_seconds=t.exit_reply_delete_after_seconds,
-                   poll_timeout_seconds=t.poll_timeout_seconds,
-                   languages=tuple(settings.languages), rate_limit=t.rate_limit)
-
-
 class SafeBot(ExtBot[Any]):
     """An ExtBot whose polling survives an update it cannot read.
 
@@ -280,14 +251,20 @@ class BoundedRequest(HTTPXRequest):
                                             write_timeout, connect_timeout, pool_timeout)
 
 
-class TelegramChannel:
+class TelegramChannel(BaseChannel):
     name = "telegram"
+    # A bot may write only to someone who started it; an inline keyboard takes at most
+    # MAX_BUTTONS buttons (more would be refused: they go as a numbered list instead).
     capabilities = Capabilities(buttons=True, deletes_inbound=True, delete_window_hours=48,
-                                disappearing=False, max_text=MAX_TEXT, split_at=API_MAX_TEXT)
+                                disappearing=False, max_text=MAX_TEXT, split_at=API_MAX_TEXT,
+                                max_buttons=MAX_BUTTONS, may_write_first=False)
 
-    def __init__(self, options: TelegramOptions, translator: Translator | None = None) -> None:
+    def __init__(self, options: TelegramOptions, translator: Translator | None = None,
+                 languages: Sequence[str] = ("en",)) -> None:
         self.options = options
         self.tr = translator or NullTranslator()
+        # The command menu's languages, the default first.
+        self.languages = tuple(languages) or ("en",)
         bot = SafeBot(
             options.token,
             base_url=f"{options.api_url}/bot",
@@ -317,11 +294,6 @@ class TelegramChannel:
     def exit_reply_delete_after(self) -> float | None:
         delay = self.options.exit_reply_delete_after_seconds
         return delay if delay >= 0 else None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, translator: Translator | None = None
-                      ) -> TelegramChannel:
-        return cls(TelegramOptions.from_settings(settings), translator)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -368,11 +340,11 @@ class TelegramChannel:
             log_exception(log, "an update failed", context.error)
 
     async def _register_commands(self) -> None:
-        for lang in self.options.languages:
+        for lang in self.languages:
             commands = [BotCommand(cmd, self.tr.gettext(lang, desc)) for cmd, desc in COMMANDS]
             try:
                 await self.app.bot.set_my_commands(
-                    commands, language_code=None if lang == self.options.languages[0] else lang)
+                    commands, language_code=None if lang == self.languages[0] else lang)
             except TelegramError as exc:
                 log.warning("setMyCommands failed for %s (%s)", lang, type(exc).__name__)
 
@@ -578,11 +550,6 @@ class TelegramChannel:
                 log_exception(log, "deleteMessages failed", exc)
                 again.extend(str(i) for i in batch)
         return again
-
-    first_contact_timer = 0
-
-    async def set_disappearing(self, address: str, seconds: int) -> None:
-        return None  # bots cannot set a private chat's auto-delete timer
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

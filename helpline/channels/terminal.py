@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.base import BaseChannel, Capabilities
+from helpline.channels.base import numbered as numbered
 from helpline.events import Message
 
 
 @dataclass
-class TerminalChannel:
+class TerminalChannel(BaseChannel):
     """Prints messages (choices numbered) to a stream, and keeps them for tests."""
 
     out: TextIO | None = None
@@ -28,14 +29,6 @@ class TerminalChannel:
     disappearing: int | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
-        return None
-
-    first_contact_timer = 0
-
-    async def stop(self) -> None:
-        return None
-
     async def send(self, address: str, message: Message) -> list[str]:
         self.sent.append((address, message))
         if self.out is not None:
@@ -49,7 +42,6 @@ class TerminalChannel:
             self.out.write("  (this chat was cleared)\n")
             self.out.flush()
 
-
     async def set_disappearing(self, address: str, seconds: int) -> None:
         self.disappearing = seconds
 
@@ -61,9 +53,3 @@ def render(message: Message) -> str:
     lines.extend(f"     {n}. {choice.label}" for n, choice in enumerate(message.choices, 1))
     return "\n".join(lines)
 
-
-def numbered(message: Message) -> str:
-    """``render`` without the prompt and the indent: what a text-only chat app shows."""
-    lines = message.text.splitlines() if message.text else []
-    lines.extend(f"{n}. {choice.label}" for n, choice in enumerate(message.choices, 1))
-    return "\n".join(lines)

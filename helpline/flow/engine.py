@@ -39,6 +39,8 @@ from helpline.flow.model import (
     LookupStep,
     Target,
 )
+from helpline.flow.paragraphs import Paragraph
+from helpline.flow.paragraphs import render as render_notice
 from helpline.flow.state import Frame, Overlay, State, Value
 from helpline.flow.steps.handoff import handoff_of
 from helpline.flow.words import normalize
@@ -53,8 +55,6 @@ from helpline.i18n import (
     word_forms,
 )
 from helpline.payloads import Kind, decode, encode
-from helpline.privacy_notice import Paragraph
-from helpline.privacy_notice import render as render_notice
 
 # Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
 # the variables flows may show from it, formatted when shown (in the language of the moment).

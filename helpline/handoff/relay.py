@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from helpline.channels.base import Capabilities, InboundHandler, ReadyHandler
+from helpline.channels.base import BaseChannel, Capabilities
 from helpline.events import (
     Choice,
     Effect,
@@ -172,36 +172,21 @@ def load_canned(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
-class DeskChannel:
+class DeskChannel(BaseChannel):
     """The desk as a channel of the operations queue: address = case id; an empty text only
     makes sure the case's thread and card exist (created on first delivery, retried like any
     send)."""
 
     name = DESK
     capabilities = Capabilities(buttons=True, deletes_inbound=False, delete_window_hours=0)
-    exit_reply_delete_after = None
 
     def __init__(self, service: HandoffService) -> None:
-        self.service = service
-
-    async def start(self, on_inbound: InboundHandler, on_ready: ReadyHandler) -> None:
-        return None  # the desk's events arrive through Desk.listen
-
-    async def stop(self) -> None:
-        return None
+        self.service = service  # the desk's events arrive through Desk.listen
 
     async def send(self, address: str, message: Message) -> list[str]:
         if address.startswith(ERASE_ADDRESS):
             return await self.service.desk_erase(int(address[len(ERASE_ADDRESS):]))
         return await self.service.desk_send(int(address), message)
-
-    async def delete(self, address: str, message_ids: Sequence[str]) -> None:
-        return None
-
-    first_contact_timer = 0
-
-    async def set_disappearing(self, address: str, seconds: int) -> None:
-        return None
 
 
 class HandoffService:

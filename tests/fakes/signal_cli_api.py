@@ -108,10 +108,11 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.loopback import LOOPBACK, FailureQueues, LoopbackServer
 
 __all__ = [
     "DEFAULT_BOT_NUMBER", "LIBSIGNAL_429", "PROOF_REQUIRED", "RATE_LIMITED", "RATE_LIMIT_RETRY",
@@ -140,7 +141,6 @@ PROOF_REQUIRED = ('CAPTCHA proof required for sending to "{recipient}", availabl
                   'https://signalcaptchas.org/challenge/generate.html')
 LIBSIGNAL_429 = "Failed to send message: [429] Rate limit exceeded: 12 (RateLimitException)"
 
-_LOOPBACK = "127.0.0.1"
 _GROUP_ID_RE = re.compile(r"^group\.[a-zA-Z0-9]{59}=$")
 
 
@@ -220,17 +220,15 @@ class _SendFailure:
 class _State:
     """Mutable wire state; kept apart so ``reset()`` is one assignment."""
 
-    calls: list[Call] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     pending: deque[str] = field(default_factory=deque)
-    send_failures: deque[_SendFailure] = field(default_factory=deque)
-    delete_failures: deque[_SendFailure] = field(default_factory=deque)
-    contact_failures: deque[_SendFailure] = field(default_factory=deque)
     ws_connections: int = 0
 
 
-class FakeSignalAPI:
+class FakeSignalAPI(LoopbackServer[Call]):
     """signal-cli-rest-api (json-rpc mode) on 127.0.0.1 for one registered number."""
+
+    recheck_seconds: ClassVar[float] = 0.02
 
     def __init__(
         self,
@@ -241,8 +239,8 @@ class FakeSignalAPI:
         mode: str = "json-rpc",
         send_response: Literal["object", "list"] = "object",
     ) -> None:
+        super().__init__(port=port)
         self._number = number
-        self._port = port
         self.version = version
         self.mode = mode
         self.send_response: Literal["object", "list"] = send_response
@@ -250,10 +248,10 @@ class FakeSignalAPI:
         signalbot 2.2.1 parses (one entry per recipient)."""
 
         self._state = _State()
-        self._runner: web.AppRunner | None = None
+        # Failures for "send", "delete" and "contact" (a timer) requests.
+        self._failures: FailureQueues[_SendFailure] = FailureQueues()
         self._sockets: dict[web.WebSocketResponse, web.Request] = {}
         self._down: Literal["refuse", "http_503"] | None = None
-        self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
         self._last_ts = 0
@@ -274,24 +272,18 @@ class FakeSignalAPI:
         return self._number
 
     @property
-    def port(self) -> int:
-        if self._port == 0:
-            raise RuntimeError("FakeSignalAPI is not started")
-        return self._port
-
-    @property
     def service(self) -> str:
         """``"127.0.0.1:PORT"``: signalbot's ``signal_service`` config value."""
-        return f"{_LOOPBACK}:{self.port}"
+        return f"{LOOPBACK}:{self.port}"
 
     @property
     def is_down(self) -> bool:
         return self._down is not None
 
     async def start(self) -> None:
-        if self._runner is not None:
+        if self.listening:
             return
-        await self._listen()
+        await super().start()
         if self._pump_task is None:
             self._pump_task = asyncio.create_task(self._pump(), name="fake-signal-pump")
 
@@ -302,39 +294,7 @@ class FakeSignalAPI:
                 await self._pump_task
             self._pump_task = None
         self._abort_sockets()
-        await self._close_listener()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def _listen(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, _LOOPBACK, self._port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        if self._port == 0:
-            self._port = int(runner.addresses[0][1])
-
-    async def _close_listener(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await super().stop()
 
     # ------------------------------------------------------------------- outages
 
@@ -355,7 +315,7 @@ class FakeSignalAPI:
 
     async def come_back(self) -> None:
         """Undo ``go_down()``: listen again on the SAME port."""
-        if self._down == "refuse" and self._runner is None:
+        if self._down == "refuse" and not self.listening:
             await self._listen()
         self._down = None
         self._wakeup.set()
@@ -384,24 +344,23 @@ class FakeSignalAPI:
         untrusted recipient) and, in json-rpc mode, 429 for rate limits (with
         ``challenge_tokens`` and ``account``); see ``UNREGISTERED`` and the others.
         """
-        self._queue_failures(self._state.send_failures, n, status, error, extra)
+        self._queue_failures("send", n, status, error, extra)
 
     def fail_deletes(self, n: int = 1, *, status: int = 500, error: str = "",
                      extra: dict[str, Any] | None = None) -> None:
         """The next ``n`` ``DELETE /v1/remote-delete`` answer like ``fail_sends``."""
-        self._queue_failures(self._state.delete_failures, n, status, error, extra)
+        self._queue_failures("delete", n, status, error, extra)
 
     def fail_contact_updates(self, n: int = 1, *, status: int = 500, error: str = "",
                              extra: dict[str, Any] | None = None) -> None:
         """The next ``n`` ``PUT /v1/contacts`` (timers) answer like ``fail_sends``."""
-        self._queue_failures(self._state.contact_failures, n, status, error, extra)
+        self._queue_failures("contact", n, status, error, extra)
 
-    @staticmethod
-    def _queue_failures(queue: deque[_SendFailure], n: int, status: int, error: str,
+    def _queue_failures(self, key: str, n: int, status: int, error: str,
                         extra: dict[str, Any] | None) -> None:
         msg = error or "Failed to send message: simulated signal-cli failure"
         for _ in range(n):
-            queue.append(_SendFailure(status, msg, dict(extra or {})))
+            self._failures.add(key, _SendFailure(status, msg, dict(extra or {})))
 
     def _abort_sockets(self) -> None:
         for ws, request in list(self._sockets.items()):
@@ -707,10 +666,6 @@ class FakeSignalAPI:
     # -------------------------------------------------------------- observation
 
     @property
-    def calls(self) -> list[Call]:
-        return self._state.calls
-
-    @property
     def delivered(self) -> list[str]:
         """Frames written to at least one websocket (not necessarily processed)."""
         return self._state.delivered
@@ -733,6 +688,8 @@ class FakeSignalAPI:
     def reset(self) -> None:
         """Forget recorded calls, delivered/pending frames and scheduled failures."""
         self._state = _State(ws_connections=self._state.ws_connections)
+        self.calls = []
+        self._failures.clear()
 
     def _aliases(self, recipient: str) -> set[str]:
         aliases = {recipient}
@@ -753,7 +710,7 @@ class FakeSignalAPI:
         ``recipient`` (a number also matches its uuid and vice versa)."""
         aliases = self._aliases(recipient)
         out: list[dict[str, Any]] = []
-        for call in self._state.calls:
+        for call in self.calls:
             if call.method != "POST" or call.path != "/v2/send" or call.status != 201:
                 continue
             body = call.json_body
@@ -764,23 +721,8 @@ class FakeSignalAPI:
     def sent_texts(self, recipient: str) -> list[str]:
         return [str(body.get("message", "")) for body in self.sends_to(recipient)]
 
-    async def wait_until(
-        self, condition: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition"
-    ) -> None:
-        """Wait until ``condition()`` holds: re-checked on every fake event and at
-        least every 20 ms, so it may also look at state outside the fake (e.g. what
-        a handler recorded). Raises ``AssertionError`` with recent calls on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {what}\n" + self.describe()
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.02))
+    def _timed_out(self, timeout: float, what: str) -> str:
+        return f"timed out after {timeout}s waiting for {what}\n" + self.describe()
 
     async def wait_for(
         self,
@@ -795,7 +737,7 @@ class FakeSignalAPI:
         predicate = _call_matcher(predicate_or_path)
 
         def matching() -> list[Call]:
-            return [c for c in self._state.calls if predicate(c)]
+            return [c for c in self.calls if predicate(c)]
 
         await self.wait_until(
             lambda: len(matching()) >= count,
@@ -836,9 +778,6 @@ class FakeSignalAPI:
             for c in self.calls[-last:]
         ]
         return "\n".join(lines)
-
-    def _notify(self) -> None:
-        self._changed.set()
 
     # ---------------------------------------------------------------- delivery
 
@@ -896,10 +835,9 @@ class FakeSignalAPI:
             for method, pattern, handler, json_required in table
         ]
 
-    def _record(self, method: str, path: str, body: Any, status: int) -> None:
+    def _record_request(self, method: str, path: str, body: Any, status: int) -> None:
         call = Call(method, path, body, status)
-        self._state.calls.append(call)
-        self._notify()
+        self._record(call)
         for observer in self.observers:
             observer(call)
 
@@ -915,7 +853,7 @@ class FakeSignalAPI:
         path = request.path
         if self._down is not None:
             response: web.StreamResponse = _error(503, "signal-cli-rest-api is unavailable")
-            self._record(request.method, path, body, response.status)
+            self._record_request(request.method, path, body, response.status)
             return response
         for route in self._routes:
             match = route.pattern.match(path)
@@ -931,10 +869,10 @@ class FakeSignalAPI:
             except _HttpError as exc:
                 response = _error(exc.status, exc.message, exc.extra)
             if not isinstance(response, web.WebSocketResponse):
-                self._record(request.method, path, body, response.status)
+                self._record_request(request.method, path, body, response.status)
             return response
         response = _error(404, "404 page not found")
-        self._record(request.method, path, body, 404)
+        self._record_request(request.method, path, body, 404)
         return response
 
     async def _h_health(self, _r: web.Request, _p: dict[str, str], _b: Any) -> web.Response:
@@ -977,7 +915,7 @@ class FakeSignalAPI:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._state.ws_connections += 1
-        self._record(request.method, request.path, None, 101)
+        self._record_request(request.method, request.path, None, 101)
         if p["number"] == self._number:  # the bridge filters frames by account
             self._sockets[ws] = request
         self._wakeup.set()
@@ -998,8 +936,7 @@ class FakeSignalAPI:
             )
         if body.get("number") != self._number:
             raise _HttpError(400, "Couldn't process request - please provide a valid number")
-        if self._state.send_failures:
-            failure = self._state.send_failures.popleft()
+        if (failure := self._failures.take("send")) is not None:
             raise failure.error_for(str(recipients[0]))
         ts = self.next_timestamp()
         if self.send_response == "list":
@@ -1011,8 +948,7 @@ class FakeSignalAPI:
     ) -> web.Response:
         if not body.get("recipient") or not isinstance(body.get("timestamp"), int):
             raise _HttpError(400, "Couldn't process request - invalid request")
-        if self._state.delete_failures:
-            failure = self._state.delete_failures.popleft()
+        if (failure := self._failures.take("delete")) is not None:
             raise failure.error_for(str(body["recipient"]))
         return web.json_response({"timestamp": str(self.next_timestamp())}, status=201)
 
@@ -1021,8 +957,7 @@ class FakeSignalAPI:
     ) -> web.Response:
         if not body.get("recipient"):
             raise _HttpError(400, "Couldn't process request - recipient missing")
-        if self._state.contact_failures:
-            failure = self._state.contact_failures.popleft()
+        if (failure := self._failures.take("contact")) is not None:
             raise failure.error_for(str(body["recipient"]))
         return web.Response(status=204)
 

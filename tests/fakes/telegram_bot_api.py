@@ -89,7 +89,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import ipaddress
 import itertools
 import json
 import re
@@ -97,12 +96,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from types import EllipsisType, TracebackType
-from typing import Any, Literal, Self, TypedDict, Unpack
+from types import EllipsisType
+from typing import Any, ClassVar, Literal, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes.loopback import FailureQueues, LoopbackServer, is_loopback
 
 __all__ = [
     "BOT_ID",
@@ -127,7 +128,6 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_TOPIC_NAME_LENGTH = 128
 GENERAL_TOPIC_ID = 1
 
-_LOOPBACK = "127.0.0.1"
 _PATH_RE = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z0-9_]+)/?$")
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -296,17 +296,6 @@ def _command_entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _chat_type_for(chat_id: int) -> ChatTypeName:
     if chat_id > 0:
         return "private"
@@ -316,8 +305,10 @@ def _chat_type_for(chat_id: int) -> ChatTypeName:
 _MethodHandler = Callable[[Call], Awaitable[Any]]
 
 
-class FakeBotAPI:
+class FakeBotAPI(LoopbackServer[Call]):
     """The Telegram Bot API on 127.0.0.1 (ephemeral port) for one bot, ``@helpline_test_bot``."""
+
+    client_max_size: ClassVar[int] = 64 * 1024 * 1024
 
     def __init__(
         self,
@@ -331,17 +322,14 @@ class FakeBotAPI:
         """``valid_token``: if set, other tokens get 401 (PTB: ``InvalidToken``).
         ``strict_chats``: sending to a chat no person ever wrote from -> 400 "chat not found"
         (like real Telegram) instead of inventing a private chat."""
-        self._port = port
+        super().__init__(port=port)
         self.long_poll_cap = long_poll_cap
         self.valid_token = valid_token
         self.strict_chats = strict_chats
         self.clock = clock
-        self._runner: web.AppRunner | None = None
         self._closing = False
-        self._changed = asyncio.Event()
         self._down = False
 
-        self.calls: list[Call] = []
         self.tokens: set[str] = set()
         self._pending: list[dict[str, Any]] = []
         self._update_ids = itertools.count(10_001)
@@ -357,7 +345,7 @@ class FakeBotAPI:
         self._bot_sent: dict[int, list[dict[str, Any]]] = {}
         self._topics: dict[int, dict[int, _Topic]] = {}
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._failures: dict[str, deque[_Failure]] = {}
+        self._failures: FailureQueues[_Failure] = FailureQueues()
         self._stalls: dict[str, deque[float]] = {}
         self._blocked: dict[int, str] = {}
         self._webhook: _Webhook | None = None
@@ -404,17 +392,6 @@ class FakeBotAPI:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def port(self) -> int:
-        if self._runner is None or self._port == 0:
-            raise RuntimeError("FakeBotAPI is not started")
-        return self._port
-
-    @property
-    def root(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{_LOOPBACK}:{self.port}"
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/bot``: PTB's ``base_url`` (the token is appended)."""
         return f"{self.root}/bot"
@@ -424,45 +401,14 @@ class FakeBotAPI:
         return f"{self.root}/file/bot"
 
     async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._closing = False
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, _LOOPBACK, self._port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        if self._port == 0:
-            self._port = int(runner.addresses[0][1])
+        if not self.listening:
+            self._closing = False
+        await super().start()
 
     async def stop(self) -> None:
         self._closing = True
         self._notify()  # waiting long polls answer at once
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        await super().stop()
 
     # ------------------------------------------------------------------ inspection
 
@@ -482,22 +428,14 @@ class FakeBotAPI:
     ) -> Call:
         """Wait until ``count`` calls of ``method`` (matching ``predicate``) were received and
         return the ``count``-th. Raises AssertionError listing recent calls on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            matching = [c for c in self.calls_to(method) if predicate is None or predicate(c)]
-            if len(matching) >= count:
-                return matching[count - 1]
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {count} call(s) to {method}"
-                    f"{' matching the predicate' if predicate else ''}; got {len(matching)}. "
-                    f"Recent calls:\n{self.describe_calls()}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+
+        def matching() -> list[Call]:
+            return [c for c in self.calls_to(method) if predicate is None or predicate(c)]
+
+        await self.wait_until(lambda: len(matching()) >= count, timeout=timeout,
+                              what=f"{count} call(s) to {method}"
+                                   f"{' matching the predicate' if predicate else ''}")
+        return matching()[count - 1]
 
     def describe_calls(self, last: int = 25, *, include_polls: bool = False) -> str:
         shown = [c for c in self.calls if include_polls or c.method != "getUpdates"][-last:]
@@ -580,28 +518,11 @@ class FakeBotAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
-    async def wait_until(
-        self,
-        condition: Callable[[], bool],
-        *,
-        timeout: float = 5.0,
-        what: str = "the condition",
-    ) -> None:
-        """Wait until ``condition()`` is true. It is re-checked whenever the fake's state
-        changes (a call arrives or is answered, an update is queued or confirmed) and at
-        least every 50 ms. Raises AssertionError listing recent calls on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            if condition():
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                     f"recent calls:\n{self.describe_calls()}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
+    def describe(self) -> str:
+        return self.describe_calls()
+
+    def _timed_out(self, timeout: float, what: str) -> str:
+        return f"timed out after {timeout}s waiting for {what}; recent calls:\n{self.describe()}"
 
     async def wait_sent(self, chat_id: int, count: int, *, timeout: float = 5.0) -> list[str]:
         """Wait until ``sent_texts(chat_id)`` has at least ``count`` entries and return it.
@@ -648,8 +569,7 @@ class FakeBotAPI:
         failure = _Failure(error_code, description or _default_description(error_code,
                                                                            retry_after),
                            parameters)
-        queue = self._failures.setdefault(method.lower(), deque())
-        queue.extend(failure for _ in range(times))
+        self._failures.add(method.lower(), failure, times)
 
     def stall_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` are answered only after ``seconds`` (a
@@ -919,7 +839,7 @@ class FakeBotAPI:
         if self._webhook is None:
             raise RuntimeError("no webhook is set (setWebhook was not called)")
         url = self._webhook.url
-        if not _is_loopback(urlsplit(url).hostname):
+        if not is_loopback(urlsplit(url).hostname):
             raise RuntimeError(f"refusing to push to non-loopback webhook {url!r}")
         from_queue = update is None
         if update is None:
@@ -975,10 +895,6 @@ class FakeBotAPI:
             observer(call, result)
         return web.json_response({"ok": True, "result": result})
 
-    def _record(self, call: Call) -> None:
-        self.calls.append(call)
-        self._notify()
-
     def _error_response(self, call: Call, exc: _ApiError) -> web.Response:
         body: dict[str, Any] = {"ok": False, "error_code": exc.code,
                                 "description": exc.description}
@@ -1025,9 +941,8 @@ class FakeBotAPI:
         stalls = self._stalls.get(key)
         if stalls:
             await asyncio.sleep(stalls.popleft())
-        failures = self._failures.get(key)
-        if failures:
-            failure = failures.popleft()
+        failure = self._failures.take(key)
+        if failure is not None:
             raise _ApiError(failure.code, failure.description, failure.parameters)
         chat_id = call.params.get("chat_id")
         if (isinstance(chat_id, int) and chat_id in self._blocked
