@@ -10,8 +10,9 @@ written by a developer reading each sampled record).
 What it does:
 
 * **the sample**: ``draw`` picks the labelled services from the export the same way every
-  time, in three samples with their own seeds: the first, which the rules were written
-  from, and two held out (see ``tests/data/quality/README.md``); ``--draw`` prints them,
+  time, in four samples with their own seeds: the first three, which the rules were
+  written from (the development set), and a fresh one held out from all of them (see
+  ``tests/data/quality/README.md``); ``--draw`` prints them,
   ``--records`` prints each sampled record as a labeller reads it (name, description,
   taxonomy terms);
 * **import**: the sampled services, with every row that hangs on them, are written to a
@@ -20,8 +21,10 @@ What it does:
   ``status``; it lists the services 211 Miami refers people to, so ``active`` is written;
 * **lookups**: for each need, ``Directory.lookup`` (``helpline/resources/search.py``) with
   that need only, and with each gender and each age group: what a person would be offered;
-* **figures**: precision and recall per need, over all and per sample (a service is
-  *given* a need when the lookup for that need offers it), gender and age restrictions
+* **figures**: precision and recall per need, over all, per sample, over the development
+  set and over the fresh sample's services not read before it was drawn (a service is
+  *given* a need when the lookup for that need offers it, counting every service that
+  fits, not only the first page a person is shown), gender and age restrictions
   against the labels, and every service limited to one gender that a person of another
   gender is offered.
 """
@@ -63,11 +66,46 @@ HOLDOUT_PER_STRATUM = 10
 # A third sample, drawn the same way with its own seed and labelled after the rules for a
 # service's own words (name and description) were written from the first.
 SECOND_SEED = SEED + 2
+# A fourth, fresh sample, drawn after the third round's rules were written from all three
+# samples above, and labelled from the records before the importer was run on it: every
+# FRESH_STEP-th service, then a focused stratum for each of the four needs with a target, so
+# that each has at least 25 services a caseworker gives it. Codes and words as above (the
+# words are single words of the name or description); the shelter stratum is the whole of
+# what is left of its pool (about 50 services), with the AIRS codes of shelter (BH-1800
+# Emergency Shelter, BH-1850 shelter clearinghouses, BH-8600 Transitional Housing/Shelter).
+FRESH_SEED = SEED + 3
+FRESH_STEP = 72
+FRESH_STRATA = {
+    "shelter": (("BH-1800", "BH-1850", "BH-8600"),
+                ("shelter", "shelters", "overnight", "motel", "refuge")),
+    "legal": (("FT-2", "FT-3000", "FT-3200", "FT-3600", "FT-4800", "FP-4000", "FP-4500",
+               "FJ-6700.6500"), ("legal", "attorney", "attorneys", "lawyer", "lawyers")),
+    "counselling": (("RD", "RF", "RM", "RP-1400", "RP-1500", "PN-8100.5000", "PN-8100.0200"),
+                    ("counseling", "counselling", "psychotherapy", "therapist",
+                     "therapists")),
+    "medical": (("LN", "LV", "LT", "LF"), ("clinic", "clinics", "hospital")),
+}
+FRESH_PER_STRATUM = {"shelter": 50, "legal": 45, "counselling": 25, "medical": 25}
 # The samples, by the prefix of their strata, as the report names them.
 SAMPLES = {"": "first sample (the rules were written from it)",
            "holdout-": "held-out sample (labelled after the rules about terms)",
            "second-": "second held-out sample (labelled after the rules about a service's "
-                      "own words)"}
+                      "own words)",
+           "fresh-": "fresh held-out sample (drawn and labelled after the third round's "
+                     "rules, which were written from the three samples above)"}
+# The development set: the samples the third round's rules were written from.
+DEVELOPMENT = ("", "holdout-", "second-")
+# Fresh services whose record, and what the importer gave it, were read before the fresh
+# sample was drawn (in the third round's checks of its rules against the whole export, which
+# list every service whose needs or ages a rule changes): the fresh figures are also given
+# without them.
+SEEN_BEFORE_DRAW = frozenset({
+    "104", "185", "789", "1319", "1437", "1543", "1605", "1606", "1681", "1842", "1852",
+    "2145", "2335", "2523", "2897", "3092", "3288", "3536", "3546", "5002", "5663", "5885",
+    "6229", "6452", "7073", "7278", "7352", "8008"})
+VIEWS = {"development": "the development set (the first three samples: the third round's "
+                        "rules were written from them)",
+         "fresh-unseen": "the fresh sample whose records were not read before it was drawn"}
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
 GENDERS = ("women", "men", "nonbinary")
@@ -121,27 +159,35 @@ def _words(text: str) -> set[str]:
 def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
     """(service id, stratum): every UNIFORM_STEP-th whole service from a seeded offset
     ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
-    held-out sample (``HOLDOUT``), drawn the same way with its own seed from the rest."""
+    held-out samples, each drawn the same way with its own seed from the rest: the two of
+    HOLDOUT_STEP, and the fresh one with its own strata (FRESH_STRATA)."""
     chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
     chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
                     {ident for ident, _ in chosen}, "holdout-")
-    return chosen + _draw(tables, SECOND_SEED, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
-                          {ident for ident, _ in chosen}, "second-")
+    chosen += _draw(tables, SECOND_SEED, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
+                    {ident for ident, _ in chosen}, "second-")
+    return chosen + _draw(tables, FRESH_SEED, FRESH_STEP, FRESH_PER_STRATUM,
+                          {ident for ident, _ in chosen}, "fresh-", FRESH_STRATA)
 
 
-def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int, per_stratum: int,
-          taken: set[str], prefix: str) -> list[tuple[str, str]]:
+Strata = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int,
+          per_stratum: int | dict[str, int], taken: set[str], prefix: str,
+          strata: Strata = STRATA) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     services = [s for s in _whole(tables) if s["id"] not in taken]
     start = rng.randrange(step)
     chosen = [(s["id"], f"{prefix}uniform") for s in services[start::step]]
     taken = taken | {ident for ident, _ in chosen}
     codes = _codes(tables)
-    for stratum, (prefixes, words) in STRATA.items():
+    for stratum, (prefixes, words) in strata.items():
         pool = [s["id"] for s in services if s["id"] not in taken and (
             any(c.startswith(prefixes) for c in codes.get(s["id"], ()))
             or _words(s["name"] + " " + s["description"]) & set(words))]
-        for ident in rng.sample(pool, min(per_stratum, len(pool))):
+        size = per_stratum if isinstance(per_stratum, int) else per_stratum[stratum]
+        for ident in rng.sample(pool, min(size, len(pool))):
             chosen.append((ident, f"{prefix}{stratum}"))
             taken.add(ident)
     return chosen
@@ -251,6 +297,9 @@ class Figures:
     # per sample (its strata's prefix, see SAMPLES): how many services, and the figures
     sampled: dict[str, int] = field(default_factory=dict)
     sample_need: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # the development set, and the fresh sample without SEEN_BEFORE_DRAW: as for samples
+    views: dict[str, int] = field(default_factory=dict)
+    view_need: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     gender: dict[str, list[str]] = field(default_factory=dict)  # agreement -> ids
     ages: dict[str, list[str]] = field(default_factory=dict)
     wrong_gender: list[str] = field(default_factory=list)  # "id: limited to X, offered to Y"
@@ -310,9 +359,14 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
         samples = {prefix: {i for i, label in by_id.items() if _sample(label) == prefix}
                    for prefix in SAMPLES}
         figures.sampled = {k: len(v) for k, v in samples.items() if v}
+        views = {"development": set().union(*(samples[p] for p in DEVELOPMENT)),
+                 "fresh-unseen": samples["fresh-"] - SEEN_BEFORE_DRAW}
+        figures.views = {k: len(v) for k, v in views.items() if v}
+        # every service that fits, not the first RESULTS a person is shown
+        every = len(ids) + 1
         for need in needs:
             offered = {m.service.id for m in (await directory.lookup(
-                Criteria(needs=(need,)), NOW)).matches}
+                Criteria(needs=(need,)), NOW, limit=every)).matches}
             wanted = {i for i, label in by_id.items() if need in label.needs}
             figures.per_need[need] = _scores(offered, wanted)
             figures.tagged_need[need] = _scores(offered & tagged, wanted & tagged)
@@ -320,13 +374,17 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
                 if members:
                     figures.sample_need.setdefault(prefix, {})[need] = _scores(
                         offered & members, wanted & members)
+            for view, members in views.items():
+                if members:
+                    figures.view_need.setdefault(view, {})[need] = _scores(
+                        offered & members, wanted & members)
             figures.misses[need] = (
                 [f"missed {i}{'' if i in tagged else ' (no term)'}"
                  for i in sorted(wanted - offered)]
                 + [f"wrongly {i}" for i in sorted(offered - wanted)])
             for gender in GENDERS:
                 found = (await directory.lookup(Criteria(needs=(need,), gender=gender),
-                                                NOW)).matches
+                                                NOW, limit=every)).matches
                 for match in found:
                     label = by_id.get(match.service.id)
                     if label and label.gender and label.gender != gender:
@@ -335,7 +393,7 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
                             f"offered to {gender}")
             for group in AGE_GROUPS:
                 found = (await directory.lookup(Criteria(needs=(need,), age_group=group),
-                                                NOW)).matches
+                                                NOW, limit=every)).matches
                 for match in found:
                     label = by_id.get(match.service.id)
                     if label is None:
@@ -402,6 +460,9 @@ def report(figures: Figures, verbose: bool) -> str:
     for prefix, count in figures.sampled.items():
         lines += ["", f"the same, over the {count} services of the {SAMPLES[prefix]} alone:",
                   *_table(figures.sample_need[prefix])]
+    for view, count in figures.views.items():
+        lines += ["", f"the same, over the {count} services of {VIEWS[view]}:",
+                  *_table(figures.view_need[view])]
     lines.append("")
     lines.append("gender: " + _agreement(figures.gender, verbose))
     lines.append("age groups: " + _agreement(figures.ages, verbose))
@@ -452,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> None:
           "imported": figures.imported,
           **{f"{n}_{k}": v[k] for n, v in figures.per_need.items()
              for k in ("precision", "recall")},
+          **{f"fresh_{n}_{k}": v[k] for n, v in figures.sample_need.get("fresh-", {}).items()
+             if n in TARGETS for k in ("precision", "recall")},
           "wrong_gender": len(figures.wrong_gender), "wrong_age": len(figures.wrong_age)})
 
 

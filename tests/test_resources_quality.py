@@ -8,10 +8,13 @@ import csv
 from pathlib import Path
 
 from bench.directory_quality import (
+    FRESH_PER_STRATUM,
+    FRESH_STRATA,
     HOLDOUT_PER_STRATUM,
     LABELS,
     PER_STRATUM,
     STRATA,
+    TARGETS,
     Label,
     draw,
     groups,
@@ -21,6 +24,7 @@ from bench.directory_quality import (
     report,
 )
 from helpline.resources.model import GENDERS, NEEDS
+from helpline.resources.search import RESULTS
 
 
 def test_the_shipped_labels_are_a_sample_of_at_least_150_in_the_bots_words() -> None:
@@ -34,6 +38,17 @@ def test_the_shipped_labels_are_a_sample_of_at_least_150_in_the_bots_words() -> 
             s: HOLDOUT_PER_STRATUM for s in STRATA}
         assert strata.count(f"{sample}uniform") >= 40
     assert strata.count("uniform") >= 150
+    # the fresh held-out sample: at least 150, with 25 or more services a caseworker gives
+    # each need with a target
+    fresh = [label for label in labels if label.stratum.startswith("fresh-")]
+    assert len(fresh) >= 150
+    assert {label.stratum for label in fresh} == {"fresh-uniform"} | {
+        f"fresh-{s}" for s in FRESH_STRATA}
+    assert {s: strata.count(f"fresh-{s}") for s in FRESH_STRATA} == {
+        s: FRESH_PER_STRATUM[s] for s in FRESH_STRATA}
+    assert strata.count("fresh-uniform") >= 40
+    for need in TARGETS:
+        assert sum(need in label.needs for label in fresh) >= 25, need
     for label in labels:
         assert label.needs <= set(NEEDS) - {"other"}, label
         assert label.gender in ("", *GENDERS), label
@@ -127,3 +142,25 @@ async def test_the_benchmark_measures_needs_and_a_gender_limit_the_data_misses(
     # the package written for the import holds only the sampled services
     with (tmp_path / "work" / "package" / "services.csv").open(encoding="utf-8") as f:
         assert sorted(r["id"] for r in csv.DictReader(f)) == ["10", "11", "12", "13"]
+
+
+async def test_the_benchmark_counts_every_service_offered_not_the_first_page(
+        tmp_path: Path) -> None:
+    """A person is shown the first RESULTS services; the benchmark counts all that fit, so
+    a sample with more services of one need than that is measured whole."""
+    count = RESULTS + 20
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _write(folder, "organizations", "id,name", "1,Harbour Trust")
+    _write(folder, "services", "id,organization_id,name,description,status",
+           *(f"{n},1,Harbour House {n},Beds for the night," for n in range(1, count + 1)))
+    _write(folder, "taxonomy", "id,name,parent_id,parent_name,vocabulary",
+           "BH-1800.8500,Homeless Shelter,B,Basic Needs,AIRS")
+    _write(folder, "services_taxonomy", "id,service_id,taxonomy_id",
+           *(f"{n},{n},BH-1800.8500" for n in range(1, count + 1)))
+    labels = [Label(str(n), "uniform", frozenset({"shelter"}), "", None, None)
+              for n in range(1, count + 1)]
+    figures = await measure(read_export(folder), labels, tmp_path / "work")
+    assert figures.imported == count
+    assert figures.per_need["shelter"]["offered"] == count
+    assert figures.per_need["shelter"]["recall"] == 1.0
