@@ -17,7 +17,7 @@ Pending = Literal["erase", "language"]
 
 _PENDING: tuple[Pending, ...] = ("erase", "language")
 _KEYS = frozenset({"stack", "vars", "turn", "retries", "locale", "pending", "overlay",
-                   "seen_welcome", "last_seen"})
+                   "seen_welcome", "last_seen", "features"})
 
 
 class Frame(NamedTuple):
@@ -58,14 +58,19 @@ class State:
     overlay: Overlay | None = None
     seen_welcome: bool = False
     last_seen: float = 0.0
+    # What features keep for themselves about this conversation (the directory's results
+    # on screen, the desk's "menu was asked"), by feature name. Flows can neither read nor
+    # write these; they are stored (encrypted) with the state, so quick exit and erase
+    # drop them with it. The engine only carries them along.
+    features: dict[str, dict[str, Value]] = field(default_factory=dict)
 
     def clone(self) -> State:
         """A copy the engine may change without touching this one (frames and the overlay
         are immutable and shared; the stack, the variables and their lists are new)."""
-        return State(list(self.stack),
-                     {k: (v[:] if isinstance(v, list) else v) for k, v in self.vars.items()},
-                     self.turn, self.retries, self.locale, self.pending, self.overlay,
-                     self.seen_welcome, self.last_seen)
+        return State(list(self.stack), _copy(self.vars), self.turn, self.retries,
+                     self.locale, self.pending, self.overlay, self.seen_welcome,
+                     self.last_seen,
+                     {k: _copy(v) for k, v in self.features.items()} if self.features else {})
 
     @property
     def idle(self) -> bool:
@@ -87,7 +92,9 @@ class State:
         return {"stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
                 "vars": self.vars, "turn": self.turn, "retries": self.retries,
                 "locale": self.locale, "pending": self.pending, "overlay": overlay,
-                "seen_welcome": self.seen_welcome, "last_seen": self.last_seen}
+                "seen_welcome": self.seen_welcome, "last_seen": self.last_seen,
+                **({"features": kept} if (kept := {k: v for k, v in self.features.items()
+                                                   if v}) else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
@@ -120,7 +127,12 @@ class State:
             overlay=_overlay(data.get("overlay")),
             seen_welcome=_bool(data.get("seen_welcome", False), "seen_welcome"),
             last_seen=_float(data.get("last_seen", 0.0), "last_seen"),
+            features=_features(data.get("features", {})),
         )
+
+
+def _copy(values: dict[str, Value]) -> dict[str, Value]:
+    return {k: (v[:] if isinstance(v, list) else v) for k, v in values.items()}
 
 
 def _list(value: object, name: str) -> list[Any]:
@@ -175,6 +187,12 @@ def _vars(value: object) -> dict[str, Value]:
         else:
             raise ValueError(f"stored state: vars.{key} has an unknown type")
     return out
+
+
+def _features(value: object) -> dict[str, dict[str, Value]]:
+    if not isinstance(value, dict):
+        raise ValueError("stored state: features is not an object")
+    return {_str(name, "a feature's name"): _vars(values) for name, values in value.items()}
 
 
 def _overlay(value: object) -> Overlay | None:
