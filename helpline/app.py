@@ -202,7 +202,9 @@ class App:
 
     def add(self, feature: Feature[Any]) -> None:
         """Plug a feature in (helpline.feature). Refused, with nothing of it joined, when
-        it clashes with one added before or its tables are not in the store."""
+        it clashes with one added before or its tables are not in the store. Its channels
+        are started with the app's (one added after ``start`` is not started: the desk's
+        channel needs no start)."""
         name = feature.name
         if name in self._features:
             raise FeatureConflict(f"a feature called {name!r} is plugged in already")
@@ -235,6 +237,7 @@ class App:
             self.channels[channel.name] = channel
         for old, key in feature.legacy_vars.items():
             self._legacy[old] = (name, key)
+        feature.added()
 
     def _check(self, plugs: Plugs) -> None:
         name = plugs.feature

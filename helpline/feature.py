@@ -257,7 +257,12 @@ class Feature(ABC, Generic[R]):
 
     @abstractmethod
     def plug(self, services: Services[R], plugs: Plugs) -> None:
-        """Declare on ``plugs`` what the feature does; keep ``services`` for doing it."""
+        """Declare on ``plugs`` what the feature does; keep ``services`` for doing it.
+        Nothing else yet: the app may still refuse the feature (see ``added``)."""
+
+    def added(self) -> None:
+        """The app has joined the feature in: start what it does on its own (listen to a
+        desk, say)."""
 
 
 class Host(Protocol):

@@ -274,12 +274,15 @@ async def test_the_desk_and_the_directory_plug_in_once(
 
     h = await harness_factory(settings=make_settings(
         tmp_path, handoff=HandoffSettings(advocates=[ADVOCATE])))
-    h.app.add(HandoffFeature(MemoryDesk()))
+    desk, refused = MemoryDesk(), MemoryDesk()
+    h.app.add(HandoffFeature(desk))
     assert set(h.app.features) == {"resources", "handoff"}
     assert {"desk", "handoff-unclaimed", "directory-index"} <= {
         *h.app.channels, *h.app.timed_jobs}
+    assert desk.handler is not None  # listening once it is in
     with pytest.raises(FeatureConflict):
-        h.app.add(HandoffFeature(MemoryDesk()))
+        h.app.add(HandoffFeature(refused))
+    assert refused.handler is None  # a feature refused starts nothing
     with pytest.raises(FeatureConflict):
         browse.install(h.app)
 

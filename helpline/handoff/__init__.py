@@ -45,7 +45,10 @@ class HandoffFeature(Feature[DeskRecords]):
         plugs.on_leave(service.on_leave)
         plugs.channel(service.channel)
         plugs.every("handoff-unclaimed", service.check_unclaimed)
-        self.desk.listen(service.on_desk_event)
+
+    def added(self) -> None:
+        if self.service is not None:
+            self.desk.listen(self.service.on_desk_event)
 
 
 def install(app: Host, desk: Desk) -> HandoffService:
