@@ -287,6 +287,44 @@ async def test_the_desk_and_the_directory_plug_in_once(
         browse.install(h.app)
 
 
+class Echo(Feature[None]):
+    """A hook that answers a word, or passes after noting that it saw the inbound."""
+
+    def __init__(self, name: str, word: str, order: int) -> None:
+        self.name, self.word, self.order = name, word, order
+
+    def repository(self, store: Store) -> None:
+        return None
+
+    def plug(self, services: Services[None], plugs: Plugs) -> None:
+        self.s = services
+        plugs.before_engine(self.hook, self.order)
+
+    async def hook(self, turn: Turn, inbound: Inbound, command: str | None
+                   ) -> list[Message] | None:
+        seen = self.s.private(turn.state)
+        seen["n"] = int(str(seen.get("n") or 0)) + 1
+        if inbound.text != self.word:
+            return None
+        others = sorted(k for k in turn.state.features if k != self.name)
+        return [Message(f"{self.name} {seen['n']} after {others}")]
+
+
+async def test_hooks_run_in_order_and_the_first_that_answers_takes_the_event(
+    finder_app: FinderApp
+) -> None:
+    late, early = Echo("late", "both", 200), Echo("early", "early", 50)
+    h = await finder_app(late, early, Echo("later", "both", 300))
+    assert await h.send("hi")  # all pass (what they noted is kept); the engine answers
+    # "early" runs first and passes; "late" answers; "later" does not see it.
+    assert [m.text for m in await h.send("both")] == ["late 2 after ['early', 'later']"]
+    # "early" answers before the others see it.
+    assert [m.text for m in await h.send("early")] == ["early 3 after ['late', 'later']"]
+    person = await h.app.store.person(h.pid)
+    assert person is not None
+    assert person.state.features == {"early": {"n": 3}, "late": {"n": 2}, "later": {"n": 1}}
+
+
 # ---------------------------------------------------------------- private values
 
 
