@@ -23,6 +23,7 @@ from helpline.i18n import CatalogTranslator
 from helpline.parts import ALL
 from helpline.privacy import Vault
 from helpline.resources import browse, import_directory
+from helpline.scheduler import build_scheduler
 from helpline.store import Store
 from helpline.store.schema import Migration, Part
 from tests.conftest import SECRET, Clock, Harness, HarnessFactory, make_settings
@@ -119,6 +120,7 @@ async def test_a_feature_from_the_tests_alone_plugs_in(
     assert await rows(h, "pings") == 2  # its own table, through its repository
     await h.app.timed_jobs["ping-sweep"]()
     assert feature.swept == 1
+    assert "ping-sweep" in {job.id for job in build_scheduler(h.app).get_jobs()}
     # Quick exit: the leave hook is told, and its values go with the conversation.
     await h.send("exit")
     assert feature.left == [False]
@@ -323,6 +325,48 @@ async def test_hooks_run_in_order_and_the_first_that_answers_takes_the_event(
     person = await h.app.store.person(h.pid)
     assert person is not None
     assert person.state.features == {"early": {"n": 3}, "late": {"n": 2}, "later": {"n": 1}}
+
+
+class Claims(Feature[None]):
+    """Claims a fact, a timed job or a channel by name."""
+
+    name = "claims"
+
+    def __init__(self, fact: str = "", job: str = "", channel: str = "") -> None:
+        self.fact, self.job, self.channel = fact, job, channel
+
+    def repository(self, store: Store) -> None:
+        return None
+
+    def plug(self, services: Services[None], plugs: Plugs) -> None:
+        async def never(turn: Turn) -> bool:
+            return False
+
+        async def nothing() -> None:
+            return None
+
+        if self.fact:
+            plugs.fact(self.fact, never)
+        if self.job:
+            plugs.every(self.job, nothing)
+        if self.channel:
+            plugs.channel(TerminalChannel(name=self.channel))
+
+
+@pytest.mark.parametrize(("claim", "said"), [
+    ({"fact": "directory"}, "the fact 'directory' is answered already"),
+    ({"fact": "checkin"}, "the fact 'checkin' is answered already"),  # the app's own
+    ({"job": "directory-index"}, "a timed job 'directory-index' is there already"),
+    ({"channel": "terminal"}, "a channel 'terminal' is there already"),
+])
+async def test_a_feature_claiming_what_another_has_is_refused(
+    harness: Harness, claim: dict[str, str], said: str
+) -> None:
+    with pytest.raises(FeatureConflict, match=said):
+        harness.app.add(Claims(**claim))
+    assert "claims" not in harness.app.features
+    harness.app.add(Claims(fact="desk", job="claims-job"))  # what no one has: joined
+    assert "claims-job" in harness.app.timed_jobs
 
 
 # ---------------------------------------------------------------- private values
