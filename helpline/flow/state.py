@@ -89,12 +89,15 @@ class State:
                        "choices": [list(c) for c in self.overlay.choices]}
             if self.overlay.words:
                 overlay["words"] = [sorted(w) for w in self.overlay.words]
-        return {"stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
-                "vars": self.vars, "turn": self.turn, "retries": self.retries,
-                "locale": self.locale, "pending": self.pending, "overlay": overlay,
-                "seen_welcome": self.seen_welcome, "last_seen": self.last_seen,
-                **({"features": kept} if (kept := {k: v for k, v in self.features.items()
-                                                   if v}) else {})}
+        data: dict[str, Any] = {
+            "stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
+            "vars": self.vars, "turn": self.turn, "retries": self.retries,
+            "locale": self.locale, "pending": self.pending, "overlay": overlay,
+            "seen_welcome": self.seen_welcome, "last_seen": self.last_seen}
+        kept = {name: values for name, values in self.features.items() if values}
+        if kept:  # written only when a feature keeps something (as states were before)
+            data["features"] = kept
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
@@ -175,24 +178,25 @@ def _frame(value: object) -> Frame:
     return Frame(_str(value["flow"], "flow"), _str(value["step"], "step"))
 
 
-def _vars(value: object) -> dict[str, Value]:
+def _vars(value: object, name: str = "vars") -> dict[str, Value]:
     if not isinstance(value, dict):
-        raise ValueError("stored state: vars is not an object")
+        raise ValueError(f"stored state: {name} is not an object")
     out: dict[str, Value] = {}
     for key, item in value.items():
         if isinstance(item, list):
-            out[key] = [_str(v, f"vars.{key}") for v in item]
+            out[key] = [_str(v, f"{name}.{key}") for v in item]
         elif item is None or isinstance(item, (str, int, float, bool)):
             out[key] = item
         else:
-            raise ValueError(f"stored state: vars.{key} has an unknown type")
+            raise ValueError(f"stored state: {name}.{key} has an unknown type")
     return out
 
 
 def _features(value: object) -> dict[str, dict[str, Value]]:
     if not isinstance(value, dict):
         raise ValueError("stored state: features is not an object")
-    return {_str(name, "a feature's name"): _vars(values) for name, values in value.items()}
+    return {_str(name, "a feature's name"): _vars(values, f"features.{name}")
+            for name, values in value.items()}
 
 
 def _overlay(value: object) -> Overlay | None:
