@@ -25,12 +25,14 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
 
 from helpline import privacy_notice
-from helpline.channels.base import Channel, DeskReplayer
+from helpline.channels.base import Capabilities, Channel, DeskReplayer
 from helpline.channels.ordered import KeyedSerializer
 from helpline.config import Settings
 from helpline.errors import RateLimited, Rejected, Unreachable
@@ -43,9 +45,24 @@ from helpline.events import (
     Inbound,
     Lookup,
     Message,
+    OverlayPick,
     RawInbound,
     Schedule,
     SetDisappearing,
+)
+from helpline.feature import (
+    APP_EFFECTS,
+    EffectHandler,
+    FactProvider,
+    Feature,
+    FeatureConflict,
+    FlowTools,
+    Hook,
+    LeaveHook,
+    Plugs,
+    Services,
+    TimedJob,
+    Turn,
 )
 from helpline.flow import commands
 from helpline.flow.engine import (
@@ -79,19 +96,6 @@ T_NO_ONE = N_("I'm sorry, there is no one here to chat with at the moment.")
 
 
 @dataclass
-class Turn:
-    """What an effect handler may use: who, where, their state and language, and when."""
-
-    pid: str
-    channel: str
-    state: State
-    now: float
-    # Disappearing-message timers to set in this chat, queued before the turn's replies.
-    timers: list[int] = field(default_factory=list)
-    facts: frozenset[str] | None = None  # what the app knew this turn (flow.model.FACTS)
-
-
-@dataclass
 class _Work:
     """An event written down in the inbox, waiting for its turn."""
 
@@ -101,16 +105,7 @@ class _Work:
     done: asyncio.Future[None]
 
 
-EffectHandler = Callable[[Turn, Effect], Awaitable[list[Message]]]
-# May take a person's inbound before the engine (the advocate desk relays text while a case
-# is open). Gets the global command the inbound is, if any. Returns the replies to save
-# and send, or None to let the engine run. It may change ``turn.state``.
-Intercept = Callable[[Turn, Inbound, str | None], Awaitable[list[Message] | None]]
-# Told when a person quick-exits (erased=False) or erases their data (erased=True), before
-# anything is cleared.
-LeaveHook = Callable[[str, float, bool], Awaitable[None]]
-# Answers one fact for ``available:`` conditions (flow.model.FACTS) at this turn.
-FactProvider = Callable[[Turn], Awaitable[bool]]
+__all__ = ["App", "Turn", "engine_config"]  # Turn: helpline.feature's
 
 
 # How long a person's row as this app saved it is used without reading it again (the turns
@@ -160,6 +155,7 @@ class App:
         channels: Sequence[Channel] = (),
         engine: Engine | None = None,
         clock: Callable[[], float] = time.time,
+        features: Iterable[Feature[Any]] = (),
     ) -> None:
         self.settings = settings
         self.flows = flows
@@ -180,20 +176,113 @@ class App:
         self._arriving: list[tuple[RawInbound, asyncio.Future[None]]] = []
         self._arrivals: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.intercept: Intercept | None = None
-        self.leave_hooks: list[LeaveHook] = []
-        # Extra periodic work (name -> coroutine function) the scheduler runs.
-        self.timed_jobs: dict[str, Callable[[], Awaitable[object]]] = {}
+        # What the features plugged in (add): their hooks before the engine (in order),
+        # leave hooks, periodic work, effect handlers and the answers to their menus.
+        self._features: dict[str, Feature[Any]] = {}
+        self._hooks: list[tuple[int, int, Hook]] = []
+        self._leave_hooks: list[LeaveHook] = []
+        self._jobs: dict[str, TimedJob] = {}
         # Facts nothing answers are unavailable: no desk installed, no directory.
         self.facts: dict[str, FactProvider] = {"checkin": self._checkin_booked}
         self._used_facts = _facts_used(flows)
-        self.effect_handlers: dict[type, EffectHandler] = {
+        # By effect type: the features' handlers (a chain, asked in order), then the app's.
+        self._effects: dict[type, list[tuple[str, EffectHandler[Any], bool]]] = {}
+        self._own_effects: dict[type, EffectHandler[Any]] = {
             Lookup: self._no_directory,
             Handoff: self._no_advocates,
             Schedule: self._schedule,
             CancelSchedules: self._cancel_schedules,
             SetDisappearing: self._set_disappearing,
         }
+        self._picks: dict[str, EffectHandler[OverlayPick]] = {}
+        # Flow variables older releases kept features' values in: name -> (feature, key).
+        self._legacy: dict[str, tuple[str, str]] = {}
+        for feature in features:
+            self.add(feature)
+
+    # ------------------------------------------------------------- features
+
+    def add(self, feature: Feature[Any]) -> None:
+        """Plug a feature in (helpline.feature). Refused, with nothing of it joined, when
+        it clashes with one added before or its tables are not in the store. Its channels
+        are started with the app's (one added after ``start`` is not started: the desk's
+        channel needs no start)."""
+        name = feature.name
+        if name in self._features:
+            raise FeatureConflict(f"a feature called {name!r} is plugged in already")
+        part = feature.part
+        if part is not None and part.name not in {p.name for p in self.store.database.parts}:
+            raise FeatureConflict(f"{name}: the store was opened without its tables (the "
+                                  f"part {part.name!r}; helpline.parts lists them)")
+        services = Services(
+            feature=name, settings=self.settings, tr=self.tr, clock=self.clock,
+            lock=self.conversation, tell=self.tell, queue=self._queue,
+            deliver=self.deliver_now, drop_queue=self.store.drop_outbox,
+            capabilities=self._capabilities,
+            flows=FlowTools(self.engine, self.flows, name, self.settings.conversation.home_flow),
+            repository=feature.repository(self.store))
+        plugs = Plugs(name)
+        feature.plug(services, plugs)
+        self._check(plugs)
+        self._features[name] = feature
+        for kind, handler, chain in plugs.effects:
+            self._effects.setdefault(kind, []).append((name, handler, chain))
+        if plugs.pick is not None:
+            self._picks[name] = plugs.pick
+        for order, hook in plugs.hooks:
+            self._hooks.append((order, len(self._hooks), hook))
+        self._hooks.sort(key=lambda h: (h[0], h[1]))
+        self._leave_hooks.extend(plugs.leave_hooks)
+        self.facts.update(plugs.facts)
+        self._jobs.update(plugs.jobs)
+        for channel in plugs.channels:
+            self.channels[channel.name] = channel
+        for old, key in feature.legacy_vars.items():
+            self._legacy[old] = (name, key)
+        feature.added()
+
+    def _check(self, plugs: Plugs) -> None:
+        name = plugs.feature
+        for kind, _, chain in plugs.effects:
+            assert kind not in APP_EFFECTS  # Plugs.effect refuses them
+            for other, _, other_chain in self._effects.get(kind, []):
+                if not (chain and other_chain):
+                    raise FeatureConflict(
+                        f"{name} and {other} both handle {kind.__name__}; only one may, "
+                        "unless both chain (Plugs.effect(..., chain=True))")
+        for fact in plugs.facts:
+            if fact in self.facts:
+                raise FeatureConflict(f"{name}: the fact {fact!r} is answered already")
+        for job in plugs.jobs:
+            if job in self._jobs:
+                raise FeatureConflict(f"{name}: a timed job {job!r} is there already")
+        for channel in plugs.channels:
+            if channel.name in self.channels:
+                raise FeatureConflict(f"{name}: a channel {channel.name!r} is there already")
+
+    @property
+    def features(self) -> Mapping[str, Feature[Any]]:
+        return MappingProxyType(self._features)
+
+    @property
+    def timed_jobs(self) -> Mapping[str, TimedJob]:
+        """The features' periodic work, by name, that the scheduler runs."""
+        return MappingProxyType(self._jobs)
+
+    def _capabilities(self, channel: str) -> Capabilities | None:
+        found = self.channels.get(channel)
+        return None if found is None else found.capabilities
+
+    async def _queue(self, key: str, channel: str, address: str,
+                     messages: Sequence[Message]) -> None:
+        await self.store.enqueue_to(key, channel, address, list(messages), self.clock())
+        await self.deliver_now(key)
+
+    def _adopt_legacy(self, state: State) -> None:
+        """Values an older release kept in flow variables go to their feature's place."""
+        for old in [name for name in state.vars if name in self._legacy]:
+            feature, key = self._legacy[old]
+            state.features.setdefault(feature, {}).setdefault(key, state.vars.pop(old))
 
     # ------------------------------------------------------------- locking
 
@@ -340,6 +429,8 @@ class App:
             message_id = None  # quick exit cannot delete it here: its id is not kept
         person = await self._person(pid)
         state = person.state if person is not None else State()
+        if self._legacy and state.vars:
+            self._adopt_legacy(state)
         timers: list[int] = []
         if person is None and inbound.kind != "timer":
             seconds = channel_obj.first_contact_timer if channel_obj is not None else 0
@@ -348,14 +439,16 @@ class App:
         facts = (await self._facts(Turn(pid, channel, state, now)) if self._used_facts
                  else inbound.facts)
         inbound = replace(inbound, at=now, channel=channel, facts=facts)
-        if self.intercept is not None and inbound.kind != "timer":
+        if self._hooks and inbound.kind != "timer":
             turn = Turn(pid, channel, state.clone(), now, timers, inbound.facts)
-            replies = await self.intercept(turn, inbound, self.engine.command(inbound))
-            if replies is not None:
-                turn.state.last_seen = now
-                return await self._save_turn(pid, channel, address, turn.state,
-                                             self._joined(channel, replies), now, message_id,
-                                             inbox_id, turn.timers)
+            command = self.engine.command(inbound)
+            for _, _, hook in self._hooks:  # the first that answers takes the event
+                replies = await hook(turn, inbound, command)
+                if replies is not None:
+                    turn.state.last_seen = now
+                    return await self._save_turn(pid, channel, address, turn.state,
+                                                 self._joined(channel, replies), now,
+                                                 message_id, inbox_id, turn.timers)
             state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
@@ -446,15 +539,25 @@ class App:
         return messages
 
     async def _run_effect(self, turn: Turn, effect: Effect) -> list[Message]:
-        handler = self.effect_handlers.get(type(effect))
-        if handler is None:
-            return []
+        """The feature that handles the effect's type (or the chain of them, each answering
+        or passing), else the app's own; a pick of a feature's menu goes to that feature."""
+        if isinstance(effect, OverlayPick):
+            pick = self._picks.get(effect.owner)
+            handlers: list[EffectHandler[Any]] = [] if pick is None else [pick]
+        else:
+            handlers = [h for _, h, _ in self._effects.get(type(effect), ())]
+            own = self._own_effects.get(type(effect))
+            if own is not None:
+                handlers.append(own)
         try:
-            return await handler(turn, effect)
+            for handler in handlers:
+                said = await handler(turn, effect)
+                if said is not None:
+                    return said
         except Exception as exc:
             log.error("effect %s failed for %s:%s (%s)", type(effect).__name__, turn.channel,
                       turn.pid[:10], type(exc).__name__)
-            return []
+        return []
 
     async def _chat_deletes(self, pid: str, channel_name: str, address: str,
                             message_id: str | None, now: float) -> PendingDelete | None:
@@ -648,7 +751,7 @@ class App:
         return after is not None and not after.unreachable
 
     async def _left(self, pid: str, now: float, erased: bool) -> None:
-        for hook in self.leave_hooks:
+        for hook in self._leave_hooks:
             try:
                 await hook(pid, now, erased)
             except Exception as exc:
@@ -693,10 +796,10 @@ class App:
     def _t(self, turn: Turn, message: str) -> str:
         return self.tr.gettext(turn.state.locale or self.settings.default_language, message)
 
-    async def _no_directory(self, turn: Turn, effect: Effect) -> list[Message]:
+    async def _no_directory(self, turn: Turn, effect: Lookup) -> list[Message]:
         return [Message(self._t(turn, T_NO_DIRECTORY))]
 
-    async def _no_advocates(self, turn: Turn, effect: Effect) -> list[Message]:
+    async def _no_advocates(self, turn: Turn, effect: Handoff) -> list[Message]:
         numbers = self.flows.text_of(self.settings.resources.hotline_step)
         if numbers is None:
             return [Message(self._t(turn, T_NO_ADVOCATES))]
@@ -719,8 +822,7 @@ class App:
         due = turn.state.vars.get(CHECKIN_DUE)
         return isinstance(due, (int, float)) and due > turn.now
 
-    async def _schedule(self, turn: Turn, effect: Effect) -> list[Message]:
-        assert isinstance(effect, Schedule)
+    async def _schedule(self, turn: Turn, effect: Schedule) -> list[Message]:
         await self.store.jobs.cancel(turn.pid, effect.kind)
         await self.store.jobs.add(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
                                  {"flow": effect.flow}, turn.now)
@@ -730,15 +832,14 @@ class App:
         return [Message(self._t(turn, T_CHECKIN_WHEN).replace("{when}", when)
                         .replace("{date}", date))]
 
-    async def _set_disappearing(self, turn: Turn, effect: Effect) -> list[Message]:
+    async def _set_disappearing(self, turn: Turn, effect: SetDisappearing) -> list[Message]:
         """Queued with the turn, before its replies (so they disappear too)."""
-        assert isinstance(effect, SetDisappearing)
         channel = self.channels.get(turn.channel)
         if channel is not None and channel.capabilities.disappearing:
             turn.timers.append(max(0, effect.seconds))
         return []
 
-    async def _cancel_schedules(self, turn: Turn, effect: Effect) -> list[Message]:
+    async def _cancel_schedules(self, turn: Turn, effect: CancelSchedules) -> list[Message]:
         await self.store.jobs.cancel(turn.pid)
         turn.state.vars.pop(CHECKIN_DUE, None)
         return []

@@ -117,7 +117,7 @@ class Handoff(_Section):
     @field_validator("hours")
     @classmethod
     def _valid_hours(cls, value: list[str]) -> list[str]:
-        from helpline.handoff.office_hours import parse_shift
+        from helpline.office_hours import parse_shift
 
         for entry in value:
             parse_shift(entry)

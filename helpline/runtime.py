@@ -68,8 +68,10 @@ async def open_app(settings: Settings, secret: str,
     vault = Vault(secret)
     store = await Store.open(settings.db, vault)
     translator = CatalogTranslator(settings.locales, settings.default_language)
-    app = App(settings, flows, store, vault, translator, channels)
-    browse.install(app)  # lookups answered from the service directory in the store
+    # Lookups answered from the service directory in the store (the desk is added by
+    # helpline.serve when one is set up).
+    app = App(settings, flows, store, vault, translator, channels,
+              features=[browse.ResourcesFeature()])
     try:
         await seed_if_empty(store, settings.resources.seed, time.time())
         yield app

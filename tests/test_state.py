@@ -52,6 +52,9 @@ def test_clone_is_independent_of_the_original() -> None:
     '{"vars": {"a": [1, 2]}}',
     '{"overlay": {"owner": "r", "text": "t", "choices": [["only one"]]}}',
     '{"seen_welcome": "yes"}',
+    '{"features": []}',
+    '{"features": {"resources": [1]}}',
+    '{"features": {"resources": {"page": {"n": 1}}}}',
 ])
 def test_a_state_that_does_not_fit_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
@@ -61,3 +64,25 @@ def test_a_state_that_does_not_fit_is_refused(bad: str) -> None:
 def test_a_fresh_state_round_trips() -> None:
     assert State.from_json(State().to_json()) == State()
     assert State.from_json(b'{}') == State()
+
+
+def test_features_values_round_trip_apart_from_the_flow_variables() -> None:
+    state = State.from_json(EARLIER)
+    state.features["resources"] = {"found": ["a", "b"], "page": 1}
+    state.features["handoff"] = {}  # nothing kept: not written
+    data = state.to_dict()
+    assert data["features"] == {"resources": {"found": ["a", "b"], "page": 1}}
+    assert "found" not in data["vars"]
+    back = State.from_json(state.to_json())
+    assert back.features == {"resources": {"found": ["a", "b"], "page": 1}}
+    assert back.vars == State.from_json(EARLIER).vars
+    assert "features" not in State.from_json(EARLIER).to_dict()  # as before, when none
+
+
+def test_a_clone_has_its_own_features_values() -> None:
+    state = State(features={"resources": {"found": ["a"], "page": 0}})
+    copy = state.clone()
+    copy.features["resources"]["page"] = 2
+    copy.features["resources"]["found"].append("b")  # type: ignore[union-attr]
+    copy.features["handoff"] = {"menu": True}
+    assert state.features == {"resources": {"found": ["a"], "page": 0}}

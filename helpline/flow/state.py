@@ -17,7 +17,7 @@ Pending = Literal["erase", "language"]
 
 _PENDING: tuple[Pending, ...] = ("erase", "language")
 _KEYS = frozenset({"stack", "vars", "turn", "retries", "locale", "pending", "overlay",
-                   "seen_welcome", "last_seen"})
+                   "seen_welcome", "last_seen", "features"})
 
 
 class Frame(NamedTuple):
@@ -58,14 +58,19 @@ class State:
     overlay: Overlay | None = None
     seen_welcome: bool = False
     last_seen: float = 0.0
+    # What features keep for themselves about this conversation (the directory's results
+    # on screen, the desk's "menu was asked"), by feature name. Flows can neither read nor
+    # write these; they are stored (encrypted) with the state, so quick exit and erase
+    # drop them with it. The engine only carries them along.
+    features: dict[str, dict[str, Value]] = field(default_factory=dict)
 
     def clone(self) -> State:
         """A copy the engine may change without touching this one (frames and the overlay
         are immutable and shared; the stack, the variables and their lists are new)."""
-        return State(list(self.stack),
-                     {k: (v[:] if isinstance(v, list) else v) for k, v in self.vars.items()},
-                     self.turn, self.retries, self.locale, self.pending, self.overlay,
-                     self.seen_welcome, self.last_seen)
+        return State(list(self.stack), _copy(self.vars), self.turn, self.retries,
+                     self.locale, self.pending, self.overlay, self.seen_welcome,
+                     self.last_seen,
+                     {k: _copy(v) for k, v in self.features.items()} if self.features else {})
 
     @property
     def idle(self) -> bool:
@@ -84,10 +89,15 @@ class State:
                        "choices": [list(c) for c in self.overlay.choices]}
             if self.overlay.words:
                 overlay["words"] = [sorted(w) for w in self.overlay.words]
-        return {"stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
-                "vars": self.vars, "turn": self.turn, "retries": self.retries,
-                "locale": self.locale, "pending": self.pending, "overlay": overlay,
-                "seen_welcome": self.seen_welcome, "last_seen": self.last_seen}
+        data: dict[str, Any] = {
+            "stack": [{"flow": f.flow, "step": f.step} for f in self.stack],
+            "vars": self.vars, "turn": self.turn, "retries": self.retries,
+            "locale": self.locale, "pending": self.pending, "overlay": overlay,
+            "seen_welcome": self.seen_welcome, "last_seen": self.last_seen}
+        kept = {name: values for name, values in self.features.items() if values}
+        if kept:  # written only when a feature keeps something (as states were before)
+            data["features"] = kept
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
@@ -120,7 +130,12 @@ class State:
             overlay=_overlay(data.get("overlay")),
             seen_welcome=_bool(data.get("seen_welcome", False), "seen_welcome"),
             last_seen=_float(data.get("last_seen", 0.0), "last_seen"),
+            features=_features(data.get("features", {})),
         )
+
+
+def _copy(values: dict[str, Value]) -> dict[str, Value]:
+    return {k: (v[:] if isinstance(v, list) else v) for k, v in values.items()}
 
 
 def _list(value: object, name: str) -> list[Any]:
@@ -163,18 +178,25 @@ def _frame(value: object) -> Frame:
     return Frame(_str(value["flow"], "flow"), _str(value["step"], "step"))
 
 
-def _vars(value: object) -> dict[str, Value]:
+def _vars(value: object, name: str = "vars") -> dict[str, Value]:
     if not isinstance(value, dict):
-        raise ValueError("stored state: vars is not an object")
+        raise ValueError(f"stored state: {name} is not an object")
     out: dict[str, Value] = {}
     for key, item in value.items():
         if isinstance(item, list):
-            out[key] = [_str(v, f"vars.{key}") for v in item]
+            out[key] = [_str(v, f"{name}.{key}") for v in item]
         elif item is None or isinstance(item, (str, int, float, bool)):
             out[key] = item
         else:
-            raise ValueError(f"stored state: vars.{key} has an unknown type")
+            raise ValueError(f"stored state: {name}.{key} has an unknown type")
     return out
+
+
+def _features(value: object) -> dict[str, dict[str, Value]]:
+    if not isinstance(value, dict):
+        raise ValueError("stored state: features is not an object")
+    return {_str(name, "a feature's name"): _vars(values, f"features.{name}")
+            for name, values in value.items()}
 
 
 def _overlay(value: object) -> Overlay | None:

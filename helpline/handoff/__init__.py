@@ -1,34 +1,60 @@
 """The advocate desk: cases, office hours, the two-way relay, and desks (Telegram first).
 
-``install(app, desk)`` wires a desk into the app: the Handoff effect opens cases, typed text
-is relayed while a case is open, quick exit and erase close cases, the desk is a channel
-of the operations queue ("desk"), and the unclaimed-case check runs with the scheduler.
+``HandoffFeature(desk)`` plugs a desk into the app (``helpline.feature``): the Handoff
+effect opens cases, the answers to its "leave a message?" menu, a hook before the engine
+relays typed text while a case is open (``routing.route`` says where it goes), quick exit
+and erase close cases, the desk is a channel of the operations queue ("desk"), and the
+unclaimed-case check runs with the scheduler. ``install(app, desk)`` adds it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 
-from helpline.events import Handoff, OverlayPick
+from helpline.events import Handoff
+from helpline.feature import Feature, Host, Plugs, Services
+from helpline.handoff.cases import Cases
 from helpline.handoff.desk import Desk, DeskEvent
-from helpline.handoff.relay import DESK, HandoffService
+from helpline.handoff.relay import LEGACY_MENU_VAR, MENU_ASKED, OWNER, DeskRecords, HandoffService
+from helpline.handoff.schema import HANDOFF
+from helpline.resources.store import Directory
+from helpline.store import Store
 
-if TYPE_CHECKING:
-    from helpline.app import App
-
-__all__ = ["Desk", "DeskEvent", "HandoffService", "install"]
+__all__ = ["Desk", "DeskEvent", "HandoffFeature", "HandoffService", "install"]
 
 
-def install(app: App, desk: Desk) -> HandoffService:
-    service = HandoffService(app, desk)
-    app.effect_handlers[Handoff] = service.on_handoff
-    service.other_picks = app.effect_handlers.get(OverlayPick)  # e.g. the directory's
-    app.effect_handlers[OverlayPick] = service.on_pick
-    app.intercept = service.intercept
-    app.facts["desk"] = service.desk_takes_messages
-    app.facts["advocates"] = service.advocates_on_shift
-    app.leave_hooks.append(service.on_leave)
-    app.channels[DESK] = service.channel
-    app.timed_jobs["handoff-unclaimed"] = service.check_unclaimed
-    desk.listen(service.on_desk_event)
-    return service
+class HandoffFeature(Feature[DeskRecords]):
+    name = OWNER
+    part = HANDOFF
+    legacy_vars = MappingProxyType({LEGACY_MENU_VAR: MENU_ASKED})
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.service: HandoffService | None = None  # once plugged in
+
+    def repository(self, store: Store) -> DeskRecords:
+        return DeskRecords(Cases(store), Directory(store))
+
+    def plug(self, services: Services[DeskRecords], plugs: Plugs) -> None:
+        self.service = service = HandoffService(services, self.desk)
+        plugs.effect(Handoff, service.on_handoff)
+        plugs.picks(service.on_pick)
+        plugs.before_engine(service.intercept)
+        plugs.fact("desk", service.desk_takes_messages)
+        plugs.fact("advocates", service.advocates_on_shift)
+        plugs.on_leave(service.on_leave)
+        plugs.channel(service.channel)
+        plugs.every("handoff-unclaimed", service.check_unclaimed)
+
+    def added(self) -> None:
+        if self.service is not None:
+            self.desk.listen(self.service.on_desk_event)
+
+
+def install(app: Host, desk: Desk) -> HandoffService:
+    """Add the desk to ``app``; returns its service (what tests and the desk's admin
+    commands reach)."""
+    feature = HandoffFeature(desk)
+    app.add(feature)
+    assert feature.service is not None
+    return feature.service

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from helpline.channels.base import BaseChannel, Capabilities
 from helpline.events import (
     Choice,
-    Effect,
     Handoff,
     Inbound,
     Message,
@@ -45,22 +45,25 @@ from helpline.events import (
     split_framed,
     split_text,
 )
+from helpline.feature import Services, Turn
 from helpline.flow.engine import normalize
 from helpline.handoff.cases import Case, Cases
 from helpline.handoff.desk import Desk, DeskEvent
-from helpline.handoff.office_hours import OfficeHours
+from helpline.handoff.routing import During, Route, YesNo, route
 from helpline.i18n import N_, language_name
+from helpline.office_hours import OfficeHours
 from helpline.payloads import Kind, decode, encode
-
-if TYPE_CHECKING:
-    from helpline.app import App, EffectHandler, Turn
+from helpline.resources.store import Directory
 
 log = logging.getLogger("helpline.handoff")
 
 DESK = "desk"  # the channel name of the desk in the operations queue
 ERASE_ADDRESS = "erase:"  # queued address "erase:<case id>": delete the case's thread
-MENU_VAR = "_case_menu"  # the person typed "menu" during a case: next typed answer is theirs
-OWNER = "handoff"  # of the overlay "leave a message?" in front of a handoff step
+# In the desk's own place in a person's state: they typed "menu" during a case, so their
+# next typed answer is the menu's (older releases kept it in the flow variable "_case_menu").
+MENU_ASKED = "menu"
+LEGACY_MENU_VAR = "_case_menu"
+OWNER = "handoff"  # the feature's name: the owner of "leave a message?" at a handoff step
 LATER_YES, LATER_NO = "later:yes", "later:no"  # its values
 ALL = ("waiting", "claimed", "closed")
 
@@ -189,19 +192,27 @@ class DeskChannel(BaseChannel):
         return await self.service.desk_send(int(address), message)
 
 
+@dataclass(frozen=True)
+class DeskRecords:
+    """The desk's repository: its cases, and the directory (for ``/resource`` and
+    ``/openings``)."""
+
+    cases: Cases
+    directory: Directory
+
+
 class HandoffService:
-    def __init__(self, app: App, desk: Desk) -> None:
-        self.app = app
+    def __init__(self, services: Services[DeskRecords], desk: Desk) -> None:
+        self.s = services
         self.desk = desk
-        self.cases = Cases(app.store)
-        h = app.settings.handoff
+        self.cases = services.repository.cases
+        self.settings = settings = services.settings
+        h = settings.handoff
         self.advocates = {str(a) for a in h.advocates}
         self.prefix = h.note_prefix
-        self.hours = OfficeHours(h.hours, h.holidays, h.timezone or app.settings.timezone)
+        self.hours = OfficeHours(h.hours, h.holidays, h.timezone or settings.timezone)
         self.canned = load_canned(h.canned)
         self.channel = DeskChannel(self)
-        # Who answers the picks of other owners' overlays (set by install).
-        self.other_picks: EffectHandler | None = None
 
     # ------------------------------------------------------------- availability
 
@@ -216,11 +227,10 @@ class HandoffService:
     # ------------------------------------------------------------- helpers
 
     def _t(self, locale: str | None, msgid: str, **values: object) -> str:
-        return _fill(self.app.tr.gettext(locale or self.app.settings.default_language, msgid),
-                     **values)
+        return _fill(self.s.gettext(locale, msgid), **values)
 
     def _d(self, msgid: str, **values: object) -> str:
-        return self._t(self.app.settings.default_language, msgid, **values)
+        return self._t(self.settings.default_language, msgid, **values)
 
     def _desk_limit(self) -> tuple[int, TextUnit]:
         limit = getattr(self.desk, "max_text", DESK_MAX_TEXT)
@@ -236,8 +246,7 @@ class HandoffService:
     def _to_person(self, case: Case, msgid: str, text: str) -> list[str]:
         """An advocate's words for the person, in the person's channel's measure, each
         part with the template (``msgid``, "Advocate: {text}") and a "(1/3)" mark."""
-        channel = self.app.channels.get(case.channel)
-        caps = channel.capabilities if channel is not None else None
+        caps = self.s.capabilities(case.channel)
         if caps is None or caps.split_at <= 0:
             return [self._t(case.locale, msgid, text=text)]
         return split_framed(text, caps.split_at,
@@ -249,9 +258,7 @@ class HandoffService:
         ``_for_desk``) goes in parts rather than being cut."""
         limit, unit = self._desk_limit()
         parts = [part for t in texts for part in (split_text(t, limit, unit) if t else [t])]
-        await self.app.store.enqueue_to(desk_key(case), DESK, str(case.id),
-                                        [Message(t) for t in parts], self.app.clock())
-        await self.app.deliver_now(desk_key(case))
+        await self.s.queue(desk_key(case), DESK, str(case.id), [Message(t) for t in parts])
 
     def _card(self, case: Case) -> tuple[str, str | None]:
         lines = [self._d(D_CARD, handle=case.handle),
@@ -293,7 +300,7 @@ class HandoffService:
             log.info("could not close the thread of case %s (%s)", case.id, type(exc).__name__)
 
     def _hotline(self, locale: str | None) -> str | None:
-        text = self.app.flows.text_of(self.app.settings.resources.hotline_step)
+        text = self.s.flows.text_of(self.settings.resources.hotline_step)
         return None if text is None else self._t(locale, text)
 
     def _offline(self, locale: str | None, why: str) -> list[Message]:
@@ -308,14 +315,14 @@ class HandoffService:
     def _ask_later(self, turn: Turn) -> Message:
         """Off shift at a handoff step: the honest words, the numbers and "leave a
         message?" as the app's own menu in place of the flow's next question."""
-        locale = turn.state.locale or self.app.settings.default_language
+        locale = turn.state.locale or self.settings.default_language
         text = [self._t(locale, T_OFF_SHIFT)]
         if (hotline := self._hotline(locale)) is not None:
             text.append(hotline)
         text.append(self._t(locale, T_LATER_ASK))
-        yes = self.app.engine.config.words("yes")
-        return self.app.engine.show_overlay(
-            turn.state, OWNER, "\n\n".join(text),
+        yes = self.s.flows.words("yes")
+        return self.s.flows.show_overlay(
+            turn.state, "\n\n".join(text),
             [(self._t(locale, T_LATER_YES_BUTTON), LATER_YES),
              (self._t(locale, T_LATER_NO_BUTTON), LATER_NO)],
             words=[yes, ("no", "n")])
@@ -327,9 +334,8 @@ class HandoffService:
 
     # ------------------------------------------------------------- the person's side
 
-    async def on_handoff(self, turn: Turn, effect: Effect) -> list[Message]:
-        assert isinstance(effect, Handoff)
-        locale = turn.state.locale or self.app.settings.default_language
+    async def on_handoff(self, turn: Turn, effect: Handoff) -> list[Message]:
+        locale = turn.state.locale or self.settings.default_language
         existing = await self.cases.open_for(turn.pid)
         if existing is not None:
             return [Message(self._t(locale, T_ALREADY, handle=existing.handle))]
@@ -361,19 +367,15 @@ class HandoffService:
         await self._to_desk(case, ["", self._d(D_LATER_YES)])
         return case
 
-    async def on_pick(self, turn: Turn, effect: Effect) -> list[Message]:
-        """An answer to "leave a message?" at a handoff step (other owners' picks go on to
-        ``other_picks``). Whatever is said here, the app then takes the flow on to the
-        handoff step's next step, in the same reply."""
-        assert isinstance(effect, OverlayPick)
-        if effect.owner != OWNER:
-            return await self.other_picks(turn, effect) if self.other_picks else []
-        handoff = self.app.engine.handoff_at(turn.state)
+    async def on_pick(self, turn: Turn, effect: OverlayPick) -> list[Message]:
+        """An answer to "leave a message?" at a handoff step. Whatever is said here, the
+        app then takes the flow on to the handoff step's next step, in the same reply."""
+        handoff = self.s.flows.handoff_at(turn.state)
         if handoff is None:
             return []
         if effect.value == "refresh":  # the language changed: the same question in it
             return [self._ask_later(turn)]
-        locale = turn.state.locale or self.app.settings.default_language
+        locale = turn.state.locale or self.settings.default_language
         if effect.value != LATER_YES:
             return [Message(self._t(locale, T_NOT_NOW))]
         if self.hours.is_open(turn.now):  # a shift began meanwhile: the usual request
@@ -388,47 +390,59 @@ class HandoffService:
 
     async def intercept(self, turn: Turn, inbound: Inbound, command: str | None
                         ) -> list[Message] | None:
+        """Before the engine, while the person has an open case: where the inbound goes
+        is ``routing.route``'s rule; this gathers what it reads and does what it says."""
         case = await self.cases.open_for(turn.pid)
         if case is None:
             return None
         state = turn.state
-        if command is not None:
-            if command == "menu":
-                state.vars[MENU_VAR] = True
+        private = self.s.private(state)
+        routed = route(self._during(turn, case, inbound, command,
+                                    private.get(MENU_ASKED) is True))
+        if routed.menu_asked:
+            private[MENU_ASKED] = True
+        else:
+            private.pop(MENU_ASKED, None)
+        if routed.route is Route.FLOWS:
             return None
-        locale = case.locale
-        if inbound.kind == "button":
-            answer = decode(inbound.payload)
-            if (answer is not None and answer.kind is Kind.LATER and case.later == "asked"
-                    and answer.fields in (("later", "yes"), ("later", "no"))):
-                return await self._later_answer(turn, case, answer.fields[1] == "yes")
-            return None
-        if inbound.kind not in ("text", "unsupported") or state.pending is not None:
-            return None
-        home = self.app.flows[self.app.settings.conversation.home_flow]
-        at_top = state.idle or (len(state.stack) == 1 and state.stack[0].flow == home.id
-                                and state.stack[0].step == home.start)
-        if not at_top:
-            return None
-        if state.vars.pop(MENU_VAR, None):
-            return None  # they asked for the menu: this answer is the menu's
-        if case.later == "asked":
-            said = normalize(inbound.text)
-            yes = self.app.engine.config.words("yes") | {
-                "1", normalize(self._t(locale, T_LATER_YES_BUTTON))}
-            no = {"no", "n", "2", normalize(self._t(locale, T_LATER_NO_BUTTON))}
-            if said in yes or said in no:
-                return await self._later_answer(turn, case, said in yes)
-            return [self._later_question(locale, again=True)]
-        if inbound.kind == "text" and not state.idle and self.app.engine.picks_option(
-                state, inbound.text, inbound.facts):
-            # A menu option typed as on a numbered list ("1" for help right now): the
-            # flows must stay reachable, so this is the menu's, not the advocate's.
-            return None
-        if inbound.kind == "unsupported":
-            return [Message(self._t(locale, T_TEXT_ONLY))]
+        if routed.route in (Route.LATER_YES, Route.LATER_NO):
+            return await self._later_answer(turn, case, routed.route is Route.LATER_YES)
+        if routed.route is Route.LATER_AGAIN:
+            return [self._later_question(case.locale, again=True)]
+        if routed.route is Route.TEXT_ONLY:
+            return [Message(self._t(case.locale, T_TEXT_ONLY))]
         await self._to_desk(case, self._for_desk(D_PERSON, inbound.text))
         return []
+
+    def _during(self, turn: Turn, case: Case, inbound: Inbound, command: str | None,
+                menu_asked: bool) -> During:
+        """What the rule reads, as plain data (only what it can reach is worked out)."""
+        state = turn.state
+        later_asked = case.later == "asked"
+        pressed: YesNo | None = None
+        if inbound.kind == "button" and later_asked and command is None:
+            answer = decode(inbound.payload)
+            if (answer is not None and answer.kind is Kind.LATER
+                    and answer.fields in (("later", "yes"), ("later", "no"))):
+                pressed = "yes" if answer.fields[1] == "yes" else "no"
+        at_top = self.s.flows.at_home(state)
+        typed: YesNo | None = None
+        picks = False
+        if inbound.kind == "text" and command is None and at_top and not menu_asked:
+            if later_asked:
+                said = normalize(inbound.text)
+                locale = case.locale
+                if said in self.s.flows.words("yes") | {
+                        "1", normalize(self._t(locale, T_LATER_YES_BUTTON))}:
+                    typed = "yes"
+                elif said in {"no", "n", "2", normalize(self._t(locale, T_LATER_NO_BUTTON))}:
+                    typed = "no"
+            elif not state.idle and state.pending is None:
+                picks = self.s.flows.picks_option(state, inbound.text, inbound.facts)
+        return During(kind=inbound.kind, command=command, later_asked=later_asked,
+                      later_pressed=pressed, later_typed=typed,
+                      pending=state.pending is not None, at_top=at_top, idle=state.idle,
+                      menu_asked=menu_asked, picks_option=picks)
 
     async def _later_answer(self, turn: Turn, case: Case, yes: bool) -> list[Message]:
         locale = case.locale
@@ -450,15 +464,14 @@ class HandoffService:
         if case is None:
             return
         if erased:  # their words not yet delivered go with everything else of theirs
-            await self.app.store.drop_outbox(desk_key(case))
+            await self.s.drop_queue(desk_key(case))
         await self.cases.update(case, "person_left", "person", now, status="closed")
         log.info("case %s closed: the person left", case.id)
         if erased and case.topic is not None:
             # Their words already on the desk go too: the whole thread is deleted (queued,
             # so that it is retried until the desk has done it).
-            await self.app.store.enqueue_to(desk_key(case), DESK, f"{ERASE_ADDRESS}{case.id}",
-                                            [Message("")], now)
-            await self.app.deliver_now(desk_key(case))
+            await self.s.queue(desk_key(case), DESK, f"{ERASE_ADDRESS}{case.id}",
+                               [Message("")])
             return
         if case.topic is not None or not erased:
             await self._to_desk(case, [self._d(D_PERSON_LEFT)])
@@ -472,7 +485,7 @@ class HandoffService:
         case = await self.cases.get(case_id)
         if case is None or (case.topic is None and not case.is_open):
             return []  # closed before the desk ever saw it: nothing to tell
-        now = self.app.clock()
+        now = self.s.clock()
         topic = case.topic
         if topic is None:
             topic = await self.desk.create_thread(case.handle)
@@ -494,7 +507,7 @@ class HandoffService:
             return []
         deleted = await self.desk.delete_thread(case.topic)
         await self.cases.update(case, "desk_erased" if deleted else "desk_erase_refused",
-                                "system", self.app.clock(), when_status=ALL,
+                                "system", self.s.clock(), when_status=ALL,
                                 **({"topic": None, "card": None} if deleted else {}))
         log.info("case %s: %s", case.id, "its thread was deleted" if deleted
                  else "the desk refused to delete its thread")
@@ -528,13 +541,13 @@ class HandoffService:
         if not case.is_open:
             await self._answer(event, self._d(D_IS_CLOSED))
             return
-        now = self.app.clock()
-        async with self.app.conversation(case.pid):
+        now = self.s.clock()
+        async with self.s.lock(case.pid):
             claimed = await self.cases.update(
                 case, "claimed", event.user, now, when_status=("waiting",), status="claimed",
                 advocate=event.user, claimed_at=now, later=None)
             if claimed:
-                await self.app.tell(case.pid, [Message(self._t(case.locale, T_CLAIMED))])
+                await self.s.tell(case.pid, [Message(self._t(case.locale, T_CLAIMED))])
         if not claimed:
             fresh = await self.cases.get(case.id)
             await self._answer(event, self._d(
@@ -573,17 +586,17 @@ class HandoffService:
                      **change: Any) -> bool:
         """Tell the person (under their lock, only if the case is still open with the same
         advocate), optionally changing the case first. False if it had moved on."""
-        async with self.app.conversation(case.pid):
+        async with self.s.lock(case.pid):
             fresh = await self.cases.get(case.id)
             if fresh is None or not fresh.is_open or fresh.advocate != case.advocate:
                 await self._to_desk(case, [self._d(D_IS_CLOSED)])
                 return False
             event = change.pop("event", None)
             actor = change.pop("actor", "system")
-            if change and not await self.cases.update(fresh, event, actor, self.app.clock(),
+            if change and not await self.cases.update(fresh, event, actor, self.s.clock(),
                                                       **change):
                 return False
-            reached = await self.app.tell(case.pid, [Message(t) for t in texts], flow)
+            reached = await self.s.tell(case.pid, [Message(t) for t in texts], flow)
         if not reached:
             await self._to_desk(case, [self._d(D_UNREACHABLE)])
         return True
@@ -606,7 +619,7 @@ class HandoffService:
             return
         locale = case.locale
         if name == "close":
-            home = self.app.settings.conversation.home_flow
+            home = self.settings.conversation.home_flow
             if await self._relay(case, [self._t(locale, T_CLOSED)], home, status="closed",
                                  event="closed", actor=event.user):
                 log.info("case %s closed by the desk", case.id)
@@ -639,15 +652,15 @@ class HandoffService:
 
     async def _set_openings(self, case: Case, arg: str) -> None:
         """``/openings SERVICE_ID N``: the same update as ``helpline resources openings``."""
-        from helpline.resources.store import OpeningsError, set_openings
+        from helpline.resources.store import OpeningsError
 
         parts = arg.split()
         if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 6:
             await self._to_desk(case, [self._d(D_OPENINGS_HOW)])
             return
         try:
-            capacity = await set_openings(self.app.store, parts[0], int(parts[1]),
-                                          self.app.clock())
+            capacity = await self.s.repository.directory.set_openings(
+                parts[0], int(parts[1]), self.s.clock())
         except OpeningsError as exc:
             await self._to_desk(case, [str(exc)])
             return
@@ -657,16 +670,14 @@ class HandoffService:
     async def _send_resource(self, case: Case, service_id: str) -> None:
         from helpline.resources import cards
         from helpline.resources.matching import openings
-        from helpline.resources.store import Directory
-
-        directory = Directory(self.app.store)
+        directory = self.s.repository.directory
         found = (await directory.by_ids([service_id])).get(service_id) if service_id else None
         if found is None:
             await self._to_desk(case, [self._d(D_RESOURCE_UNKNOWN, id=service_id or "?")])
             return
-        settings = self.app.settings
-        now = self.app.clock()
-        ctx = cards.Context(self.app.tr, case.locale or settings.default_language, now,
+        settings = self.settings
+        now = self.s.clock()
+        ctx = cards.Context(self.s.tr, case.locale or settings.default_language, now,
                             settings.resources.openings_stale_hours, settings.timezone)
         caps = (await directory.capacities([service_id])).get(service_id, [])
         card = cards.detail(ctx, found, openings(caps, now, ctx.stale_hours))
@@ -678,19 +689,19 @@ class HandoffService:
     async def check_unclaimed(self) -> int:
         """Cases waiting longer than ``unclaimed_minutes``: the person gets the honest
         message and the choice to leave a message. Returns how many were told."""
-        minutes = self.app.settings.handoff.unclaimed_minutes
+        minutes = self.settings.handoff.unclaimed_minutes
         told = 0
         for case in await self.cases.waiting():
-            now = self.app.clock()
+            now = self.s.clock()
             if case.later is not None or case.timeout_at is not None \
                     or now - case.opened_at < minutes * 60:
                 continue
-            async with self.app.conversation(case.pid):
+            async with self.s.lock(case.pid):
                 changed = await self.cases.update(
                     case, "unclaimed_timeout", "system", now, when_status=("waiting",),
                     later="asked", timeout_at=now)
                 if changed:
-                    await self.app.tell(case.pid, self._offline(case.locale, T_UNCLAIMED))
+                    await self.s.tell(case.pid, self._offline(case.locale, T_UNCLAIMED))
             if changed:
                 told += 1
                 await self._to_desk(case, [self._d(D_OFFLINE_TIMEOUT,

@@ -32,7 +32,7 @@ from helpline.i18n import NullTranslator, Translator
 from helpline.payloads import Kind, encode
 
 if TYPE_CHECKING:
-    from helpline.app import App
+    from helpline.feature import Host
     from helpline.handoff.relay import HandoffService
 
 log = logging.getLogger("helpline.desk")
@@ -190,8 +190,8 @@ def desk_error(exc: TelegramError) -> ChannelError:
     return error
 
 
-def install_telegram_desk(app: App, channel: TelegramChannel) -> HandoffService:
-    """The desk in ``handoff.staff_chat``, through ``channel``'s bot, wired into ``app``."""
+def install_telegram_desk(app: Host, channel: TelegramChannel) -> HandoffService:
+    """The desk in ``handoff.staff_chat``, through ``channel``'s bot, added to ``app``."""
     from helpline.handoff import install
     from helpline.handoff.relay import D_CLAIM
 

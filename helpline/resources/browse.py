@@ -19,26 +19,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import MappingProxyType
 
-from helpline.app import App, EffectHandler, Turn
-from helpline.events import Effect, Lookup, Message, OverlayPick
+from helpline.events import Lookup, Message, OverlayPick
+from helpline.feature import Feature, Host, Plugs, Services, Turn
+from helpline.flow.state import Value
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
 from helpline.resources.matching import Criteria, Openings, openings
 from helpline.resources.model import Service
+from helpline.resources.schema import RESOURCES
 from helpline.resources.store import Directory
+from helpline.store import Store
 
-OWNER = "resources"
-# Conversation variables (a flow variable cannot start with "_", so these never clash).
-FOUND = "_resources_found"
-PAGE = "_resources_page"
-LIMIT = "_resources_limit"
-NOTE = "_resources_note"
-NO_DOCUMENTS = "_resources_no_documents"
-VIEW = "_resources_view"  # what is on screen: page:N, saved, svc:ORIGIN:ID or nothing
-READ_AS = "_resources_read_as"
-ASKED = "_resources_asked"  # what the lookup was asked, while the person picks a place
-PLACES = "_resources_places"  # the places offered for an unknown one
+OWNER = "resources"  # the feature's name: the owner of its menus
+# Its values in the person's state (Services.private; flows cannot see them). Older
+# releases kept them in flow variables "_resources_<key>" (see ResourcesFeature).
+FOUND = "found"
+PAGE = "page"
+LIMIT = "limit"
+NOTE = "note"
+NO_DOCUMENTS = "no_documents"
+VIEW = "view"  # what is on screen: page:N, saved, svc:ORIGIN:ID or nothing
+READ_AS = "read_as"
+ASKED = "asked"  # what the lookup was asked, while the person picks a place
+PLACES = "places"  # the places offered for an unknown one
+KEYS = (FOUND, PAGE, LIMIT, NOTE, NO_DOCUMENTS, VIEW, READ_AS, ASKED, PLACES)
 MAX_KEPT = 100
 HAS_SERVICES_SECONDS = 5.0
 ADVOCATE_FLOW = "advocate"
@@ -87,25 +93,25 @@ T_TALK = N_("Talk to a person")
 
 
 class ResourceBrowser:
-    def __init__(self, app: App, empty: EffectHandler, other_picks: EffectHandler | None
-                 ) -> None:
-        self.app = app
-        self.directory = Directory(app.store)
-        self.empty = empty  # what a lookup says when the directory is empty
+    def __init__(self, services: Services[Directory]) -> None:
+        self.s = services
+        self.directory = services.repository
         self._has_services: tuple[float, bool | None] = (0.0, None)
-        self.other_picks = other_picks
+
+    def _mine(self, turn: Turn) -> dict[str, Value]:
+        return self.s.private(turn.state)
 
     # ------------------------------------------------------------- effects
 
-    async def on_lookup(self, turn: Turn, effect: Effect) -> list[Message]:
-        assert isinstance(effect, Lookup)
+    async def on_lookup(self, turn: Turn, effect: Lookup) -> list[Message] | None:
+        """The services that fit; None (the app's own answer) when the directory is empty."""
         if not await self.directory.any():
-            return await self.empty(turn, effect)
+            return None
         # A location shared this turn ranks by distance; it goes no further than this call
         # (the state keeps the ranked ids, so More and Back never need it).
-        state = turn.state
-        state.vars.pop(ASKED, None)
-        state.vars.pop(PLACES, None)
+        mine = self._mine(turn)
+        mine.pop(ASKED, None)
+        mine.pop(PLACES, None)
         return await self._search(turn, dict(effect.criteria), effect.limit, effect.near)
 
     async def _search(self, turn: Turn, asked: dict[str, object], limit: int,
@@ -115,24 +121,24 @@ class ResourceBrowser:
         ctx = self._ctx(turn)
         outcome = await self.directory.lookup(criteria, turn.now, ctx.stale_hours,
                                               ctx.locale)
-        state = turn.state
+        mine = self._mine(turn)
         if ask_place and outcome.area_suggestions:
             # Several known places are spelt nearly like the one typed: ask which. What
             # was asked waits in the (encrypted) state until the person picks.
-            state.vars[ASKED] = json.dumps(asked, default=str)
-            state.vars[LIMIT] = limit
-            state.vars[PLACES] = list(outcome.area_suggestions)
+            mine[ASKED] = json.dumps(asked, default=str)
+            mine[LIMIT] = limit
+            mine[PLACES] = list(outcome.area_suggestions)
             choices = [(place, f"area:{i}") for i, place in enumerate(
                 outcome.area_suggestions)]
             choices += [(ctx.t(T_EVERY_AREA), "area:"), (ctx.t(T_CHANGE), "restart")]
             return [self._show(turn, ctx.t(T_DID_YOU_MEAN), choices)]
-        state.vars[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
-        state.vars[PAGE] = 0
-        state.vars[LIMIT] = limit
-        state.vars[NOTE] = "unknown_area" if outcome.unknown_area else ""
-        state.vars[READ_AS] = outcome.area_read_as
-        state.vars[NO_DOCUMENTS] = criteria.documents == "none"
-        state.vars[VIEW] = "page:0"
+        mine[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
+        mine[PAGE] = 0
+        mine[LIMIT] = limit
+        mine[NOTE] = "unknown_area" if outcome.unknown_area else ""
+        mine[READ_AS] = outcome.area_read_as
+        mine[NO_DOCUMENTS] = criteria.documents == "none"
+        mine[VIEW] = "page:0"
         if not outcome.matches:
             return [await self._nothing(turn)]
         if criteria.near is None:
@@ -140,15 +146,13 @@ class ResourceBrowser:
         km = {m.service.id: m.km for m in outcome.matches if m.km is not None}
         return [await self._page(turn, 0, ctx.t(T_NEAR), km=km)]
 
-    async def on_pick(self, turn: Turn, effect: Effect) -> list[Message]:
-        assert isinstance(effect, OverlayPick)
-        if effect.owner != OWNER:
-            return await self.other_picks(turn, effect) if self.other_picks else []
+    async def on_pick(self, turn: Turn, effect: OverlayPick) -> list[Message]:
         value = effect.value
+        mine = self._mine(turn)
         if value == "refresh":  # the same view again, in the person's language now
-            value = str(turn.state.vars.get(VIEW) or "list")
+            value = str(mine.get(VIEW) or "list")
         else:
-            turn.state.vars[VIEW] = _view(value)
+            mine[VIEW] = _view(value)
         kind, _, rest = value.partition(":")
         origin, _, sid = rest.partition(":")
         if kind == "page" and rest.isdigit():
@@ -165,7 +169,7 @@ class ResourceBrowser:
             return [await self._detail(turn, sid, origin, cards_note=T_UNSAVED_NOW)]
         if kind == "svc" and sid:
             return [await self._detail(turn, sid, origin)]
-        return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
+        return [await self._page(turn, _int(mine.get(PAGE)))]
 
     async def has_services(self, turn: Turn) -> bool:
         """``available: directory``: at least one service to search. Asked at every turn, so
@@ -178,14 +182,15 @@ class ResourceBrowser:
         return kept
 
     async def _picked_place(self, turn: Turn, pick: str) -> list[Message]:
-        kept = turn.state.vars.pop(ASKED, None)
-        places = _ids(turn.state.vars.pop(PLACES, None))
+        mine = self._mine(turn)
+        kept = mine.pop(ASKED, None)
+        places = _ids(mine.pop(PLACES, None))
         asked = json.loads(kept) if isinstance(kept, str) else None
         if not isinstance(asked, dict):
-            return [await self._page(turn, _int(turn.state.vars.get(PAGE)))]
+            return [await self._page(turn, _int(mine.get(PAGE)))]
         if pick.isdigit() and int(pick) < len(places):
             asked = {**asked, "area": places[int(pick)]}
-        return await self._search(turn, asked, _int(turn.state.vars.get(LIMIT)) or 3,
+        return await self._search(turn, asked, _int(mine.get(LIMIT)) or 3,
                                   ask_place=False)
 
     # ------------------------------------------------------------- views
@@ -195,21 +200,22 @@ class ResourceBrowser:
         """A page of results; ``km`` (distances to a location shared this turn) only for the
         first showing: it is not kept, so later pages show no distances."""
         ctx = self._ctx(turn)
-        found = _ids(turn.state.vars.get(FOUND))
+        mine = self._mine(turn)
+        found = _ids(mine.get(FOUND))
         if not found:
             return await self._nothing(turn)
-        limit = max(1, _int(turn.state.vars.get(LIMIT)) or 3)
+        limit = max(1, _int(mine.get(LIMIT)) or 3)
         last_page = (len(found) - 1) // limit
         page = min(max(page, 0), last_page)
-        turn.state.vars[PAGE] = page
+        mine[PAGE] = page
         chunk = found[page * limit:(page + 1) * limit]
         listed, states = await self._load(ctx, chunk)
         lines = [note] if note else []
         if page == 0:
             lines.append(ctx.count(T_FOUND, len(found)))
-            if turn.state.vars.get(NOTE) == "unknown_area":
+            if mine.get(NOTE) == "unknown_area":
                 lines.append(ctx.t(T_UNKNOWN_AREA))
-            read_as = turn.state.vars.get(READ_AS)
+            read_as = mine.get(READ_AS)
             if isinstance(read_as, str) and read_as:
                 lines.append(ctx.t(T_READ_AS, place=read_as))
             if await self._fictional():
@@ -239,9 +245,9 @@ class ResourceBrowser:
             if origin == "saved":
                 await self.directory.unsave(turn.pid, sid)
                 return await self._saved(turn, ctx.t(T_GONE))
-            return await self._page(turn, _int(turn.state.vars.get(PAGE)), ctx.t(T_GONE))
+            return await self._page(turn, _int(self._mine(turn).get(PAGE)), ctx.t(T_GONE))
         text = cards.detail(ctx, service, states[sid],
-                            no_documents=turn.state.vars.get(NO_DOCUMENTS) is True)
+                            no_documents=self._mine(turn).get(NO_DOCUMENTS) is True)
         if cards_note:
             text = f"{ctx.t(cards_note)}\n\n{text}"
         is_saved = sid in await self.directory.saved(turn.pid)
@@ -250,7 +256,7 @@ class ResourceBrowser:
                    else (ctx.t(T_SAVE), f"save:{origin}:{sid}")]
         if origin == "saved":
             choices.append((ctx.t(T_BACK_SAVED), "saved"))
-        if _ids(turn.state.vars.get(FOUND)):
+        if _ids(self._mine(turn).get(FOUND)):
             choices.append((ctx.t(T_BACK_LIST), "list"))
         choices.append((ctx.t(T_DONE), "next"))
         return self._show(turn, text, choices)
@@ -269,7 +275,7 @@ class ResourceBrowser:
         lines.append(ctx.t(T_SAVED_TITLE) if kept else ctx.t(T_SAVED_NONE))
         choices = [(cards.label(ctx, listed[sid], states[sid]), f"svc:saved:{sid}")
                    for sid in kept]
-        if _ids(turn.state.vars.get(FOUND)):
+        if _ids(self._mine(turn).get(FOUND)):
             choices.append((ctx.t(T_BACK_LIST), "list"))
         else:
             choices.append((ctx.t(T_CHANGE), "restart"))
@@ -286,7 +292,7 @@ class ResourceBrowser:
         lines.append(ctx.t(T_NONE_NEXT))
         choices = [(ctx.t(T_CHANGE), "restart")]
         # Offered only where a desk takes messages (when the app was told this turn).
-        if ADVOCATE_FLOW in self.app.flows and (turn.facts is None or "desk" in turn.facts):
+        if ADVOCATE_FLOW in self.s.flows and (turn.facts is None or "desk" in turn.facts):
             choices.append((ctx.t(T_TALK), f"flow:{ADVOCATE_FLOW}"))
         saved = len(await self.directory.saved(turn.pid))
         if saved:
@@ -297,11 +303,11 @@ class ResourceBrowser:
     # ------------------------------------------------------------- helpers
 
     def _show(self, turn: Turn, text: str, choices: list[tuple[str, str]]) -> Message:
-        return self.app.engine.show_overlay(turn.state, OWNER, text, choices)
+        return self.s.flows.show_overlay(turn.state, text, choices)
 
     def _ctx(self, turn: Turn) -> cards.Context:
-        settings = self.app.settings
-        return cards.Context(self.app.tr, turn.state.locale or settings.default_language,
+        settings = self.s.settings
+        return cards.Context(self.s.tr, turn.state.locale or settings.default_language,
                              turn.now, settings.resources.openings_stale_hours,
                              settings.timezone)
 
@@ -317,7 +323,7 @@ class ResourceBrowser:
 
     def _hotline_text(self, ctx: cards.Context) -> str | None:
         """The text of the configured step (the numbers flow's), translated."""
-        text = self.app.flows.text_of(self.app.settings.resources.hotline_step)
+        text = self.s.flows.text_of(self.s.settings.resources.hotline_step)
         return None if text is None else ctx.t(text)
 
 
@@ -337,12 +343,33 @@ def _int(value: object) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
-def install(app: App) -> ResourceBrowser:
-    """Answer the app's Lookup and OverlayPick effects from the directory in its store."""
-    browser = ResourceBrowser(app, app.effect_handlers[Lookup],
-                              app.effect_handlers.get(OverlayPick))
-    app.effect_handlers[Lookup] = browser.on_lookup
-    app.effect_handlers[OverlayPick] = browser.on_pick
-    app.facts["directory"] = browser.has_services
-    app.timed_jobs["directory-index"] = browser.directory.prepare  # ready before it is asked
-    return browser
+class ResourcesFeature(Feature[Directory]):
+    """The service directory in the conversation: lookups, browsing its results (menus of
+    its own in front of the lookup step), ``available: directory``, and the ranking index
+    kept ready by a timed job."""
+
+    name = OWNER
+    part = RESOURCES
+    legacy_vars = MappingProxyType({f"_resources_{key}": key for key in KEYS})
+
+    def __init__(self) -> None:
+        self.browser: ResourceBrowser | None = None  # once plugged in
+
+    def repository(self, store: Store) -> Directory:
+        return Directory(store)
+
+    def plug(self, services: Services[Directory], plugs: Plugs) -> None:
+        self.browser = browser = ResourceBrowser(services)
+        plugs.effect(Lookup, browser.on_lookup)
+        plugs.picks(browser.on_pick)
+        plugs.fact("directory", browser.has_services)
+        plugs.every("directory-index", browser.directory.prepare)  # ready before it is asked
+
+
+def install(app: Host) -> ResourceBrowser:
+    """Answer the app's Lookup effects, and the picks of the results' menus, from the
+    directory in its store."""
+    feature = ResourcesFeature()
+    app.add(feature)
+    assert feature.browser is not None
+    return feature.browser
