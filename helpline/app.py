@@ -57,8 +57,10 @@ from helpline.feature import (
     Feature,
     FeatureConflict,
     FlowTools,
+    Happening,
     Hook,
     LeaveHook,
+    Observer,
     Plugs,
     Services,
     TimedJob,
@@ -77,6 +79,7 @@ from helpline.flow.loader import FlowSet
 from helpline.flow.model import BranchStep, ChooseStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
+from helpline.logsafe import log_exception
 from helpline.privacy import Vault
 from helpline.store import Operation, PendingDelete, PersonRow, Store
 
@@ -182,6 +185,8 @@ class App:
         self._hooks: list[tuple[int, int, Hook]] = []
         self._leave_hooks: list[LeaveHook] = []
         self._jobs: dict[str, TimedJob] = {}
+        self._observers: list[Observer] = []  # told of every Happening (statistics)
+        self._counted_flows = frozenset(settings.stats.flows)
         # Facts nothing answers are unavailable: no desk installed, no directory.
         self.facts: dict[str, FactProvider] = {"checkin": self._checkin_booked}
         self._used_facts = _facts_used(flows)
@@ -220,7 +225,7 @@ class App:
             deliver=self.deliver_now, drop_queue=self.store.drop_outbox,
             capabilities=self._capabilities,
             flows=FlowTools(self.engine, self.flows, name, self.settings.conversation.home_flow),
-            repository=feature.repository(self.store))
+            repository=feature.repository(self.store), happened=self.happened)
         plugs = Plugs(name)
         feature.plug(services, plugs)
         self._check(plugs)
@@ -233,6 +238,7 @@ class App:
             self._hooks.append((order, len(self._hooks), hook))
         self._hooks.sort(key=lambda h: (h[0], h[1]))
         self._leave_hooks.extend(plugs.leave_hooks)
+        self._observers.extend(plugs.observers)
         self.facts.update(plugs.facts)
         self._jobs.update(plugs.jobs)
         for channel in plugs.channels:
@@ -431,6 +437,8 @@ class App:
         state = person.state if person is not None else State()
         if self._legacy and state.vars:
             self._adopt_legacy(state)
+        if self._observers and inbound.kind != "timer":
+            await self._arrived(channel, state, person is None, now)
         timers: list[int] = []
         if person is None and inbound.kind != "timer":
             seconds = channel_obj.first_contact_timer if channel_obj is not None else 0
@@ -453,6 +461,8 @@ class App:
         result = self.engine.step(state, inbound)
         effects = result.effects
         top = result.state.top
+        if self._observers:
+            await self._turned(channel, result, now)
         if log.isEnabledFor(logging.DEBUG):  # each message's step: DEBUG only (README)
             log.debug("%s:%s %s -> %s%s", channel, pid[:10], inbound.kind,
                       f"{top.flow}.{top.step}" if top else "idle",
@@ -536,7 +546,46 @@ class App:
             if not self.engine.waits_for_app(turn.state):
                 break
             result = self.engine.advance(Result(turn.state, facts=turn.facts))
+            if self._observers:
+                await self._reached(turn.channel, result, turn.now)
         return messages
+
+    # ------------------------------------------------------------- what happened
+
+    async def happened(self, happening: Happening) -> None:
+        """Tell every observer (statistics); one that fails is logged, never the turn's."""
+        for observer in self._observers:
+            try:
+                await observer(happening)
+            except Exception as exc:
+                log_exception(log, f"an observer failed on {happening.event}", exc)
+
+    def _happening(self, event: str, at: float, channel: str, state: State,
+                   detail: str = "") -> Happening:
+        return Happening(event, at, channel, state.locale or self.settings.default_language,
+                         detail)
+
+    async def _arrived(self, channel: str, state: State, new: bool, now: float) -> None:
+        """A person's message: someone new, or a conversation begun after a long quiet."""
+        quiet = self.settings.conversation.resume_after_hours * 3600
+        if new:
+            await self.happened(self._happening("first_contact", now, channel, state))
+        if new or state.last_seen is None or now - state.last_seen >= quiet:
+            await self.happened(self._happening("conversation_started", now, channel, state))
+
+    async def _turned(self, channel: str, result: Result, now: float) -> None:
+        state = result.state
+        if any(isinstance(e, EraseData) for e in result.effects):
+            await self.happened(self._happening("erasure", now, channel, state))
+        elif any(isinstance(e, DeleteChat) for e in result.effects):
+            await self.happened(self._happening("quick_exit", now, channel, state))
+        await self._reached(channel, result, now)
+
+    async def _reached(self, channel: str, result: Result, now: float) -> None:
+        for flow in result.reached:
+            if flow in self._counted_flows:
+                await self.happened(self._happening("flow_reached", now, channel,
+                                                    result.state, flow))
 
     async def _run_effect(self, turn: Turn, effect: Effect) -> list[Message]:
         """The feature that handles the effect's type (or the chain of them, each answering
@@ -777,6 +826,8 @@ class App:
                 if person is None or person.unreachable:
                     continue
                 inbound = Inbound(kind="timer", at=self.clock(), payload=str(job.body["flow"]))
+                await self.happened(self._happening("checkin_sent", self.clock(), person.channel,
+                                                    person.state))
                 await self._process(job.pid, person.channel, person.address, inbound, None)
                 await self._deliver(job.pid, force=True)
                 ran += 1
@@ -823,6 +874,8 @@ class App:
         return isinstance(due, (int, float)) and due > turn.now
 
     async def _schedule(self, turn: Turn, effect: Schedule) -> list[Message]:
+        await self.happened(self._happening("checkin_booked", turn.now, turn.channel,
+                                            turn.state))
         await self.store.jobs.cancel(turn.pid, effect.kind)
         await self.store.jobs.add(turn.pid, effect.kind, turn.now + effect.after_hours * 3600,
                                  {"flow": effect.flow}, turn.now)

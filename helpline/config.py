@@ -68,6 +68,9 @@ class Retention(_Section):
 
 
 class Stats(_Section):
+    # Count what happens (conversations, lookups, handoffs...) into buckets that identify
+    # no one (helpline stats).
+    enabled: bool = True
     # A count under this shows as "<5" in `helpline stats` (and totals that would reveal
     # it are hidden).
     min_count: int = Field(5, ge=1)

@@ -57,7 +57,8 @@ from helpline.store.schema import Part
 
 __all__ = [
     "APP_EFFECTS", "EffectHandler", "FactProvider", "Feature", "FeatureConflict",
-    "FlowTools", "Hook", "Host", "LeaveHook", "Plugs", "Services", "Tell", "TimedJob", "Turn",
+    "FlowTools", "Happening", "Hook", "Host", "LeaveHook", "Observer", "Plugs", "Services",
+    "Tell", "TimedJob", "Turn",
 ]
 
 E = TypeVar("E")
@@ -92,6 +93,24 @@ LeaveHook = Callable[[str, float, bool], Awaitable[None]]
 FactProvider = Callable[[Turn], Awaitable[bool]]
 # Periodic work the scheduler runs.
 TimedJob = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Happening:
+    """Something that happened, as statistics count it (helpline.stats.EVENTS): when, on
+    which kind of channel, in which language, and a detail code (a kind of help, a flow, a
+    time bucket). It names no one: no pseudonym, address or text ever goes in one."""
+
+    event: str
+    at: float
+    channel: str
+    language: str
+    detail: str = ""
+    campaign: str = ""
+
+
+# Told of every Happening, in the order they happen (statistics). Never raises for one.
+Observer = Callable[[Happening], Awaitable[None]]
 
 # Effects the app carries out itself: no feature handles them.
 APP_EFFECTS: frozenset[type] = frozenset(
@@ -175,6 +194,15 @@ class Services(Generic[R]):
     capabilities: Callable[[str], Capabilities | None]
     flows: FlowTools
     repository: R
+    # Say that something happened (a lookup, a case claimed), for the observers
+    # (statistics): ``happened(event, turn_or_channel_and_language, detail)``.
+    happened: Callable[[Happening], Awaitable[None]]
+
+    def happening(self, event: str, at: float, channel: str, locale: str | None,
+                  detail: str = "") -> Happening:
+        """A Happening in the person's language (or the organisation's default)."""
+        return Happening(event, at, channel, locale or self.settings.default_language,
+                         detail)
 
     def gettext(self, locale: str | None, msgid: str) -> str:
         """``msgid`` in ``locale`` (None: the organisation's default language)."""
@@ -198,6 +226,7 @@ class Plugs:
         self.facts: dict[str, FactProvider] = {}
         self.jobs: dict[str, TimedJob] = {}
         self.channels: list[Channel] = []
+        self.observers: list[Observer] = []
 
     def effect(self, kind: type[E], handler: EffectHandler[E], *, chain: bool = False
                ) -> None:
@@ -234,6 +263,10 @@ class Plugs:
     def every(self, name: str, job: TimedJob) -> None:
         """``job`` runs with the scheduler, every poll."""
         self.jobs[name] = job
+
+    def observe(self, observer: Observer) -> None:
+        """``observer`` is told of every Happening (the app's and every feature's)."""
+        self.observers.append(observer)
 
     def channel(self, channel: Channel) -> None:
         """A channel of the operations queue (the desk: what is queued for it is carried

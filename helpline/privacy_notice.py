@@ -31,6 +31,9 @@ P_EXIT = N_(
     "the helpline keeps the ids of messages for {hours} hours.")
 P_LOGS = N_("Nothing you write goes into the helpline's logs. The helpline sells nothing "
             "and passes nothing on to anyone else.")
+P_STATS = N_(
+    "The helpline counts how often things happen (a search, a request to talk to a "
+    "person) by week, never who did them.")
 P_DESK = N_(
     "If you ask to talk to a person, the organisation's advocates read what you write to "
     "them, in the organisation's staff group on Telegram. It stays there until the "
@@ -72,6 +75,8 @@ def notice(settings: Settings) -> tuple[Paragraph, ...]:
             out.append((P_SIGNAL_TIMER, (("timer", f"{SECONDS}{seconds}"),)))
         else:
             out.append((P_SIGNAL, ()))
+    if settings.stats.enabled:
+        out.append((P_STATS, ()))
     out.append((P_LOGS, ()))
     return tuple(out)
 

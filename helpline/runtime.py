@@ -7,16 +7,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from helpline import logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings, flow_roots
+from helpline.feature import Feature
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.logformat import TEXT_FORMAT, LogFormat, formatter
 from helpline.privacy import Vault
 from helpline.resources import browse, seed_if_empty
+from helpline.stats.feature import StatsFeature
 from helpline.store import Store
 
 # Libraries that would log URLs, update bodies or message text at INFO/DEBUG.
@@ -70,8 +73,11 @@ async def open_app(settings: Settings, secret: str,
     translator = CatalogTranslator(settings.locales, settings.default_language)
     # Lookups answered from the service directory in the store (the desk is added by
     # helpline.serve when one is set up).
-    app = App(settings, flows, store, vault, translator, channels,
-              features=[browse.ResourcesFeature()])
+    # Statistics that identify no one, unless turned off ([stats] enabled).
+    features: list[Feature[Any]] = [browse.ResourcesFeature()]
+    if settings.stats.enabled:
+        features.append(StatsFeature(settings.timezone))
+    app = App(settings, flows, store, vault, translator, channels, features=features)
     try:
         await seed_if_empty(store, settings.resources.seed, time.time())
         yield app

@@ -36,8 +36,12 @@ def test_the_notice_says_what_this_configuration_keeps(tmp_path: Path) -> None:
         "at once when you type delete my data.",
         "Typing exit clears this chat and what is kept of the conversation. So that it can, "
         "the helpline keeps the ids of messages for 24 hours.",
+        "The helpline counts how often things happen (a search, a request to talk to a "
+        "person) by week, never who did them.",
         "Nothing you write goes into the helpline's logs. The helpline sells nothing and "
         "passes nothing on to anyone else."]
+    from helpline.config import Stats
+    assert "counts how often" not in " ".join(shown(tmp_path, stats=Stats(enabled=False)))
     everything = shown(tmp_path, telegram=Telegram(token="123:abc"),
                        handoff=Handoff(staff_chat="-100123"),
                        signal=Signal(service="127.0.0.1:8080", number="+10000000000",

@@ -84,7 +84,7 @@ def test_weeks_are_the_organisations_and_claim_times_are_buckets() -> None:
     assert week_of(sunday_night_utc) == "2026-W49"
     assert week_of(sunday_night_utc, "Europe/Madrid") == "2026-W50"  # already Monday there
     assert [claim_time_bucket(s) for s in (30, 600, 1800, 7200, 36000, 200000)] == [
-        "under 5 min", "5-15 min", "15-60 min", "1-4 h", "4-24 h", "over 24 h"]
+        "under-5m", "5-15m", "15-60m", "1-4h", "4-24h", "over-24h"]
 
 
 def test_helpline_stats_prints_the_weeks_asked_for(

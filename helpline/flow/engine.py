@@ -107,6 +107,8 @@ class Result:
     # For each effect, how many messages came before it: what an effect says (search
     # results, a case handle) belongs at that point of the conversation, not at its end.
     effect_at: list[int] = field(default_factory=list)
+    # The flows whose first step ran this turn, in order (statistics count them).
+    reached: list[str] = field(default_factory=list)
     # A location the person shared at an area question this turn: only the lookup of the
     # same turn gets it (Lookup.near); it is never put in the state.
     near: tuple[float, float] | None = field(default=None, repr=False)
@@ -731,7 +733,10 @@ class Engine:
             if not state.stack:
                 return
             frame = state.stack[-1]
-            step = steps_of[frame.flow].steps[frame.step]
+            flow = steps_of[frame.flow]
+            if frame.step == flow.start:
+                result.reached.append(flow.id)
+            step = flow.steps[frame.step]
             then = kind_of(step).run(self, result, step)
             if then is kinds.Then.WAIT:
                 return

@@ -54,6 +54,7 @@ from helpline.i18n import N_, language_name
 from helpline.office_hours import OfficeHours
 from helpline.payloads import Kind, decode, encode
 from helpline.resources.store import Directory
+from helpline.stats.counts import claim_time_bucket
 
 log = logging.getLogger("helpline.handoff")
 
@@ -334,6 +335,10 @@ class HandoffService:
 
     # ------------------------------------------------------------- the person's side
 
+    async def _count(self, case: Case, event: str, at: float, detail: str = "") -> None:
+        """For the statistics: by the case's channel and language, never the case."""
+        await self.s.happened(self.s.happening(event, at, case.channel, case.locale, detail))
+
     async def on_handoff(self, turn: Turn, effect: Handoff) -> list[Message]:
         locale = turn.state.locale or self.settings.default_language
         existing = await self.cases.open_for(turn.pid)
@@ -353,6 +358,7 @@ class HandoffService:
         case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
                                      turn.now)
         log.info("case %s opened (on shift)", case.id)
+        await self._count(case, "handoff_asked", turn.now, "on-shift")
         await self._to_desk(case, [""])
         place = await self.cases.place_in_queue(case)
         return [Message(self._t(locale, T_OPENED, handle=case.handle)),
@@ -363,6 +369,7 @@ class HandoffService:
         case = await self.cases.open(turn.pid, turn.channel, dict(effect.summary), locale,
                                      turn.now, later="yes")
         log.info("case %s opened (off shift)", case.id)
+        await self._count(case, "handoff_asked", turn.now, "for-next-shift")
         await self.cases.update(case, "wants_reply_later", "person", turn.now, later="yes")
         await self._to_desk(case, ["", self._d(D_LATER_YES)])
         return case
@@ -452,6 +459,7 @@ class HandoffService:
             await self._to_desk(case, ["", self._d(D_LATER_YES)])
             return [Message(self._t(locale, T_LATER_YES, handle=case.handle))]
         await self.cases.update(case, "closed", "person", turn.now, status="closed")
+        await self._count(case, "handoff_closed", turn.now, "person")
         if case.topic is not None:
             await self._to_desk(case, [self._d(D_LATER_NO)])
             await self._refresh_card(case.id)
@@ -467,6 +475,7 @@ class HandoffService:
             await self.s.drop_queue(desk_key(case))
         await self.cases.update(case, "person_left", "person", now, status="closed")
         log.info("case %s closed: the person left", case.id)
+        await self._count(case, "handoff_closed", now, "person-left")
         if erased and case.topic is not None:
             # Their words already on the desk go too: the whole thread is deleted (queued,
             # so that it is retried until the desk has done it).
@@ -554,6 +563,8 @@ class HandoffService:
                 D_IS_CLOSED if fresh is None or not fresh.is_open else D_ALREADY_CLAIMED))
             return
         log.info("case %s claimed", case.id)
+        await self._count(case, "handoff_claimed", now)
+        await self._count(case, "claim_time", now, claim_time_bucket(now - case.opened_at))
         await self._answer(event, self._d(D_YOU_HAVE_IT))
         await self._to_desk(case, [self._d(D_CLAIMED_BY, advocate=event.user)])
         await self._refresh_card(case.id)
@@ -623,6 +634,7 @@ class HandoffService:
             if await self._relay(case, [self._t(locale, T_CLOSED)], home, status="closed",
                                  event="closed", actor=event.user):
                 log.info("case %s closed by the desk", case.id)
+                await self._count(case, "handoff_closed", self.s.clock(), "desk")
                 await self._to_desk(case, [self._d(D_CLOSED_BY, advocate=event.user)])
                 await self._refresh_card(case.id)
                 await self._close_thread(case)

@@ -24,9 +24,10 @@ from types import MappingProxyType
 from helpline.events import Lookup, Message, OverlayPick
 from helpline.feature import Feature, Host, Plugs, Services, Turn
 from helpline.flow.state import Value
+from helpline.flow.words import normalize
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
-from helpline.resources.matching import Criteria, Openings, openings
+from helpline.resources.matching import Criteria, Openings, Outcome, openings
 from helpline.resources.model import Service
 from helpline.resources.schema import RESOURCES
 from helpline.resources.store import Directory
@@ -132,6 +133,7 @@ class ResourceBrowser:
                 outcome.area_suggestions)]
             choices += [(ctx.t(T_EVERY_AREA), "area:"), (ctx.t(T_CHANGE), "restart")]
             return [self._show(turn, ctx.t(T_DID_YOU_MEAN), choices)]
+        await self._count_lookup(turn, criteria, outcome)
         mine[FOUND] = [m.service.id for m in outcome.matches[:MAX_KEPT]]
         mine[PAGE] = 0
         mine[LIMIT] = limit
@@ -162,14 +164,32 @@ class ResourceBrowser:
         if kind == "area":
             return await self._picked_place(turn, rest)
         if kind == "save" and sid:
-            await self.directory.save(turn.pid, sid)
+            if await self.directory.save(turn.pid, sid):
+                await self._count(turn, "service_saved")
             return [await self._detail(turn, sid, origin, cards_note=T_SAVED_NOW)]
         if kind == "unsave" and sid:
             await self.directory.unsave(turn.pid, sid)
             return [await self._detail(turn, sid, origin, cards_note=T_UNSAVED_NOW)]
         if kind == "svc" and sid:
+            await self._count(turn, "service_viewed")
             return [await self._detail(turn, sid, origin)]
         return [await self._page(turn, _int(mine.get(PAGE)))]
+
+    # ------------------------------------------------------------- statistics
+
+    async def _count(self, turn: Turn, event: str, detail: str = "") -> None:
+        await self.s.happened(self.s.happening(event, turn.now, turn.channel,
+                                               turn.state.locale, detail))
+
+    async def _count_lookup(self, turn: Turn, criteria: Criteria, outcome: Outcome) -> None:
+        """A lookup, by the kinds of help asked for; and an unmet need when nothing with a
+        confirmed opening matched, by those kinds and the area (a place the directory
+        knows, never what was typed otherwise)."""
+        needs = "+".join(sorted(criteria.needs)) or "any"
+        await self._count(turn, "lookup", needs)
+        if not any(m.openings.kind == "open" for m in outcome.matches):
+            known = "" if outcome.unknown_area else (outcome.area_read_as or criteria.area)
+            await self._count(turn, "lookup_unmet", f"{needs}/{_slug(known) or 'any'}")
 
     async def has_services(self, turn: Turn) -> bool:
         """``available: directory``: at least one service to search. Asked at every turn, so
@@ -373,3 +393,8 @@ def install(app: Host) -> ResourceBrowser:
     app.add(feature)
     assert feature.browser is not None
     return feature.browser
+
+
+def _slug(place: str) -> str:
+    """A place as a statistics code: "North Town" -> "north-town"."""
+    return "-".join(normalize(place).split())[:40]

@@ -31,9 +31,11 @@ EVENTS: tuple[str, ...] = (
     "quick_exit",
     "erasure",
 )
-_WORD = re.compile(r"[a-z0-9_.:/+-]{0,64}")  # a code, never a person's words
-CLAIM_BUCKETS = ((300, "under 5 min"), (900, "5-15 min"), (3600, "15-60 min"),
-                 (4 * 3600, "1-4 h"), (24 * 3600, "4-24 h"))
+# A code (a kind of help, a flow, a place the directory knows, a bucket), never a
+# person's words: no spaces, no capitals, at most 64 characters.
+_WORD = re.compile(r"[\w.:/+-]{0,64}")
+CLAIM_BUCKETS = ((300, "under-5m"), (900, "5-15m"), (3600, "15-60m"), (4 * 3600, "1-4h"),
+                 (24 * 3600, "4-24h"))
 
 
 def week_of(at: float, zone: str = "UTC") -> str:
@@ -47,7 +49,7 @@ def claim_time_bucket(seconds: float) -> str:
     for limit, label in CLAIM_BUCKETS:
         if seconds < limit:
             return label
-    return "over 24 h"
+    return "over-24h"
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Stats:
         if event not in EVENTS:
             raise ValueError(f"unknown statistics event {event!r}")
         values = (channel, language, detail, campaign)
-        if not all(_WORD.fullmatch(v) for v in values):
+        if not all(_WORD.fullmatch(v) and v == v.lower() for v in values):
             raise ValueError("statistics buckets take short codes only")
         row = (week_of(at, self.zone), channel, language, event, detail, campaign)
 
