@@ -80,8 +80,10 @@ from helpline.flow.model import BranchStep, ChooseStep
 from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.logsafe import log_exception
+from helpline.office_hours import OfficeHours
 from helpline.privacy import Vault
 from helpline.store import Operation, PendingDelete, PersonRow, Store
+from helpline.store.sqlite import Hold
 
 log = logging.getLogger("helpline.app")
 
@@ -145,6 +147,12 @@ def engine_config(settings: Settings, translator: Translator | None = None) -> E
         for name in commands.TRANSLATED
     }
     return replace(config, extra_words=extra)
+
+
+# The flow variable a person's safe times are kept in (App._hold), and the inbound kinds
+# of a turn the bot starts (a check-in's timer, a flow an advocate's reply starts).
+SAFE_TIMES = "safe_time"
+BOT_STARTED = frozenset({"timer", "start"})
 
 
 class App:
@@ -423,12 +431,14 @@ class App:
             await self.store.inbox_done(work.inbox_id)
 
     async def _process(self, pid: str, channel: str, address: str, inbound: Inbound,
-                       message_id: str | None, inbox_id: int | None = None
-                       ) -> list[Operation] | None:
+                       message_id: str | None, inbox_id: int | None = None,
+                       hold: Hold | None = None) -> list[Operation] | None:
         """One event of a person's: the new state and what it causes are stored together,
         with the inbox row crossed off. Returns the operations queued (None: older ones are
-        queued too, read the queue)."""
+        queued too, read the queue). ``hold``: a turn the bot started (a check-in), whose
+        replies wait for a safe time; a person's own message lets what was held go."""
         now = self.clock()
+        release = inbound.kind not in BOT_STARTED
         channel_obj = self.channels.get(channel)
         if message_id is not None and channel_obj is not None \
                 and not channel_obj.capabilities.deletes_inbound:
@@ -456,7 +466,8 @@ class App:
                     turn.state.last_seen = now
                     return await self._save_turn(pid, channel, address, turn.state,
                                                  self._joined(channel, replies), now,
-                                                 message_id, inbox_id, turn.timers)
+                                                 message_id, inbox_id, turn.timers, hold,
+                                                 release)
             state = turn.state
         result = self.engine.step(state, inbound)
         effects = result.effects
@@ -495,7 +506,7 @@ class App:
         messages = await self._apply_effects(turn, result)
         return await self._save_turn(pid, channel, address, turn.state,
                                      self._joined(channel, messages), now, message_id, inbox_id,
-                                     turn.timers)
+                                     turn.timers, hold, release)
 
     # ------------------------------------------------------------- people, as last saved
 
@@ -515,12 +526,13 @@ class App:
     async def _save_turn(self, pid: str, channel: str, address: str, state: State,
                          messages: Sequence[Message], now: float,
                          message_id: str | None = None, inbox_id: int | None = None,
-                         timers: Sequence[int] = ()) -> list[Operation] | None:
+                         timers: Sequence[int] = (), hold: Hold | None = None,
+                         release_held: bool = False) -> list[Operation] | None:
         """``Store.save_turn``; once it is committed, the row is kept as saved (a copy of
         the state: the caller may go on changing its own)."""
         self._people.pop(pid, None)  # whatever happens below, nothing older is trusted
         queued = await self.store.save_turn(pid, channel, address, state, messages, now,
-                                            message_id, inbox_id, timers)
+                                            message_id, inbox_id, timers, hold, release_held)
         self._people[pid] = (now, PersonRow(pid, channel, address, state.clone(), now, False))
         while len(self._people) > PERSON_KEPT_MOST:
             self._people.pop(next(iter(self._people)))
@@ -777,6 +789,27 @@ class App:
         except Exception as exc:
             log.error("delivering failed for %s (%s)", key[:10], type(exc).__name__)
 
+    def _hold(self, state: State, now: float) -> Hold | None:
+        """When a message the bot starts may reach this person: None, at once; else (not
+        before, dropped after), by what they chose (the flow variable ``safe_time``): a
+        window of ``[conversation] safe_windows`` in the organisation's time zone, or
+        "after_i_write". Either way their next message lets it go at once; a window that
+        does not come within ``hold_hours``, or a choice this configuration does not know,
+        keeps it until they write, and it is dropped at ``hold_hours``."""
+        c = self.settings.conversation
+        choice = state.vars.get(SAFE_TIMES)
+        if choice is None or choice == "any":
+            return None
+        until = now + c.hold_hours * 3600
+        never = (until + 1, until)  # not before it is dropped: only their message frees it
+        shifts = c.safe_windows.get(choice) if isinstance(choice, str) else None
+        if not shifts:  # "after_i_write", or a window no longer configured: the safe side
+            return never
+        opens = OfficeHours(shifts, (), self.settings.timezone).next_open(now)
+        if opens is None or opens >= until:
+            return never
+        return None if opens <= now else (opens, until)
+
     async def tell(self, pid: str, messages: Sequence[Message], flow: str | None = None
                    ) -> bool:
         """Say something to a person outside a turn of theirs (an advocate's reply, a
@@ -789,10 +822,14 @@ class App:
         channel = self.channels.get(person.channel)
         if channel is not None:
             messages = channel.capabilities.prepare(messages, combine=False)
-        await self.store.enqueue(pid, person.channel, messages, now)
+        # Once the person has gone quiet, what the bot starts waits for a safe time.
+        seen = person.state.last_seen
+        quiet = seen is None or now - seen > self.settings.conversation.quiet_minutes * 60
+        hold = self._hold(person.state, now) if quiet else None
+        await self.store.enqueue(pid, person.channel, messages, now, hold)
         if flow is not None and flow in self.flows:
             await self._process(pid, person.channel, person.address,
-                                Inbound(kind="start", at=now, payload=flow), None)
+                                Inbound(kind="start", at=now, payload=flow), None, hold=hold)
         await self._deliver(pid, force=True)
         # The platform may have said just now that the person is gone (their replies were
         # dropped): the caller must know this message did not reach them either.
@@ -828,7 +865,8 @@ class App:
                 inbound = Inbound(kind="timer", at=self.clock(), payload=str(job.body["flow"]))
                 await self.happened(self._happening("checkin_sent", self.clock(), person.channel,
                                                     person.state))
-                await self._process(job.pid, person.channel, person.address, inbound, None)
+                await self._process(job.pid, person.channel, person.address, inbound, None,
+                                    hold=self._hold(person.state, self.clock()))
                 await self._deliver(job.pid, force=True)
                 ran += 1
         return ran

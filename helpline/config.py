@@ -58,6 +58,28 @@ class Conversation(_Section):
     first_flow: str = "welcome"
     home_flow: str = "main"
     resume_after_hours: float = Field(12.0, gt=0)
+    # Safe times. A message the bot starts (a check-in; an advocate's reply once the person
+    # has been quiet quiet_minutes) waits for the time the person said is safe (the flow
+    # variable safe_time: "any", a window named in safe_windows, or "after_i_write") or
+    # for their next message, at most hold_hours; after that it is dropped.
+    quiet_minutes: float = Field(30.0, gt=0)
+    hold_hours: float = Field(72.0, gt=0)
+    safe_windows: dict[str, list[str]] = Field(default_factory=lambda: {
+        "mornings": ["mon-sun 08:00-12:00"], "afternoons": ["mon-sun 12:00-17:00"],
+        "evenings": ["mon-sun 17:00-21:00"]})
+
+    @field_validator("safe_windows")
+    @classmethod
+    def _windows_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from helpline.office_hours import parse_shift
+
+        for name, shifts in value.items():
+            if name in ("any", "after_i_write"):
+                raise ValueError(f"'{name}' is a safe_time value of its own; name the window "
+                                 "otherwise")
+            for shift in shifts:
+                parse_shift(shift)
+        return value
 
 
 class Retention(_Section):

@@ -70,5 +70,24 @@ class OfficeHours:
                 return True
         return False
 
+    def next_open(self, at: float, within_days: int = 8) -> float | None:
+        """The first moment at or after ``at`` (unix time) inside a shift: ``at`` itself
+        when it is in one, else the start of the next shift on a day that is not a
+        holiday; None when none starts within ``within_days``."""
+        if self.is_open(at):
+            return at
+        local = datetime.fromtimestamp(at, self.zone)
+        for offset in range(within_days + 1):
+            day = local.date() + timedelta(days=offset)
+            if day in self.holidays:
+                continue
+            starts = [datetime.combine(day, time(s.start // 60, s.start % 60),
+                                       self.zone).timestamp()
+                      for s in self.shifts if day.weekday() in s.days]
+            later = [t for t in starts if t >= at]
+            if later:
+                return min(later)
+        return None
+
     def local_time(self, at: float) -> time:
         return datetime.fromtimestamp(at, self.zone).time()

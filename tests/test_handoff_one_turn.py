@@ -334,7 +334,9 @@ async def test_no_turn_of_the_bundled_flows_sends_two_messages_with_buttons(
     between any two turns (the flows' checks and the handoff may disagree), in English and
     Spanish (a switch re-renders what is on screen), and with no desk at all; the sample
     directory answers lookups with its own menus."""
-    rng = random.Random(16)
+    # The seed is one whose walks reach every landmark below (the walks change with the
+    # bundled flows: a new option in the safety menu changed them).
+    rng = random.Random(17)
     h, _desk, service = await custom(harness_factory, tmp_path / "desk", flows=BUNDLED_FLOWS,
                                      languages=["en", "es"])
     await import_directory(h.app.store, ROOT / "data" / "sample-directory.yaml", h.clock())

@@ -26,6 +26,11 @@ OPERATION_INSERT = ("INSERT INTO operations (key, channel, kind, body, address, 
 INBOX_INSERT = ("INSERT OR IGNORE INTO inbox (pid, channel, event, body, received_at) "
                 "VALUES (?, ?, ?, ?, ?)")
 INBOX_DONE = "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ?"
+# A person's queued operations wait for a time only when held for a safe time (App._hold):
+# their next message lets them go at once.
+RELEASE_HELD = ("UPDATE operations SET not_before = ?, next_try_at = MIN(next_try_at, ?) "
+                "WHERE key = ? AND not_before > ?")
+Hold = tuple[float, float]  # (not before, dropped after): a message held for a safe time
 MAX_REPLAYS = 3  # starts that may find an event unprocessed before it is given up
 # How long a queued operation is worth carrying out (a reply a week late is still read;
 # the platforms' delete windows are shorter, and set their own).
@@ -193,9 +198,13 @@ class Store:
         inbound_msg_id: str | None = None,
         inbox_id: int | None = None,
         timers: Sequence[int] = (),
+        hold: Hold | None = None,
+        release_held: bool = False,
     ) -> list[Operation] | None:
         """Save the new state, queue the turn's operations (``timers`` first, then the
         replies) and cross the inbox row off, in one transaction (state before reply).
+        ``hold``: the replies wait (a turn the bot started, held for a safe time);
+        ``release_held``: the person wrote, so what was held for them goes now, first.
 
         Returns the queued operations, which the caller may carry out without reading them
         back, or None when older operations of this person are still queued (those go
@@ -204,7 +213,10 @@ class Store:
         addr = self.vault.encrypt_text(address)
         planned: list[tuple[OperationKind, Any]] = [("timer", t) for t in timers]
         planned += [("send", m) for m in messages]
-        rows = [self._operation_row(pid, channel, kind, value, None, now)
+        start, until = hold if hold is not None else (None, None)
+        rows = [self._operation_row(pid, channel, kind, value, None, now,
+                                    start if kind == "send" else None,
+                                    until if kind == "send" else None)
                 for kind, value in planned]
         queued: list[Operation] = []
         older = False
@@ -218,6 +230,8 @@ class Store:
                 "updated_at = excluded.updated_at, unreachable = 0",
                 (pid, channel, addr, body, now, now),
             )
+            if release_held:  # a person's key has a time to wait for only when held
+                db.execute(RELEASE_HELD, (now, now, pid, now))
             older = db.execute("SELECT 1 FROM operations WHERE key = ? LIMIT 1",
                                (pid,)).fetchone() is not None
             for (kind, value), row in zip(planned, rows, strict=True):
@@ -252,11 +266,14 @@ class Store:
                 max(start, now + INLINE_LEASE_SECONDS) if lease else start)
 
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
-                      now: float) -> None:
-        """Queue replies to a person outside a turn of theirs (an advocate's words)."""
+                      now: float, hold: Hold | None = None) -> None:
+        """Queue replies to a person outside a turn of theirs (an advocate's words);
+        ``hold``: they wait for a safe time (not before, and dropped after)."""
         if not messages:
             return
-        rows = [self._operation_row(pid, channel, "send", m, None, now) for m in messages]
+        start, until = hold if hold is not None else (None, None)
+        rows = [self._operation_row(pid, channel, "send", m, None, now, start, until)
+                for m in messages]
         await self.database.write(lambda db: db.executemany(OPERATION_INSERT, rows))
 
     async def enqueue_to(self, key: str, channel: str, address: str,
