@@ -470,7 +470,7 @@ def test_a_stale_button_re_prompts_and_does_not_move() -> None:
         assert result.state.vars == state.vars
         assert result.effects == []
         assert [c.payload for c in result.messages[-1].choices] == [
-            f"c:{result.state.turn}:{i}" for i in range(4)]
+            f"c:{result.state.turn}:{i}" for i in range(5)]
     # a button of the current turn but past the last option is stale too
     result = step_and_check(state, Inbound(kind="button", at=at + 1,
                                            payload=f"c:{state.turn}:9"))

@@ -45,7 +45,8 @@ MAIN_MENU = (
 SIGNAL_NOTE = "On Signal, exit removes my recent messages but not yours."
 TIPS_MENU = (
     "What would you like to look at?\n1. Keeping your phone private\n"
-    "2. Making this chat disappear\n3. Planning for a safe moment\n4. Back to the main menu"
+    "2. Making this chat disappear\n3. Planning for a safe moment\n"
+    "4. When it is safe to get a message\n5. Back to the main menu"
 )
 TIMER_MENU_END = "When should they disappear?\n1. After a day\n2. After a week\n3. Keep it as it is"
 TEXT_ONLY = "I can only read text messages here."
@@ -512,7 +513,7 @@ async def test_bridge_down_mid_conversation_loses_no_reply_and_keeps_order(rig: 
     # Down again; what the person writes meanwhile is answered after it, in order.
     await api.go_down("http_503")
     api.person_sends(PERSON, "2")
-    api.person_sends(PERSON, "4")
+    api.person_sends(PERSON, "5")  # back to the main menu
     await asyncio.sleep(0.2)
     await api.come_back()
     later = await rig.replies(2, 2)

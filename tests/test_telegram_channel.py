@@ -197,7 +197,8 @@ async def test_first_contact_buttons_and_typed_answers(start_bot: Starter) -> No
     assert question == "What would you like to look at?"
     assert button_labels(sends_to(bot.api, CHAT)[-1]) == [
         "Keeping your phone private", "Making this chat disappear",
-        "Planning for a safe moment", "Back to the main menu"]
+        "Planning for a safe moment", "When it is safe to get a message",
+        "Back to the main menu"]
     replies = await bot.say("back to the MAIN menu")
     assert replies == [WELCOME[-1]]
     await all_delivered(bot)
