@@ -3,10 +3,11 @@ store erases, clears and purges people by these declarations (``helpline.store.s
 
 from __future__ import annotations
 
+from helpline.console.schema import CONSOLE
 from helpline.handoff.schema import HANDOFF
 from helpline.resources.schema import RESOURCES
 from helpline.store.jobs import JOBS
 from helpline.store.migrations import CORE
 from helpline.store.schema import Part
 
-ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF)
+ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, CONSOLE)

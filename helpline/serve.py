@@ -78,9 +78,14 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
             return
         scheduler = build_scheduler(app)
         scheduler.start()
+        from helpline.console.server import start_console  # [console] enabled
+
+        console = await start_console(settings, app.store.database)
         log.info("helpline running with %s", ", ".join(c.name for c in channels))
         try:
             with settled_garbage_collector():
                 await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            if console is not None:
+                await console.stop()
