@@ -209,6 +209,7 @@ async def test_the_password_is_not_in_force_until_the_code_is_confirmed(rig: Rig
 def test_password_rules(password: str, problem: str | None) -> None:
     found = password_problem(password, "frank")
     assert (found is None) if problem is None else (found is not None and problem in found)
+    assert password_problem("quiet river lamp stone", "a") is None  # too short a name
 
 
 async def test_a_weak_password_is_refused_with_the_reason(rig: Rig) -> None:

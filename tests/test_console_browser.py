@@ -89,7 +89,7 @@ async def test_the_set_up_link_works_once(rig: Rig, page: Page) -> None:
 
 async def test_a_wrong_code_is_refused_without_saying_which_part_was_wrong(
         rig: Rig, page: Page) -> None:
-    await set_up(page, rig, "chen")
+    await rig.active_user("chen")
     right = await rig.code("chen", steps_later=1)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     await sign_in(page, rig, "chen", code=wrong)
@@ -105,7 +105,7 @@ async def test_a_wrong_code_is_refused_without_saying_which_part_was_wrong(
 
 async def test_repeated_failures_pause_the_account_even_for_the_right_password(
         rig: Rig, page: Page) -> None:
-    await set_up(page, rig, "dana")
+    await rig.active_user("dana")
     for attempt in range(5):
         await sign_in(page, rig, "dana", password=f"not the password {attempt}")
     assert "paused for 15 minutes" in await page.get_by_role("alert").inner_text()
@@ -122,7 +122,7 @@ async def test_repeated_failures_pause_the_account_even_for_the_right_password(
 
 async def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(
         rig: Rig, page: Page, context: BrowserContext) -> None:
-    await set_up(page, rig, "emre")
+    await rig.active_user("emre")
     await sign_in(page, rig, "emre")
     missing = await page.request.post(f"{rig.url}/logout", form={})
     assert missing.status == 403
@@ -144,7 +144,7 @@ async def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(
 
 async def test_a_session_id_planted_before_login_is_not_the_one_after(
         rig: Rig, browser: Browser, page: Page, context: BrowserContext) -> None:
-    await set_up(page, rig, "femi")
+    await rig.active_user("femi")
     planted = "planted-by-someone-else-0123456789abcdef"
     await context.add_cookies([{"name": SESSION_COOKIE, "value": planted,
                                 "domain": "127.0.0.1", "path": "/", "secure": True,
@@ -170,7 +170,7 @@ async def test_a_session_id_planted_before_login_is_not_the_one_after(
 
 async def test_an_idle_session_sends_the_person_back_to_sign_in(
         rig: Rig, page: Page, context: BrowserContext) -> None:
-    await set_up(page, rig, "gwen")
+    await rig.active_user("gwen")
     await sign_in(page, rig, "gwen")
     rig.clock.advance(19 * 60)
     await page.reload()

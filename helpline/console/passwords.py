@@ -54,6 +54,6 @@ def password_problem(password: str, name: str = "") -> str | None:
             or _sequence(lowered) or _repeated_common(core)):
         return ("That password is one of the most common ones, which are tried first. "
                 "A few unrelated words together work well.")
-    if name and name.lower() in lowered:
+    if len(name) >= 4 and name.lower() in lowered:
         return "Please choose a password that does not contain your user name."
     return None
