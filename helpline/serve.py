@@ -76,11 +76,11 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
         install_desk(app, channels)
         if not await _started(app, stop):
             return
-        scheduler = build_scheduler(app)
-        scheduler.start()
         from helpline.console.server import start_console  # [console] enabled
 
         console = await start_console(settings, app.store.database)
+        scheduler = build_scheduler(app)
+        scheduler.start()
         log.info("helpline running with %s", ", ".join(c.name for c in channels))
         try:
             with settled_garbage_collector():

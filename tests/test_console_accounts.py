@@ -436,3 +436,21 @@ async def test_helpline_run_serves_the_console_only_when_enabled(tmp_path: Path)
             await asyncio.wait_for(serving, 10)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # stopped with helpline run
+
+
+async def test_a_console_address_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    from helpline.config import Console
+    from helpline.errors import HelplineError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = make_settings(tmp_path, BASIC_FLOWS,
+                                 console=Console(enabled=True, listen=f"127.0.0.1:{port}"))
+        store = await Store.open(settings.db, Vault(SECRET))
+        try:
+            with pytest.raises(HelplineError, match=f"cannot listen on 127.0.0.1:{port}"):
+                await start_console(settings, store.database)
+        finally:
+            await store.close()

@@ -12,6 +12,7 @@ from helpline.config import Settings
 from helpline.console.accounts import Accounts, Clock, Policy
 from helpline.console.listen import is_loopback, parse_listen
 from helpline.console.web import Console
+from helpline.errors import HelplineError
 from helpline.store.database import Database
 
 log = logging.getLogger("helpline.console")
@@ -74,7 +75,12 @@ async def start_console(settings: Settings, database: Database) -> ConsoleServer
     if not is_loopback(host):
         log.warning("the console listens on a non-loopback address and speaks plain HTTP: "
                     "put a TLS reverse proxy in front of it (docs/console.md)")
-    server = await serve_console(Console(accounts(settings, database), public_url(settings)),
-                                 host, port)
+    try:
+        server = await serve_console(
+            Console(accounts(settings, database), public_url(settings)), host, port)
+    except OSError as exc:
+        raise HelplineError(f"the console cannot listen on {settings.console.listen} "
+                            f"({exc.strerror or type(exc).__name__}); is something else "
+                            "using it? Change [console] listen") from None
     log.info("console listening on %s", settings.console.listen)
     return server

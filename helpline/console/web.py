@@ -119,7 +119,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     headers["Cache-Control"] = "no-store"
     console = request.app[CONSOLE_KEY]
     if console.https:  # browsers heed it only over TLS (the reverse proxy's)
