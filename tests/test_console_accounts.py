@@ -454,3 +454,37 @@ async def test_a_console_address_in_use_is_one_clear_error(tmp_path: Path) -> No
                 await start_console(settings, store.database)
         finally:
             await store.close()
+
+
+async def test_doctor_says_whether_the_console_is_on_and_what_would_stop_a_sign_in(
+        tmp_path: Path) -> None:
+    from helpline.config import Console
+    from helpline.console.doctor import check_console
+    from helpline.doctor import offline_findings
+
+    def said(**console: object) -> list[str]:
+        settings = make_settings(tmp_path, BASIC_FLOWS, console=Console(**console))
+        return [str(f) for f in check_console(settings)]
+
+    assert said() == ["ok       console: off ([console] enabled = false)"]
+    settings = make_settings(tmp_path, BASIC_FLOWS)
+    assert "ok       console: off ([console] enabled = false)" in [
+        str(f) for f in offline_findings(settings, None)]
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    try:
+        accounts = Accounts(store.database, store.vault, hasher=CHEAP)
+        await accounts.add_user("quinn", "admin")
+        assert said(enabled=True) == [
+            "warning  console: no active account yet: helpline console add-user NAME --role "
+            "admin, then follow the set-up link"]
+        await store.database.conn.execute(
+            "UPDATE console_users SET status = 'active'")
+        await store.database.conn.commit()
+    finally:
+        await store.close()
+    assert said(enabled=True, public_url="https://console.example.org") == [
+        "ok       console: on, listening on 127.0.0.1:8081 for https://console.example.org, "
+        "1 active account(s)"]
+    warned = said(enabled=True, listen="0.0.0.0:8081", public_url="http://console.example.org")
+    assert len(warned) == 2 and all(w.startswith("warning") for w in warned)
+    assert "plain HTTP" in warned[0] and "is not https" in warned[1]

@@ -137,8 +137,8 @@ class Accounts:
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         # A hash to check a password against when the name is no account, so that a
-        # refusal takes as long either way.
-        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        # refusal takes as long either way (made at the first such sign-in).
+        self._dummy = ""
         self._unknown: OrderedDict[bytes, tuple[int, float]] = OrderedDict()
 
     # ------------------------------------------------------------- reading
@@ -321,6 +321,9 @@ class Accounts:
             f"SELECT {_USER_COLUMNS}, u.password_hash, u.totp_secret, u.totp_step, "
             "u.failures FROM console_users u WHERE u.name = ?", (name,))
         if row is None or row["status"] != "active":
+            if not self._dummy:
+                self._dummy = await asyncio.to_thread(self.hasher.hash,
+                                                      secrets.token_urlsafe(16))
             await asyncio.to_thread(self._verify, self._dummy, password)
             if row is not None:
                 await self.audit(str(row["name"]), "login refused", str(row["name"]),

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 
 from helpline.config import Settings
 from helpline.console.accounts import Accounts, Clock, Policy
-from helpline.console.listen import is_loopback, parse_listen
+from helpline.console.listen import parse_listen
 from helpline.console.web import Console
 from helpline.errors import HelplineError
 from helpline.store.database import Database
@@ -71,10 +71,7 @@ async def start_console(settings: Settings, database: Database) -> ConsoleServer
     """The console, when ``[console] enabled``; None otherwise."""
     if not settings.console.enabled:
         return None
-    host, port = parse_listen(settings.console.listen)
-    if not is_loopback(host):
-        log.warning("the console listens on a non-loopback address and speaks plain HTTP: "
-                    "put a TLS reverse proxy in front of it (docs/console.md)")
+    host, port = parse_listen(settings.console.listen)  # doctor warns about the rest
     try:
         server = await serve_console(
             Console(accounts(settings, database), public_url(settings)), host, port)
