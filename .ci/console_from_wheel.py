@@ -39,8 +39,8 @@ async def main(binary: str, workdir: str) -> None:
                    HELPLINE_DB=str(folder / "var" / "console.db"),
                    HELPLINE_CONSOLE_ENABLED="true",
                    HELPLINE_CONSOLE_LISTEN=f"127.0.0.1:{port}")
-        added = subprocess.run([binary, "console", "add-user", "ci-admin", "--role", "admin"],
-                               cwd=folder, env=env, capture_output=True, text=True,
+        added = subprocess.run([binary, "console", "add-user", "ci-admin", "--role", "admin",
+                                "--create"], cwd=folder, env=env, capture_output=True, text=True,
                                timeout=60)
         assert added.returncode == 0, added.stderr
         assert f"http://127.0.0.1:{port}/setup#" in added.stdout, added.stdout

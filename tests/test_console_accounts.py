@@ -76,7 +76,11 @@ def test_add_user_prints_a_one_time_link_that_is_stored_only_as_a_hash(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "helpline.db"
-    code, out, _ = _cli(capsys, monkeypatch, db, "add-user", "amira", "--role", "supervisor")
+    code, _, err = _cli(capsys, monkeypatch, db, "add-user", "amira", "--role", "supervisor")
+    assert code == 1 and "no database at" in err and "--create" in err
+    assert not db.exists()  # a wrong path leaves no empty database that looks real
+    code, out, _ = _cli(capsys, monkeypatch, db, "add-user", "amira", "--role", "supervisor",
+                        "--create")
     assert code == 0
     found = re.search(r"https://console\.example\.org/setup#([\w-]{40,})", out)
     assert found, out
@@ -103,7 +107,7 @@ def test_the_console_commands_need_the_secret_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELPLINE_DB", str(tmp_path / "helpline.db"))
     monkeypatch.delenv("HELPLINE_SECRET_KEY", raising=False)
-    assert cli.main(["console", "list-users"]) == 2
+    assert cli.main(["console", "add-user", "x-ray", "--role", "admin", "--create"]) == 2
     assert "HELPLINE_SECRET_KEY" in capsys.readouterr().err
     assert not (tmp_path / "helpline.db").exists()
 
@@ -488,3 +492,35 @@ async def test_doctor_says_whether_the_console_is_on_and_what_would_stop_a_sign_
     warned = said(enabled=True, listen="0.0.0.0:8081", public_url="http://console.example.org")
     assert len(warned) == 2 and all(w.startswith("warning") for w in warned)
     assert "plain HTTP" in warned[0] and "is not https" in warned[1]
+
+
+async def test_the_audit_log_pages_back_through_older_entries(rig: Rig) -> None:
+    for n in range(5):
+        await rig.accounts.audit("rae", "login", "rae", f"entry {n}")
+    newest = await rig.accounts.audit_log(2)
+    assert [e.detail for e in newest] == ["entry 4", "entry 3"]
+    older = await rig.accounts.audit_log(2, before=newest[-1].id)
+    assert [e.detail for e in older] == ["entry 2", "entry 1"]
+
+
+async def test_behind_https_the_console_asks_for_strict_transport_security(
+        tmp_path: Path) -> None:
+    from helpline.console.server import serve_console
+    from helpline.console.web import Console as ConsoleApp
+
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    server = await serve_console(
+        ConsoleApp(Accounts(store.database, store.vault, hasher=CHEAP),
+                   "https://console.example.org"), "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+            async with http.get("/login") as response:
+                assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+            async with http.post("/login", data={"csrf": "x"}, headers={
+                    "Origin": "https://console.example.org"}) as refused:
+                assert refused.status == 403  # the right origin, but no pre-login cookie
+                assert "needs cookies" in await refused.text()
+                assert "Content-Security-Policy" in refused.headers
+    finally:
+        await server.stop()
+        await store.close()

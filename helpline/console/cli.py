@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add = csub.add_parser("add-user", help="add an account and print its one-time set-up link")
     add.add_argument("name", help="the console user name (letters, digits, . _ -)")
     add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--create", action="store_true",
+                     help="create the database when there is none yet")
     csub.add_parser("list-users", help="every account, its role and state")
     disable = csub.add_parser("disable-user", help="stop an account at once (its sessions "
                               "end); reset-user makes it usable again")
@@ -47,6 +49,12 @@ async def run_console(args: argparse.Namespace, settings: Settings) -> int:
         print("helpline: set HELPLINE_SECRET_KEY (the key helpline run uses) first: the "
               "console's second-factor keys are encrypted with it", file=sys.stderr)
         return 2
+    if not settings.db.exists() and not getattr(args, "create", False):
+        create = " (or add --create to make a new one there)" if (
+            args.console_command == "add-user") else ""
+        print(f"helpline: no database at {settings.db}; check --db, HELPLINE_DB or the "
+              f"config's db{create}. Nothing was created.", file=sys.stderr)
+        return 1
     try:
         store = await Store.open(settings.db, Vault(settings.secret_key))
     except (HelplineError, SecretError) as exc:

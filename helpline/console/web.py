@@ -237,7 +237,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = see_other("/")
     console.set_session_cookie(response, result.session)
     response.del_cookie(PRE_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
-    log.info("console: a login")
+    log.debug("console: a login")
     return response
 
 
@@ -293,7 +293,7 @@ async def setup_code(request: web.Request) -> web.StreamResponse:
     token = str(form.get("token", ""))
     user = await console.accounts.confirm_code(token, str(form.get("code", "")))
     if user is not None:
-        log.info("console: an account was set up")
+        log.debug("console: an account was set up")
         return see_other("/login?notice=ready")
     enrolment = await console.accounts.pending_enrolment(token)
     if enrolment is None:
