@@ -268,6 +268,26 @@ async def test_a_code_in_another_script_s_digits_is_taken_and_odd_input_refused(
         assert (await rig.accounts.login("ibn", PASSWORD, odd)).user is None
 
 
+async def test_the_same_code_sent_twice_at_once_signs_in_once(rig: Rig) -> None:
+    await rig.active_user("oli")
+    code = await rig.code("oli", steps_later=1)
+    results = await asyncio.gather(*(rig.accounts.login("oli", PASSWORD, code)
+                                     for _ in range(2)))
+    assert sorted(r.user is not None for r in results) == [False, True]
+    assert len(await rig.store.database.rows("SELECT 1 FROM console_sessions")) == 1
+
+
+async def test_a_hash_made_with_older_parameters_is_made_again_at_sign_in(
+        rig: Rig) -> None:
+    await rig.active_user("pat")  # hashed with the tests' cheap parameters
+    current = Accounts(rig.store.database, rig.store.vault, clock=rig.clock)
+    assert (await current.login("pat", PASSWORD, await rig.code("pat", 1))).user
+    row = await rig.store.database.row(
+        "SELECT password_hash FROM console_users WHERE name = 'pat'")
+    assert row is not None and row[0].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert (await current.login("pat", PASSWORD, await rig.code("pat", 1))).user
+
+
 async def test_a_code_a_step_off_is_taken_for_a_phone_clock_a_little_off(rig: Rig) -> None:
     await rig.active_user("jan")
     rig.clock.advance(90)

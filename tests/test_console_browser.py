@@ -186,7 +186,7 @@ async def test_an_idle_session_sends_the_person_back_to_sign_in(
 # ------------------------------------------------------------------ pages
 
 
-async def test_every_page_has_the_strict_csp_and_no_inline_script(
+async def test_every_page_has_the_strict_csp_no_inline_script_and_labelled_fields(
         rig: Rig, page: Page) -> None:
     violations: list[str] = []
 
@@ -210,8 +210,11 @@ async def test_every_page_has_the_strict_csp_and_no_inline_script(
               external: [...document.querySelectorAll('[src],link[href]')]
                            .filter(e => !(e.src || e.href).startsWith(location.origin))
                            .length,
+              unlabelled: [...document.querySelectorAll('input:not([type=hidden])')]
+                           .filter(e => e.labels.length === 0).length,
             };
-        }""") == {"inline": 0, "handlers": 0, "styles": 0, "external": 0}, label
+        }""") == {"inline": 0, "handlers": 0, "styles": 0, "external": 0,
+                  "unlabelled": 0}, label
         seen[label] = page.url
 
     response = await page.goto(f"{rig.url}/login")
