@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,9 +32,7 @@ def public_url(settings: Settings) -> str:
 
 
 def accounts(settings: Settings, database: Database, hasher: PasswordHasher | None = None,
-             clock: Clock | None = None) -> Accounts:
-    if clock is None:
-        return Accounts(database, database.vault, policy(settings), hasher)
+             clock: Clock = time.time) -> Accounts:
     return Accounts(database, database.vault, policy(settings), hasher, clock)
 
 
@@ -45,9 +44,8 @@ class ConsoleServer:
 
     @property
     def port(self) -> int:
-        server = self.site._server
-        sockets = getattr(server, "sockets", None) or ()
-        return int(sockets[0].getsockname()[1]) if sockets else 0
+        """The port it listens on (the one chosen when asked for port 0)."""
+        return int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
         await self.runner.cleanup()
