@@ -3,8 +3,10 @@
 Security, in the order a request meets it (``guard``):
 
 - Every response carries a strict Content-Security-Policy (scripts, styles and images from
-  the console itself only; no inline script or style; no framing), ``no-store``, no
-  referrer, ``nosniff``. Every asset is served from ``static/``; nothing comes from a CDN.
+  the console itself only; no inline script or style; no framing), ``no-store``, a
+  referrer for the console's own pages only (with ``no-referrer`` browsers send
+  ``Origin: null`` on forms), ``nosniff``. Every asset is served from ``static/``;
+  nothing comes from a CDN.
 - The session is a random id in a ``__Host-`` cookie (Secure, HttpOnly, SameSite=Strict,
   path /); the database keeps only its SHA-256. A new id is made at every login (a planted
   one is never taken over); it ends after ``idle_minutes`` without a request, after
