@@ -27,6 +27,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Playwright (a test extra, for the console's browser tests) drives Debian's chromium
+# (apt-get install -y chromium; .ci/run does it) and never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
 $(STAMP_RUN): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@

@@ -1,5 +1,5 @@
 """Command line: ``helpline run | chat | doctor | flows check | flows schema | flows graph |
-i18n | resources | telegram ids``."""
+i18n | resources | telegram ids | console``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     i18n.add_argument("--strict", action="store_true",
                       help="missing and fuzzy translations are errors too")
     _resources_parser(sub)
+    from helpline.console.cli import add_parser as console_parser
+
+    console_parser(sub)
     return parser
 
 
@@ -140,6 +143,12 @@ def _main(argv: Sequence[str] | None) -> int:
     command = _COMMANDS.get(args.command)
     if command is not None:
         return command(args, settings)
+    if args.command == "console":
+        from helpline.console.cli import run_console
+
+        if args.db:
+            settings = settings.model_copy(update={"db": Path(args.db)})
+        return asyncio.run(run_console(args, settings))
     if args.command == "resources":
         from helpline.resources.cli import run_resources
 

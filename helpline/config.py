@@ -174,6 +174,40 @@ class Handoff(_Section):
         return value
 
 
+class Console(_Section):
+    """The advocate console (``helpline.console``): off unless ``enabled``."""
+
+    enabled: bool = False
+    # host:port it listens on (plain HTTP: put a TLS reverse proxy in front).
+    listen: str = "127.0.0.1:8081"
+    # The address advocates open, for the set-up links (https://console.example.org);
+    # "" = http://<listen>.
+    public_url: str = ""
+    idle_minutes: float = Field(20.0, gt=0)
+    session_hours: float = Field(12.0, gt=0)
+    setup_hours: float = Field(24.0, gt=0)
+    max_failures: int = Field(5, ge=1)
+    lockout_minutes: float = Field(15.0, gt=0)
+    # The name an authenticator app shows beside the codes.
+    issuer: str = "Helpline console"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        from helpline.console.listen import parse_listen
+
+        parse_listen(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/?#\s]+/?$", value):
+            raise ValueError(f"'{value}' is not a web address like "
+                             "https://console.example.org (no path)")
+        return value.rstrip("/")
+
+
 class Settings(_Section):
     db: Path = Path("./var/helpline.db")
     secret_key: str = ""
@@ -198,6 +232,7 @@ class Settings(_Section):
     resources: Resources = Field(default_factory=Resources)
     handoff: Handoff = Field(default_factory=Handoff)
     stats: Stats = Field(default_factory=Stats)
+    console: Console = Field(default_factory=Console)
 
     @field_validator("languages")
     @classmethod

@@ -300,6 +300,9 @@ def offline_findings(settings: Settings, config_file: Path | None,
     found.extend(check_directory(settings, time.time() if now is None else now))
     found.extend(check_desk(settings))
     found.extend(check_channels_configured(settings))
+    from helpline.console.doctor import check_console
+
+    found.extend(check_console(settings))
     return found
 
 

@@ -3,6 +3,7 @@ store erases, clears and purges people by these declarations (``helpline.store.s
 
 from __future__ import annotations
 
+from helpline.console.schema import CONSOLE
 from helpline.handoff.schema import HANDOFF
 from helpline.resources.schema import RESOURCES
 from helpline.stats.schema import STATS
@@ -10,4 +11,4 @@ from helpline.store.jobs import JOBS
 from helpline.store.migrations import CORE
 from helpline.store.schema import Part
 
-ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, STATS)
+ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, STATS, CONSOLE)

@@ -74,6 +74,9 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
         install_desk(app, channels)
         if not await _started(app, stop):
             return
+        from helpline.console.server import start_console  # [console] enabled
+
+        console = await start_console(settings, app.store.database)
         scheduler = build_scheduler(app)
         scheduler.start()
         log.info("helpline running with %s", ", ".join(c.name for c in channels))
@@ -82,3 +85,5 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
                 await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            if console is not None:
+                await console.stop()

@@ -1,0 +1,22 @@
+"""``[console] listen``: host:port, IPv6 in brackets (``[::1]:8081``)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """(host, port) of ``host:port``, or ValueError saying what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"'{value}' is not host:port (like 127.0.0.1:8081)")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
