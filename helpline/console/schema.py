@@ -11,7 +11,7 @@ import aiosqlite
 
 from helpline.store.schema import Migration, Part, Retention
 
-ENCRYPTED = (("console_users", "totp_secret"),)
+ENCRYPTED = (("console_users", "totp_secret"), ("console_setup", "totp_secret"))
 
 MIGRATIONS: list[Migration] = [
     Migration(
