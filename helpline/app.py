@@ -83,6 +83,7 @@ from helpline.logsafe import log_exception
 from helpline.office_hours import OfficeHours
 from helpline.privacy import Vault
 from helpline.store import Operation, PendingDelete, PersonRow, Store
+from helpline.store.jobs import ERASE_ON_REQUEST
 from helpline.store.sqlite import Hold
 
 log = logging.getLogger("helpline.app")
@@ -860,6 +861,10 @@ class App:
             async with self.conversation(job.pid):
                 person = await self.store.person(job.pid)
                 await self.store.jobs.delete(job.id)
+                if person is not None and job.kind == ERASE_ON_REQUEST:
+                    await self._erase_on_request(job.pid, person)
+                    ran += 1
+                    continue
                 if person is None or person.unreachable:
                     continue
                 inbound = Inbound(kind="timer", at=self.clock(), payload=str(job.body["flow"]))
@@ -870,6 +875,21 @@ class App:
                 await self._deliver(job.pid, force=True)
                 ran += 1
         return ran
+
+    async def _erase_on_request(self, pid: str, person: PersonRow) -> None:
+        """A request made to staff (``helpline erase HANDLE``): the person is erased as
+        "delete my data" erases them (their case closed and its thread deleted, the chat's
+        deletes asked for), and nothing is said to them: the bot does not write first."""
+        now = self.clock()
+        await self._left(pid, now, erased=True)
+        pending = await self._chat_deletes(pid, person.channel, person.address, None, now)
+        self._people.pop(pid, None)
+        key = await self.store.erase_person(pid, pending)
+        if key is not None:
+            await self._deliver(key, force=True)
+        await self.happened(self._happening("erasure", now, person.channel, person.state,
+                                            "on-request"))
+        log.info("erased on a request made to staff (%s:%s)", person.channel, pid[:10])
 
     async def purge(self) -> dict[str, int]:
         r = self.settings.retention

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    erase = sub.add_parser("erase", help="erase the person of a desk case, as 'delete my data' "
+                           "does, on a request made to staff (the running bot does it)")
+    erase.add_argument("handle", help="the case's handle, like K7F2")
+    erase.add_argument("--by", required=True, metavar="NAME",
+                       help="who took the request (kept in the audit entry)")
     stats = sub.add_parser("stats", help="statistics that identify no one, by week, channel, "
                            "language and event (small counts hidden)")
     stats.add_argument("--since", required=True, metavar="DATE", help="first day (YYYY-MM-DD)")
@@ -195,6 +200,49 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fix: the bot purges every {every:g} hours while it runs (start helpline run), "
           "or remove them now with: helpline purge")
     return 1
+
+
+def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    """``helpline erase HANDLE --by NAME``: written down and queued; the running bot erases
+    the person within a poll (at its next start when it is not running)."""
+    import time as clock
+
+    from helpline.handoff.cases import Cases
+    from helpline.privacy import Vault
+    from helpline.store import Store
+
+    if not settings.secret_key:
+        print("helpline: set HELPLINE_SECRET_KEY (the database's key) first", file=sys.stderr)
+        return 2
+    if not Path(settings.db).exists():
+        print(f"helpline: {settings.db} does not exist", file=sys.stderr)
+        return 2
+
+    async def queue() -> tuple[str, int] | None:
+        store = await Store.open(settings.db, Vault(settings.secret_key))
+        try:
+            cases = Cases(store)
+            case = await cases.by_handle(args.handle)
+            if case is None or not case.pid:  # no pid: its person was erased already
+                return None
+            return case.handle, await cases.request_erasure(case, args.by, clock.time())
+        finally:
+            await store.close()
+
+    try:
+        found = asyncio.run(queue())
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    if found is None:
+        print(f"helpline: no case {args.handle.strip().upper()} (a case goes with its person "
+              "when they erase their data, and closed cases after retention.case_days)",
+              file=sys.stderr)
+        return 1
+    handle, entry = found
+    print(f"queued: helpline run erases the person of case {handle} at its next poll (within "
+          f"a minute), or at its next start if it is not running; audit entry {entry}")
+    return 0
 
 
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -590,8 +638,9 @@ def _serve(settings: Settings, channels: list[Channel]) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "telegram": _telegram, "backup": _backup, "restore": _backup, "flows": _flows,
-    "chat": _chat, "i18n": _i18n, "stats": _stats, "privacy-notice": _privacy_notice,
-    "rotate-key": _rotate_key, "purge": _retention, "retention": _retention,
+    "chat": _chat, "i18n": _i18n, "stats": _stats, "erase": _erase,
+    "privacy-notice": _privacy_notice, "rotate-key": _rotate_key, "purge": _retention,
+    "retention": _retention,
 }
 
 

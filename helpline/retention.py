@@ -43,6 +43,8 @@ def kinds(settings: Settings) -> list[Kind]:
         Kind("cases", "advocate-desk cases, closed", f"{r.case_days:g} days after closing "
              "(case_days)"),
         Kind("case_events", "a closed case's audit log", "with its case"),
+        Kind("staff_erasures", "erasures asked of staff (helpline erase): who asked, for "
+             "which case, when", f"{r.case_days:g} days (case_days)"),
         Kind("console_setup", "advocate console set-up links", "until they expire (a day)"),
         Kind("console_sessions", "advocate console sessions",
              "a day after they were last used"),

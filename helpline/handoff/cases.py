@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from helpline.store import Store
+from helpline.store.jobs import ERASE_ON_REQUEST
 
 # No 0/O, 1/I/L, 5/S, 2/Z, 8/B: a handle read out over a phone is not misheard.
 HANDLE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
@@ -72,6 +73,22 @@ class Cases:
 
     async def get(self, case_id: int) -> Case | None:
         return await self._one("id = ?", (case_id,))
+
+    async def by_handle(self, handle: str) -> Case | None:
+        return await self._one("handle = ?", (handle.strip().upper(),))
+
+    async def request_erasure(self, case: Case, by: str, now: float) -> int:
+        """A request made to staff to erase this case's person: written down (who asked,
+        for which handle, when; kept like the cases' own audit) and queued as a job that
+        the running bot carries out (helpline.store.jobs.ERASE_ON_REQUEST). Returns the
+        audit entry's id."""
+        async with self.store.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO staff_erasures (handle, requested_by, requested_at) "
+                "VALUES (?, ?, ?)", (case.handle, by, now))
+            entry = int(cursor.lastrowid or 0)
+        await self.store.jobs.add(case.pid, ERASE_ON_REQUEST, now, {"request": entry}, now)
+        return entry
 
     async def open_for(self, pid: str) -> Case | None:
         return await self._one("pid = ? AND status IN ('waiting', 'claimed')", (pid,))

@@ -46,6 +46,14 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(2, "values still in the Fernet form written again in the AES-GCM form", "",
               reencrypt_fernet(ENCRYPTED), shipped_as=9),
+    Migration(3, "erasures asked of staff: who asked, for which case, when", """
+        CREATE TABLE staff_erasures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            handle TEXT NOT NULL,            -- the case's handle (the person is erased)
+            requested_by TEXT NOT NULL,      -- the staff member who took the request
+            requested_at REAL NOT NULL
+        );
+        """),
 ]
 
 
@@ -64,7 +72,10 @@ async def purge_closed_cases(db: aiosqlite.Connection, retention: Retention
     events = cursor.rowcount
     cursor = await db.execute("DELETE FROM cases WHERE status = 'closed' AND closed_at < ?",
                               (closed_before,))
-    return {"case_events": events, "cases": cursor.rowcount}
+    cases = cursor.rowcount
+    cursor = await db.execute("DELETE FROM staff_erasures WHERE requested_at < ?",
+                              (closed_before,))
+    return {"case_events": events, "cases": cases, "staff_erasures": cursor.rowcount}
 
 
 # An open case keeps the person: an advocate may still reply.

@@ -40,6 +40,11 @@ JOBS = Part("jobs", MIGRATIONS, person_tables=("jobs",), keeps_people=("SELECT p
             encrypted=ENCRYPTED)
 
 
+# A job kind: erase the person, as "delete my data" does, on a request made to staff
+# (``helpline erase HANDLE``); the running bot carries it out under the person's lock.
+ERASE_ON_REQUEST = "erase"
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
