@@ -13,8 +13,9 @@ from argon2 import PasswordHasher
 
 from helpline.console.accounts import Accounts, Policy
 from helpline.console.server import ConsoleServer, serve_console
-from helpline.console.web import Console
+from helpline.console.web import Console, Statistics
 from helpline.privacy import Vault
+from helpline.stats.counts import Stats
 from helpline.store import Store
 from tests.conftest import SECRET, Clock
 
@@ -69,7 +70,9 @@ async def console_rig(tmp_path: Path, clock: Clock | None = None,
     clock = clock or Clock()
     store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
     accounts = Accounts(store.database, store.vault, policy or Policy(), CHEAP, clock)
-    server = await serve_console(Console(accounts, "http://127.0.0.1"), "127.0.0.1", 0)
+    server = await serve_console(
+        Console(accounts, "http://127.0.0.1", Statistics(Stats(store.database))), "127.0.0.1",
+        0)
     try:
         yield Rig(store, accounts, server, clock)
     finally:

@@ -14,6 +14,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from helpline.console.web import PRE_COOKIE, SESSION_COOKIE
+from helpline.stats import Stats, week_of
 from tests.browser import chromium, set_up, sign_in
 from tests.console_rig import PASSWORD, Rig, console_rig
 
@@ -240,6 +241,8 @@ async def test_every_page_has_the_strict_csp_no_inline_script_and_labelled_field
     await check("home")
     await page.goto(f"{rig.url}/audit")
     await check("audit")
+    await page.goto(f"{rig.url}/stats")
+    await check("statistics")
     missing = await page.goto(f"{rig.url}/nothing-here")
     assert missing is not None and missing.status == 404
     assert "content-security-policy" in missing.headers
@@ -267,6 +270,35 @@ async def test_an_advocate_cannot_open_the_audit_log_and_a_supervisor_can(
         assert await heading(supervisor) == "Audit log"
         rows = await supervisor.locator("tbody tr").all_inner_texts()
         assert any("jo" in row and "login" in row for row in rows)
+    finally:
+        await other.close()
+
+
+async def test_supervisors_read_the_statistics_with_small_counts_hidden(
+        rig: Rig, browser: Browser, page: Page) -> None:
+    stats = Stats(rig.store.database)
+    for _ in range(6):
+        await stats.count("lookup", rig.clock.now, "telegram", "en", "shelter")
+    for _ in range(2):
+        await stats.count("lookup", rig.clock.now, "signal", "es", "legal")
+    await rig.active_user("lu", "advocate")
+    await sign_in(page, rig, "lu")
+    assert await page.get_by_role("link", name="Statistics").count() == 0
+    refused = await page.goto(f"{rig.url}/stats")
+    assert refused is not None and refused.status == 403
+    await rig.active_user("sam", "supervisor")
+    other = await browser.new_context()
+    try:
+        supervisor = await other.new_page()
+        await sign_in(supervisor, rig, "sam")
+        await supervisor.get_by_role("link", name="Statistics").first.click()
+        assert await heading(supervisor) == "Statistics"
+        rows = [r.split("\t") for r in await supervisor.locator("tbody tr").all_inner_texts()]
+        week = week_of(rig.clock.now)
+        assert [r[0] for r in rows[:2]] == [week, week]
+        assert [(r[2], r[-1]) for r in rows] == [
+            ("legal", "<5"), ("shelter", "6"), ("legal", "<5"), ("shelter", "6"),
+            ("all", "hidden")]
     finally:
         await other.close()
 
@@ -322,6 +354,8 @@ async def test_the_pages_fit_a_phone_and_200_percent_zoom_without_sideways_scrol
         assert await heading(page) == "Home"
         assert await page.evaluate(fits)
         await page.goto(f"{rig.url}/audit")
+        assert await page.evaluate(fits)
+        await page.goto(f"{rig.url}/stats")
         assert await page.evaluate(fits)
     finally:
         await small.close()

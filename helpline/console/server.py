@@ -12,8 +12,9 @@ from argon2 import PasswordHasher
 from helpline.config import Settings
 from helpline.console.accounts import Accounts, Clock, Policy
 from helpline.console.listen import parse_listen
-from helpline.console.web import Console
+from helpline.console.web import Console, Statistics
 from helpline.errors import HelplineError
+from helpline.stats.counts import Stats
 from helpline.store.database import Database
 
 log = logging.getLogger("helpline.console")
@@ -71,8 +72,10 @@ async def start_console(settings: Settings, database: Database) -> ConsoleServer
         return None
     host, port = parse_listen(settings.console.listen)  # doctor warns about the rest
     try:
+        shown = (Statistics(Stats(database, settings.timezone), settings.stats.min_count)
+                 if settings.stats.enabled else None)
         server = await serve_console(
-            Console(accounts(settings, database), public_url(settings)), host, port)
+            Console(accounts(settings, database), public_url(settings), shown), host, port)
     except OSError as exc:
         raise HelplineError(f"the console cannot listen on {settings.console.listen} "
                             f"({exc.strerror or type(exc).__name__}); is something else "

@@ -24,6 +24,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from aiohttp import web
 
 from helpline.console.accounts import Accounts, Enrolment, Role, Session
 from helpline.console.passwords import MIN_LENGTH
+from helpline.stats.counts import Stats, week_of
+from helpline.stats.report import table
 
 log = logging.getLogger("helpline.console")
 
@@ -66,11 +69,24 @@ SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("session")
 CSRF_KEY: web.RequestKey[str] = web.RequestKey("csrf", str)
 
 
-class Console:
-    """The console's web application over one ``Accounts``."""
+@dataclass(frozen=True)
+class Statistics:
+    """What the supervisors' statistics page reads: the counts, the smallest count shown
+    (``[stats] min_count``) and how many weeks back it shows."""
 
-    def __init__(self, accounts: Accounts, public_url: str) -> None:
+    stats: Stats
+    min_count: int = 5
+    weeks: int = 12
+
+
+class Console:
+    """The console's web application over one ``Accounts`` (and, where statistics are on,
+    a page of them for supervisors)."""
+
+    def __init__(self, accounts: Accounts, public_url: str,
+                 statistics: Statistics | None = None) -> None:
         self.accounts = accounts
+        self.statistics = statistics
         self.public_url = public_url.rstrip("/")
         parts = urlsplit(self.public_url)
         self.public_origin = f"{parts.scheme}://{parts.netloc}"
@@ -95,6 +111,7 @@ class Console:
         app.router.add_post("/setup", setup_password)
         app.router.add_post("/setup/code", setup_code)
         app.router.add_get("/audit", audit_page)
+        app.router.add_get("/stats", stats_page)
         app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
         app.on_response_prepare.append(_security_headers)
         return app
@@ -318,6 +335,25 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
                                                int(before) if before.isdigit() else None)
     older = entries[limit - 1].id if len(entries) > limit else None
     return console.page(request, "audit.html", entries=entries[:limit], older=older)
+
+
+async def stats_page(request: web.Request) -> web.StreamResponse:
+    """The statistics of the last weeks, as ``helpline stats`` prints them: counts that
+    identify no one, small ones and the totals that would reveal them hidden."""
+    session = _signed_in(request, "supervisor")
+    if not isinstance(session, Session):
+        return session
+    console = request.app[CONSOLE_KEY]
+    shown = console.statistics
+    if shown is None:
+        return console.page(request, "stats.html", rows=[], weeks=("", ""), min_count=0,
+                            enabled=False)
+    now = console.accounts.clock()
+    weeks = (week_of(now - (shown.weeks - 1) * 7 * 86400, shown.stats.zone),
+             week_of(now, shown.stats.zone))
+    rows = table(await shown.stats.counts(*weeks), shown.min_count)
+    return console.page(request, "stats.html", rows=rows, weeks=weeks,
+                        min_count=shown.min_count, enabled=True)
 
 
 def _when(at: float) -> str:
