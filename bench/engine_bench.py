@@ -19,7 +19,7 @@ from bench.people import Action, Person, Prompt
 from helpline.events import Inbound
 from helpline.flow.engine import Engine, Result
 from helpline.flow.model import AskStep
-from helpline.flow.state import State
+from helpline.state import State
 
 START = 1_800_000_000.0
 

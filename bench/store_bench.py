@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bench.common import SECRET, emit, profiling
 from helpline.events import Choice, Message
-from helpline.flow.state import Frame, State
 from helpline.privacy import Vault
+from helpline.state import Frame, State
 from helpline.store import Store
 
 START = 1_800_000_000.0

@@ -77,11 +77,11 @@ from helpline.flow.engine import (
 )
 from helpline.flow.loader import FlowSet
 from helpline.flow.model import BranchStep, ChooseStep
-from helpline.flow.state import State
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.logsafe import log_exception
 from helpline.office_hours import OfficeHours
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import Operation, PendingDelete, PersonRow, Store
 from helpline.store.jobs import ERASE_ON_REQUEST
 from helpline.store.sqlite import Hold

@@ -302,8 +302,8 @@ def _privacy_notice(args: argparse.Namespace, settings: Settings) -> int:
     """Each enabled language's notice (or ``--lang``'s), as the bot shows it."""
     from helpline.app import engine_config
     from helpline.flow.loader import load_flows
-    from helpline.flow.state import State
     from helpline.i18n import CatalogTranslator
+    from helpline.state import State
 
     languages = [args.lang] if args.lang else settings.languages
     unknown = [code for code in languages if code not in settings.languages]

@@ -50,8 +50,8 @@ from helpline.events import (
 )
 from helpline.flow.engine import Engine
 from helpline.flow.loader import FlowSet
-from helpline.flow.state import State, Value
 from helpline.i18n import Translator
+from helpline.state import State, Value
 from helpline.store import Store
 from helpline.store.schema import Part
 

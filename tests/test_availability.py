@@ -9,7 +9,7 @@ from pathlib import Path
 from helpline.events import Inbound
 from helpline.flow.engine import Engine, EngineConfig
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
+from helpline.state import State
 from tests.conftest import HarnessFactory, make_settings
 
 FAR = 10**12  # every job is due by then

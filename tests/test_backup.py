@@ -11,8 +11,8 @@ import pytest
 
 from helpline import cli
 from helpline.backup import BackupError, backup_database, restore_database
-from helpline.flow.state import State
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import Store
 from tests.conftest import SECRET
 

@@ -11,8 +11,8 @@ import pytest
 from helpline.channels.base import Capabilities
 from helpline.config import Delivery
 from helpline.events import Choice, Message, combined, split_long
-from helpline.flow.state import Frame, State
 from helpline.privacy import Vault
+from helpline.state import Frame, State
 from helpline.store import Store
 from tests.conftest import BASIC_FLOWS, SECRET, HarnessFactory, make_settings
 

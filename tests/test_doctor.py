@@ -46,7 +46,7 @@ def settings(tmp_path: Path, **updates: object) -> Settings:
 
 
 async def a_database_with_a_person(path: Path) -> None:
-    from helpline.flow.state import State
+    from helpline.state import State
 
     store = await Store.open(path, Vault(SECRET))
     await store.save_turn("pid-1", "terminal", "addr-1", State(), [], time.time())
@@ -78,7 +78,7 @@ async def test_a_key_that_does_not_open_the_database_is_an_error(tmp_path: Path)
 
 
 async def test_what_is_kept_past_its_period_is_warned_of(tmp_path: Path) -> None:
-    from helpline.flow.state import State
+    from helpline.state import State
 
     await a_database_with_a_person(tmp_path / "helpline.db")  # writing now: nothing is late
     assert "ok       retention: nothing is kept past its period" in lines(

@@ -25,9 +25,9 @@ from helpline.channels.telegram import TelegramChannel, TelegramOptions
 from helpline.config import Settings
 from helpline.events import Inbound, Message, RawInbound
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import KeyMismatch, Store
 from tests.conftest import SECRET, Harness, eventually, make_settings
 from tests.fakes.signal_cli_api import FakeSignalAPI

@@ -43,7 +43,7 @@ from helpline.flow.model import (
     HandoffStep,
     LookupStep,
 )
-from helpline.flow.state import Frame, State
+from helpline.state import Frame, State
 
 FLOWS = load_flows(Path(__file__).parent.parent / "flows")
 ENGINE = Engine(FLOWS)

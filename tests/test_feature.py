@@ -17,13 +17,13 @@ from helpline.channels.terminal import TerminalChannel
 from helpline.events import Handoff, Inbound, Lookup, Message, OverlayPick
 from helpline.feature import Feature, FeatureConflict, Plugs, Services, Turn
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
 from helpline.handoff import HandoffFeature
 from helpline.i18n import CatalogTranslator
 from helpline.parts import ALL
 from helpline.privacy import Vault
 from helpline.resources import browse, import_directory
 from helpline.scheduler import build_scheduler
+from helpline.state import State
 from helpline.store import Store
 from helpline.store.schema import Migration, Part
 from tests.conftest import SECRET, Clock, Harness, HarnessFactory, make_settings

@@ -17,11 +17,11 @@ import pytest
 
 from helpline.config import Handoff
 from helpline.events import Message, combined
-from helpline.flow.state import Overlay, State
 from helpline.handoff import install
 from helpline.handoff.office_hours import OfficeHours
 from helpline.handoff.relay import HandoffService
 from helpline.resources.importer import import_directory
+from helpline.state import Overlay, State
 from tests.conftest import BUNDLED_FLOWS, ROOT, Harness, HarnessFactory, make_settings
 from tests.test_handoff import ADVOCATE, MAIN_MENU, NOTE, MemoryDesk
 

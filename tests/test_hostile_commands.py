@@ -20,8 +20,8 @@ from helpline.events import CancelSchedules, DeleteChat, Inbound, Schedule
 from helpline.flow.engine import Engine
 from helpline.flow.loader import load_flows
 from helpline.flow.model import AskStep, ChooseStep
-from helpline.flow.state import State
 from helpline.i18n import CatalogTranslator, word_forms
+from helpline.state import State
 from tests.conftest import BUNDLED_FLOWS, Harness
 
 LANGUAGES = ["en", "es", "fr", "ru", "uk", "ar"]

@@ -16,7 +16,6 @@ from helpline.config import ConfigError, Settings, load_settings
 from helpline.events import DeleteChat, Inbound
 from helpline.flow.engine import Engine, normalize
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
 from helpline.handoff.relay import load_canned
 from helpline.i18n import (
     COMMAND,
@@ -29,6 +28,7 @@ from helpline.i18n import (
 from helpline.i18n_check import build_template, check_catalogs, command_words
 from helpline.i18n_extract import extract_canned, extract_flows
 from helpline.resources.browse import T_FOUND
+from helpline.state import State
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"

@@ -18,12 +18,12 @@ import pytest
 
 from helpline.cli import main
 from helpline.events import Inbound, Message, RawInbound
-from helpline.flow.state import State
 from helpline.handoff.cases import Cases
 from helpline.parts import ALL
 from helpline.privacy import Vault
 from helpline.resources.store import Directory
 from helpline.runlock import run_alone
+from helpline.state import State
 from helpline.store import PendingDelete, Store
 from helpline.store.database import KeyMismatch
 from helpline.store.rotate import RotationRefused, rotate

@@ -13,8 +13,8 @@ from helpline.cli import main
 from helpline.config import Handoff, Retention, Signal, Telegram
 from helpline.flow.engine import Engine
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
 from helpline.i18n import CatalogTranslator
+from helpline.state import State
 from tests.conftest import BUNDLED_FLOWS, HarnessFactory, make_settings
 
 INTRO = "How this chat keeps what you tell it:"

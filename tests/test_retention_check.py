@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpline.cli import main
-from helpline.flow.state import State
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import Store
 from tests.conftest import SECRET
 

@@ -5,8 +5,8 @@ is dropped if that time does not come within [conversation] hold_hours."""
 from __future__ import annotations
 
 from helpline.config import Conversation, Settings
-from helpline.flow.state import State
 from helpline.office_hours import OfficeHours
+from helpline.state import State
 from tests.conftest import Harness, HarnessFactory, make_settings
 
 HOUR = 3600.0

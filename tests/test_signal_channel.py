@@ -21,10 +21,10 @@ from helpline.config import ConfigError, Settings, load_settings
 from helpline.errors import Unreachable
 from helpline.events import Inbound, RawInbound
 from helpline.flow.loader import load_flows
-from helpline.flow.state import State
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.serve import build_channels
+from helpline.state import State
 from helpline.store import Store
 from tests.conftest import SECRET, Harness, eventually, make_settings
 from tests.fakes.signal_cli_api import RATE_LIMIT_RETRY, Call, FakeSignalAPI

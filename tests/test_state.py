@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.flow.state import Frame, Overlay, State
+from helpline.state import Frame, Overlay, State
 
 EARLIER = ('{"stack":[{"flow":"main","step":"menu"},{"flow":"resources","step":"age"}],'
            '"vars":{"age":31,"needs":["shelter","legal"],"city":"Leeds","ok":true,'

@@ -19,8 +19,8 @@ from helpline.flow.engine import Engine
 from helpline.flow.graph import mermaid
 from helpline.flow.loader import check_flows, load_flows
 from helpline.flow.model import json_schema
-from helpline.flow.state import State
 from helpline.i18n_extract import extract_flows
+from helpline.state import State
 
 if TYPE_CHECKING:
     from helpline.flow.engine import Result

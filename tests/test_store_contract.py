@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpline.events import Inbound, Message, RawInbound
-from helpline.flow.state import State
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import PendingDelete, Store
 from tests.conftest import SECRET
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from helpline.flow.state import State
 from helpline.parts import ALL
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store import Store
 from helpline.store.schema import Migration, Part, Retention
 from tests.conftest import SECRET

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from helpline.flow.base import BranchCase, Condition, Target
-from helpline.flow.state import Value
 from helpline.flow.words import normalize
+from helpline.state import Value
 
 
 def branch_target(cases: list[BranchCase], otherwise: Target | None,

@@ -41,7 +41,6 @@ from helpline.flow.model import (
 )
 from helpline.flow.paragraphs import Paragraph
 from helpline.flow.paragraphs import render as render_notice
-from helpline.flow.state import Frame, Overlay, State, Value
 from helpline.flow.steps.handoff import handoff_of
 from helpline.flow.words import normalize
 from helpline.i18n import (
@@ -55,6 +54,7 @@ from helpline.i18n import (
     word_forms,
 )
 from helpline.payloads import Kind, decode, encode
+from helpline.state import Frame, Overlay, State, Value
 
 # Where the app keeps a booked check-in's due time (flows cannot write "_" variables), and
 # the variables flows may show from it, formatted when shown (in the language of the moment).

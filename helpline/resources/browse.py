@@ -23,7 +23,6 @@ from types import MappingProxyType
 
 from helpline.events import Lookup, Message, OverlayPick
 from helpline.feature import Feature, Host, Plugs, Services, Turn
-from helpline.flow.state import Value
 from helpline.flow.words import normalize
 from helpline.i18n import N_, Nn_
 from helpline.resources import cards
@@ -31,6 +30,7 @@ from helpline.resources.matching import Criteria, Openings, Outcome, openings
 from helpline.resources.model import Service
 from helpline.resources.schema import RESOURCES
 from helpline.resources.store import Directory
+from helpline.state import Value
 from helpline.store import Store
 
 OWNER = "resources"  # the feature's name: the owner of its menus

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import aiosqlite
 
 from helpline.events import Message, RawInbound
-from helpline.flow.state import State
 from helpline.privacy import Vault
+from helpline.state import State
 from helpline.store.database import Database
 from helpline.store.jobs import Jobs
 from helpline.store.schema import Part, Retention

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from helpline.flow.base import MAX_DEPTH, StepBase
-from helpline.flow.state import Frame
 from helpline.flow.steps import StepKind, Then, register
+from helpline.state import Frame
 
 if TYPE_CHECKING:
     from helpline.flow.engine import Engine, Result

@@ -1,4 +1,6 @@
-"""Conversation state: everything the engine needs to continue, and nothing more.
+"""Conversation state: everything the engine needs to continue, and nothing more. Plain
+data, shared by the engine (which changes it), the app and the store (which keep it), as
+``helpline.events`` is.
 
 Plain slotted classes, serialized by hand: the engine copies a state on every step, and a
 validating model made that copy (and every attribute set) several times dearer. What
