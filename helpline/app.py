@@ -172,6 +172,7 @@ class App:
         self.settings = settings
         self.flows = flows
         self.store = store
+        store.reply_expiry = settings.retention.reply_days * 86400
         self.vault = vault
         self.tr = translator
         self.engine = engine or Engine(flows, engine_config(settings, translator), translator)

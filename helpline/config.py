@@ -85,6 +85,11 @@ class Conversation(_Section):
 class Retention(_Section):
     conversation_days: float = Field(90.0, gt=0)
     message_id_hours: float = Field(48.0, gt=0)
+    # A reply (or a desk post) the platform has not taken in this long is dropped, counted
+    # as expired.
+    reply_days: float = Field(7.0, gt=0)
+    # Statistics (counts that identify no one) of weeks older than this are dropped.
+    stats_days: float = Field(3 * 365.0, gt=0)
     case_days: float = Field(365.0, gt=0)
     purge_every_hours: float = Field(6.0, gt=0)
 

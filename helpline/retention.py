@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from helpline.config import Settings
 from helpline.privacy import Vault
 from helpline.store import Store
-from helpline.store.sqlite import DEFAULT_EXPIRY_SECONDS
 
 SLACK_SECONDS = 600.0  # a purge takes a moment, and its timer is not exact
 
@@ -38,13 +37,15 @@ def kinds(settings: Settings) -> list[Kind]:
         Kind("inbox", "keyed hashes of processed events, against re-delivery",
              f"{r.message_id_hours:g} hours (message_id_hours)"),
         Kind("operations", "replies, deletes and timers not carried out",
-             f"until each one's own expiry (a reply {DEFAULT_EXPIRY_SECONDS / 86400:g} days; "
-             "a delete, the platform's delete window)"),
+             f"until each one's own expiry (a reply {r.reply_days:g} days, reply_days; a "
+             "delete, the platform's delete window)"),
         Kind("cases", "advocate-desk cases, closed", f"{r.case_days:g} days after closing "
              "(case_days)"),
         Kind("case_events", "a closed case's audit log", "with its case"),
         Kind("staff_erasures", "erasures asked of staff (helpline erase): who asked, for "
              "which case, when", f"{r.case_days:g} days (case_days)"),
+        Kind("stats_counts", "statistics: counts by week that identify no one",
+             f"{r.stats_days:g} days (stats_days)"),
         Kind("console_setup", "advocate console set-up links", "until they expire (a day)"),
         Kind("console_sessions", "advocate console sessions",
              "a day after they were last used"),

@@ -14,7 +14,7 @@ from helpline.cli import main
 from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import Store
-from tests.conftest import SECRET
+from tests.conftest import SECRET, HarnessFactory
 
 DAY = 86400.0
 
@@ -54,7 +54,8 @@ def test_dry_run_counts_what_would_go_and_removes_nothing(
     # The person who went quiet goes with their message ids; the other keeps the
     # conversation but not the id of a message sent 3 days ago (48 hours).
     assert by_kind == {"people": 1, "message_ids": 1, "inbox": 0, "operations": 0,
-                       "cases": 0, "case_events": 0, "staff_erasures": 0, "console_setup": 0,
+                       "cases": 0, "case_events": 0, "staff_erasures": 0, "stats_counts": 0,
+                       "console_setup": 0,
                        "console_sessions": 0, "console_audit": 0}
     assert "(kept 90 days after the last message (conversation_days)" in out[1]
     assert asyncio.run(_count(db, "people")) == 2 and asyncio.run(_count(db, "message_ids")) == 2
@@ -87,3 +88,16 @@ def test_the_check_needs_the_key(db: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("HELPLINE_SECRET_KEY", "another key, long enough to be one, but not it")
     assert main(["retention", "check"]) == 2
     assert "written with another secret key" in capsys.readouterr().err
+
+
+async def test_how_long_a_reply_is_worth_sending_is_a_retention_setting(
+        harness_factory: HarnessFactory, tmp_path: Path) -> None:
+    from helpline.config import Retention
+    from helpline.events import Message
+    from tests.conftest import make_settings
+
+    h = await harness_factory(settings=make_settings(
+        tmp_path, retention=Retention(reply_days=2)))
+    await h.app.store.enqueue("someone", "elsewhere", [Message("later")], h.clock.now)
+    [op] = await h.app.store.operations("someone")
+    assert op.expires_at == h.clock.now + 2 * DAY

@@ -120,3 +120,20 @@ def test_helpline_stats_prints_the_weeks_asked_for(
     assert capsys.readouterr().out.splitlines()[0] == \
         "week,event,detail,channel,language,campaign,count"
     assert main(["stats", "--since", "yesterday"]) == 2
+
+
+def test_weeks_older_than_stats_days_are_purged(tmp_path: Path) -> None:
+    async def go() -> dict[str, int]:
+        store = await Store.open(tmp_path / "h.db", Vault(SECRET))
+        try:
+            stats = Stats(store.database)
+            await stats.count("lookup", MONDAY - 400 * 86400, "telegram", "en")
+            await stats.count("lookup", MONDAY - 10 * 86400, "telegram", "en")
+            counts = await store.purge(MONDAY, 90, 48, {"stats_days": 365.0})
+            left = await stats.counts("2000-W01", "2099-W01")
+            assert [c.week for c in left] == [week_of(MONDAY - 10 * 86400)]
+            return counts
+        finally:
+            await store.close()
+
+    assert asyncio.run(go())["stats_counts"] == 1

@@ -1,9 +1,12 @@
 """The statistics' one table. It has no pid column and no encrypted column: nothing in it
-belongs to anyone, so erasure and the purge have nothing to do with it (a count stays)."""
+belongs to anyone, so erasure has nothing to do with it; the purge drops weeks older than
+``[retention] stats_days``."""
 
 from __future__ import annotations
 
-from helpline.store.schema import Migration, Part
+import aiosqlite
+
+from helpline.store.schema import Migration, Part, Retention
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -23,4 +26,17 @@ MIGRATIONS: list[Migration] = [
     ),
 ]
 
-STATS = Part("stats", MIGRATIONS)
+async def purge_old_weeks(db: aiosqlite.Connection, retention: Retention) -> dict[str, int]:
+    """Buckets of weeks that ended longer ago than ``[retention] stats_days``."""
+    from helpline.stats.counts import week_of
+
+    days = retention.settings.get("stats_days")
+    if days is None:
+        return {}
+    # The week before the cutoff's own week, so that a week is kept whole.
+    oldest = week_of(retention.now - days * 86400)
+    cursor = await db.execute("DELETE FROM stats_counts WHERE week < ?", (oldest,))
+    return {"stats_counts": cursor.rowcount}
+
+
+STATS = Part("stats", MIGRATIONS, retention=purge_old_weeks)

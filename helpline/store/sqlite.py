@@ -143,6 +143,8 @@ class Store:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        # How long a queued reply is worth sending ([retention] reply_days; App sets it).
+        self.reply_expiry = DEFAULT_EXPIRY_SECONDS
         self.db = database.conn  # for features' own reads (their tables, their queries)
         self.vault = database.vault
         self.jobs = Jobs(database)
@@ -262,7 +264,7 @@ class Store:
         start = now if not_before is None else not_before
         return (key, channel, kind, self.vault.encrypt(_encode_body(kind, value)),
                 None if address is None else self.vault.encrypt_text(address), now, start,
-                now + DEFAULT_EXPIRY_SECONDS if expires_at is None else expires_at,
+                now + self.reply_expiry if expires_at is None else expires_at,
                 max(start, now + INLINE_LEASE_SECONDS) if lease else start)
 
     async def enqueue(self, pid: str, channel: str, messages: Sequence[Message],
