@@ -123,3 +123,26 @@ async def test_an_import_puts_the_change_counters_back_and_moves_them(
 @example("Ｌｅｇａｌ Aid / Café")
 def test_a_services_words_are_normalized_words(text: str) -> None:
     assert words._words(text) == normalize(text).replace("/", " ").split()
+
+
+async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_python(
+        stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built rows are copied into the database in SQL from the scratch file, attached
+    to the store's connection; when that connection cannot attach it (a transaction of
+    another part of the bot under way on it), they are read and written row by row."""
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    plain, refused = stores
+    one = await import_directory(plain, HSDS, NOW, skip_bad=True, source="s")
+    attached: list[str] = []
+    execute = refused.db.execute
+
+    def no_attach(sql: str, *args: Any) -> Any:
+        if sql.startswith("ATTACH"):
+            attached.append(sql)
+            raise sqlite3.OperationalError("cannot ATTACH database within transaction")
+        return execute(sql, *args)
+
+    monkeypatch.setattr(refused.db, "execute", no_attach)
+    two = await import_directory(refused, HSDS, NOW, skip_bad=True, source="s")
+    assert attached and one.applied and two.applied and two.services == one.services
+    assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")

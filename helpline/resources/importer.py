@@ -196,11 +196,13 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
             result.services = result.openings = 0
             result.needs, result.limits, result.unlimited = {}, {}, 0
             return result
+        kept = spill.kept()
         if elsewhere:
-            spill.kept().take(spill.path.with_name(WORKER_KEPT), elsewhere)
-        result.replaced = await directory.replace_source_rows(
-            source, result.format, False, now, spill.built(left_out),
-            spill.built_capacities(left_out), places)
+            kept.take(spill.path.with_name(WORKER_KEPT), elsewhere)
+        kept.leave_out(left_out)
+        kept.ready()
+        result.replaced = await directory.replace_source_kept(
+            source, result.format, now, kept, places)
     result.applied = True
     return result
 

@@ -22,10 +22,10 @@ import json
 import marshal  # rows this import wrote itself, in its own private folder
 import sqlite3
 import tempfile
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from helpline.resources.hsds_read import Row, Tables
 
@@ -69,29 +69,40 @@ RowList = list[tuple[object, ...]]
 
 class Kept:
     """Rows built to be written (store.service_rows, capacity_row), by slice, in a
-    scratch file of their own; the slices a worker built, in its own file until this
-    one ``take``s them."""
+    scratch file of their own, as columns c0, c1... of the tables ``TABLES`` (so the
+    import copies them into the database in SQL, store.Directory.replace_source_kept);
+    the slices a worker built are in its own file until this one ``take``s them."""
 
-    TABLES = ("out_services", "out_needs", "out_terms", "out_capacity")
+    TABLES: ClassVar = ("out_services", "out_needs", "out_terms", "out_capacity")
+    WIDTHS: ClassVar = {"out_needs": 3, "out_terms": 2, "out_capacity": 6}  # store.py's rows
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.db = sqlite3.connect(path)
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
-            CREATE TABLE IF NOT EXISTS out_services (batch INTEGER NOT NULL, row BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS out_needs (batch INTEGER NOT NULL, row BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS out_terms (batch INTEGER NOT NULL, row BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS out_capacity (batch INTEGER NOT NULL, row BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS left_out (id TEXT PRIMARY KEY);
         """)
         self.batches: set[int] = set()
+        self.widths: dict[str, int] = {}
+
+    def _table(self, table: str, width: int) -> None:
+        if self.widths.get(table) is None:
+            columns = "".join(f", c{i}" for i in range(width))
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} (batch INTEGER NOT NULL"
+                            f"{columns})")
+            self.widths[table] = width
 
     def keep(self, batch: int, services: Rows, needs: Rows, terms: Rows, capacities: Rows
              ) -> None:
         self.batches.add(batch)
         for table, rows in zip(self.TABLES, (services, needs, terms, capacities), strict=True):
-            self.db.executemany(f"INSERT INTO {table} VALUES (?, ?)",
-                                [(batch, _dump(r)) for r in rows])
+            if rows:
+                self._table(table, len(rows[0]))
+                marks = ", ?" * len(rows[0])
+                self.db.executemany(f"INSERT INTO {table} VALUES (?{marks})",
+                                    [(batch, *r) for r in rows])
         self.db.commit()
 
     def take(self, other: Path, batches: Iterable[int]) -> None:
@@ -99,28 +110,42 @@ class Kept:
         self.db.commit()
         self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
         for table in self.TABLES:
-            self.db.execute(f"INSERT INTO {table} SELECT * FROM other.{table} ORDER BY rowid")
+            width = len(self.db.execute(f"PRAGMA other.table_info({table})").fetchall())
+            if width:
+                self._table(table, width - 1)
+                self.db.execute(f"INSERT INTO {table} SELECT * FROM other.{table} "
+                                "ORDER BY rowid")
         self.db.commit()
         self.db.execute("DETACH DATABASE other")
         self.batches.update(batches)
 
-    def slices(self, leave_out: Container[str]
-               ) -> Iterator[tuple[RowList, RowList, RowList]]:
+    def leave_out(self, ids: Iterable[str]) -> None:
+        """Services not to be written (their ids are another source's)."""
+        self.db.executemany("INSERT OR IGNORE INTO left_out VALUES (?)", ((i,) for i in ids))
+        self.db.commit()
+
+    def ready(self) -> None:
+        """Every slice is in: index them by slice, for reading in order."""
+        for table in self.TABLES:  # a table no slice had a row for, empty
+            self._table(table, self.WIDTHS.get(table, 1))
         self.db.executescript("".join(
             f"CREATE INDEX IF NOT EXISTS {t}_batch ON {t}(batch);" for t in self.TABLES))
-        # the column of the service id in each: services, needs, terms
+
+    def slices(self) -> Iterator[tuple[RowList, RowList, RowList]]:
+        """The rows of each slice, without those of the services left out."""
+        self.ready()
         for batch in sorted(self.batches):
             yield tuple(  # type: ignore[misc]
-                [row for (r,) in self.db.execute(
-                    f"SELECT row FROM {table} WHERE batch = ? ORDER BY rowid", (batch,))
-                 if (row := marshal.loads(r))[at] not in leave_out]
+                [tuple(row)[1:] for row in self.db.execute(
+                    f"SELECT * FROM {table} WHERE batch = ? AND c{at} NOT IN "
+                    "(SELECT id FROM left_out) ORDER BY rowid", (batch,))]
                 for table, at in (("out_services", 0), ("out_needs", 2), ("out_terms", 1)))
 
-    def capacities(self, leave_out: Container[str]) -> Iterator[tuple[object, ...]]:
-        for (r,) in self.db.execute("SELECT row FROM out_capacity ORDER BY batch, rowid"):
-            row = marshal.loads(r)
-            if row[0] not in leave_out:
-                yield row
+    def capacities(self) -> Iterator[tuple[object, ...]]:
+        self.ready()
+        for row in self.db.execute("SELECT * FROM out_capacity WHERE c0 NOT IN (SELECT id "
+                                   "FROM left_out) ORDER BY batch, rowid"):
+            yield tuple(row)[1:]
 
     def close(self) -> None:
         self.db.close()
@@ -175,15 +200,14 @@ class Spill:
             self._kept = Kept(self.path.with_name("built.db"))
         return self._kept
 
-    def built(self, leave_out: Container[str] = ()
-              ) -> Iterator[tuple[RowList, RowList, RowList]]:
-        """What was kept, a slice at a time, without the services ``leave_out``."""
+    def built(self) -> Iterator[tuple[RowList, RowList, RowList]]:
+        """What was kept, a slice at a time."""
         if self._kept is not None:
-            yield from self._kept.slices(leave_out)
+            yield from self._kept.slices()
 
-    def built_capacities(self, leave_out: Container[str] = ()) -> Iterator[tuple[object, ...]]:
+    def built_capacities(self) -> Iterator[tuple[object, ...]]:
         if self._kept is not None:
-            yield from self._kept.capacities(leave_out)
+            yield from self._kept.capacities()
 
     def done(self) -> None:
         """Every row is written (a part read for another process)."""

@@ -8,10 +8,11 @@ the file alone does not say what anyone looked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from helpline.resources.search import (
 )
 
 if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
+    from helpline.resources.spill import Kept
     from helpline.store import Store
 
 DEFAULT_UNIT = "place"
@@ -308,8 +310,57 @@ class Directory:
                                    list[tuple[object, ...]]]],
             capacities: Iterable[tuple[object, ...]], places: dict[str, list[str]]) -> int:
         """As ``replace_source``, from rows made ready (``service_rows``, ``capacity_row``),
-        written a chunk at a time: an import of a national directory builds its rows
-        first, a slice at a time, and holds the database only to write them."""
+        written a chunk at a time."""
+        marks = ",".join("?" * len(SERVICE_COLUMNS))
+
+        async def write(db: aiosqlite.Connection) -> None:
+            for services, needs, terms in chunks:
+                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
+                                     f"VALUES ({marks})", services)
+                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                                     "service_id) VALUES (?, ?, ?)", needs)
+                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
+                                     "service_id) VALUES (?, ?)", terms)
+
+        return await self._replace(source, format, fictional, now, write, capacities, places)
+
+    async def replace_source_kept(self, source: str, format: str, now: float, kept: Kept,
+                                  places: dict[str, list[str]]) -> int:
+        """As ``replace_source``, from the rows an import of a datapackage built and kept
+        in its scratch file (spill.Kept): an import of a national directory builds its
+        rows first, a slice at a time, and holds the database only to copy them in, in
+        SQL (300,000 services: about 7 s less than passing each row through Python)."""
+        try:
+            await self.db.execute("ATTACH DATABASE ? AS kept", (str(kept.path),))
+        except sqlite3.OperationalError:  # a transaction under way on this connection
+            return await self.replace_source_rows(source, format, False, now, kept.slices(),
+                                                  kept.capacities(), places)
+        columns = ", ".join(SERVICE_COLUMNS)
+        picked = ", ".join(f"c{i}" for i in range(len(SERVICE_COLUMNS)))
+        given = "NOT IN (SELECT id FROM kept.left_out) ORDER BY batch, rowid"
+
+        async def write(db: aiosqlite.Connection) -> None:
+            await db.execute(f"INSERT INTO services ({columns}) SELECT {picked} FROM "
+                             f"kept.out_services WHERE c0 {given}")
+            await db.execute("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                             f"service_id) SELECT c0, c1, c2 FROM kept.out_needs WHERE c2 "
+                             f"{given}")
+            await db.execute("INSERT OR IGNORE INTO directory_terms (term, service_id) "
+                             f"SELECT c0, c1 FROM kept.out_terms WHERE c1 {given}")
+
+        try:
+            return await self._replace(source, format, False, now, write, kept.capacities(),
+                                       places)
+        finally:  # (a transaction begun meanwhile on this connection: left attached)
+            with contextlib.suppress(sqlite3.OperationalError):
+                await self.db.execute("DETACH DATABASE kept")
+
+    async def _replace(self, source: str, format: str, fictional: bool, now: float,
+                       write: Callable[[aiosqlite.Connection], Awaitable[None]],
+                       capacities: Iterable[tuple[object, ...]],
+                       places: dict[str, list[str]]) -> int:
+        """Replace everything from ``source``, the services written by ``write``, in one
+        transaction; returns how many services the source had before."""
         async with self.store.transaction() as db:
             paused = await _pause_counters(db)
             kept = {(r[0], r[1]): tuple(r) for r in await db.execute_fetchall(
@@ -323,16 +374,9 @@ class Directory:
             await db.execute(
                 "INSERT INTO directory_sources (source, format, imported_at, services, "
                 "fictional) VALUES (?, ?, ?, ?, ?)", (source, format, now, 0, int(fictional)))
-            listed: set[str] = set()
-            marks = ",".join("?" * len(SERVICE_COLUMNS))
-            for services, needs, terms in chunks:
-                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
-                                     f"VALUES ({marks})", services)
-                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
-                                     "service_id) VALUES (?, ?, ?)", needs)
-                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
-                                     "service_id) VALUES (?, ?)", terms)
-                listed.update(str(r[0]) for r in services)
+            await write(db)
+            listed = {str(r[0]) for r in await db.execute_fetchall(
+                "SELECT id FROM services WHERE source = ?", (source,))}
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
             for c in capacities:
                 if str(c[0]) in listed:
