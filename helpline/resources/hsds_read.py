@@ -131,7 +131,8 @@ class Row:
     data: dict[str, str]  # the non-empty fields only (a national export is mostly empty)
 
     def get(self, key: str) -> str:
-        return (self.data.get(key) or "").strip()
+        value = self.data.get(key)
+        return value.strip() if value else ""
 
 
 @dataclass

@@ -43,7 +43,7 @@ from helpline.resources.taxonomy import TaxonomyMap
 # on a machine of two cores or more (the peak memory of an import is every process's).
 WORKERS = min(1, len(os.sched_getaffinity(0)) - 1 if hasattr(os, "sched_getaffinity")
               else (os.cpu_count() or 1) - 1)
-AHEAD = 3  # slices given to the worker and not yet taken back, at most
+AHEAD = 3  # slices given to the worker and not yet taken back, at most; built here too
 WORKER_KEPT = "built-worker.db"  # the rows the worker built, beside the scratch file
 # A package with fewer bytes of CSV (about 20,000 services) is read and built in the
 # importing process alone: starting a process takes about a second.
@@ -172,9 +172,10 @@ class Workers:
                     given[taken] = pool.submit(_build, jobs[taken], taken)
                     taken += 1
                 item = given.get(at)
+                ahead = sum(not isinstance(g, Future) for g in given.values())
                 if item is not None and (not isinstance(item, Future) or item.done()
-                                         or taken >= len(jobs)):
-                    break
+                                         or taken >= len(jobs) or ahead >= AHEAD):
+                    break  # (no more than AHEAD slices built here wait for the worker's)
                 given[taken] = build_slice(reader.read(jobs[taken], base), now, taxonomy,
                                            shared, source, taken)
                 taken += 1
