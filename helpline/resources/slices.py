@@ -41,6 +41,7 @@ from helpline.resources.taxonomy import TaxonomyMap
 
 # Processes that build slices beside the importing process, which builds some too: one
 # on a machine of two cores or more (the peak memory of an import is every process's).
+# One at most: the slices' setup (_start) is given once and reaches the one worker.
 WORKERS = min(1, len(os.sched_getaffinity(0)) - 1 if hasattr(os, "sched_getaffinity")
               else (os.cpu_count() or 1) - 1)
 AHEAD = 3  # slices given to the worker and not yet taken back, at most; built here too
@@ -159,6 +160,7 @@ class Workers:
             for at, job in enumerate(jobs):
                 yield build_slice(reader.read(job, base), now, taxonomy, shared, source, at)
             return
+        assert WORKERS == 1  # _start reaches every worker only when there is one
         pool.submit(_start, str(spill.path), spill.files, base, now, taxonomy, source)
         # The worker has up to AHEAD slices given and not yet taken back; this process
         # builds the next slice nobody has while it waits for those, and hands them all
