@@ -93,6 +93,7 @@ class Builder:
         self.bad_rows = len(tables.problems)
         self.places: dict[str, list[str]] = {}
         self._addresses: dict[str, list[Row]] | None = None
+        self._chains: set[tuple[str, ...]] = set()  # the chains of places noted already
 
     # ------------------------------------------------------------- helpers
 
@@ -416,6 +417,9 @@ class Builder:
 
     def _place(self, *chain: str) -> None:
         """Each place lies in the larger ones after it (postcode, city, region, state)."""
+        if chain in self._chains:  # most services share their town's chain
+            return
+        self._chains.add(chain)
         names = [c for c in chain if c]
         for i, name in enumerate(names):
             known = self.places.setdefault(name, [])

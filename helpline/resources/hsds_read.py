@@ -23,7 +23,7 @@ import difflib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,7 +131,8 @@ class Row:
     data: dict[str, str]  # the non-empty fields only (a national export is mostly empty)
 
     def get(self, key: str) -> str:
-        return (self.data.get(key) or "").strip()
+        value = self.data.get(key)
+        return value.strip() if value else ""
 
 
 @dataclass
@@ -166,9 +167,11 @@ def _table_of(name: str) -> str | None:
 # ------------------------------------------------------------------ CSV datapackage
 
 
-def read_csv_package(path: Path, spill: Spill | None = None) -> Tables:
+def read_csv_package(path: Path, spill: Spill | None = None,
+                     elsewhere: Elsewhere | None = None) -> Tables:
     """The tables of a datapackage folder; with ``spill``, the rows of the large tables
-    go into its scratch file instead of memory (see spill.py)."""
+    go into its scratch file instead of memory (see spill.py), and with ``elsewhere``,
+    some tables are read by another process meanwhile (slices.py)."""
     folder = path.parent if path.is_file() else path
     tables = Tables()
     files: dict[str, list[Path]] = {}
@@ -187,16 +190,89 @@ def read_csv_package(path: Path, spill: Spill | None = None) -> Tables:
                                        "an HSDS datapackage needs at least services.csv (or a "
                                        "datapackage.json resource named services)"))
         return tables
+    jobs: dict[str, list[Path]] = {}
     for table in READ_TABLES:
         for csv_path in files.get(table, []):
             if _inside(folder, csv_path, tables):
                 tables.files.setdefault(table, str(csv_path))
-                _read_csv(table, csv_path, tables, spill)
+                if spill is None or elsewhere is None:
+                    _read_csv(table, csv_path, tables, spill)
+                else:
+                    jobs.setdefault(table, []).append(csv_path)
+    if spill is not None and elsewhere is not None and jobs:
+        _read_in_parts(jobs, tables, spill, elsewhere)
     tables.version = _version(meta, tables, files)
     if spill is not None:
         spill.finish()
         tables.firsts = spill.firsts()
     return tables
+
+
+@dataclass
+class Part:
+    """The files of one table, read into a scratch file, their rows numbered from
+    ``first`` on (each table has a range of its own, in the order of the tables)."""
+
+    table: str
+    paths: list[Path]
+    first: int
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+
+# Reads parts of a package into a scratch file of its own (the numbers of ``files`` as
+# given), in another process; returns what waits for them: what each part found, the
+# ranges of rows of each table, and the scratch file.
+Waiting = Callable[[], tuple[list["Tables"], dict[str, list[tuple[int, int]]], Path]]
+Elsewhere = Callable[[list[Part], list[str]], Waiting]
+
+
+def read_part(part: Part, spill: Spill) -> Tables:
+    """One table's files into ``spill``: what they found (problems, notes, header, and
+    the rows of a table kept in memory) in a Tables of their own."""
+    found = Tables()
+    spill.start(part.first)
+    for csv_path in part.paths:
+        found.files.setdefault(part.table, str(csv_path))
+        _read_csv(part.table, csv_path, found, spill)
+    return found
+
+
+def _read_in_parts(jobs: dict[str, list[Path]], tables: Tables, spill: Spill,
+                   elsewhere: Elsewhere) -> None:
+    """The tables of ``jobs`` read by this process and another at once, about half of
+    the bytes each, then put together as one process would have read them in order."""
+    names = [str(p) for paths in jobs.values() for p in paths]
+    spill.known(names)
+    parts = [Part(table, paths, (k + 1) << 40) for k, (table, paths) in enumerate(jobs.items())]
+    mine: list[Part] = []
+    theirs: list[Part] = []
+    load = [0, 0]  # bytes: here (with the copy of theirs), there
+    for part in sorted(parts, key=lambda p: -p.size):
+        here = part.table in IN_MEMORY or load[0] <= load[1]
+        (mine if here else theirs).append(part)
+        load[0 if here else 1] += part.size
+        if not here:
+            load[0] += part.size // 8  # the copy of their rows into this scratch file
+    waiting = elsewhere(sorted(theirs, key=lambda p: p.first), names) if theirs else None
+    found = {part.first: read_part(part, spill) for part in sorted(mine, key=lambda p: p.first)}
+    if waiting is not None:
+        their_found, ranges, scratch = waiting()
+        spill.merge(scratch, ranges)
+        found |= {part.first: f for part, f in zip(sorted(theirs, key=lambda p: p.first),
+                                                   their_found, strict=True)}
+    for part in parts:  # in the order of the tables, as read by one process
+        got = found[part.first]
+        tables.problems += got.problems
+        tables.notes += got.notes
+        for table, header in got.columns.items():
+            tables.columns.setdefault(table, header)
+        for table, name in got.files.items():
+            tables.files.setdefault(table, name)
+        for table, rows in got.rows.items():
+            tables.rows.setdefault(table, []).extend(rows)
 
 
 def _inside(folder: Path, path: Path, tables: Tables) -> bool:

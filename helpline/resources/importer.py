@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from helpline import bundled
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import read_csv_package, read_json
 from helpline.resources.model import NEEDS, DirectoryData, Problem, Service
+from helpline.resources.slices import WORKER_KEPT, Workers, limits
 from helpline.resources.spill import Spill
-from helpline.resources.store import Directory, capacity_row, service_rows
+from helpline.resources.store import Directory
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.resources.yaml_import import read_yaml
 
@@ -65,17 +66,17 @@ class ImportResult:
 
 
 def _tally(result: ImportResult, services: list[Service]) -> None:
-    for service in services:
-        for need in service.needs:
+    _count(result, [(s.id, s.needs, limits(s)) for s in services])
+
+
+def _count(result: ImportResult,
+           tally: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> None:
+    for _, needs, restrictions in tally:
+        for need in needs:
             result.needs[need] = result.needs.get(need, 0) + 1
-        limits = [*service.genders]
-        if service.min_age is not None:
-            limits.append(f"age {service.min_age:g}+")
-        if service.max_age is not None:
-            limits.append(f"age up to {service.max_age:g}")
-        for limit in limits:
+        for limit in restrictions:
             result.limits[limit] = result.limits.get(limit, 0) + 1
-        result.unlimited += not limits
+        result.unlimited += not restrictions
 
 
 def read_directory(path: Path, now: float, taxonomy: TaxonomyMap | None = None
@@ -154,47 +155,56 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
     kept there too; only when the whole package is known good enough (no problem, or
     --skip-bad) are they written, in one transaction."""
     directory = Directory(store)
-    with Spill() as spill:
-        tables = read_csv_package(folder, spill)
+    with Spill() as spill, Workers.open(folder) as workers:
+        tables = read_csv_package(folder, spill, workers.elsewhere(spill))
         result = ImportResult(source, f"hsds {tables.version}" if tables.version else "hsds",
                               notes=list(tables.notes))
         problems: dict[Problem, None] = dict.fromkeys(tables.problems)
         bad = set()  # rows with a problem (file, line): each counts once however often found
         bad_read = len(tables.problems)
-        shared: dict[str, Any] = {}
         places: dict[str, list[str]] = {}
-        for part in spill.batches(tables):
-            data = build(part, now, taxonomy, shared)
-            for problem in data.problems:
+        left_out: set[str] = set()  # services whose ids another source has
+        elsewhere: list[int] = []  # slices whose rows the worker kept
+        async for built in workers.built(spill, tables, now, taxonomy, source):
+            for problem in built.problems:
                 if problem not in problems:
                     problems[problem] = None
                     bad.add((problem.path, problem.line))
-            owners = await directory.owners(s.id for s in data.services)
+            owners = await directory.owners(ident for ident, _, _ in built.tally)
             taken = {sid: owner for sid, owner in owners.items() if owner != source}
             for sid, owner in taken.items():
-                file, line = data.origins.get(sid, (str(folder), 1))
+                file, line = built.origins.get(sid, (str(folder), 1))
                 problems[Problem(file, line, f"service id '{sid}' already comes from another "
                                  f"source ({owner})", "give it another id, or import with "
                                  "--source set to that source to replace it")] = None
                 bad_read += 1
-            services = [s for s in data.services if s.id not in taken]
-            for place, within in data.places.items():
+            built.without(set(taken))
+            left_out.update(taken)
+            for place, within in built.places.items():
                 known = places.setdefault(place, [])
                 known.extend(w for w in within if w not in known)
-            if services:
-                spill.keep_built(*service_rows(source, services), [
-                    capacity_row(c) for c in data.capacities if c.service_id not in taken])
-                result.services += len(services)
-                result.openings += sum(c.service_id not in taken for c in data.capacities)
-                _tally(result, services)
+            if built.tally:
+                if built.elsewhere:
+                    elsewhere.append(built.index)
+                else:
+                    spill.keep_built(built.index, built.services, built.needs, built.terms,
+                                     built.capacities)
+                result.services += len(built.tally)
+                result.openings += len(built.capacity_ids)
+                _count(result, built.tally)
         result.problems = sorted(problems)
         result.bad_rows = bad_read + len(bad)
         if (result.problems and not skip_bad) or not result.services:
             result.services = result.openings = 0
             result.needs, result.limits, result.unlimited = {}, {}, 0
             return result
-        result.replaced = await directory.replace_source_rows(
-            source, result.format, False, now, spill.built(), spill.built_capacities(), places)
+        kept = spill.kept()
+        if elsewhere:
+            kept.take(spill.path.with_name(WORKER_KEPT), elsewhere)
+        kept.leave_out(left_out)
+        kept.ready()
+        result.replaced = await directory.replace_source_kept(
+            source, result.format, now, kept, places)
     result.applied = True
     return result
 

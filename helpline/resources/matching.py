@@ -216,8 +216,10 @@ def _fit(service: Service, c: Criteria, area_hits: dict[str, int] | None) -> int
 
 
 @lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 16)
 def _place(text: str) -> str:
-    """``normalize`` of a place name (the same few thousand names, again and again)."""
+    """``normalize`` of a place name (the same few thousand names, again and again: each
+    service's towns and postcodes, at every lookup and import)."""
     return normalize(text)
 
 

@@ -12,19 +12,22 @@ they refer to, so every problem the whole package has is still found and named; 
 found twice (a location shared by services of two slices) are said once.
 
 At 300,000 services the import held 4.4 GB when it read every table into memory; with the
-scratch file, what is in memory at once is one slice of services and what hangs on them
-(263 MB at the peak, bench/README.md).
+scratch file, what is in memory at once is a few slices of services and what hangs on them
+(263 MB at the peak in one process; 471 MB for the importing process and the worker that
+reads and builds beside it, slices.py; bench/README.md). The rows built for the database
+are kept in a file of their own (``Kept``), as columns, and copied into the database in SQL.
 """
 
 from __future__ import annotations
 
 import json
-import pickle  # rows this import wrote itself, in its own private folder
+import marshal  # rows this import wrote itself, in its own private folder
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, cast
 
 from helpline.resources.hsds_read import Row, Tables
 
@@ -57,18 +60,118 @@ def _decode(text: str) -> dict[str, str]:
     return dict(zip(parts, parts, strict=True))
 
 
+def _dump(row: tuple[object, ...]) -> bytes:
+    """A built row (strings, numbers and None only) as bytes."""
+    return marshal.dumps(cast(Any, row))
+
+
+Rows = Sequence[tuple[object, ...]]
+RowList = list[tuple[object, ...]]
+
+
+class Kept:
+    """Rows built to be written (store.service_rows, capacity_row), by slice, in a
+    scratch file of their own, as columns c0, c1... of the tables ``TABLES`` (so the
+    import copies them into the database in SQL, store.Directory.replace_source_kept);
+    the slices a worker built are in its own file until this one ``take``s them."""
+
+    TABLES: ClassVar = ("out_services", "out_needs", "out_terms", "out_capacity")
+    WIDTHS: ClassVar = {"out_needs": 3, "out_terms": 2, "out_capacity": 6}  # store.py's rows
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.executescript("""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE IF NOT EXISTS left_out (id TEXT PRIMARY KEY);
+        """)
+        self.batches: set[int] = set()
+        self.widths: dict[str, int] = {}
+
+    def _table(self, table: str, width: int) -> None:
+        if self.widths.get(table) is None:
+            columns = "".join(f", c{i}" for i in range(width))
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} (batch INTEGER NOT NULL"
+                            f"{columns})")
+            self.widths[table] = width
+
+    def keep(self, batch: int, services: Rows, needs: Rows, terms: Rows, capacities: Rows
+             ) -> None:
+        self.batches.add(batch)
+        for table, rows in zip(self.TABLES, (services, needs, terms, capacities), strict=True):
+            if rows:
+                self._table(table, len(rows[0]))
+                marks = ", ?" * len(rows[0])
+                self.db.executemany(f"INSERT INTO {table} VALUES (?{marks})",
+                                    [(batch, *r) for r in rows])
+        self.db.commit()
+
+    def take(self, other: Path, batches: Iterable[int]) -> None:
+        """The slices ``batches`` that another process kept in ``other``."""
+        self.db.commit()
+        self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        for table in self.TABLES:
+            width = len(self.db.execute(f"PRAGMA other.table_info({table})").fetchall())
+            if width:
+                self._table(table, width - 1)
+                self.db.execute(f"INSERT INTO {table} SELECT * FROM other.{table} "
+                                "ORDER BY rowid")
+        self.db.commit()
+        self.db.execute("DETACH DATABASE other")
+        self.batches.update(batches)
+
+    def leave_out(self, ids: Iterable[str]) -> None:
+        """Services not to be written (their ids are another source's)."""
+        self.db.executemany("INSERT OR IGNORE INTO left_out VALUES (?)", ((i,) for i in ids))
+        self.db.commit()
+
+    def ready(self) -> None:
+        """Every slice is in: index them by slice, for reading in order."""
+        for table in self.TABLES:  # a table no slice had a row for, empty
+            self._table(table, self.WIDTHS.get(table, 1))
+        self.db.executescript("".join(
+            f"CREATE INDEX IF NOT EXISTS {t}_batch ON {t}(batch);" for t in self.TABLES))
+
+    def slices(self) -> Iterator[tuple[RowList, RowList, RowList]]:
+        """The rows of each slice, without those of the services left out."""
+        self.ready()
+        for batch in sorted(self.batches):
+            yield tuple(  # type: ignore[misc]
+                [tuple(row)[1:] for row in self.db.execute(
+                    f"SELECT * FROM {table} WHERE batch = ? AND c{at} NOT IN "
+                    "(SELECT id FROM left_out) ORDER BY rowid", (batch,))]
+                for table, at in (("out_services", 0), ("out_needs", 2), ("out_terms", 1)))
+
+    def capacities(self) -> Iterator[tuple[object, ...]]:
+        self.ready()
+        for row in self.db.execute("SELECT * FROM out_capacity WHERE c0 NOT IN (SELECT id "
+                                   "FROM left_out) ORDER BY batch, rowid"):
+            yield tuple(row)[1:]
+
+    def close(self) -> None:
+        self.db.close()
+
+
 @dataclass
 class Spill:
     """The scratch file: rows by number, with the ids they have and refer to."""
 
-    folder: tempfile.TemporaryDirectory[str] = field(
-        default_factory=lambda: tempfile.TemporaryDirectory(prefix="helpline-import-"))
+    # Where the scratch file goes: by default a private temporary folder, removed at the
+    # end; a part read by another process (slices.py) goes beside the main one.
+    place: Path | None = None
     files: list[str] = field(default_factory=list)
     count: int = 0
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.db = sqlite3.connect(Path(self.folder.name) / "rows.db")
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        if self.place is None:
+            self.folder = tempfile.TemporaryDirectory(prefix="helpline-import-")
+            self.path = Path(self.folder.name) / "rows.db"
+        else:
+            self.path = self.place
+        self.db = sqlite3.connect(self.path)
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
@@ -80,54 +183,45 @@ class Spill:
         """)
         self._pending: list[tuple[object, ...]] = []
         self._file: dict[str, int] = {}
-        self._built = 0
-        self._table = ""
+        self._kept: Kept | None = None
+        self._table = ""  # the table of the run of rows being read, from row _run on
+        self._run = 0
 
     # ------------------------------------------------------------- what was built
 
-    def keep_built(self, services: Sequence[tuple[object, ...]],
-                   needs: Sequence[tuple[object, ...]], terms: Sequence[tuple[object, ...]],
-                   capacities: Sequence[tuple[object, ...]]) -> None:
-        """The rows one slice of services will be written as (store.service_rows), kept
-        here until the whole package is known to be good enough to import."""
-        if not self._built:
-            self.db.executescript("""
-                CREATE TABLE out_services (batch INTEGER NOT NULL, row BLOB NOT NULL);
-                CREATE TABLE out_needs (batch INTEGER NOT NULL, row BLOB NOT NULL);
-                CREATE TABLE out_terms (batch INTEGER NOT NULL, row BLOB NOT NULL);
-                CREATE TABLE out_capacity (row BLOB NOT NULL);
-            """)
-        self._built += 1
-        for table, rows in (("out_services", services), ("out_needs", needs),
-                            ("out_terms", terms)):
-            self.db.executemany(f"INSERT INTO {table} VALUES (?, ?)",
-                                [(self._built, pickle.dumps(r)) for r in rows])
-        self.db.executemany("INSERT INTO out_capacity VALUES (?)",
-                            [(pickle.dumps(r),) for r in capacities])
+    def keep_built(self, batch: int, services: Rows, needs: Rows, terms: Rows,
+                   capacities: Rows) -> None:
+        """The rows slice ``batch`` of services will be written as (store.service_rows),
+        kept here until the whole package is known to be good enough to import."""
+        self.kept().keep(batch, services, needs, terms, capacities)
 
-    def built(self) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]],
-                                      list[tuple[object, ...]]]]:
-        """What ``keep_built`` kept, a slice at a time."""
-        if self._built:
-            self.db.executescript("""
-                CREATE INDEX IF NOT EXISTS out_services_batch ON out_services(batch);
-                CREATE INDEX IF NOT EXISTS out_needs_batch ON out_needs(batch);
-                CREATE INDEX IF NOT EXISTS out_terms_batch ON out_terms(batch);
-            """)
-        for batch in range(1, self._built + 1):
-            yield tuple(  # type: ignore[misc]
-                [pickle.loads(r) for (r,) in self.db.execute(
-                    f"SELECT row FROM {table} WHERE batch = ? ORDER BY rowid", (batch,))]
-                for table in ("out_services", "out_needs", "out_terms"))
+    def kept(self) -> Kept:
+        if self._kept is None:
+            # A file of their own: the slices' rows (rows.db) may be read meanwhile by
+            # the process that builds them beside this one (slices.py).
+            self._kept = Kept(self.path.with_name("built.db"))
+        return self._kept
+
+    def built(self) -> Iterator[tuple[RowList, RowList, RowList]]:
+        """What was kept, a slice at a time."""
+        if self._kept is not None:
+            yield from self._kept.slices()
 
     def built_capacities(self) -> Iterator[tuple[object, ...]]:
-        if self._built:
-            for (r,) in self.db.execute("SELECT row FROM out_capacity ORDER BY rowid"):
-                yield pickle.loads(r)
+        if self._kept is not None:
+            yield from self._kept.capacities()
+
+    def done(self) -> None:
+        """Every row is written (a part read for another process)."""
+        self._flush()
+        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
-        self.folder.cleanup()
+        if self._kept is not None:
+            self._kept.close()
+        if self.folder is not None:
+            self.folder.cleanup()
 
     def __enter__(self) -> Spill:
         return self
@@ -147,19 +241,56 @@ class Spill:
         data = row.data
         get = data.get
         self._pending.append((
-            self.count, table, file, row.line, _encode(data), (get("id") or "").strip() or None,
-            (get("service_id") or "").strip() or None, (get("location_id") or "").strip() or None,
-            (get("service_at_location_id") or "").strip() or None,
-            (get("link_id") or "").strip() or None,
-            (get("organization_id") or "").strip() or None))
+            self.count, table, file, row.line, _encode(data),
+            ((v := get("id")) and v.strip()) or None,
+            ((v := get("service_id")) and v.strip()) or None,
+            ((v := get("location_id")) and v.strip()) or None,
+            ((v := get("service_at_location_id")) and v.strip()) or None,
+            ((v := get("link_id")) and v.strip()) or None,
+            ((v := get("organization_id")) and v.strip()) or None))
         if table != self._table:  # a new run of rows of one table
+            self._end_run()
             self._table = table
-            self.ranges.setdefault(table, []).append((self.count, self.count))
-        spans = self.ranges[table]
-        spans[-1] = (spans[-1][0], self.count)
+            self._run = self.count
         if len(self._pending) >= 5000:
             self._flush()
         return self.count
+
+    def _end_run(self) -> None:
+        """Note the run of rows of one table read so far in ``ranges`` (it may go on)."""
+        if self._table:
+            spans = self.ranges.setdefault(self._table, [])
+            if spans and spans[-1][0] == self._run:
+                spans[-1] = (self._run, self.count)
+            elif self.count >= self._run:
+                spans.append((self._run, self.count))
+
+    def known(self, files: list[str]) -> None:
+        """Number these files as given (the parts of a package read by other processes
+        number them alike)."""
+        for name in files:
+            if name not in self._file:
+                self._file[name] = len(self.files)
+                self.files.append(name)
+
+    def start(self, first: int) -> None:
+        """Number the rows that come next from ``first`` on: each table of a package read
+        by several processes has its own range, in the order of the tables."""
+        self._flush()
+        self.count = first - 1
+        self._table = ""
+
+    def merge(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
+        """The rows another process wrote into ``part`` (a Spill of its own, closed)."""
+        self._flush()
+        self.db.commit()
+        self.db.execute("ATTACH DATABASE ? AS part", (str(part),))
+        self.db.execute("INSERT INTO r SELECT * FROM part.r")
+        self.db.commit()
+        self.db.execute("DETACH DATABASE part")
+        part.unlink()
+        for table, spans in ranges.items():
+            self.ranges[table] = sorted([*self.ranges.get(table, []), *spans])
 
     def discard(self, first: int) -> None:
         """Forget the rows from number ``first`` on (a file that turned out unreadable)."""
@@ -171,6 +302,7 @@ class Spill:
         self._table = ""
 
     def _flush(self) -> None:
+        self._end_run()
         if self._pending:
             self.db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._pending)
             self._pending = []
@@ -203,33 +335,32 @@ class Spill:
             out[(str(table), str(ident))] = (self.files[file], int(line))
         return out
 
-    def _rows(self, where: str, args: Sequence[object]) -> list[tuple[int, str, Row]]:
-        return [(int(n), str(tbl), Row(self.files[file], int(line), _decode(data)))
-                for n, tbl, file, line, data in self.db.execute(
-                    f"SELECT n, tbl, file, line, data FROM r WHERE {where}", args)]
-
     def batches(self, base: Tables) -> Iterator[Tables]:
-        """Slices of the package: services and what hangs on them, then the rest.
+        """Slices of the package: services and what hangs on them, then the rest."""
+        reader = self.reader()
+        for job in self.plan():
+            yield reader.read(job, base)
 
-        Which rows go with which slice is worked out by SQLite in a few joins (``m``: the
-        slice and the number of each row it needs; a location shared by services of two
-        slices is in both), so a slice is one read of its rows."""
+    def plan(self) -> list[Job]:
+        """The slices, in order: each slice of services (``_members``: which rows go with
+        which slice is worked out by SQLite in a few joins, so a slice is one read of its
+        rows), then the rows that hang on no service, ORPHANS_PER_BATCH at a time. Every
+        row is written by now, so the slices can be read by other processes."""
         self._members()
-        for (batch,) in list(self.db.execute("SELECT DISTINCT batch FROM m ORDER BY batch")):
-            out = self._tables(base, {})
-            files = self.files
-            add = out.add
-            for tbl, file, line, data in self.db.execute(
-                    "SELECT r.tbl, r.file, r.line, r.data FROM m JOIN r ON r.n = m.n "
-                    "WHERE m.batch = ? ORDER BY m.n", (batch,)):
-                add(tbl, Row(files[file], line, _decode(data)))
-            yield out
-        left = [int(n) for (n,) in self.db.execute(
-            "SELECT n FROM r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n) ORDER BY n")]
-        for at in range(0, len(left), ORPHANS_PER_BATCH):
-            numbers = left[at:at + ORPHANS_PER_BATCH]
-            rows = self._rows("n IN (SELECT value FROM json_each(?))", (json.dumps(numbers),))
-            yield self._orphans(base, rows)
+        jobs: list[Job] = [(int(batch), ()) for (batch,) in self.db.execute(
+            "SELECT DISTINCT batch FROM m ORDER BY batch")]
+        left = tuple(int(n) for (n,) in self.db.execute(
+            "SELECT n FROM r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n) ORDER BY n"))
+        jobs += [(None, left[at:at + ORPHANS_PER_BATCH])
+                 for at in range(0, len(left), ORPHANS_PER_BATCH)]
+        return jobs
+
+    def rows(self, table: str) -> int:
+        """How many rows of ``table`` were read."""
+        return sum(b - a + 1 for a, b in self.ranges.get(table, []))
+
+    def reader(self) -> Reader:
+        return Reader(self.db, self.files)
 
     def _members(self) -> None:
         """``m``: for each slice of SERVICES_PER_BATCH services (by the order of their
@@ -284,7 +415,44 @@ class Spill:
             CREATE INDEX m_n ON m(n);
         """)
 
-    def _tables(self, base: Tables, got: dict[int, tuple[str, Row]]) -> Tables:
+# A slice to read: (slice number, ()) for a slice of services, or (None, row numbers)
+# for rows that hang on no service.
+Job = tuple[int | None, tuple[int, ...]]
+
+
+class Reader:
+    """Reads the slices of a scratch file, given by ``Spill.plan``; in the process that
+    wrote it, or in another (``open``)."""
+
+    def __init__(self, db: sqlite3.Connection, files: list[str]) -> None:
+        self.db = db
+        self.files = files
+
+    @classmethod
+    def open(cls, path: Path, files: list[str]) -> Reader:
+        return cls(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True), files)
+
+    def read(self, job: Job, base: Tables) -> Tables:
+        batch, numbers = job
+        if batch is None:
+            rows = self._rows("n IN (SELECT value FROM json_each(?))", (json.dumps(numbers),))
+            return self._orphans(base, rows)
+        out = self._tables(base, {})
+        files = self.files
+        add = out.add
+        for tbl, file, line, data in self.db.execute(
+                "SELECT r.tbl, r.file, r.line, r.data FROM m JOIN r ON r.n = m.n "
+                "WHERE m.batch = ? ORDER BY m.n", (batch,)):
+            add(tbl, Row(files[file], line, _decode(data)))
+        return out
+
+    def _rows(self, where: str, args: Sequence[object]) -> list[tuple[int, str, Row]]:
+        return [(int(n), str(tbl), Row(self.files[file], int(line), _decode(data)))
+                for n, tbl, file, line, data in self.db.execute(
+                    f"SELECT n, tbl, file, line, data FROM r WHERE {where}", args)]
+
+    @staticmethod
+    def _tables(base: Tables, got: dict[int, tuple[str, Row]]) -> Tables:
         out = Tables(files=dict(base.files), version=base.version,
                      columns=dict(base.columns), firsts=base.firsts)
         for table in IN_MEMORY:
@@ -309,4 +477,4 @@ class Spill:
                                      for _, row in got.values()])
         take("location", [row.get(column) for _, row in got.values()
                           for column in ("location_id", "link_id")])
-        return self._tables(base, got)
+        return Reader._tables(base, got)

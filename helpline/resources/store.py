@@ -8,9 +8,11 @@ the file alone does not say what anyone looked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ from helpline.resources.search import (
 )
 
 if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
+    from helpline.resources.spill import Kept
     from helpline.store import Store
 
 DEFAULT_UNIT = "place"
@@ -307,9 +310,59 @@ class Directory:
                                    list[tuple[object, ...]]]],
             capacities: Iterable[tuple[object, ...]], places: dict[str, list[str]]) -> int:
         """As ``replace_source``, from rows made ready (``service_rows``, ``capacity_row``),
-        written a chunk at a time: an import of a national directory builds its rows
-        first, a slice at a time, and holds the database only to write them."""
+        written a chunk at a time."""
+        marks = ",".join("?" * len(SERVICE_COLUMNS))
+
+        async def write(db: aiosqlite.Connection) -> None:
+            for services, needs, terms in chunks:
+                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
+                                     f"VALUES ({marks})", services)
+                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                                     "service_id) VALUES (?, ?, ?)", needs)
+                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
+                                     "service_id) VALUES (?, ?)", terms)
+
+        return await self._replace(source, format, fictional, now, write, capacities, places)
+
+    async def replace_source_kept(self, source: str, format: str, now: float, kept: Kept,
+                                  places: dict[str, list[str]]) -> int:
+        """As ``replace_source``, from the rows an import of a datapackage built and kept
+        in its scratch file (spill.Kept): an import of a national directory builds its
+        rows first, a slice at a time, and holds the database only to copy them in, in
+        SQL (300,000 services: about 7 s less than passing each row through Python)."""
+        try:
+            await self.db.execute("ATTACH DATABASE ? AS kept", (str(kept.path),))
+        except sqlite3.OperationalError:  # a transaction under way on this connection
+            return await self.replace_source_rows(source, format, False, now, kept.slices(),
+                                                  kept.capacities(), places)
+        columns = ", ".join(SERVICE_COLUMNS)
+        picked = ", ".join(f"c{i}" for i in range(len(SERVICE_COLUMNS)))
+        given = "NOT IN (SELECT id FROM kept.left_out) ORDER BY batch, rowid"
+
+        async def write(db: aiosqlite.Connection) -> None:
+            await db.execute(f"INSERT INTO services ({columns}) SELECT {picked} FROM "
+                             f"kept.out_services WHERE c0 {given}")
+            await db.execute("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
+                             f"service_id) SELECT c0, c1, c2 FROM kept.out_needs WHERE c2 "
+                             f"{given}")
+            await db.execute("INSERT OR IGNORE INTO directory_terms (term, service_id) "
+                             f"SELECT c0, c1 FROM kept.out_terms WHERE c1 {given}")
+
+        try:
+            return await self._replace(source, format, False, now, write, kept.capacities(),
+                                       places)
+        finally:  # (a transaction begun meanwhile on this connection: left attached)
+            with contextlib.suppress(sqlite3.OperationalError):
+                await self.db.execute("DETACH DATABASE kept")
+
+    async def _replace(self, source: str, format: str, fictional: bool, now: float,
+                       write: Callable[[aiosqlite.Connection], Awaitable[None]],
+                       capacities: Iterable[tuple[object, ...]],
+                       places: dict[str, list[str]]) -> int:
+        """Replace everything from ``source``, the services written by ``write``, in one
+        transaction; returns how many services the source had before."""
         async with self.store.transaction() as db:
+            paused = await _pause_counters(db)
             kept = {(r[0], r[1]): tuple(r) for r in await db.execute_fetchall(
                 "SELECT c.service_id, c.unit, c.available, c.maximum, c.description, "
                 "c.updated_at FROM service_capacity c JOIN services s ON s.id = c.service_id "
@@ -321,16 +374,9 @@ class Directory:
             await db.execute(
                 "INSERT INTO directory_sources (source, format, imported_at, services, "
                 "fictional) VALUES (?, ?, ?, ?, ?)", (source, format, now, 0, int(fictional)))
-            listed: set[str] = set()
-            marks = ",".join("?" * len(SERVICE_COLUMNS))
-            for services, needs, terms in chunks:
-                await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
-                                     f"VALUES ({marks})", services)
-                await db.executemany("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
-                                     "service_id) VALUES (?, ?, ?)", needs)
-                await db.executemany("INSERT OR IGNORE INTO directory_terms (term, "
-                                     "service_id) VALUES (?, ?)", terms)
-                listed.update(str(r[0]) for r in services)
+            await write(db)
+            listed = {str(r[0]) for r in await db.execute_fetchall(
+                "SELECT id FROM services WHERE source = ?", (source,))}
             fresh: dict[tuple[str, str], tuple[object, ...]] = {}
             for c in capacities:
                 if str(c[0]) in listed:
@@ -348,6 +394,7 @@ class Directory:
                  for within in parents])
             await db.execute("UPDATE directory_sources SET services = ? WHERE source = ?",
                              (len(listed), source))
+            await _resume_counters(db, paused)
         return before
 
     async def set_openings(self, service_id: str, available: int, now: float,
@@ -460,6 +507,40 @@ async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) ->
         f"longitude = ?, match_data = ?, {sets} WHERE id = ?",
         [(int(r.active), int(r.anywhere), r.latitude, r.longitude, slim, *ranking.facts(s),
           sid) for s, (sid, r, slim) in zip(services, rows, strict=True)])
+
+
+# The triggers that move a change counter (directory_version, directory_shape) on every
+# row written: an import writes hundreds of thousands of rows in one transaction, and two
+# such updates a row took half its time writing them (300,000 services: about 5 s).
+_COUNTER = re.compile(r"CREATE TRIGGER (\w+) AFTER (?:INSERT|UPDATE|DELETE) ON "
+                      r"(?:services|service_capacity|directory_places) BEGIN UPDATE "
+                      r"(directory_version|directory_shape) SET version = version \+ 1; END",
+                      re.IGNORECASE)
+
+
+async def _pause_counters(db: aiosqlite.Connection) -> list[tuple[str, str, str]]:
+    """Drop the counter triggers for the rest of this transaction: (name, SQL, counter) of
+    each, for ``_resume_counters``, which moves each counter once and makes them again as
+    they were. Both are in the import's transaction, so no other connection ever sees the
+    tables without them."""
+    paused = []
+    for name, sql in await db.execute_fetchall(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+            "('services', 'service_capacity', 'directory_places')"):
+        found = _COUNTER.fullmatch(" ".join(str(sql).split()))
+        if found and found.group(1) == name:
+            paused.append((str(name), str(sql), found.group(2).lower()))
+    for name, _, _ in paused:
+        await db.execute(f'DROP TRIGGER "{name}"')
+    return paused
+
+
+async def _resume_counters(db: aiosqlite.Connection, paused: list[tuple[str, str, str]]
+                           ) -> None:
+    for counter in sorted({counter for _, _, counter in paused}):
+        await db.execute(f"UPDATE {counter} SET version = version + 1")
+    for _, sql, _ in paused:
+        await db.execute(sql)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -53,6 +53,10 @@ class Meaning:
     settled: bool = False
 
     def __or__(self, other: Meaning) -> Meaning:
+        if other is NOTHING or other is self:  # nothing to add (an import joins many)
+            return self
+        if self is NOTHING:
+            return other
         return Meaning(self.needs | other.needs, self.genders | other.genders,
                        self.min_ages | other.min_ages, self.max_ages | other.max_ages,
                        self.serves_adults or other.serves_adults,

@@ -45,13 +45,24 @@ import re
 from collections.abc import Container
 
 from helpline.flow.engine import normalize
-from helpline.resources.taxonomy import Meaning, TaxonomyMap
+from helpline.resources.taxonomy import NOTHING, Meaning, TaxonomyMap
 
 # Between clauses: ". ; : ! ? * ( ) [ ] { }", line breaks and the literal "\\n" of some
 # exports. A sentence ends at ". ! ?" followed by a space, or at a line break. Both are
 # marked with a word of their own before the text is normalized once, as a whole.
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\\n|[\n\r]")
-_CLAUSE_END = str.maketrans({c: " __c__ " for c in ".;:!?*()[]{}"})
+_CLAUSE_END = re.compile(r"[.;:!?*()\[\]{}]")
+_ANY_END = re.compile(r"[.;:!?*()\[\]{}\\\n\r]")  # either of the above may be there
+_WORD = re.compile(r"\w+")
+_MARKS = ("__c__", "__s__")
+
+
+def _words(text: str) -> list[str]:
+    """``normalize(text)`` split into words, "/" a space: quicker for plain ASCII (most
+    names and descriptions), which has nothing to fold but case."""
+    if text.isascii() and "@" not in text:
+        return _WORD.findall(text.lower())
+    return normalize(text).replace("/", " ").split()
 
 
 class Words:
@@ -60,13 +71,20 @@ class Words:
     longest phrase of a kind wins, and a phrase's words are not read again for that kind)."""
 
     def __init__(self, rules: TaxonomyMap, text: str | None) -> None:
-        marked = _SENTENCE_END.sub(" __s__ ", text or "").translate(_CLAUSE_END)
+        marked = text or ""
+        if _ANY_END.search(marked):
+            marked = _CLAUSE_END.sub(" __c__ ", _SENTENCE_END.sub(" __s__ ", marked))
         self.parts: list[list[str]] = []  # the words of each clause
         self.first = 0  # how many clauses the first sentence has
+        self.hits: dict[str, list[tuple[int, Meaning]]] = {}  # kind -> (clause, gives)
+        found = _words(marked)
+        if not found:
+            return
         ended = False
         current: list[str] = []
-        for word in (*normalize(marked).replace("/", " ").split(), "__c__"):
-            if word == "__c__" or word == "__s__":
+        found.append("__c__")
+        for word in found:
+            if word in _MARKS:
                 if current:
                     self.parts.append(current)
                     current = []
@@ -75,15 +93,18 @@ class Words:
                 ended = ended or (word == "__s__" and bool(self.parts))
             else:
                 current.append(word)
-        self.hits: dict[str, list[tuple[int, Meaning]]] = {}  # kind -> (clause, gives)
         index = rules.phrases()
         for at, words in enumerate(self.parts):
             free: dict[str, int] = {}  # kind -> the first word its next phrase may start at
+            last = len(words)
             for i, word in enumerate(words):
                 for phrase, kind, gives in index.get(word, ()):
-                    if free.get(kind, 0) <= i and tuple(words[i:i + len(phrase)]) == phrase:
+                    size = len(phrase)
+                    if (size == 1 or (i + size <= last and words[i + 1] == phrase[1]
+                                      and tuple(words[i:i + size]) == phrase)) and (
+                            free.get(kind, 0) <= i):
                         self.hits.setdefault(kind, []).append((at, gives))
-                        free[kind] = i + len(phrase)
+                        free[kind] = i + size
 
     @property
     def clauses(self) -> list[str]:
@@ -97,7 +118,7 @@ class Words:
     def gives(self, kind: str, closed: Container[int] = (), upto: int | None = None
               ) -> Meaning:
         """What the phrases of ``kind`` in the open clauses (of the first ``upto``) give."""
-        out = Meaning()
+        out = NOTHING
         for at, given in self.hits.get(kind, ()):
             if at not in closed and (upto is None or at < upto):
                 out |= given

@@ -1,0 +1,148 @@
+"""A national directory's import made quicker (helpline/resources/slices.py, spill.py,
+words.py, store.py): what it imports is what it imported before.
+
+* a package read and built by two processes at once gives the rows one process gives,
+  problems and all, on the bundled packages, a tangled one and a generated directory;
+* the change counters' triggers, dropped while an import writes, are back as they were,
+  and both counters moved;
+* the quick reading of a service's words is ``normalize`` split into words, for any text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from bench.directory_gen import generate
+from helpline.flow.engine import normalize
+from helpline.privacy import Vault
+from helpline.resources import import_directory, slices, spill, words
+from helpline.store import Store
+from tests.conftest import SECRET
+from tests.test_resources_import import HSDS, TANGLED, shown
+
+T = TypeVar("T")
+NOW = 1_800_000_000.0
+TABLES = ("SELECT * FROM services ORDER BY id",
+          "SELECT * FROM directory_needs ORDER BY need, anywhere, service_id",
+          "SELECT * FROM directory_terms ORDER BY term, service_id",
+          "SELECT * FROM service_capacity ORDER BY service_id, unit",
+          "SELECT source, place, within FROM directory_places ORDER BY place, within",
+          "SELECT source, format, services FROM directory_sources")
+TRIGGERS = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
+    one = await Store.open(tmp_path / "one.db", Vault(SECRET))
+    two = await Store.open(tmp_path / "two.db", Vault(SECRET))
+    yield one, two
+    await one.close()
+    await two.close()
+
+
+def rows(db: Path) -> list[list[tuple[object, ...]]]:
+    with sqlite3.connect(db) as conn:
+        return [conn.execute(query).fetchall() for query in TABLES]
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    folder = tmp_path / "generated"
+    generate(folder, 400, seed=3)
+    return folder
+
+
+@pytest.mark.parametrize("which", ["hsds", "tangled", "generated"])
+async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imports(
+        stores: tuple[Store, Store], tmp_path: Path, generated: Path, which: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = {"hsds": HSDS, "generated": generated}.get(which, tmp_path / "tangled")
+    if which == "tangled":
+        folder.mkdir()
+        for name, text in TANGLED.items():
+            (folder / name).write_text(text)
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2 if which != "generated" else 60)
+    monkeypatch.setattr(spill, "ORPHANS_PER_BATCH", 3)
+    alone, both = stores
+    monkeypatch.setattr(slices, "PARALLEL_BYTES", 10**12)
+    one = await import_directory(alone, folder, NOW, skip_bad=True, source="s")
+    monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(slices, "WORKERS", 1)
+    given_out: list[str] = []
+
+    class Pool(ProcessPoolExecutor):
+        def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+            given_out.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(slices, "ProcessPoolExecutor", Pool)
+    two = await import_directory(both, folder, NOW, skip_bad=True, source="s")
+    assert {"_read", "_start", "_build"} <= set(given_out)  # the worker read and built
+    assert one.services > 0 and one.applied and two.applied
+    assert (two.services, two.openings, two.bad_rows, two.needs, two.limits, two.unlimited,
+            two.format, two.notes) == (one.services, one.openings, one.bad_rows, one.needs,
+                                       one.limits, one.unlimited, one.format, one.notes)
+    assert shown(two.problems) == shown(one.problems)
+    assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+
+
+async def test_an_import_puts_the_change_counters_back_and_moves_them(
+        stores: tuple[Store, Store], tmp_path: Path) -> None:
+    store, _ = stores
+    db = tmp_path / "one.db"
+    with sqlite3.connect(db) as conn:
+        triggers = conn.execute(TRIGGERS).fetchall()
+        assert len(triggers) >= 15
+    versions = []
+    for _ in range(2):  # a first import, then one that replaces it
+        result = await import_directory(store, HSDS, NOW, skip_bad=True, source="s")
+        assert result.applied
+        with sqlite3.connect(db) as conn:
+            assert conn.execute(TRIGGERS).fetchall() == triggers
+            versions.append(conn.execute("SELECT (SELECT version FROM directory_version), "
+                                         "(SELECT version FROM directory_shape)").fetchone())
+    assert min(versions[0]) > 0 and versions[0][0] < versions[1][0]
+    assert versions[0][1] < versions[1][1]
+    with sqlite3.connect(db) as conn:  # and the triggers still count other writes
+        conn.execute("UPDATE services SET name = name || ' ' WHERE rowid = 1")
+        after = conn.execute("SELECT (SELECT version FROM directory_version), "
+                             "(SELECT version FROM directory_shape)").fetchone()
+    assert after == (versions[1][0] + 1, versions[1][1] + 1)
+
+
+@given(st.text(max_size=60) | st.text(alphabet="aB/ -_.@,é1\n", max_size=30))
+@example("/exit@HelpBot now")  # a command's bot name goes, as normalize drops it
+@example("Ｌｅｇａｌ Aid / Café")
+def test_a_services_words_are_normalized_words(text: str) -> None:
+    assert words._words(text) == normalize(text).replace("/", " ").split()
+
+
+async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_python(
+        stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built rows are copied into the database in SQL from the scratch file, attached
+    to the store's connection; when that connection cannot attach it (a transaction of
+    another part of the bot under way on it), they are read and written row by row."""
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    plain, refused = stores
+    one = await import_directory(plain, HSDS, NOW, skip_bad=True, source="s")
+    attached: list[str] = []
+    execute = refused.db.execute
+
+    def no_attach(sql: str, *args: Any) -> Any:
+        if sql.startswith("ATTACH"):
+            attached.append(sql)
+            raise sqlite3.OperationalError("cannot ATTACH database within transaction")
+        return execute(sql, *args)
+
+    monkeypatch.setattr(refused.db, "execute", no_attach)
+    two = await import_directory(refused, HSDS, NOW, skip_bad=True, source="s")
+    assert attached and one.applied and two.applied and two.services == one.services
+    assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
