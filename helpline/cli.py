@@ -9,14 +9,16 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from helpline.config import ConfigError, Settings, config_path, flow_roots, load_settings
 from helpline.errors import HelplineError
 from helpline.flow.loader import FlowError, check_flows, load_flows
 from helpline.privacy import SecretError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from helpline.channels.base import Channel
@@ -202,6 +204,15 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _offline(work: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+    """Run a command's database work; a failure is said in one line (False)."""
+    try:
+        return True, asyncio.run(work)
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return False, None
+
+
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
     """``helpline erase HANDLE --by NAME``: written down and queued; the running bot erases
     the person within a poll (at its next start when it is not running)."""
@@ -229,10 +240,8 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.close()
 
-    try:
-        found = asyncio.run(queue())
-    except (HelplineError, SecretError) as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
+    ran, found = _offline(queue())
+    if not ran:
         return 2
     if found is None:
         print(f"helpline: no case {args.handle.strip().upper()} (a case goes with its person "
@@ -280,10 +289,8 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.close()
 
-    try:
-        counts = asyncio.run(read())
-    except (HelplineError, SecretError) as exc:
-        print(f"helpline: {exc}", file=sys.stderr)
+    ran, counts = _offline(read())
+    if not ran or counts is None:
         return 2
     rows = table(counts, settings.stats.min_count)
     if args.csv:

@@ -30,15 +30,21 @@ def texts(h: Harness) -> list[str]:
     return [m.text for m in h.new_messages()]
 
 
+async def check_in_comes_due(h: Harness, label: str, hours: float = 24) -> None:
+    """The person chooses ``label`` and books a check-in in a day; ``hours`` later the
+    bot runs it (what it says is sent or held)."""
+    await choose_safe_time(h, label)
+    h.new_messages()
+    h.clock.advance(hours * HOUR)
+    assert await h.app.run_due_jobs() == 1
+
+
 async def test_a_check_in_due_outside_the_safe_window_goes_out_when_it_opens(
         harness: Harness) -> None:
     # Friday 08:00 UTC: the check-in comes due on Saturday at 08:00, the person said
     # evenings (17:00-21:00): it waits until 17:00.
-    await choose_safe_time(harness, "Evenings")
     h = harness
-    h.new_messages()
-    h.clock.advance(24 * HOUR)
-    assert await h.app.run_due_jobs() == 1
+    await check_in_comes_due(h, "Evenings")
     assert texts(h) == []  # held
     h.clock.advance(8 * HOUR + 59 * 60)  # 16:59
     await h.app.deliver_pending()
@@ -50,11 +56,8 @@ async def test_a_check_in_due_outside_the_safe_window_goes_out_when_it_opens(
 
 async def test_only_after_i_write_a_check_in_waits_for_them_and_is_dropped_at_last(
         harness: Harness) -> None:
-    await choose_safe_time(harness, "Only after I write first")
     h = harness
-    h.new_messages()
-    h.clock.advance(24 * HOUR)
-    assert await h.app.run_due_jobs() == 1
+    await check_in_comes_due(h, "Only after I write first")
     h.clock.advance(71 * HOUR)  # within hold_hours (72): still held, still nothing
     await h.app.deliver_pending()
     assert texts(h) == []
@@ -70,11 +73,8 @@ async def test_only_after_i_write_a_check_in_waits_for_them_and_is_dropped_at_la
 
 
 async def test_their_next_message_lets_what_was_held_go_first(harness: Harness) -> None:
-    await choose_safe_time(harness, "Only after I write first")
     h = harness
-    h.new_messages()
-    h.clock.advance(25 * HOUR)
-    assert await h.app.run_due_jobs() == 1
+    await check_in_comes_due(h, "Only after I write first", hours=25)
     assert texts(h) == []
     reply = await h.send("hello")
     assert reply[0].text.startswith(CHECKIN)  # what was held goes first, then the reply
@@ -82,11 +82,8 @@ async def test_their_next_message_lets_what_was_held_go_first(harness: Harness) 
 
 
 async def test_any_time_sends_at_once(harness: Harness) -> None:
-    await choose_safe_time(harness, "Any time")
     h = harness
-    h.new_messages()
-    h.clock.advance(24 * HOUR)
-    assert await h.app.run_due_jobs() == 1
+    await check_in_comes_due(h, "Any time")
     assert texts(h)[0].startswith(CHECKIN)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+from helpline.netaddr import is_loopback
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -13,10 +13,4 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["is_loopback", "parse_listen"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -19,24 +18,14 @@ from typing import ClassVar, Generic, Self, TypeVar
 
 from aiohttp import web
 
+from helpline.netaddr import is_loopback
+
 __all__ = ["LOOPBACK", "FailureQueues", "LoopbackServer", "is_loopback"]
 
 LOOPBACK = "127.0.0.1"
 
 CallT = TypeVar("CallT")
 FailureT = TypeVar("FailureT")
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names this machine (``localhost`` or a loopback address)."""
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class FailureQueues(Generic[FailureT]):
