@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from helpline.digits import is_number
+
 VERSION = 1
 
 
@@ -36,7 +38,7 @@ class Payload:
 
     def number(self, index: int) -> int | None:
         """Field ``index`` as a number (None: missing or not a number)."""
-        if index >= len(self.fields) or not self.fields[index].isdigit():
+        if index >= len(self.fields) or not is_number(self.fields[index]):
             return None
         return int(self.fields[index])
 

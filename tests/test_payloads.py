@@ -34,3 +34,20 @@ def test_anything_pressed_is_read_or_refused_never_an_error(payload: str) -> Non
     if found is not None:
         assert encode(found.kind, *found.fields) == payload
     assert decode("2~c:1:1") is None  # a later version's form is not taken for this one
+
+
+@pytest.mark.parametrize("digit", ["፩", "²", "١", "𝟏", "٣"])
+def test_a_digit_of_another_script_is_no_number_in_a_payload(digit: str) -> None:
+    """str.isdigit is true for these and int() refuses them: a crafted button must not
+    crash the turn (found by the engine's property test)."""
+    found = decode(f"c:0:{digit}")
+    assert found is not None and found.number(1) is None
+    assert decode("c:0:7") is not None and decode("c:0:7").number(1) == 7  # type: ignore[union-attr]
+
+
+@given(st.text(max_size=8))
+def test_number_reads_what_int_reads_or_says_none(field: str) -> None:
+    found = decode(f"c:{field}") if field and ":" not in field else None
+    if found is not None and found.fields:
+        value = found.number(0)
+        assert value is None or value == int(found.fields[0])

@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline.digits import is_number
 from helpline.errors import ConfigError
 
 
@@ -87,11 +88,11 @@ class SignalOptions(ChannelOptions):
                               "(or neither)")
         service = self.service.strip().removeprefix("http://").rstrip("/")
         host, _, port = service.rpartition(":")
-        if not host or not port.isdigit() or "/" in service:
+        if not host or not is_number(port) or "/" in service:
             raise ConfigError("signal.service should be host:port of signal-cli-rest-api, "
                               "like 127.0.0.1:8080 or signal-cli:8080")
         number = self.number.strip()
-        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+        if not (number.startswith("+") and is_number(number[1:]) and 8 <= len(number) <= 16):
             raise ConfigError("signal.number should be the bot's registered number in "
                               "international form, like +4915112345678")
         return self.model_copy(update={"service": service, "number": number})

@@ -62,6 +62,7 @@ from helpline.channels.base import (
 )
 from helpline.channels.clean import clean_id, clean_text
 from helpline.channels.options import SignalOptions as SignalOptions
+from helpline.digits import is_number
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, Message, RawInbound
 from helpline.logsafe import log_exception
@@ -356,7 +357,7 @@ class SignalChannel(BaseChannel):
         the ones worth asking for again (the bridge was unreachable or rate-limited): the
         app keeps them (across restarts) and asks again when the bridge is back. One the
         bridge refused (the person is gone, a bad timestamp) is not asked for again."""
-        stamps = sorted({int(i) for i in message_ids if str(i).isdigit()})
+        stamps = sorted({int(i) for i in message_ids if is_number(str(i))})
         if not stamps:
             return []
         failed = await self._remote_delete(address, stamps)
@@ -493,6 +494,6 @@ def _sent_timestamps(body: bytes) -> list[str]:
         stamp = entry.get("timestamp") if isinstance(entry, dict) else None
         if isinstance(stamp, int) and not isinstance(stamp, bool):
             out.append(str(stamp))
-        elif isinstance(stamp, str) and stamp.isdigit():
+        elif isinstance(stamp, str) and is_number(stamp):
             out.append(str(int(stamp)))
     return out

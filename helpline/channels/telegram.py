@@ -50,6 +50,7 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from helpline.channels.base import BaseChannel, Capabilities, InboundHandler, ReadyHandler
 from helpline.channels.clean import clean_hint, clean_id, clean_payload, clean_text
 from helpline.channels.options import TelegramOptions as TelegramOptions
+from helpline.digits import is_number
 from helpline.errors import ChannelError, RateLimited, Rejected, Unreachable
 from helpline.events import Inbound, InboundKind, Message, RawInbound, split_text
 from helpline.flow import commands
@@ -533,7 +534,7 @@ class TelegramChannel(BaseChannel):
         """Delete both sides' messages, 100 a call. Returns the ids of batches worth asking
         for again (Telegram could not be reached, or asked us to wait); a batch Telegram
         refused (too old, already gone, the chat is gone) is not asked for again."""
-        ids = sorted({int(i) for i in message_ids if str(i).isdigit()})
+        ids = sorted({int(i) for i in message_ids if is_number(str(i))})
         again: list[str] = []
         for start in range(0, len(ids), DELETE_BATCH):
             batch = ids[start:start + DELETE_BATCH]

@@ -36,6 +36,7 @@ from aiohttp import web
 
 from helpline.console.accounts import Accounts, Enrolment, Role, Session
 from helpline.console.passwords import MIN_LENGTH
+from helpline.digits import is_number
 from helpline.stats.counts import Stats, week_of
 from helpline.stats.report import table
 
@@ -332,7 +333,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     before = request.query.get("before", "")
     limit = 100
     entries = await console.accounts.audit_log(limit + 1,
-                                               int(before) if before.isdigit() else None)
+                                               int(before) if is_number(before) else None)
     older = entries[limit - 1].id if len(entries) > limit else None
     return console.page(request, "audit.html", entries=entries[:limit], older=older)
 

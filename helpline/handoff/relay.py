@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from helpline.channels.base import BaseChannel, Capabilities
+from helpline.digits import is_number
 from helpline.events import (
     Choice,
     Handoff,
@@ -667,7 +668,7 @@ class HandoffService:
         from helpline.resources.store import OpeningsError
 
         parts = arg.split()
-        if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 6:
+        if len(parts) != 2 or not is_number(parts[1]) or len(parts[1]) > 6:
             await self._to_desk(case, [self._d(D_OPENINGS_HOW)])
             return
         try:

@@ -21,6 +21,7 @@ import json
 from dataclasses import replace
 from types import MappingProxyType
 
+from helpline.digits import is_number
 from helpline.events import Lookup, Message, OverlayPick
 from helpline.feature import Feature, Host, Plugs, Services, Turn
 from helpline.flow.words import normalize
@@ -157,7 +158,7 @@ class ResourceBrowser:
             mine[VIEW] = _view(value)
         kind, _, rest = value.partition(":")
         origin, _, sid = rest.partition(":")
-        if kind == "page" and rest.isdigit():
+        if kind == "page" and is_number(rest):
             return [await self._page(turn, int(rest))]
         if kind == "saved":
             return [await self._saved(turn)]
@@ -208,7 +209,7 @@ class ResourceBrowser:
         asked = json.loads(kept) if isinstance(kept, str) else None
         if not isinstance(asked, dict):
             return [await self._page(turn, _int(mine.get(PAGE)))]
-        if pick.isdigit() and int(pick) < len(places):
+        if is_number(pick) and int(pick) < len(places):
             asked = {**asked, "area": places[int(pick)]}
         return await self._search(turn, asked, _int(mine.get(LIMIT)) or 3,
                                   ask_place=False)
