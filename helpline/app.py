@@ -969,6 +969,7 @@ class App:
             log.info("processing %d events received before the restart", len(kept))
         for channel in self.channels.values():
             await channel.start(self.accept, self._on_ready)
+        await self.store.processing_began()
         self._ready.set()
         await self.deliver_pending(force=True)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from helpline.app import App
 from helpline.channels import registry
@@ -14,8 +15,13 @@ from helpline.channels.registry import ChannelServices
 from helpline.config import Settings
 from helpline.runtime import open_app, settled_garbage_collector, setup_logging
 from helpline.scheduler import build_scheduler
+from helpline.store.database import Database
+
+if TYPE_CHECKING:
+    from helpline.console.server import ConsoleServer
 
 log = logging.getLogger("helpline.serve")
+ConsoleStart = Callable[[Settings, Database], Awaitable["ConsoleServer | None"]]
 
 
 def channel_services(settings: Settings) -> ChannelServices:
@@ -72,11 +78,15 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
     setup_logging(settings.log_level, settings.log_format)
     async with open_app(settings, settings.secret_key, channels) as app:
         install_desk(app, channels)
+        console_start: ConsoleStart | None = None
+        if settings.console.enabled:
+            # Imported before the app starts, not after: once the channels are up, the
+            # loop is for the events they hand over.
+            from helpline.console.server import start_console as console_start
         if not await _started(app, stop):
             return
-        from helpline.console.server import start_console  # [console] enabled
-
-        console = await start_console(settings, app.store.database)
+        console = (await console_start(settings, app.store.database)
+                   if console_start is not None else None)
         scheduler = build_scheduler(app)
         scheduler.start()
         log.info("helpline running with %s", ", ".join(c.name for c in channels))

@@ -152,5 +152,32 @@ async def test_an_event_every_start_finds_unprocessed_is_given_up_after_three(
     await store.accept([("p1", "telegram", "e1", raw("poison"))], NOW)
     for _ in range(3):
         assert [r.raw.inbound.text for r in await store.replay_at_start()] == ["poison"]
+        await store.processing_began()  # each start got to it, and died on it
     assert await store.replay_at_start() == []
     assert await store.outcomes() == {("inbox", "given up"): 1}
+
+
+async def test_events_behind_a_persons_first_are_never_given_up_for_kills_in_a_row(
+        store: Store) -> None:
+    """Kills in a row before the bot got to a backlog: only each person's first event can
+    have been in a turn, so only it is counted; the rest wait their turn, however many
+    starts there were."""
+    await store.accept([("p1", "telegram", f"e{n}", raw(f"m{n}")) for n in range(3)]
+                       + [("p2", "telegram", "f0", raw("other"))], NOW)
+    for _ in range(3):
+        await store.replay_at_start()
+        await store.processing_began()
+    left = [r.raw.inbound.text for r in await store.replay_at_start()]
+    assert left == ["m1", "m2"]  # each person's first was given up: the poison guess
+    assert await store.outcomes() == {("inbox", "given up"): 2}
+
+
+async def test_kills_during_start_ups_in_a_row_count_against_no_event(store: Store) -> None:
+    """A start killed before it processed anything tried nothing: the next start does not
+    count it against the events it left."""
+    await store.accept([("p1", "telegram", "e1", raw("waiting"))], NOW)
+    await store.replay_at_start()
+    await store.processing_began()  # a start that processed: then killed
+    for _ in range(6):  # killed during start-up, six times in a row
+        assert [r.raw.inbound.text for r in await store.replay_at_start()] == ["waiting"]
+    assert await store.outcomes() == {}

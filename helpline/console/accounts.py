@@ -27,12 +27,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from helpline.console.passwords import password_problem
+from helpline.console.roles import ROLES, Role
 from helpline.errors import HelplineError
 from helpline.privacy import Vault
 from helpline.store.database import Database
 
-ROLES = ("advocate", "supervisor", "admin")
-Role = Literal["advocate", "supervisor", "admin"]
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 COMMAND_LINE = "command line"  # the audit log's actor for what an admin did with the CLI

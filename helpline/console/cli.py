@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from helpline.config import Settings
-from helpline.console.accounts import ROLES, AccountError, SetupLink
-from helpline.console.server import accounts, public_url
-from helpline.errors import HelplineError
-from helpline.privacy import SecretError, Vault
-from helpline.store import Store
+from helpline.console.roles import ROLES
+
+if TYPE_CHECKING:  # the rest is imported when a console command runs, not at every start
+    from helpline.config import Settings
+    from helpline.console.accounts import SetupLink
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,6 +45,12 @@ def _print_link(link: SetupLink, base: str) -> None:
 
 
 async def run_console(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.console.accounts import AccountError
+    from helpline.console.server import accounts, public_url
+    from helpline.errors import HelplineError
+    from helpline.privacy import SecretError, Vault
+    from helpline.store import Store
+
     if not settings.secret_key:
         print("helpline: set HELPLINE_SECRET_KEY (the key helpline run uses) first: the "
               "console's second-factor keys are encrypted with it", file=sys.stderr)

@@ -34,8 +34,9 @@ import jinja2
 import segno
 from aiohttp import web
 
-from helpline.console.accounts import Accounts, Enrolment, Role, Session
+from helpline.console.accounts import Accounts, Enrolment, Session
 from helpline.console.passwords import MIN_LENGTH
+from helpline.console.roles import Role
 from helpline.digits import is_number
 from helpline.stats.counts import Stats, week_of
 from helpline.stats.report import table

@@ -147,6 +147,17 @@ MIGRATIONS: list[Migration] = [
         DROP INDEX people_updated;
         """,
     ),
+    Migration(
+        8, "whether the last start got as far as processing events (replays are counted "
+           "only then)",
+        """
+        CREATE TABLE last_start (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            processing INTEGER NOT NULL      -- 1: it began processing events
+        );
+        INSERT INTO last_start (id, processing) VALUES (1, 1);
+        """,
+    ),
 ]
 
 # The inbox is not among the person tables: a processed row keeps no pid, and rows a

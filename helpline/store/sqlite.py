@@ -382,7 +382,17 @@ class Store:
         row found unprocessed may be what kills the bot: after ``MAX_REPLAYS`` it is
         crossed off (counted), so that it cannot keep the bot from ever starting."""
         def work(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE inbox SET replays = replays + 1 WHERE done = 0")
+            # A start counts against an event only when the one before it got as far as
+            # processing events (``processing_began``): kills during start-ups in a row
+            # tried nothing. And only the first unprocessed event of each person can have
+            # been in a turn then (one person's events are processed one at a time): the
+            # ones behind it were never tried.
+            row = db.execute("SELECT processing FROM last_start WHERE id = 1").fetchone()
+            if row is None or row[0]:
+                db.execute("UPDATE inbox SET replays = replays + 1 WHERE id IN "
+                           "(SELECT MIN(id) FROM inbox WHERE done = 0 GROUP BY pid)")
+            db.execute("INSERT INTO last_start (id, processing) VALUES (1, 0) "
+                       "ON CONFLICT(id) DO UPDATE SET processing = 0")
             given_up = db.execute(
                 "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE done = 0 AND "
                 "replays > ?", (MAX_REPLAYS,)).rowcount
@@ -391,6 +401,12 @@ class Store:
 
         await self.database.write(work)
         return await self.unprocessed()
+
+    async def processing_began(self) -> None:
+        """This start got as far as processing events: at the next start, what this one
+        left unprocessed counts as tried once (``replay_at_start``)."""
+        await self.database.write(lambda db: db.execute(
+            "UPDATE last_start SET processing = 1 WHERE id = 1"))
 
     async def unprocessed(self) -> list[InboxRow]:
         """Events written down but not processed yet, oldest first."""
