@@ -440,7 +440,6 @@ class App:
         queued too, read the queue). ``hold``: a turn the bot started (a check-in), whose
         replies wait for a safe time; a person's own message lets what was held go."""
         now = self.clock()
-        release = inbound.kind not in BOT_STARTED
         channel_obj = self.channels.get(channel)
         if message_id is not None and channel_obj is not None \
                 and not channel_obj.capabilities.deletes_inbound:
@@ -449,6 +448,8 @@ class App:
         state = person.state if person is not None else State()
         if self._legacy and state.vars:
             self._adopt_legacy(state)
+        # Only someone who said when a message is safe can have messages held for them.
+        release = inbound.kind not in BOT_STARTED and SAFE_TIMES in state.vars
         if self._observers and inbound.kind != "timer":
             await self._arrived(channel, state, person is None, now)
         timers: list[int] = []
