@@ -83,6 +83,7 @@ from helpline.office_hours import OfficeHours
 from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import Operation, PendingDelete, PersonRow, Store
+from helpline.store.database import settle
 from helpline.store.jobs import ERASE_ON_REQUEST
 from helpline.store.sqlite import Hold
 
@@ -341,23 +342,23 @@ class App:
                     await self._accept([raw for raw, _ in batch])
                 except Exception as exc:
                     if len(batch) == 1:
-                        _settle(batch[0][1], exc)
+                        settle(batch[0][1], exc)
                     else:
                         for raw, future in batch:
                             try:
                                 await self._accept([raw])
                             except Exception as alone:
-                                _settle(future, alone)
+                                settle(future, alone)
                             else:
-                                _settle(future, None)
+                                settle(future, None)
                 for _, future in batch:
-                    _settle(future, None)
+                    settle(future, None)
                 batch = []
         finally:
             self._arrivals = None
             left, self._arriving = [*batch, *self._arriving], []
             for _, future in left:  # cancelled: the app is stopping
-                _settle(future, RuntimeError("the app is stopping"))
+                settle(future, RuntimeError("the app is stopping"))
 
     async def _accept(self, raws: Sequence[RawInbound]) -> list[_Work]:
         events: list[tuple[str, str, str, RawInbound]] = []
@@ -999,15 +1000,6 @@ class App:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
 
 
 def _facts_used(flows: FlowSet) -> frozenset[str]:

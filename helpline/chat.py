@@ -9,11 +9,11 @@ import sys
 from helpline.channels.clean import clean_text
 from helpline.channels.terminal import TerminalChannel
 from helpline.config import Settings
-from helpline.events import Inbound, RawInbound
+from helpline.events import TERMINAL_PERSON, Inbound, RawInbound
 from helpline.privacy import local_secret
 from helpline.runtime import open_app
 
-LOCAL_ID = "local-terminal"
+LOCAL_ID = TERMINAL_PERSON
 
 
 async def run_chat(settings: Settings) -> int:

@@ -193,6 +193,10 @@ class Inbound:
     facts: frozenset[str] | None = None
 
 
+# The simulator's one person (helpline chat): its platform id, which is not its address.
+TERMINAL_PERSON = "local-terminal"
+
+
 @dataclass(frozen=True)
 class RawInbound:
     """An event as a channel hands it to the app; platform ids never leave the app."""

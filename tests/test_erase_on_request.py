@@ -52,3 +52,21 @@ async def test_a_request_made_to_staff_erases_the_person_and_is_audited(
 
     assert await asyncio.to_thread(main, ["erase", case.handle, "--by", "Ana"]) == 1
     assert "no case" in capsys.readouterr().err  # its person is erased already
+
+
+async def test_a_quick_exit_before_the_bot_gets_to_it_does_not_cancel_the_request(
+        harness_factory: HarnessFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quick exit cancels the person's own check-ins; an erasure asked of staff is not
+    theirs to cancel, and still happens."""
+    h, _desk, _ = await desk_harness(harness_factory, tmp_path)
+    await ask_for_advocate(h)
+    [case] = await Cases(h.app.store).waiting()
+    monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
+    monkeypatch.setenv("HELPLINE_DB", str(h.app.settings.db))
+    monkeypatch.chdir(tmp_path)
+    assert await asyncio.to_thread(main, ["erase", case.handle, "--by", "Ana"]) == 0
+    await h.send("exit")  # within the poll: cancels check-ins, not the request
+    assert await h.app.store.count("jobs") == 1
+    assert await h.app.run_due_jobs() == 1
+    assert await h.app.store.person(h.pid) is None

@@ -107,6 +107,16 @@ def _fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> Non
         raise exc
 
 
+def settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    """Give a waiter its outcome (nothing, or ``error``), unless it has one already."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
     return conn.execute(sql, params).fetchall()
 
@@ -249,12 +259,7 @@ class Database:
                     _fail_all((future for _, future in batch), exc)
                     continue
                 for (_, future), error in zip(batch, errors, strict=True):
-                    if future.done():
-                        continue
-                    if error is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(error)
+                    settle(future, error)
         finally:
             self._flusher = None
 

@@ -75,8 +75,11 @@ class Jobs:
         await self.db.write(lambda db: db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)))
 
     async def cancel(self, pid: str, kind: str | None = None) -> None:
+        """Drop the person's jobs of ``kind``, or all of their own (a check-in they cancel,
+        a quick exit). An erasure asked of staff is not theirs to cancel: it stays."""
         if kind is None:
-            await self.db.write(lambda db: db.execute("DELETE FROM jobs WHERE pid = ?", (pid,)))
+            await self.db.write(lambda db: db.execute(
+                "DELETE FROM jobs WHERE pid = ? AND kind != ?", (pid, ERASE_ON_REQUEST)))
         else:
             await self.db.write(lambda db: db.execute(
                 "DELETE FROM jobs WHERE pid = ? AND kind = ?", (pid, kind)))

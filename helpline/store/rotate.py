@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpline.errors import HelplineError
+from helpline.events import TERMINAL_PERSON
 from helpline.privacy import Vault
 from helpline.store.database import (
     KEY_CHECK_LABEL,
@@ -35,8 +36,6 @@ from helpline.store.database import (
 )
 from helpline.store.schema import Part, schema_state
 
-# The simulator's one person (helpline chat): its platform id is not its address.
-TERMINAL_ID = "local-terminal"
 QUEUE_KEYS_OF_NO_ONE = ("x:", "desk:")  # tied to no one, or to a desk case: kept as they are
 
 
@@ -65,7 +64,7 @@ class Rotated:
 
 
 def _platform_id(old: Vault, pid: str, channel: str, address: str) -> str | None:
-    for candidate in (address, TERMINAL_ID):
+    for candidate in (address, TERMINAL_PERSON):
         if old.pseudonym(channel, candidate) == pid:
             return candidate
     return None
