@@ -85,3 +85,41 @@ def test_values_are_aes_gcm_and_older_fernet_values_still_read() -> None:
     assert vault.decrypt(older) == b"kept from before"
     with pytest.raises(SecretError):
         Vault(SECRET[::-1]).decrypt(older)
+
+
+def test_nonces_are_read_from_the_os_in_blocks_and_never_repeat(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import threading
+
+    from helpline import privacy
+
+    calls: list[int] = []
+    real = os.urandom
+
+    def counted(n: int) -> bytes:
+        calls.append(n)
+        return real(n)
+
+    monkeypatch.setattr(privacy, "NONCES", privacy.Nonces())
+    monkeypatch.setattr(os, "urandom", counted)
+    vault = Vault(SECRET)
+    tokens = [vault.encrypt(b"x") for _ in range(1000)]
+    # os.urandom hands the interpreter to other threads: one call per value cost more
+    # than the encryption under load.
+    assert 1 <= len(calls) <= 1000 // privacy.NONCES_DRAWN + 1
+    seen: list[bytes] = [t[1:13] for t in tokens]
+
+    def draw() -> None:
+        for _ in range(2000):
+            seen.append(privacy.NONCES.take())
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == len(seen) == 9000
+    assert all(vault.decrypt(t) == b"x" for t in tokens)
+    privacy.NONCES._forget()  # what a forked child does first: nothing of the parent's
+    assert privacy.NONCES.take() not in set(seen)
