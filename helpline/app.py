@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -80,7 +79,7 @@ from helpline.flow.model import BranchStep, ChooseStep
 from helpline.i18n import N_, Translator, format_when, language_name, word_forms
 from helpline.logsafe import log_exception
 from helpline.office_hours import OfficeHours
-from helpline.privacy import Vault
+from helpline.privacy import Vault, random_id
 from helpline.state import State
 from helpline.store import Operation, PendingDelete, PersonRow, Store
 from helpline.store.database import settle
@@ -369,7 +368,7 @@ class App:
                 log.error("could not derive a pseudonym")
                 continue
             event = (self.vault.pseudonym(f"inbox:{raw.channel}", raw.event_id)[:32]
-                     if raw.event_id else secrets.token_hex(16))
+                     if raw.event_id else random_id())
             events.append((pid, raw.channel, event, raw))
         if not events:
             return []

@@ -64,6 +64,11 @@ class Nonces:
 NONCES = Nonces()  # one for the process: every vault draws from it
 
 
+def random_id() -> str:
+    """96 random bits as hex, from the same pool (an id for an event the platform gave none)."""
+    return NONCES.take().hex()
+
+
 class SecretError(ValueError):
     pass
 
