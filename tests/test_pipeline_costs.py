@@ -112,3 +112,25 @@ async def test_a_person_s_message_id_is_kept_only_where_it_can_be_deleted(
                                               delete_window_hours=24)  # as Signal
     await basic.send("menu")
     assert await _kept_ids(basic) == [(0,), (1,), (1,), (1,)]  # only the bot's reply
+
+
+async def test_a_turn_does_not_wait_for_its_counts(basic: Harness) -> None:
+    """Statistics are added up and go in the turn's commit (or the next): a new person's
+    first message (first contact, conversation started, a flow reached) costs no more trips
+    to the database with statistics than without."""
+    from helpline.stats import Stats, week_of
+    from helpline.stats.feature import StatsFeature
+
+    db = basic.app.store.database
+    basic.platform_id = "without"
+    before = db.trips
+    await basic.send("hi")
+    without = db.trips - before
+    basic.app.add(StatsFeature())
+    basic.platform_id = "with"
+    before = db.trips
+    await basic.send("hi")
+    assert db.trips - before == without
+    week = week_of(basic.clock.now)
+    counted = {c.event: c.count for c in await Stats(db).counts(week, week)}
+    assert counted["first_contact"] == 1 and counted["conversation_started"] == 1

@@ -1,13 +1,18 @@
-"""Counting: one upsert of a bucket per event, through the database's group commit (it
-goes in the same commit as whatever else is being written, and costs no trip of its own
-under load). What a bucket may hold is checked here, so that nothing identifying can be
+"""Counting: events are added up in memory and written as one upsert per bucket in the
+database's next group commit (the same commit as the turn that caused them, under load:
+no trip and no wait of their own; a turn used to wait for up to three commits of its
+counts before its own). What a bucket may hold is checked here, so that nothing identifying can be
 passed in by mistake: the event is one of ``EVENTS``; channel, language, detail and
 campaign are short words of a fixed alphabet, never free text."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import sqlite3
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -64,14 +69,21 @@ class Count:
 
 
 _UPSERT = ("INSERT INTO stats_counts (week, channel, language, event, detail, campaign, count) "
-           "VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (week, channel, language, event, detail, "
-           "campaign) DO UPDATE SET count = count + 1")
+           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (week, channel, language, event, detail, "
+           "campaign) DO UPDATE SET count = count + excluded.count")
+
+log = logging.getLogger("helpline.stats")
+Bucket = tuple[str, str, str, str, str, str]
 
 
 class Stats:
     def __init__(self, db: Database, zone: str = "UTC") -> None:
         self.db = db
         self.zone = zone
+        # Counted, not yet written; the lock because the database's thread takes them.
+        self._lock = threading.Lock()
+        self._pending: Counter[Bucket] = Counter()
+        self._queued = False
 
     async def count(self, event: str, at: float, channel: str, language: str,
                     detail: str = "", campaign: str = "") -> None:
@@ -82,15 +94,27 @@ class Stats:
         values = (channel, language, detail, campaign)
         if not all(_WORD.fullmatch(v) and v == v.lower() for v in values):
             raise ValueError("statistics buckets take short codes only")
-        row = (week_of(at, self.zone), channel, language, event, detail, campaign)
+        bucket = (week_of(at, self.zone), channel, language, event, detail, campaign)
+        with self._lock:
+            self._pending[bucket] += 1
+            queued, self._queued = self._queued, True
+        if not queued:
+            self.db.write_soon(self._write_pending).add_done_callback(self._written)
 
-        def work(db: sqlite3.Connection) -> None:
-            db.execute(_UPSERT, row)
+    def _write_pending(self, db: sqlite3.Connection) -> None:
+        """In the database's thread, in its group commit: every bucket counted so far."""
+        with self._lock:
+            pending, self._pending, self._queued = self._pending, Counter(), False
+        db.executemany(_UPSERT, [(*bucket, n) for bucket, n in pending.items()])
 
-        await self.db.write(work)
+    @staticmethod
+    def _written(future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("statistics could not be written (%s)", type(exc).__name__)
 
     async def counts(self, since: str, until: str) -> list[Count]:
         """Every bucket of the weeks from ``since`` to ``until`` (ISO weeks, inclusive)."""
+        await self.db.flushed()  # what was counted a moment ago too
         rows = await self.db.rows(
             "SELECT week, channel, language, event, detail, campaign, count FROM stats_counts "
             "WHERE week >= ? AND week <= ? ORDER BY week, event, channel, language, detail, "

@@ -153,6 +153,7 @@ class Database:
         self._executor = executor
         self._write = asyncio.Lock()
         self._batch: list[tuple[Work, asyncio.Future[None]]] = []
+        self._flushing: list[tuple[Work, asyncio.Future[None]]] = []  # the batch under way
         self._flusher: asyncio.Task[None] | None = None
         self._reads: dict[str, dict[Any, list[asyncio.Future[sqlite3.Row | None]]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
@@ -240,17 +241,31 @@ class Database:
         alone and its caller gets the error; the others commit. Every caller returns only
         after its commit."""
         result: list[T] = []
+        await self.write_soon(lambda db: result.append(work(db)))
+        return result[0]
+
+    def write_soon(self, work: Work) -> asyncio.Future[None]:
+        """``write`` without waiting: ``work`` is queued for the next group commit now, and
+        the future says when it is committed (or why not). ``close`` and ``flushed`` wait
+        for it."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.append((lambda db: result.append(work(db)), future))
+        self._batch.append((work, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await future
-        return result[0]
+        return future
+
+    async def flushed(self) -> None:
+        """Every write queued so far is committed (or has failed); later ones are not
+        waited for."""
+        waiting = [future for _, future in (*self._flushing, *self._batch)]
+        if waiting:
+            await asyncio.wait(waiting)
 
     async def _flush(self) -> None:
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
+                self._flushing = batch
                 works = [work for work, _ in batch]
                 try:
                     async with self._write:
@@ -262,6 +277,7 @@ class Database:
                     settle(future, error)
         finally:
             self._flusher = None
+            self._flushing = []
 
     # ------------------------------------------------------------- reads
 

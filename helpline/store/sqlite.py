@@ -514,6 +514,7 @@ class Store:
         case) and old message ids go, and each part removes what its own period says
         (``settings``: every retention setting by name, e.g. ``case_days``); returns
         counts removed. ``dry_run``: the same purge, rolled back (what it would remove)."""
+        await self.database.flushed()  # it sees what was queued before it (counts)
         try:
             return await self._purge(Retention(now, conversation_days, message_id_hours,
                                                settings or {}), dry_run)
