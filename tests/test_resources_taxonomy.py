@@ -206,6 +206,10 @@ def test_needs_of_terms_by_their_branch(bundled: TaxonomyMap, code: str, name: s
     (["Homeless Women", "Homeless Youth"], (("women",), None, None)),  # both ways (stays)
     (["Veterans"], ((), 18.0, None)),
     (["Homeless Veterans", "Homeless Men"], (("men",), 18.0, None)),
+    # families are adults and children: with either, no age limit
+    (["Homeless Women", "Homeless Families"], (("women",), None, None)),
+    (["Families of Veterans", "Veterans"], ((), None, None)),
+    (["Families", "Children"], ((), None, None)),  # stays
 ])
 def test_who_a_service_is_for(bundled: TaxonomyMap, names: list[str],
                               limits: tuple[object, ...]) -> None:
@@ -244,7 +248,7 @@ async def test_an_admin_table_comes_first_and_bad_rows_are_named(tmp_path: Path)
         "not, who; use one of those",
         f"{bad}:3: match is empty; give a code or words",
         f"{bad}:4: 'need:housing' is not something a term can give; use need:NAME, "
-        "gender:NAME, min_age:N, max_age:N, serves:adults or none"]
+        "gender:NAME, min_age:N, max_age:N, serves:adults, serves:minors or none"]
     # the import refuses a bad table before it reads anything
     store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
     try:

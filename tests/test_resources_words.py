@@ -131,7 +131,7 @@ def _terms(rules: TaxonomyMap, *terms: tuple[str, str]) -> Meaning:
     # fourth round (from all 528 labelled services; phrases of our own, of the real shape):
     # a need from the name does not keep the description out
     ("HARBOUR WOMEN'S SHELTER", "Provides emergency shelter, child counseling and legal "
-     "services (court advocacy and immigration).", (), {"shelter", "legal"}),
+     "services (court advocacy and immigration).", (), {"shelter", "counselling", "legal"}),
     ("LEGAL AID OF EASTMOOR", "Staff attorneys handle family law, housing law and "
      "immigration law.", (), {"legal", "immigration"}),
     ("EASTMOOR MENTAL HEALTH CENTER", "Offers adult mental health and substance abuse "
@@ -146,6 +146,11 @@ def _terms(rules: TaxonomyMap, *terms: tuple[str, str]) -> Meaning:
      {"medical"}),
     ("EASTMOOR CARE", "A non-profit healthcare provider for people of all ages.", (),
      {"medical"}),
+    # counselling of a kind named in a description with no term
+    ("EASTMOOR HOSPICE", "Nurses visit at home. Families are offered grief counseling.", (),
+     {"counselling"}),
+    ("EASTMOOR FAMILY AGENCY", "Offers adult and youth counseling in English and Spanish.",
+     (), {"counselling"}),
     # being sent elsewhere or having care arranged is not the care itself; a pet's care is
     # for the pet (each wrong without its unless or never row)
     ("WAIVER CASE MANAGEMENT", "If eligible, clients may be referred for primary care, "

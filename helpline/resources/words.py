@@ -156,7 +156,7 @@ def read(rules: TaxonomyMap, name: str | None, description: str | None, terms: M
         needs |= words.gives("says", words.closed(never_only=True)).needs
     needs -= removed
     genders, min_ages, max_ages = terms.genders, terms.min_ages, terms.max_ages
-    adults = terms.serves_adults
+    adults, minors = terms.serves_adults, terms.serves_minors
     if not genders or not (min_ages or max_ages):
         first = text.closed(never_only=True)
         said = (from_name | own.gives("population", shut) | own.gives("who", shut)
@@ -167,4 +167,6 @@ def read(rules: TaxonomyMap, name: str | None, description: str | None, terms: M
         if not (min_ages or max_ages):
             min_ages, max_ages = said.min_ages, said.max_ages
             adults = adults or said.serves_adults
-    return Meaning(frozenset(needs), genders, min_ages, max_ages, adults, terms.settled)
+            minors = minors or said.serves_minors
+    return Meaning(frozenset(needs), genders, min_ages, max_ages, adults, terms.settled,
+                   minors)
