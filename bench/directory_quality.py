@@ -10,11 +10,11 @@ written by a developer reading each sampled record).
 What it does:
 
 * **the sample**: ``draw`` picks the labelled services from the export the same way every
-  time, in four samples with their own seeds: the first three, which the rules were
-  written from (the development set), and a fresh one held out from all of them (see
+  time, in five samples with their own seeds: the first four, which the rules were
+  written from (the development set), and a fifth one held out from all of them (see
   ``tests/data/quality/README.md``); ``--draw`` prints them,
   ``--records`` prints each sampled record as a labeller reads it (name, description,
-  taxonomy terms);
+  taxonomy terms), ``--sample PREFIX`` only one sample's;
 * **import**: the sampled services, with every row that hangs on them, are written to a
   temporary HSDS 1.1 package and imported through ``import_directory`` (what ``helpline
   resources import --skip-bad`` runs) into a fresh database. The export gives no service
@@ -22,9 +22,9 @@ What it does:
 * **lookups**: for each need, ``Directory.lookup`` (``helpline/resources/search.py``) with
   that need only, and with each gender and each age group: what a person would be offered;
 * **figures**: precision and recall per need, over all, per sample, over the development
-  set and over the fresh sample's services not read before it was drawn (a service is
-  *given* a need when the lookup for that need offers it, counting every service that
-  fits, not only the first page a person is shown), gender and age restrictions
+  set and over the fresh and fifth samples' services not read before they were drawn (a
+  service is *given* a need when the lookup for that need offers it, counting every
+  service that fits, not only the first page a person is shown), gender and age restrictions
   against the labels, and every service limited to one gender that a person of another
   gender is offered.
 """
@@ -86,15 +86,44 @@ FRESH_STRATA = {
     "medical": (("LN", "LV", "LT", "LF"), ("clinic", "clinics", "hospital")),
 }
 FRESH_PER_STRATUM = {"shelter": 50, "legal": 45, "counselling": 25, "medical": 25}
+# A fifth sample, drawn after the fourth round's rules were written from all four samples
+# above (528 services) and labelled from the records before the importer was run on it: the
+# same machinery with seed 21. Every service with a shelter code or word of FRESH_STRATA is
+# in an earlier sample, so the shelter stratum is drawn on who a service is for as well
+# (homeless people, shelter residents: AIRS YV-3000 and YM) and the words homeless and
+# runaway(s); the legal stratum on every FT code, legal counseling and representation, the
+# public defender, and the words law, paralegal and injunction(s) too.
+FIFTH_SEED = SEED + 4
+FIFTH_STRATA = {
+    "shelter": (("BH-1800", "BH-1850", "BH-8600", "YV-3000", "YM"),
+                ("shelter", "shelters", "overnight", "motel", "refuge", "homeless", "runaway",
+                 "runaways")),
+    "legal": (("FT", "FP-4000", "FP-4500", "FJ-6700.6500"),
+              ("legal", "attorney", "attorneys", "lawyer", "lawyers", "law", "paralegal",
+               "injunction", "injunctions")),
+    "counselling": FRESH_STRATA["counselling"],
+    "medical": FRESH_STRATA["medical"],
+}
+FIFTH_PER_STRATUM = {"shelter": 40, "legal": 45, "counselling": 20, "medical": 20}
+# Labelled, those 168 gave shelter 1, legal 8, medical 19 and counselling 39 services, so a
+# second draw with the same seed followed, before the importer was run on any of them: the
+# whole of what was left of the third round's narrower legal pool, and 20 more from its
+# medical pool (no uniform part). No shelter is left to draw: every service with a shelter
+# code or word is in a sample.
+FIFTH_MORE_STRATA = {"legal-more": FRESH_STRATA["legal"],
+                     "medical-more": FRESH_STRATA["medical"]}
+FIFTH_MORE_PER_STRATUM = {"legal-more": 41, "medical-more": 20}
 # The samples, by the prefix of their strata, as the report names them.
 SAMPLES = {"": "first sample (the rules were written from it)",
            "holdout-": "held-out sample (labelled after the rules about terms)",
            "second-": "second held-out sample (labelled after the rules about a service's "
                       "own words)",
            "fresh-": "fresh held-out sample (drawn and labelled after the third round's "
-                     "rules, which were written from the three samples above)"}
-# The development set: the samples the third round's rules were written from.
-DEVELOPMENT = ("", "holdout-", "second-")
+                     "rules, which were written from the three samples above)",
+           "fifth-": "fifth sample, held out (drawn and labelled after the fourth round's "
+                     "rules, which were written from the four samples above)"}
+# The development set: the samples the fourth round's rules were written from.
+DEVELOPMENT = ("", "holdout-", "second-", "fresh-")
 # Fresh services whose record, and what the importer gave it, were read before the fresh
 # sample was drawn (in the third round's checks of its rules against the whole export, which
 # list every service whose needs or ages a rule changes): the fresh figures are also given
@@ -103,9 +132,18 @@ SEEN_BEFORE_DRAW = frozenset({
     "104", "185", "789", "1319", "1437", "1543", "1605", "1606", "1681", "1842", "1852",
     "2145", "2335", "2523", "2897", "3092", "3288", "3536", "3546", "5002", "5663", "5885",
     "6229", "6452", "7073", "7278", "7352", "8008"})
-VIEWS = {"development": "the development set (the first three samples: the third round's "
+# Services of the fifth sample's second draw whose name and import (and for a few, the
+# record) were listed in the fourth round's checks of its rules against the rest of the
+# export, before that draw (the first draw of 168 was left out of those checks): the fifth
+# figures are also given without them.
+SEEN_BEFORE_FIFTH = frozenset({
+    "35", "225", "441", "449", "472", "743", "1658", "2329", "4109", "4999", "5319", "6041",
+    "6521", "7072", "7106", "7109", "7117", "7766", "7772", "7827", "8868"})
+VIEWS = {"development": "the development set (the first four samples: the fourth round's "
                         "rules were written from them)",
-         "fresh-unseen": "the fresh sample whose records were not read before it was drawn"}
+         "fresh-unseen": "the fresh sample whose records were not read before it was drawn",
+         "fifth-unseen": "the fifth sample without the services listed in the fourth "
+                         "round's checks before its second draw"}
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
 GENDERS = ("women", "men", "nonbinary")
@@ -160,14 +198,19 @@ def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
     """(service id, stratum): every UNIFORM_STEP-th whole service from a seeded offset
     ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
     held-out samples, each drawn the same way with its own seed from the rest: the two of
-    HOLDOUT_STEP, and the fresh one with its own strata (FRESH_STRATA)."""
+    HOLDOUT_STEP, the fresh one with its own strata (FRESH_STRATA) and the fifth
+    (FIFTH_STRATA)."""
     chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
     chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
                     {ident for ident, _ in chosen}, "holdout-")
     chosen += _draw(tables, SECOND_SEED, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
                     {ident for ident, _ in chosen}, "second-")
-    return chosen + _draw(tables, FRESH_SEED, FRESH_STEP, FRESH_PER_STRATUM,
-                          {ident for ident, _ in chosen}, "fresh-", FRESH_STRATA)
+    chosen += _draw(tables, FRESH_SEED, FRESH_STEP, FRESH_PER_STRATUM,
+                    {ident for ident, _ in chosen}, "fresh-", FRESH_STRATA)
+    chosen += _draw(tables, FIFTH_SEED, FRESH_STEP, FIFTH_PER_STRATUM,
+                    {ident for ident, _ in chosen}, "fifth-", FIFTH_STRATA)
+    return chosen + _draw(tables, FIFTH_SEED, 0, FIFTH_MORE_PER_STRATUM,
+                          {ident for ident, _ in chosen}, "fifth-", FIFTH_MORE_STRATA)
 
 
 Strata = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
@@ -178,8 +221,10 @@ def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int,
           strata: Strata = STRATA) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     services = [s for s in _whole(tables) if s["id"] not in taken]
-    start = rng.randrange(step)
-    chosen = [(s["id"], f"{prefix}uniform") for s in services[start::step]]
+    chosen = []
+    if step:  # no uniform part with step 0
+        start = rng.randrange(step)
+        chosen = [(s["id"], f"{prefix}uniform") for s in services[start::step]]
     taken = taken | {ident for ident, _ in chosen}
     codes = _codes(tables)
     for stratum, (prefixes, words) in strata.items():
@@ -360,7 +405,8 @@ async def measure(tables: dict[str, list[dict[str, str]]], labels: Sequence[Labe
                    for prefix in SAMPLES}
         figures.sampled = {k: len(v) for k, v in samples.items() if v}
         views = {"development": set().union(*(samples[p] for p in DEVELOPMENT)),
-                 "fresh-unseen": samples["fresh-"] - SEEN_BEFORE_DRAW}
+                 "fresh-unseen": samples["fresh-"] - SEEN_BEFORE_DRAW,
+                 "fifth-unseen": samples["fifth-"] - SEEN_BEFORE_FIFTH}
         figures.views = {k: len(v) for k, v in views.items() if v}
         # every service that fits, not the first RESULTS a person is shown
         every = len(ids) + 1
@@ -489,11 +535,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--draw", action="store_true", help="print the sample's ids")
     parser.add_argument("--records", action="store_true",
                         help="print each sampled record as a labeller reads it")
+    parser.add_argument("--sample", default=None, metavar="PREFIX",
+                        help="with --draw or --records: only the sample whose strata start "
+                             "with PREFIX (fifth-, fresh-...)")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
     args = parser.parse_args(argv)
     tables = read_export(args.export)
     if args.draw or args.records:
-        sample = draw(tables)
+        sample = [(ident, stratum) for ident, stratum in draw(tables)
+                  if args.sample is None or stratum.startswith(args.sample)]
         if args.draw:
             for ident, stratum in sample:
                 print(f"{ident},{stratum}")
@@ -514,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> None:
           **{f"{n}_{k}": v[k] for n, v in figures.per_need.items()
              for k in ("precision", "recall")},
           **{f"fresh_{n}_{k}": v[k] for n, v in figures.sample_need.get("fresh-", {}).items()
+             if n in TARGETS for k in ("precision", "recall")},
+          **{f"fifth_{n}_{k}": v[k] for n, v in figures.sample_need.get("fifth-", {}).items()
              if n in TARGETS for k in ("precision", "recall")},
           "wrong_gender": len(figures.wrong_gender), "wrong_age": len(figures.wrong_age)})
 

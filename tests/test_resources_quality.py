@@ -8,6 +8,8 @@ import csv
 from pathlib import Path
 
 from bench.directory_quality import (
+    FIFTH_MORE_STRATA,
+    FIFTH_STRATA,
     FRESH_PER_STRATUM,
     FRESH_STRATA,
     HOLDOUT_PER_STRATUM,
@@ -49,6 +51,15 @@ def test_the_shipped_labels_are_a_sample_of_at_least_150_in_the_bots_words() -> 
     assert strata.count("fresh-uniform") >= 40
     for need in TARGETS:
         assert sum(need in label.needs for label in fresh) >= 25, need
+    # the fifth, held out from all four above: at least 150, and 25 or more services a
+    # caseworker gives legal, medical and counselling (every service with a shelter code or
+    # word was already in a sample: see tests/data/quality/README.md)
+    fifth = [label for label in labels if label.stratum.startswith("fifth-")]
+    assert len(fifth) >= 150
+    assert {label.stratum for label in fifth} == {"fifth-uniform"} | {
+        f"fifth-{s}" for s in (*FIFTH_STRATA, *FIFTH_MORE_STRATA)}
+    for need in ("legal", "medical", "counselling"):
+        assert sum(need in label.needs for label in fifth) >= 25, need
     for label in labels:
         assert label.needs <= set(NEEDS) - {"other"}, label
         assert label.gender in ("", *GENDERS), label

@@ -83,7 +83,7 @@ def test_the_summary_says_the_version_and_what_matching_will_do(
     assert out[1:] == [
         "needs: shelter 2, legal 1, counselling 1, immigration 1, food 1, other 2 (other: "
         "no need found in the data)",
-        "limited to: age up to 17 1, men 1, women 1; open to any age and gender: 4"]
+        "limited to: age 18+ 1, age up to 17 1, men 1, women 1; open to any age and gender: 4"]
 
 
 async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,

@@ -285,7 +285,8 @@ class Builder:
                     found = self.taxonomy.meaning("", term)
                     extra.meaning |= Meaning(genders=found.genders, min_ages=found.min_ages,
                                              max_ages=found.max_ages,
-                                             serves_adults=found.serves_adults)
+                                             serves_adults=found.serves_adults,
+                                             serves_minors=found.serves_minors)
             extra.min_age = low if low is not None else extra.min_age
             extra.max_age = high if high is not None else extra.max_age
 

@@ -51,6 +51,9 @@ class Meaning:
     # A term's code row said the service gives no need ("none"): its own words then add
     # none (see words.py). Target populations (AIRS Y) say who a service is for, not what.
     settled: bool = False
+    # Minors are served too (a min_age of another term does not apply: "Homeless Women"
+    # with "Homeless Families" is not an adults' service).
+    serves_minors: bool = False
 
     def __or__(self, other: Meaning) -> Meaning:
         if other is NOTHING or other is self:  # nothing to add (an import joins many)
@@ -60,13 +63,15 @@ class Meaning:
         return Meaning(self.needs | other.needs, self.genders | other.genders,
                        self.min_ages | other.min_ages, self.max_ages | other.max_ages,
                        self.serves_adults or other.serves_adults,
-                       self.settled or other.settled)
+                       self.settled or other.settled,
+                       self.serves_minors or other.serves_minors)
 
     def limits(self) -> tuple[tuple[str, ...], float | None, float | None]:
         """(genders, min_age, max_age) a service with these terms is limited to. Terms for
         both men and women limit nothing; nor do age terms that pull both ways."""
         genders = () if {"men", "women"} <= self.genders else tuple(sorted(self.genders))
-        low = min(self.min_ages) if self.min_ages and not self.max_ages else None
+        low = (min(self.min_ages) if self.min_ages and not self.max_ages
+               and not self.serves_minors else None)
         high = (max(self.max_ages) if self.max_ages and not self.min_ages
                 and not self.serves_adults else None)
         return genders, low, high
@@ -85,11 +90,12 @@ class _Gives:
     min_ages: set[float] = field(default_factory=set)
     max_ages: set[float] = field(default_factory=set)
     adults: bool = False
+    minors: bool = False
 
     def meaning(self, with_needs: bool = True) -> Meaning:
         return Meaning(frozenset(self.needs) if with_needs else frozenset(),
                        frozenset(self.genders), frozenset(self.min_ages),
-                       frozenset(self.max_ages), self.adults)
+                       frozenset(self.max_ages), self.adults, serves_minors=self.minors)
 
 
 def _parse_gives(text: str) -> _Gives:
@@ -110,6 +116,8 @@ def _parse_gives(text: str) -> _Gives:
             (gives.min_ages if key == "min_age" else gives.max_ages).add(float(value))
         elif part == "serves:adults":
             gives.adults = True
+        elif part == "serves:minors":
+            gives.minors = True
         else:
             raise ValueError(part)
     return gives
@@ -169,10 +177,11 @@ class TaxonomyMap:
             except ValueError as exc:
                 problems.append(Problem(name, n, f"'{exc}' is not something a term can give",
                                         "use need:NAME, gender:NAME, min_age:N, max_age:N, "
-                                        "serves:adults or none"))
+                                        "serves:adults, serves:minors or none"))
                 continue
             if kind == "not" and (not gives.needs or gives.no_need or gives.genders
-                                  or gives.min_ages or gives.max_ages or gives.adults):
+                                  or gives.min_ages or gives.max_ages or gives.adults
+                                  or gives.minors):
                 problems.append(Problem(name, n, "a not row takes needs away and gives "
                                         "nothing else", "give need:NAME (one or more)"))
                 continue
@@ -220,8 +229,10 @@ class TaxonomyMap:
                 rows += [("unless", own_form(word), _Gives()),
                          ("never", own_form(word), _Gives())]
             rows += [("population", own_form(w), _Gives(genders=g.genders, min_ages=g.min_ages,
-                                                        max_ages=g.max_ages, adults=g.adults))
-                     for w, g in self.words if g.genders or g.min_ages or g.max_ages or g.adults]
+                                                        max_ages=g.max_ages, adults=g.adults,
+                                                        minors=g.minors))
+                     for w, g in self.words
+                     if g.genders or g.min_ages or g.max_ages or g.adults or g.minors]
             index: Phrases = {}
             for kind, phrase, gives in rows:
                 words = tuple(phrase.split())
@@ -254,6 +265,7 @@ class TaxonomyMap:
                 gives.min_ages |= rule_gives.min_ages
                 gives.max_ages |= rule_gives.max_ages
                 gives.adults |= rule_gives.adults
+                gives.minors |= rule_gives.minors
         settled = rule is not None and rule.no_need and not code.strip().upper().startswith(
             POPULATIONS)
         if rule is not None:
@@ -262,9 +274,10 @@ class TaxonomyMap:
             gives.min_ages |= rule.min_ages
             gives.max_ages |= rule.max_ages
             gives.adults |= rule.adults
+            gives.minors |= rule.minors
         found = gives.meaning()
         return Meaning(found.needs, found.genders, found.min_ages, found.max_ages,
-                       found.serves_adults, settled) if settled else found
+                       found.serves_adults, settled, found.serves_minors) if settled else found
 
 
 def own_form(text: str) -> str:

@@ -28,8 +28,10 @@ Precedence, so a keeper can predict what a record gets:
 3. ``name`` phrases add theirs, unless the terms give no need and one of them has a code
    row saying ``none`` (``Meaning.settled``: "Cancer Support Group" under Health Related
    Support Groups is not counselling); target populations (AIRS Y) are no such row;
-4. ``text`` phrases only when nothing above gave a need, no attribute named one and no
+4. ``text`` phrases only when the terms gave no need, no attribute named one and no
    code row said ``none`` (descriptions also list what an agency refers to, or once did);
+   a need from the name does not stop them ("The Shelter for Abused Women" whose
+   description lists "legal services"; "Legal Aid Service" with "Immigration Law");
 5. ``says`` phrases always (only *never* words close their clause);
 6. who it is for: the terms and eligibility rows; when they name no gender, the gender the
    target-population ``words`` rows find in the name and the description's first sentence
@@ -145,15 +147,16 @@ def read(rules: TaxonomyMap, name: str | None, description: str | None, terms: M
     from_name = own.gives("name", shut)
     removed = own.gives("not").needs | text.gives("not").needs
     needs = set(terms.needs - removed)
+    from_terms = bool(needs)
     if needs or named or not terms.settled:
         needs |= from_name.needs
-    if not needs and not named and not terms.settled:
+    if not from_terms and not named and not terms.settled:
         needs |= text.gives("text", text.closed()).needs
     for words in (own, text):
         needs |= words.gives("says", words.closed(never_only=True)).needs
     needs -= removed
     genders, min_ages, max_ages = terms.genders, terms.min_ages, terms.max_ages
-    adults = terms.serves_adults
+    adults, minors = terms.serves_adults, terms.serves_minors
     if not genders or not (min_ages or max_ages):
         first = text.closed(never_only=True)
         said = (from_name | own.gives("population", shut) | own.gives("who", shut)
@@ -164,4 +167,6 @@ def read(rules: TaxonomyMap, name: str | None, description: str | None, terms: M
         if not (min_ages or max_ages):
             min_ages, max_ages = said.min_ages, said.max_ages
             adults = adults or said.serves_adults
-    return Meaning(frozenset(needs), genders, min_ages, max_ages, adults, terms.settled)
+            minors = minors or said.serves_minors
+    return Meaning(frozenset(needs), genders, min_ages, max_ages, adults, terms.settled,
+                   minors)
