@@ -30,6 +30,8 @@ def normalise(text: str, region: str = "") -> str:
     raw = text.strip()
     if not raw:
         raise ValueError("no number; remove the empty line")
+    if sum(ch.isdigit() for ch in raw) < 5:
+        raise ValueError("not a phone number; write it like +4915112345678")
     if not raw.startswith("+") and not raw.startswith("00") and not region:
         raise ValueError("the number has no country code; write it with + and the country "
                          "code, or set [outreach] default_region")

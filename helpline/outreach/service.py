@@ -66,6 +66,11 @@ class OutreachService:
         self._waiting: bool | None = None  # any campaign message waiting for a reply
         self.holding: str = ""  # why the last tick sent nothing (pacing), for status
 
+    @property
+    def next_at(self) -> float:
+        """When the next pass may send (the clock's time)."""
+        return self._next_at
+
     # ------------------------------------------------------------- sending
 
     async def tick(self) -> int:
