@@ -271,7 +271,7 @@ async def test_a_late_reply_starts_the_campaign_flow_and_is_counted_not_linked(
         start: Starter) -> None:
     rig = await start()
     person, other = numbers(2)
-    await rig.campaign("late", [person, other], flow="safety_tips")
+    await rig.campaign("late", [person, other], flow="safety_tips", engaged=["safety_tips"])
     await rig.drive(lambda: len(rig.sent_at) == 2)
     rig.clock.advance(25 * 86400)  # weeks later, when it is safe
     rig.signal.person_sends(person, "hi")
@@ -283,9 +283,14 @@ async def test_a_late_reply_starts_the_campaign_flow_and_is_counted_not_linked(
     assert [r["status"] for r in rows] == ["sent"]  # the other one
     pid = rig.app.vault.pseudonym("signal", rig.signal.uuid_of(person))
     assert await rig.repo.reached_key(pid) == suppression_key(rig.app.vault, person)
+    assert await rig.counted("outreach_engaged", "late") == 0
     rig.signal.person_sends(person, "1")  # a second message is not a second reply
     await rig.signal.wait_for_send(person, 3)
     assert await rig.counted("outreach_replied", "late") == 1
+    assert await rig.counted("outreach_engaged", "late") == 1  # seen in the flow it named
+    rig.signal.person_sends(person, "2")
+    await rig.signal.wait_for_send(person, 4)
+    assert await rig.counted("outreach_engaged", "late") == 1  # once
 
 
 async def test_a_quick_exit_after_a_reply_suppresses_the_number(start: Starter) -> None:
@@ -318,7 +323,7 @@ async def test_a_signal_keyword_attributes_a_new_conversation(start: Starter) ->
     assert await rig.counted("outreach_attributed", "bus-poster") == 1
     rows = await Stats(rig.store.database).counts("2000-W01", "2100-W01")
     assert {r.detail for r in rows if r.event == "outreach_attributed"} == {"keyword"}
-    assert await rig.store.database.rows("SELECT * FROM outreach_reached") == []
+    assert await rig.store.database.rows("SELECT * FROM outreach_people") == []
 
 
 async def test_a_follow_up_goes_once_to_those_who_did_not_reply(start: Starter) -> None:
@@ -342,3 +347,58 @@ async def test_a_follow_up_goes_once_to_those_who_did_not_reply(start: Starter) 
     rows = await Stats(rig.store.database).counts("2000-W01", "2100-W01")
     assert sum(r.count for r in rows if r.event == "outreach_delivered"
                and r.detail == "followup") == 1
+
+
+async def person_says_safe_time(rig: Rig, number: str, choice: str) -> None:
+    """The person wrote on Signal before and chose when a message is safe (the flow
+    variable the advocate and safety flows save); their next message lets outreach know."""
+    rig.signal.person_sends(number, "hi")
+    await rig.signal.wait_for_send(number, 1)
+    pid = rig.app.vault.pseudonym("signal", rig.signal.uuid_of(number))
+    rig.clock.advance(60)  # past the app's memory of the row
+    person = await rig.store.person(pid)
+    assert person is not None
+    person.state.vars["safe_time"] = choice
+    await rig.store.save_turn(pid, "signal", person.address, person.state, [], rig.clock.now)
+    rig.signal.person_sends(number, "menu")
+    await rig.signal.wait_for_send(number, 2)
+
+
+async def test_campaigns_keep_to_the_safe_time_a_person_gave(start: Starter) -> None:
+    rig = await start(Outreach(per_hour=60, daily_cap=1000, quiet_hours=[]))
+    only_after, evenings, anyone = numbers(3)
+    await person_says_safe_time(rig, only_after, "after_i_write")
+    await person_says_safe_time(rig, evenings, "evenings")  # 17:00-21:00
+    assert hour_of(rig.clock.now) == 8
+    await rig.campaign("careful", [only_after, evenings, anyone])
+    await rig.drive(lambda: len(rig.sent_at) == 2)
+    assert [n for _, n in rig.sent_at] == [anyone, evenings]
+    assert 17 <= hour_of(rig.sent_at[1][0]) < 21
+    for _ in range(5):
+        rig.clock.advance(86400)
+        await rig.service.tick()
+    assert only_after not in rig.sends()
+    campaign = await rig.repo.by_name("careful")
+    assert campaign is not None
+    assert (await rig.repo.counts(campaign.id, rig.clock.now, 0)).skipped == 1
+
+
+async def test_no_number_or_message_reaches_the_logs(
+        start: Starter, all_logs: pytest.LogCaptureFixture) -> None:
+    from tests.conftest import logged
+
+    rig = await start()
+    rig.signal.limit_new_recipients(2)
+    to = numbers(3)
+    await rig.campaign("quiet", to)
+    await rig.drive(lambda: len(rig.sent_at) == 2)
+    for _ in range(3):
+        rig.clock.now = max(rig.clock.now + 1, rig.service.next_at)
+        await rig.service.tick()
+    rig.signal.person_sends(to[0], "STOP")
+    await rig.signal.wait_for_send(to[0], 2)
+    text = logged(all_logs)
+    assert "paused" in text and "suppression list" in text
+    for secret in [*to, *(n.removeprefix("+") for n in to), MESSAGE, OPTED_OUT,
+                   rig.signal.uuid_of(to[0])]:
+        assert secret not in text

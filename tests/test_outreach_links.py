@@ -129,3 +129,36 @@ def test_create_start_link_and_close(db: Path, tmp_path: Path, monkeypatch: pyte
             await store.close()
     assert asyncio.run(left()) == 0
     assert b"2025550123" not in db.read_bytes() and b"2025550124" not in db.read_bytes()
+
+
+def test_status_counts_by_week_with_small_counts_hidden(
+        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from helpline.outreach.store import Campaigns
+
+    now = time.time()
+
+    async def run() -> None:
+        store = await Store.open(db, Vault(SECRET))
+        try:
+            await Campaigns(store).create("autumn", "Hi.", ["+12025550123"], now,
+                                          language="en", keep_days=30)
+            stats = Stats(store.database)
+            for event, n in (("outreach_sent", 12), ("outreach_delivered", 11),
+                             ("outreach_failed", 1), ("outreach_replied", 6),
+                             ("outreach_opted_out", 2)):
+                for _ in range(n):
+                    await stats.count(event, now, "signal", "en", "", "autumn")
+            await stats.count("outreach_replied", now, "signal", "en", "", "other")
+        finally:
+            await store.close()
+    asyncio.run(run())
+    assert main(["outreach", "status", "autumn"]) == 0
+    out = capsys.readouterr().out
+    assert "autumn: ready (en)" in out and "to write to: 1" in out
+    [week] = [line for line in out.splitlines() if "-W" in line]
+    assert week.split()[1:] == ["12", "11", "<5", "6", "<5", "0", "0", "50%"]
+    [total] = [line for line in out.splitlines() if line.strip().startswith("all ")]
+    assert total.split()[1:] == ["12", "11", "<5", "6", "<5", "0", "0", "50%"]
+    assert "+1202" not in out

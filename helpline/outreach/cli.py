@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -288,101 +287,22 @@ async def _bot_username(settings: Settings) -> str | None:
     return me.username
 
 
-# ------------------------------------------------------------- status
-
-EVENTS = (("sent", "outreach_sent"), ("delivered", "outreach_delivered"),
-          ("failed", "outreach_failed"), ("replied", "outreach_replied"),
-          ("opted out", "outreach_opted_out"), ("engaged", "outreach_engaged"),
-          ("by link/keyword", "outreach_attributed"))
-
-
-def _shown(value: int, min_count: int) -> str:
-    return f"<{min_count}" if 0 < value < min_count else str(value)
-
-
-def _total(values: list[int], min_count: int) -> str:
-    """A total of counts shown by week: hidden when it would let a hidden one be worked
-    out (one hidden, or the hidden ones under min_count together)."""
-    total = sum(values)
-    if 0 < total < min_count:
-        return f"<{min_count}"
-    hidden = [v for v in values if 0 < v < min_count]
-    if hidden and (len(hidden) == 1 or sum(hidden) < min_count):
-        return "hidden"
-    return str(total)
-
-
-def _rate(replied: str, sent: str) -> str:
-    if not (replied.isdigit() and sent.isdigit()) or int(sent) == 0:
-        return "-" if sent == "0" else "hidden"
-    return f"{100 * int(replied) / int(sent):.0f}%"
-
-
-WHAT_TO_DO = {
-    "admin": "paused by an admin: helpline outreach resume {name}",
-    "rate_limit": ("Signal asked the bot to slow down. Wait an hour or more, consider a "
-                   "lower [outreach] per_hour, then: helpline outreach resume {name}"),
-    "captcha": ("Signal asks for a captcha before more new people can be written to. Solve "
-                "one at https://signalcaptchas.org/challenge/generate.html, copy the "
-                "signalcaptcha:// link, then: helpline outreach resume {name} --captcha "
-                "'signalcaptcha://...' (docs/outreach.md, \"A captcha\")"),
-}
-
-
 async def _status(args: argparse.Namespace, settings: Settings, repo: Campaigns) -> int:
     from zoneinfo import ZoneInfo
 
-    from helpline.stats import Stats, week_of
+    from helpline.outreach.report import status_lines
 
-    zone = ZoneInfo(settings.timezone)
     now = time.time()
     try:
         first = (date.fromisoformat(args.since) if args.since
-                 else datetime.fromtimestamp(now - 84 * 86400, zone).date())
+                 else datetime.fromtimestamp(now - 84 * 86400, ZoneInfo(settings.timezone))
+                 .date())
     except ValueError:
         return _fail("--since takes a date like 2026-11-01")
-    since = week_of(datetime(first.year, first.month, first.day, 12, tzinfo=zone).timestamp(),
-                    settings.timezone)
-    campaigns = await repo.all()
-    if args.name:
-        campaigns = [c for c in campaigns if c.name == args.name]
-        if not campaigns:
-            return _fail(f"no campaign '{args.name}' (helpline outreach list shows them)")
-    counts = await Stats(repo.db, settings.timezone).counts(since, week_of(now, settings.timezone))
-    by: dict[tuple[str, str, str], int] = defaultdict(int)
-    for c in counts:
-        if c.campaign and c.event.startswith("outreach_"):
-            by[(c.campaign, c.week, c.event)] += c.count
-    low = settings.stats.min_count
-    for campaign in campaigns:
-        left = await repo.counts(campaign.id, now, campaign.followup_days)
-        print(f"{campaign.name}: {campaign.state}"
-              + (f" ({campaign.language}, first message names the organisation)"
-                 if campaign.reveal else f" ({campaign.language})"))
-        if campaign.state == "paused":
-            print("  what to do: " + WHAT_TO_DO.get(campaign.paused, WHAT_TO_DO["admin"])
-                  .format(name=campaign.name))
-        if campaign.state != "closed":
-            print(f"  to write to: {left.pending}; suppressed since: {left.suppressed}"
-                  + (f"; follow-ups due: {left.followups_due}" if campaign.followup else ""))
-        weeks = sorted({w for (name, w, _) in by if name == campaign.name})
-        header = "  week      " + "".join(f"{label:>17}" for label, _ in EVENTS) + \
-            f"{'reply rate':>12}"
-        print(header)
-        columns: dict[str, list[int]] = defaultdict(list)
-        for week in weeks:
-            cells = []
-            for _, event in EVENTS:
-                value = by.get((campaign.name, week, event), 0)
-                columns[event].append(value)
-                cells.append(_shown(value, low))
-            rate = _rate(cells[3], cells[0])
-            print(f"  {week:<10}" + "".join(f"{c:>17}" for c in cells) + f"{rate:>12}")
-        totals = [_total(columns[event], low) for _, event in EVENTS]
-        print(f"  {'all':<10}" + "".join(f"{c:>17}" for c in totals)
-              + f"{_rate(totals[3], totals[0]):>12}")
-    if not campaigns:
-        print("no campaigns (helpline outreach create makes one)")
+    lines = await status_lines(repo, settings, first, now, args.name)
+    if lines is None:
+        return _fail(f"no campaign '{args.name}' (helpline outreach list shows them)")
+    print("\n".join(lines))
     return 0
 
 

@@ -35,6 +35,8 @@ def normalise(text: str, region: str = "") -> str:
     if not raw.startswith("+") and not raw.startswith("00") and not region:
         raise ValueError("the number has no country code; write it with + and the country "
                          "code, or set [outreach] default_region")
+    if raw.startswith("00"):  # the international prefix most of the world dials
+        raw = "+" + raw[2:]
     try:
         parsed = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException:

@@ -6,8 +6,10 @@ sends (for pacing, tied to no one), the permanent suppression list, and who was 
   ``[outreach] keep_days`` after the campaign's last send, deletes them (the purge).
 * ``outreach_suppressed`` keeps a keyed hash of a number (``skey``, made with a label of
   its own: it matches no other column) and why, for good: no key, no number.
-* ``outreach_reached``: a person (their pseudonym) who answered a campaign message, with
-  the suppression hash of their number, so that their quick exit or erasure suppresses it.
+* ``outreach_people``: a person on Signal (their pseudonym) who answered a campaign
+  message, or who said when a message is safe, with the suppression hash of their number:
+  their quick exit or erasure then suppresses it, and no campaign writes to them outside
+  their safe time (nor at all when they asked to be written to only after they write).
   It names no campaign; quick exit, erasure and the idle purge clear it with the person.
 * ``outreach_sends``: when sends went out, with nothing else (how many this hour, today).
 """
@@ -54,9 +56,10 @@ MIGRATIONS: list[Migration] = [
             skey TEXT NOT NULL,              -- the number's suppression hash
             address BLOB NOT NULL,           -- encrypted E.164 number
             status TEXT NOT NULL,            -- pending, sending, sent, failed, unknown,
-                                             -- suppressed, replied
+                                             -- suppressed, skipped
             followup TEXT NOT NULL DEFAULT '',  -- '', sending, sent, failed, unknown
             sent_at REAL,
+            not_before REAL NOT NULL DEFAULT 0,  -- waits for the person's safe time
             UNIQUE (campaign, rkey)
         );
         CREATE INDEX outreach_recipients_next ON outreach_recipients(campaign, status, id);
@@ -68,11 +71,14 @@ MIGRATIONS: list[Migration] = [
             at REAL NOT NULL
         ) WITHOUT ROWID;
 
-        CREATE TABLE outreach_reached (
-            pid TEXT PRIMARY KEY,
-            skey TEXT NOT NULL,
+        CREATE TABLE outreach_people (
+            pid TEXT PRIMARY KEY,            -- a person on Signal
+            skey TEXT NOT NULL,              -- the suppression hash of their number
+            reached INTEGER NOT NULL DEFAULT 0,  -- they answered a campaign message
+            safe TEXT NOT NULL DEFAULT '',   -- when a message is safe (flow var safe_time)
             at REAL NOT NULL
         ) WITHOUT ROWID;
+        CREATE INDEX outreach_people_skey ON outreach_people(skey);
 
         CREATE TABLE outreach_sends (at REAL NOT NULL);
         CREATE INDEX outreach_sends_at ON outreach_sends(at);
@@ -97,6 +103,6 @@ async def purge_campaigns(db: aiosqlite.Connection, retention: Retention) -> dic
     return counts
 
 
-OUTREACH = Part("outreach", MIGRATIONS, person_tables=("outreach_reached",),
-                exit_tables=("outreach_reached",), encrypted=ENCRYPTED,
+OUTREACH = Part("outreach", MIGRATIONS, person_tables=("outreach_people",),
+                exit_tables=("outreach_people",), encrypted=ENCRYPTED,
                 retention=purge_campaigns)

@@ -17,7 +17,9 @@ Replies (a hook before the engine, Signal only, by the number the bridge gives b
 the sender's UUID): the first message from a number a campaign wrote to is counted
 (``outreach_replied``), the recipient row is deleted (nothing ties the conversation to the
 campaign any more), and the person's pseudonym is kept with the number's suppression hash
-only (``outreach_reached``: their quick exit or erasure then suppresses it). An opt-out
+only (``outreach_people``: their quick exit or erasure then suppresses it). Someone on
+Signal who said when a message is safe (the flow variable ``safe_time``) is written to by
+campaigns only then, and not at all after "only after I write first". An opt-out
 word then or later puts the number on the suppression list, with one neutral reply.
 Otherwise the campaign's flow starts (or the welcome, as for anyone new).
 
@@ -37,6 +39,7 @@ from helpline.events import Inbound, Message
 from helpline.feature import Happening, Services, Turn
 from helpline.flow.words import normalize
 from helpline.i18n import N_
+from helpline.office_hours import OfficeHours
 from helpline.outreach.pacing import Load, Pacing
 from helpline.outreach.store import Campaign, Campaigns, Claimed, suppression_key
 from helpline.outreach.words import is_opt_out
@@ -47,9 +50,11 @@ log = logging.getLogger("helpline.outreach")
 OWNER = "outreach"
 T_OPTED_OUT = N_("OK. We won't write to this number again.")
 UNREACHABLE_WAIT = 60.0
+IDLE_WAIT = 60.0
 # Private values in a person's state: the suppression hash of their number (for the
 # desk's "do not contact"), and the campaign whose engaged flows are watched (with when).
-SKEY, WATCH, WATCH_SINCE = "sk", "c", "cs"
+SKEY, SAID, WATCH, WATCH_SINCE = "sk", "st", "c", "cs"
+SAFE_TIMES = "safe_time"  # the flow variable (helpline.app.SAFE_TIMES)
 WATCH_DAYS = 30.0
 
 
@@ -65,6 +70,8 @@ class OutreachService:
         self._next_at = 0.0
         self._waiting: bool | None = None  # any campaign message waiting for a reply
         self.holding: str = ""  # why the last tick sent nothing (pacing), for status
+        self._windows: dict[str, OfficeHours] = {}
+        self._keywords: dict[str, str] | None = None  # open campaigns' keywords
 
     @property
     def next_at(self) -> float:
@@ -84,6 +91,7 @@ class OutreachService:
             last = await self.repo.last_send()
             self._next_at = 0.0 if last is None else last + self.pacing.gap()
             self._recovered = True
+        self._keywords = await self.repo.keywords()  # a campaign made since is seen now
         now = self.clock()
         if self.signal is None or now < self._next_at:
             return 0
@@ -95,7 +103,7 @@ class OutreachService:
                 self.holding = why
                 self._next_at = self.pacing.next_try(now, why)
                 return 0
-            claimed = await self.repo.claim(campaign, now)
+            claimed = await self.repo.claim(campaign, now, self._safe_moment)
             if claimed is None:
                 if not await self.repo.left_to_send(campaign, now):
                     await self.repo.set_state(campaign.id, "done")
@@ -103,7 +111,24 @@ class OutreachService:
                 continue
             self.holding = ""
             return await self._send(campaign, claimed, now)
+        self._next_at = now + IDLE_WAIT  # nothing due now (a safe time to wait for, say)
         return 0
+
+    def _safe_moment(self, choice: str, now: float) -> float | None:
+        """For someone who said when a message is safe (the flow variable safe_time), the
+        next moment a campaign may write to them: a window of ``[conversation]
+        safe_windows``; None for "after_i_write" or a choice the settings do not know
+        (the safe side: they are not written to first)."""
+        if choice == "any":
+            return now
+        shifts = self.services.settings.conversation.safe_windows.get(choice)
+        if not shifts:
+            return None
+        hours = self._windows.get(choice)
+        if hours is None:
+            hours = self._windows[choice] = OfficeHours(
+                shifts, (), self.services.settings.timezone)
+        return hours.next_open(now)
 
     async def _send(self, campaign: Campaign, claimed: Claimed, now: float) -> int:
         assert self.signal is not None
@@ -167,6 +192,11 @@ class OutreachService:
             return None
         if SKEY not in private:
             private[SKEY] = suppression_key(self.repo.vault, number)
+        safe = turn.state.vars.get(SAFE_TIMES)
+        safe = safe if isinstance(safe, str) else ""
+        if private.get(SAID, "") != safe:  # what they said about safe times, for campaigns
+            await self.repo.safe_time(turn.pid, str(private[SKEY]), safe, turn.now)
+            private[SAID] = safe
         if self._waiting is None:
             self._waiting = await self.repo.any_waiting()
         if self._waiting:
@@ -178,7 +208,9 @@ class OutreachService:
                 and self.services.flows.at_home(turn.state) \
                 and await self.repo.reached_key(turn.pid) is not None:
             return await self._opt_out(turn, str(private[SKEY]), None)
-        if command is None and said and turn.state.idle:
+        if self._keywords is None:
+            self._keywords = await self.repo.keywords()
+        if command is None and said and turn.state.idle and normalize(said) in self._keywords:
             campaign = await self.repo.by_keyword(normalize(said))
             if campaign is not None and campaign.state != "closed":
                 await self._count("outreach_attributed", campaign, turn.now, "keyword",
@@ -270,7 +302,7 @@ class OutreachService:
         False when the bot does not know their number (they never wrote on Signal with
         it)."""
         moment = self.clock() if now is None else now
-        skey = await self.repo.reached_key(pid)
+        skey = await self.repo.known_key(pid)
         if skey is None:
             person = await self.repo.store.person(pid)
             value = None if person is None else person.state.features.get(OWNER, {}).get(SKEY)

@@ -1,5 +1,6 @@
-"""Outreach's repository: campaigns, their recipients, the suppression list, who was
-reached, and the times of sends. Numbers are kept only encrypted, and as keyed hashes made
+"""Outreach's repository: campaigns, their recipients, the suppression list, the people on
+Signal it must know of (who answered, who said when a message is safe), and the times of
+sends. Numbers are kept only encrypted, and as keyed hashes made
 with labels of their own (``rkey`` to find a recipient, ``skey`` for the suppression list):
 neither is a person's pseudonym, so no row here joins a conversation's."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from helpline.privacy import Vault
@@ -69,6 +70,7 @@ class Counts:
     suppressed: int
     unknown: int
     followups_due: int
+    skipped: int = 0  # they said to write only after they write
 
 
 class CampaignError(ValueError):
@@ -191,28 +193,33 @@ class Campaigns:
                 due += 1
         return Counts(by.get("pending", 0) + by.get("sending", 0), by.get("sent", 0),
                       by.get("failed", 0), by.get("suppressed", 0), by.get("unknown", 0),
-                      due)
+                      due, by.get("skipped", 0))
 
     # ------------------------------------------------------------- sending
 
-    async def claim(self, campaign: Campaign, now: float) -> Claimed | None:
+    async def claim(self, campaign: Campaign, now: float,
+                    safe: Callable[[str, float], float | None] | None = None
+                    ) -> Claimed | None:
         """The next recipient to write to, taken in one transaction: a follow-up that is
         due first, else the next new one. One on the suppression list is marked so and
-        passed over. None: nothing left to send (now)."""
+        passed over. ``safe(choice, now)``: for someone who said when a message is safe,
+        when the next safe moment is (None: never write first; they are skipped); a
+        recipient whose moment is later waits for it. None: nothing to send now."""
         def work(db: sqlite3.Connection) -> tuple[int, bytes, str, bool] | None:
             while True:
                 row = None
                 if campaign.followup is not None:
                     row = db.execute(
                         "SELECT id, address, skey FROM outreach_recipients WHERE campaign = ? "
-                        "AND status = 'sent' AND followup = '' AND sent_at <= ? ORDER BY id "
-                        "LIMIT 1", (campaign.id, now - campaign.followup_days * 86400)
-                    ).fetchone()
+                        "AND status = 'sent' AND followup = '' AND sent_at <= ? AND "
+                        "not_before <= ? ORDER BY id LIMIT 1",
+                        (campaign.id, now - campaign.followup_days * 86400, now)).fetchone()
                 follow = row is not None
                 if row is None:
                     row = db.execute(
                         "SELECT id, address, skey FROM outreach_recipients WHERE campaign = ? "
-                        "AND status = 'pending' ORDER BY id LIMIT 1", (campaign.id,)).fetchone()
+                        "AND status = 'pending' AND not_before <= ? ORDER BY id LIMIT 1",
+                        (campaign.id, now)).fetchone()
                 if row is None:
                     return None
                 rid, address, skey = row
@@ -220,6 +227,19 @@ class Campaigns:
                     db.execute("UPDATE outreach_recipients SET status = 'suppressed', "
                                "address = x'' WHERE id = ?", (rid,))
                     continue
+                said = db.execute("SELECT safe FROM outreach_people WHERE skey = ? AND "
+                                  "safe != '' LIMIT 1", (skey,)).fetchone()
+                if said is not None and safe is not None:
+                    when = safe(str(said[0]), now)
+                    if when is None:
+                        column = "followup" if follow else "status"
+                        db.execute(f"UPDATE outreach_recipients SET {column} = 'skipped' "
+                                   "WHERE id = ?", (rid,))
+                        continue
+                    if when > now:
+                        db.execute("UPDATE outreach_recipients SET not_before = ? "
+                                   "WHERE id = ?", (when, rid))
+                        continue
                 if follow:
                     db.execute("UPDATE outreach_recipients SET followup = 'sending' "
                                "WHERE id = ?", (rid,))
@@ -269,7 +289,8 @@ class Campaigns:
         """Whether anything is still to go out, now or later (a follow-up not yet due)."""
         row = await self.db.row(
             "SELECT 1 FROM outreach_recipients WHERE campaign = ? AND (status IN "
-            "('pending', 'sending') OR (? AND status = 'sent' AND followup = '')) LIMIT 1",
+            "('pending', 'sending') OR (? AND status = 'sent' AND followup IN ('', "
+            "'sending'))) LIMIT 1",
             (campaign.id, int(campaign.followup is not None)))
         return row is not None
 
@@ -306,6 +327,10 @@ class Campaigns:
         (their id and suppression hash). Their recipient rows are deleted: from now on
         nothing ties this number or the conversation to the campaign."""
         rkey = recipient_key(self.vault, number)
+        found = await self.db.rows("SELECT id, campaign, skey FROM outreach_recipients WHERE "
+                                   "rkey = ? AND status IN ('sent', 'unknown')", (rkey,))
+        if not found:  # the usual case: a read, no write
+            return []
 
         def work(db: sqlite3.Connection) -> list[tuple[int, str]]:
             rows = db.execute("SELECT id, campaign, skey FROM outreach_recipients WHERE "
@@ -341,13 +366,38 @@ class Campaigns:
         return int(row["n"]) if row else 0
 
     async def reached(self, pid: str, skey: str, now: float) -> None:
+        """This person answered a campaign message (their number's suppression hash)."""
         await self.db.write(lambda db: db.execute(
-            "INSERT INTO outreach_reached (pid, skey, at) VALUES (?, ?, ?) ON CONFLICT (pid) "
-            "DO UPDATE SET skey = excluded.skey", (pid, skey, now)))
+            "INSERT INTO outreach_people (pid, skey, reached, at) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT (pid) DO UPDATE SET skey = excluded.skey, reached = 1",
+            (pid, skey, now)))
 
     async def reached_key(self, pid: str) -> str | None:
-        row = await self.db.row("SELECT skey FROM outreach_reached WHERE pid = ?", (pid,))
+        """The suppression hash of someone who answered a campaign message."""
+        row = await self.db.row("SELECT skey FROM outreach_people WHERE pid = ? AND "
+                                "reached = 1", (pid,))
         return None if row is None else str(row["skey"])
+
+    async def known_key(self, pid: str) -> str | None:
+        row = await self.db.row("SELECT skey FROM outreach_people WHERE pid = ?", (pid,))
+        return None if row is None else str(row["skey"])
+
+    async def safe_time(self, pid: str, skey: str, safe: str, now: float) -> None:
+        """What this person said about when a message is safe ("" = nothing): campaigns
+        keep to it. A row with nothing to keep is not written (or is deleted)."""
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO outreach_people (pid, skey, safe, at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (pid) DO UPDATE SET skey = excluded.skey, "
+                       "safe = excluded.safe", (pid, skey, safe, now))
+            db.execute("DELETE FROM outreach_people WHERE pid = ? AND reached = 0 AND "
+                       "safe = ''", (pid,))
+        await self.db.write(work)
+
+    async def keywords(self) -> dict[str, str]:
+        """The keywords of open campaigns, by keyword: the campaign's name."""
+        rows = await self.db.rows("SELECT keyword, name FROM outreach_campaigns WHERE "
+                                  "keyword != '' AND state != 'closed'")
+        return {str(r["keyword"]): str(r["name"]) for r in rows}
 
 
 def _suppressed(db: sqlite3.Connection, skeys: Sequence[str]) -> set[str]:

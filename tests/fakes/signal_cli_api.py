@@ -372,7 +372,8 @@ class FakeSignalAPI(LoopbackServer[Call]):
         anyone new is refused as the bridge refuses it in json-rpc mode (429,
         ``RATE_LIMITED`` with ``challenge_tokens``), until a captcha is given for the
         token at ``POST /v1/accounts/{number}/rate-limit-challenge``; then ``after`` more
-        new recipients may be written to."""
+        new recipients may be written to. Answers to people who wrote first are not
+        counted."""
         self._new_limit = self._new_round = after
         self._written.clear()
 
@@ -960,7 +961,9 @@ class FakeSignalAPI(LoopbackServer[Call]):
         if (failure := self._failures.take("send")) is not None:
             raise failure.error_for(str(recipients[0]))
         if self._new_limit is not None:
-            new = [str(r) for r in recipients if str(r) not in self._written]
+            # Someone who wrote to the bot is no new recipient (an answer is not outreach).
+            new = [str(r) for r in recipients if str(r) not in self._written
+                   and str(r) not in self._number_by_uuid and str(r) not in self._uuid_by_number]
             if new and (self._limited or len(self._written) + len(new) > self._new_limit):
                 self._limited = True
                 raise _HttpError(429, RATE_LIMITED, {"challenge_tokens": [CHALLENGE_TOKEN],
