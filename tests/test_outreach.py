@@ -21,7 +21,7 @@ from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.outreach import OutreachService, install
 from helpline.outreach.pacing import Pacing
-from helpline.outreach.store import Campaigns, suppression_key
+from helpline.outreach.store import Campaigns
 from helpline.privacy import Vault
 from helpline.stats import Stats
 from helpline.stats.feature import StatsFeature
@@ -282,7 +282,7 @@ async def test_a_late_reply_starts_the_campaign_flow_and_is_counted_not_linked(
     rows = await rig.store.database.rows("SELECT status FROM outreach_recipients")
     assert [r["status"] for r in rows] == ["sent"]  # the other one
     pid = rig.app.vault.pseudonym("signal", rig.signal.uuid_of(person))
-    assert await rig.repo.reached_key(pid) == suppression_key(rig.app.vault, person)
+    assert await rig.repo.reached_key(pid) == await rig.repo.skey(person)
     assert await rig.counted("outreach_engaged", "late") == 0
     rig.signal.person_sends(person, "1")  # a second message is not a second reply
     await rig.signal.wait_for_send(person, 3)
@@ -303,10 +303,10 @@ async def test_a_quick_exit_after_a_reply_suppresses_the_number(start: Starter) 
     rig.signal.person_sends(person, "exit")
     vault = rig.app.vault
     for _ in range(100):
-        if await rig.repo.is_suppressed(suppression_key(vault, person)):
+        if await rig.repo.is_suppressed(await rig.repo.skey(person)):
             break
         await asyncio.sleep(0.02)
-    assert await rig.repo.is_suppressed(suppression_key(vault, person))
+    assert await rig.repo.is_suppressed(await rig.repo.skey(person))
     pid = vault.pseudonym("signal", rig.signal.uuid_of(person))
     assert await rig.repo.reached_key(pid) is None  # gone with the person
     assert await rig.repo.create("again", MESSAGE, [person], rig.clock.now, language="en",

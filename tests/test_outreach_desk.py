@@ -6,7 +6,6 @@ does (helpline.serve.install_outreach)."""
 from __future__ import annotations
 
 from helpline.outreach import install
-from helpline.outreach.store import suppression_key
 from tests.test_handoff_signal import PERSON, STRANGER, Starter, start  # noqa: F401
 
 DONE = "Marked do not contact: no outreach campaign will write to this number again."
@@ -19,7 +18,7 @@ async def test_an_advocate_marks_a_signal_person_do_not_contact(start: Starter  
     rig.service.do_not_contact = outreach.do_not_contact
     await rig.request()
     await rig.topic_gets(1)  # the card
-    skey = suppression_key(rig.app.vault, PERSON)
+    skey = await outreach.repo.skey(PERSON)
     rig.advocate("/dnc", user=STRANGER)
     assert await rig.topic_gets(1) == ["Only advocates on the list can do that."]
     assert not await outreach.repo.is_suppressed(skey)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,71 @@ def test_numbers_words_and_revealing_words() -> None:
     assert not is_opt_out("please stop by tomorrow")
     assert revealing("Hola, la línea de ayuda contra la TRATA") == ["trata"]
     assert revealing("Hi, you can write here any time.") == []
+
+
+async def test_the_suppression_list_and_campaigns_outlive_a_key_rotation(tmp_path: Path
+                                                                         ) -> None:
+    from helpline.outreach.store import Campaigns
+    from helpline.parts import ALL
+    from helpline.privacy import Vault
+    from helpline.store import Store
+    from helpline.store.rotate import rotate
+    from tests.conftest import SECRET
+
+    db = tmp_path / "helpline.db"
+    old, new = Vault(SECRET), Vault("the-new-secret-key-after-a-suspected-compromise-0123")
+    stopped, waiting = "+12025550123", "+12025550124"
+    store = await Store.open(db, old)
+    repo = Campaigns(store)
+    assert await repo.create("before", "Hi.", [stopped, waiting], 1.0, language="en",
+                             keep_days=30) == (2, 0)
+    await repo.suppress_number(stopped, "opted_out", 2.0)
+    campaign = await repo.by_name("before")
+    assert campaign is not None
+    await repo.set_state(campaign.id, "running")
+    claimed = await repo.claim(campaign, 3.0)  # the suppressed one is passed over
+    assert claimed is not None and claimed.number == waiting
+    await repo.finish(claimed, "sent", 3.0)
+    await store.close()
+
+    rotate(db, old, new, ALL)
+    store = await Store.open(db, new)
+    try:
+        repo = Campaigns(store)
+        assert await repo.create("after", "Hi.", [stopped, waiting], 4.0, language="en",
+                                 keep_days=30) == (1, 1)
+        assert len(await repo.answered(waiting)) == 1  # a reply is still recognised
+    finally:
+        await store.close()
+
+
+async def test_the_purge_deletes_a_campaign_s_numbers_keep_days_after_its_last_send(
+        tmp_path: Path) -> None:
+    from helpline.outreach.store import Campaigns
+    from helpline.privacy import Vault
+    from helpline.store import Store
+    from tests.conftest import SECRET
+
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    try:
+        repo = Campaigns(store)
+        day = 86400.0
+        await repo.create("sent-long-ago", "Hi.", ["+12025550123", "+12025550124"], 0.0,
+                          language="en", keep_days=30)
+        await repo.create("never-started", "Hi.", ["+12025550125"], 0.0, language="en",
+                          keep_days=30)
+        campaign = await repo.by_name("sent-long-ago")
+        assert campaign is not None
+        claimed = await repo.claim(campaign, 10.0)
+        assert claimed is not None
+        await repo.finish(claimed, "sent", 10.0)
+        await repo.suppress_number("+12025550199", "opted_out", 10.0)
+        kept = await store.purge(10.0 + 29 * day, 90, 48)
+        assert kept["outreach_recipients"] == 0
+        assert kept["outreach_sends"] == 1  # the times of sends go after two days
+        gone = await store.purge(10.0 + 31 * day, 90, 48)
+        assert gone["outreach_recipients"] == 2
+        assert await store.count("outreach_recipients") == 1  # the one never sent from
+        assert await store.count("outreach_suppressed") == 1  # never purged
+    finally:
+        await store.close()

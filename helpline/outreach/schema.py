@@ -1,11 +1,15 @@
 """Outreach's tables: campaigns, their recipients for the life of a campaign, the times of
 sends (for pacing, tied to no one), the permanent suppression list, and who was reached.
 
+* ``outreach_key`` holds outreach's own key (random, encrypted with the vault) for its
+  keyed hashes of numbers: ``helpline rotate-key`` re-encrypts it like every encrypted
+  value, so the suppression list, which keeps no number to make its hashes again from,
+  outlives a key rotation.
 * ``outreach_recipients`` keeps each number only as a keyed hash (``rkey``) and the number
   encrypted (``address``), and only while its campaign lives: ``close``, or
   ``[outreach] keep_days`` after the campaign's last send, deletes them (the purge).
 * ``outreach_suppressed`` keeps a keyed hash of a number (``skey``, made with a label of
-  its own: it matches no other column) and why, for good: no key, no number.
+  its own: it matches no other column) and why, for good: no number.
 * ``outreach_people``: a person on Signal (their pseudonym) who answered a campaign
   message, or who said when a message is safe, with the suppression hash of their number:
   their quick exit or erasure then suppresses it, and no campaign writes to them outside
@@ -20,13 +24,18 @@ import aiosqlite
 
 from helpline.store.schema import Migration, Part, Retention
 
-ENCRYPTED = (("outreach_campaigns", "message"), ("outreach_campaigns", "followup"),
-             ("outreach_recipients", "address"))
+ENCRYPTED = (("outreach_key", "secret"), ("outreach_campaigns", "message"),
+             ("outreach_campaigns", "followup"), ("outreach_recipients", "address"))
 
 MIGRATIONS: list[Migration] = [
     Migration(
         1, "outreach campaigns, recipients, suppression list",
         """
+        CREATE TABLE outreach_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret BLOB NOT NULL             -- encrypted: the key of rkey and skey
+        );
+
         CREATE TABLE outreach_campaigns (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             name TEXT NOT NULL UNIQUE,       -- a code: lower case, digits, - _
@@ -54,7 +63,8 @@ MIGRATIONS: list[Migration] = [
             campaign INTEGER NOT NULL REFERENCES outreach_campaigns(id) ON DELETE CASCADE,
             rkey TEXT NOT NULL,              -- keyed hash of the number (its own label)
             skey TEXT NOT NULL,              -- the number's suppression hash
-            address BLOB NOT NULL,           -- encrypted E.164 number
+            address BLOB,                    -- encrypted E.164 number (NULL once it is
+                                             -- not to be written to)
             status TEXT NOT NULL,            -- pending, sending, sent, failed, unknown,
                                              -- suppressed, skipped
             followup TEXT NOT NULL DEFAULT '',  -- '', sending, sent, failed, unknown

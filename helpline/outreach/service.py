@@ -41,7 +41,7 @@ from helpline.flow.words import normalize
 from helpline.i18n import N_
 from helpline.office_hours import OfficeHours
 from helpline.outreach.pacing import Load, Pacing
-from helpline.outreach.store import Campaign, Campaigns, Claimed, suppression_key
+from helpline.outreach.store import Campaign, Campaigns, Claimed
 from helpline.outreach.words import is_opt_out
 from helpline.state import Value
 
@@ -191,7 +191,7 @@ class OutreachService:
         if not number or turn.channel != "signal":
             return None
         if SKEY not in private:
-            private[SKEY] = suppression_key(self.repo.vault, number)
+            private[SKEY] = await self.repo.skey(number)
         safe = turn.state.vars.get(SAFE_TIMES)
         safe = safe if isinstance(safe, str) else ""
         if private.get(SAID, "") != safe:  # what they said about safe times, for campaigns

@@ -6,13 +6,15 @@ neither is a person's pseudonym, so no row here joins a conversation's."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from helpline.privacy import Vault
 from helpline.store import Store
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -22,13 +24,8 @@ STATES = ("ready", "running", "paused", "done", "closed")
 OPEN = ("pending", "sending")
 
 
-def recipient_key(vault: Vault, number: str) -> str:
-    return vault.pseudonym("outreach", number)
-
-
-def suppression_key(vault: Vault, number: str) -> str:
-    """The keyed hash a number is suppressed by (permanent; it names no one)."""
-    return vault.pseudonym("outreach-suppress", number)
+def keyed(secret: bytes, label: str, number: str) -> str:
+    return hmac.new(secret, f"{label}\x00{number}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,28 @@ class Campaigns:
         self.store = store
         self.db = store.database
         self.vault = store.vault
+        self._secret: bytes | None = None
+
+    async def secret(self) -> bytes:
+        """Outreach's key for its hashes of numbers (made the first time it is needed)."""
+        if self._secret is None:
+            row = await self.db.row("SELECT secret FROM outreach_key WHERE id = 1")
+            if row is None:
+                fresh = self.vault.encrypt(os.urandom(32))
+                await self.db.write(lambda db: db.execute(
+                    "INSERT OR IGNORE INTO outreach_key (id, secret) VALUES (1, ?)", (fresh,)))
+                row = await self.db.row("SELECT secret FROM outreach_key WHERE id = 1")
+            assert row is not None
+            self._secret = self.vault.decrypt(bytes(row["secret"]))
+        return self._secret
+
+    async def rkey(self, number: str) -> str:
+        """The keyed hash a recipient is found by when they answer."""
+        return keyed(await self.secret(), "recipient", number)
+
+    async def skey(self, number: str) -> str:
+        """The keyed hash a number is suppressed by (permanent; it names no one)."""
+        return keyed(await self.secret(), "suppress", number)
 
     # ------------------------------------------------------------- campaigns
 
@@ -99,7 +118,8 @@ class Campaigns:
             raise CampaignError(f"a campaign '{name}' exists already; choose another name")
         if keyword and await self.by_keyword(keyword) is not None:
             raise CampaignError("another open campaign has that keyword; choose another")
-        keys = [(recipient_key(self.vault, n), suppression_key(self.vault, n),
+        secret = await self.secret()
+        keys = [(keyed(secret, "recipient", n), keyed(secret, "suppress", n),
                  self.vault.encrypt_text(n)) for n in numbers]
         body = self.vault.encrypt_text(message)
         follow = None if followup is None else self.vault.encrypt_text(followup)
@@ -225,7 +245,7 @@ class Campaigns:
                 rid, address, skey = row
                 if _suppressed(db, [skey]):
                     db.execute("UPDATE outreach_recipients SET status = 'suppressed', "
-                               "address = x'' WHERE id = ?", (rid,))
+                               "address = NULL WHERE id = ?", (rid,))
                     continue
                 said = db.execute("SELECT safe FROM outreach_people WHERE skey = ? AND "
                                   "safe != '' LIMIT 1", (skey,)).fetchone()
@@ -326,7 +346,7 @@ class Campaigns:
         """A message from ``number``: the campaigns that wrote to it and wait for an answer
         (their id and suppression hash). Their recipient rows are deleted: from now on
         nothing ties this number or the conversation to the campaign."""
-        rkey = recipient_key(self.vault, number)
+        rkey = await self.rkey(number)
         found = await self.db.rows("SELECT id, campaign, skey FROM outreach_recipients WHERE "
                                    "rkey = ? AND status IN ('sent', 'unknown')", (rkey,))
         if not found:  # the usual case: a read, no write
@@ -349,13 +369,13 @@ class Campaigns:
         def work(db: sqlite3.Connection) -> bool:
             added = db.execute("INSERT OR IGNORE INTO outreach_suppressed (skey, why, at) "
                                "VALUES (?, ?, ?)", (skey, why, now)).rowcount
-            db.execute("UPDATE outreach_recipients SET status = 'suppressed', address = x'' "
+            db.execute("UPDATE outreach_recipients SET status = 'suppressed', address = NULL "
                        "WHERE skey = ? AND status = 'pending'", (skey,))
             return bool(added)
         return await self.db.write(work)
 
     async def suppress_number(self, number: str, why: str, now: float) -> bool:
-        return await self.suppress(suppression_key(self.vault, number), why, now)
+        return await self.suppress(await self.skey(number), why, now)
 
     async def is_suppressed(self, skey: str) -> bool:
         return await self.db.row("SELECT 1 FROM outreach_suppressed WHERE skey = ?",
@@ -410,5 +430,4 @@ def _suppressed(db: sqlite3.Connection, skeys: Sequence[str]) -> set[str]:
     return found
 
 
-__all__ = ["Campaign", "CampaignError", "Campaigns", "Claimed", "Counts", "recipient_key",
-           "suppression_key"]
+__all__ = ["Campaign", "CampaignError", "Campaigns", "Claimed", "Counts", "keyed"]
