@@ -298,17 +298,23 @@ async def test_a_quick_exit_after_a_reply_suppresses_the_number(start: Starter) 
     person = numbers(1)[0]
     await rig.campaign("exit", [person])
     await rig.drive(lambda: len(rig.sent_at) == 1)
+    [row] = await rig.store.database.rows("SELECT ids FROM outreach_recipients")
+    campaign_message = int(row["ids"])
     rig.signal.person_sends(person, "hello")
     await rig.signal.wait_for_send(person, 2)
     rig.signal.person_sends(person, "exit")
-    vault = rig.app.vault
-    for _ in range(100):
-        if await rig.repo.is_suppressed(await rig.repo.skey(person)):
+    # The campaign's message goes with the rest of the chat (Signal's remote delete).
+    await rig.signal.wait_until(lambda: any(
+        c.path.startswith("/v1/remote-delete/") and c.json_body == {
+            "recipient": person, "timestamp": campaign_message} for c in rig.signal.calls),
+        what="the campaign message deleted")
+    pid = rig.app.vault.pseudonym("signal", rig.signal.uuid_of(person))
+    for _ in range(250):
+        if await rig.repo.reached_key(pid) is None:  # gone with the person
             break
         await asyncio.sleep(0.02)
+    assert await rig.repo.reached_key(pid) is None
     assert await rig.repo.is_suppressed(await rig.repo.skey(person))
-    pid = vault.pseudonym("signal", rig.signal.uuid_of(person))
-    assert await rig.repo.reached_key(pid) is None  # gone with the person
     assert await rig.repo.create("again", MESSAGE, [person], rig.clock.now, language="en",
                                  keep_days=30) == (0, 1)
 

@@ -25,7 +25,8 @@ import aiosqlite
 from helpline.store.schema import Migration, Part, Retention
 
 ENCRYPTED = (("outreach_key", "secret"), ("outreach_campaigns", "message"),
-             ("outreach_campaigns", "followup"), ("outreach_recipients", "address"))
+             ("outreach_campaigns", "followup"), ("outreach_recipients", "address"),
+             ("outreach_people", "deletes"))
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -70,6 +71,7 @@ MIGRATIONS: list[Migration] = [
             followup TEXT NOT NULL DEFAULT '',  -- '', sending, sent, failed, unknown
             sent_at REAL,
             not_before REAL NOT NULL DEFAULT 0,  -- waits for the person's safe time
+            ids TEXT NOT NULL DEFAULT '',    -- the bridge's ids of what was sent (deletes)
             UNIQUE (campaign, rkey)
         );
         CREATE INDEX outreach_recipients_next ON outreach_recipients(campaign, status, id);
@@ -86,8 +88,11 @@ MIGRATIONS: list[Migration] = [
             skey TEXT NOT NULL,              -- the suppression hash of their number
             reached INTEGER NOT NULL DEFAULT 0,  -- they answered a campaign message
             safe TEXT NOT NULL DEFAULT '',   -- when a message is safe (flow var safe_time)
+            deletes BLOB,                    -- encrypted: the campaign messages to delete
+                                             -- at their quick exit (number and ids)
+            deletes_until REAL,              -- Signal's delete window after the send
             at REAL NOT NULL
-        ) WITHOUT ROWID;
+        );  -- with a rowid: rotate-key re-encrypts by it
         CREATE INDEX outreach_people_skey ON outreach_people(skey);
 
         CREATE TABLE outreach_sends (at REAL NOT NULL);

@@ -30,6 +30,7 @@ start the campaign's flow; nothing is kept of who came.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -41,7 +42,7 @@ from helpline.flow.words import normalize
 from helpline.i18n import N_
 from helpline.office_hours import OfficeHours
 from helpline.outreach.pacing import Load, Pacing
-from helpline.outreach.store import Campaign, Campaigns, Claimed
+from helpline.outreach.store import Answered, Campaign, Campaigns, Claimed
 from helpline.outreach.words import is_opt_out
 from helpline.state import Value
 
@@ -71,6 +72,7 @@ class OutreachService:
         self._waiting: bool | None = None  # any campaign message waiting for a reply
         self.holding: str = ""  # why the last tick sent nothing (pacing), for status
         self._windows: dict[str, OfficeHours] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # deletes under way
         self._keywords: dict[str, str] | None = None  # open campaigns' keywords
 
     @property
@@ -135,7 +137,7 @@ class OutreachService:
         text = campaign.followup if claimed.followup else campaign.message
         detail = "followup" if claimed.followup else ""
         try:
-            await self.signal.send(claimed.number, Message(text or "…"))
+            ids = await self.signal.send(claimed.number, Message(text or "…"))
         except RateLimited as exc:
             await self.repo.finish(claimed, "pending", now)
             why = "captcha" if exc.proof else "rate_limit"
@@ -163,7 +165,7 @@ class OutreachService:
             await self._count("outreach_sent", campaign, now, detail)
             self._next_at = now + self.pacing.gap()
             return 1
-        await self.repo.finish(claimed, "sent", now)
+        await self.repo.finish(claimed, "sent", now, ids)
         self._waiting = True
         await self._count("outreach_delivered", campaign, now, detail)
         await self._count("outreach_sent", campaign, now, detail)
@@ -221,13 +223,19 @@ class OutreachService:
         return None
 
     async def _replied(self, turn: Turn, inbound: Inbound, command: str | None,
-                       answered: list[tuple[int, str]], private: dict[str, Value]
+                       answered: list[Answered], private: dict[str, Value]
                        ) -> list[Message] | None:
-        skey = answered[0][1]
-        await self.repo.reached(turn.pid, skey, turn.now)
+        skey = answered[0].skey
+        window = (self.signal.capabilities.delete_window_hours * 3600
+                  if self.signal is not None else 0.0)
+        ids = [i for a in answered for i in a.ids]
+        sent = min((a.sent_at for a in answered if a.sent_at is not None), default=None)
+        deletes = ((inbound.number, ids, sent + window)
+                   if ids and sent is not None and sent + window > turn.now else None)
+        await self.repo.reached(turn.pid, skey, turn.now, deletes)
         first: Campaign | None = None
-        for campaign_id, _ in answered:
-            campaign = await self.repo.by_id(campaign_id)
+        for one in answered:
+            campaign = await self.repo.by_id(one.campaign)
             if campaign is None:
                 continue
             first = first or campaign
@@ -288,11 +296,28 @@ class OutreachService:
 
     async def on_leave(self, pid: str, now: float, erased: bool) -> None:
         """Quick exit or erasure by someone a campaign reached: their number is suppressed
-        for good (the reached row itself goes with the person)."""
-        skey = await self.repo.reached_key(pid)
+        for good, and the campaign messages Signal can still delete are deleted, as the
+        quick exit deletes the rest of the chat (best effort: a delete the bridge does not
+        take now is not asked for again). Their row itself goes with the person."""
+        skey, deletes = await self.repo.leaving(pid, now)
         if skey is not None and await self.repo.suppress(skey, "left", now):
             log.info("a number was put on the outreach suppression list (%s)",
                      "erased" if erased else "quick exit")
+        if deletes is not None and self.signal is not None:
+            # Not awaited here: the quick exit clears the conversation without waiting
+            # for the bridge.
+            task = asyncio.create_task(self._delete(self.signal, *deletes))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _delete(self, signal: Channel, to: str, ids: list[str]) -> None:
+        try:
+            left = await signal.delete(to, ids)
+        except Exception as exc:
+            log.warning("could not delete a campaign message (%s)", type(exc).__name__)
+            return
+        if left:
+            log.warning("could not delete %d campaign messages", len(left))
 
     # ------------------------------------------------------------- do not contact
 

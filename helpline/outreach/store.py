@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -57,6 +58,16 @@ class Claimed:
     number: str
     skey: str
     followup: bool
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A campaign that wrote to a number that has just answered."""
+
+    campaign: int
+    skey: str
+    ids: tuple[str, ...]  # the bridge's ids of what it sent them
+    sent_at: float | None
 
 
 @dataclass(frozen=True)
@@ -274,9 +285,11 @@ class Campaigns:
         rid, address, skey, follow = found
         return Claimed(rid, campaign.id, self.vault.decrypt_text(address), skey, follow)
 
-    async def finish(self, claimed: Claimed, outcome: str, now: float) -> None:
+    async def finish(self, claimed: Claimed, outcome: str, now: float,
+                     ids: Sequence[str] = ()) -> None:
         """A claimed send's outcome: sent, failed (refused for good), unknown (may have
-        gone out: never sent again) or pending (it did not go out: try again later)."""
+        gone out: never sent again) or pending (it did not go out: try again later).
+        ``ids``: the bridge's ids of what went out (a quick exit deletes them)."""
         column = "followup" if claimed.followup else "status"
         value = ("" if claimed.followup else "pending") if outcome == "pending" else outcome
 
@@ -287,6 +300,9 @@ class Campaigns:
             else:
                 db.execute(f"UPDATE outreach_recipients SET {column} = ? WHERE id = ?",
                            (value, claimed.id))
+            if ids:
+                db.execute("UPDATE outreach_recipients SET ids = trim(ids || ',' || ?, ',') "
+                           "WHERE id = ?", (",".join(ids), claimed.id))
             if outcome in ("sent", "unknown"):
                 db.execute("INSERT INTO outreach_sends (at) VALUES (?)", (now,))
                 db.execute("UPDATE outreach_campaigns SET last_send_at = ? WHERE id = ?",
@@ -342,22 +358,22 @@ class Campaigns:
                                 "('sent', 'unknown') LIMIT 1")
         return row is not None
 
-    async def answered(self, number: str) -> list[tuple[int, str]]:
-        """A message from ``number``: the campaigns that wrote to it and wait for an answer
-        (their id and suppression hash). Their recipient rows are deleted: from now on
-        nothing ties this number or the conversation to the campaign."""
+    async def answered(self, number: str) -> list[Answered]:
+        """A message from ``number``: the campaigns that wrote to it and wait for an answer.
+        Their recipient rows are deleted: from now on nothing ties this number or the
+        conversation to the campaign."""
         rkey = await self.rkey(number)
-        found = await self.db.rows("SELECT id, campaign, skey FROM outreach_recipients WHERE "
-                                   "rkey = ? AND status IN ('sent', 'unknown')", (rkey,))
-        if not found:  # the usual case: a read, no write
+        select = ("SELECT id, campaign, skey, ids, sent_at FROM outreach_recipients WHERE "
+                  "rkey = ? AND status IN ('sent', 'unknown')")
+        if not await self.db.rows(select, (rkey,)):  # the usual case: a read, no write
             return []
 
-        def work(db: sqlite3.Connection) -> list[tuple[int, str]]:
-            rows = db.execute("SELECT id, campaign, skey FROM outreach_recipients WHERE "
-                              "rkey = ? AND status IN ('sent', 'unknown')", (rkey,)).fetchall()
+        def work(db: sqlite3.Connection) -> list[Answered]:
+            rows = db.execute(select, (rkey,)).fetchall()
             db.executemany("DELETE FROM outreach_recipients WHERE id = ?",
                            [(r[0],) for r in rows])
-            return [(int(r[1]), str(r[2])) for r in rows]
+            return [Answered(int(r[1]), str(r[2]), tuple(i for i in str(r[3]).split(",") if i),
+                             r[4]) for r in rows]
 
         return await self.db.write(work)
 
@@ -385,12 +401,34 @@ class Campaigns:
         row = await self.db.row("SELECT COUNT(*) AS n FROM outreach_suppressed")
         return int(row["n"]) if row else 0
 
-    async def reached(self, pid: str, skey: str, now: float) -> None:
-        """This person answered a campaign message (their number's suppression hash)."""
+    async def reached(self, pid: str, skey: str, now: float,
+                      deletes: tuple[str, Sequence[str], float] | None = None) -> None:
+        """This person answered a campaign message (their number's suppression hash);
+        ``deletes``: the number, the ids of the campaign messages and until when they can
+        be deleted (their quick exit deletes them)."""
+        body = None if deletes is None else self.vault.encrypt(json.dumps(
+            {"to": deletes[0], "ids": list(deletes[1])}).encode())
+        until = None if deletes is None else deletes[2]
         await self.db.write(lambda db: db.execute(
-            "INSERT INTO outreach_people (pid, skey, reached, at) VALUES (?, ?, 1, ?) "
-            "ON CONFLICT (pid) DO UPDATE SET skey = excluded.skey, reached = 1",
-            (pid, skey, now)))
+            "INSERT INTO outreach_people (pid, skey, reached, deletes, deletes_until, at) "
+            "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (pid) DO UPDATE SET skey = excluded.skey, "
+            "reached = 1, deletes = excluded.deletes, deletes_until = excluded.deletes_until",
+            (pid, skey, body, until, now)))
+
+    async def leaving(self, pid: str, now: float) -> tuple[str | None, tuple[str, list[str]]
+                                                           | None]:
+        """For a quick exit or erasure: the suppression hash of someone who answered a
+        campaign (None: no one outreach reached), and the campaign messages still to
+        delete (the number and the ids), if any."""
+        row = await self.db.row("SELECT skey, reached, deletes, deletes_until FROM "
+                                "outreach_people WHERE pid = ?", (pid,))
+        if row is None:
+            return None, None
+        skey = str(row["skey"]) if row["reached"] else None
+        if row["deletes"] is None or (row["deletes_until"] or 0) < now:
+            return skey, None
+        data = json.loads(self.vault.decrypt(bytes(row["deletes"])))
+        return skey, (str(data["to"]), [str(i) for i in data["ids"]])
 
     async def reached_key(self, pid: str) -> str | None:
         """The suppression hash of someone who answered a campaign message."""
@@ -430,4 +468,4 @@ def _suppressed(db: sqlite3.Connection, skeys: Sequence[str]) -> set[str]:
     return found
 
 
-__all__ = ["Campaign", "CampaignError", "Campaigns", "Claimed", "Counts", "keyed"]
+__all__ = ["Answered", "Campaign", "CampaignError", "Campaigns", "Claimed", "Counts", "keyed"]
