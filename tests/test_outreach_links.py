@@ -162,3 +162,24 @@ def test_status_counts_by_week_with_small_counts_hidden(
     [total] = [line for line in out.splitlines() if line.strip().startswith("all ")]
     assert total.split()[1:] == ["12", "11", "<5", "6", "<5", "0", "0", "50%"]
     assert "+1202" not in out
+
+
+async def test_link_asks_telegram_for_the_bot_s_name_when_none_is_set(
+        db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fakes.telegram_bot_api import BOT_USERNAME
+
+    store = await Store.open(db, Vault(SECRET))
+    try:
+        from helpline.outreach.store import Campaigns
+
+        await Campaigns(store).create("walls", "Hi.", [], 1.0, language="en", keep_days=30)
+        campaign = await Campaigns(store).by_name("walls")
+        assert campaign is not None
+    finally:
+        await store.close()
+    async with FakeBotAPI() as tg:
+        monkeypatch.setenv("HELPLINE_TELEGRAM_TOKEN", TOKEN)
+        monkeypatch.setenv("HELPLINE_TELEGRAM_API_URL", tg.root)
+        assert await asyncio.to_thread(main, ["outreach", "link", "walls"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"https://t.me/{BOT_USERNAME}?start={campaign.code}")

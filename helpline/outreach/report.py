@@ -87,7 +87,8 @@ async def status_lines(repo: Campaigns, settings: Settings, first: date, now: fl
             lines.append("  what to do: " + todo)
         if campaign.state != "closed":
             lines.append(f"  to write to: {left.pending}; suppressed since: {left.suppressed}; "
-                         f"not written to (their safe time): {left.skipped}"
+                         f"not written to (their safe time): {left.skipped}; "
+                         f"under way at a stop (not sent again): {left.unknown}"
                          + (f"; follow-ups due: {left.followups_due}"
                             if campaign.followup else ""))
         weeks = sorted({w for (n, w, _) in by if n == campaign.name})
