@@ -472,6 +472,8 @@ class App:
                                                  message_id, inbox_id, turn.timers, hold,
                                                  release)
             state = turn.state
+            if turn.start is not None and turn.start in self.flows:
+                inbound = replace(inbound, kind="start", payload=turn.start, text="")
         result = self.engine.step(state, inbound)
         effects = result.effects
         top = result.state.top

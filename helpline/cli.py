@@ -70,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="missing and fuzzy translations are errors too")
     _resources_parser(sub)
     from helpline.console.cli import add_parser as console_parser
+    from helpline.outreach.cli import add_parser as outreach_parser
 
     console_parser(sub)
+    outreach_parser(sub)
     return parser
 
 
@@ -156,6 +158,12 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.db:
             settings = settings.model_copy(update={"db": Path(args.db)})
         return asyncio.run(run_console(args, settings))
+    if args.command == "outreach":
+        from helpline.outreach.cli import run_outreach
+
+        if args.db:
+            settings = settings.model_copy(update={"db": Path(args.db)})
+        return asyncio.run(run_outreach(args, settings))
     if args.command == "resources":
         from helpline.resources.cli import run_resources
 

@@ -179,6 +179,47 @@ class Handoff(_Section):
         return value
 
 
+class Outreach(_Section):
+    """Outreach campaigns on Signal (``helpline outreach``; docs/outreach.md)."""
+
+    # New recipients written to per hour at most, with jitter (Signal limits accounts that
+    # write to many new recipients; start low).
+    per_hour: float = Field(20.0, gt=0, le=600)
+    # No campaign sends in these windows ("DAYS HH:MM-HH:MM", in timezone; overnight works).
+    quiet_hours: list[str] = Field(default_factory=lambda: ["mon-sun 21:00-09:00"])
+    # At most this many campaign messages a day (in timezone), every campaign together.
+    daily_cap: int = Field(100, ge=1)
+    # The desk's cap: 0 = off; else send only while the open desk cases plus the replies
+    # expected (reply_rate x sends of the last reply_hours not answered) stay under it.
+    desk_capacity: int = Field(0, ge=0)
+    reply_rate: float = Field(0.1, gt=0, le=1)
+    reply_hours: float = Field(72.0, gt=0)
+    # A campaign's numbers are deleted at close, or this long after its last send.
+    keep_days: float = Field(30.0, gt=0)
+    # Numbers written without a leading + are read as numbers of this region (ISO 3166
+    # code, like US or ES); "" = every number must start with +.
+    default_region: str = ""
+    # The Telegram bot's username, for `helpline outreach link` ("" = asked of Telegram
+    # with getMe, which needs the token).
+    bot_username: str = ""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_parse(cls, value: list[str]) -> list[str]:
+        from helpline.office_hours import parse_shift
+
+        for shift in value:
+            parse_shift(shift)
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError(f"'{value}' is not a region code like US, GB or ES")
+        return value.upper()
+
+
 class Console(_Section):
     """The advocate console (``helpline.console``): off unless ``enabled``."""
 
@@ -238,6 +279,7 @@ class Settings(_Section):
     handoff: Handoff = Field(default_factory=Handoff)
     stats: Stats = Field(default_factory=Stats)
     console: Console = Field(default_factory=Console)
+    outreach: Outreach = Field(default_factory=Outreach)
 
     @field_validator("languages")
     @classmethod

@@ -38,11 +38,16 @@ class Unreachable(ChannelError):
 
 
 class RateLimited(ChannelError):
-    """The platform asked us to wait ``retry_after`` seconds before trying again."""
+    """The platform asked us to wait ``retry_after`` seconds before trying again.
+    ``challenge``: it asks for a proof first (Signal's captcha), with this token for the
+    admin to answer it with ("" when it gave none); ``proof``: a proof is asked for."""
 
-    def __init__(self, reason: str, retry_after: float) -> None:
+    def __init__(self, reason: str, retry_after: float, *, proof: bool = False,
+                 challenge: str = "") -> None:
         super().__init__(reason)
         self.retry_after = max(0.0, float(retry_after))
+        self.proof = proof or bool(challenge)
+        self.challenge = challenge
 
 
 class Rejected(ChannelError):

@@ -191,6 +191,10 @@ class Inbound:
     # What the app has at this moment for ``available:`` conditions (flow.model.FACTS),
     # filled in by the app; None: the engine's default (EngineConfig.default_facts).
     facts: frozenset[str] | None = None
+    # The sender's phone number where the platform gives it besides the id the person is
+    # known by (Signal: the number beside the UUID), for outreach's replies and opt-outs
+    # (kept encrypted in the inbox with the event; never logged or stored otherwise).
+    number: str = field(default="", repr=False)
 
 
 # The simulator's one person (helpline chat): its platform id, which is not its address.
@@ -217,13 +221,15 @@ class RawInbound:
         i = self.inbound
         return {"platform_id": self.platform_id, "address": self.address,
                 "message_id": self.message_id, "kind": i.kind, "text": i.text,
-                "payload": i.payload, "locale_hint": i.locale_hint, "event_id": self.event_id}
+                "payload": i.payload, "locale_hint": i.locale_hint, "event_id": self.event_id,
+                **({"number": i.number} if i.number else {})}
 
     @classmethod
     def from_json(cls, channel: str, data: dict[str, Any]) -> RawInbound:
         inbound = Inbound(kind=data["kind"], at=0.0, text=str(data.get("text", "")),
                           payload=str(data.get("payload", "")),
-                          locale_hint=data.get("locale_hint"))
+                          locale_hint=data.get("locale_hint"),
+                          number=str(data.get("number", "")))
         message_id, event_id = data.get("message_id"), data.get("event_id")
         return cls(channel=channel, platform_id=str(data["platform_id"]),
                    address=str(data["address"]), inbound=inbound,

@@ -77,6 +77,10 @@ class Turn:
     # Disappearing-message timers to set in this chat, queued before the turn's replies.
     timers: list[int] = field(default_factory=list)
     facts: frozenset[str] | None = None  # what the app knew this turn (flow.model.FACTS)
+    # A hook that passes the event on may set this: the engine then starts this flow (as
+    # a deep link does) instead of taking the event as an answer (outreach: a reply to a
+    # campaign starts the campaign's flow).
+    start: str | None = None
 
 
 # Carries out one effect of a type ``E`` in a turn: what it says goes out with the turn.

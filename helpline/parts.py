@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from helpline.console.schema import CONSOLE
 from helpline.handoff.schema import HANDOFF
+from helpline.outreach.schema import OUTREACH
 from helpline.resources.schema import RESOURCES
 from helpline.stats.schema import STATS
 from helpline.store.jobs import JOBS
 from helpline.store.migrations import CORE
 from helpline.store.schema import Part
 
-ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, STATS, CONSOLE)
+ALL: tuple[Part, ...] = (CORE, JOBS, RESOURCES, HANDOFF, STATS, CONSOLE, OUTREACH)

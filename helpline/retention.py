@@ -51,6 +51,10 @@ def kinds(settings: Settings) -> list[Kind]:
              "a day after they were last used"),
         Kind("console_audit", "the advocate console's audit log",
              f"{r.case_days:g} days (case_days)"),
+        Kind("outreach_recipients", "outreach campaigns' numbers (encrypted)",
+             "until the campaign is closed, or [outreach] keep_days after its last send"),
+        Kind("outreach_sends", "times of outreach sends (for pacing; tied to no one)",
+             "2 days"),
     ]
 
 

@@ -58,6 +58,21 @@ async def _started(app: App, stop: asyncio.Event) -> bool:
     return True
 
 
+def install_outreach(app: App, channels: Sequence[Channel]) -> None:
+    """Outreach campaigns (helpline.outreach): sent through the Signal channel when it
+    runs (deep links and keywords are counted on any channel); the desk's /dnc marks
+    numbers on its suppression list."""
+    from helpline.channels.signal import SignalChannel
+    from helpline.handoff import HandoffFeature
+    from helpline.outreach import install
+
+    signal = next((c for c in channels if isinstance(c, SignalChannel)), None)
+    service = install(app, signal)
+    desk = app.features.get("handoff")
+    if isinstance(desk, HandoffFeature) and desk.service is not None:
+        desk.service.do_not_contact = service.do_not_contact
+
+
 def install_desk(app: App, channels: Sequence[Channel]) -> None:
     """The advocate desk, when a staff chat is set and Telegram is running."""
     if not app.settings.handoff.staff_chat:
@@ -78,6 +93,7 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
     setup_logging(settings.log_level, settings.log_format)
     async with open_app(settings, settings.secret_key, channels) as app:
         install_desk(app, channels)
+        install_outreach(app, channels)
         console_start: ConsoleStart | None = None
         if settings.console.enabled:
             # Imported before the app starts, not after: once the channels are up, the

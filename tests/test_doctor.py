@@ -112,9 +112,9 @@ async def test_schema_versions_older_and_newer_than_this_helpline(tmp_path: Path
     assert newer.level == "error" and "tables of a newer helpline (handoff)" in newer.text
     with sqlite3.connect(tmp_path / "helpline.db") as db:  # a part this helpline lacks
         db.execute("UPDATE schema_parts SET version = 1 WHERE part = 'handoff'")
-        db.execute("INSERT INTO schema_parts (part, version) VALUES ('outreach', 1)")
+        db.execute("INSERT INTO schema_parts (part, version) VALUES ('telepathy', 1)")
     [unknown] = [f for f in check_database(settings(tmp_path), None) if f.item == "database"]
-    assert unknown.level == "error" and "(outreach)" in unknown.text
+    assert unknown.level == "error" and "(telepathy)" in unknown.text
 
 
 def test_a_database_that_cannot_be_created_or_read(tmp_path: Path) -> None:

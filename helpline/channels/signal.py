@@ -100,6 +100,10 @@ _GONE = ("is not registered", "unregistered user", "unregisteredrecipient",
 _UNTRUSTED = ("untrusted", "identity failure")
 _RATE = ("rate limit", "ratelimit", "[429]", "proof required", "proofrequired")
 _WAIT = re.compile(r"(?:retry after|wait)\W{0,3}(\d{1,7})\W{0,3}seconds")
+# A sender's number as signal-cli gives it (E.164).
+_NUMBER = re.compile(r"\+[1-9]\d{5,14}")
+# A challenge token as signal-cli writes it (a UUID): never anything else of the body.
+_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def bridge_error(status: int, body: bytes) -> ChannelError:
@@ -113,16 +117,20 @@ def bridge_error(status: int, body: bytes) -> ChannelError:
     (Rejected(gone)); a 5xx is the bridge's trouble (Unreachable); any other 4xx is this
     request refused (Rejected). The body may quote a phone number: it never leaves this
     function."""
-    said, challenge = _said(body)
+    said, tokens, challenge = _said(body)
     if status == 429 or any(marker in said for marker in _RATE):
+        proof = tokens or "captcha" in said or "proof required" in said
         wait = _WAIT.search(said)
         if wait is not None:
             seconds = float(wait.group(1))
-        elif challenge or "captcha" in said or "proof required" in said:
+        elif proof:
             seconds = CHALLENGE_SECONDS
         else:
             seconds = RATE_LIMIT_SECONDS
-        return RateLimited("signal: rate limited", seconds)
+        if not challenge and "challenge token" in said:
+            found = _TOKEN.search(said)
+            challenge = found.group(0) if found else ""
+        return RateLimited("signal: rate limited", seconds, proof=proof, challenge=challenge)
     if any(marker in said for marker in _UNTRUSTED):
         return Unreachable("signal: untrusted identity, waiting for an admin to trust it")
     if any(marker in said for marker in _GONE):
@@ -132,18 +140,21 @@ def bridge_error(status: int, body: bytes) -> ChannelError:
     return Rejected(f"signal: the bridge refused it ({status})")
 
 
-def _said(body: bytes) -> tuple[str, bool]:
-    """The error text of a bridge answer, lower case, and whether it carries challenge
-    tokens."""
+def _said(body: bytes) -> tuple[str, bool, str]:
+    """The error text of a bridge answer, lower case; whether it carries challenge tokens;
+    and the first of them when it has the form of one ("" otherwise)."""
     try:
         data = json.loads(body)
     except ValueError:
-        return body.decode("utf-8", "replace").lower(), False
+        return body.decode("utf-8", "replace").lower(), False, ""
     if not isinstance(data, dict):
-        return "", False
+        return "", False, ""
     error = data.get("error")
-    return (error.lower() if isinstance(error, str) else "",
-            bool(data.get("challenge_tokens")))
+    tokens = data.get("challenge_tokens")
+    given = isinstance(tokens, list) and bool(tokens)
+    token = str(tokens[0]).strip() if given and isinstance(tokens, list) else ""
+    return (error.lower() if isinstance(error, str) else "", given,
+            token if re.fullmatch(r"[A-Za-z0-9-]{4,64}", token) else "")
 
 
 class SignalChannel(BaseChannel):
@@ -328,10 +339,12 @@ class SignalChannel(BaseChannel):
         if not sender or self.options.number in (message.source_number, sender):
             return None
         text = clean_text(message.text)
+        number = clean_id(message.source_number) or ""
+        number = number if _NUMBER.fullmatch(number) else ""
         if text.strip():
-            inbound = Inbound(kind="text", at=0.0, text=text)
+            inbound = Inbound(kind="text", at=0.0, text=text, number=number)
         elif any(data.get(key) for key in MEDIA_KEYS):
-            inbound = Inbound(kind="unsupported", at=0.0)
+            inbound = Inbound(kind="unsupported", at=0.0, number=number)
         else:
             return None  # a timer change, a profile key update, an end of session ...
         stamp = envelope.get("timestamp")

@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,9 @@ D_OPENINGS_SET = N_("Openings of {name} set: {count} {unit} free, as of now.")
 D_RESOURCE_SENT = N_("Sent the card of {name}.")
 D_COMMANDS = N_("Commands: /close, /unclaim, /transfer ID, /canned KEY, /resource ID, "
                 "/openings ID N. Start with {prefix} for a note to other advocates.")
+D_DNC_DONE = N_("Marked do not contact: no outreach campaign will write to this number again.")
+D_DNC_UNKNOWN = N_("The bot does not know this person's number, so it cannot be marked do "
+                   "not contact.")
 D_OFFLINE_TIMEOUT = N_("No one claimed this case in {minutes} minutes. The person was given "
                        "the emergency numbers and asked whether to leave a message.")
 D_LATER_YES = N_("The person would like a reply when an advocate is on shift.")
@@ -215,6 +218,9 @@ class HandoffService:
         self.hours = OfficeHours(h.hours, h.holidays, h.timezone or settings.timezone)
         self.canned = load_canned(h.canned)
         self.channel = DeskChannel(self)
+        # An advocate's "do not contact" (/dnc): outreach's, when it is installed
+        # (helpline.serve joins them); True when the person's number was marked.
+        self.do_not_contact: Callable[[str], Awaitable[bool]] | None = None
 
     # ------------------------------------------------------------- availability
 
@@ -619,6 +625,12 @@ class HandoffService:
             return
         if name == "openings":  # about a service, not this case: any listed advocate
             await self._set_openings(case, arg)
+            return
+        if name == "dnc" and self.do_not_contact is not None:  # any listed advocate
+            marked = bool(case.pid) and await self.do_not_contact(case.pid)
+            await self._to_desk(case, [self._d(D_DNC_DONE if marked else D_DNC_UNKNOWN)])
+            if marked:
+                log.info("case %s: do not contact, by the desk", case.id)
             return
         if name not in ("close", "unclaim", "transfer", "canned", "resource"):
             await self._to_desk(case, [self._d(D_COMMANDS, prefix=self.prefix)])

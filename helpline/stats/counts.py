@@ -35,6 +35,15 @@ EVENTS: tuple[str, ...] = (
     "checkin_sent",
     "quick_exit",
     "erasure",
+    # Outreach (helpline.outreach), each under its campaign; detail "followup" for a
+    # follow-up message, "link" / "keyword" for an attribution.
+    "outreach_sent",         # a campaign message that went out or ended (all below)
+    "outreach_delivered",    # Signal took it
+    "outreach_failed",       # refused for good (not on Signal, say)
+    "outreach_replied",      # the first answer to a campaign message
+    "outreach_opted_out",    # an opt-out word, or quick exit / erasure after a reply
+    "outreach_engaged",      # someone reached a flow the campaign names
+    "outreach_attributed",   # a new conversation by a campaign's deep link or keyword
 )
 # A code (a kind of help, a flow, a place the directory knows, a bucket), never a
 # person's words: no spaces, no capitals, at most 64 characters.

@@ -115,7 +115,8 @@ from aiohttp import WSMsgType, web
 from tests.fakes.loopback import LOOPBACK, FailureQueues, LoopbackServer
 
 __all__ = [
-    "DEFAULT_BOT_NUMBER", "LIBSIGNAL_429", "PROOF_REQUIRED", "RATE_LIMITED", "RATE_LIMIT_RETRY",
+    "CHALLENGE_TOKEN", "DEFAULT_BOT_NUMBER", "LIBSIGNAL_429", "PROOF_REQUIRED", "RATE_LIMITED",
+    "RATE_LIMIT_RETRY",
     "UNREGISTERED", "UNREGISTERED_NORMAL_MODE", "UNTRUSTED", "UNTRUSTED_NORMAL_MODE", "Call",
     "FakeGroup", "FakeSignalAPI",
 ]
@@ -139,6 +140,8 @@ PROOF_REQUIRED = ('CAPTCHA proof required for sending to "{recipient}", availabl
                   '"CAPTCHA" with challenge token "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", or '
                   'wait "86400" seconds.\nTo get the captcha token, go to '
                   'https://signalcaptchas.org/challenge/generate.html')
+# The token the fake's rate limit of new recipients attaches (a UUID, as signal-cli's).
+CHALLENGE_TOKEN = "5fad97ac-7d06-4e44-b18a-b950b20148ff"
 LIBSIGNAL_429 = "Failed to send message: [429] Rate limit exceeded: 12 (RateLimitException)"
 
 _GROUP_ID_RE = re.compile(r"^group\.[a-zA-Z0-9]{59}=$")
@@ -260,6 +263,13 @@ class FakeSignalAPI(LoopbackServer[Call]):
         self._groups: dict[str, FakeGroup] = {}
         self._attachments: dict[str, bytes] = {}
         self._attachment_ids = itertools.count(1)
+        # The limit of new recipients (limit_new_recipients): how many, whether it holds
+        # now, and the recipients written to so far.
+        self._new_limit: int | None = None
+        self._new_round = 0
+        self._limited = False
+        self._written: set[str] = set()
+        self.challenges: list[dict[str, Any]] = []  # rate-limit-challenge bodies answered
         self._routes = self._build_routes()
         self.observers: list[Callable[[Call], None]] = []
         """Called with each recorded call as it is answered (load drivers react to the
@@ -355,6 +365,17 @@ class FakeSignalAPI(LoopbackServer[Call]):
                              extra: dict[str, Any] | None = None) -> None:
         """The next ``n`` ``PUT /v1/contacts`` (timers) answer like ``fail_sends``."""
         self._queue_failures("contact", n, status, error, extra)
+
+    def limit_new_recipients(self, after: int) -> None:
+        """Answer like Signal for an account that writes to many new recipients (signal-cli
+        issues #1285, #1174, #1778): once ``after`` recipients were written to, a send to
+        anyone new is refused as the bridge refuses it in json-rpc mode (429,
+        ``RATE_LIMITED`` with ``challenge_tokens``), until a captcha is given for the
+        token at ``POST /v1/accounts/{number}/rate-limit-challenge``; then ``after`` more
+        new recipients may be written to. Answers to people who wrote first are not
+        counted."""
+        self._new_limit = self._new_round = after
+        self._written.clear()
 
     def _queue_failures(self, key: str, n: int, status: int, error: str,
                         extra: dict[str, Any] | None) -> None:
@@ -813,6 +834,7 @@ class FakeSignalAPI(LoopbackServer[Call]):
             ("GET", r"/v1/accounts", self._h_accounts, False),
             ("GET", rf"/v1/receive/{n}", self._h_receive, False),
             ("POST", r"/v2/send", self._h_send, True),
+            ("POST", rf"/v1/accounts/{n}/rate-limit-challenge", self._h_challenge, True),
             ("DELETE", rf"/v1/remote-delete/{n}", self._h_remote_delete, True),
             ("GET", rf"/v1/groups/{n}", self._h_groups, False),
             ("GET", rf"/v1/groups/{n}/(?P<group>[^/]+)", self._h_group, False),
@@ -938,10 +960,32 @@ class FakeSignalAPI(LoopbackServer[Call]):
             raise _HttpError(400, "Couldn't process request - please provide a valid number")
         if (failure := self._failures.take("send")) is not None:
             raise failure.error_for(str(recipients[0]))
+        if self._new_limit is not None:
+            # Someone who wrote to the bot is no new recipient (an answer is not outreach).
+            new = [str(r) for r in recipients if str(r) not in self._written
+                   and str(r) not in self._number_by_uuid and str(r) not in self._uuid_by_number]
+            if new and (self._limited or len(self._written) + len(new) > self._new_limit):
+                self._limited = True
+                raise _HttpError(429, RATE_LIMITED, {"challenge_tokens": [CHALLENGE_TOKEN],
+                                                     "account": self._number})
+            self._written.update(new)
         ts = self.next_timestamp()
         if self.send_response == "list":
             return web.json_response([{"timestamp": str(ts)} for _ in recipients], status=201)
         return web.json_response({"timestamp": str(ts)}, status=201)
+
+    async def _h_challenge(self, _r: web.Request, _p: dict[str, str], body: Any
+                           ) -> web.Response:
+        """``{"challenge_token": ..., "captcha": "signalcaptcha://..."}``: lifts the limit of
+        new recipients for another round (204), or 400 as the bridge answers a bad one."""
+        self.challenges.append(dict(body))
+        if body.get("challenge_token") != CHALLENGE_TOKEN or not str(
+                body.get("captcha", "")).startswith("signalcaptcha://"):
+            raise _HttpError(400, "Failed to submit challenge: invalid captcha or token")
+        self._limited = False
+        if self._new_limit is not None:
+            self._new_limit = len(self._written) + self._new_round
+        return web.Response(status=204)
 
     async def _h_remote_delete(
         self, _r: web.Request, _p: dict[str, str], body: Any
