@@ -449,7 +449,9 @@ class App:
         if self._legacy and state.vars:
             self._adopt_legacy(state)
         # Only someone who said when a message is safe can have messages held for them.
-        release = inbound.kind not in BOT_STARTED and SAFE_TIMES in state.vars
+        # What a platform handed over (it is in the inbox: a /start too) is theirs.
+        release = ((inbox_id is not None or inbound.kind not in BOT_STARTED)
+                   and SAFE_TIMES in state.vars)
         if self._observers and inbound.kind != "timer":
             await self._arrived(channel, state, person is None, now)
         timers: list[int] = []

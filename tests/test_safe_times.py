@@ -81,6 +81,20 @@ async def test_their_next_message_lets_what_was_held_go_first(harness: Harness) 
     assert len(reply) == 2
 
 
+async def test_pressing_start_again_is_their_message_too(harness: Harness) -> None:
+    """A Telegram /start (or a deep link) comes from the person, not from the bot: what
+    was held for them goes first."""
+    from helpline.events import Inbound, RawInbound
+
+    h = harness
+    await check_in_comes_due(h, "Only after I write first", hours=25)
+    assert texts(h) == []
+    h.clock.advance(1)
+    await h.app.handle(RawInbound("terminal", h.platform_id, f"addr-{h.platform_id}",
+                                  Inbound(kind="start", at=0.0), message_id="m-start"))
+    assert texts(h)[0].startswith(CHECKIN)
+
+
 async def test_any_time_sends_at_once(harness: Harness) -> None:
     h = harness
     await check_in_comes_due(h, "Any time")
