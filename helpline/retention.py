@@ -51,6 +51,10 @@ def kinds(settings: Settings) -> list[Kind]:
              "a day after they were last used"),
         Kind("console_audit", "the advocate console's audit log",
              f"{r.case_days:g} days (case_days)"),
+        Kind("console_lines", "the console's case transcripts (encrypted)",
+             "until the case closes, or [console] keep_transcript_hours "
+             f"({settings.console.keep_transcript_hours:g}) after; at once at a quick "
+             "exit or erase"),
     ]
 
 

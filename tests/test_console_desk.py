@@ -1,0 +1,275 @@
+"""The console as the advocate desk, without a browser: a person on the Telegram fake asks
+for an advocate, the case reaches the console's queue live (server-sent events), an
+advocate claims it, both sides write, and it closes; who may read what; the transcript
+encrypted at rest and gone at closing; a quick exit that empties an open case page;
+automatic assignment; and both desks at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from helpline.console.assign import Advocate as Staff
+from helpline.console.assign import choose
+from tests.console_rig import (
+    CHAT,
+    FORUM,
+    NOTE,
+    TELEGRAM_ADVOCATE,
+    DeskRig,
+    advocate,
+    desk_rig,
+    until,
+    until_async,
+)
+from tests.fakes.telegram_bot_api import FakeBotAPI
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeBotAPI) -> AsyncIterator[DeskRig]:
+    async with desk_rig(tmp_path, api) as found:
+        yield found
+
+
+async def test_a_case_arrives_live_is_claimed_talked_in_both_ways_and_closed(
+        rig: DeskRig) -> None:
+    async with advocate(rig, "amira") as amira:
+        async with amira.events("/events") as queue:
+            assert queue.status == 200
+            handle = await rig.ask_for_advocate()
+            await queue.next("queue")  # the page is told to fetch itself again
+        status, page = await amira.get("/")
+        assert status == 200 and f"Case {handle}" in page and NOTE in page
+        thread = await rig.thread_of(handle)
+        assert (await amira.post(f"/case/{thread}/claim"))[0] == 303
+        await until(lambda: "An advocate has joined. They can read what you write here."
+                    in rig.person_texts())
+        status, page = await amira.get("/")
+        assert "yours" in page
+        async with amira.events(f"/case/{thread}/events") as live:
+            status, answer = await amira.post(f"/case/{thread}/send", text="Hi, I'm here.")
+            assert status == 200 and answer == '{"answer": "sent"}'[:0] + "{}"
+            _, line = await live.next("line")
+            assert (line["kind"], line["author"], line["text"]) == (
+                "advocate", "amira", "Hi, I'm here.")
+            assert (await live.next("state"))[1]["state"] == "sent"
+            assert rig.person_texts()[-1] == "Advocate: Hi, I'm here."
+            await rig.person("Thank you", 0)
+            _, line = await live.next("line")
+            assert (line["kind"], line["text"]) == ("desk", "Person: Thank you")
+            await amira.post(f"/case/{thread}/note", text="sounds calmer now")
+            _, line = await live.next("line")
+            assert (line["kind"], line["text"]) == ("note", "sounds calmer now")
+        assert "sounds calmer now" not in " ".join(rig.person_texts())  # never sent
+        _, page = await amira.get(f"/case/{thread}")
+        assert page.index("Hi, I&#39;m here.") < page.index("Person: Thank you")
+        assert "(never sent)" in page
+        before = len(rig.person_texts())
+        assert (await amira.post(f"/case/{thread}/close"))[0] == 200
+        await until(lambda: len(rig.person_texts()) > before)
+        assert rig.person_texts()[before].startswith("The advocate has closed this chat.")
+        rows = await rig.store.database.rows("SELECT * FROM console_lines")
+        assert rows == []  # keep_transcript_hours = 0: gone at closing
+        events = [e for _, e, target, _ in await rig.audit() if target == handle]
+        assert events == ["case claimed", "reply sent", "note written", "case closed"]
+
+
+async def test_the_transcript_is_encrypted_at_rest(rig: DeskRig) -> None:
+    async with advocate(rig, "bea") as bea:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await bea.post(f"/case/{thread}/claim")
+        await bea.post(f"/case/{thread}/send", text="Canary-advocate words")
+        await rig.person("Canary-person words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary-person words"))
+        rows = await rig.store.database.rows("SELECT body FROM console_lines")
+        for row in rows:
+            body = bytes(row["body"])
+            assert b"Canary" not in body and b"words" not in body
+        raw = (tmp := rig.store.database).closed is False and Path(
+            str(rig.app.settings.db)).read_bytes()
+        assert raw and b"Canary-person" not in raw and b"Canary-advocate" not in raw
+        assert tmp is rig.store.database
+
+
+async def test_a_second_advocate_cannot_open_or_act_on_the_first_ones_case(
+        rig: DeskRig) -> None:
+    async with advocate(rig, "chen") as chen, advocate(rig, "dana") as dana:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await rig.person("Canary words before the claim", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words before the "
+                                            "claim"))
+        status, page = await dana.get(f"/case/{thread}")  # waiting: any advocate reads it
+        assert status == 200 and "Canary words before the claim" in page
+        await chen.post(f"/case/{thread}/claim")
+        await rig.person("Canary words after the claim", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words after the "
+                                            "claim"))
+        before = len(rig.person_texts())
+        for path in (f"/case/{thread}", f"/case/{thread}/head", f"/case/{thread}/events"):
+            status, page = await dana.get(path)
+            assert status == 403, path
+            assert "Canary" not in page and NOTE not in page
+        status, page = await dana.post(f"/case/{thread}/send", text="let me in")
+        assert status == 403 and "Canary" not in page
+        status, page = await dana.post(f"/case/{thread}/close")
+        assert status == 403
+        _, queue = await dana.get("/")
+        assert f"Case {handle}" in queue and "with chen" in queue
+        assert f'href="/case/{thread}"' not in queue  # no link to what they cannot open
+        assert len(rig.person_texts()) == before
+        case = await rig.desk.case_of(thread)
+        assert case is not None and case.status == "claimed" and case.advocate == \
+            "console:chen"
+        assert ("dana", "case refused", handle, "") in await rig.audit()
+        status, _ = await chen.get(f"/case/{thread}")
+        assert status == 200
+
+
+async def test_shared_reading_lets_another_advocate_read_but_not_write(
+        tmp_path: Path, api: FakeBotAPI) -> None:
+    async with desk_rig(tmp_path, api, shared_reading=True) as rig, \
+            advocate(rig, "emre") as emre, advocate(rig, "femi") as femi:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await emre.post(f"/case/{thread}/claim")
+        await rig.person("Canary words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words"))
+        status, page = await femi.get(f"/case/{thread}")
+        assert status == 200 and "Canary words" in page
+        before = len(rig.person_texts())
+        await femi.post(f"/case/{thread}/send", text="not mine to send")
+        lines = await rig.desk.lines(thread)
+        assert [line.state for line in lines if line.kind == "advocate"] == ["not sent"]
+        assert len(rig.person_texts()) == before
+
+
+async def test_a_quick_exit_empties_the_open_case_page_at_once(rig: DeskRig) -> None:
+    async with advocate(rig, "gwen") as gwen:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await gwen.post(f"/case/{thread}/claim")
+        await rig.person("Canary words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words"))
+        async with gwen.events(f"/case/{thread}/events") as live:
+            rig.api.person_sends(CHAT, "exit")
+            kind, _ = await live.next("cleared")
+            assert kind == "cleared"
+        assert await rig.store.database.rows("SELECT * FROM console_lines") == []
+        _, page = await gwen.get(f"/case/{thread}")
+        assert "Canary" not in page
+
+
+async def test_erasing_ones_data_empties_the_page_too(rig: DeskRig) -> None:
+    async with advocate(rig, "hana") as hana:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await rig.person("Canary words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words"))
+        async with hana.events(f"/case/{thread}/events") as live:
+            await rig.person("delete my data")
+            await rig.press("Yes, erase", 0)
+            await live.next("cleared")
+        assert await rig.store.database.rows("SELECT * FROM console_lines") == []
+
+
+async def test_a_closed_case_keeps_its_transcript_only_as_long_as_configured(
+        tmp_path: Path, api: FakeBotAPI) -> None:
+    async with desk_rig(tmp_path, api, keep_transcript_hours=2) as rig, \
+            advocate(rig, "ines") as ines:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await ines.post(f"/case/{thread}/claim")
+        await rig.person("Canary words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words"))
+        await ines.post(f"/case/{thread}/close")
+        assert len(await rig.desk.lines(thread)) >= 1  # kept, encrypted, for 2 hours
+        status, _ = await ines.get(f"/case/{thread}")
+        assert status == 200
+        assert await rig.desk.tidy() == 0
+        real = rig.desk.clock
+        rig.desk.clock = lambda: real() + 2 * 3600 + 1
+        assert await rig.desk.tidy() >= 1
+        assert await rig.desk.lines(thread) == []
+
+
+# ------------------------------------------------------------------ assignment
+
+
+def test_the_oldest_case_goes_to_the_least_loaded_advocate_on_shift_with_room() -> None:
+    staff = [Staff("console:a", True, 2, 1), Staff("console:b", True, 2, 0),
+             Staff("console:c", False, 5, 0), Staff("console:d", True, 0, 0)]
+    assert choose([10, 11, 12, 13], staff) == [
+        (10, "console:b"), (11, "console:a"), (12, "console:b")]  # then no one has room
+    assert choose([10], [Staff("console:a", False, 3, 0)]) == []
+
+
+async def test_automatic_assignment_gives_a_new_case_to_an_advocate_on_shift(
+        tmp_path: Path, api: FakeBotAPI) -> None:
+    async with desk_rig(tmp_path, api, auto_assign=True) as rig, \
+            advocate(rig, "jo") as jo, advocate(rig, "kim"):
+        status, _ = await jo.post("/presence", presence="on", capacity="2")
+        assert status == 303
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await until_async(lambda: _claimed_by(rig, thread, "console:jo"))
+        await until(lambda: "An advocate has joined. They can read what you write here."
+                    in rig.person_texts())
+        _, page = await jo.get("/")
+        assert "jo: 1 of 2 cases" in page
+
+
+async def _claimed_by(rig: DeskRig, thread: int, staff: str) -> bool:
+    case = await rig.desk.case_of(thread)
+    return case is not None and case.advocate == staff
+
+
+# ------------------------------------------------------------------ both desks
+
+
+async def test_with_both_desks_a_claim_in_one_shows_as_claimed_in_the_other(
+        tmp_path: Path, api: FakeBotAPI) -> None:
+    async with desk_rig(tmp_path, api, "both") as rig, advocate(rig, "lena") as lena:
+        handle = await rig.ask_for_advocate()
+        await until(lambda: bool(api.topics(FORUM)))
+        topic = int(next(iter(api.topics(FORUM))))
+        thread = await rig.thread_of(handle)
+        card = api.bot_messages(FORUM)[0]
+        assert card["message_thread_id"] == topic and handle in card["text"]
+        # Claimed on the console: the Telegram card says so and loses its button.
+        await lena.post(f"/case/{thread}/claim")
+        await until(lambda: "Claimed by advocate console:lena." in str(
+            api.message(FORUM, card["message_id"])))
+        assert "reply_markup" not in (api.message(FORUM, card["message_id"]) or {})
+        # The person's words are on both.
+        await rig.person("Canary words", 0)
+        await until(lambda: "Person: Canary words" in api.sent_texts(FORUM))
+        await until_async(lambda: _has_line(rig, thread, "Person: Canary words"))
+        # Unclaimed on the console, claimed on Telegram: the console shows who has it.
+        await lena.post(f"/case/{thread}/unclaim")
+        await until(lambda: "reply_markup" in (api.message(FORUM, card["message_id"]) or {}))
+        message = api.message(FORUM, card["message_id"]) or {}
+        data = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        query = api.person_presses(FORUM, card["message_id"], data,
+                                   user_id=TELEGRAM_ADVOCATE, strict=False)
+        await until(lambda: query in api.callback_answers)
+        _, page = await lena.get("/")
+        assert f"with {TELEGRAM_ADVOCATE}" in page
+        # What the Telegram advocate writes joins the console's transcript.
+        api.person_sends(FORUM, "Hello from Telegram", user_id=TELEGRAM_ADVOCATE,
+                         message_thread_id=topic)
+        await until(lambda: "Advocate: Hello from Telegram" in rig.person_texts())
+        await until_async(lambda: _has_line(rig, thread, "Hello from Telegram"))
+
+
+async def _has_line(rig: DeskRig, thread: int, text: str) -> bool:
+    return any(line.text == text for line in await rig.desk.lines(thread))
