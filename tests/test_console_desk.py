@@ -153,8 +153,12 @@ async def test_shared_reading_lets_another_advocate_read_but_not_write(
         assert len(rig.person_texts()) == before
 
 
-async def test_a_quick_exit_empties_the_open_case_page_at_once(rig: DeskRig) -> None:
-    async with advocate(rig, "gwen") as gwen:
+@pytest.mark.parametrize("keep_hours", [0, 2])
+async def test_a_quick_exit_empties_the_open_case_page_at_once(
+        tmp_path: Path, api: FakeBotAPI, keep_hours: float) -> None:
+    """Whatever ``keep_transcript_hours`` says: the person chose to leave no trace."""
+    async with desk_rig(tmp_path, api, keep_transcript_hours=keep_hours) as rig, \
+            advocate(rig, "gwen") as gwen:
         handle = await rig.ask_for_advocate()
         thread = await rig.thread_of(handle)
         await gwen.post(f"/case/{thread}/claim")
@@ -273,3 +277,21 @@ async def test_with_both_desks_a_claim_in_one_shows_as_claimed_in_the_other(
 
 async def _has_line(rig: DeskRig, thread: int, text: str) -> bool:
     return any(line.text == text for line in await rig.desk.lines(thread))
+
+
+async def test_a_page_that_connects_late_is_given_what_came_after_it(rig: DeskRig) -> None:
+    """Between a page's HTML and its stream a line may come: the page says the last line
+    it has, and the stream begins with the ones after it."""
+    async with advocate(rig, "mo") as mo:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await mo.post(f"/case/{thread}/claim")
+        await rig.person("first words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: first words"))
+        [seen] = [line.id for line in await rig.desk.lines(thread)
+                  if line.text == "Person: first words"]
+        await rig.person("second words", 0)
+        await until_async(lambda: _has_line(rig, thread, "Person: second words"))
+        async with mo.events(f"/case/{thread}/events?after={seen}") as live:
+            _, line = await live.next("line")
+            assert line["text"] == "Person: second words"

@@ -59,6 +59,15 @@ class Listener:
 class Hub:
     def __init__(self) -> None:
         self._topics: dict[str, set[Listener]] = {}
+        self.closed = False
+
+    def close(self) -> None:
+        """The console stops: every listener ends now (their pages reconnect later)."""
+        self.closed = True
+        for listeners in self._topics.values():
+            for listener in listeners:
+                listener.dropped = True
+                listener.put(None)
 
     def publish(self, topic: str, kind: str, data: dict[str, Any] | None = None) -> None:
         event = Event(kind, data or {})

@@ -53,6 +53,8 @@ class ConsoleServer:
         return int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self.console.desking is not None:  # live pages end first, not at a time-out
+            self.console.desking.desk.hub.close()
         await self.runner.cleanup()
 
 

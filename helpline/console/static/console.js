@@ -38,8 +38,14 @@ document.addEventListener("DOMContentLoaded", function () {
 
 // ---- the live queue and case pages (server-sent events; no content in the queue's)
 
-function live(url, handlers) {
+function live(url, handlers, opened) {
   var source = new EventSource(url);
+  source.addEventListener("open", function () {
+    // What changed between the page and the stream, or while it was reconnecting.
+    if (opened) {
+      opened();
+    }
+  });
   Object.keys(handlers).forEach(function (kind) {
     source.addEventListener(kind, function (event) {
       handlers[kind](JSON.parse(event.data || "{}"), source);
@@ -72,7 +78,7 @@ function liveQueue() {
     return;
   }
   var again = function () { refresh(queue, queue.dataset.part); };
-  live(queue.dataset.events, {queue: again});
+  live(queue.dataset.events, {queue: again}, again);
   window.setInterval(again, 60000);  // the waits grow
 }
 
@@ -142,7 +148,7 @@ function liveCase() {
       source.close();
       window.location.reload();
     }
-  });
+  }, function () { refresh(head, box.dataset.head); });
   // The composer's forms go in the background, so that the page (and what is being
   // typed in the other box) stays; without the script they are ordinary forms.
   document.querySelectorAll("form.composer").forEach(function (form) {
