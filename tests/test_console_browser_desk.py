@@ -151,3 +151,30 @@ async def test_a_quick_exit_empties_the_open_case_page(rig: DeskRig, page: Page)
     assert "Canary" not in await page.locator("main").inner_text()
     assert await page.get_by_label("Message to the person").count() == 0
     assert await rig.store.database.rows("SELECT id FROM console_lines") == []
+
+
+async def test_the_queue_and_case_pages_fit_a_phone_with_every_field_labelled(
+        rig: DeskRig, browser: Browser) -> None:
+    await rig.active_user("emre")
+    small = await browser.new_context(viewport={"width": 375, "height": 667},
+                                      device_scale_factor=2)
+    try:
+        page = await small.new_page()
+        problems = no_csp_violations(page)
+        await sign_in(page, rig, "emre")
+        handle = await rig.ask_for_advocate()
+        row = page.locator(".case-row", has_text=f"Case {handle}")
+        await row.get_by_role("button", name=f"Claim case {handle}").click()
+        await page.locator("#case-status", has_text="You have this case.").wait_for()
+        fits = "() => document.documentElement.scrollWidth <= window.innerWidth"
+        unlabelled = ("() => [...document.querySelectorAll('input:not([type=hidden]), "
+                      "textarea, select')].filter(e => e.labels.length === 0).length")
+        inline = ("() => document.querySelectorAll('script:not([src]), [style]').length")
+        for path in ("/", f"/case/{await rig.thread_of(handle)}"):
+            await page.goto(f"{rig.url}{path}")
+            assert await page.evaluate(fits), path
+            assert await page.evaluate(unlabelled) == 0, path
+            assert await page.evaluate(inline) == 0, path
+        assert problems == []
+    finally:
+        await small.close()

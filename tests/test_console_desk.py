@@ -295,3 +295,94 @@ async def test_a_page_that_connects_late_is_given_what_came_after_it(rig: DeskRi
         async with mo.events(f"/case/{thread}/events?after={seen}") as live:
             _, line = await live.next("line")
             assert line["text"] == "Person: second words"
+
+
+async def test_helpline_run_serves_the_queue_when_the_console_is_the_desk(
+        tmp_path: Path, api: FakeBotAPI) -> None:
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from helpline.channels.telegram import TelegramChannel, TelegramOptions
+    from helpline.config import Console
+    from helpline.console.accounts import Accounts
+    from helpline.console.web import SESSION_COOKIE
+    from helpline.privacy import Vault
+    from helpline.serve import serve
+    from helpline.store import Store
+    from tests.conftest import BASIC_FLOWS, SECRET, Clock, make_settings
+    from tests.console_rig import CHEAP, PASSWORD
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = make_settings(tmp_path, BASIC_FLOWS, console=Console(
+        enabled=True, listen=f"127.0.0.1:{port}", desk="console"))
+    store = await Store.open(settings.db, Vault(SECRET))
+    try:
+        import pyotp
+
+        accounts = Accounts(store.database, store.vault, hasher=CHEAP, clock=Clock())
+        link = await accounts.add_user("nia", "advocate")
+        enrolment = await accounts.choose_password(link.token, PASSWORD)
+        assert not isinstance(enrolment, str)
+        code = pyotp.TOTP(enrolment.secret).at(Clock().now)
+        await accounts.confirm_code(link.token, code)
+        real = Accounts(store.database, store.vault, hasher=CHEAP)
+        result = await real.login("nia", PASSWORD, pyotp.TOTP(enrolment.secret).now())
+        assert result.session is not None
+    finally:
+        await store.close()
+    channel = TelegramChannel(TelegramOptions(token="123:console-test-token-abcdefghij",
+                                              api_url=api.root))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve(settings, [channel], stop))
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/", headers={
+                            "Cookie": f"{SESSION_COOKIE}={result.session}"},
+                            allow_redirects=False) as response:
+                        page = await response.text()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the console did not start")
+        assert response.status == 200 and "<h1>Queue</h1>" in page
+        assert "No one is waiting." in page
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+
+
+async def test_transfer_canned_replies_and_openings_from_the_case_page(rig: DeskRig) -> None:
+    from helpline.resources.importer import import_directory
+    from helpline.resources.store import Directory
+    from tests.conftest import ROOT
+
+    await import_directory(rig.store, ROOT / "data" / "sample-directory.yaml", rig.app.clock())
+    async with advocate(rig, "oli") as oli, advocate(rig, "pia") as pia:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await oli.post(f"/case/{thread}/claim")
+        _, page = await oli.get(f"/case/{thread}")
+        assert "Take your time. You can write as much or as little as you like." in page
+        await oli.post(f"/case/{thread}/canned", key="take_time")
+        await until(lambda: rig.person_texts()[-1] == "Advocate: Take your time. You can "
+                    "write as much or as little as you like.")
+        await oli.post(f"/case/{thread}/openings", service="harbour-house", count="4")
+        caps = (await Directory(rig.store).capacities(["harbour-house"]))["harbour-house"]
+        assert [c.available for c in caps] == [4]
+        assert (await pia.get(f"/case/{thread}"))[0] == 403
+        await oli.post(f"/case/{thread}/transfer", to="console:pia")
+        await until(lambda: any(t.startswith("Another advocate is taking over this chat.")
+                                for t in rig.person_texts()))
+        assert (await pia.get(f"/case/{thread}"))[0] == 200
+        assert (await oli.get(f"/case/{thread}"))[0] == 403
+        await pia.post(f"/case/{thread}/send", text="Hello, I'm Pia.")
+        await until(lambda: rig.person_texts()[-1] == "Advocate: Hello, I'm Pia.")
+        events = [(who, e) for who, e, target, _ in await rig.audit() if target == handle]
+        assert ("oli", "case transferred") in events and ("pia", "reply sent") in events
