@@ -55,6 +55,8 @@ def kinds(settings: Settings) -> list[Kind]:
              "until the case closes, or [console] keep_transcript_hours "
              f"({settings.console.keep_transcript_hours:g}) after; at once at a quick "
              "exit or erase"),
+        Kind("console_threads", "the console's record of a closed case's page (its handle "
+             "and times)", f"{r.case_days:g} days after closing (case_days)"),
     ]
 
 

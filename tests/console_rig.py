@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ async def desk_rig(tmp_path: Path, api: FakeBotAPI, mode: str = "console",
                    clock: Clock | None = None, **console: Any) -> AsyncIterator[DeskRig]:
     """``mode``: "console" (the console is the desk) or "both" (beside the Telegram desk
     in the fake's forum ``FORUM``, where ``TELEGRAM_ADVOCATE`` is listed)."""
-    clock = clock or Clock()
+    clock = clock or Clock(time.time())  # the app's and the desk's clock is the real one
     both = mode == "both"
     settings = make_settings(
         tmp_path, handoff=Handoff(staff_chat=FORUM if both else 0,

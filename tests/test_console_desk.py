@@ -220,16 +220,25 @@ def test_the_oldest_case_goes_to_the_least_loaded_advocate_on_shift_with_room() 
 async def test_automatic_assignment_gives_a_new_case_to_an_advocate_on_shift(
         tmp_path: Path, api: FakeBotAPI) -> None:
     async with desk_rig(tmp_path, api, auto_assign=True) as rig, \
-            advocate(rig, "jo") as jo, advocate(rig, "kim"):
-        status, _ = await jo.post("/presence", presence="on", capacity="2")
-        assert status == 303
+            advocate(rig, "jo") as jo, advocate(rig, "kim") as kim:
+        # kim said they are on shift, then their session ended (idle, or the browser
+        # closed): they are not given cases.
+        assert (await kim.post("/presence", presence="on", capacity="2"))[0] == 303
+        await rig.store.database.write(lambda db: db.execute(
+            "DELETE FROM console_sessions WHERE user_id = (SELECT id FROM console_users "
+            "WHERE name = 'kim')"))
         handle = await rig.ask_for_advocate()
         thread = await rig.thread_of(handle)
+        await rig.desk.settled()
+        case = await rig.desk.case_of(thread)
+        assert case is not None and case.status == "waiting"
+        status, _ = await jo.post("/presence", presence="on", capacity="2")
+        assert status == 303
         await until_async(lambda: _claimed_by(rig, thread, "console:jo"))
         await until(lambda: "An advocate has joined. They can read what you write here."
                     in rig.person_texts())
         _, page = await jo.get("/")
-        assert "jo: 1 of 2 cases" in page
+        assert "jo: 1 of 2 cases" in page and "kim:" not in page
 
 
 async def _claimed_by(rig: DeskRig, thread: int, staff: str) -> bool:
@@ -386,3 +395,29 @@ async def test_transfer_canned_replies_and_openings_from_the_case_page(rig: Desk
         await until(lambda: rig.person_texts()[-1] == "Advocate: Hello, I'm Pia.")
         events = [(who, e) for who, e, target, _ in await rig.audit() if target == handle]
         assert ("oli", "case transferred") in events and ("pia", "reply sent") in events
+
+
+def test_the_privacy_notice_says_where_advocates_read_and_how_long_it_stays(
+        tmp_path: Path) -> None:
+    from helpline.config import Console, Handoff, Telegram
+    from tests.test_privacy_notice import shown
+
+    def desk_paragraphs(locale: str = "en", **console: object) -> list[str]:
+        said = shown(tmp_path, locale, languages=["en", "es"], telegram=Telegram(
+            token="123:abc"), handoff=Handoff(staff_chat=-100123),
+            console=Console(enabled=True, **console))
+        return [p for p in said if "advocates" in p or "defensoras" in p]
+
+    [console] = desk_paragraphs(desk="console")
+    assert "on the organisation's own server" in console and "Telegram" not in console
+    assert "removed when the case closes, or at once when you type exit or delete my " \
+           "data" in console
+    [kept] = desk_paragraphs(desk="console", keep_transcript_hours=6)
+    assert "removed 6 hours after the case closes" in kept
+    telegram, own = desk_paragraphs(desk="both")
+    assert "staff group on Telegram" in telegram and "own server" in own
+    [only_telegram] = desk_paragraphs(desk="telegram")
+    assert "staff group on Telegram" in only_telegram
+    [spanish] = desk_paragraphs("es", desk="console")
+    assert spanish.startswith("Si pides hablar con una persona") and "servidor propio" in \
+        spanish

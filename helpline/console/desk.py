@@ -94,6 +94,9 @@ class Options:
     shared_reading: bool = False
     auto_assign: bool = False
     default_capacity: int = 3
+    # An advocate is on shift while they say so and are signed in: a session used within
+    # this long (``[console] idle_minutes``).
+    idle_minutes: float = 20.0
 
 
 def may_read(staff: str, case: Case, shared_reading: bool) -> bool:
@@ -310,10 +313,14 @@ class ConsoleDesk:
     # ------------------------------------------------------------- presence, assignment
 
     async def staff(self) -> list[Advocate]:
-        """Every active console account with its presence, capacity and open cases."""
+        """Every active console account with its presence (on shift: they said so and
+        are signed in), capacity and open cases."""
+        signed_in_since = self.clock() - self.options.idle_minutes * 60
         rows = await self.store.database.rows(
-            "SELECT u.id, u.name, s.presence, s.capacity FROM console_users u LEFT JOIN "
-            "console_staff s ON s.user_id = u.id WHERE u.status = 'active' ORDER BY u.name")
+            "SELECT u.id, u.name, s.presence, s.capacity, EXISTS (SELECT 1 FROM "
+            "console_sessions c WHERE c.user_id = u.id AND c.seen_at > ?) AS signed_in "
+            "FROM console_users u LEFT JOIN console_staff s ON s.user_id = u.id "
+            "WHERE u.status = 'active' ORDER BY u.name", (signed_in_since,))
         loads = {str(r["advocate"]): int(r["n"]) for r in await self.store.database.rows(
             "SELECT advocate, COUNT(*) AS n FROM cases WHERE status = 'claimed' "
             "GROUP BY advocate")}
@@ -322,8 +329,8 @@ class ConsoleDesk:
             staff = staff_id(str(r["name"]))
             capacity = self.options.default_capacity if r["capacity"] is None \
                 else int(r["capacity"])
-            found.append(Advocate(staff, r["presence"] == "on", capacity,
-                                  loads.get(staff, 0)))
+            found.append(Advocate(staff, r["presence"] == "on" and bool(r["signed_in"]),
+                                  capacity, loads.get(staff, 0)))
         return found
 
     async def set_presence(self, user_id: int, on_shift: bool, capacity: int | None = None

@@ -50,4 +50,4 @@ def options(settings: Settings) -> Options:
     c = settings.console
     return Options(keep_transcript_hours=c.keep_transcript_hours,
                    shared_reading=c.shared_reading, auto_assign=c.auto_assign,
-                   default_capacity=c.default_capacity)
+                   default_capacity=c.default_capacity, idle_minutes=c.idle_minutes)

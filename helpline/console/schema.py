@@ -117,6 +117,11 @@ async def purge_console(db: aiosqlite.Connection, retention: Retention) -> dict[
         "DELETE FROM console_lines WHERE thread IN (SELECT id FROM console_threads WHERE "
         "delete_after IS NOT NULL AND delete_after <= ?)", (retention.now,))
     removed["console_lines"] = cursor.rowcount
+    if days is not None:  # a closed case's thread (its handle and times) goes with the case
+        cursor = await db.execute(
+            "DELETE FROM console_threads WHERE status = 'closed' AND closed_at < ? AND id "
+            "NOT IN (SELECT thread FROM console_lines)", (retention.now - days * 86400,))
+        removed["console_threads"] = cursor.rowcount
     return removed
 
 

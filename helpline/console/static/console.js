@@ -40,6 +40,13 @@ document.addEventListener("DOMContentLoaded", function () {
 
 function live(url, handlers, opened) {
   var source = new EventSource(url);
+  source.addEventListener("error", function () {
+    // The stream will not come back (signed out, the case gone): the page is read
+    // again, which shows the sign-in page rather than what this one still holds.
+    if (source.readyState === EventSource.CLOSED) {
+      window.location.reload();
+    }
+  });
   source.addEventListener("open", function () {
     // What changed between the page and the stream, or while it was reconnecting.
     if (opened) {
