@@ -374,8 +374,12 @@ async def case_action(request: web.Request) -> web.StreamResponse:
         count = str(form.get("count", "")).strip()
         detail = service_id
         await desk.command(me, number, f"/openings {service_id} {count}")
-    await _console(request).accounts.audit(session.user.name, AUDITED[action], case.handle,
-                                           detail if action != "claim" else "")
+    event = AUDITED[action]
+    if action == "claim":  # someone else may have been faster
+        now = await desk.case_of(number)
+        event, detail = ("case claimed", "") if now is not None and now.advocate == me \
+            else ("claim did not take", "")
+    await _console(request).accounts.audit(session.user.name, event, case.handle, detail)
     if action == "claim":
         return see_other(f"/case/{number}")
     if action == "close" and "fetch" not in request.headers.get("X-Requested-With", ""):
