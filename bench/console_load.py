@@ -130,6 +130,7 @@ async def measure(advocates: int, cases: int, messages: int, folder: Path
 
         sent_at: dict[str, float] = {}
         latencies: list[float] = []
+        queue_times: list[float] = []
         missing = 0
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -156,6 +157,15 @@ async def measure(advocates: int, cases: int, messages: int, folder: Path
                     streams.append(asyncio.create_task(page(token, thread)))
             while ready < len(streams):
                 await asyncio.sleep(0.05)
+
+            # The queue page with every case on it, as a page fetches it at each change.
+            for _ in range(20):
+                q0 = time.perf_counter()
+                async with http.get(f"{url}/queue/part", headers={
+                        "Cookie": f"{SESSION_COOKIE}={tokens[0]}"}) as response:
+                    assert response.status == 200
+                    await response.read()
+                queue_times.append(time.perf_counter() - q0)
 
             rng = random.Random(18)
             stop = asyncio.Event()
@@ -211,6 +221,7 @@ async def measure(advocates: int, cases: int, messages: int, folder: Path
             "console_to_page_p99_ms": percentile(latencies, 99) * 1000,
             "console_to_page_max_ms": max(latencies) * 1000 if latencies else float("nan"),
             "console_lines_not_seen": missing,
+            "console_queue_page_p50_ms": percentile(queue_times, 50) * 1000,
             "console_cpu_ms_per_msg": 1000 * cpu / (total + replies)}
 
 
