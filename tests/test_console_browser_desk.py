@@ -73,6 +73,8 @@ async def test_a_case_arrives_live_is_claimed_answered_given_a_card_and_closed(
     await row.wait_for()
     assert "I left last week" in await row.inner_text()
     assert "English · Telegram" in await row.inner_text()
+    # A screen reader hears one short line, not the whole queue again.
+    await page.get_by_role("status").filter(has_text="Waiting: 1. Claimed: 0.").wait_for()
     await row.get_by_role("button", name=f"Claim case {handle}").click()
     await page.locator("#case-status", has_text="You have this case.").wait_for()
     await until(lambda: "An advocate has joined. They can read what you write here."

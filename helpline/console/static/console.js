@@ -84,7 +84,20 @@ function liveQueue() {
   if (!queue) {
     return;
   }
-  var again = function () { refresh(queue, queue.dataset.part); };
+  var said = document.getElementById("queue-said");
+  var again = function () {
+    refresh(queue, queue.dataset.part).then(function () {
+      // One short line for a screen reader, rather than the whole queue read again.
+      var counts = document.getElementById("counts");
+      if (counts && said) {
+        var text = "Waiting: " + counts.dataset.waiting + ". Claimed: " +
+                   counts.dataset.claimed + ".";
+        if (said.textContent !== text) {
+          said.textContent = text;
+        }
+      }
+    });
+  };
   live(queue.dataset.events, {queue: again}, again);
   window.setInterval(again, 60000);  // the waits grow
 }
