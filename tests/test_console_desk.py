@@ -488,3 +488,17 @@ async def test_no_words_of_either_side_reach_the_log(
     assert "case 1 closed by the desk" in logged
     for secret in ("Canary", str(CHAT), NOTE, handle, "sam", "tess"):
         assert secret not in logged, secret
+
+
+async def test_a_case_is_transferred_only_to_an_account_there_is(rig: DeskRig) -> None:
+    async with advocate(rig, "uma") as uma:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        await uma.post(f"/case/{thread}/claim")
+        for target in ("console:nobody", "console:uma two", "12345"):
+            await uma.post(f"/case/{thread}/transfer", to=target)
+        # Typed as a desk command (as on Telegram with both desks) it is refused too.
+        await rig.desk.command("console:uma", thread, "/transfer console:nobody")
+        case = await rig.desk.case_of(thread)
+        assert case is not None and case.advocate == "console:uma"
+        assert not any(t.startswith("Another advocate") for t in rig.person_texts())

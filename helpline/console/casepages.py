@@ -348,7 +348,9 @@ async def case_action(request: web.Request) -> web.StreamResponse:
         await desk.command(me, number, f"/{action}")
     elif action == "transfer":
         target = str(form.get("to", "")).strip()
-        if not target or any(c.isspace() for c in target):
+        offered = {o for o, _ in (await case_values(request, session, desk, number,
+                                                    case))["others"]}
+        if target not in offered:  # only an account there is, or a listed advocate
             return see_other(f"/case/{number}")
         detail = staff_name(target)
         await desk.command(me, number, f"/transfer {target}")

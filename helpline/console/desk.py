@@ -128,6 +128,7 @@ class ConsoleDesk:
         self._answers: OrderedDict[str, str] = OrderedDict()
         self._queries = itertools.count(1)
         self._assigning = asyncio.Lock()
+        self._known: set[str] = set()  # active accounts' staff ids (is_staff)
         self._tasks: set[asyncio.Task[object]] = set()
 
     # ------------------------------------------------------------- the Desk protocol
@@ -136,9 +137,11 @@ class ConsoleDesk:
         self._handler = handler
 
     def is_staff(self, user: str) -> bool:
-        """Whether ``user`` is a console advocate. Only this desk makes events with such
-        ids, and only for a signed-in, active account."""
-        return user.startswith(STAFF_PREFIX) and len(user) > len(STAFF_PREFIX)
+        """Whether ``user`` is a console advocate: an active account, as last read (every
+        poll, every queue page), or one that acted just now (only this desk makes events
+        with such ids, and only for a signed-in, active account). So a ``/transfer`` typed
+        on another desk names a real account."""
+        return user in self._known
 
     def has_staff(self) -> bool:
         """The console takes cases (its accounts are made on the server; ``helpline
@@ -295,6 +298,7 @@ class ConsoleDesk:
     async def _emit(self, event: DeskEvent) -> None:
         if self._handler is None:
             raise RuntimeError("the console desk is not listened to")
+        self._known.add(event.user)
         await self._handler(event)
 
     async def _settle(self, number: int, line: Line, staff: str) -> Line:
@@ -337,6 +341,7 @@ class ConsoleDesk:
                 else int(r["capacity"])
             found.append(Advocate(staff, r["presence"] == "on" and bool(r["signed_in"]),
                                   capacity, loads.get(staff, 0)))
+        self._known = {a.staff for a in found}
         return found
 
     async def set_presence(self, user_id: int, on_shift: bool, capacity: int | None = None
