@@ -502,3 +502,20 @@ async def test_a_case_is_transferred_only_to_an_account_there_is(rig: DeskRig) -
         case = await rig.desk.case_of(thread)
         assert case is not None and case.advocate == "console:uma"
         assert not any(t.startswith("Another advocate") for t in rig.person_texts())
+
+
+def test_the_doctor_knows_the_console_is_the_desk(tmp_path: Path) -> None:
+    from helpline.config import Console, Handoff, Telegram
+    from helpline.doctor import check_desk
+    from tests.conftest import BUNDLED_FLOWS, make_settings
+
+    def said(**updates: object) -> list[str]:
+        return [str(f) for f in check_desk(make_settings(tmp_path, BUNDLED_FLOWS, **updates))]
+
+    assert said(console=Console(enabled=True, desk="console")) == [
+        "ok       desk: the console is the advocate desk ([console] desk)"]
+    assert said()[0].startswith("warning  desk: no advocate desk")
+    both = said(console=Console(enabled=True, desk="both"), telegram=Telegram(token="1:a"),
+                handoff=Handoff(staff_chat=FORUM))
+    assert both == ["ok       desk: no Telegram advocates listed: cases are claimed in the "
+                    "console ([console] desk = both)"]
