@@ -236,6 +236,19 @@ class Console(_Section):
     lockout_minutes: float = Field(15.0, gt=0)
     # The name an authenticator app shows beside the codes.
     issuer: str = "Helpline console"
+    # Where advocates answer cases: "telegram" (the Telegram desk of [handoff] alone; the
+    # console shows no cases), "console" (the console alone), or "both" (every case on
+    # both; a claim in one shows in the other).
+    desk: Literal["telegram", "console", "both"] = "telegram"
+    # How long a closed case's transcript stays in the console (encrypted); 0 = it goes
+    # when the case closes. A person's quick exit or erase removes it at once regardless.
+    keep_transcript_hours: float = Field(0.0, ge=0)
+    # Whether advocates may read cases another advocate claimed.
+    shared_reading: bool = False
+    # Give the oldest waiting case to the least-loaded advocate on shift with room.
+    auto_assign: bool = False
+    # How many cases an advocate takes at once until they set their own.
+    default_capacity: int = Field(3, ge=0, le=50)
 
     @field_validator("listen")
     @classmethod

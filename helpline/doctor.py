@@ -239,6 +239,9 @@ def check_directory(settings: Settings, now: float) -> list[Finding]:
 
 def check_desk(settings: Settings) -> list[Finding]:
     handoff = settings.handoff
+    console = settings.console
+    if not handoff.staff_chat and console.enabled and console.desk != "telegram":
+        return [ok("desk", "the console is the advocate desk ([console] desk)")]
     if not handoff.staff_chat:
         return [warning("desk", "no advocate desk (handoff.staff_chat, HELPLINE_STAFF_CHAT): "
                         "nobody can answer 'Talk to a person'; see docs/deploy.md, Advocate "
@@ -251,7 +254,10 @@ def check_desk(settings: Settings) -> list[Finding]:
         found.append(error("desk", "handoff.staff_chat is a person's chat, not a group (group "
                            "ids are negative, like -1001234567890); find it with helpline "
                            "telegram ids"))
-    if not handoff.advocates:
+    if not handoff.advocates and console.enabled and console.desk == "both":
+        found.append(ok("desk", "no Telegram advocates listed: cases are claimed in the "
+                        "console ([console] desk = both)"))
+    elif not handoff.advocates:
         found.append(warning("desk", "no advocates are listed (handoff.advocates, "
                              "HELPLINE_ADVOCATES): nobody can claim cases; find their ids "
                              "with helpline telegram ids"))

@@ -39,6 +39,16 @@ P_DESK = N_(
     "them, in the organisation's staff group on Telegram. It stays there until the "
     "organisation deletes it, or you type {erase}. A closed case's record (its code and "
     "what you chose to share, not your messages) is kept for {case_days} days.")
+P_CONSOLE = N_(
+    "If you ask to talk to a person, the organisation's advocates read what you write to "
+    "them on the organisation's own server. It is kept encrypted and removed when the case "
+    "closes, or at once when you type {exit} or {erase}. A closed case's record (its code, "
+    "not your messages) is kept for {case_days} days.")
+P_CONSOLE_KEPT = N_(
+    "If you ask to talk to a person, the organisation's advocates read what you write to "
+    "them on the organisation's own server. It is kept encrypted and removed {hours} hours "
+    "after the case closes, or at once when you type {exit} or {erase}. A closed case's "
+    "record (its code, not your messages) is kept for {case_days} days.")
 P_TELEGRAM = N_(
     "On Telegram, messages also pass through Telegram's servers, which keep this chat until "
     "it is deleted. The helpline can delete messages from both sides only in the first 48 "
@@ -65,8 +75,16 @@ def notice(settings: Settings) -> tuple[Paragraph, ...]:
         (P_STORED, (("days", _number(r.conversation_days)),)),
         (P_EXIT, (("hours", _number(r.message_id_hours)),)),
     ]
-    if settings.handoff.staff_chat and settings.telegram.token:
+    console = settings.console
+    console_desk = console.enabled and console.desk in ("console", "both")
+    if (settings.handoff.staff_chat and settings.telegram.token
+            and not (console_desk and console.desk == "console")):
         out.append((P_DESK, (("case_days", _number(r.case_days)),)))
+    if console_desk:
+        keep = console.keep_transcript_hours
+        out.append((P_CONSOLE_KEPT, (("hours", _number(keep)),
+                                     ("case_days", _number(r.case_days))))
+                   if keep > 0 else (P_CONSOLE, (("case_days", _number(r.case_days)),)))
     if settings.telegram.token:
         out.append((P_TELEGRAM, ()))
     if settings.signal.service and settings.signal.number:

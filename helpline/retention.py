@@ -55,6 +55,12 @@ def kinds(settings: Settings) -> list[Kind]:
              "until the campaign is closed, or [outreach] keep_days after its last send"),
         Kind("outreach_sends", "times of outreach sends (for pacing; tied to no one)",
              "2 days"),
+        Kind("console_lines", "the console's case transcripts (encrypted)",
+             "until the case closes, or [console] keep_transcript_hours "
+             f"({settings.console.keep_transcript_hours:g}) after; at once at a quick "
+             "exit or erase"),
+        Kind("console_threads", "the console's record of a closed case's page (its handle "
+             "and times)", f"{r.case_days:g} days after closing (case_days)"),
     ]
 
 

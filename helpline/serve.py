@@ -18,10 +18,12 @@ from helpline.scheduler import build_scheduler
 from helpline.store.database import Database
 
 if TYPE_CHECKING:
+    from helpline.console.feature import Desking
     from helpline.console.server import ConsoleServer
 
 log = logging.getLogger("helpline.serve")
-ConsoleStart = Callable[[Settings, Database], Awaitable["ConsoleServer | None"]]
+ConsoleStart = Callable[[Settings, Database, "Desking | None"],
+                        Awaitable["ConsoleServer | None"]]
 
 
 def channel_services(settings: Settings) -> ChannelServices:
@@ -73,26 +75,32 @@ def install_outreach(app: App, channels: Sequence[Channel]) -> None:
         desk.service.do_not_contact = service.do_not_contact
 
 
-def install_desk(app: App, channels: Sequence[Channel]) -> None:
-    """The advocate desk, when a staff chat is set and Telegram is running."""
+def install_desk(app: App, channels: Sequence[Channel]) -> Desking | None:
+    """The advocate desk, when a staff chat is set and Telegram is running; or the console
+    as the desk (``[console] desk``: "console", or "both" beside Telegram's)."""
+    if app.settings.console.enabled and app.settings.console.desk != "telegram":
+        from helpline.desks import install_desks
+
+        return install_desks(app, app.store, channels)
     if not app.settings.handoff.staff_chat:
-        return
+        return None
     from helpline.channels.telegram import TelegramChannel
     from helpline.handoff.telegram_desk import install_telegram_desk
 
     telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
     if telegram is None:
         log.warning("handoff.staff_chat is set but Telegram is not: no advocate desk")
-        return
+        return None
     if not app.settings.handoff.advocates:
         log.warning("no advocates are listed (HELPLINE_ADVOCATES): nobody can claim cases")
     install_telegram_desk(app, telegram)
+    return None
 
 
 async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.Event) -> None:
     setup_logging(settings.log_level, settings.log_format)
     async with open_app(settings, settings.secret_key, channels) as app:
-        install_desk(app, channels)
+        desking = install_desk(app, channels)
         install_outreach(app, channels)
         console_start: ConsoleStart | None = None
         if settings.console.enabled:
@@ -101,7 +109,7 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
             from helpline.console.server import start_console as console_start
         if not await _started(app, stop):
             return
-        console = (await console_start(settings, app.store.database)
+        console = (await console_start(settings, app.store.database, desking)
                    if console_start is not None else None)
         scheduler = build_scheduler(app)
         scheduler.start()

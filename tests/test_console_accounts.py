@@ -508,7 +508,10 @@ async def test_doctor_says_whether_the_console_is_on_and_what_would_stop_a_sign_
         await store.close()
     assert said(enabled=True, public_url="https://console.example.org") == [
         "ok       console: on, listening on 127.0.0.1:8081 for https://console.example.org, "
-        "1 active account(s)"]
+        "1 active account(s); cases on the Telegram desk"]
+    assert said(enabled=True, public_url="https://console.example.org", desk="both") == [
+        "warning  console: [console] desk = both, but no Telegram staff group is set "
+        "([handoff] staff_chat): cases go to the console alone"]
     warned = said(enabled=True, listen="0.0.0.0:8081", public_url="http://console.example.org")
     assert len(warned) == 2 and all(w.startswith("warning") for w in warned)
     assert "plain HTTP" in warned[0] and "is not https" in warned[1]

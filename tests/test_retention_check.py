@@ -56,8 +56,8 @@ def test_dry_run_counts_what_would_go_and_removes_nothing(
     assert by_kind == {"people": 1, "message_ids": 1, "inbox": 0, "operations": 0,
                        "cases": 0, "case_events": 0, "staff_erasures": 0, "stats_counts": 0,
                        "console_setup": 0,
-                       "console_sessions": 0, "console_audit": 0,
-                       "outreach_recipients": 0, "outreach_sends": 0}
+                       "console_sessions": 0, "console_audit": 0, "console_lines": 0,
+                       "console_threads": 0, "outreach_recipients": 0, "outreach_sends": 0}
     assert "(kept 90 days after the last message (conversation_days)" in out[1]
     assert asyncio.run(_count(db, "people")) == 2 and asyncio.run(_count(db, "message_ids")) == 2
 

@@ -399,9 +399,12 @@ class Accounts:
 
     # ------------------------------------------------------------- sessions
 
-    async def session(self, token: str) -> Session | Literal["expired"] | None:
+    async def session(self, token: str, touch: bool = True
+                      ) -> Session | Literal["expired"] | None:
         """The session of a cookie's id: None when there is none (or its account is no
-        longer active), "expired" when it idled out or grew too old (it is ended)."""
+        longer active), "expired" when it idled out or grew too old (it is ended).
+        ``touch``: the request counts as activity (a live page checking that its session
+        still holds does not)."""
         token_hash = digest(token)
         row = await self.database.row(
             f"SELECT {_USER_COLUMNS}, s.created_at AS opened, s.seen_at FROM "
@@ -419,7 +422,7 @@ class Accounts:
                 await self._audit(db, now, user.name, "signed out", user.name,
                                   "idle" if idle else "session too old")
             return "expired"
-        if now - float(row["seen_at"]) > SEEN_EVERY_SECONDS:
+        if touch and now - float(row["seen_at"]) > SEEN_EVERY_SECONDS:
             async with self.database.transaction() as db:
                 await db.execute("UPDATE console_sessions SET seen_at = ? WHERE "
                                  "token_hash = ?", (now, token_hash))

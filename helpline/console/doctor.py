@@ -31,10 +31,17 @@ def check_console(settings: Settings) -> list[Finding]:
     active = _active_accounts(settings)
     if active == 0:
         found.append(warning("console", "no active account yet: helpline console add-user "
-                             "NAME --role admin, then follow the set-up link"))
+                             "NAME --role admin, then follow the set-up link"
+                             + (" (the console is the desk: nobody can answer cases)"
+                                if console.desk != "telegram" else "")))
+    if console.desk == "both" and not settings.handoff.staff_chat:
+        found.append(warning("console", "[console] desk = both, but no Telegram staff group "
+                             "is set ([handoff] staff_chat): cases go to the console alone"))
     if not found:
+        desk = {"telegram": "cases on the Telegram desk", "console": "the console is the "
+                "desk", "both": "cases on the console and the Telegram desk"}[console.desk]
         found.append(ok("console", f"on, listening on {console.listen} for {public}"
-                        + (f", {active} active account(s)" if active else "")))
+                        + (f", {active} active account(s)" if active else "") + f"; {desk}"))
     return found
 
 

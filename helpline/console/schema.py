@@ -11,7 +11,8 @@ import aiosqlite
 
 from helpline.store.schema import Migration, Part, Retention
 
-ENCRYPTED = (("console_users", "totp_secret"), ("console_setup", "totp_secret"))
+ENCRYPTED = (("console_users", "totp_secret"), ("console_setup", "totp_secret"),
+             ("console_lines", "body"))
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -58,6 +59,40 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX console_audit_at ON console_audit(at);
         """,
     ),
+    Migration(
+        2, "the console as a desk: case threads, their transcripts, advocates' presence",
+        """
+        CREATE TABLE console_threads (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            handle TEXT NOT NULL,            -- the case handle (the thread's name)
+            peer TEXT,                       -- its Telegram topic, when both desks are on
+            card TEXT,                       -- the card's message id, once posted
+            status TEXT NOT NULL DEFAULT 'open',  -- open, closed
+            opened_at REAL NOT NULL,
+            closed_at REAL,
+            delete_after REAL                -- when a closed case's transcript goes
+        );
+        CREATE INDEX console_threads_peer ON console_threads(peer);
+
+        CREATE TABLE console_lines (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            thread INTEGER NOT NULL,         -- console_threads.id
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,              -- desk (posted by the relay), advocate, note
+            author TEXT NOT NULL DEFAULT '', -- the advocate's staff id (advocate, note)
+            body BLOB NOT NULL,              -- the text, encrypted with the vault
+            state TEXT NOT NULL DEFAULT ''   -- an advocate's message: sent, waiting, not sent
+        );
+        CREATE INDEX console_lines_thread ON console_lines(thread, id);
+
+        CREATE TABLE console_staff (
+            user_id INTEGER PRIMARY KEY,     -- console_users.id
+            presence TEXT NOT NULL DEFAULT 'away',  -- on (on shift), away
+            capacity INTEGER NOT NULL,       -- cases taken at once (automatic assignment)
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -76,6 +111,17 @@ async def purge_console(db: aiosqlite.Connection, retention: Retention) -> dict[
         cursor = await db.execute("DELETE FROM console_audit WHERE at < ?",
                                   (retention.now - days * 86400,))
         removed["console_audit"] = cursor.rowcount
+    # Transcripts past their time (``[console] keep_transcript_hours``, set at closing;
+    # the console's own job removes them too, every poll).
+    cursor = await db.execute(
+        "DELETE FROM console_lines WHERE thread IN (SELECT id FROM console_threads WHERE "
+        "delete_after IS NOT NULL AND delete_after <= ?)", (retention.now,))
+    removed["console_lines"] = cursor.rowcount
+    if days is not None:  # a closed case's thread (its handle and times) goes with the case
+        cursor = await db.execute(
+            "DELETE FROM console_threads WHERE status = 'closed' AND closed_at < ? AND id "
+            "NOT IN (SELECT thread FROM console_lines)", (retention.now - days * 86400,))
+        removed["console_threads"] = cursor.rowcount
     return removed
 
 

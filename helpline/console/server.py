@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -16,6 +17,9 @@ from helpline.console.web import Console, Statistics
 from helpline.errors import HelplineError
 from helpline.stats.counts import Stats
 from helpline.store.database import Database
+
+if TYPE_CHECKING:
+    from helpline.console.feature import Desking
 
 log = logging.getLogger("helpline.console")
 
@@ -49,6 +53,8 @@ class ConsoleServer:
         return int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self.console.desking is not None:  # live pages end first, not at a time-out
+            self.console.desking.desk.hub.close()
         await self.runner.cleanup()
 
 
@@ -66,8 +72,10 @@ async def serve_console(console: Console, host: str, port: int) -> ConsoleServer
     return ConsoleServer(runner, site, console)
 
 
-async def start_console(settings: Settings, database: Database) -> ConsoleServer | None:
-    """The console, when ``[console] enabled``; None otherwise."""
+async def start_console(settings: Settings, database: Database,
+                        desking: Desking | None = None) -> ConsoleServer | None:
+    """The console, when ``[console] enabled``; None otherwise. ``desking``: the console
+    is a desk too (``[console] desk``), with the queue and the case pages."""
     if not settings.console.enabled:
         return None
     host, port = parse_listen(settings.console.listen)  # doctor warns about the rest
@@ -75,7 +83,8 @@ async def start_console(settings: Settings, database: Database) -> ConsoleServer
         shown = (Statistics(Stats(database, settings.timezone), settings.stats.min_count)
                  if settings.stats.enabled else None)
         server = await serve_console(
-            Console(accounts(settings, database), public_url(settings), shown), host, port)
+            Console(accounts(settings, database), public_url(settings), shown, desking),
+            host, port)
     except OSError as exc:
         raise HelplineError(f"the console cannot listen on {settings.console.listen} "
                             f"({exc.strerror or type(exc).__name__}); is something else "

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -40,6 +40,9 @@ from helpline.console.roles import Role
 from helpline.digits import is_number
 from helpline.stats.counts import Stats, week_of
 from helpline.stats.report import table
+
+if TYPE_CHECKING:
+    from helpline.console.feature import Desking
 
 log = logging.getLogger("helpline.console")
 
@@ -86,9 +89,11 @@ class Console:
     a page of them for supervisors)."""
 
     def __init__(self, accounts: Accounts, public_url: str,
-                 statistics: Statistics | None = None) -> None:
+                 statistics: Statistics | None = None, desking: Desking | None = None
+                 ) -> None:
         self.accounts = accounts
         self.statistics = statistics
+        self.desking = desking  # the console is a desk: the queue and the case pages
         self.public_url = public_url.rstrip("/")
         parts = urlsplit(self.public_url)
         self.public_origin = f"{parts.scheme}://{parts.netloc}"
@@ -114,6 +119,10 @@ class Console:
         app.router.add_post("/setup/code", setup_code)
         app.router.add_get("/audit", audit_page)
         app.router.add_get("/stats", stats_page)
+        if self.desking is not None:
+            from helpline.console.casepages import add_routes
+
+            add_routes(app)
         app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
         app.on_response_prepare.append(_security_headers)
         return app
@@ -123,7 +132,8 @@ class Console:
         session = request.get(SESSION_KEY)
         html = self.templates.get_template(template).render(
             user=session.user if session else None, csrf=request.get(CSRF_KEY, ""),
-            idle_minutes=self.accounts.policy.idle_minutes, **values)
+            idle_minutes=self.accounts.policy.idle_minutes, desk=self.desking is not None,
+            **values)
         return web.Response(text=html, content_type="text/html", charset="utf-8",
                             status=status)
 
@@ -228,7 +238,12 @@ async def home(request: web.Request) -> web.StreamResponse:
     session = _signed_in(request)
     if not isinstance(session, Session):
         return session
-    return request.app[CONSOLE_KEY].page(request, "home.html")
+    console = request.app[CONSOLE_KEY]
+    if console.desking is not None:
+        from helpline.console.casepages import queue_page
+
+        return await queue_page(request, session)
+    return console.page(request, "home.html")
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -264,8 +279,11 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     session: Session | None = request[SESSION_KEY]
+    console = request.app[CONSOLE_KEY]
     if session is not None:
-        await request.app[CONSOLE_KEY].accounts.logout(session)
+        await console.accounts.logout(session)
+        if console.desking is not None:  # signed out is off shift: no case is given them
+            await console.desking.desk.set_presence(session.user.id, False)
     response = see_other("/login?notice=out")
     response.del_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True,
                         samesite="Strict")

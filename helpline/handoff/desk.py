@@ -5,6 +5,10 @@ A desk shows one thread per case (a Telegram forum topic), posts text into it, s
 card with a Claim button, and reports what advocates do (a message in a thread, a press of
 Claim) as ``DeskEvent``s. Everything the desk is told goes through the app's durable
 operations queue (see ``relay.DeskChannel``); card edits and press answers are best effort.
+
+A desk with staff of its own (the console: its accounts) may also have ``is_staff(user)``
+(its own ids, which no listed advocate's can be) and ``has_staff()``; the relay asks them
+beside ``[handoff] advocates`` when it is there.
 """
 
 from __future__ import annotations

@@ -226,11 +226,22 @@ class HandoffService:
 
     async def desk_takes_messages(self, turn: Turn) -> bool:
         """``available: desk``: a desk with advocates listed, on shift or not."""
-        return bool(self.advocates)
+        return self._has_advocates()
 
     async def advocates_on_shift(self, turn: Turn) -> bool:
         """``available: advocates``: advocates listed and on shift now."""
-        return bool(self.advocates) and self.hours.is_open(turn.now)
+        return self._has_advocates() and self.hours.is_open(turn.now)
+
+    def _has_advocates(self) -> bool:
+        """Advocates listed, or a desk that knows its own (the console's accounts)."""
+        has_staff = getattr(self.desk, "has_staff", None)
+        return bool(self.advocates) or (has_staff is not None and bool(has_staff()))
+
+    def is_advocate(self, user: str) -> bool:
+        """A listed advocate's Telegram id, or one the desk says is its own staff (a
+        console account: ``console:<name>``, which no Telegram id can be)."""
+        is_staff = getattr(self.desk, "is_staff", None)
+        return user in self.advocates or (is_staff is not None and bool(is_staff(user)))
 
     # ------------------------------------------------------------- helpers
 
@@ -550,7 +561,7 @@ class HandoffService:
             log.info("could not answer a press (%s)", type(exc).__name__)
 
     async def _claim(self, case: Case, event: DeskEvent) -> None:
-        if event.user not in self.advocates:
+        if not self.is_advocate(event.user):
             log.info("case %s: a press of Claim by someone not on the list", case.id)
             await self._answer(event, self._d(D_NOT_ALLOWED))
             return
@@ -620,7 +631,7 @@ class HandoffService:
         return True
 
     async def _command(self, case: Case, event: DeskEvent, name: str, arg: str) -> None:
-        if event.user not in self.advocates:
+        if not self.is_advocate(event.user):
             await self._to_desk(case, [self._d(D_NOT_ALLOWED)])
             return
         if name == "openings":  # about a service, not this case: any listed advocate
@@ -658,7 +669,7 @@ class HandoffService:
                 await self._refresh_card(case.id)
         elif name == "transfer":
             target = arg.split()[0] if arg else ""
-            if target not in self.advocates or target == event.user:
+            if not self.is_advocate(target) or target == event.user:
                 await self._to_desk(case, [self._d(D_TRANSFER_HOW)])
             elif await self._relay(case, [self._t(locale, T_TRANSFERRED)], advocate=target,
                                    event="transferred", actor=event.user):
