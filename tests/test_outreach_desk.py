@@ -30,3 +30,18 @@ async def test_an_advocate_marks_a_signal_person_do_not_contact(start: Starter  
         "later", "Hi.", [PERSON, "+12025550199"], rig.app.clock(), language="en",
         keep_days=30)
     assert (kept, suppressed) == (1, 1)
+
+
+async def test_the_desk_s_list_of_commands_names_dnc_when_outreach_is_on(
+        start: Starter) -> None:  # noqa: F811
+    rig = await start()
+    await rig.request()
+    await rig.topic_gets(1)  # the card
+    rig.advocate("/what")
+    [without] = await rig.topic_gets(1)
+    assert without.startswith("Commands: /close") and "/dnc" not in without
+    outreach = install(rig.app, rig.channel)
+    rig.service.do_not_contact = outreach.do_not_contact
+    rig.advocate("/what")
+    [listed] = await rig.topic_gets(1)
+    assert listed.endswith("/dnc: no outreach campaign writes to this person's number again.")

@@ -137,6 +137,7 @@ D_OPENINGS_SET = N_("Openings of {name} set: {count} {unit} free, as of now.")
 D_RESOURCE_SENT = N_("Sent the card of {name}.")
 D_COMMANDS = N_("Commands: /close, /unclaim, /transfer ID, /canned KEY, /resource ID, "
                 "/openings ID N. Start with {prefix} for a note to other advocates.")
+D_COMMANDS_DNC = N_("/dnc: no outreach campaign writes to this person's number again.")
 D_DNC_DONE = N_("Marked do not contact: no outreach campaign will write to this number again.")
 D_DNC_UNKNOWN = N_("The bot does not know this person's number, so it cannot be marked do "
                    "not contact.")
@@ -644,7 +645,10 @@ class HandoffService:
                 log.info("case %s: do not contact, by the desk", case.id)
             return
         if name not in ("close", "unclaim", "transfer", "canned", "resource"):
-            await self._to_desk(case, [self._d(D_COMMANDS, prefix=self.prefix)])
+            how = self._d(D_COMMANDS, prefix=self.prefix)
+            if self.do_not_contact is not None:
+                how += "\n" + self._d(D_COMMANDS_DNC)
+            await self._to_desk(case, [how])
             return
         # Any advocate on the list may close a case nobody claimed; the rest is the claimer's.
         waiting_close = name == "close" and case.status == "waiting"
