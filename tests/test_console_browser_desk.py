@@ -181,3 +181,36 @@ async def test_the_queue_and_case_pages_fit_a_phone_with_every_field_labelled(
         assert problems == []
     finally:
         await small.close()
+
+
+async def _tab_to(page: Page, name: str) -> None:
+    """Press Tab until the focused control is ``name`` (its label, or its text); each
+    control passed on the way shows a visible focus ring."""
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(
+            "() => { const e = document.activeElement; const s = getComputedStyle(e);"
+            " const label = e.labels && e.labels.length ? e.labels[0].innerText : '';"
+            " return [label || e.getAttribute('aria-label') || e.innerText || '',"
+            " s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+        assert focused[1] == "solid" and focused[2] >= 2, focused
+        if focused[0].strip() == name:
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+async def test_a_case_is_claimed_and_answered_with_the_keyboard_alone(
+        rig: DeskRig, page: Page) -> None:
+    await rig.active_user("fern")
+    await sign_in(page, rig, "fern")
+    handle = await rig.ask_for_advocate()
+    await page.locator(".case-row", has_text=f"Case {handle}").wait_for()
+    await _tab_to(page, f"Claim case {handle}")
+    await page.keyboard.press("Enter")
+    await page.locator("#case-status", has_text="You have this case.").wait_for()
+    await _tab_to(page, "Message to the person")
+    await page.keyboard.type("I'm here. Take your time.")
+    await _tab_to(page, "Send")
+    await page.keyboard.press("Enter")
+    await until(lambda: rig.person_texts()[-1] == "Advocate: I'm here. Take your time.")
+    await page.locator(".line.advocate .state", has_text="sent").wait_for()
