@@ -26,6 +26,7 @@ FULL = {
     "signal": ["--people", "1000", "--messages", "10"],
     "memory": ["--stored", "10000", "--active", "1000"],
     "startup": ["--generated", "100"],
+    "console": ["--advocates", "20", "--cases", "200", "--messages", "10"],
 }
 QUICK = {
     "engine": ["--people", "400", "--messages", "25"],
@@ -35,12 +36,13 @@ QUICK = {
     "signal": ["--quick"],
     "memory": ["--stored", "2000", "--active", "200"],
     "startup": ["--generated", "100"],
+    "console": ["--advocates", "20", "--cases", "50", "--messages", "5"],
 }
 MODULES = {
     "engine": "bench.engine_bench", "store": "bench.store_bench",
     "pipeline": "bench.pipeline_bench", "telegram": "bench.telegram_e2e",
     "signal": "bench.signal_e2e", "memory": "bench.memory_bench",
-    "startup": "bench.startup_bench",
+    "startup": "bench.startup_bench", "console": "bench.console_load",
 }
 
 
@@ -152,6 +154,13 @@ ROWS = [
         lambda v: v < 2),
     Row("startup", "startup_imports_s", "Start-up: imports (not in the figure above)", "s"),
     Row("startup", "flows_check_s", "`helpline flows check` (whole command)", "s"),
+    Row("console", "console_to_page_p50_ms",
+        "Console: a person's message to the advocate's open page, p50", "ms"),
+    Row("console", "console_to_page_p99_ms",
+        "Console: a person's message to the advocate's open page, p99", "ms", "<= 200",
+        lambda v: v <= 200),
+    Row("console", "console_lines_not_seen", "Console: lines that never reached the page", "",
+        "0", lambda v: v == 0),
 ]
 
 
