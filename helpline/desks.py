@@ -33,7 +33,8 @@ def install_console_desk(app: Host, store: Store, telegram: Desk | None = None,
     service = install(app, relay_desk)
     app.add(ConsoleFeature(console))
     return Desking(console, app.settings, service.hours, service.canned,
-                   service.s.gettext, service.s.repository.directory, SHARE_LABELS)
+                   service.s.gettext, service.s.repository.directory, SHARE_LABELS,
+                   lambda: service.do_not_contact is not None)
 
 
 def install_desks(app: Host, store: Store, channels: Sequence[Channel]) -> Desking | None:

@@ -519,3 +519,34 @@ def test_the_doctor_knows_the_console_is_the_desk(tmp_path: Path) -> None:
                 handoff=Handoff(staff_chat=FORUM))
     assert both == ["ok       desk: no Telegram advocates listed: cases are claimed in the "
                     "console ([console] desk = both)"]
+
+
+async def test_an_advocate_marks_the_person_do_not_contact_from_the_case_page(
+        rig: DeskRig) -> None:
+    """With outreach on, the case page has "Do not contact (outreach)": the relay's /dnc
+    for the case's person, audited; without it, no such button."""
+    from helpline.handoff import HandoffFeature
+
+    feature = rig.app.features["handoff"]
+    assert isinstance(feature, HandoffFeature) and feature.service is not None
+    marked: list[str] = []
+
+    async def do_not_contact(pid: str) -> bool:
+        marked.append(pid)
+        return True
+
+    async with advocate(rig, "quin") as quin:
+        handle = await rig.ask_for_advocate()
+        thread = await rig.thread_of(handle)
+        assert "Do not contact" not in (await quin.get(f"/case/{thread}/head"))[1]
+        feature.service.do_not_contact = do_not_contact
+        assert "Do not contact (outreach)" in (await quin.get(f"/case/{thread}/head"))[1]
+        assert (await quin.post(f"/case/{thread}/dnc"))[0] == 200
+        await until(lambda: len(marked) == 1)
+        case = await rig.desk.case_of(int(thread))
+        assert case is not None and marked == [case.pid]
+        _, page = await quin.get(f"/case/{thread}")
+        assert "Marked do not contact: no outreach campaign will write to this number " \
+               "again." in page
+        assert ("quin", "marked do not contact", handle) in [
+            (who, e, target) for who, e, target, _ in await rig.audit()]

@@ -228,7 +228,7 @@ async def case_values(request: web.Request, session: Session, desk: ConsoleDesk,
             "shared": shared(case, desking.share_labels), "mine": case.advocate == me,
             "by": staff_name(case.advocate), "case_status": case.status,
             "canned": canned, "others": [(o, staff_name(o)) for o in others],
-            "wait": waited(desk.clock() - case.opened_at)}
+            "wait": waited(desk.clock() - case.opened_at), "outreach": desking.outreach()}
 
 
 async def case_page(request: web.Request) -> web.StreamResponse:
@@ -318,11 +318,12 @@ async def case_events(request: web.Request) -> web.StreamResponse:
 
 
 ACTIONS = ("claim", "unclaim", "transfer", "close", "send", "note", "canned", "resource",
-           "openings")
+           "openings", "dnc")
 AUDITED = {"claim": "case claimed", "unclaim": "case unclaimed",
            "transfer": "case transferred", "close": "case closed", "send": "reply sent",
            "note": "note written", "canned": "canned reply sent",
-           "resource": "service card sent", "openings": "openings recorded"}
+           "resource": "service card sent", "openings": "openings recorded",
+           "dnc": "marked do not contact"}
 
 
 async def case_action(request: web.Request) -> web.StreamResponse:
@@ -367,6 +368,8 @@ async def case_action(request: web.Request) -> web.StreamResponse:
         key = str(form.get("key", "")).strip()
         detail = key
         await desk.command(me, number, f"/canned {key}")
+    elif action == "dnc":  # outreach's "do not contact" (the relay's /dnc)
+        await desk.command(me, number, "/dnc")
     elif action == "resource":
         service_id = str(form.get("service", "")).strip()
         detail = service_id

@@ -44,6 +44,8 @@ class Desking:
     gettext: Callable[[str | None, str], str]  # (locale, msgid) -> text
     directory: Directory
     share_labels: Mapping[str, str]
+    # Whether outreach is on (the relay can mark a number "do not contact": /dnc).
+    outreach: Callable[[], bool] = lambda: False
 
 
 def options(settings: Settings) -> Options:
