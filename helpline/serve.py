@@ -20,9 +20,12 @@ from helpline.store.database import Database
 if TYPE_CHECKING:
     from helpline.console.feature import Desking
     from helpline.console.server import ConsoleServer
+    from helpline.outreach.service import OutreachService
+    from helpline.outreach.store import Campaigns
 
 log = logging.getLogger("helpline.serve")
-ConsoleStart = Callable[[Settings, Database, "Desking | None"],
+OutreachLines = Callable[[], Awaitable[list[str]]]
+ConsoleStart = Callable[[Settings, Database, "Desking | None", OutreachLines],
                         Awaitable["ConsoleServer | None"]]
 
 
@@ -60,7 +63,7 @@ async def _started(app: App, stop: asyncio.Event) -> bool:
     return True
 
 
-def install_outreach(app: App, channels: Sequence[Channel]) -> None:
+def install_outreach(app: App, channels: Sequence[Channel]) -> OutreachService:
     """Outreach campaigns (helpline.outreach): sent through the Signal channel when it
     runs (deep links and keywords are counted on any channel); the desk's /dnc marks
     numbers on its suppression list."""
@@ -73,6 +76,24 @@ def install_outreach(app: App, channels: Sequence[Channel]) -> None:
     desk = app.features.get("handoff")
     if isinstance(desk, HandoffFeature) and desk.service is not None:
         desk.service.do_not_contact = service.do_not_contact
+    return service
+
+
+def outreach_lines(settings: Settings, repo: Campaigns) -> OutreachLines:
+    """The campaigns' status over the last twelve weeks (the console's outreach page), as
+    ``helpline outreach status`` prints it."""
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from helpline.outreach.report import status_lines
+
+    async def lines() -> list[str]:
+        now = time.time()
+        first = datetime.fromtimestamp(now - 84 * 86400, ZoneInfo(settings.timezone)).date()
+        return await status_lines(repo, settings, first, now) or []
+
+    return lines
 
 
 def install_desk(app: App, channels: Sequence[Channel]) -> Desking | None:
@@ -101,7 +122,7 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
     setup_logging(settings.log_level, settings.log_format)
     async with open_app(settings, settings.secret_key, channels) as app:
         desking = install_desk(app, channels)
-        install_outreach(app, channels)
+        outreach = install_outreach(app, channels)
         console_start: ConsoleStart | None = None
         if settings.console.enabled:
             # Imported before the app starts, not after: once the channels are up, the
@@ -109,7 +130,8 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
             from helpline.console.server import start_console as console_start
         if not await _started(app, stop):
             return
-        console = (await console_start(settings, app.store.database, desking)
+        console = (await console_start(settings, app.store.database, desking,
+                                       outreach_lines(settings, outreach.repo))
                    if console_start is not None else None)
         scheduler = build_scheduler(app)
         scheduler.start()

@@ -24,7 +24,7 @@ from helpline.console.accounts import Accounts, Policy
 from helpline.console.desk import ConsoleDesk
 from helpline.console.feature import Desking
 from helpline.console.server import ConsoleServer, serve_console
-from helpline.console.web import SESSION_COOKIE, Console, Statistics
+from helpline.console.web import SESSION_COOKIE, Console, OutreachStatus, Statistics
 from helpline.desks import install_desks
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
@@ -81,12 +81,15 @@ class Rig:
 
 @asynccontextmanager
 async def console_rig(tmp_path: Path, clock: Clock | None = None,
-                      policy: Policy | None = None) -> AsyncIterator[Rig]:
+                      policy: Policy | None = None,
+                      outreach: Callable[[Store], OutreachStatus] | None = None
+                      ) -> AsyncIterator[Rig]:
     clock = clock or Clock()
     store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
     accounts = Accounts(store.database, store.vault, policy or Policy(), CHEAP, clock)
     server = await serve_console(
-        Console(accounts, "http://127.0.0.1", Statistics(Stats(store.database))), "127.0.0.1",
+        Console(accounts, "http://127.0.0.1", Statistics(Stats(store.database)),
+                outreach=outreach(store) if outreach is not None else None), "127.0.0.1",
         0)
     try:
         yield Rig(store, accounts, server, clock)

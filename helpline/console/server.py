@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from helpline.config import Settings
 from helpline.console.accounts import Accounts, Clock, Policy
 from helpline.console.listen import parse_listen
-from helpline.console.web import Console, Statistics
+from helpline.console.web import Console, OutreachStatus, Statistics
 from helpline.errors import HelplineError
 from helpline.stats.counts import Stats
 from helpline.store.database import Database
@@ -73,9 +73,11 @@ async def serve_console(console: Console, host: str, port: int) -> ConsoleServer
 
 
 async def start_console(settings: Settings, database: Database,
-                        desking: Desking | None = None) -> ConsoleServer | None:
+                        desking: Desking | None = None,
+                        outreach: OutreachStatus | None = None) -> ConsoleServer | None:
     """The console, when ``[console] enabled``; None otherwise. ``desking``: the console
-    is a desk too (``[console] desk``), with the queue and the case pages."""
+    is a desk too (``[console] desk``), with the queue and the case pages; ``outreach``:
+    the campaigns' status, for the supervisors' outreach page."""
     if not settings.console.enabled:
         return None
     host, port = parse_listen(settings.console.listen)  # doctor warns about the rest
@@ -83,7 +85,8 @@ async def start_console(settings: Settings, database: Database,
         shown = (Statistics(Stats(database, settings.timezone), settings.stats.min_count)
                  if settings.stats.enabled else None)
         server = await serve_console(
-            Console(accounts(settings, database), public_url(settings), shown, desking),
+            Console(accounts(settings, database), public_url(settings), shown, desking,
+                    outreach),
             host, port)
     except OSError as exc:
         raise HelplineError(f"the console cannot listen on {settings.console.listen} "

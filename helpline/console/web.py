@@ -84,15 +84,20 @@ class Statistics:
     weeks: int = 12
 
 
+# The campaigns' status lines (helpline.outreach.report.status_lines), when outreach is on.
+OutreachStatus = Callable[[], Awaitable[list[str]]]
+
+
 class Console:
     """The console's web application over one ``Accounts`` (and, where statistics are on,
     a page of them for supervisors)."""
 
     def __init__(self, accounts: Accounts, public_url: str,
-                 statistics: Statistics | None = None, desking: Desking | None = None
-                 ) -> None:
+                 statistics: Statistics | None = None, desking: Desking | None = None,
+                 outreach: OutreachStatus | None = None) -> None:
         self.accounts = accounts
         self.statistics = statistics
+        self.outreach = outreach  # the campaigns' status lines, when outreach is on
         self.desking = desking  # the console is a desk: the queue and the case pages
         self.public_url = public_url.rstrip("/")
         parts = urlsplit(self.public_url)
@@ -119,6 +124,7 @@ class Console:
         app.router.add_post("/setup/code", setup_code)
         app.router.add_get("/audit", audit_page)
         app.router.add_get("/stats", stats_page)
+        app.router.add_get("/outreach", outreach_page)
         if self.desking is not None:
             from helpline.console.casepages import add_routes
 
@@ -355,6 +361,19 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
                                                int(before) if is_number(before) else None)
     older = entries[limit - 1].id if len(entries) > limit else None
     return console.page(request, "audit.html", entries=entries[:limit], older=older)
+
+
+async def outreach_page(request: web.Request) -> web.StreamResponse:
+    """Outreach campaigns as ``helpline outreach status`` prints them: each campaign's
+    state, what to do when the bridge paused it (a captcha), and its weekly counts with
+    small ones hidden; no number anywhere."""
+    session = _signed_in(request, "supervisor")
+    if not isinstance(session, Session):
+        return session
+    console = request.app[CONSOLE_KEY]
+    lines = await console.outreach() if console.outreach is not None else None
+    return console.page(request, "outreach.html", lines=lines or [],
+                        enabled=lines is not None)
 
 
 async def stats_page(request: web.Request) -> web.StreamResponse:
