@@ -85,6 +85,16 @@ class Rig:
 Starter = Callable[..., Awaitable[Rig]]
 
 
+async def until(count: Callable[[], Awaitable[int]], wanted: int) -> None:
+    """Wait (a few seconds at most) until ``count()`` is ``wanted``: a frame from the fake
+    is read by the channel's receive task."""
+    for _ in range(200):
+        if await count() == wanted:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still {await count()}, not {wanted}")
+
+
 @pytest.fixture
 async def start(tmp_path: Path) -> AsyncIterator[Starter]:
     running: list[tuple[App, Store]] = []
@@ -144,7 +154,22 @@ async def test_500_numbers_go_out_paced_outside_quiet_hours_each_once(start: Sta
     await rig.service.tick()
     campaign = await rig.repo.by_name("spring")
     assert campaign is not None and campaign.state == "done"
-    assert await rig.counted("outreach_delivered", "spring") == 500
+    assert await rig.counted("outreach_sent", "spring") == 500
+    # Delivered is what Signal's delivery receipts say: none yet. Then a receipt for two
+    # numbers (one of them twice), and a read receipt, which says nothing of delivery.
+    assert await rig.counted("outreach_delivered", "spring") == 0
+    first, second, third = numbers(3)
+    for number in (first, second, first):
+        rig.signal.receipt(number, rig.signal.stamps_sent_to(number), kind="delivery")
+    rig.signal.receipt(third, rig.signal.stamps_sent_to(third), kind="read")
+    await until(lambda: rig.counted("outreach_delivered", "spring"), 2)
+    # Receipts the bot cannot use are passed over: no timestamps, odd values, one naming
+    # a message that was not a campaign's.
+    for odd in ({"isDelivery": True}, {"isDelivery": "yes", "timestamps": [1]},
+                {"isDelivery": True, "timestamps": ["x", True, -1, 1.5e30, None, 7]}):
+        rig.signal.push_envelope(rig.signal.envelope(third, receiptMessage=odd))
+    await asyncio.sleep(0.2)  # the read receipt and the second one have been read too
+    assert await rig.counted("outreach_delivered", "spring") == 2
 
 
 async def test_daily_cap_holds_over_every_campaign(start: Starter) -> None:
@@ -350,9 +375,11 @@ async def test_a_follow_up_goes_once_to_those_who_did_not_reply(start: Starter) 
         rig.clock.advance(86400)
         await rig.service.tick()
     assert len(rig.sent_at) == 3
+    rig.signal.receipt(quiet, rig.signal.stamps_sent_to(quiet)[-1:], kind="delivery")
+    await until(lambda: rig.counted("outreach_delivered", "twice"), 1)
     rows = await Stats(rig.store.database).counts("2000-W01", "2100-W01")
-    assert sum(r.count for r in rows if r.event == "outreach_delivered"
-               and r.detail == "followup") == 1
+    assert [(r.detail, r.count) for r in rows if r.event == "outreach_delivered"] == [
+        ("followup", 1)]
 
 
 async def person_says_safe_time(rig: Rig, number: str, choice: str) -> None:

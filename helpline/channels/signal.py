@@ -36,7 +36,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -72,6 +72,9 @@ log = logging.getLogger("helpline.signal")
 # What a message without text may carry that we cannot read: answered with "text only".
 MEDIA_KEYS = ("attachments", "sticker", "contacts", "payment", "pollCreate", "pollVote")
 PARALLEL_DELETES = 4
+MAX_RECEIPT_IDS = 100  # a receipt naming more messages than this is read for its first
+# Told the ids of messages of the bot's that reached the person (delivery receipts).
+DeliveryHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
 # A frame larger than this is skipped (logged, the connection kept). A text message's frame
 # is a few KB (attachments are not downloaded; long texts come as an attachment).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -177,6 +180,7 @@ class SignalChannel(BaseChannel):
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_inbound: InboundHandler | None = None
         self._on_ready: ReadyHandler | None = None
+        self._on_delivery: list[DeliveryHandler] = []
 
     @property
     def first_contact_timer(self) -> int:
@@ -318,6 +322,10 @@ class SignalChannel(BaseChannel):
         if not isinstance(envelope, dict):
             log.info("skipped a frame without an envelope")
             return None
+        receipt = envelope.get("receiptMessage")
+        if isinstance(receipt, dict) and self._on_delivery:
+            self._delivered(receipt)
+            return None
         data = envelope.get("dataMessage")
         if not isinstance(data, dict):
             # Receipts, typing, calls, stories, edits, and sync messages (what this number
@@ -438,6 +446,22 @@ class SignalChannel(BaseChannel):
         if status >= 300:
             raise bridge_error(status, body)
         return body
+
+    def on_delivery(self, handler: DeliveryHandler) -> None:
+        """``handler`` is given the ids (the bridge's timestamps, as ``send`` returns them)
+        of messages the bot sent that Signal says reached the person's phone (a delivery
+        receipt); read and viewed receipts are not passed on."""
+        self._on_delivery.append(handler)
+
+    def _delivered(self, receipt: dict[str, Any]) -> None:
+        stamps = receipt.get("timestamps")
+        if receipt.get("isDelivery") is not True or not isinstance(stamps, list):
+            return
+        ids = [str(t) for t in stamps[:MAX_RECEIPT_IDS]
+               if isinstance(t, int) and not isinstance(t, bool) and t > 0]
+        if ids:
+            for handler in self._on_delivery:
+                self._spawn(handler(ids))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -42,6 +42,9 @@ class OutreachFeature(Feature[Campaigns]):
         plugs.before_engine(service.intercept, HOOK_ORDER)
         plugs.on_leave(service.on_leave)
         plugs.every("outreach-send", service.tick)
+        on_delivery = getattr(self.signal, "on_delivery", None)
+        if on_delivery is not None:  # the Signal channel: its delivery receipts
+            on_delivery(service.on_delivered)
 
 
 def install(app: Host, signal: Channel | None, pacing: Pacing | None = None

@@ -99,6 +99,14 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX outreach_sends_at ON outreach_sends(at);
         """,
     ),
+    Migration(
+        2, "outreach: which campaign messages Signal said were delivered",
+        """
+        ALTER TABLE outreach_recipients ADD COLUMN followup_ids TEXT NOT NULL DEFAULT '';
+        -- '', first, followup or first,followup: the messages a delivery receipt came for
+        ALTER TABLE outreach_recipients ADD COLUMN delivered TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]
 
 

@@ -167,10 +167,19 @@ class OutreachService:
             return 1
         await self.repo.finish(claimed, "sent", now, ids)
         self._waiting = True
-        await self._count("outreach_delivered", campaign, now, detail)
         await self._count("outreach_sent", campaign, now, detail)
         self._next_at = now + self.pacing.gap()
         return 1
+
+    async def on_delivered(self, ids: list[str]) -> None:
+        """Signal's delivery receipts (the Signal channel's ``on_delivery``): a campaign
+        message that reached the phone is counted delivered, once."""
+        now = self.clock()
+        for campaign_id, followup in await self.repo.delivered(ids):
+            campaign = await self.repo.by_id(campaign_id)
+            if campaign is not None:
+                await self._count("outreach_delivered", campaign, now,
+                                  "followup" if followup else "")
 
     async def _count(self, event: str, campaign: Campaign, at: float, detail: str = "",
                      channel: str = "signal", language: str | None = None) -> None:

@@ -303,12 +303,38 @@ class Campaigns:
             if ids:
                 db.execute("UPDATE outreach_recipients SET ids = trim(ids || ',' || ?, ',') "
                            "WHERE id = ?", (",".join(ids), claimed.id))
+                if claimed.followup:  # which ids are the follow-up's (delivery receipts)
+                    db.execute("UPDATE outreach_recipients SET followup_ids = ? WHERE id = ?",
+                               (",".join(ids), claimed.id))
             if outcome in ("sent", "unknown"):
                 db.execute("INSERT INTO outreach_sends (at) VALUES (?)", (now,))
                 db.execute("UPDATE outreach_campaigns SET last_send_at = ? WHERE id = ?",
                            (now, claimed.campaign))
 
         await self.db.write(work)
+
+    async def delivered(self, ids: Sequence[str]) -> list[tuple[int, bool]]:
+        """Signal's delivery receipt for the messages ``ids`` (the bridge's timestamps):
+        each campaign message it names is marked delivered once; returns (campaign, a
+        follow-up?) for each newly marked (a message in parts is marked at its first)."""
+        def work(db: sqlite3.Connection) -> list[tuple[int, bool]]:
+            marked: list[tuple[int, bool]] = []
+            for one in ids:
+                rows = db.execute(
+                    "SELECT id, campaign, followup_ids, delivered FROM outreach_recipients "
+                    "WHERE ',' || ids || ',' LIKE ?", (f"%,{one},%",)).fetchall()
+                for row in rows:
+                    which = ("followup" if one in str(row["followup_ids"]).split(",")
+                             else "first")
+                    done = [d for d in str(row["delivered"]).split(",") if d]
+                    if which in done:
+                        continue
+                    db.execute("UPDATE outreach_recipients SET delivered = ? WHERE id = ?",
+                               (",".join(sorted([*done, which])), row["id"]))
+                    marked.append((int(row["campaign"]), which == "followup"))
+            return marked
+
+        return await self.db.write(work)
 
     async def recover(self) -> int:
         """After a restart: a send that was under way may have gone out; it is never sent

@@ -269,6 +269,7 @@ class FakeSignalAPI(LoopbackServer[Call]):
         self._new_round = 0
         self._limited = False
         self._written: set[str] = set()
+        self._stamps: dict[str, list[int]] = {}  # recipient -> timestamps sent to them
         self.challenges: list[dict[str, Any]] = []  # rate-limit-challenge bodies answered
         self._routes = self._build_routes()
         self.observers: list[Callable[[Call], None]] = []
@@ -710,6 +711,7 @@ class FakeSignalAPI(LoopbackServer[Call]):
         """Forget recorded calls, delivered/pending frames and scheduled failures."""
         self._state = _State(ws_connections=self._state.ws_connections)
         self.calls = []
+        self._stamps.clear()
         self._failures.clear()
 
     def _aliases(self, recipient: str) -> set[str]:
@@ -738,6 +740,10 @@ class FakeSignalAPI(LoopbackServer[Call]):
             if isinstance(body, dict) and aliases.intersection(body.get("recipients") or []):
                 out.append(body)
         return out
+
+    def stamps_sent_to(self, recipient: str) -> list[int]:
+        """The timestamps of the messages sent to ``recipient`` (what a receipt names)."""
+        return list(self._stamps.get(recipient, []))
 
     def sent_texts(self, recipient: str) -> list[str]:
         return [str(body.get("message", "")) for body in self.sends_to(recipient)]
@@ -970,6 +976,8 @@ class FakeSignalAPI(LoopbackServer[Call]):
                                                      "account": self._number})
             self._written.update(new)
         ts = self.next_timestamp()
+        for recipient in recipients:
+            self._stamps.setdefault(str(recipient), []).append(ts)
         if self.send_response == "list":
             return web.json_response([{"timestamp": str(ts)} for _ in recipients], status=201)
         return web.json_response({"timestamp": str(ts)}, status=201)
