@@ -249,18 +249,17 @@ def _read_in_parts(jobs: dict[str, list[Path]], tables: Tables, spill: Spill,
     parts = [Part(table, paths, (k + 1) << 40) for k, (table, paths) in enumerate(jobs.items())]
     mine: list[Part] = []
     theirs: list[Part] = []
-    load = [0, 0]  # bytes: here (with the copy of theirs), there
+    load = [0, 0]  # bytes: here, there
     for part in sorted(parts, key=lambda p: -p.size):
         here = part.table in IN_MEMORY or load[0] <= load[1]
         (mine if here else theirs).append(part)
         load[0 if here else 1] += part.size
-        if not here:
-            load[0] += part.size // 8  # the copy of their rows into this scratch file
     waiting = elsewhere(sorted(theirs, key=lambda p: p.first), names) if theirs else None
     found = {part.first: read_part(part, spill) for part in sorted(mine, key=lambda p: p.first)}
+    spill.finish()  # this process's rows indexed while the other indexes its own
     if waiting is not None:
         their_found, ranges, scratch = waiting()
-        spill.merge(scratch, ranges)
+        spill.attach(scratch, ranges)
         found |= {part.first: f for part, f in zip(sorted(theirs, key=lambda p: p.first),
                                                    their_found, strict=True)}
     for part in parts:  # in the order of the tables, as read by one process

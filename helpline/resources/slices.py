@@ -161,7 +161,8 @@ class Workers:
                 yield build_slice(reader.read(job, base), now, taxonomy, shared, source, at)
             return
         assert WORKERS == 1  # _start reaches every worker only when there is one
-        pool.submit(_start, str(spill.path), spill.files, base, now, taxonomy, source)
+        pool.submit(_start, str(spill.path), spill.files, spill.parts, base, now, taxonomy,
+                    source)
         # The worker has up to AHEAD slices given and not yet taken back; this process
         # builds the next slice nobody has while it waits for those, and hands them all
         # on in order.
@@ -197,16 +198,16 @@ def _read(parts: list[Part], names: list[str], scratch: Path
     try:
         part.known(names)
         found = [read_part(p, part) for p in parts]
-        part.done()
+        part.finish()  # indexed here, beside the importing process indexing its own
         return found, part.ranges
     finally:
         part.close()
 
 
-def _start(path: str, files: list[str], base: Tables, now: float, taxonomy: TaxonomyMap,
-           source: str) -> None:
+def _start(path: str, files: list[str], parts: list[Path], base: Tables, now: float,
+           taxonomy: TaxonomyMap, source: str) -> None:
     scratch = Path(path)
-    _worker.update(reader=Reader.open(scratch, files), base=base, now=now,
+    _worker.update(reader=Reader.open(scratch, files, parts), base=base, now=now,
                    taxonomy=taxonomy, source=source, shared={},
                    kept=Kept(scratch.with_name(WORKER_KEPT)))
 

@@ -26,6 +26,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -171,7 +172,10 @@ class Spill:
             self.path = Path(self.folder.name) / "rows.db"
         else:
             self.path = self.place
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(self.path.as_uri(), uri=True)
+        self.parts: list[Path] = []  # other processes' scratch files, attached
+        self.holds: dict[str, set[str]] = {}  # the tables each attached one holds
+        self._own: set[str] = set()  # the tables this one holds
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
@@ -210,11 +214,6 @@ class Spill:
     def built_capacities(self) -> Iterator[tuple[object, ...]]:
         if self._kept is not None:
             yield from self._kept.capacities()
-
-    def done(self) -> None:
-        """Every row is written (a part read for another process)."""
-        self._flush()
-        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -259,6 +258,7 @@ class Spill:
     def _end_run(self) -> None:
         """Note the run of rows of one table read so far in ``ranges`` (it may go on)."""
         if self._table:
+            self._own.add(self._table)
             spans = self.ranges.setdefault(self._table, [])
             if spans and spans[-1][0] == self._run:
                 spans[-1] = (self._run, self.count)
@@ -280,17 +280,25 @@ class Spill:
         self.count = first - 1
         self._table = ""
 
-    def merge(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
-        """The rows another process wrote into ``part`` (a Spill of its own, closed)."""
+    def attach(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
+        """The rows another process wrote into ``part`` (a Spill of its own, indexed by
+        that process and closed): read from there, never copied here. Each table is in
+        the files that hold its ranges, so a query about a table asks only those."""
         self._flush()
         self.db.commit()
-        self.db.execute("ATTACH DATABASE ? AS part", (str(part),))
-        self.db.execute("INSERT INTO r SELECT * FROM part.r")
-        self.db.commit()
-        self.db.execute("DETACH DATABASE part")
-        part.unlink()
+        schema = f"part{len(self.parts)}"
+        self.db.execute(f"ATTACH DATABASE ? AS {schema}", (f"{part.as_uri()}?mode=ro",))
+        self.parts.append(part)
+        self.holds[schema] = set(ranges)
         for table, spans in ranges.items():
             self.ranges[table] = sorted([*self.ranges.get(table, []), *spans])
+
+    def schemas(self, tables: Iterable[str] = ()) -> list[str]:
+        """The files (this one, ``main``, and those attached) holding rows of any of
+        ``tables`` (or every file)."""
+        wanted = set(tables)
+        held = {"main": self._own, **self.holds}
+        return [schema for schema, has in held.items() if not wanted or has & wanted]
 
     def discard(self, first: int) -> None:
         """Forget the rows from number ``first`` on (a file that turned out unreadable)."""
@@ -308,16 +316,17 @@ class Spill:
             self._pending = []
 
     def finish(self) -> None:
-        """Every row is in: index what the slices are found by."""
+        """Every row of this file is in: index what the slices are found by (each process
+        indexes the file it wrote; once is enough)."""
         self._flush()
         marks = ",".join(f"'{t}'" for t in INDEXED)
         self.db.executescript(f"""
-            CREATE INDEX r_id ON r(tbl, id) WHERE tbl IN ({marks});
-            CREATE INDEX r_sid ON r(sid) WHERE sid IS NOT NULL;
-            CREATE INDEX r_sal ON r(sal) WHERE sal IS NOT NULL AND sid IS NULL;
-            CREATE INDEX r_lid ON r(lid) WHERE lid IS NOT NULL;
-            CREATE INDEX r_link ON r(link) WHERE link IS NOT NULL;
-            CREATE INDEX r_org ON r(org) WHERE tbl = 'phone' AND sid IS NULL
+            CREATE INDEX IF NOT EXISTS r_id ON r(tbl, id) WHERE tbl IN ({marks});
+            CREATE INDEX IF NOT EXISTS r_sid ON r(sid) WHERE sid IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_sal ON r(sal) WHERE sal IS NOT NULL AND sid IS NULL;
+            CREATE INDEX IF NOT EXISTS r_lid ON r(lid) WHERE lid IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_link ON r(link) WHERE link IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_org ON r(org) WHERE tbl = 'phone' AND sid IS NULL
                 AND sal IS NULL AND lid IS NULL AND org IS NOT NULL;
         """)
 
@@ -327,12 +336,13 @@ class Spill:
         """(table, id) -> (file, line) of its first row, for the ids used more than once."""
         out: dict[tuple[str, str], tuple[str, int]] = {}
         marks = ",".join(f"'{t}'" for t in INDEXED)
-        for table, ident, first in self.db.execute(
-                f"SELECT tbl, id, MIN(n) FROM r WHERE tbl IN ({marks}) AND id IS NOT NULL "
-                "GROUP BY tbl, id HAVING COUNT(*) > 1"):
-            file, line = self.db.execute("SELECT file, line FROM r WHERE n = ?",
-                                         (first,)).fetchone()
-            out[(str(table), str(ident))] = (self.files[file], int(line))
+        for schema in self.schemas(INDEXED):  # (a table's rows are all in one file)
+            for table, ident, first in self.db.execute(
+                    f"SELECT tbl, id, MIN(n) FROM {schema}.r WHERE tbl IN ({marks}) AND id "
+                    "IS NOT NULL GROUP BY tbl, id HAVING COUNT(*) > 1").fetchall():
+                file, line = self.db.execute(f"SELECT file, line FROM {schema}.r WHERE n = ?",
+                                             (first,)).fetchone()
+                out[(str(table), str(ident))] = (self.files[file], int(line))
         return out
 
     def batches(self, base: Tables) -> Iterator[Tables]:
@@ -349,8 +359,9 @@ class Spill:
         self._members()
         jobs: list[Job] = [(int(batch), ()) for (batch,) in self.db.execute(
             "SELECT DISTINCT batch FROM m ORDER BY batch")]
-        left = tuple(int(n) for (n,) in self.db.execute(
-            "SELECT n FROM r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n) ORDER BY n"))
+        left = tuple(sorted(int(n) for schema in self.schemas() for (n,) in self.db.execute(
+            f"SELECT n FROM {schema}.r AS r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n)"
+            " ORDER BY n")))
         jobs += [(None, left[at:at + ORPHANS_PER_BATCH])
                  for at in range(0, len(left), ORPHANS_PER_BATCH)]
         return jobs
@@ -360,20 +371,24 @@ class Spill:
         return sum(b - a + 1 for a, b in self.ranges.get(table, []))
 
     def reader(self) -> Reader:
-        return Reader(self.db, self.files)
+        return Reader(self.db, self.files, self.schemas())
 
     def _members(self) -> None:
         """``m``: for each slice of SERVICES_PER_BATCH services (by the order of their
-        first row), the numbers of the rows it needs."""
+        first row), the numbers of the rows it needs. Each step asks only the files that
+        hold the tables it is about (the rows of a table read by another process are in
+        that process's file, attached)."""
         batch_of: dict[str, int] = {}
         alone: list[tuple[int, int]] = []  # service rows with no id: a slice by position
-        for a, b in self.ranges.get("service", []):
-            for n, ident in self.db.execute(
-                    "SELECT n, id FROM r WHERE n BETWEEN ? AND ? ORDER BY n", (a, b)):
-                if ident is None:
-                    alone.append((len(batch_of) // SERVICES_PER_BATCH, int(n)))
-                elif ident not in batch_of:
-                    batch_of[str(ident)] = len(batch_of) // SERVICES_PER_BATCH
+        for schema in self.schemas(["service"]):
+            for a, b in self.ranges.get("service", []):
+                for n, ident in self.db.execute(
+                        f"SELECT n, id FROM {schema}.r WHERE n BETWEEN ? AND ? ORDER BY n",
+                        (a, b)):
+                    if ident is None:
+                        alone.append((len(batch_of) // SERVICES_PER_BATCH, int(n)))
+                    elif ident not in batch_of:
+                        batch_of[str(ident)] = len(batch_of) // SERVICES_PER_BATCH
         children = ",".join(f"'{t}'" for t in CHILDREN)
         self.db.executescript("""
             DROP TABLE IF EXISTS sb; DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS bl;
@@ -381,39 +396,48 @@ class Spill:
             CREATE TABLE sb (id TEXT PRIMARY KEY, batch INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE m (batch INTEGER NOT NULL, n INTEGER NOT NULL,
                             PRIMARY KEY (batch, n)) WITHOUT ROWID;
+            CREATE TABLE bs (batch INTEGER, sal TEXT, lid TEXT);
+            CREATE TABLE bo (batch INTEGER, org TEXT);
         """)
         self.db.executemany("INSERT INTO sb VALUES (?, ?)", batch_of.items())
         del batch_of
         self.db.executemany("INSERT OR IGNORE INTO m VALUES (?, ?)", alone)
-        self.db.executescript(f"""
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.tbl = 'service' AND r.id = sb.id;
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.sid = sb.id AND r.tbl IN ('service_at_location', {children});
-            CREATE TABLE bs AS SELECT DISTINCT m.batch AS batch, r.id AS sal, r.lid AS lid
-                FROM m JOIN r ON r.n = m.n WHERE r.tbl = 'service_at_location';
-            CREATE TABLE bl AS SELECT DISTINCT batch, lid FROM bs WHERE lid IS NOT NULL;
-            CREATE TABLE bo AS SELECT DISTINCT m.batch AS batch, r.org AS org
-                FROM m JOIN r ON r.n = m.n WHERE r.tbl = 'service' AND r.org IS NOT NULL;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.tbl = 'location' AND r.id = bl.lid;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.lid = bl.lid AND r.tbl = 'address';
-            INSERT OR IGNORE INTO m SELECT bs.batch, r.n FROM bs
-                JOIN r ON r.sal = bs.sal AND r.sid IS NULL AND r.tbl IN ({children})
-                WHERE bs.sal IS NOT NULL;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.lid = bl.lid AND r.sid IS NULL AND r.sal IS NULL
-                AND r.tbl IN ({children});
-            INSERT OR IGNORE INTO m SELECT bo.batch, r.n FROM bo
-                JOIN r ON r.org = bo.org AND r.tbl = 'phone' AND r.sid IS NULL
-                AND r.sal IS NULL AND r.lid IS NULL;
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.link = sb.id AND r.tbl = 'attribute';
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.link = bl.lid AND r.tbl = 'attribute';
-            CREATE INDEX m_n ON m(n);
-        """)
+
+        def each(tables: Sequence[str], sql: str) -> None:
+            for schema in self.schemas(tables):
+                self.db.execute(sql.replace("{r}", f"{schema}.r"))
+
+        sal = ("service_at_location",)
+        each(("service",), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
+             "JOIN {r} AS r ON r.tbl = 'service' AND r.id = sb.id")
+        each((*sal, *CHILDREN), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
+             "JOIN {r} AS r ON r.sid = sb.id AND r.tbl IN ('service_at_location', "
+             f"{children})")
+        each(sal, "INSERT INTO bs SELECT DISTINCT m.batch, r.id, r.lid FROM m "
+             "JOIN {r} AS r ON r.n = m.n WHERE r.tbl = 'service_at_location'")
+        self.db.execute("CREATE TABLE bl AS SELECT DISTINCT batch, lid FROM bs "
+                        "WHERE lid IS NOT NULL")
+        each(("service",), "INSERT INTO bo SELECT DISTINCT m.batch, r.org FROM m "
+             "JOIN {r} AS r ON r.n = m.n WHERE r.tbl = 'service' AND r.org IS NOT NULL")
+        each(("location",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
+             "JOIN {r} AS r ON r.tbl = 'location' AND r.id = bl.lid")
+        each(("address",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
+             "JOIN {r} AS r ON r.lid = bl.lid AND r.tbl = 'address'")
+        each(CHILDREN, "INSERT OR IGNORE INTO m SELECT bs.batch, r.n FROM bs "
+             "JOIN {r} AS r ON r.sal = bs.sal AND r.sid IS NULL AND r.tbl IN "
+             f"({children}) WHERE bs.sal IS NOT NULL")
+        each(CHILDREN, "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
+             "JOIN {r} AS r ON r.lid = bl.lid AND r.sid IS NULL AND r.sal IS NULL "
+             f"AND r.tbl IN ({children})")
+        each(("phone",), "INSERT OR IGNORE INTO m SELECT bo.batch, r.n FROM bo "
+             "JOIN {r} AS r ON r.org = bo.org AND r.tbl = 'phone' AND r.sid IS NULL "
+             "AND r.sal IS NULL AND r.lid IS NULL")
+        each(("attribute",), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
+             "JOIN {r} AS r ON r.link = sb.id AND r.tbl = 'attribute'")
+        each(("attribute",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
+             "JOIN {r} AS r ON r.link = bl.lid AND r.tbl = 'attribute'")
+        self.db.execute("CREATE INDEX m_n ON m(n)")
+        self.db.commit()
 
 # A slice to read: (slice number, ()) for a slice of services, or (None, row numbers)
 # for rows that hang on no service.
@@ -424,13 +448,18 @@ class Reader:
     """Reads the slices of a scratch file, given by ``Spill.plan``; in the process that
     wrote it, or in another (``open``)."""
 
-    def __init__(self, db: sqlite3.Connection, files: list[str]) -> None:
+    def __init__(self, db: sqlite3.Connection, files: list[str],
+                 schemas: Sequence[str] = ("main",)) -> None:
         self.db = db
         self.files = files
+        self.schemas = list(schemas)  # the files holding rows: main, part0...
 
     @classmethod
-    def open(cls, path: Path, files: list[str]) -> Reader:
-        return cls(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True), files)
+    def open(cls, path: Path, files: list[str], parts: Sequence[Path] = ()) -> Reader:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        for at, part in enumerate(parts):
+            db.execute(f"ATTACH DATABASE ? AS part{at}", (f"{part.as_uri()}?mode=ro",))
+        return cls(db, files, ["main", *(f"part{at}" for at in range(len(parts)))])
 
     def read(self, job: Job, base: Tables) -> Tables:
         batch, numbers = job
@@ -440,16 +469,19 @@ class Reader:
         out = self._tables(base, {})
         files = self.files
         add = out.add
-        for tbl, file, line, data in self.db.execute(
-                "SELECT r.tbl, r.file, r.line, r.data FROM m JOIN r ON r.n = m.n "
-                "WHERE m.batch = ? ORDER BY m.n", (batch,)):
+        found = [row for schema in self.schemas for row in self.db.execute(
+            f"SELECT m.n, r.tbl, r.file, r.line, r.data FROM m JOIN {schema}.r AS r "
+            "ON r.n = m.n WHERE m.batch = ? ORDER BY m.n", (batch,))]
+        if len(self.schemas) > 1:
+            found.sort(key=itemgetter(0))
+        for _, tbl, file, line, data in found:
             add(tbl, Row(files[file], line, _decode(data)))
         return out
 
     def _rows(self, where: str, args: Sequence[object]) -> list[tuple[int, str, Row]]:
         return [(int(n), str(tbl), Row(self.files[file], int(line), _decode(data)))
-                for n, tbl, file, line, data in self.db.execute(
-                    f"SELECT n, tbl, file, line, data FROM r WHERE {where}", args)]
+                for schema in self.schemas for n, tbl, file, line, data in self.db.execute(
+                    f"SELECT n, tbl, file, line, data FROM {schema}.r WHERE {where}", args)]
 
     @staticmethod
     def _tables(base: Tables, got: dict[int, tuple[str, Row]]) -> Tables:
