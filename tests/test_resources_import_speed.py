@@ -24,6 +24,7 @@ from bench.directory_gen import generate
 from helpline.flow.engine import normalize
 from helpline.privacy import Vault
 from helpline.resources import import_directory, slices, spill, words
+from helpline.resources import store as resources_store
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -146,3 +147,39 @@ async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_pyth
     two = await import_directory(refused, HSDS, NOW, skip_bad=True, source="s")
     assert attached and one.applied and two.applied and two.services == one.services
     assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+
+
+async def test_a_large_import_makes_the_name_index_again_and_gives_the_same_rows(
+        stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that is most of the directory drops the name order's index while its
+    rows go in and makes it again in the same transaction: the same rows, the same
+    indexes after, and the connection's page cache as it was."""
+    row_by_row, bulk = stores
+    indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    monkeypatch.setattr(resources_store, "BULK_SERVICES", 10**9)
+    one = await import_directory(row_by_row, HSDS, NOW, skip_bad=True, source="s")
+    paused: list[tuple[str, ...]] = []
+    pause = resources_store._pause_indexes
+
+    async def recorded(db: Any, names: tuple[str, ...]) -> list[str]:
+        made = await pause(db, names)
+        paused.append(tuple(made))
+        return made
+
+    monkeypatch.setattr(resources_store, "BULK_SERVICES", 1)
+    monkeypatch.setattr(resources_store, "_pause_indexes", recorded)
+    cache = list(await bulk.db.execute_fetchall("PRAGMA cache_size"))
+    for _ in range(2):  # a first import, then one that replaces it
+        two = await import_directory(bulk, HSDS, NOW, skip_bad=True, source="s")
+        assert two.applied and two.services == one.services
+        assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+    assert len(paused) == 2 and all("services_ranked" in made[0] for made in paused)
+    with sqlite3.connect(tmp_path / "one.db") as a, sqlite3.connect(tmp_path / "two.db") as b:
+        assert b.execute(indexes).fetchall() == a.execute(indexes).fetchall()
+        assert ("services_ranked",) in b.execute("SELECT name FROM sqlite_master").fetchall()
+        plan = " ".join(str(r) for r in b.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM services WHERE active = 1 AND sort_name "
+            "IS NOT NULL ORDER BY sort_name, id").fetchall())
+        assert "services_ranked" in plan
+    assert list(await bulk.db.execute_fetchall("PRAGMA cache_size")) == cache
