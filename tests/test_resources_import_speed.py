@@ -25,6 +25,7 @@ from helpline.flow.engine import normalize
 from helpline.privacy import Vault
 from helpline.resources import import_directory, slices, spill, words
 from helpline.resources import store as resources_store
+from helpline.resources.hsds_read import Tables, read_csv_package
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -86,7 +87,8 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
 
     monkeypatch.setattr(slices, "ProcessPoolExecutor", Pool)
     two = await import_directory(both, folder, NOW, skip_bad=True, source="s")
-    assert {"_read", "_start", "_build"} <= set(given_out)  # the worker read and built
+    # the worker read, found the rows that hang on no service, and built
+    assert {"_read", "_start", "_orphans", "_build"} <= set(given_out)
     assert one.services > 0 and one.applied and two.applied
     assert (two.services, two.openings, two.bad_rows, two.needs, two.limits, two.unlimited,
             two.format, two.notes) == (one.services, one.openings, one.bad_rows, one.needs,
@@ -183,3 +185,29 @@ async def test_a_large_import_makes_the_name_index_again_and_gives_the_same_rows
             "IS NOT NULL ORDER BY sort_name, id").fetchall())
         assert "services_ranked" in plan
     assert list(await bulk.db.execute_fetchall("PRAGMA cache_size")) == cache
+
+
+def test_the_rows_that_hang_on_no_service_are_found_by_the_slices_rules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each slice's reader finds its own rows; the rows no slice of services takes are
+    exactly those that hang on no service (built last, for their problems)."""
+    folder = tmp_path / "tangled"
+    folder.mkdir()
+    for name, text in TANGLED.items():
+        (folder / name).write_text(text)
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    with spill.Spill() as scratch:
+        read_csv_package(folder, scratch)
+        jobs = scratch.plan(orphans=False)
+        reader = scratch.reader()
+        ids = {int(n): (str(tbl), str(ident)) for n, tbl, ident in scratch.db.execute(
+            "SELECT n, tbl, id FROM r")}
+        taken = [tuple(sorted(f"{t}:{row.get('id')}" for t, rows in reader.read(
+            job, Tables()).rows.items() for row in rows)) for job in jobs]
+        left = [ids[n] for job in reader.orphans() for n in job[1]]
+    assert len(jobs) == 3  # s1 s2 (s1 again goes with the first) | s3 s4 | s5
+    assert "service_at_location:a2" in taken[0] and "phone:p7" in taken[0]  # a2's phone
+    assert "location:L1" in taken[0] and "location:L1" in taken[1]  # shared: in both
+    assert left == [("location", "L2"), ("service_at_location", "a4"), ("phone", "p2"),
+                    ("phone", "p4"), ("phone", "p5"), ("phone", "p6"), ("phone", "p8"),
+                    ("attribute", "at3")]

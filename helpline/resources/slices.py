@@ -151,24 +151,34 @@ class Workers:
     async def built(self, spill: Spill, tables: Tables, now: float, taxonomy: TaxonomyMap,
                     source: str) -> AsyncIterator[Built]:
         """Every slice of the package, built, in order."""
-        jobs = spill.plan()
+        jobs = spill.plan(orphans=False)
         base = small_tables(tables)
         shared: dict[str, Any] = {}
         reader = spill.reader()
         pool = self.pool
         if pool is None or len(jobs) < 2:
-            for at, job in enumerate(jobs):
+            for at, job in enumerate(jobs + reader.orphans()):
                 yield build_slice(reader.read(job, base), now, taxonomy, shared, source, at)
             return
         assert WORKERS == 1  # _start reaches every worker only when there is one
         pool.submit(_start, str(spill.path), spill.files, spill.parts, base, now, taxonomy,
                     source)
+        # The worker first finds the rows that hang on no service (their slices come
+        # after the services'), while this process builds the first slices.
+        left: Future[list[Job]] | None = pool.submit(_orphans)
         # The worker has up to AHEAD slices given and not yet taken back; this process
         # builds the next slice nobody has while it waits for those, and hands them all
         # on in order.
         given: dict[int, Future[Built] | Built] = {}
         taken = 0  # jobs given to the worker or built here
-        for at in range(len(jobs)):
+        at = 0
+        while True:
+            if left is not None and (left.done() or taken >= len(jobs)):
+                found: list[Job] = await asyncio.wrap_future(left)
+                jobs += found
+                left = None
+            if at >= len(jobs):
+                break
             while True:
                 while taken < len(jobs) and sum(
                         isinstance(g, Future) for g in given.values()) < AHEAD * WORKERS:
@@ -185,6 +195,7 @@ class Workers:
                 await asyncio.sleep(0)
             item = given.pop(at)
             yield await asyncio.wrap_future(item) if isinstance(item, Future) else item
+            at += 1
 
 
 # ----------------------------------------------------------------- in the worker process
@@ -210,6 +221,12 @@ def _start(path: str, files: list[str], parts: list[Path], base: Tables, now: fl
     _worker.update(reader=Reader.open(scratch, files, parts), base=base, now=now,
                    taxonomy=taxonomy, source=source, shared={},
                    kept=Kept(scratch.with_name(WORKER_KEPT)))
+
+
+def _orphans() -> list[Job]:
+    """The slices of the rows that hang on no service (spill.Reader.orphans)."""
+    jobs: list[Job] = _worker["reader"].orphans()
+    return jobs
 
 
 def _build(job: Job, index: int) -> Built:

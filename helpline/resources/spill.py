@@ -351,20 +351,17 @@ class Spill:
         for job in self.plan():
             yield reader.read(job, base)
 
-    def plan(self) -> list[Job]:
-        """The slices, in order: each slice of services (``_members``: which rows go with
-        which slice is worked out by SQLite in a few joins, so a slice is one read of its
-        rows), then the rows that hang on no service, ORPHANS_PER_BATCH at a time. Every
-        row is written by now, so the slices can be read by other processes."""
-        self._members()
-        jobs: list[Job] = [(int(batch), ()) for (batch,) in self.db.execute(
-            "SELECT DISTINCT batch FROM m ORDER BY batch")]
-        left = tuple(sorted(int(n) for schema in self.schemas() for (n,) in self.db.execute(
-            f"SELECT n FROM {schema}.r AS r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n)"
-            " ORDER BY n")))
-        jobs += [(None, left[at:at + ORPHANS_PER_BATCH])
-                 for at in range(0, len(left), ORPHANS_PER_BATCH)]
-        return jobs
+    def plan(self, orphans: bool = True) -> list[Job]:
+        """The slices, in order: each slice of services (``_links``: the services of each
+        slice, and the service-at-location rows, locations and organizations they have;
+        the reader of a slice finds its rows from these, so the slices' rows are worked
+        out by whichever process builds them), then (``orphans``) the rows that hang on
+        no service, ORPHANS_PER_BATCH at a time (``Reader.orphans``: another process may
+        find them while the services are built). Every row is written by now, so the
+        slices can be read by other processes."""
+        batches = self._links()
+        jobs: list[Job] = [(batch, ()) for batch in range(batches)]
+        return jobs + self.reader().orphans() if orphans else jobs
 
     def rows(self, table: str) -> int:
         """How many rows of ``table`` were read."""
@@ -373,11 +370,11 @@ class Spill:
     def reader(self) -> Reader:
         return Reader(self.db, self.files, self.schemas())
 
-    def _members(self) -> None:
-        """``m``: for each slice of SERVICES_PER_BATCH services (by the order of their
-        first row), the numbers of the rows it needs. Each step asks only the files that
-        hold the tables it is about (the rows of a table read by another process are in
-        that process's file, attached)."""
+    def _links(self) -> int:
+        """For each slice of SERVICES_PER_BATCH services (by the order of their first
+        row): its service ids (``sb``; ``sa``, the service rows with no id), and the
+        service-at-location rows (``bs``), locations (``bl``) and organizations (``bo``)
+        its services have; returns how many slices there are."""
         batch_of: dict[str, int] = {}
         alone: list[tuple[int, int]] = []  # service rows with no id: a slice by position
         for schema in self.schemas(["service"]):
@@ -389,55 +386,89 @@ class Spill:
                         alone.append((len(batch_of) // SERVICES_PER_BATCH, int(n)))
                     elif ident not in batch_of:
                         batch_of[str(ident)] = len(batch_of) // SERVICES_PER_BATCH
-        children = ",".join(f"'{t}'" for t in CHILDREN)
+        batches = max([*(batch + 1 for batch, _ in alone),
+                       -(-len(batch_of) // SERVICES_PER_BATCH)])
         self.db.executescript("""
-            DROP TABLE IF EXISTS sb; DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS bl;
-            DROP TABLE IF EXISTS bs; DROP TABLE IF EXISTS bo;
+            DROP TABLE IF EXISTS sb; DROP TABLE IF EXISTS sa; DROP TABLE IF EXISTS bs;
+            DROP TABLE IF EXISTS bl; DROP TABLE IF EXISTS bo;
             CREATE TABLE sb (id TEXT PRIMARY KEY, batch INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE TABLE m (batch INTEGER NOT NULL, n INTEGER NOT NULL,
-                            PRIMARY KEY (batch, n)) WITHOUT ROWID;
-            CREATE TABLE bs (batch INTEGER, sal TEXT, lid TEXT);
-            CREATE TABLE bo (batch INTEGER, org TEXT);
+            CREATE TABLE sa (batch INTEGER NOT NULL, n INTEGER NOT NULL);
+            CREATE TABLE bs (batch INTEGER NOT NULL, sal TEXT, lid TEXT);
+            CREATE TABLE bo (batch INTEGER NOT NULL, org TEXT NOT NULL);
         """)
         self.db.executemany("INSERT INTO sb VALUES (?, ?)", batch_of.items())
         del batch_of
-        self.db.executemany("INSERT OR IGNORE INTO m VALUES (?, ?)", alone)
+        self.db.executemany("INSERT INTO sa VALUES (?, ?)", alone)
+        for schema in self.schemas(["service_at_location"]):
+            self.db.execute(f"INSERT INTO bs SELECT DISTINCT sb.batch, r.id, r.lid FROM sb "
+                            f"JOIN {schema}.r AS r ON r.sid = sb.id "
+                            "AND r.tbl = 'service_at_location'")
+        for schema in self.schemas(["service"]):
+            self.db.execute(f"INSERT INTO bo SELECT DISTINCT sb.batch, r.org FROM sb "
+                            f"JOIN {schema}.r AS r ON r.tbl = 'service' AND r.id = sb.id "
+                            "WHERE r.org IS NOT NULL")
+            self.db.execute(f"INSERT INTO bo SELECT DISTINCT sa.batch, r.org FROM sa "
+                            f"JOIN {schema}.r AS r ON r.n = sa.n WHERE r.org IS NOT NULL")
+        self.db.executescript("""
+            CREATE TABLE bl AS SELECT DISTINCT batch, lid FROM bs WHERE lid IS NOT NULL;
+            CREATE INDEX sb_batch ON sb(batch);
+            CREATE INDEX sa_batch ON sa(batch);
+            CREATE INDEX bs_batch ON bs(batch);
+            CREATE INDEX bs_sal ON bs(sal);
+            CREATE INDEX bl_batch ON bl(batch);
+            CREATE INDEX bl_lid ON bl(lid);
+            CREATE INDEX bo_batch ON bo(batch);
+            CREATE INDEX bo_org ON bo(org);
+        """)
+        return batches
 
-        def each(tables: Sequence[str], sql: str) -> None:
-            for schema in self.schemas(tables):
-                self.db.execute(sql.replace("{r}", f"{schema}.r"))
 
-        sal = ("service_at_location",)
-        each(("service",), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
-             "JOIN {r} AS r ON r.tbl = 'service' AND r.id = sb.id")
-        each((*sal, *CHILDREN), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
-             "JOIN {r} AS r ON r.sid = sb.id AND r.tbl IN ('service_at_location', "
-             f"{children})")
-        each(sal, "INSERT INTO bs SELECT DISTINCT m.batch, r.id, r.lid FROM m "
-             "JOIN {r} AS r ON r.n = m.n WHERE r.tbl = 'service_at_location'")
-        self.db.execute("CREATE TABLE bl AS SELECT DISTINCT batch, lid FROM bs "
-                        "WHERE lid IS NOT NULL")
-        each(("service",), "INSERT INTO bo SELECT DISTINCT m.batch, r.org FROM m "
-             "JOIN {r} AS r ON r.n = m.n WHERE r.tbl = 'service' AND r.org IS NOT NULL")
-        each(("location",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
-             "JOIN {r} AS r ON r.tbl = 'location' AND r.id = bl.lid")
-        each(("address",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
-             "JOIN {r} AS r ON r.lid = bl.lid AND r.tbl = 'address'")
-        each(CHILDREN, "INSERT OR IGNORE INTO m SELECT bs.batch, r.n FROM bs "
-             "JOIN {r} AS r ON r.sal = bs.sal AND r.sid IS NULL AND r.tbl IN "
-             f"({children}) WHERE bs.sal IS NOT NULL")
-        each(CHILDREN, "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
-             "JOIN {r} AS r ON r.lid = bl.lid AND r.sid IS NULL AND r.sal IS NULL "
-             f"AND r.tbl IN ({children})")
-        each(("phone",), "INSERT OR IGNORE INTO m SELECT bo.batch, r.n FROM bo "
-             "JOIN {r} AS r ON r.org = bo.org AND r.tbl = 'phone' AND r.sid IS NULL "
-             "AND r.sal IS NULL AND r.lid IS NULL")
-        each(("attribute",), "INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb "
-             "JOIN {r} AS r ON r.link = sb.id AND r.tbl = 'attribute'")
-        each(("attribute",), "INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl "
-             "JOIN {r} AS r ON r.link = bl.lid AND r.tbl = 'attribute'")
-        self.db.execute("CREATE INDEX m_n ON m(n)")
-        self.db.commit()
+_CHILDREN = ",".join(f"'{t}'" for t in CHILDREN)
+_INDEXED = ",".join(f"'{t}'" for t in INDEXED)  # as Spill.finish's index r_id says it
+# The rows of one slice (?1), from one file ({r}): the same rules as ``_ORPHAN``.
+_SLICE_SQL = f"""
+SELECT r.n, r.tbl, r.file, r.line, r.data FROM {{r}} AS r WHERE r.n IN (
+    SELECT sa.n FROM sa WHERE sa.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.tbl = 'service' AND r.id = sb.id
+        AND r.tbl IN ({_INDEXED})
+        WHERE sb.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.sid = sb.id
+        AND r.tbl IN ('service_at_location', {_CHILDREN}) WHERE sb.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.tbl = 'location' AND r.id = bl.lid
+        AND r.tbl IN ({_INDEXED})
+        WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.lid = bl.lid AND r.tbl = 'address'
+        WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bs CROSS JOIN {{r}} AS r ON r.sal = bs.sal AND r.sid IS NULL
+        AND r.tbl IN ({_CHILDREN}) WHERE bs.batch = ?1 AND bs.sal IS NOT NULL
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.lid = bl.lid AND r.sid IS NULL
+        AND r.sal IS NULL AND r.tbl IN ({_CHILDREN}) WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bo CROSS JOIN {{r}} AS r ON r.org = bo.org AND r.tbl = 'phone'
+        AND r.sid IS NULL AND r.sal IS NULL AND r.lid IS NULL WHERE bo.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.link = sb.id AND r.tbl = 'attribute'
+        WHERE sb.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.link = bl.lid AND r.tbl = 'attribute'
+        WHERE bl.batch = ?1
+) ORDER BY r.n
+"""
+# Whether row r is in some slice of services: one rule for each of _SLICE_SQL's parts (a
+# service row always is: by its id, or by its position when it has none).
+_ORPHAN = f"""
+SELECT r.n FROM {{r}} AS r WHERE (CASE
+    WHEN r.tbl = 'service' THEN 1
+    WHEN r.tbl = 'location' THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.id)
+    WHEN r.tbl = 'address' THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.lid)
+    WHEN r.tbl = 'attribute' THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.link)
+        OR EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.link)
+    WHEN r.tbl = 'service_at_location' THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.sid)
+    WHEN r.tbl NOT IN ({_CHILDREN}) THEN 0
+    WHEN r.sid IS NOT NULL THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.sid)
+    WHEN r.sal IS NOT NULL THEN EXISTS (SELECT 1 FROM bs WHERE bs.sal = r.sal)
+    WHEN r.lid IS NOT NULL THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.lid)
+    WHEN r.tbl = 'phone' THEN EXISTS (SELECT 1 FROM bo WHERE bo.org = r.org)
+    ELSE 0 END) IS NOT 1 ORDER BY r.n
+"""
+
 
 # A slice to read: (slice number, ()) for a slice of services, or (None, row numbers)
 # for rows that hang on no service.
@@ -461,6 +492,13 @@ class Reader:
             db.execute(f"ATTACH DATABASE ? AS part{at}", (f"{part.as_uri()}?mode=ro",))
         return cls(db, files, ["main", *(f"part{at}" for at in range(len(parts)))])
 
+    def orphans(self) -> list[Job]:
+        """The slices of the rows that hang on no service (in no slice of services)."""
+        left = sorted(int(n) for schema in self.schemas for (n,) in self.db.execute(
+            _ORPHAN.replace("{r}", f"{schema}.r")))
+        return [(None, tuple(left[at:at + ORPHANS_PER_BATCH]))
+                for at in range(0, len(left), ORPHANS_PER_BATCH)]
+
     def read(self, job: Job, base: Tables) -> Tables:
         batch, numbers = job
         if batch is None:
@@ -470,8 +508,7 @@ class Reader:
         files = self.files
         add = out.add
         found = [row for schema in self.schemas for row in self.db.execute(
-            f"SELECT m.n, r.tbl, r.file, r.line, r.data FROM m JOIN {schema}.r AS r "
-            "ON r.n = m.n WHERE m.batch = ? ORDER BY m.n", (batch,))]
+            _SLICE_SQL.replace("{r}", f"{schema}.r"), (batch,))]
         if len(self.schemas) > 1:
             found.sort(key=itemgetter(0))
         for _, tbl, file, line, data in found:
