@@ -20,6 +20,7 @@ are kept in a file of their own (``Kept``), as columns, and copied into the data
 
 from __future__ import annotations
 
+import heapq
 import json
 import marshal  # rows this import wrote itself, in its own private folder
 import sqlite3
@@ -507,10 +508,11 @@ class Reader:
         out = self._tables(base, {})
         files = self.files
         add = out.add
-        found = [row for schema in self.schemas for row in self.db.execute(
-            _SLICE_SQL.replace("{r}", f"{schema}.r"), (batch,))]
-        if len(self.schemas) > 1:
-            found.sort(key=itemgetter(0))
+        cursors = [self.db.execute(_SLICE_SQL.replace("{r}", f"{schema}.r"), (batch,))
+                   for schema in self.schemas]
+        # each file's rows in order of number; several merged as they are read
+        found: Iterable[tuple[Any, ...]] = (
+            heapq.merge(*cursors, key=itemgetter(0)) if len(cursors) > 1 else cursors[0])
         for _, tbl, file, line, data in found:
             add(tbl, Row(files[file], line, _decode(data)))
         return out

@@ -344,31 +344,26 @@ class Directory:
                 "SELECT (SELECT COUNT(*) FROM kept.out_services), "
                 "(SELECT COUNT(*) FROM services)"))
             coming, others = (int(v) for v in rows[0])
-            # Most of a national import's writing went into keeping the name order's
-            # index up to date a row at a time, in no order (300,000 services: 2.3 s of
-            # 4.8): made again once the rows are in when they are most of the table.
+            # Most of a national import's writing went into keeping indexes up to date
+            # a row at a time, in no order (the name order's, and the needs' and places'
+            # by service): made again once the rows are in, when they are most of the
+            # table (300,000 services: 9.5 s of CPU to 6.6 s).
             remade = (await _pause_indexes(db, BULK_INDEXES)
                       if coming >= max(BULK_SERVICES, others) else [])
             await db.execute(f"INSERT INTO services ({columns}) SELECT {picked} FROM "
                              f"kept.out_services WHERE c0 {given}")
-            for sql in remade:
-                await db.execute(sql)
             await db.execute("INSERT OR IGNORE INTO directory_needs (need, anywhere, "
                              f"service_id) SELECT c0, c1, c2 FROM kept.out_needs WHERE c2 "
                              f"{given}")
             await db.execute("INSERT OR IGNORE INTO directory_terms (term, service_id) "
                              f"SELECT c0, c1 FROM kept.out_terms WHERE c1 {given}")
+            for sql in remade:
+                await db.execute(sql)
 
-        rows = list(await self.db.execute_fetchall("PRAGMA cache_size"))
-        cache = int(rows[0][0]) if rows else -2000
-        # A larger page cache while the rows go in (the indexes of 300,000 services' needs
-        # and places fit in it: 4.0 s to 1.7 s), the connection's own again after.
-        await self.db.execute(f"PRAGMA cache_size = {-WRITE_CACHE_KIB}")
         try:
             return await self._replace(source, format, False, now, write, kept.capacities(),
                                        places)
         finally:  # (a transaction begun meanwhile on this connection: left attached)
-            await self.db.execute(f"PRAGMA cache_size = {cache}")
             with contextlib.suppress(sqlite3.OperationalError):
                 await self.db.execute("DETACH DATABASE kept")
 
@@ -537,10 +532,10 @@ _COUNTER = re.compile(r"CREATE TRIGGER (\w+) AFTER (?:INSERT|UPDATE|DELETE) ON "
 
 # An import of at least this many services, and no fewer than the directory has from other
 # sources, makes BULK_INDEXES again after writing its rows instead of keeping them up to
-# date row by row; WRITE_CACHE_KIB is the page cache it writes with.
+# date row by row. (A larger page cache did as well, 1.3 s more, but the importing
+# process's peak memory is near its limit: 32 MB more of it.)
 BULK_SERVICES = 20_000
-BULK_INDEXES = ("services_ranked",)
-WRITE_CACHE_KIB = 32_768
+BULK_INDEXES = ("services_ranked", "directory_needs_service", "directory_terms_service")
 
 
 async def _pause_indexes(db: aiosqlite.Connection, names: Sequence[str]) -> list[str]:
