@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from bench.directory_gen import generate
 from helpline.flow.engine import normalize
 from helpline.privacy import Vault
-from helpline.resources import import_directory, slices, spill, words
+from helpline.resources import hsds_read, import_directory, slices, spill, words
 from helpline.resources import store as resources_store
 from helpline.resources.hsds_read import Tables, read_csv_package
 from helpline.store import Store
@@ -78,6 +78,7 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
     one = await import_directory(alone, folder, NOW, skip_bad=True, source="s")
     monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(slices, "WORKERS", 1)
+    monkeypatch.setattr(hsds_read, "WORKER_START_ROWS", 0)  # (a small package: all here)
     given_out: list[str] = []
 
     class Pool(ProcessPoolExecutor):

@@ -44,7 +44,10 @@ from helpline.resources.taxonomy import TaxonomyMap
 # One at most: the slices' setup (_start) is given once and reaches the one worker.
 WORKERS = min(1, len(os.sched_getaffinity(0)) - 1 if hasattr(os, "sched_getaffinity")
               else (os.cpu_count() or 1) - 1)
-AHEAD = 3  # slices given to the worker and not yet taken back, at most; built here too
+AHEAD = 3  # slices given to the worker and not yet taken back, at most
+# Slices built here waiting for one of the worker's, at most: their rows are kept in the
+# scratch file at once, so each holds only its problems and counts in memory.
+AHEAD_HERE = 8
 WORKER_KEPT = "built-worker.db"  # the rows the worker built, beside the scratch file
 # A package with fewer bytes of CSV (about 20,000 services) is read and built in the
 # importing process alone: starting a process takes about a second.
@@ -71,6 +74,8 @@ class Built:
     # The worker kept the rows in its own file (WORKER_KEPT beside the scratch file)
     # instead of sending them: the lists above are empty, but for capacity_ids.
     elsewhere: bool = False
+    # This process kept them in the scratch file's (Spill.keep_built) as it built them.
+    kept: bool = False
 
     def without(self, taken: set[str]) -> None:
         """Leave out the services whose ids are ``taken`` (another source has them)."""
@@ -180,17 +185,26 @@ class Workers:
             if at >= len(jobs):
                 break
             while True:
-                while taken < len(jobs) and sum(
-                        isinstance(g, Future) for g in given.values()) < AHEAD * WORKERS:
+                # (the worker's queue no longer than the slices nobody has taken: at the
+                # end this process waits less for the worker's last ones)
+                while taken < len(jobs) and (outstanding := sum(
+                        isinstance(g, Future) for g in given.values())) < AHEAD * WORKERS \
+                        and outstanding < len(jobs) - taken:
                     given[taken] = pool.submit(_build, jobs[taken], taken)
                     taken += 1
                 item = given.get(at)
                 ahead = sum(not isinstance(g, Future) for g in given.values())
                 if item is not None and (not isinstance(item, Future) or item.done()
-                                         or taken >= len(jobs) or ahead >= AHEAD):
-                    break  # (no more than AHEAD slices built here wait for the worker's)
-                given[taken] = build_slice(reader.read(jobs[taken], base), now, taxonomy,
-                                           shared, source, taken)
+                                         or taken >= len(jobs) or ahead >= AHEAD_HERE):
+                    break  # (no more than AHEAD_HERE slices built here wait)
+                here = build_slice(reader.read(jobs[taken], base), now, taxonomy, shared,
+                                   source, taken)
+                if here.services:
+                    spill.keep_built(taken, here.services, here.needs, here.terms,
+                                     here.capacities)
+                here.services, here.needs, here.terms, here.capacities = [], [], [], []
+                here.kept = True
+                given[taken] = here
                 taken += 1
                 await asyncio.sleep(0)
             item = given.pop(at)
