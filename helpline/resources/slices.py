@@ -3,16 +3,18 @@
 A national package's import is mostly Python working row by row, so on a machine of two
 cores or more a second process (WORKERS) takes about half of it:
 
-* **reading**: the CSV files are shared out by size; the worker reads its tables into a
-  scratch file of its own (spill.py numbers each table's rows from a range of its own,
-  so the order is the one a single process gives), and this process copies them into
-  its own in one statement and puts together what each table found, in table order;
+* **reading**: the CSV files are shared out by their rows (hsds_read.Part.rows); the
+  worker reads its tables into a scratch file of its own and indexes it (spill.py
+  numbers each table's rows from a range of its own, so the order is the one a single
+  process gives), and this process attaches that file beside its own and puts together
+  what each table found, in table order;
 * **building**: once every row is in, each slice of services is read, checked and built
   (hsds_build.py) and turned into the rows it will be written as (store.py's
   ``service_rows``) on its own: what a slice gives depends on its rows and the package's
-  small tables only. The worker reads its slices from the scratch file itself; this
-  process builds the slice nobody has taken while it waits, and takes every slice in
-  order, checks the ids against the database and keeps the rows.
+  small tables only. The worker first finds the rows that hang on no service, then
+  reads its slices from the scratch files itself; this process builds the slice nobody
+  has taken while it waits, and takes every slice in order and checks the ids against
+  the database. Each process keeps the rows it built in a file of its own.
 
 Both build with ``build_slice``, so what is imported is what one process would import.
 A package under PARALLEL_BYTES is read and built here alone, as starting a process costs

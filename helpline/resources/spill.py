@@ -13,7 +13,7 @@ found twice (a location shared by services of two slices) are said once.
 
 At 300,000 services the import held 4.4 GB when it read every table into memory; with the
 scratch file, what is in memory at once is a few slices of services and what hangs on them
-(263 MB at the peak in one process; 471 MB for the importing process and the worker that
+(263 MB at the peak in one process; 481 MB for the importing process and the worker that
 reads and builds beside it, slices.py; bench/README.md). The rows built for the database
 are kept in a file of their own (``Kept``), as columns, and copied into the database in SQL.
 """
