@@ -223,10 +223,6 @@ class Part:
     first: int
 
     @property
-    def size(self) -> int:
-        return sum(p.stat().st_size for p in self.paths)
-
-    @property
     def rows(self) -> int:
         """About how many rows its files have (by the length of their first lines): what
         reading a table costs goes with its rows more than its bytes (a service's row
