@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from bench.directory_gen import generate
 from helpline.flow.engine import normalize
 from helpline.privacy import Vault
-from helpline.resources import import_directory, slices, spill, words
+from helpline.resources import hsds_read, import_directory, slices, spill, words
+from helpline.resources import store as resources_store
+from helpline.resources.hsds_read import Tables, read_csv_package
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -76,6 +78,7 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
     one = await import_directory(alone, folder, NOW, skip_bad=True, source="s")
     monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(slices, "WORKERS", 1)
+    monkeypatch.setattr(hsds_read, "WORKER_START_ROWS", 0)  # (a small package: all here)
     given_out: list[str] = []
 
     class Pool(ProcessPoolExecutor):
@@ -85,7 +88,8 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
 
     monkeypatch.setattr(slices, "ProcessPoolExecutor", Pool)
     two = await import_directory(both, folder, NOW, skip_bad=True, source="s")
-    assert {"_read", "_start", "_build"} <= set(given_out)  # the worker read and built
+    # the worker read, found the rows that hang on no service, and built
+    assert {"_read", "_start", "_orphans", "_build"} <= set(given_out)
     assert one.services > 0 and one.applied and two.applied
     assert (two.services, two.openings, two.bad_rows, two.needs, two.limits, two.unlimited,
             two.format, two.notes) == (one.services, one.openings, one.bad_rows, one.needs,
@@ -146,3 +150,63 @@ async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_pyth
     two = await import_directory(refused, HSDS, NOW, skip_bad=True, source="s")
     assert attached and one.applied and two.applied and two.services == one.services
     assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+
+
+async def test_a_large_import_makes_its_indexes_again_and_gives_the_same_rows(
+        stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that is most of the directory drops the name order's index (and the
+    needs' and places' by service) while its rows go in and makes them again in the same
+    transaction: the same rows, and the same indexes after."""
+    row_by_row, bulk = stores
+    indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    monkeypatch.setattr(resources_store, "BULK_SERVICES", 10**9)
+    one = await import_directory(row_by_row, HSDS, NOW, skip_bad=True, source="s")
+    paused: list[tuple[str, ...]] = []
+    pause = resources_store._pause_indexes
+
+    async def recorded(db: Any, names: tuple[str, ...]) -> list[str]:
+        made = await pause(db, names)
+        paused.append(tuple(made))
+        return made
+
+    monkeypatch.setattr(resources_store, "BULK_SERVICES", 1)
+    monkeypatch.setattr(resources_store, "_pause_indexes", recorded)
+    for _ in range(2):  # a first import, then one that replaces it
+        two = await import_directory(bulk, HSDS, NOW, skip_bad=True, source="s")
+        assert two.applied and two.services == one.services
+        assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+    assert len(paused) == 2 and all(len(made) == 3 for made in paused)
+    with sqlite3.connect(tmp_path / "one.db") as a, sqlite3.connect(tmp_path / "two.db") as b:
+        assert b.execute(indexes).fetchall() == a.execute(indexes).fetchall()
+        assert ("services_ranked",) in b.execute("SELECT name FROM sqlite_master").fetchall()
+        plan = " ".join(str(r) for r in b.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM services WHERE active = 1 AND sort_name "
+            "IS NOT NULL ORDER BY sort_name, id").fetchall())
+        assert "services_ranked" in plan
+
+
+def test_the_rows_that_hang_on_no_service_are_found_by_the_slices_rules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each slice's reader finds its own rows; the rows no slice of services takes are
+    exactly those that hang on no service (built last, for their problems)."""
+    folder = tmp_path / "tangled"
+    folder.mkdir()
+    for name, text in TANGLED.items():
+        (folder / name).write_text(text)
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    with spill.Spill() as scratch:
+        read_csv_package(folder, scratch)
+        jobs = scratch.plan(orphans=False)
+        reader = scratch.reader()
+        ids = {int(n): (str(tbl), str(ident)) for n, tbl, ident in scratch.db.execute(
+            "SELECT n, tbl, id FROM r")}
+        taken = [tuple(sorted(f"{t}:{row.get('id')}" for t, rows in reader.read(
+            job, Tables()).rows.items() for row in rows)) for job in jobs]
+        left = [ids[n] for job in reader.orphans() for n in job[1]]
+    assert len(jobs) == 3  # s1 s2 (s1 again goes with the first) | s3 s4 | s5
+    assert "service_at_location:a2" in taken[0] and "phone:p7" in taken[0]  # a2's phone
+    assert "location:L1" in taken[0] and "location:L1" in taken[1]  # shared: in both
+    assert left == [("location", "L2"), ("service_at_location", "a4"), ("phone", "p2"),
+                    ("phone", "p4"), ("phone", "p5"), ("phone", "p6"), ("phone", "p8"),
+                    ("attribute", "at3")]

@@ -287,8 +287,12 @@ async def test_the_ranking_index_gives_what_matching_everything_gives(store: Sto
         for _ in range(40):
             criteria = random_criteria(rng)
             limit = rng.choice((1, 3, 8, 100))
-            expected = match(stored, held, places, criteria, NOW, locale="en")
-            got = await directory.lookup(criteria, NOW, locale="en", limit=limit)
+            # time goes on, or back, and counts turn stale or fresh (the index keeps each
+            # service's tier of openings between lookups)
+            now = NOW + 3600 * rng.choice((0, 0, 30, 71.99, 72, 99.9, 100, 200, -5))
+            stale = rng.choice((72.0, 72.0, 24.0))
+            expected = match(stored, held, places, criteria, now, stale, locale="en")
+            got = await directory.lookup(criteria, now, stale, locale="en", limit=limit)
             shown = [(m.service.id, m.fit, m.openings.kind, m.speaks, m.km)
                      for m in got.matches]
             assert shown == [(m.service.id, m.fit, m.openings.kind, m.speaks, m.km)

@@ -117,6 +117,11 @@ COLUMN_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "service_capacity": {"updated": ("updated_at", "last_updated")},
 }
 DELIMITERS = (",", ";", "\t", "|")
+# How a package read by two processes is shared out: by the rows of each table, estimated
+# from its first SAMPLE_BYTES; the other process, started as the reading starts, counts
+# as having WORKER_START_ROWS already (about a second of reading).
+SAMPLE_BYTES = 65_536
+WORKER_START_ROWS = 120_000
 # Tables every slice of a spilled package needs whole (small: organizations, units, terms).
 IN_MEMORY = ("organization", "unit", "taxonomy_term")
 WEEKDAYS = {"1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7": "SU",
@@ -218,8 +223,20 @@ class Part:
     first: int
 
     @property
-    def size(self) -> int:
-        return sum(p.stat().st_size for p in self.paths)
+    def rows(self) -> int:
+        """About how many rows its files have (by the length of their first lines): what
+        reading a table costs goes with its rows more than its bytes (a service's row
+        is long, an attribute's short, and each costs about as much)."""
+        total = 0
+        for path in self.paths:
+            try:
+                with path.open("rb") as handle:
+                    head = handle.read(SAMPLE_BYTES)
+            except OSError:
+                continue
+            lines = max(head.count(b"\n"), 1)
+            total += path.stat().st_size * lines // max(len(head), 1)
+        return total
 
 
 # Reads parts of a package into a scratch file of its own (the numbers of ``files`` as
@@ -249,18 +266,17 @@ def _read_in_parts(jobs: dict[str, list[Path]], tables: Tables, spill: Spill,
     parts = [Part(table, paths, (k + 1) << 40) for k, (table, paths) in enumerate(jobs.items())]
     mine: list[Part] = []
     theirs: list[Part] = []
-    load = [0, 0]  # bytes: here (with the copy of theirs), there
-    for part in sorted(parts, key=lambda p: -p.size):
+    load = [0, WORKER_START_ROWS]  # rows: here, there (the other process starts later)
+    for part in sorted(parts, key=lambda p: -p.rows):
         here = part.table in IN_MEMORY or load[0] <= load[1]
         (mine if here else theirs).append(part)
-        load[0 if here else 1] += part.size
-        if not here:
-            load[0] += part.size // 8  # the copy of their rows into this scratch file
+        load[0 if here else 1] += part.rows
     waiting = elsewhere(sorted(theirs, key=lambda p: p.first), names) if theirs else None
     found = {part.first: read_part(part, spill) for part in sorted(mine, key=lambda p: p.first)}
+    spill.finish()  # this process's rows indexed while the other indexes its own
     if waiting is not None:
         their_found, ranges, scratch = waiting()
-        spill.merge(scratch, ranges)
+        spill.attach(scratch, ranges)
         found |= {part.first: f for part, f in zip(sorted(theirs, key=lambda p: p.first),
                                                    their_found, strict=True)}
     for part in parts:  # in the order of the tables, as read by one process

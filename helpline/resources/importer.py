@@ -186,7 +186,7 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
             if built.tally:
                 if built.elsewhere:
                     elsewhere.append(built.index)
-                else:
+                elif not built.kept:
                     spill.keep_built(built.index, built.services, built.needs, built.terms,
                                      built.capacities)
                 result.services += len(built.tally)

@@ -92,6 +92,30 @@ class Openings:
     service: Index32 = field(default_factory=_empty)  # index of the service
     available: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     updated: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # The tier of openings of every service (0 open, 1 not known, 2 full), as of a stale
+    # limit: (stale_hours, the oldest fresh count's time, the newest stale one's, tiers).
+    _tiers: tuple[float, float | None, float | None, Small] | None = None
+
+    def tiers(self, size: int, now: float, stale_hours: float) -> Small:
+        """Each service's tier of openings at ``now``, worked out again only when a count
+        has turned stale since (or ``now`` went back before one did): the oldest fresh
+        count is the first to turn stale, the newest stale one the first to be fresh
+        again (``now - updated`` grows with ``now``, rounded or not)."""
+        limit = stale_hours * 3600
+        kept = self._tiers
+        if kept is not None and kept[0] == stale_hours and (
+                kept[1] is None or now - kept[1] <= limit) and (
+                kept[2] is None or now - kept[2] > limit):
+            return kept[3]
+        fresh = (now - self.updated) <= limit
+        state = np.ones(size, dtype=np.int16)
+        state[self.service] = 2
+        state[self.service[~fresh]] = 1
+        state[self.service[fresh & self.available]] = 0
+        oldest = float(self.updated[fresh].min()) if fresh.any() else None
+        newest = float(self.updated[~fresh].max()) if (~fresh).any() else None
+        self._tiers = (stale_hours, oldest, newest, state)
+        return state
 
 
 @dataclass
@@ -106,6 +130,7 @@ class RankIndex:
     max_age: FloatArray
     flags: npt.NDArray[np.int8]
     needs: dict[str, BoolArray]  # need -> which services have it
+    need_at: dict[str, Index32]  # need -> the services that have it (their positions)
     terms: dict[str, Index32]  # normalised place -> the services that serve it
     genders: dict[str, BoolArray]  # gender -> which services are for it (among others)
     limited: BoolArray  # only for some genders
@@ -156,12 +181,12 @@ class RankIndex:
             fit = np.where(near_score > 0, near_score, 1).astype(np.int16)  # 0: anywhere
         needs = set(criteria.needs)
         by_need = bool(criteria.needs) and not needs <= {"other"}
-        if by_need:
-            wanted = np.zeros(n, dtype=np.bool_)
-            for need in needs:
-                mask = self.needs.get(need)
-                if mask is not None:
-                    wanted |= mask
+        if by_need and cand is None and len(needs) == 1:  # one need: its services, in order
+            cand = self.need_at.get(next(iter(needs)), _empty())
+        elif by_need:
+            masks = [m for need in sorted(needs) if (m := self.needs.get(need)) is not None]
+            wanted = (masks[0] if len(masks) == 1 else np.logical_or.reduce(masks) if masks
+                      else np.zeros(n, dtype=np.bool_))
             if cand is None:
                 cand = np.flatnonzero(wanted).astype(np.int32)
             else:
@@ -218,12 +243,7 @@ class RankIndex:
         bucket = (64 - fit).astype(np.int16)
         held = self.openings
         if held is not None and len(held.service):
-            fresh = (now - held.updated) <= stale_hours * 3600
-            state = np.ones(n, dtype=np.int16)
-            state[held.service] = 2
-            state[held.service[~fresh]] = 1
-            state[held.service[fresh & held.available]] = 0
-            bucket += pick(state) * TIER
+            bucket += pick(held.tiers(n, now, stale_hours)) * TIER
         else:
             bucket += TIER
         positions = np.arange(n, dtype=np.int32) if cand is None else cand
@@ -406,8 +426,9 @@ async def build(db: Any, shape: int) -> RankIndex:
     by_rowid = await asyncio.to_thread(np.argsort, rowids)
     limited = np.zeros(size, dtype=np.bool_)
     masks: dict[str, dict[str, BoolArray]] = {"needs": {}, "genders": {}}
-    for kind, postings in (("needs", needs), ("genders", genders)):
-        for key, at in (await postings.arrays()).items():
+    need_at = await needs.arrays()
+    for kind, found in (("needs", need_at), ("genders", await genders.arrays())):
+        for key, at in found.items():
             masks[kind][key] = _mask(size, at)
             await asyncio.sleep(0)  # a mask of 300,000 is a millisecond or two
     for mask in masks["genders"].values():
@@ -420,7 +441,7 @@ async def build(db: Any, shape: int) -> RankIndex:
         anywhere=anywhere.astype(np.bool_, copy=False),
         min_age=min_age.astype(np.float64, copy=False),
         max_age=max_age.astype(np.float64, copy=False),
-        flags=flags.astype(np.int8, copy=False), needs=masks["needs"],
+        flags=flags.astype(np.int8, copy=False), needs=masks["needs"], need_at=need_at,
         terms=await terms.arrays(), genders=masks["genders"], limited=limited,
         languages=await languages.arrays(), placed=placed.astype(np.bool_, copy=False),
         point_of=located[0], point_lat=located[1], point_lon=located[2],

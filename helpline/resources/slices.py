@@ -3,16 +3,18 @@
 A national package's import is mostly Python working row by row, so on a machine of two
 cores or more a second process (WORKERS) takes about half of it:
 
-* **reading**: the CSV files are shared out by size; the worker reads its tables into a
-  scratch file of its own (spill.py numbers each table's rows from a range of its own,
-  so the order is the one a single process gives), and this process copies them into
-  its own in one statement and puts together what each table found, in table order;
+* **reading**: the CSV files are shared out by their rows (hsds_read.Part.rows); the
+  worker reads its tables into a scratch file of its own and indexes it (spill.py
+  numbers each table's rows from a range of its own, so the order is the one a single
+  process gives), and this process attaches that file beside its own and puts together
+  what each table found, in table order;
 * **building**: once every row is in, each slice of services is read, checked and built
   (hsds_build.py) and turned into the rows it will be written as (store.py's
   ``service_rows``) on its own: what a slice gives depends on its rows and the package's
-  small tables only. The worker reads its slices from the scratch file itself; this
-  process builds the slice nobody has taken while it waits, and takes every slice in
-  order, checks the ids against the database and keeps the rows.
+  small tables only. The worker first finds the rows that hang on no service, then
+  reads its slices from the scratch files itself; this process builds the slice nobody
+  has taken while it waits, and takes every slice in order and checks the ids against
+  the database. Each process keeps the rows it built in a file of its own.
 
 Both build with ``build_slice``, so what is imported is what one process would import.
 A package under PARALLEL_BYTES is read and built here alone, as starting a process costs
@@ -44,7 +46,10 @@ from helpline.resources.taxonomy import TaxonomyMap
 # One at most: the slices' setup (_start) is given once and reaches the one worker.
 WORKERS = min(1, len(os.sched_getaffinity(0)) - 1 if hasattr(os, "sched_getaffinity")
               else (os.cpu_count() or 1) - 1)
-AHEAD = 3  # slices given to the worker and not yet taken back, at most; built here too
+AHEAD = 3  # slices given to the worker and not yet taken back, at most
+# Slices built here waiting for one of the worker's, at most: their rows are kept in the
+# scratch file at once, so each holds only its problems and counts in memory.
+AHEAD_HERE = 8
 WORKER_KEPT = "built-worker.db"  # the rows the worker built, beside the scratch file
 # A package with fewer bytes of CSV (about 20,000 services) is read and built in the
 # importing process alone: starting a process takes about a second.
@@ -71,6 +76,8 @@ class Built:
     # The worker kept the rows in its own file (WORKER_KEPT beside the scratch file)
     # instead of sending them: the lists above are empty, but for capacity_ids.
     elsewhere: bool = False
+    # This process kept them in the scratch file's (Spill.keep_built) as it built them.
+    kept: bool = False
 
     def without(self, taken: set[str]) -> None:
         """Leave out the services whose ids are ``taken`` (another source has them)."""
@@ -151,39 +158,60 @@ class Workers:
     async def built(self, spill: Spill, tables: Tables, now: float, taxonomy: TaxonomyMap,
                     source: str) -> AsyncIterator[Built]:
         """Every slice of the package, built, in order."""
-        jobs = spill.plan()
+        jobs = spill.plan(orphans=False)
         base = small_tables(tables)
         shared: dict[str, Any] = {}
         reader = spill.reader()
         pool = self.pool
         if pool is None or len(jobs) < 2:
-            for at, job in enumerate(jobs):
+            for at, job in enumerate(jobs + reader.orphans()):
                 yield build_slice(reader.read(job, base), now, taxonomy, shared, source, at)
             return
         assert WORKERS == 1  # _start reaches every worker only when there is one
-        pool.submit(_start, str(spill.path), spill.files, base, now, taxonomy, source)
+        pool.submit(_start, str(spill.path), spill.files, spill.parts, base, now, taxonomy,
+                    source)
+        # The worker first finds the rows that hang on no service (their slices come
+        # after the services'), while this process builds the first slices.
+        left: Future[list[Job]] | None = pool.submit(_orphans)
         # The worker has up to AHEAD slices given and not yet taken back; this process
         # builds the next slice nobody has while it waits for those, and hands them all
         # on in order.
         given: dict[int, Future[Built] | Built] = {}
         taken = 0  # jobs given to the worker or built here
-        for at in range(len(jobs)):
+        at = 0
+        while True:
+            if left is not None and (left.done() or taken >= len(jobs)):
+                found: list[Job] = await asyncio.wrap_future(left)
+                jobs += found
+                left = None
+            if at >= len(jobs):
+                break
             while True:
-                while taken < len(jobs) and sum(
-                        isinstance(g, Future) for g in given.values()) < AHEAD * WORKERS:
+                # (the worker's queue no longer than the slices nobody has taken: at the
+                # end this process waits less for the worker's last ones)
+                while taken < len(jobs) and (outstanding := sum(
+                        isinstance(g, Future) for g in given.values())) < AHEAD * WORKERS \
+                        and outstanding < len(jobs) - taken:
                     given[taken] = pool.submit(_build, jobs[taken], taken)
                     taken += 1
                 item = given.get(at)
                 ahead = sum(not isinstance(g, Future) for g in given.values())
                 if item is not None and (not isinstance(item, Future) or item.done()
-                                         or taken >= len(jobs) or ahead >= AHEAD):
-                    break  # (no more than AHEAD slices built here wait for the worker's)
-                given[taken] = build_slice(reader.read(jobs[taken], base), now, taxonomy,
-                                           shared, source, taken)
+                                         or taken >= len(jobs) or ahead >= AHEAD_HERE):
+                    break  # (no more than AHEAD_HERE slices built here wait)
+                here = build_slice(reader.read(jobs[taken], base), now, taxonomy, shared,
+                                   source, taken)
+                if here.services:
+                    spill.keep_built(taken, here.services, here.needs, here.terms,
+                                     here.capacities)
+                here.services, here.needs, here.terms, here.capacities = [], [], [], []
+                here.kept = True
+                given[taken] = here
                 taken += 1
                 await asyncio.sleep(0)
             item = given.pop(at)
             yield await asyncio.wrap_future(item) if isinstance(item, Future) else item
+            at += 1
 
 
 # ----------------------------------------------------------------- in the worker process
@@ -197,18 +225,24 @@ def _read(parts: list[Part], names: list[str], scratch: Path
     try:
         part.known(names)
         found = [read_part(p, part) for p in parts]
-        part.done()
+        part.finish()  # indexed here, beside the importing process indexing its own
         return found, part.ranges
     finally:
         part.close()
 
 
-def _start(path: str, files: list[str], base: Tables, now: float, taxonomy: TaxonomyMap,
-           source: str) -> None:
+def _start(path: str, files: list[str], parts: list[Path], base: Tables, now: float,
+           taxonomy: TaxonomyMap, source: str) -> None:
     scratch = Path(path)
-    _worker.update(reader=Reader.open(scratch, files), base=base, now=now,
+    _worker.update(reader=Reader.open(scratch, files, parts), base=base, now=now,
                    taxonomy=taxonomy, source=source, shared={},
                    kept=Kept(scratch.with_name(WORKER_KEPT)))
+
+
+def _orphans() -> list[Job]:
+    """The slices of the rows that hang on no service (spill.Reader.orphans)."""
+    jobs: list[Job] = _worker["reader"].orphans()
+    return jobs
 
 
 def _build(job: Job, index: int) -> Built:

@@ -13,19 +13,21 @@ found twice (a location shared by services of two slices) are said once.
 
 At 300,000 services the import held 4.4 GB when it read every table into memory; with the
 scratch file, what is in memory at once is a few slices of services and what hangs on them
-(263 MB at the peak in one process; 471 MB for the importing process and the worker that
+(263 MB at the peak in one process; 481 MB for the importing process and the worker that
 reads and builds beside it, slices.py; bench/README.md). The rows built for the database
 are kept in a file of their own (``Kept``), as columns, and copied into the database in SQL.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import marshal  # rows this import wrote itself, in its own private folder
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -171,7 +173,10 @@ class Spill:
             self.path = Path(self.folder.name) / "rows.db"
         else:
             self.path = self.place
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(self.path.as_uri(), uri=True)
+        self.parts: list[Path] = []  # other processes' scratch files, attached
+        self.holds: dict[str, set[str]] = {}  # the tables each attached one holds
+        self._own: set[str] = set()  # the tables this one holds
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
@@ -210,11 +215,6 @@ class Spill:
     def built_capacities(self) -> Iterator[tuple[object, ...]]:
         if self._kept is not None:
             yield from self._kept.capacities()
-
-    def done(self) -> None:
-        """Every row is written (a part read for another process)."""
-        self._flush()
-        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -259,6 +259,7 @@ class Spill:
     def _end_run(self) -> None:
         """Note the run of rows of one table read so far in ``ranges`` (it may go on)."""
         if self._table:
+            self._own.add(self._table)
             spans = self.ranges.setdefault(self._table, [])
             if spans and spans[-1][0] == self._run:
                 spans[-1] = (self._run, self.count)
@@ -280,17 +281,25 @@ class Spill:
         self.count = first - 1
         self._table = ""
 
-    def merge(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
-        """The rows another process wrote into ``part`` (a Spill of its own, closed)."""
+    def attach(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
+        """The rows another process wrote into ``part`` (a Spill of its own, indexed by
+        that process and closed): read from there, never copied here. Each table is in
+        the files that hold its ranges, so a query about a table asks only those."""
         self._flush()
         self.db.commit()
-        self.db.execute("ATTACH DATABASE ? AS part", (str(part),))
-        self.db.execute("INSERT INTO r SELECT * FROM part.r")
-        self.db.commit()
-        self.db.execute("DETACH DATABASE part")
-        part.unlink()
+        schema = f"part{len(self.parts)}"
+        self.db.execute(f"ATTACH DATABASE ? AS {schema}", (f"{part.as_uri()}?mode=ro",))
+        self.parts.append(part)
+        self.holds[schema] = set(ranges)
         for table, spans in ranges.items():
             self.ranges[table] = sorted([*self.ranges.get(table, []), *spans])
+
+    def schemas(self, tables: Iterable[str] = ()) -> list[str]:
+        """The files (this one, ``main``, and those attached) holding rows of any of
+        ``tables`` (or every file)."""
+        wanted = set(tables)
+        held = {"main": self._own, **self.holds}
+        return [schema for schema, has in held.items() if not wanted or has & wanted]
 
     def discard(self, first: int) -> None:
         """Forget the rows from number ``first`` on (a file that turned out unreadable)."""
@@ -308,16 +317,17 @@ class Spill:
             self._pending = []
 
     def finish(self) -> None:
-        """Every row is in: index what the slices are found by."""
+        """Every row of this file is in: index what the slices are found by (each process
+        indexes the file it wrote; once is enough)."""
         self._flush()
         marks = ",".join(f"'{t}'" for t in INDEXED)
         self.db.executescript(f"""
-            CREATE INDEX r_id ON r(tbl, id) WHERE tbl IN ({marks});
-            CREATE INDEX r_sid ON r(sid) WHERE sid IS NOT NULL;
-            CREATE INDEX r_sal ON r(sal) WHERE sal IS NOT NULL AND sid IS NULL;
-            CREATE INDEX r_lid ON r(lid) WHERE lid IS NOT NULL;
-            CREATE INDEX r_link ON r(link) WHERE link IS NOT NULL;
-            CREATE INDEX r_org ON r(org) WHERE tbl = 'phone' AND sid IS NULL
+            CREATE INDEX IF NOT EXISTS r_id ON r(tbl, id) WHERE tbl IN ({marks});
+            CREATE INDEX IF NOT EXISTS r_sid ON r(sid) WHERE sid IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_sal ON r(sal) WHERE sal IS NOT NULL AND sid IS NULL;
+            CREATE INDEX IF NOT EXISTS r_lid ON r(lid) WHERE lid IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_link ON r(link) WHERE link IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS r_org ON r(org) WHERE tbl = 'phone' AND sid IS NULL
                 AND sal IS NULL AND lid IS NULL AND org IS NOT NULL;
         """)
 
@@ -327,12 +337,13 @@ class Spill:
         """(table, id) -> (file, line) of its first row, for the ids used more than once."""
         out: dict[tuple[str, str], tuple[str, int]] = {}
         marks = ",".join(f"'{t}'" for t in INDEXED)
-        for table, ident, first in self.db.execute(
-                f"SELECT tbl, id, MIN(n) FROM r WHERE tbl IN ({marks}) AND id IS NOT NULL "
-                "GROUP BY tbl, id HAVING COUNT(*) > 1"):
-            file, line = self.db.execute("SELECT file, line FROM r WHERE n = ?",
-                                         (first,)).fetchone()
-            out[(str(table), str(ident))] = (self.files[file], int(line))
+        for schema in self.schemas(INDEXED):  # (a table's rows are all in one file)
+            for table, ident, first in self.db.execute(
+                    f"SELECT tbl, id, MIN(n) FROM {schema}.r WHERE tbl IN ({marks}) AND id "
+                    "IS NOT NULL GROUP BY tbl, id HAVING COUNT(*) > 1").fetchall():
+                file, line = self.db.execute(f"SELECT file, line FROM {schema}.r WHERE n = ?",
+                                             (first,)).fetchone()
+                out[(str(table), str(ident))] = (self.files[file], int(line))
         return out
 
     def batches(self, base: Tables) -> Iterator[Tables]:
@@ -341,79 +352,124 @@ class Spill:
         for job in self.plan():
             yield reader.read(job, base)
 
-    def plan(self) -> list[Job]:
-        """The slices, in order: each slice of services (``_members``: which rows go with
-        which slice is worked out by SQLite in a few joins, so a slice is one read of its
-        rows), then the rows that hang on no service, ORPHANS_PER_BATCH at a time. Every
-        row is written by now, so the slices can be read by other processes."""
-        self._members()
-        jobs: list[Job] = [(int(batch), ()) for (batch,) in self.db.execute(
-            "SELECT DISTINCT batch FROM m ORDER BY batch")]
-        left = tuple(int(n) for (n,) in self.db.execute(
-            "SELECT n FROM r WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.n = r.n) ORDER BY n"))
-        jobs += [(None, left[at:at + ORPHANS_PER_BATCH])
-                 for at in range(0, len(left), ORPHANS_PER_BATCH)]
-        return jobs
+    def plan(self, orphans: bool = True) -> list[Job]:
+        """The slices, in order: each slice of services (``_links``: the services of each
+        slice, and the service-at-location rows, locations and organizations they have;
+        the reader of a slice finds its rows from these, so the slices' rows are worked
+        out by whichever process builds them), then (``orphans``) the rows that hang on
+        no service, ORPHANS_PER_BATCH at a time (``Reader.orphans``: another process may
+        find them while the services are built). Every row is written by now, so the
+        slices can be read by other processes."""
+        batches = self._links()
+        jobs: list[Job] = [(batch, ()) for batch in range(batches)]
+        return jobs + self.reader().orphans() if orphans else jobs
 
     def rows(self, table: str) -> int:
         """How many rows of ``table`` were read."""
         return sum(b - a + 1 for a, b in self.ranges.get(table, []))
 
     def reader(self) -> Reader:
-        return Reader(self.db, self.files)
+        return Reader(self.db, self.files, self.schemas())
 
-    def _members(self) -> None:
-        """``m``: for each slice of SERVICES_PER_BATCH services (by the order of their
-        first row), the numbers of the rows it needs."""
+    def _links(self) -> int:
+        """For each slice of SERVICES_PER_BATCH services (by the order of their first
+        row): its service ids (``sb``; ``sa``, the service rows with no id), and the
+        service-at-location rows (``bs``), locations (``bl``) and organizations (``bo``)
+        its services have; returns how many slices there are."""
         batch_of: dict[str, int] = {}
         alone: list[tuple[int, int]] = []  # service rows with no id: a slice by position
-        for a, b in self.ranges.get("service", []):
-            for n, ident in self.db.execute(
-                    "SELECT n, id FROM r WHERE n BETWEEN ? AND ? ORDER BY n", (a, b)):
-                if ident is None:
-                    alone.append((len(batch_of) // SERVICES_PER_BATCH, int(n)))
-                elif ident not in batch_of:
-                    batch_of[str(ident)] = len(batch_of) // SERVICES_PER_BATCH
-        children = ",".join(f"'{t}'" for t in CHILDREN)
+        for schema in self.schemas(["service"]):
+            for a, b in self.ranges.get("service", []):
+                for n, ident in self.db.execute(
+                        f"SELECT n, id FROM {schema}.r WHERE n BETWEEN ? AND ? ORDER BY n",
+                        (a, b)):
+                    if ident is None:
+                        alone.append((len(batch_of) // SERVICES_PER_BATCH, int(n)))
+                    elif ident not in batch_of:
+                        batch_of[str(ident)] = len(batch_of) // SERVICES_PER_BATCH
+        batches = max([*(batch + 1 for batch, _ in alone),
+                       -(-len(batch_of) // SERVICES_PER_BATCH)])
         self.db.executescript("""
-            DROP TABLE IF EXISTS sb; DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS bl;
-            DROP TABLE IF EXISTS bs; DROP TABLE IF EXISTS bo;
+            DROP TABLE IF EXISTS sb; DROP TABLE IF EXISTS sa; DROP TABLE IF EXISTS bs;
+            DROP TABLE IF EXISTS bl; DROP TABLE IF EXISTS bo;
             CREATE TABLE sb (id TEXT PRIMARY KEY, batch INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE TABLE m (batch INTEGER NOT NULL, n INTEGER NOT NULL,
-                            PRIMARY KEY (batch, n)) WITHOUT ROWID;
+            CREATE TABLE sa (batch INTEGER NOT NULL, n INTEGER NOT NULL);
+            CREATE TABLE bs (batch INTEGER NOT NULL, sal TEXT, lid TEXT);
+            CREATE TABLE bo (batch INTEGER NOT NULL, org TEXT NOT NULL);
         """)
         self.db.executemany("INSERT INTO sb VALUES (?, ?)", batch_of.items())
         del batch_of
-        self.db.executemany("INSERT OR IGNORE INTO m VALUES (?, ?)", alone)
-        self.db.executescript(f"""
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.tbl = 'service' AND r.id = sb.id;
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.sid = sb.id AND r.tbl IN ('service_at_location', {children});
-            CREATE TABLE bs AS SELECT DISTINCT m.batch AS batch, r.id AS sal, r.lid AS lid
-                FROM m JOIN r ON r.n = m.n WHERE r.tbl = 'service_at_location';
+        self.db.executemany("INSERT INTO sa VALUES (?, ?)", alone)
+        for schema in self.schemas(["service_at_location"]):
+            self.db.execute(f"INSERT INTO bs SELECT DISTINCT sb.batch, r.id, r.lid FROM sb "
+                            f"JOIN {schema}.r AS r ON r.sid = sb.id "
+                            "AND r.tbl = 'service_at_location'")
+        for schema in self.schemas(["service"]):
+            self.db.execute(f"INSERT INTO bo SELECT DISTINCT sb.batch, r.org FROM sb "
+                            f"JOIN {schema}.r AS r ON r.tbl = 'service' AND r.id = sb.id "
+                            "WHERE r.org IS NOT NULL")
+            self.db.execute(f"INSERT INTO bo SELECT DISTINCT sa.batch, r.org FROM sa "
+                            f"JOIN {schema}.r AS r ON r.n = sa.n WHERE r.org IS NOT NULL")
+        self.db.executescript("""
             CREATE TABLE bl AS SELECT DISTINCT batch, lid FROM bs WHERE lid IS NOT NULL;
-            CREATE TABLE bo AS SELECT DISTINCT m.batch AS batch, r.org AS org
-                FROM m JOIN r ON r.n = m.n WHERE r.tbl = 'service' AND r.org IS NOT NULL;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.tbl = 'location' AND r.id = bl.lid;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.lid = bl.lid AND r.tbl = 'address';
-            INSERT OR IGNORE INTO m SELECT bs.batch, r.n FROM bs
-                JOIN r ON r.sal = bs.sal AND r.sid IS NULL AND r.tbl IN ({children})
-                WHERE bs.sal IS NOT NULL;
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.lid = bl.lid AND r.sid IS NULL AND r.sal IS NULL
-                AND r.tbl IN ({children});
-            INSERT OR IGNORE INTO m SELECT bo.batch, r.n FROM bo
-                JOIN r ON r.org = bo.org AND r.tbl = 'phone' AND r.sid IS NULL
-                AND r.sal IS NULL AND r.lid IS NULL;
-            INSERT OR IGNORE INTO m SELECT sb.batch, r.n FROM sb
-                JOIN r ON r.link = sb.id AND r.tbl = 'attribute';
-            INSERT OR IGNORE INTO m SELECT bl.batch, r.n FROM bl
-                JOIN r ON r.link = bl.lid AND r.tbl = 'attribute';
-            CREATE INDEX m_n ON m(n);
+            CREATE INDEX sb_batch ON sb(batch);
+            CREATE INDEX sa_batch ON sa(batch);
+            CREATE INDEX bs_batch ON bs(batch);
+            CREATE INDEX bs_sal ON bs(sal);
+            CREATE INDEX bl_batch ON bl(batch);
+            CREATE INDEX bl_lid ON bl(lid);
+            CREATE INDEX bo_batch ON bo(batch);
+            CREATE INDEX bo_org ON bo(org);
         """)
+        return batches
+
+
+_CHILDREN = ",".join(f"'{t}'" for t in CHILDREN)
+_INDEXED = ",".join(f"'{t}'" for t in INDEXED)  # as Spill.finish's index r_id says it
+# The rows of one slice (?1), from one file ({r}): the same rules as ``_ORPHAN``.
+_SLICE_SQL = f"""
+SELECT r.n, r.tbl, r.file, r.line, r.data FROM {{r}} AS r WHERE r.n IN (
+    SELECT sa.n FROM sa WHERE sa.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.tbl = 'service' AND r.id = sb.id
+        AND r.tbl IN ({_INDEXED})
+        WHERE sb.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.sid = sb.id
+        AND r.tbl IN ('service_at_location', {_CHILDREN}) WHERE sb.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.tbl = 'location' AND r.id = bl.lid
+        AND r.tbl IN ({_INDEXED})
+        WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.lid = bl.lid AND r.tbl = 'address'
+        WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bs CROSS JOIN {{r}} AS r ON r.sal = bs.sal AND r.sid IS NULL
+        AND r.tbl IN ({_CHILDREN}) WHERE bs.batch = ?1 AND bs.sal IS NOT NULL
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.lid = bl.lid AND r.sid IS NULL
+        AND r.sal IS NULL AND r.tbl IN ({_CHILDREN}) WHERE bl.batch = ?1
+    UNION SELECT r.n FROM bo CROSS JOIN {{r}} AS r ON r.org = bo.org AND r.tbl = 'phone'
+        AND r.sid IS NULL AND r.sal IS NULL AND r.lid IS NULL WHERE bo.batch = ?1
+    UNION SELECT r.n FROM sb CROSS JOIN {{r}} AS r ON r.link = sb.id AND r.tbl = 'attribute'
+        WHERE sb.batch = ?1
+    UNION SELECT r.n FROM bl CROSS JOIN {{r}} AS r ON r.link = bl.lid AND r.tbl = 'attribute'
+        WHERE bl.batch = ?1
+) ORDER BY r.n
+"""
+# Whether row r is in some slice of services: one rule for each of _SLICE_SQL's parts (a
+# service row always is: by its id, or by its position when it has none).
+_ORPHAN = f"""
+SELECT r.n FROM {{r}} AS r WHERE (CASE
+    WHEN r.tbl = 'service' THEN 1
+    WHEN r.tbl = 'location' THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.id)
+    WHEN r.tbl = 'address' THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.lid)
+    WHEN r.tbl = 'attribute' THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.link)
+        OR EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.link)
+    WHEN r.tbl = 'service_at_location' THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.sid)
+    WHEN r.tbl NOT IN ({_CHILDREN}) THEN 0
+    WHEN r.sid IS NOT NULL THEN EXISTS (SELECT 1 FROM sb WHERE sb.id = r.sid)
+    WHEN r.sal IS NOT NULL THEN EXISTS (SELECT 1 FROM bs WHERE bs.sal = r.sal)
+    WHEN r.lid IS NOT NULL THEN EXISTS (SELECT 1 FROM bl WHERE bl.lid = r.lid)
+    WHEN r.tbl = 'phone' THEN EXISTS (SELECT 1 FROM bo WHERE bo.org = r.org)
+    ELSE 0 END) IS NOT 1 ORDER BY r.n
+"""
+
 
 # A slice to read: (slice number, ()) for a slice of services, or (None, row numbers)
 # for rows that hang on no service.
@@ -424,13 +480,25 @@ class Reader:
     """Reads the slices of a scratch file, given by ``Spill.plan``; in the process that
     wrote it, or in another (``open``)."""
 
-    def __init__(self, db: sqlite3.Connection, files: list[str]) -> None:
+    def __init__(self, db: sqlite3.Connection, files: list[str],
+                 schemas: Sequence[str] = ("main",)) -> None:
         self.db = db
         self.files = files
+        self.schemas = list(schemas)  # the files holding rows: main, part0...
 
     @classmethod
-    def open(cls, path: Path, files: list[str]) -> Reader:
-        return cls(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True), files)
+    def open(cls, path: Path, files: list[str], parts: Sequence[Path] = ()) -> Reader:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        for at, part in enumerate(parts):
+            db.execute(f"ATTACH DATABASE ? AS part{at}", (f"{part.as_uri()}?mode=ro",))
+        return cls(db, files, ["main", *(f"part{at}" for at in range(len(parts)))])
+
+    def orphans(self) -> list[Job]:
+        """The slices of the rows that hang on no service (in no slice of services)."""
+        left = sorted(int(n) for schema in self.schemas for (n,) in self.db.execute(
+            _ORPHAN.replace("{r}", f"{schema}.r")))
+        return [(None, tuple(left[at:at + ORPHANS_PER_BATCH]))
+                for at in range(0, len(left), ORPHANS_PER_BATCH)]
 
     def read(self, job: Job, base: Tables) -> Tables:
         batch, numbers = job
@@ -440,16 +508,19 @@ class Reader:
         out = self._tables(base, {})
         files = self.files
         add = out.add
-        for tbl, file, line, data in self.db.execute(
-                "SELECT r.tbl, r.file, r.line, r.data FROM m JOIN r ON r.n = m.n "
-                "WHERE m.batch = ? ORDER BY m.n", (batch,)):
+        cursors = [self.db.execute(_SLICE_SQL.replace("{r}", f"{schema}.r"), (batch,))
+                   for schema in self.schemas]
+        # each file's rows in order of number; several merged as they are read
+        found: Iterable[tuple[Any, ...]] = (
+            heapq.merge(*cursors, key=itemgetter(0)) if len(cursors) > 1 else cursors[0])
+        for _, tbl, file, line, data in found:
             add(tbl, Row(files[file], line, _decode(data)))
         return out
 
     def _rows(self, where: str, args: Sequence[object]) -> list[tuple[int, str, Row]]:
         return [(int(n), str(tbl), Row(self.files[file], int(line), _decode(data)))
-                for n, tbl, file, line, data in self.db.execute(
-                    f"SELECT n, tbl, file, line, data FROM r WHERE {where}", args)]
+                for schema in self.schemas for n, tbl, file, line, data in self.db.execute(
+                    f"SELECT n, tbl, file, line, data FROM {schema}.r WHERE {where}", args)]
 
     @staticmethod
     def _tables(base: Tables, got: dict[int, tuple[str, Row]]) -> Tables:
