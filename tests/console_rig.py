@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from helpline.stats.counts import Stats
 from helpline.store import Store
 from tests.conftest import SECRET, Clock, make_settings
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+from tests.telegram_person import CHAT, presses, says, until_async
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "quiet river lamp stone"
@@ -100,7 +101,6 @@ async def console_rig(tmp_path: Path, clock: Clock | None = None,
 
 # ------------------------------------------------------------------ the console as a desk
 
-CHAT = 424242  # the person's private chat with the bot on the Telegram fake
 FORUM = -1001234567890  # the staff group, when both desks are on
 TELEGRAM_ADVOCATE = 111
 NOTE = "I left last week and I need somewhere safe"
@@ -124,22 +124,10 @@ class DeskRig(Rig):
 
     async def person(self, text: str, count: int = 1) -> list[str]:
         """The person writes; returns what the bot says back (``count`` messages)."""
-        before = len(self.person_texts())
-        self.api.person_sends(CHAT, text)
-        await until(lambda: len(self.person_texts()) >= before + count)
-        return self.person_texts()[before:]
+        return await says(self.api, text, count)
 
     async def press(self, label: str, count: int = 1) -> list[str]:
-        before = len(self.person_texts())
-        for message in reversed(self.api.messages(CHAT)):
-            for row in message.get("reply_markup", {}).get("inline_keyboard", []):
-                for button in row:
-                    if button["text"] == label:
-                        self.api.person_presses(CHAT, message["message_id"],
-                                                button["callback_data"])
-                        await until(lambda: len(self.person_texts()) >= before + count)
-                        return self.person_texts()[before:]
-        raise AssertionError(f"no button {label!r}")
+        return await presses(self.api, label, count)
 
     async def ask_for_advocate(self) -> str:
         """The person asks for an advocate through the bundled flows; returns the case
@@ -161,20 +149,6 @@ class DeskRig(Rig):
         return next(t for c, t in await self.desk.open_cases() if c.handle == handle)
 
 
-async def until(probe: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if probe():
-            return
-        await asyncio.sleep(0.02)
-    assert probe()
-
-
-async def until_async(probe: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if await probe():
-            return
-        await asyncio.sleep(0.02)
-    assert await probe()
 
 
 @asynccontextmanager

@@ -12,8 +12,9 @@ from pathlib import Path
 from helpline.resources.importer import import_directory
 from tests.browser import chromium, set_up, sign_in
 from tests.conftest import ROOT
-from tests.console_rig import CHAT, DeskRig, console_rig, desk_rig, until, until_async
+from tests.console_rig import DeskRig, console_rig, desk_rig
 from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.telegram_person import CHAT, until, until_async
 
 
 async def shoot(folder: Path) -> list[Path]:

@@ -16,8 +16,9 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
 from helpline.resources.importer import import_directory
 from tests.browser import chromium, sign_in
 from tests.conftest import ROOT
-from tests.console_rig import CHAT, DeskRig, desk_rig, until
+from tests.console_rig import DeskRig, desk_rig
 from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.telegram_person import CHAT, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -14,18 +14,9 @@ import pytest
 
 from helpline.console.assign import Advocate as Staff
 from helpline.console.assign import choose
-from tests.console_rig import (
-    CHAT,
-    FORUM,
-    NOTE,
-    TELEGRAM_ADVOCATE,
-    DeskRig,
-    advocate,
-    desk_rig,
-    until,
-    until_async,
-)
+from tests.console_rig import FORUM, NOTE, TELEGRAM_ADVOCATE, DeskRig, advocate, desk_rig
 from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.telegram_person import CHAT, until, until_async
 
 
 @pytest.fixture

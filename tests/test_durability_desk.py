@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import eventually
+from tests.telegram_person import until
 from tests.test_durability import crash_every_turn, unprocessed
 from tests.test_handoff import (  # fixtures: api, start_desk
     ADVOCATE,
@@ -11,7 +12,6 @@ from tests.test_handoff import (  # fixtures: api, start_desk
     api,
     start_desk,
     stop,
-    until,
 )
 
 __all__ = ["api", "start_desk"]  # fixtures used by name

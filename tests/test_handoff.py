@@ -31,8 +31,8 @@ from helpline.privacy import Vault
 from helpline.store import Store
 from tests.conftest import BASIC_FLOWS, SECRET, Harness, HarnessFactory, make_settings
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+from tests.telegram_person import CHAT, presses, says, until
 
-CHAT = 424242
 FORUM = -1001234567890
 ADVOCATE, OTHER_ADVOCATE, STRANGER = 111, 222, 999
 NOTE = "I left last week and I need somewhere safe"
@@ -338,22 +338,11 @@ class Desk:
                  for b in row] for m in self.api.bot_messages(CHAT)]
 
     async def person(self, text: str, count: int = 1) -> list[str]:
-        before = len(self.person_texts())
-        self.api.person_sends(CHAT, text)
-        await until(lambda: len(self.person_texts()) >= before + count)
-        return self.person_texts()[before:]
+        """The person writes; returns what the bot says back (``count`` messages)."""
+        return await says(self.api, text, count)
 
     async def press(self, label: str, count: int = 1) -> list[str]:
-        before = len(self.person_texts())
-        for message in reversed(self.api.messages(CHAT)):
-            for row in message.get("reply_markup", {}).get("inline_keyboard", []):
-                for button in row:
-                    if button["text"] == label:
-                        self.api.person_presses(CHAT, message["message_id"],
-                                                button["callback_data"])
-                        await until(lambda: len(self.person_texts()) >= before + count)
-                        return self.person_texts()[before:]
-        raise AssertionError(f"no button {label!r}")
+        return await presses(self.api, label, count)
 
     async def request(self) -> str:
         # A turn's replies come as one message, its parts a blank line apart.
@@ -418,13 +407,6 @@ class Desk:
         await until(lambda: len(self.topic_texts()) >= count)
         return self.topic_texts()
 
-
-async def until(probe: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if probe():
-            return
-        await asyncio.sleep(0.02)
-    assert probe()
 
 
 def parts(text: str, *starts: str) -> list[str]:

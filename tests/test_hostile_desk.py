@@ -8,16 +8,15 @@ import asyncio
 import pytest
 
 from helpline.handoff.relay import desk_key
+from tests.telegram_person import CHAT, until
 from tests.test_handoff import (  # fixtures: api, start_desk
     ADVOCATE,
-    CHAT,
     FORUM,
     NOTE,
     Desk,
     Starter,
     api,
     start_desk,
-    until,
 )
 
 
