@@ -231,7 +231,10 @@ async def case_values(request: web.Request, session: Session, desk: ConsoleDesk,
             "wait": waited(desk.clock() - case.opened_at), "outreach": desking.outreach()}
 
 
-async def case_page(request: web.Request) -> web.StreamResponse:
+async def _case(request: web.Request
+                ) -> tuple[ConsoleDesk, int, Case, dict[str, Any]] | web.StreamResponse:
+    """The case of this page with what its head shows, when this advocate may read it;
+    else the refusal (or the sign-in page)."""
     session = _session(request)
     if not isinstance(session, Session):
         return session
@@ -239,7 +242,14 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     desk, number, case = found
-    values = await case_values(request, session, desk, number, case)
+    return desk, number, case, await case_values(request, session, desk, number, case)
+
+
+async def case_page(request: web.Request) -> web.StreamResponse:
+    found = await _case(request)
+    if not isinstance(found, tuple):
+        return found
+    desk, number, case, values = found
     lines = [line.data() for line in await desk.lines(number)]
     need = request.query.get("need", "")
     place = request.query.get("place", "")[:200]
@@ -249,15 +259,10 @@ async def case_page(request: web.Request) -> web.StreamResponse:
 
 
 async def case_head(request: web.Request) -> web.StreamResponse:
-    session = _session(request)
-    if not isinstance(session, Session):
-        return session
-    found = await _readable(request, session)
-    if isinstance(found, web.Response):
+    found = await _case(request)
+    if not isinstance(found, tuple):
         return found
-    desk, number, case = found
-    values = await case_values(request, session, desk, number, case)
-    return _console(request).page(request, "case_head.html", **values)
+    return _console(request).page(request, "case_head.html", **found[3])
 
 
 async def _search(request: web.Request, case: Case, need: str, place: str
