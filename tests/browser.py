@@ -10,11 +10,15 @@ from contextlib import asynccontextmanager
 
 import pyotp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.console_rig import PASSWORD, Rig
 
 CHROMIUM = os.environ.get("HELPLINE_CHROMIUM") or shutil.which("chromium") or ""
+# How long a step may wait for the page (Playwright's default is 30 s; a shared test
+# machine can take more than 5).
+STEP_MS = 10_000
 
 
 def need_chromium() -> str:
@@ -68,3 +72,25 @@ async def sign_in(page: Page, rig: Rig, name: str, password: str = PASSWORD,
         code if code is not None else await rig.code(name, steps_later=1))
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_load_state()
+
+
+# The fixtures of a browser test module (import them by name): one browser for the
+# module, a context and a page for each test.
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as found:
+        yield found
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    found = await browser.new_context()
+    found.set_default_timeout(STEP_MS)
+    yield found
+    await found.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()

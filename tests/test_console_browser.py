@@ -15,16 +15,11 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from helpline.console.web import PRE_COOKIE, SESSION_COOKIE
 from helpline.stats import Stats, week_of
-from tests.browser import chromium, set_up, sign_in
+from tests.browser import browser, context, page, set_up, sign_in
 from tests.console_rig import PASSWORD, Rig, console_rig
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as found:
-        yield found
+__all__ = ["browser", "context", "page"]  # fixtures used by name
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -33,17 +28,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         yield found
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    found = await browser.new_context()
-    found.set_default_timeout(5000)
-    yield found
-    await found.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
 
 
 async def cookie(context: BrowserContext, name: str) -> str | None:

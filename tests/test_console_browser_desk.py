@@ -11,22 +11,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
+from playwright.async_api import Browser, ConsoleMessage, Page
 
 from helpline.resources.importer import import_directory
-from tests.browser import chromium, sign_in
+from tests.browser import browser, context, page, sign_in
 from tests.conftest import ROOT
 from tests.console_rig import DeskRig, desk_rig
 from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.telegram_person import CHAT, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as found:
-        yield found
+__all__ = ["browser", "context", "page"]  # fixtures used by name
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -35,17 +30,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[DeskRig]:
         yield found
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    found = await browser.new_context()
-    found.set_default_timeout(5000)
-    yield found
-    await found.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
 
 
 def no_csp_violations(page: Page) -> list[str]:
