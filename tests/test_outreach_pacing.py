@@ -153,3 +153,41 @@ async def test_the_purge_deletes_a_campaign_s_numbers_keep_days_after_its_last_s
         assert await store.count("outreach_suppressed") == 1  # never purged
     finally:
         await store.close()
+
+
+async def test_a_delivery_receipt_is_looked_up_by_key_and_marks_a_message_once(
+        tmp_path: Path) -> None:
+    """Signal sends a receipt for every message the bot sends: one that names no campaign
+    message costs one read and writes nothing; a message sent in parts is delivered once;
+    the ids awaiting receipts go with their recipient at the purge."""
+    from helpline.outreach.store import Campaigns
+    from helpline.privacy import Vault
+    from helpline.store import Store
+    from tests.conftest import SECRET
+
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    try:
+        repo = Campaigns(store)
+        await repo.create("parts", "Hi.", ["+12025550123"], 0.0, language="en", keep_days=30)
+        campaign = await repo.by_name("parts")
+        assert campaign is not None
+        claimed = await repo.claim(campaign, 10.0)
+        assert claimed is not None
+        await repo.finish(claimed, "sent", 10.0, ["1001", "1002"])  # a message in two parts
+        db = store.database
+        trips, write = db.trips, db.write
+
+        async def no_write(*_: object) -> None:
+            raise AssertionError("a receipt for no campaign message wrote")
+
+        db.write = no_write  # type: ignore[method-assign,assignment]
+        assert await repo.delivered(["777"]) == []  # a reply of the bot's: not a campaign's
+        assert db.trips - trips == 1
+        db.write = write  # type: ignore[method-assign]
+        assert await repo.delivered(["1002", "1001"]) == [(campaign.id, False)]
+        assert await repo.delivered(["1001"]) == []  # the same message again
+        assert await store.count("outreach_sent_ids") == 0
+        await repo.close(campaign.id, 20.0)
+        assert await store.count("outreach_recipients") == 0
+    finally:
+        await store.close()

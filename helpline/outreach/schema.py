@@ -102,7 +102,15 @@ MIGRATIONS: list[Migration] = [
     Migration(
         2, "outreach: which campaign messages Signal said were delivered",
         """
-        ALTER TABLE outreach_recipients ADD COLUMN followup_ids TEXT NOT NULL DEFAULT '';
+        -- The bridge's ids (timestamps) of campaign messages no delivery receipt has come
+        -- for yet: a receipt (one for every message the bot sends) is looked up by key.
+        CREATE TABLE outreach_sent_ids (
+            sent_id TEXT NOT NULL,
+            recipient INTEGER NOT NULL REFERENCES outreach_recipients(id) ON DELETE CASCADE,
+            followup INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (sent_id, recipient)
+        ) WITHOUT ROWID;
+        CREATE INDEX outreach_sent_ids_recipient ON outreach_sent_ids(recipient);
         -- '', first, followup or first,followup: the messages a delivery receipt came for
         ALTER TABLE outreach_recipients ADD COLUMN delivered TEXT NOT NULL DEFAULT '';
         """,

@@ -303,9 +303,9 @@ class Campaigns:
             if ids:
                 db.execute("UPDATE outreach_recipients SET ids = trim(ids || ',' || ?, ',') "
                            "WHERE id = ?", (",".join(ids), claimed.id))
-                if claimed.followup:  # which ids are the follow-up's (delivery receipts)
-                    db.execute("UPDATE outreach_recipients SET followup_ids = ? WHERE id = ?",
-                               (",".join(ids), claimed.id))
+                db.executemany(  # awaiting their delivery receipts
+                    "INSERT OR IGNORE INTO outreach_sent_ids (sent_id, recipient, followup) "
+                    "VALUES (?, ?, ?)", [(i, claimed.id, int(claimed.followup)) for i in ids])
             if outcome in ("sent", "unknown"):
                 db.execute("INSERT INTO outreach_sends (at) VALUES (?)", (now,))
                 db.execute("UPDATE outreach_campaigns SET last_send_at = ? WHERE id = ?",
@@ -316,22 +316,30 @@ class Campaigns:
     async def delivered(self, ids: Sequence[str]) -> list[tuple[int, bool]]:
         """Signal's delivery receipt for the messages ``ids`` (the bridge's timestamps):
         each campaign message it names is marked delivered once; returns (campaign, a
-        follow-up?) for each newly marked (a message in parts is marked at its first)."""
+        follow-up?) for each newly marked (a message in parts is marked at its first).
+        A receipt for any other message (most are) costs one read by key."""
+        marks = ",".join("?" * len(ids))
+        found = await self.db.rows(
+            "SELECT s.sent_id, s.recipient, s.followup, r.campaign FROM outreach_sent_ids s "
+            f"JOIN outreach_recipients r ON r.id = s.recipient WHERE s.sent_id IN ({marks})",
+            list(ids)) if ids else []
+        if not found:
+            return []
+
         def work(db: sqlite3.Connection) -> list[tuple[int, bool]]:
             marked: list[tuple[int, bool]] = []
-            for one in ids:
-                rows = db.execute(
-                    "SELECT id, campaign, followup_ids, delivered FROM outreach_recipients "
-                    "WHERE ',' || ids || ',' LIKE ?", (f"%,{one},%",)).fetchall()
-                for row in rows:
-                    which = ("followup" if one in str(row["followup_ids"]).split(",")
-                             else "first")
-                    done = [d for d in str(row["delivered"]).split(",") if d]
-                    if which in done:
-                        continue
-                    db.execute("UPDATE outreach_recipients SET delivered = ? WHERE id = ?",
-                               (",".join(sorted([*done, which])), row["id"]))
-                    marked.append((int(row["campaign"]), which == "followup"))
+            for row in found:
+                which = "followup" if row["followup"] else "first"
+                got = db.execute("SELECT delivered FROM outreach_recipients WHERE id = ?",
+                                 (row["recipient"],)).fetchone()
+                db.execute("DELETE FROM outreach_sent_ids WHERE recipient = ? AND followup = ?",
+                           (row["recipient"], row["followup"]))  # its other parts too
+                done = [d for d in str(got["delivered"]).split(",") if d] if got else []
+                if got is None or which in done:
+                    continue
+                db.execute("UPDATE outreach_recipients SET delivered = ? WHERE id = ?",
+                           (",".join(sorted([*done, which])), row["recipient"]))
+                marked.append((int(row["campaign"]), which == "followup"))
             return marked
 
         return await self.db.write(work)
