@@ -21,6 +21,7 @@ from helpline.privacy import Vault
 from helpline.resources import browse
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.store import Store
+from tests.postgres import pg_url, postgres_server  # noqa: F401 (fixtures for every test)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FLOWS = ROOT / "flows"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from helpline.events import Choice, Message, combined, split_long
 from helpline.privacy import Vault
 from helpline.state import Frame, State
 from helpline.store import Store
+from helpline.store.sql import SyncConn
 from tests.conftest import BASIC_FLOWS, SECRET, HarnessFactory, make_settings
 
 MENU = (Choice("Yes", "c:1:0"), Choice("No", "c:1:1"))
@@ -111,7 +111,7 @@ async def test_writes_queued_together_commit_together_and_all_land(store: Store)
 
 
 async def test_a_failing_write_is_undone_alone(store: Store) -> None:
-    def boom(db: sqlite3.Connection) -> None:
+    def boom(db: SyncConn) -> None:
         db.execute("INSERT INTO operations (key, channel, kind, body, created_at, not_before, "
                    "next_try_at) VALUES ('x', 'telegram', 'send', x'00', 1, 1, 1)")
         raise RuntimeError("this work fails after writing")

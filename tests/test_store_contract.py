@@ -4,7 +4,7 @@ backend (PostgreSQL) runs the same tests by adding itself to ``BACKENDS``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,23 +14,25 @@ from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import PendingDelete, Store
 from tests.conftest import SECRET
+from tests.postgres import drop_schema, new_schema
 
 NOW = 1_800_000_000.0
-Opener = Callable[[Path], Awaitable[Store]]
+BACKENDS = ("postgresql", "sqlite")
 
 
-async def open_sqlite(folder: Path) -> Store:
-    return await Store.open(folder / "contract.db", Vault(SECRET))
-
-
-BACKENDS: dict[str, Opener] = {"sqlite": open_sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await BACKENDS[request.param](tmp_path)
+    if request.param == "sqlite":
+        opened = await Store.open(tmp_path / "contract.db", Vault(SECRET))
+        yield opened
+        await opened.close()
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    url = await new_schema(server)
+    opened = await Store.open(url, Vault(SECRET))
     yield opened
     await opened.close()
+    await drop_schema(server, url)
 
 
 def raw(text: str, who: str = "p", event: str | None = None) -> RawInbound:

@@ -7,20 +7,19 @@ import re
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
-
 from helpline.parts import ALL
 from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import Store
 from helpline.store.schema import Migration, Part, Retention
+from helpline.store.sql import AsyncConn
 from tests.conftest import SECRET
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
 
 
-async def forget_old_notes(db: aiosqlite.Connection, retention: Retention) -> dict[str, int]:
+async def forget_old_notes(db: AsyncConn, retention: Retention) -> dict[str, int]:
     days = retention.settings.get("note_days", 30.0)
     cursor = await db.execute("DELETE FROM notes WHERE at < ?", (retention.now - days * DAY,))
     return {"notes": cursor.rowcount}

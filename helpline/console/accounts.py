@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import aiosqlite
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -31,6 +30,7 @@ from helpline.console.roles import ROLES, Role
 from helpline.errors import HelplineError
 from helpline.privacy import Vault
 from helpline.store.database import Database
+from helpline.store.sql import AsyncConn, Row
 
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -115,7 +115,7 @@ def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(int(row["id"]), str(row["name"]), row["role"], row["status"],
                 float(row["locked_until"]), float(row["created_at"]))
 
@@ -212,7 +212,7 @@ class Accounts:
                                "list-users shows them)")
         return user
 
-    async def _new_link(self, db: aiosqlite.Connection, user_id: int, now: float
+    async def _new_link(self, db: AsyncConn, user_id: int, now: float
                         ) -> tuple[str, float]:
         await db.execute("DELETE FROM console_setup WHERE user_id = ?", (user_id,))
         token = secrets.token_urlsafe(32)
@@ -221,7 +221,7 @@ class Accounts:
                          "VALUES (?, ?, ?)", (digest(token), user_id, expires))
         return token, expires
 
-    async def _end_sessions(self, db: aiosqlite.Connection, user_id: int) -> None:
+    async def _end_sessions(self, db: AsyncConn, user_id: int) -> None:
         await db.execute("DELETE FROM console_sessions WHERE user_id = ?", (user_id,))
         await db.execute("DELETE FROM console_setup WHERE user_id = ?", (user_id,))
 
@@ -448,7 +448,7 @@ class Accounts:
         async with self.database.transaction() as db:
             await self._audit(db, self.clock(), actor, event, target, detail)
 
-    async def _audit(self, db: aiosqlite.Connection, now: float, actor: str, event: str,
+    async def _audit(self, db: AsyncConn, now: float, actor: str, event: str,
                      target: str = "", detail: str = "") -> None:
         await db.execute("INSERT INTO console_audit (at, actor, event, target, detail) "
                          "VALUES (?, ?, ?, ?, ?)", (now, actor, event, target, detail))

@@ -24,7 +24,6 @@ import inspect
 import itertools
 import json
 import logging
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from helpline.events import TextUnit
 from helpline.handoff.cases import Case, Cases
 from helpline.handoff.desk import DeskEvent, DeskHandler
 from helpline.store import Store
+from helpline.store.sql import SyncConn
 
 log = logging.getLogger("helpline.console")
 
@@ -418,7 +418,7 @@ class ConsoleDesk:
 
     async def _clear(self, number: int, now: float) -> int:
         """The transcript goes, from the table and from every open page."""
-        def clear(db: sqlite3.Connection) -> int:
+        def clear(db: SyncConn) -> int:
             gone = db.execute("DELETE FROM console_lines WHERE thread = ?", (number,)).rowcount
             db.execute("UPDATE console_threads SET status = 'closed', closed_at = "
                        "COALESCE(closed_at, ?), delete_after = NULL WHERE id = ?",

@@ -7,9 +7,8 @@ encrypted with the vault. The audit log says who did what and when, never any co
 
 from __future__ import annotations
 
-import aiosqlite
-
 from helpline.store.schema import Migration, Part, Retention
+from helpline.store.sql import AsyncConn
 
 ENCRYPTED = (("console_users", "totp_secret"), ("console_setup", "totp_secret"),
              ("console_lines", "body"))
@@ -96,7 +95,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-async def purge_console(db: aiosqlite.Connection, retention: Retention) -> dict[str, int]:
+async def purge_console(db: AsyncConn, retention: Retention) -> dict[str, int]:
     """Expired set-up links; sessions not seen for a day (a session idles out long before
     that); audit entries older than ``[retention] case_days``, as the desk's audit log."""
     removed: dict[str, int] = {}

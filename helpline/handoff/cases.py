@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from helpline.store import Store
 from helpline.store.jobs import ERASE_ON_REQUEST
+from helpline.store.sql import Row
 
 # No 0/O, 1/I/L, 5/S, 2/Z, 8/B: a handle read out over a phone is not misheard.
 HANDLE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
@@ -60,7 +60,7 @@ class Cases:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _row(self, r: sqlite3.Row) -> Case:
+    def _row(self, r: Row) -> Case:
         fields = dict(r)  # by column name
         summary = fields.pop("summary")
         return Case(**fields, summary={} if summary is None else json.loads(

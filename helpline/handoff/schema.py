@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from helpline.store.schema import Migration, Part, Retention, reencrypt_fernet
+from helpline.store.sql import AsyncConn
 
 ENCRYPTED = (("cases", "summary"),)
 
@@ -57,7 +56,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-async def purge_closed_cases(db: aiosqlite.Connection, retention: Retention
+async def purge_closed_cases(db: AsyncConn, retention: Retention
                              ) -> dict[str, int]:
     """Cases closed longer ago than their period (``[retention] case_days``), with their
     audit events, and audit events as old whose case is gone already."""

@@ -20,9 +20,8 @@ sends (for pacing, tied to no one), the permanent suppression list, and who was 
 
 from __future__ import annotations
 
-import aiosqlite
-
 from helpline.store.schema import Migration, Part, Retention
+from helpline.store.sql import AsyncConn
 
 ENCRYPTED = (("outreach_key", "secret"), ("outreach_campaigns", "message"),
              ("outreach_campaigns", "followup"), ("outreach_recipients", "address"),
@@ -118,7 +117,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-async def purge_campaigns(db: aiosqlite.Connection, retention: Retention) -> dict[str, int]:
+async def purge_campaigns(db: AsyncConn, retention: Retention) -> dict[str, int]:
     """Recipients of campaigns closed, or whose last send is older than the campaign's
     ``keep_days`` (``[outreach] keep_days`` when it was made: the purge needs no setting);
     send times older than two days."""

@@ -12,11 +12,11 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from helpline.store import Store
+from helpline.store.sql import Row, SyncConn
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 STATES = ("ready", "running", "paused", "done", "closed")
@@ -137,7 +137,7 @@ class Campaigns:
         code = secrets.token_urlsafe(9).replace("-", "a").replace("_", "b")
         kept = suppressed = 0
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             nonlocal kept, suppressed
             cursor = db.execute(
                 "INSERT INTO outreach_campaigns (name, state, message, followup, "
@@ -184,7 +184,7 @@ class Campaigns:
                                   "ORDER BY id", tuple(states))
         return [self._campaign(r) for r in rows]
 
-    def _campaign(self, row: sqlite3.Row) -> Campaign:
+    def _campaign(self, row: Row) -> Campaign:
         follow = row["followup"]
         return Campaign(
             row["id"], row["name"], row["state"], self.vault.decrypt_text(row["message"]),
@@ -203,7 +203,7 @@ class Campaigns:
 
     async def close(self, campaign: int, now: float) -> int:
         """The campaign ends: its recipients (the numbers) are deleted now."""
-        def work(db: sqlite3.Connection) -> int:
+        def work(db: SyncConn) -> int:
             gone = db.execute("DELETE FROM outreach_recipients WHERE campaign = ?",
                               (campaign,)).rowcount
             db.execute("UPDATE outreach_campaigns SET state = 'closed', paused = '', "
@@ -236,7 +236,7 @@ class Campaigns:
         passed over. ``safe(choice, now)``: for someone who said when a message is safe,
         when the next safe moment is (None: never write first; they are skipped); a
         recipient whose moment is later waits for it. None: nothing to send now."""
-        def work(db: sqlite3.Connection) -> tuple[int, bytes, str, bool] | None:
+        def work(db: SyncConn) -> tuple[int, bytes, str, bool] | None:
             while True:
                 row = None
                 if campaign.followup is not None:
@@ -293,7 +293,7 @@ class Campaigns:
         column = "followup" if claimed.followup else "status"
         value = ("" if claimed.followup else "pending") if outcome == "pending" else outcome
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             if outcome == "sent" and not claimed.followup:
                 db.execute("UPDATE outreach_recipients SET status = 'sent', sent_at = ? "
                            "WHERE id = ?", (now, claimed.id))
@@ -326,7 +326,7 @@ class Campaigns:
         if not found:
             return []
 
-        def work(db: sqlite3.Connection) -> list[tuple[int, bool]]:
+        def work(db: SyncConn) -> list[tuple[int, bool]]:
             marked: list[tuple[int, bool]] = []
             for row in found:
                 which = "followup" if row["followup"] else "first"
@@ -347,7 +347,7 @@ class Campaigns:
     async def recover(self) -> int:
         """After a restart: a send that was under way may have gone out; it is never sent
         again (marked unknown)."""
-        def work(db: sqlite3.Connection) -> int:
+        def work(db: SyncConn) -> int:
             n = db.execute("UPDATE outreach_recipients SET status = 'unknown' "
                            "WHERE status = 'sending'").rowcount
             n += db.execute("UPDATE outreach_recipients SET followup = 'unknown' "
@@ -402,7 +402,7 @@ class Campaigns:
         if not await self.db.rows(select, (rkey,)):  # the usual case: a read, no write
             return []
 
-        def work(db: sqlite3.Connection) -> list[Answered]:
+        def work(db: SyncConn) -> list[Answered]:
             rows = db.execute(select, (rkey,)).fetchall()
             db.executemany("DELETE FROM outreach_recipients WHERE id = ?",
                            [(r[0],) for r in rows])
@@ -416,7 +416,7 @@ class Campaigns:
     async def suppress(self, skey: str, why: str, now: float) -> bool:
         """Put a suppression hash on the list for good (True when it was not there);
         recipients waiting under it in any campaign are passed over from now on."""
-        def work(db: sqlite3.Connection) -> bool:
+        def work(db: SyncConn) -> bool:
             added = db.execute("INSERT OR IGNORE INTO outreach_suppressed (skey, why, at) "
                                "VALUES (?, ?, ?)", (skey, why, now)).rowcount
             db.execute("UPDATE outreach_recipients SET status = 'suppressed', address = NULL "
@@ -477,7 +477,7 @@ class Campaigns:
     async def safe_time(self, pid: str, skey: str, safe: str, now: float) -> None:
         """What this person said about when a message is safe ("" = nothing): campaigns
         keep to it. A row with nothing to keep is not written (or is deleted)."""
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             db.execute("INSERT INTO outreach_people (pid, skey, safe, at) VALUES (?, ?, ?, ?) "
                        "ON CONFLICT (pid) DO UPDATE SET skey = excluded.skey, "
                        "safe = excluded.safe", (pid, skey, safe, now))
@@ -492,7 +492,7 @@ class Campaigns:
         return {str(r["keyword"]): str(r["name"]) for r in rows}
 
 
-def _suppressed(db: sqlite3.Connection, skeys: Sequence[str]) -> set[str]:
+def _suppressed(db: SyncConn, skeys: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(skeys), 500):
         chunk = list(skeys[start:start + 500])

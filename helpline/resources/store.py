@@ -12,12 +12,13 @@ import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from helpline.errors import HelplineError
 from helpline.flow.engine import normalize
 from helpline.resources import ranking
 from helpline.resources.matching import Criteria, Outcome
@@ -62,10 +63,18 @@ class Snapshot:
     places: dict[str, list[str]]
 
 
+class DirectoryNeedsSqlite(HelplineError):
+    """The directory's tables are kept in SQLite only so far."""
+
+
 class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
+        if not isinstance(store.db, aiosqlite.Connection):
+            raise DirectoryNeedsSqlite(
+                "the resource directory is kept in SQLite only so far; run helpline on a "
+                "SQLite database (HELPLINE_DB=path/to/helpline.db) for now")
+        self.db: aiosqlite.Connection = store.db
         # Parsed services by their stored JSON: when the directory changed, every row is
         # read again, but only new or changed ones are parsed.
         self._parsed: dict[str, Service] = {}
@@ -74,6 +83,12 @@ class Directory:
         self._cache = ParsedCache()
         self._index: RankIndex | None = None
         self._building = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self.store.transaction() as db:
+            assert isinstance(db, aiosqlite.Connection)
+            yield db
 
     # ------------------------------------------------------------- lookups
 
@@ -194,7 +209,7 @@ class Directory:
                 return
             services = await self._cache.parse(rows)
             await asyncio.sleep(0)
-            async with self.store.transaction() as db:
+            async with self._transaction() as db:
                 await _write_index(db, services)
 
     async def snapshot(self) -> Snapshot:
@@ -373,7 +388,7 @@ class Directory:
                        places: dict[str, list[str]]) -> int:
         """Replace everything from ``source``, the services written by ``write``, in one
         transaction; returns how many services the source had before."""
-        async with self.store.transaction() as db:
+        async with self._transaction() as db:
             paused = await _pause_counters(db)
             kept = {(r[0], r[1]): tuple(r) for r in await db.execute_fetchall(
                 "SELECT c.service_id, c.unit, c.available, c.maximum, c.description, "
@@ -413,7 +428,7 @@ class Directory:
                            unit: str | None = None) -> Capacity:
         if isinstance(available, bool) or not isinstance(available, int) or available < 0:
             raise OpeningsError(f"openings must be a whole number 0 or above, not {available!r}")
-        async with self.store.transaction() as db:
+        async with self._transaction() as db:
             async with db.execute("SELECT 1 FROM services WHERE id = ?", (service_id,)) as cur:
                 if await cur.fetchone() is None:
                     raise OpeningsError(f"no service with id '{service_id}'; "
@@ -457,14 +472,14 @@ class Directory:
         """Save a service for later; False when it was saved already."""
         if service_id in await self.saved(pid):
             return False
-        async with self.store.transaction() as db:
+        async with self._transaction() as db:
             await db.execute("INSERT INTO saved_services (pid, service) VALUES (?, ?)",
                              (pid, self.store.vault.encrypt_text(service_id)))
         return True
 
     async def unsave(self, pid: str, service_id: str) -> None:
         doomed = [(rowid,) for rowid, sid in await self._saved_rows(pid) if sid == service_id]
-        async with self.store.transaction() as db:
+        async with self._transaction() as db:
             await db.executemany("DELETE FROM saved_services WHERE id = ?", doomed)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from helpline.store.database import Database
+from helpline.store.sql import SyncConn
 
 EVENTS: tuple[str, ...] = (
     "conversation_started",  # a first message, or the first after resume_after_hours
@@ -79,7 +79,7 @@ class Count:
 
 _UPSERT = ("INSERT INTO stats_counts (week, channel, language, event, detail, campaign, count) "
            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (week, channel, language, event, detail, "
-           "campaign) DO UPDATE SET count = count + excluded.count")
+           "campaign) DO UPDATE SET count = stats_counts.count + excluded.count")
 
 log = logging.getLogger("helpline.stats")
 Bucket = tuple[str, str, str, str, str, str]
@@ -110,7 +110,7 @@ class Stats:
         if not queued:
             self.db.write_soon(self._write_pending).add_done_callback(self._written)
 
-    def _write_pending(self, db: sqlite3.Connection) -> None:
+    def _write_pending(self, db: SyncConn) -> None:
         """In the database's thread, in its group commit: every bucket counted so far."""
         with self._lock:
             pending, self._pending, self._queued = self._pending, Counter(), False

@@ -4,9 +4,8 @@ belongs to anyone, so erasure has nothing to do with it; the purge drops weeks o
 
 from __future__ import annotations
 
-import aiosqlite
-
 from helpline.store.schema import Migration, Part, Retention
+from helpline.store.sql import AsyncConn
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -26,7 +25,7 @@ MIGRATIONS: list[Migration] = [
     ),
 ]
 
-async def purge_old_weeks(db: aiosqlite.Connection, retention: Retention) -> dict[str, int]:
+async def purge_old_weeks(db: AsyncConn, retention: Retention) -> dict[str, int]:
     """Buckets of weeks that ended longer ago than ``[retention] stats_days``."""
     from helpline.stats.counts import week_of
 

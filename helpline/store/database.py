@@ -23,13 +23,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import asyncpg
 
 from helpline.errors import HelplineError
 from helpline.privacy import SecretError, Vault, private_database
-from helpline.store.schema import Part, upgrade
+from helpline.store.postgres import PgAsync, PgSync, PostgresError, is_url
+from helpline.store.schema import Part, table_names, upgrade
+from helpline.store.sql import AsyncConn, Row, SyncConn
 
 T = TypeVar("T")
-Work = Callable[[sqlite3.Connection], Any]
+Work = Callable[[SyncConn], Any]
+SCHEMA_LOCK = 0x68656C70  # the advisory lock workers upgrading one PostgreSQL database share
 KEY_CHECK_LABEL = b"helpline key check v1"
 PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA secure_delete=ON",  # erased rows are overwritten, not left in the file
@@ -70,11 +74,32 @@ def key_matches(db: sqlite3.Connection, vault: Vault,
     return None
 
 
+async def key_matches_async(db: AsyncConn, vault: Vault,
+                            encrypted: Iterable[tuple[str, str]] = ()) -> bool | None:
+    """``key_matches`` on a connection awaited (PostgreSQL's)."""
+    tables = await table_names(db)
+    if "key_check" in tables:
+        rows = await db.execute_fetchall("SELECT value FROM key_check WHERE id = 1")
+        for row in rows:
+            return hmac.compare_digest(bytes(row[0]), vault.check_value(KEY_CHECK_LABEL))
+    for table, column in encrypted:
+        if table in tables:
+            rows = await db.execute_fetchall(f"SELECT {column} FROM {table} WHERE {column} "
+                                             "IS NOT NULL LIMIT 1")
+            for row in rows:
+                try:
+                    vault.decrypt(bytes(row[0]))
+                except SecretError:
+                    return False
+                return True
+    return None
+
+
 def encrypted_columns(parts: Sequence[Part]) -> list[tuple[str, str]]:
     return [column for part in parts for column in part.encrypted]
 
 
-def _run_batch(conn: sqlite3.Connection, works: Sequence[Work]) -> list[Exception | None]:
+def _run_batch(conn: SyncConn, works: Sequence[Work]) -> list[Exception | None]:
     """In the writer's thread: every work in one transaction, each in a savepoint."""
     errors: list[Exception | None] = []
     conn.execute("BEGIN IMMEDIATE")
@@ -117,14 +142,14 @@ def settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-    return conn.execute(sql, params).fetchall()
+def _fetch(conn: SyncConn, sql: str, params: Sequence[Any]) -> list[Row]:
+    return list(conn.execute(sql, params).fetchall())
 
 
-def _fetch_keyed(conn: sqlite3.Connection, sql: str, key_column: str, keys: list[Any]
-                 ) -> dict[Any, sqlite3.Row]:
+def _fetch_keyed(conn: SyncConn, sql: str, key_column: str, keys: list[Any]
+                 ) -> dict[Any, Row]:
     """In the core connection's thread: the rows of ``keys``, by key, in chunks."""
-    found: dict[Any, sqlite3.Row] = {}
+    found: dict[Any, Row] = {}
     for start in range(0, len(keys), READ_CHUNK):
         chunk = keys[start:start + READ_CHUNK]
         for row in conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk):
@@ -144,7 +169,7 @@ class Database:
     """One open database: ``conn`` (aiosqlite) for the features' reads and transactions;
     ``write`` (group commit), ``rows``, ``row`` and ``by_key`` for the core's hot path."""
 
-    def __init__(self, conn: aiosqlite.Connection, writer: sqlite3.Connection,
+    def __init__(self, conn: AsyncConn, writer: SyncConn,
                  executor: ThreadPoolExecutor, vault: Vault, parts: Sequence[Part]) -> None:
         self.conn = conn
         self.vault = vault
@@ -155,7 +180,7 @@ class Database:
         self._batch: list[tuple[Work, asyncio.Future[None]]] = []
         self._flushing: list[tuple[Work, asyncio.Future[None]]] = []  # the batch under way
         self._flusher: asyncio.Task[None] | None = None
-        self._reads: dict[str, dict[Any, list[asyncio.Future[sqlite3.Row | None]]]] = {}
+        self._reads: dict[str, dict[Any, list[asyncio.Future[Row | None]]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
         self.trips = 0  # trips to the core connection's thread so far (for tests, benches)
@@ -171,6 +196,8 @@ class Database:
         """Open (creating or upgrading) the database file. A database written with another
         secret key is refused (KeyMismatch) before anything is written; ``verify_key=False``
         is for tools that touch only the public directory tables, with no key of theirs."""
+        if is_url(path):
+            return await cls._open_postgres(str(path), vault, parts, verify_key)
         path = Path(path)
         if str(path) == ":memory:":
             raise HelplineError("the database must be a file (it is opened by two "
@@ -199,6 +226,48 @@ class Database:
             raise
         return cls(conn, writer, executor, vault, parts)
 
+    @classmethod
+    async def _open_postgres(cls, url: str, vault: Vault, parts: Sequence[Part],
+                             verify_key: bool) -> Database:
+        """Open (creating or upgrading the tables in) a PostgreSQL database. Workers
+        starting together upgrade one at a time (an advisory lock)."""
+        try:
+            raw = await asyncpg.connect(url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            # the URL may hold a password: only the kind of error is said
+            raise PostgresError(f"cannot connect to PostgreSQL ({type(exc).__name__}); "
+                                "check HELPLINE_DB and that the server is running") from None
+        conn = PgAsync(raw)
+        parts = [part for part in parts if not part.sqlite_only]
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
+        try:
+            await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+            try:
+                # SQLite's NOCASE (a console user name is unique whatever its case)
+                await raw.execute("CREATE COLLATION IF NOT EXISTS nocase (provider = icu, "
+                                  "locale = 'und-u-ks-level2', deterministic = false)")
+                if verify_key and await key_matches_async(
+                        conn, vault, encrypted_columns(parts)) is False:
+                    raise KeyMismatch(KEY_MISMATCH)  # before anything is written
+                await upgrade(conn, parts, vault if verify_key else None)
+                await conn.refresh()
+                if verify_key:
+                    await conn.execute("INSERT OR IGNORE INTO key_check (id, value) "
+                                       "VALUES (1, ?)", (vault.check_value(KEY_CHECK_LABEL),))
+            finally:
+                await raw.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+            writer = await asyncio.get_running_loop().run_in_executor(
+                executor, PgSync.connect, url)
+        except BaseException:
+            executor.shutdown(wait=False)
+            await conn.close()
+            raise
+        return cls(conn, writer, executor, vault, parts)
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if isinstance(self.conn, PgAsync) else "sqlite"
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -218,7 +287,7 @@ class Database:
     # ------------------------------------------------------------- writes
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[AsyncConn]:
         """A transaction on the aiosqlite connection, each statement awaited (for features
         whose writes are rare: cases, the directory)."""
         async with self._write:
@@ -230,7 +299,7 @@ class Database:
                 raise
             await self.conn.commit()
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, work: Callable[[SyncConn], T]) -> T:
         """Run ``work`` as its own transaction, with group commit: one trip to the writer's
         thread and one commit for every write queued meanwhile.
 
@@ -281,19 +350,19 @@ class Database:
 
     # ------------------------------------------------------------- reads
 
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of a query, read by column name, in one trip."""
         return await self._run(_fetch, self._writer, sql, params)
 
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         found = await self.rows(sql, params)
         return found[0] if found else None
 
-    async def by_key(self, sql: str, key_column: str, key: Any) -> sqlite3.Row | None:
+    async def by_key(self, sql: str, key_column: str, key: Any) -> Row | None:
         """The row whose ``key_column`` is ``key``, read together with every other row asked
         for by the same query meanwhile (one trip for all, as ``write`` does for writes).
         ``sql`` ends in ``IN ({marks})``, which the keys fill."""
-        future: asyncio.Future[sqlite3.Row | None] = (
+        future: asyncio.Future[Row | None] = (
             asyncio.get_running_loop().create_future())
         self._reads.setdefault(sql, {}).setdefault(key, []).append(future)
         if sql not in self._readers:

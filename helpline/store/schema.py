@@ -13,21 +13,22 @@ already has.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import aiosqlite
+from typing import Any
 
 from helpline.errors import HelplineError
 from helpline.privacy import Vault
+from helpline.store.postgres import PgAsync
+from helpline.store.sql import AsyncConn
 
 # A migration's Python step: runs after its SQL, in the same transaction, with the vault
 # (None when the caller has no checked key). Returns False when it cannot be done without
 # the key: the part's upgrade then stops there, undone, until a start that has it.
-Step = Callable[[aiosqlite.Connection, Vault | None], Awaitable[bool]]
+Step = Callable[[AsyncConn, Vault | None], Awaitable[bool]]
 # What a part removes by its own retention rules (e.g. closed cases after their period),
 # inside the purge's transaction; returns counts removed by table.
-RetentionHook = Callable[[aiosqlite.Connection, "Retention"], Awaitable[dict[str, int]]]
+RetentionHook = Callable[[AsyncConn, "Retention"], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Migration:
     sql: str
     step: Step | None = None
     shipped_as: int | None = None  # its number in the single schema_version of old releases
+    # The migration's SQL for PostgreSQL, where SQLite's cannot be put into it statement by
+    # statement (``helpline.store.postgres.pg_sql``); None: SQLite's, so put.
+    pg: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Part:
     # by decrypting one of these.
     encrypted: tuple[tuple[str, str], ...] = ()
     retention: RetentionHook | None = None
+    # Kept in SQLite only so far: a PostgreSQL database is opened without this part.
+    sqlite_only: bool = False
 
     @property
     def latest(self) -> int:
@@ -77,7 +83,9 @@ def reencrypt_fernet(columns: Sequence[tuple[str, str]]) -> Step:
     """A step writing values still in the Fernet form of the first releases (they begin
     with ``gAAAAA``) again in the current AES-GCM form (without the key: only when there
     are none)."""
-    async def step(db: aiosqlite.Connection, vault: Vault | None) -> bool:
+    async def step(db: AsyncConn, vault: Vault | None) -> bool:
+        if isinstance(db, PgAsync):
+            return True  # PostgreSQL databases began after the Fernet form was gone
         tables = await _tables(db)
         for table, column in columns:
             if table not in tables:
@@ -95,9 +103,20 @@ def reencrypt_fernet(columns: Sequence[tuple[str, str]]) -> Step:
     return step
 
 
-async def _tables(db: aiosqlite.Connection) -> set[str]:
-    rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+async def table_names(db: AsyncConn) -> set[str]:
+    """The database's tables (in PostgreSQL: in the schema the connection works in)."""
+    rows: Iterable[Any]
+    if isinstance(db, PgAsync):
+        rows = await db.execute_fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE "
+            "table_schema = current_schema()")
+    else:
+        rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE "
+                                         "type = 'table'")
     return {str(r[0]) for r in rows}
+
+
+_tables = table_names
 
 
 def read_versions(db: sqlite3.Connection) -> dict[str, int] | None:
@@ -153,7 +172,7 @@ class NewerSchema(HelplineError):
     """The database was written by a newer helpline."""
 
 
-async def upgrade(db: aiosqlite.Connection, parts: Sequence[Part],
+async def upgrade(db: AsyncConn, parts: Sequence[Part],
                   vault: Vault | None = None) -> dict[str, int]:
     """Apply every part's migrations newer than the database, part by part in the order
     given; returns the versions reached. Without a (checked) vault, a part's upgrade stops
@@ -172,8 +191,13 @@ async def upgrade(db: aiosqlite.Connection, parts: Sequence[Part],
                 continue
             await db.execute("BEGIN")
             try:
-                for statement in statements(migration.sql):
-                    await db.execute(statement)
+                if isinstance(db, PgAsync):
+                    sql = migration.pg if migration.pg is not None else migration.sql
+                    for statement in statements(sql):
+                        await db.execute(statement)
+                else:
+                    for statement in statements(migration.sql):
+                        await db.execute(statement)
                 if migration.step is not None and not await migration.step(db, vault):
                     await db.rollback()
                     break
@@ -189,7 +213,7 @@ async def upgrade(db: aiosqlite.Connection, parts: Sequence[Part],
     return versions
 
 
-async def _versions(db: aiosqlite.Connection, parts: Sequence[Part]) -> dict[str, int]:
+async def _versions(db: AsyncConn, parts: Sequence[Part]) -> dict[str, int]:
     """The part versions, after turning an older database's single version into them."""
     tables = await _tables(db)
     if "schema_parts" not in tables:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-import aiosqlite
 
 from helpline.events import Message, RawInbound
 from helpline.privacy import Vault
@@ -19,6 +16,7 @@ from helpline.state import State
 from helpline.store.database import Database
 from helpline.store.jobs import Jobs
 from helpline.store.schema import Part, Retention
+from helpline.store.sql import AsyncConn, SyncConn
 
 INLINE_LEASE_SECONDS = 60.0
 OPERATION_INSERT = ("INSERT INTO operations (key, channel, kind, body, address, created_at, "
@@ -28,8 +26,8 @@ INBOX_INSERT = ("INSERT OR IGNORE INTO inbox (pid, channel, event, body, receive
 INBOX_DONE = "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ?"
 # A person's queued operations wait for a time only when held for a safe time (App._hold):
 # their next message lets them go at once.
-RELEASE_HELD = ("UPDATE operations SET not_before = ?, next_try_at = MIN(next_try_at, ?) "
-                "WHERE key = ? AND not_before > ?")
+RELEASE_HELD = ("UPDATE operations SET not_before = ?, next_try_at = CASE WHEN next_try_at "
+                "< ? THEN next_try_at ELSE ? END WHERE key = ? AND not_before > ?")
 Hold = tuple[float, float]  # (not before, dropped after): a message held for a safe time
 MAX_REPLAYS = 3  # starts that may find an event unprocessed before it is given up
 # How long a queued operation is worth carrying out (a reply a week late is still read;
@@ -37,9 +35,10 @@ MAX_REPLAYS = 3  # starts that may find an event unprocessed before it is given 
 DEFAULT_EXPIRY_SECONDS = 7 * 86400.0
 
 
-def _count(db: sqlite3.Connection, kind: str, outcome: str, n: int) -> None:
+def _count(db: SyncConn, kind: str, outcome: str, n: int) -> None:
     db.execute("INSERT INTO operation_outcomes (kind, outcome, count) VALUES (?, ?, ?) "
-               "ON CONFLICT(kind, outcome) DO UPDATE SET count = count + excluded.count",
+               "ON CONFLICT(kind, outcome) DO UPDATE SET "
+               "count = operation_outcomes.count + excluded.count",
                (kind, outcome, n))
 
 
@@ -169,7 +168,7 @@ class Store:
     async def close(self) -> None:
         await self.database.close()
 
-    def transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConn]:
         return self.database.transaction()
 
     # ------------------------------------------------------------- people
@@ -223,7 +222,7 @@ class Store:
         queued: list[Operation] = []
         older = False
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             nonlocal older
             db.execute(
                 "INSERT INTO people (pid, channel, address, state, created_at, updated_at) "
@@ -233,7 +232,7 @@ class Store:
                 (pid, channel, addr, body, now, now),
             )
             if release_held:  # a person's key has a time to wait for only when held
-                db.execute(RELEASE_HELD, (now, now, pid, now))
+                db.execute(RELEASE_HELD, (now, now, now, pid, now))
             older = db.execute("SELECT 1 FROM operations WHERE key = ? LIMIT 1",
                                (pid,)).fetchone() is not None
             for (kind, value), row in zip(planned, rows, strict=True):
@@ -294,7 +293,7 @@ class Store:
 
     async def mark_unreachable(self, pid: str) -> None:
         """The platform said the person is gone: their queued operations end."""
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             db.execute("UPDATE people SET unreachable = 1 WHERE pid = ?", (pid,))
             dropped = db.execute("DELETE FROM operations WHERE key = ?", (pid,)).rowcount
             if dropped:
@@ -310,7 +309,7 @@ class Store:
         key = anonymous_key() if pending is not None else None
         row = None if pending is None else self._delete_row(key or "", pending)
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             for table in self._person_tables:
                 db.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
             db.execute("DELETE FROM operations WHERE key = ?", (pid,))
@@ -332,7 +331,7 @@ class Store:
         key = anonymous_key() if pending is not None else None
         row = None if pending is None else self._delete_row(key or "", pending)
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             if row is not None:
                 db.execute(OPERATION_INSERT, row)
             db.execute("UPDATE people SET state = NULL, updated_at = ? WHERE pid = ?",
@@ -367,7 +366,7 @@ class Store:
                  now) for pid, channel, event, raw in events]
         ids: list[int | None] = []
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             ids.clear()
             for row in rows:
                 cursor = db.execute(INBOX_INSERT, row)
@@ -381,7 +380,7 @@ class Store:
         crash, a stop, a turn that failed), oldest first. An event that several starts in a
         row found unprocessed may be what kills the bot: after ``MAX_REPLAYS`` it is
         crossed off (counted), so that it cannot keep the bot from ever starting."""
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             # A start counts against an event only when the one before it got as far as
             # processing events (``processing_began``): kills during start-ups in a row
             # tried nothing. And only the first unprocessed event of each person can have
@@ -437,7 +436,8 @@ class Store:
     async def keys_with_operations(self) -> list[tuple[str, float]]:
         """Every key with something queued, and when its first operation is due."""
         rows = await self.database.rows(
-            "SELECT key, MAX(next_try_at, not_before) AS due FROM operations o WHERE id = "
+            "SELECT key, CASE WHEN next_try_at > not_before THEN next_try_at ELSE not_before "
+            "END AS due FROM operations o WHERE id = "
             "(SELECT MIN(id) FROM operations WHERE key = o.key)")
         return [(r["key"], r["due"]) for r in rows]
 
@@ -452,7 +452,7 @@ class Store:
         key = anonymous_key() if follow_up is not None else None
         row = None if follow_up is None else self._delete_row(key or "", follow_up)
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             db.execute("DELETE FROM operations WHERE id = ?", (op.id,))
             if ids:
                 db.executemany("INSERT INTO message_ids (pid, platform_msg_id, at, from_bot) "
@@ -466,7 +466,7 @@ class Store:
     async def operation_ended(self, op: Operation, outcome: str) -> None:
         """An operation ends undone (rejected for good, expired): it leaves the queue and
         is counted, by kind and outcome only."""
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             if db.execute("DELETE FROM operations WHERE id = ?", (op.id,)).rowcount:
                 _count(db, op.kind, outcome, 1)
 
@@ -477,7 +477,7 @@ class Store:
         """Try the operation again at ``next_try_at`` (``body``: the deletes still to do)."""
         encrypted = None if body is None else self.vault.encrypt(_encode_body("delete", body))
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: SyncConn) -> None:
             db.execute("UPDATE operations SET attempts = attempts + 1, next_try_at = ? "
                        "WHERE id = ?", (next_try_at, op_id))
             if encrypted is not None:
@@ -535,7 +535,8 @@ class Store:
             for kind, n in expired:
                 await db.execute(
                     "INSERT INTO operation_outcomes (kind, outcome, count) VALUES (?, ?, ?) "
-                    "ON CONFLICT(kind, outcome) DO UPDATE SET count = count + excluded.count",
+                    "ON CONFLICT(kind, outcome) DO UPDATE SET "
+               "count = operation_outcomes.count + excluded.count",
                     (kind, "expired", n))
             cursor = await db.execute("DELETE FROM operations WHERE expires_at < ?", (now,))
             counts["operations"] = cursor.rowcount
