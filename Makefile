@@ -21,7 +21,7 @@ $(shell rm -rf $(VENV))
 endif
 endif
 
-.PHONY: demo test lint typecheck check bench i18n constraints wheel-check clean
+.PHONY: demo test test-postgresql lint typecheck check bench i18n constraints wheel-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,11 +51,26 @@ $(MERMAID): tests/mermaid/package.json
 		npm install --prefix tests/mermaid --no-package-lock --no-audit --no-fund --silent \
 		&& touch $@; else echo "npm not found: the Mermaid parse test will be skipped"; fi
 
+# The conversations kept in PostgreSQL too (TESTS_BACKEND=postgresql: each test's harness
+# on a schema of its own on a throw-away cluster, tests/postgres.py): the pipeline, the
+# inbox and queue across restarts, the desks, outreach, statistics, erasing, the directory.
+# The store's contract, the directory's lookups and migrate-db run on both in every pass.
+PG_TESTS := tests/test_pipeline.py tests/test_durability.py tests/test_durability_desk.py \
+	tests/test_handoff.py tests/test_handoff_one_turn.py tests/test_console_desk.py \
+	tests/test_outreach.py tests/test_outreach_desk.py tests/test_stats_counted.py \
+	tests/test_erase_on_request.py tests/test_resources_browse.py
+
 test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check helpline tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
+	TESTS_BACKEND=postgresql $(BIN)/python -m pytest -q $(PG_TESTS)
+
+# Every test with the harness's conversations in PostgreSQL (a few read the SQLite file
+# itself and say so).
+test-postgresql: $(STAMP)
+	TESTS_BACKEND=postgresql $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpline tests bench

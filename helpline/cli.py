@@ -106,6 +106,12 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                         "read it from standard input")
     rotate.add_argument("--forget-unmatched", action="store_true",
                         help="forget people who cannot be re-keyed instead of refusing")
+    move = sub.add_parser("migrate-db", help="copy an organisation's SQLite database into an "
+                          "empty PostgreSQL one, and check every row (docs/postgresql.md)")
+    move.add_argument("--from", dest="source", required=True, metavar="sqlite:///PATH",
+                      help="the SQLite file (helpline stopped)")
+    move.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
+                      help="the PostgreSQL database, empty")
     resources = sub.add_parser("resources", help="the service directory: import, openings")
     resources.add_argument("--db", help="SQLite file (default from config)")
     rsub = resources.add_subparsers(dest="resources_command", required=True)
@@ -124,6 +130,35 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     openings.add_argument("available", type=int)
     openings.add_argument("--unit", help="what is counted, when a service counts several")
     rsub.add_parser("list", help="list services with their ids and openings")
+
+
+def with_db(settings: Settings, db: str) -> Settings:
+    """The settings with ``--db``: a SQLite file or a PostgreSQL URL."""
+    if db.startswith(("postgresql://", "postgres://")):
+        return settings.model_copy(update={"database_url": db})
+    return settings.model_copy(update={"db": Path(db), "database_url": ""})
+
+
+def _migrate_db(args: argparse.Namespace, settings: Settings) -> int:
+    from helpline.parts import ALL
+    from helpline.privacy import Vault
+    from helpline.store.migrate import migrate
+
+    if not settings.secret_key:
+        print("helpline: set HELPLINE_SECRET_KEY (the SQLite database's key) first",
+              file=sys.stderr)
+        return 2
+    try:
+        moved = asyncio.run(migrate(args.source, args.target, Vault(settings.secret_key), ALL))
+    except (HelplineError, SecretError) as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
+    for table, count in moved.counts.items():
+        print(f"{table}: {count}")
+    print(f"moved {sum(moved.counts.values())} rows in {len(moved.counts)} tables; every "
+          f"count matches and {moved.decrypted} encrypted values open with the key. Set "
+          "HELPLINE_DB to the PostgreSQL URL and start helpline run.")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,19 +191,19 @@ def _main(argv: Sequence[str] | None) -> int:
         from helpline.console.cli import run_console
 
         if args.db:
-            settings = settings.model_copy(update={"db": Path(args.db)})
+            settings = with_db(settings, args.db)
         return asyncio.run(run_console(args, settings))
     if args.command == "outreach":
         from helpline.outreach.cli import run_outreach
 
         if args.db:
-            settings = settings.model_copy(update={"db": Path(args.db)})
+            settings = with_db(settings, args.db)
         return asyncio.run(run_outreach(args, settings))
     if args.command == "resources":
         from helpline.resources.cli import run_resources
 
         if args.db:
-            settings = settings.model_copy(update={"db": Path(args.db)})
+            settings = with_db(settings, args.db)
         try:
             return asyncio.run(run_resources(args, settings))
         except (HelplineError, SecretError) as exc:
@@ -186,7 +221,7 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
         print(f"helpline: HELPLINE_SECRET_KEY is required for 'helpline {args.command}' (the "
               "purge reads who may go by their pseudonyms)", file=sys.stderr)
         return 2
-    if not Path(settings.db).exists():
+    if not settings.has_database():
         print(f"helpline: {settings.db} does not exist; nothing is kept", file=sys.stderr)
         return 2 if args.command == "purge" else 0
     every = settings.retention.purge_every_hours
@@ -233,12 +268,12 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.secret_key:
         print("helpline: set HELPLINE_SECRET_KEY (the database's key) first", file=sys.stderr)
         return 2
-    if not Path(settings.db).exists():
+    if not settings.has_database():
         print(f"helpline: {settings.db} does not exist", file=sys.stderr)
         return 2
 
     async def queue() -> tuple[str, int] | None:
-        store = await Store.open(settings.db, Vault(settings.secret_key))
+        store = await Store.open(settings.database, Vault(settings.secret_key))
         try:
             cases = Cases(store)
             case = await cases.by_handle(args.handle)
@@ -282,7 +317,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     weeks = [week_of(datetime.combine(d, time(12), zone).timestamp(), settings.timezone)
              for d in (first, last)]
-    if not Path(settings.db).exists():
+    if not settings.has_database():
         print(f"helpline: {settings.db} does not exist", file=sys.stderr)
         return 2
 
@@ -290,7 +325,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         from helpline.privacy import Vault
         from helpline.store import Store
 
-        store = await Store.open(settings.db, Vault(settings.secret_key or "x" * 32),
+        store = await Store.open(settings.database, Vault(settings.secret_key or "x" * 32),
                                  verify_key=False)  # counts are no one's: no key needed
         try:
             return list(await Stats(store.database, settings.timezone).counts(*weeks))
@@ -354,6 +389,9 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new_key = _read_new_key(args.new_key_file)
         old, new = Vault(settings.secret_key), Vault(new_key)
+        if settings.on_postgres:
+            raise HelplineError("rotate-key works on the SQLite file only so far; with "
+                                "PostgreSQL, keep the key (see docs/postgresql.md)")
         if not Path(settings.db).exists():
             raise HelplineError(f"{settings.db} does not exist; there is nothing to re-key")
         with run_alone(settings.db, "rotating the key"):
@@ -545,6 +583,10 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from helpline.privacy import Vault
 
     db = Path(args.db) if args.db else settings.db
+    if settings.on_postgres and not args.db:
+        print("helpline: backup and restore copy the SQLite file; back a PostgreSQL "
+              "database up with pg_dump (docs/postgresql.md)", file=sys.stderr)
+        return 2
     try:
         if args.command == "backup":
             print(backup_database(db, Path(args.folder)))
@@ -614,6 +656,8 @@ def _run(settings: Settings, config_file: Path | None = None) -> int:
     from helpline.runlock import AlreadyRunning, run_alone
 
     try:
+        if settings.on_postgres:  # one worker at a time: a lock in the database (serve)
+            return _serve(settings, channels)
         with run_alone(settings.db, "starting helpline run again"):
             return _serve(settings, channels)
     except AlreadyRunning as exc:
@@ -627,7 +671,7 @@ def _serve(settings: Settings, channels: list[Channel]) -> int:
     from helpline.serve import serve
 
     try:
-        saved = backup_before_upgrade(settings.db)
+        saved = None if settings.on_postgres else backup_before_upgrade(settings.db)
     except HelplineError as exc:
         print(f"helpline: refusing to upgrade the database without a backup: {exc}",
               file=sys.stderr)
@@ -655,6 +699,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "telegram": _telegram, "backup": _backup, "restore": _backup, "flows": _flows,
     "chat": _chat, "i18n": _i18n, "stats": _stats, "erase": _erase,
     "privacy-notice": _privacy_notice, "rotate-key": _rotate_key, "purge": _retention,
+    "migrate-db": _migrate_db,
     "retention": _retention,
 }
 

@@ -269,6 +269,9 @@ class Console(_Section):
 
 class Settings(_Section):
     db: Path = Path("./var/helpline.db")
+    # PostgreSQL instead of the SQLite file (postgresql://...); a URL given as ``db``
+    # (HELPLINE_DB) lands here.
+    database_url: str = ""
     secret_key: str = ""
     flows: Path = BUNDLED_FLOWS
     locales: Path = BUNDLED_LOCALES
@@ -304,6 +307,36 @@ class Settings(_Section):
                 raise ValueError(f"'{code}' is not a language code (use codes like en, es, "
                                  "fr, pt_BR)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("db"), str) and data["db"].startswith(
+                ("postgresql://", "postgres://")):
+            data = {**data, "database_url": data["db"]}
+            del data["db"]
+        return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a PostgreSQL URL begins with postgresql:// (for example "
+                             "postgresql://helpline@db.internal/helpline)")
+        return value
+
+    @property
+    def database(self) -> str:
+        """What the store opens: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or str(self.db)
+
+    @property
+    def on_postgres(self) -> bool:
+        return bool(self.database_url)
+
+    def has_database(self) -> bool:
+        """Whether there is a database to open (a PostgreSQL one is made by its admin)."""
+        return self.on_postgres or self.db.exists()
 
     @model_validator(mode="after")
     def _default_is_enabled(self) -> Settings:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpline.channels import registry
 from helpline.config import ConfigError, Settings, flow_roots
@@ -74,6 +75,8 @@ def check_database(settings: Settings, vault: Vault | None, retention: bool = Tr
     from helpline.store.database import KEY_MISMATCH, encrypted_columns, key_matches
     from helpline.store.schema import schema_state
 
+    if settings.on_postgres:
+        return check_postgres(settings, vault)
     path = settings.db
     folder = path.parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -113,6 +116,70 @@ def check_database(settings: Settings, vault: Vault | None, retention: bool = Tr
         if retention and state is not None and not state.behind and not state.newer:
             found.extend(check_retention(settings))
     return found
+
+
+if TYPE_CHECKING:
+    from helpline.store.postgres import PgAsync
+
+
+def check_postgres(settings: Settings, vault: Vault | None) -> list[Finding]:
+    """The PostgreSQL database: reachable, its schema, the key (read only; in a thread of
+    its own, so that this works inside a running event loop too)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _check_postgres(settings.database_url, vault)).result()
+
+
+async def _check_postgres(url: str, vault: Vault | None) -> list[Finding]:
+    import asyncpg
+
+    from helpline.parts import ALL
+    from helpline.store.database import KEY_MISMATCH, encrypted_columns, key_matches_async
+    from helpline.store.postgres import PgAsync
+
+    try:
+        raw = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return [error("database", f"PostgreSQL cannot be reached ({type(exc).__name__}); "
+                      "check HELPLINE_DB and that the server is running and lets this user in")]
+    conn = PgAsync(raw)
+    try:
+        rows = await conn.execute_fetchall(
+            "SELECT part, version FROM schema_parts") if await _has_parts(conn) else []
+        versions = {str(r[0]): int(r[1]) for r in rows}
+        matches = (await key_matches_async(conn, vault, encrypted_columns(ALL))
+                   if vault is not None and versions else None)
+    finally:
+        await conn.close()
+    found: list[Finding] = []
+    known = {p.name: p.latest for p in ALL}
+    newer = [n for n, v in versions.items() if n not in known or v > known[n]]
+    behind = [n for n, latest in known.items() if versions.get(n, 0) < latest]
+    if not versions:
+        found.append(ok("database", "PostgreSQL reachable, empty; helpline run creates its "
+                        "tables"))
+    elif newer:
+        found.append(error("database", f"PostgreSQL has tables of a newer helpline "
+                           f"({', '.join(newer)}); install the newer helpline again"))
+    elif behind:
+        found.append(warning("database", f"PostgreSQL has tables to upgrade "
+                             f"({', '.join(behind)}); helpline run upgrades them at start: "
+                             "take a pg_dump first (docs/postgresql.md)"))
+    else:
+        found.append(ok("database", "PostgreSQL reachable, schema "
+                        + ", ".join(f"{n} {v}" for n, v in versions.items())))
+    if matches is False:
+        found.append(error("key", KEY_MISMATCH))
+    elif matches:
+        found.append(ok("key", "opens the stored conversations"))
+    return found
+
+
+async def _has_parts(conn: PgAsync) -> bool:
+    from helpline.store.schema import table_names
+
+    return "schema_parts" in await table_names(conn)
 
 
 def check_retention(settings: Settings) -> list[Finding]:
@@ -202,6 +269,8 @@ def check_languages(settings: Settings) -> list[Finding]:
 
 
 def check_directory(settings: Settings, now: float) -> list[Finding]:
+    if settings.on_postgres:
+        return []  # read from the SQLite file only, so far (docs/postgresql.md)
     path = settings.db
     seed = settings.resources.seed
     services = fictional = stale = 0

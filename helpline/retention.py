@@ -68,7 +68,7 @@ async def purge(settings: Settings, secret: str, dry_run: bool, now: float | Non
                 ) -> dict[str, int]:
     """Purge the database now (or, ``dry_run``, count what a purge would remove)."""
     r = settings.retention
-    store = await Store.open(settings.db, Vault(secret))
+    store = await Store.open(settings.database, Vault(secret))
     try:
         return await store.purge(time.time() if now is None else now, r.conversation_days,
                                  r.message_id_hours, r.model_dump(), dry_run=dry_run)

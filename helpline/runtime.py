@@ -69,7 +69,12 @@ async def open_app(settings: Settings, secret: str,
     """Start-up and shut-down as one context: flows are checked before anything opens."""
     flows = load_flows(settings.flows, flow_roots(settings))
     vault = Vault(secret)
-    store = await Store.open(settings.db, vault)
+    store = await Store.open(settings.database, vault)
+    try:
+        await store.database.hold_run_lock()
+    except BaseException:
+        await store.close()
+        raise
     translator = CatalogTranslator(settings.locales, settings.default_language)
     # Lookups answered from the service directory in the store (the desk is added by
     # helpline.serve when one is set up).

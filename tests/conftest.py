@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,12 @@ from helpline.privacy import Vault
 from helpline.resources import browse
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.store import Store
-from tests.postgres import pg_url, postgres_server  # noqa: F401 (fixtures for every test)
+from tests.postgres import (  # noqa: F401 (fixtures for every test)
+    drop_schema,
+    new_schema,
+    pg_url,
+    postgres_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FLOWS = ROOT / "flows"
@@ -98,14 +104,26 @@ def clock() -> Clock:
 HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
-@pytest.fixture
-async def harness_factory(tmp_path: Path, clock: Clock) -> AsyncIterator[HarnessFactory]:
-    stores: list[Store] = []
+# TESTS_BACKEND=postgresql: the harness's conversations are kept in PostgreSQL (a
+# schema of each test's own on the tests' server) instead of the SQLite file.
+TEST_BACKEND = os.environ.get("TESTS_BACKEND", "sqlite")
 
-    async def build(flows: Path = BUNDLED_FLOWS, settings: Settings | None = None) -> Harness:
+
+@pytest.fixture
+async def harness_factory(tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+                          ) -> AsyncIterator[HarnessFactory]:
+    stores: list[Store] = []
+    schemas: list[str] = []
+
+    async def build(flows: Path = BUNDLED_FLOWS, settings: Settings | None = None,
+                    backend: str = TEST_BACKEND) -> Harness:
         settings = settings or make_settings(tmp_path, flows)
+        if backend == "postgresql" and not settings.on_postgres:
+            if not schemas:  # one database a test: a second harness is a restart
+                schemas.append(await new_schema(request.getfixturevalue("postgres_server")))
+            settings = settings.model_copy(update={"database_url": schemas[0]})
         vault = Vault(SECRET)
-        store = await Store.open(settings.db, vault)
+        store = await Store.open(settings.database, vault)
         stores.append(store)
         channel = TerminalChannel()
         app = App(settings, load_flows(settings.flows), store, vault,
@@ -117,6 +135,8 @@ async def harness_factory(tmp_path: Path, clock: Clock) -> AsyncIterator[Harness
     yield build
     for store in stores:
         await store.close()
+    for url in schemas:
+        await drop_schema(request.getfixturevalue("postgres_server"), url)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """A throw-away PostgreSQL for the tests that run on both databases.
 
-``HELPLINE_TEST_POSTGRES=postgresql://...`` points them at a server of your own (each test
+``TESTS_POSTGRES_URL=postgresql://...`` points them at a server of your own (each test
 works in a schema of its own, dropped after). Otherwise a cluster is made in a temporary
 folder with the installed PostgreSQL (``pg_config --bindir``, or Debian's
 ``/usr/lib/postgresql/N/bin``), listening on loopback only, and run as an unprivileged
-user when the tests run as root. No PostgreSQL and no ``HELPLINE_SKIP_POSTGRES=1``: the
+user when the tests run as root. No PostgreSQL and no ``TESTS_SKIP_POSTGRES=1``: the
 PostgreSQL tests fail, saying what to install; they are skipped only when asked.
 """
 
@@ -16,18 +16,24 @@ import pwd
 import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-SKIP = os.environ.get("HELPLINE_SKIP_POSTGRES") == "1"
+from helpline.privacy import Vault
+from helpline.store import Store
+from helpline.store.postgres import pg_sql
+
+SKIP = os.environ.get("TESTS_SKIP_POSTGRES") == "1"
 MISSING = ("PostgreSQL is not installed, so the tests that run on it cannot: install it "
-           "(apt-get install postgresql), or set HELPLINE_TEST_POSTGRES=postgresql://... to "
-           "a server of yours, or HELPLINE_SKIP_POSTGRES=1 to skip them")
+           "(apt-get install postgresql), or set TESTS_POSTGRES_URL=postgresql://... to "
+           "a server of yours, or TESTS_SKIP_POSTGRES=1 to skip them")
 
 
 def _bindir() -> Path | None:
@@ -57,12 +63,12 @@ def _as_user(argv: list[str], user: str | None) -> list[str]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a PostgreSQL server's ``postgres`` database."""
-    given = os.environ.get("HELPLINE_TEST_POSTGRES")
+    given = os.environ.get("TESTS_POSTGRES_URL")
     if given:
         yield given
         return
     if SKIP:
-        pytest.skip("PostgreSQL tests skipped (HELPLINE_SKIP_POSTGRES=1)")
+        pytest.skip("PostgreSQL tests skipped (TESTS_SKIP_POSTGRES=1)")
     bindir = _bindir()
     if bindir is None:
         pytest.fail(MISSING)
@@ -129,3 +135,66 @@ async def pg_url(postgres_server: str) -> AsyncIterator[str]:
     url = await new_schema(postgres_server)
     yield url
     await drop_schema(postgres_server, url)
+
+
+BACKENDS = ("postgresql", "sqlite")
+
+
+@contextlib.asynccontextmanager
+async def opened_store(backend: str, request: pytest.FixtureRequest, folder: Path
+                       ) -> AsyncIterator[Store]:
+    """A ``Store`` on ``backend``: a SQLite file in ``folder``, or a schema of its own on
+    the tests' PostgreSQL (dropped after)."""
+    from tests.conftest import SECRET
+
+    if backend == "sqlite":
+        store = await Store.open(folder / "helpline.db", Vault(SECRET))
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    url = await new_schema(server)
+    store = await Store.open(url, Vault(SECRET))
+    try:
+        yield store
+    finally:
+        await store.close()
+        await drop_schema(server, url)
+
+
+async def from_elsewhere(store: Store, sql: str) -> None:
+    """Run ``sql`` (SQLite's) on a connection of its own to the store's database, as
+    another process would, and commit."""
+    target = store.database.target
+    if store.database.dialect == "sqlite":
+        with closing(sqlite3.connect(target)) as other, other:
+            other.execute(sql)
+        return
+    other = await asyncpg.connect(target)
+    try:
+        await other.execute(pg_sql(sql))
+    finally:
+        await other.close()
+
+
+async def stored_bytes(store: Store) -> bytes:
+    """Everything the database holds, as an attacker with the database alone reads it:
+    the SQLite file with its journal, or every row of every table in PostgreSQL (bytes
+    as they are, the rest as text)."""
+    target = store.database.target
+    if store.database.dialect == "sqlite":
+        path = Path(target)
+        return path.read_bytes() + b"".join(p.read_bytes()
+                                            for p in path.parent.glob(path.name + "-*"))
+    other = await asyncpg.connect(target)
+    try:
+        out: list[bytes] = []
+        for table in await other.fetch("SELECT table_name FROM information_schema.tables "
+                                       "WHERE table_schema = current_schema()"):
+            for row in await other.fetch(f'SELECT * FROM "{table[0]}"'):
+                out.extend(v if isinstance(v, bytes) else str(v).encode() for v in row)
+        return b"\n".join(out)
+    finally:
+        await other.close()

@@ -26,6 +26,7 @@ from helpline.i18n_check import update_catalogs
 from helpline.privacy import Vault
 from helpline.resources import SAMPLE_DIRECTORY, import_directory, set_openings
 from helpline.store import Store
+from helpline.store.database import KEY_MISMATCH
 from tests.conftest import BASIC_FLOWS, BUNDLED_FLOWS, SECRET
 from tests.fakes.signal_cli_api import FakeSignalAPI
 from tests.fakes.telegram_bot_api import FakeBotAPI
@@ -292,3 +293,21 @@ async def test_the_signal_bridge_mode_and_number() -> None:
         port = bridge.port
     [down] = await check_signal(SignalOptions(service=f"127.0.0.1:{port}", number="+1"))
     assert down.level == "error" and "is not reachable" in down.text
+
+
+async def test_a_postgresql_database_is_checked_for_its_schema_and_key(
+        tmp_path: Path, pg_url: str) -> None:
+    on_pg = settings(tmp_path, database_url=pg_url)
+    assert lines(check_database(on_pg, Vault(SECRET))) == [
+        "ok       database: PostgreSQL reachable, empty; helpline run creates its tables"]
+    store = await Store.open(pg_url, Vault(SECRET))
+    await store.close()
+    [schema, key] = lines(check_database(on_pg, Vault(SECRET)))
+    assert schema.startswith("ok       database: PostgreSQL reachable, schema core ")
+    assert key == "ok       key: opens the stored conversations"
+    wrong = lines(check_database(on_pg, Vault(OTHER_SECRET)), "error")
+    assert wrong == [f"error    key: {KEY_MISMATCH}"]
+    gone = settings(tmp_path, database_url="postgresql://helpline:s3cret@127.0.0.1:9/x")
+    [down] = lines(check_database(gone, Vault(SECRET)), "error")
+    assert down.startswith("error    database: PostgreSQL cannot be reached (")
+    assert "s3cret" not in down

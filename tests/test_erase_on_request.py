@@ -25,7 +25,7 @@ async def test_a_request_made_to_staff_erases_the_person_and_is_audited(
     await ask_for_advocate(h)
     [case] = await Cases(h.app.store).waiting()
     monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
-    monkeypatch.setenv("HELPLINE_DB", str(h.app.settings.db))
+    monkeypatch.setenv("HELPLINE_DB", h.app.settings.database)
     monkeypatch.chdir(tmp_path)
     sent = len(h.channel.sent)
 
@@ -63,7 +63,7 @@ async def test_a_quick_exit_before_the_bot_gets_to_it_does_not_cancel_the_reques
     await ask_for_advocate(h)
     [case] = await Cases(h.app.store).waiting()
     monkeypatch.setenv("HELPLINE_SECRET_KEY", SECRET)
-    monkeypatch.setenv("HELPLINE_DB", str(h.app.settings.db))
+    monkeypatch.setenv("HELPLINE_DB", h.app.settings.database)
     monkeypatch.chdir(tmp_path)
     assert await asyncio.to_thread(main, ["erase", case.handle, "--by", "Ana"]) == 0
     await h.send("exit")  # within the poll: cancels check-ins, not the request

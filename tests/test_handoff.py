@@ -31,6 +31,7 @@ from helpline.privacy import Vault
 from helpline.store import Store
 from tests.conftest import BASIC_FLOWS, SECRET, Harness, HarnessFactory, make_settings
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
+from tests.postgres import stored_bytes
 from tests.telegram_person import CHAT, presses, says, until
 
 FORUM = -1001234567890
@@ -266,8 +267,7 @@ async def test_the_database_alone_reveals_no_content(
     h, _desk, _service = await desk_harness(harness_factory, tmp_path)
     await ask_for_advocate(h)
     await h.send("my name is Maria")
-    raw = (tmp_path / "helpline.db").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("helpline.db-*"))
+    raw = await stored_bytes(h.app.store)
     assert b"Maria" not in raw and NOTE.encode() not in raw and b"person-1" not in raw
 
 

@@ -115,7 +115,8 @@ async def test_at_debug_no_pseudonym_or_ciphertext_reaches_the_logs(
         ciphertexts = [bytes(r[0]) for r in await rows.fetchall() if r[0]]
     assert ciphertexts
     logs = logged(all_logs)
-    assert any(r.name == "aiosqlite" for r in all_logs.records)  # it did log, withheld
+    if basic.app.store.database.dialect == "sqlite":  # it did log, withheld
+        assert any(r.name == "aiosqlite" for r in all_logs.records)
     assert pseudonym[:8] in logs  # our own lines carry the short form
     for canary in (pseudonym, platform_id, TEXT, "addr-canary", "canary"):
         assert canary not in logs, canary

@@ -14,6 +14,7 @@ from helpline.resources.cards import Context, detail, label
 from helpline.resources.matching import Openings
 from helpline.resources.model import Capacity, Service
 from tests.conftest import Harness, HarnessFactory
+from tests.postgres import stored_bytes
 
 DIRECTORY = Path(__file__).parent / "data" / "directory.yaml"
 UNSAID = "Prefer not to say"
@@ -84,7 +85,7 @@ async def test_details_hide_confidential_addresses(person: Harness) -> None:
         assert line in card.text
     assert "Hidden Road" not in card.text and "NT1 9ZZ" not in card.text
     assert labels([card]) == ["Save for later", "Back to the list", "Done"]
-    database = person.app.settings.db.read_bytes()
+    database = await stored_bytes(person.app.store)
     assert b"Hidden Road" not in database and b"NT1 9ZZ" not in database
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from bench.directory_gen import generate
-from helpline.privacy import Vault
 from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory, set_openings
 from helpline.resources.browse import MAX_KEPT
 from helpline.resources.matching import Criteria, match
@@ -30,16 +28,16 @@ from helpline.resources.model import (
 from helpline.resources.search import RESULTS
 from helpline.runtime import settled_garbage_collector
 from helpline.store import Store
-from tests.conftest import SECRET, Harness
+from tests.conftest import Harness
+from tests.postgres import BACKENDS, from_elsewhere, opened_store
 
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
-    yield opened
-    await opened.close()
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with opened_store(request.param, request, tmp_path) as opened:
+        yield opened
 
 
 def ranked(outcome: object) -> tuple[list[str], bool]:
@@ -325,8 +323,8 @@ async def test_lookups_see_every_change_and_openings_do_not_rebuild_the_index(
     assert after[0] == ("m-shelter", "open") and directory._index is index
     first = (await directory.lookup(shelters, NOW, limit=1)).matches
     assert [m.service.id for m in first] == ["m-shelter"]  # the index knows the counts too
-    with sqlite3.connect(tmp_path / "helpline.db") as other:  # another process, plain SQL
-        other.execute("DELETE FROM services WHERE id = 'w-shelter'")
+    # another process, plain SQL
+    await from_elsewhere(store, "DELETE FROM services WHERE id = 'w-shelter'")
     gone = await found()
     assert "w-shelter" not in [sid for sid, _ in gone] and directory._index is not index
     assert [sid for sid, _ in gone] == [sid for sid, _ in after if sid != "w-shelter"]
@@ -354,8 +352,8 @@ async def test_the_index_is_made_ready_before_a_lookup_asks_for_it(
     await directory.prepare()  # nothing changed: nothing built
     await directory.lookup(Criteria(needs=("shelter",)), NOW)
     assert len(built) == 1
-    with sqlite3.connect(tmp_path / "helpline.db") as other:  # an import from elsewhere
-        other.execute("DELETE FROM services WHERE id = 'w-shelter'")
+    # an import from elsewhere
+    await from_elsewhere(store, "DELETE FROM services WHERE id = 'w-shelter'")
     await directory.prepare()
     assert len(built) == 2
     found = await directory.lookup(Criteria(needs=("shelter",)), NOW)

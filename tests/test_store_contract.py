@@ -10,29 +10,15 @@ from pathlib import Path
 import pytest
 
 from helpline.events import Inbound, Message, RawInbound
-from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import PendingDelete, Store
-from tests.conftest import SECRET
-from tests.postgres import drop_schema, new_schema
+from tests.postgres import BACKENDS, opened_store
 
 NOW = 1_800_000_000.0
-BACKENDS = ("postgresql", "sqlite")
-
-
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(tmp_path / "contract.db", Vault(SECRET))
+    async with opened_store(request.param, request, tmp_path) as opened:
         yield opened
-        await opened.close()
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    url = await new_schema(server)
-    opened = await Store.open(url, Vault(SECRET))
-    yield opened
-    await opened.close()
-    await drop_schema(server, url)
 
 
 def raw(text: str, who: str = "p", event: str | None = None) -> RawInbound:

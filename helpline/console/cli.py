@@ -55,14 +55,14 @@ async def run_console(args: argparse.Namespace, settings: Settings) -> int:
         print("helpline: set HELPLINE_SECRET_KEY (the key helpline run uses) first: the "
               "console's second-factor keys are encrypted with it", file=sys.stderr)
         return 2
-    if not settings.db.exists() and not getattr(args, "create", False):
+    if not settings.has_database() and not getattr(args, "create", False):
         create = " (or add --create to make a new one there)" if (
             args.console_command == "add-user") else ""
         print(f"helpline: no database at {settings.db}; check --db, HELPLINE_DB or the "
               f"config's db{create}. Nothing was created.", file=sys.stderr)
         return 1
     try:
-        store = await Store.open(settings.db, Vault(settings.secret_key))
+        store = await Store.open(settings.database, Vault(settings.secret_key))
     except (HelplineError, SecretError) as exc:
         print(f"helpline: {exc}", file=sys.stderr)
         return 2

@@ -47,7 +47,7 @@ def check_console(settings: Settings) -> list[Finding]:
 
 def _active_accounts(settings: Settings) -> int | None:
     """Active accounts in the database (read only); None when it cannot tell yet."""
-    if not settings.db.exists():
+    if settings.on_postgres or not settings.db.exists():
         return None
     try:
         with closing(sqlite3.connect(f"file:{settings.db}?mode=ro", uri=True)) as db:

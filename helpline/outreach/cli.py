@@ -71,10 +71,10 @@ async def run_outreach(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.secret_key:
         return _fail("set HELPLINE_SECRET_KEY (the key helpline run uses) first: numbers are "
                      "kept encrypted with it")
-    if not settings.db.exists():
+    if not settings.has_database():
         return _fail(f"{settings.db} does not exist; start helpline once (or check --db)")
     try:
-        store = await Store.open(settings.db, Vault(settings.secret_key))
+        store = await Store.open(settings.database, Vault(settings.secret_key))
     except (HelplineError, SecretError) as exc:
         return _fail(str(exc))
     try:

@@ -18,7 +18,7 @@ from helpline.store import Store
 
 async def run_resources(args: argparse.Namespace, settings: Settings) -> int:
     # A wrong path must not leave an empty database behind that looks like the real one.
-    if not Path(settings.db).exists() and not (
+    if not settings.has_database() and not (
             args.resources_command == "import" and getattr(args, "create", False)):
         create = (" (or add --create to make a new one there)"
                   if args.resources_command == "import" else "")
@@ -27,7 +27,8 @@ async def run_resources(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     # These commands touch only the public directory tables, never anything tied to a
     # person, so they need no secret: a throwaway key opens the store.
-    store = await Store.open(settings.db, Vault(secrets.token_urlsafe(48)), verify_key=False)
+    store = await Store.open(settings.database, Vault(secrets.token_urlsafe(48)),
+                             verify_key=False)
     try:
         if args.resources_command == "import":
             return await _import(store, args)

@@ -12,13 +12,10 @@ import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
-from helpline.errors import HelplineError
 from helpline.flow.engine import normalize
 from helpline.resources import ranking
 from helpline.resources.matching import Criteria, Outcome
@@ -32,6 +29,8 @@ from helpline.resources.search import (
     match_data,
     rank_in_slices,
 )
+from helpline.store.postgres import PgAsync
+from helpline.store.sql import AsyncConn
 
 if TYPE_CHECKING:  # helpline.store's migrations import this package's schema
     from helpline.resources.spill import Kept
@@ -63,18 +62,18 @@ class Snapshot:
     places: dict[str, list[str]]
 
 
-class DirectoryNeedsSqlite(HelplineError):
-    """The directory's tables are kept in SQLite only so far."""
+# A service's openings counts as one JSON list, in order of unit.
+SQLITE_COUNTS = ("(SELECT json_group_array(json_array(unit, available, maximum, description, "
+                 "updated_at)) FROM (SELECT * FROM service_capacity c WHERE c.service_id = "
+                 "s.id ORDER BY c.unit))")
+PG_COUNTS = ("(SELECT json_agg(json_build_array(unit, available, maximum, description, "
+             "updated_at) ORDER BY unit) FROM service_capacity c WHERE c.service_id = s.id)")
 
 
 class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
-        if not isinstance(store.db, aiosqlite.Connection):
-            raise DirectoryNeedsSqlite(
-                "the resource directory is kept in SQLite only so far; run helpline on a "
-                "SQLite database (HELPLINE_DB=path/to/helpline.db) for now")
-        self.db: aiosqlite.Connection = store.db
+        self.db = store.db
         # Parsed services by their stored JSON: when the directory changed, every row is
         # read again, but only new or changed ones are parsed.
         self._parsed: dict[str, Service] = {}
@@ -84,11 +83,8 @@ class Directory:
         self._index: RankIndex | None = None
         self._building = asyncio.Lock()
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self.store.transaction() as db:
-            assert isinstance(db, aiosqlite.Connection)
-            yield db
+    def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncConn]:
+        return self.store.transaction()
 
     # ------------------------------------------------------------- lookups
 
@@ -185,11 +181,10 @@ class Directory:
         for start in range(0, len(rowids), 900):
             chunk = rowids[start:start + 900]
             marks = ",".join("?" * len(chunk))
+            counted = (PG_COUNTS if isinstance(self.db, PgAsync) else SQLITE_COUNTS)
             for ident, data, counts in await self.db.execute_fetchall(
-                    "SELECT s.id, COALESCE(s.match_data, s.data), (SELECT json_group_array("
-                    "json_array(unit, available, maximum, description, updated_at)) FROM "
-                    "(SELECT * FROM service_capacity c WHERE c.service_id = s.id ORDER BY "
-                    f"c.unit)) FROM services s WHERE s.rowid IN ({marks})", chunk):
+                    f"SELECT s.id, COALESCE(s.match_data, s.data), {counted} FROM services s "
+                    f"WHERE s.rowid IN ({marks})", chunk):
                 out.append((str(ident), str(data)))
                 if counts and counts != "[]":  # counts checked when they were written
                     capacities[str(ident)] = [Capacity.model_construct(
@@ -328,7 +323,7 @@ class Directory:
         written a chunk at a time."""
         marks = ",".join("?" * len(SERVICE_COLUMNS))
 
-        async def write(db: aiosqlite.Connection) -> None:
+        async def write(db: AsyncConn) -> None:
             for services, needs, terms in chunks:
                 await db.executemany(f"INSERT INTO services ({', '.join(SERVICE_COLUMNS)}) "
                                      f"VALUES ({marks})", services)
@@ -346,6 +341,8 @@ class Directory:
         rows first, a slice at a time, and holds the database only to copy them in, in
         SQL (300,000 services: about 7 s less than passing each row through Python)."""
         try:
+            if isinstance(self.db, PgAsync):  # (no file to attach: the rows go through here)
+                raise sqlite3.OperationalError("not SQLite")
             await self.db.execute("ATTACH DATABASE ? AS kept", (str(kept.path),))
         except sqlite3.OperationalError:  # a transaction under way on this connection
             return await self.replace_source_rows(source, format, False, now, kept.slices(),
@@ -354,7 +351,7 @@ class Directory:
         picked = ", ".join(f"c{i}" for i in range(len(SERVICE_COLUMNS)))
         given = "NOT IN (SELECT id FROM kept.left_out) ORDER BY batch, rowid"
 
-        async def write(db: aiosqlite.Connection) -> None:
+        async def write(db: AsyncConn) -> None:
             rows = list(await db.execute_fetchall(
                 "SELECT (SELECT COUNT(*) FROM kept.out_services), "
                 "(SELECT COUNT(*) FROM services)"))
@@ -383,7 +380,7 @@ class Directory:
                 await self.db.execute("DETACH DATABASE kept")
 
     async def _replace(self, source: str, format: str, fictional: bool, now: float,
-                       write: Callable[[aiosqlite.Connection], Awaitable[None]],
+                       write: Callable[[AsyncConn], Awaitable[None]],
                        capacities: Iterable[tuple[object, ...]],
                        places: dict[str, list[str]]) -> int:
         """Replace everything from ``source``, the services written by ``write``, in one
@@ -435,9 +432,7 @@ class Directory:
                                         "see the ids with: helpline resources list")
             async with db.execute("SELECT unit, maximum, description FROM service_capacity "
                                   "WHERE service_id = ? ORDER BY unit", (service_id,)) as cur:
-                cur.row_factory = sqlite3.Row
-                units = {r["unit"]: (r["maximum"], r["description"])
-                         for r in await cur.fetchall()}
+                units = {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
             if unit is None:
                 if len(units) > 1:
                     raise OpeningsError(f"service '{service_id}' counts several things ("
@@ -516,7 +511,7 @@ def capacity_row(c: Capacity) -> tuple[object, ...]:
     return (c.service_id, c.unit, c.available, c.maximum, c.description, c.updated)
 
 
-async def _write_index(db: aiosqlite.Connection, services: Sequence[Service]) -> None:
+async def _write_index(db: AsyncConn, services: Sequence[Service]) -> None:
     """The index and facts of services written without them (by an older helpline)."""
     rows = [(s.id, index_row(s), match_data(s)) for s in services]
     await db.executemany("DELETE FROM directory_needs WHERE service_id = ?",
@@ -553,7 +548,7 @@ BULK_SERVICES = 20_000
 BULK_INDEXES = ("services_ranked", "directory_needs_service", "directory_terms_service")
 
 
-async def _pause_indexes(db: aiosqlite.Connection, names: Sequence[str]) -> list[str]:
+async def _pause_indexes(db: AsyncConn, names: Sequence[str]) -> list[str]:
     """Drop these indexes for the rest of this transaction; returns the SQL that makes
     each again as it was (read from ``sqlite_master``), to be run in the same transaction,
     so no other connection ever sees the table without them."""
@@ -566,12 +561,14 @@ async def _pause_indexes(db: aiosqlite.Connection, names: Sequence[str]) -> list
     return [sql for _, sql in found]
 
 
-async def _pause_counters(db: aiosqlite.Connection) -> list[tuple[str, str, str]]:
+async def _pause_counters(db: AsyncConn) -> list[tuple[str, str, str]]:
     """Drop the counter triggers for the rest of this transaction: (name, SQL, counter) of
     each, for ``_resume_counters``, which moves each counter once and makes them again as
     they were. Both are in the import's transaction, so no other connection ever sees the
     tables without them."""
-    paused = []
+    paused: list[tuple[str, str, str]] = []
+    if isinstance(db, PgAsync):
+        return paused  # its triggers move the counters once a statement, not once a row
     for name, sql in await db.execute_fetchall(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
             "('services', 'service_capacity', 'directory_places')"):
@@ -583,7 +580,7 @@ async def _pause_counters(db: aiosqlite.Connection) -> list[tuple[str, str, str]
     return paused
 
 
-async def _resume_counters(db: aiosqlite.Connection, paused: list[tuple[str, str, str]]
+async def _resume_counters(db: AsyncConn, paused: list[tuple[str, str, str]]
                            ) -> None:
     for counter in sorted({counter for _, _, counter in paused}):
         await db.execute(f"UPDATE {counter} SET version = version + 1")

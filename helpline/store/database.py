@@ -34,11 +34,16 @@ from helpline.store.sql import AsyncConn, Row, SyncConn
 T = TypeVar("T")
 Work = Callable[[SyncConn], Any]
 SCHEMA_LOCK = 0x68656C70  # the advisory lock workers upgrading one PostgreSQL database share
+RUN_LOCK = 0x68656C71  # held by the one ``helpline run`` of a PostgreSQL database
 KEY_CHECK_LABEL = b"helpline key check v1"
 PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA secure_delete=ON",  # erased rows are overwritten, not left in the file
            "PRAGMA busy_timeout=5000")
 READ_CHUNK = 500  # keys a batched read asks for at once, below SQLite's bound-parameter limit
+
+
+class AlreadyServed(HelplineError):
+    """Another ``helpline run`` is using this database."""
 
 
 class KeyMismatch(HelplineError):
@@ -172,6 +177,7 @@ class Database:
     def __init__(self, conn: AsyncConn, writer: SyncConn,
                  executor: ThreadPoolExecutor, vault: Vault, parts: Sequence[Part]) -> None:
         self.conn = conn
+        self.target = ""  # the file or the URL it was opened from (Database.open sets it)
         self.vault = vault
         self.parts = tuple(parts)
         self._writer = writer
@@ -224,7 +230,9 @@ class Database:
             executor.shutdown(wait=False)  # its thread must not outlive a refused open
             await conn.close()
             raise
-        return cls(conn, writer, executor, vault, parts)
+        database = cls(conn, writer, executor, vault, parts)
+        database.target = str(path)
+        return database
 
     @classmethod
     async def _open_postgres(cls, url: str, vault: Vault, parts: Sequence[Part],
@@ -238,7 +246,6 @@ class Database:
             raise PostgresError(f"cannot connect to PostgreSQL ({type(exc).__name__}); "
                                 "check HELPLINE_DB and that the server is running") from None
         conn = PgAsync(raw)
-        parts = [part for part in parts if not part.sqlite_only]
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
         try:
             await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
@@ -262,7 +269,21 @@ class Database:
             executor.shutdown(wait=False)
             await conn.close()
             raise
-        return cls(conn, writer, executor, vault, parts)
+        database = cls(conn, writer, executor, vault, parts)
+        database.target = url
+        return database
+
+    async def hold_run_lock(self) -> None:
+        """Be the one ``helpline run`` of this database, for as long as it is open (on
+        SQLite the run lock beside the file, ``helpline.runlock``, does this). Several
+        workers on one PostgreSQL database are not supported yet: each would carry out
+        the same queued operations and timers."""
+        if not isinstance(self.conn, PgAsync):
+            return
+        rows = await self.conn.execute_fetchall(f"SELECT pg_try_advisory_lock({RUN_LOCK})")
+        if not rows or not rows[0][0]:
+            raise AlreadyServed("another 'helpline run' is using this PostgreSQL database; "
+                                "stop it first (one worker a database for now)")
 
     @property
     def dialect(self) -> str:

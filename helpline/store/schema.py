@@ -38,9 +38,9 @@ class Migration:
     sql: str
     step: Step | None = None
     shipped_as: int | None = None  # its number in the single schema_version of old releases
-    # The migration's SQL for PostgreSQL, where SQLite's cannot be put into it statement by
-    # statement (``helpline.store.postgres.pg_sql``); None: SQLite's, so put.
-    pg: str | None = None
+    # The migration's statements for PostgreSQL, where SQLite's cannot be put into its
+    # dialect statement by statement (``helpline.store.postgres.pg_sql``); None: SQLite's.
+    pg: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,6 @@ class Part:
     # by decrypting one of these.
     encrypted: tuple[tuple[str, str], ...] = ()
     retention: RetentionHook | None = None
-    # Kept in SQLite only so far: a PostgreSQL database is opened without this part.
-    sqlite_only: bool = False
 
     @property
     def latest(self) -> int:
@@ -192,8 +190,8 @@ async def upgrade(db: AsyncConn, parts: Sequence[Part],
             await db.execute("BEGIN")
             try:
                 if isinstance(db, PgAsync):
-                    sql = migration.pg if migration.pg is not None else migration.sql
-                    for statement in statements(sql):
+                    for statement in (migration.pg if migration.pg is not None
+                                      else statements(migration.sql)):
                         await db.execute(statement)
                 else:
                     for statement in statements(migration.sql):
