@@ -26,10 +26,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from helpline.privacy import Vault
 from tests.fakes.signal_cli_api import FakeSignalAPI
@@ -83,12 +86,13 @@ def write_flows(folder: Path) -> Path:
 class Child:
     """``helpline run`` in a child process, started again after each kill."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], database: str | None = None
+                 ) -> None:
         self.folder = folder
-        self.env = {**os.environ, "HELPLINE_DB": str(folder / "helpline.db"),
+        self.env = {**os.environ, "HELPLINE_DB": database or str(folder / "helpline.db"),
                     "HELPLINE_SECRET_KEY": SECRET, "HELPLINE_FLOWS": str(write_flows(folder)),
                     "HELPLINE_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **env}
-        self.database = folder / "helpline.db"
+        self.database: Path | str = database or folder / "helpline.db"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = open(folder / "bot.log", "ab")  # noqa: SIM115 (closed in stop)
 
@@ -113,12 +117,15 @@ class Child:
 
 async def run(channel: str, folder: Path, *, kills: int, people: int = 10, burst: int = 6,
               pause: tuple[float, float] = (0.05, 0.25), seed: int = 7,
-              settle_seconds: float = 60.0) -> Outcome:
-    """Drive one channel through ``kills`` random kills; return what was lost."""
+              settle_seconds: float = 60.0, database: str | None = None) -> Outcome:
+    """Drive one channel through ``kills`` random kills; return what was lost.
+    ``database``: a PostgreSQL URL to keep everything in (else a SQLite file in
+    ``folder``)."""
     folder.mkdir(parents=True, exist_ok=True)
     if channel == "telegram":
-        return await _telegram(folder, kills, people, burst, pause, seed, settle_seconds)
-    return await _signal(folder, kills, people, burst, pause, seed, settle_seconds)
+        return await _telegram(folder, kills, people, burst, pause, seed, settle_seconds,
+                               database)
+    return await _signal(folder, kills, people, burst, pause, seed, settle_seconds, database)
 
 
 async def _drive(kills: int, people: list[Any], burst: int, pause: tuple[float, float],
@@ -174,13 +181,30 @@ async def _drive(kills: int, people: list[Any], burst: int, pause: tuple[float, 
     return sent, time.monotonic() - began
 
 
-def _nothing_left(database: Path) -> bool:
+def _rows(database: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Every row of a query on the bot's database, read apart from the bot: a SQLite
+    file read only, or PostgreSQL (in a thread of its own, off the caller's loop)."""
+    if isinstance(database, Path):
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            return [tuple(r) for r in db.execute(sql)]
+
+    async def read() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(database)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, read()).result()
+
+
+def _nothing_left(database: Path | str) -> bool:
     """The bot's database holds no unprocessed event and no queued operation."""
     try:
-        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
-            pending = db.execute("SELECT (SELECT COUNT(*) FROM inbox WHERE done = 0) + "
-                                 "(SELECT COUNT(*) FROM operations)").fetchone()[0]
-    except sqlite3.Error:
+        [(pending,)] = _rows(database, "SELECT (SELECT COUNT(*) FROM inbox WHERE done = 0) "
+                                       "+ (SELECT COUNT(*) FROM operations)")
+    except (sqlite3.Error, asyncpg.PostgresError, OSError):
         return False
     return int(pending) == 0
 
@@ -214,13 +238,14 @@ async def _until(condition: Callable[[], bool], timeout: float, what: str,
 
 
 async def _telegram(folder: Path, kills: int, people: int, burst: int,
-                    pause: tuple[float, float], seed: int, settle: float) -> Outcome:
+                    pause: tuple[float, float], seed: int, settle: float,
+                    database: str | None) -> Outcome:
     async with FakeBotAPI() as api:
         chats = [880_000 + n for n in range(people)]
         child = Child(folder, {"HELPLINE_TELEGRAM_TOKEN": TOKEN,
                                "HELPLINE_TELEGRAM_API_URL": api.root,
                                "HELPLINE_TELEGRAM_POLL_TIMEOUT_SECONDS": "1",
-                               "HELPLINE_TELEGRAM_RATE_LIMIT": "false"})
+                               "HELPLINE_TELEGRAM_RATE_LIMIT": "false"}, database)
 
         def replies() -> list[str]:
             return [t for chat in chats for t in api.sent_texts(chat)]
@@ -234,20 +259,21 @@ async def _telegram(folder: Path, kills: int, people: int, burst: int,
         return _outcome("telegram", kills, sent, replies(), set(), seconds)
 
 
-def _accepted_events(database: Path) -> set[str]:
+def _accepted_events(database: Path | str) -> set[str]:
     """The keyed hashes of every event the bot wrote down in its inbox."""
-    with sqlite3.connect(database) as db:
-        return {r[0] for r in db.execute("SELECT event FROM inbox WHERE channel = 'signal'")}
+    return {str(r[0]) for r in _rows(database, "SELECT event FROM inbox WHERE channel = "
+                                               "'signal'")}
 
 
 async def _signal(folder: Path, kills: int, people: int, burst: int,
-                  pause: tuple[float, float], seed: int, settle: float) -> Outcome:
+                  pause: tuple[float, float], seed: int, settle: float,
+                  database: str | None) -> Outcome:
     async with FakeSignalAPI() as api:
         numbers = [f"+1555020{n:04d}" for n in range(people)]
         stamps: dict[str, tuple[str, int]] = {}  # message -> (sender uuid, timestamp)
         child = Child(folder, {"HELPLINE_SIGNAL_SERVICE": api.service,
                                "HELPLINE_SIGNAL_NUMBER": api.number,
-                               "HELPLINE_SIGNAL_DISAPPEARING_SECONDS": "0"})
+                               "HELPLINE_SIGNAL_DISAPPEARING_SECONDS": "0"}, database)
 
         def replies() -> list[str]:
             return [t for number in numbers for t in api.sent_texts(number)]
@@ -263,7 +289,7 @@ async def _signal(folder: Path, kills: int, people: int, burst: int,
         # What the bot never wrote down was lost before it could be: written by the bridge
         # to a socket in the instant of a kill (in its buffer, or the dead process's).
         vault = Vault(SECRET)
-        accepted = _accepted_events(folder / "helpline.db")
+        accepted = _accepted_events(child.database)
         never_read = {text for text, (uuid, ts) in stamps.items()
                       if vault.pseudonym("inbox:signal", f"{uuid}:{ts}")[:32] not in accepted}
         return _outcome("signal", kills, sent, replies(), never_read, seconds)

@@ -4,6 +4,7 @@ backend (PostgreSQL) runs the same tests by adding itself to ``BACKENDS``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -169,3 +170,13 @@ async def test_kills_during_start_ups_in_a_row_count_against_no_event(store: Sto
     for _ in range(6):  # killed during start-up, six times in a row
         assert [r.raw.inbound.text for r in await store.replay_at_start()] == ["waiting"]
     assert await store.outcomes() == {}
+
+
+async def test_the_features_reads_asked_at_once_each_get_their_own_answer(
+        store: Store) -> None:
+    for i in range(3):
+        await store.save_turn(f"p{i}", "telegram", f"a{i}", State(turn=i), [], NOW)
+    asked = [f"p{i % 3}" for i in range(30)]
+    answers = await asyncio.gather(*(store.db.execute_fetchall(
+        "SELECT pid FROM people WHERE pid = ?", (pid,)) for pid in asked))
+    assert [[r[0] for r in rows] for rows in answers] == [[pid] for pid in asked]

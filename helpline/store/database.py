@@ -273,17 +273,25 @@ class Database:
         database.target = url
         return database
 
-    async def hold_run_lock(self) -> None:
+    async def hold_run_lock(self, wait_seconds: float = 10.0) -> None:
         """Be the one ``helpline run`` of this database, for as long as it is open (on
         SQLite the run lock beside the file, ``helpline.runlock``, does this). Several
         workers on one PostgreSQL database are not supported yet: each would carry out
-        the same queued operations and timers."""
+        the same queued operations and timers. A run killed a moment ago may still hold it
+        until PostgreSQL sees its connection gone: it is asked again for ``wait_seconds``."""
         if not isinstance(self.conn, PgAsync):
             return
-        rows = await self.conn.execute_fetchall(f"SELECT pg_try_advisory_lock({RUN_LOCK})")
-        if not rows or not rows[0][0]:
-            raise AlreadyServed("another 'helpline run' is using this PostgreSQL database; "
-                                "stop it first (one worker a database for now)")
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while True:
+            rows = await self.conn.execute_fetchall(
+                f"SELECT pg_try_advisory_lock({RUN_LOCK})")
+            if rows and rows[0][0]:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise AlreadyServed("another 'helpline run' is using this PostgreSQL "
+                                    "database; stop it first (one worker a database for "
+                                    "now)")
+            await asyncio.sleep(0.25)
 
     @property
     def dialect(self) -> str:

@@ -148,7 +148,7 @@ async def _copy(db: sqlite3.Connection, conn: PgAsync, table: str) -> int:
             return copied
         records = [tuple(_value(v, t) for v, t in zip(row, types, strict=True))
                    for row in batch]
-        await conn.raw.copy_records_to_table(table, records=records, columns=columns)
+        await conn.copy_records(table, records, columns)
         copied += len(records)
 
 
@@ -167,7 +167,7 @@ async def _renumber(conn: PgAsync, tables: Sequence[str]) -> None:
         "current_schema() AND is_identity = 'YES'")
     for table, column in ((str(r[0]), str(r[1])) for r in rows):
         if table in tables:
-            await conn.raw.execute(
+            await conn.execute_fetchall(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                 f"GREATEST((SELECT MAX({column}) FROM {table}), 1), "
                 f"(SELECT MAX({column}) FROM {table}) IS NOT NULL)")

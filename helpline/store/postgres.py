@@ -167,40 +167,57 @@ async def identity_tables(conn: asyncpg.Connection) -> frozenset[str]:
 class PgAsync:
     """The features' connection, on the event loop, with the calls of aiosqlite's that the
     features use (``execute`` awaited or as a context manager, ``execute_fetchall``,
-    ``executemany``, ``commit``, ``rollback``)."""
+    ``executemany``, ``commit``, ``rollback``). One statement at a time, in the order asked,
+    as aiosqlite's one thread runs them (an asyncpg connection refuses a second statement
+    while one is under way)."""
 
     dialect: Dialect = "postgresql"
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.raw = conn
         self.identity: frozenset[str] = frozenset()
+        self.turn = asyncio.Lock()
 
     async def refresh(self) -> None:
         """Learn the tables with numbered ids again (after migrations)."""
-        self.identity = await identity_tables(self.raw)
+        async with self.turn:
+            self.identity = await identity_tables(self.raw)
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Pending:
         return _Pending(self, sql, parameters)
 
+    async def run(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
+        async with self.turn:
+            return await _run(self.raw, sql, parameters, self.identity)
+
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()
                                ) -> list[asyncpg.Record]:
-        return (await _run(self.raw, sql, parameters, self.identity)).fetchall()
+        return (await self.run(sql, parameters)).fetchall()
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(p) for p in parameters]
         if rows:
-            await self.raw.executemany(pg_sql(sql), rows)
+            async with self.turn:
+                await self.raw.executemany(pg_sql(sql), rows)
+
+    async def copy_records(self, table: str, records: list[tuple[Any, ...]],
+                           columns: Sequence[str]) -> None:
+        async with self.turn:
+            await self.raw.copy_records_to_table(table, records=records, columns=columns)
 
     async def commit(self) -> None:
-        if self.raw.is_in_transaction():
-            await self.raw.execute("COMMIT")
+        async with self.turn:
+            if self.raw.is_in_transaction():
+                await self.raw.execute("COMMIT")
 
     async def rollback(self) -> None:
-        if self.raw.is_in_transaction():
-            await self.raw.execute("ROLLBACK")
+        async with self.turn:
+            if self.raw.is_in_transaction():
+                await self.raw.execute("ROLLBACK")
 
     async def close(self) -> None:
-        await self.raw.close()
+        async with self.turn:
+            await self.raw.close()
 
 
 class _Pending:
@@ -210,8 +227,7 @@ class _Pending:
         self._owner, self._sql, self._parameters = owner, sql, parameters
 
     async def _cursor(self) -> PgAsyncCursor:
-        return PgAsyncCursor(await _run(self._owner.raw, self._sql, self._parameters,
-                                        self._owner.identity))
+        return PgAsyncCursor(await self._owner.run(self._sql, self._parameters))
 
     def __await__(self) -> Any:
         return self._cursor().__await__()
