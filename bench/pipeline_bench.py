@@ -1,7 +1,12 @@
 """The app alone: person messages per second through the whole pipeline (pseudonym, lock,
 store read, engine, effects, save, outbox, delivery) with a channel that sends nowhere.
 
-``python -m bench.pipeline_bench [--people N] [--messages M] [--profile FILE]``
+``python -m bench.pipeline_bench [--people N] [--messages M] [--profile FILE]
+[--postgresql]``
+
+``--postgresql``: the data kept in PostgreSQL instead of the SQLite file (a throw-away
+cluster with PostgreSQL's own durable defaults, or ``TESTS_POSTGRES_URL``); the CPU then
+counts the server's processes too.
 
 What helpline adds per message on top of the platform library, without the library: the
 Telegram and Signal benchmarks add python-telegram-bot or signalbot and HTTP.
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -25,6 +31,7 @@ from helpline.config import Resources
 from helpline.events import Inbound, Message, RawInbound
 from helpline.resources import SAMPLE_DIRECTORY
 from helpline.runtime import open_app, settled_garbage_collector
+from tests.postgres import cluster, new_schema
 
 
 class NullChannel(BaseChannel):
@@ -45,8 +52,29 @@ class NullChannel(BaseChannel):
         return [str(next(self.ids))]
 
 
-async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
+def server_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process of this machine (Linux's /proc)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1]
+        if name.startswith(("postgres", "postmaster")):
+            parts = fields.split()
+            total += int(parts[11]) + int(parts[12])  # utime, stime
+    return total / tick
+
+
+async def measure(people: int, messages: int, folder: Path,
+                  database_url: str = "") -> dict[str, float]:
     settings = settings_for(folder, resources=Resources(seed=str(SAMPLE_DIRECTORY)))
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
     channel = NullChannel()
     latencies: list[float] = []
     async with open_app(settings, SECRET, [channel]) as app:
@@ -72,11 +100,13 @@ async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
                 action = me.answer(prompt)
 
         with settled_garbage_collector():  # as `helpline run` serves
+            server0 = server_cpu_seconds() if database_url else 0.0
             t0, cpu0, main0 = time.perf_counter(), cpu_seconds(), time.thread_time()
             trips0 = app.store.database.trips
             await asyncio.gather(*(person(i) for i in range(people)))
             trips = app.store.database.trips - trips0
             elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+            server = server_cpu_seconds() - server0 if database_url else 0.0
             loop_cpu = time.thread_time() - main0
     total = people * messages
     return {"pipeline_messages": total, "pipeline_msgs_per_s": total / elapsed,
@@ -87,6 +117,8 @@ async def measure(people: int, messages: int, folder: Path) -> dict[str, float]:
             "pipeline_cpu_ms_per_msg": 1000 * cpu / total,
             # Of it, the event loop's thread (the rest: the database thread, mostly).
             "pipeline_loop_cpu_ms_per_msg": 1000 * loop_cpu / total,
+            # PostgreSQL's own processes (0 on SQLite, which works in the bot's process).
+            "pipeline_server_cpu_ms_per_msg": 1000 * server / total,
             "pipeline_p50_ms": percentile(latencies, 50) * 1000,
             "pipeline_p99_ms": percentile(latencies, 99) * 1000}
 
@@ -96,11 +128,19 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--postgresql", action="store_true")
     args = parser.parse_args()
     # Logged at INFO like `helpline run`, into nothing.
     logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
-    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp, profiling(args.profile):
-        result = asyncio.run(measure(args.people, args.messages, Path(tmp)))
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="helpline-bench-"))
+        url = ""
+        if args.postgresql:
+            url = os.environ.get("TESTS_POSTGRES_URL") or stack.enter_context(
+                cluster(durable=True))
+            url = asyncio.run(new_schema(url))
+        with profiling(args.profile):
+            result = asyncio.run(measure(args.people, args.messages, Path(tmp), url))
     emit(result)
 
 

@@ -69,15 +69,32 @@ def postgres_server() -> Iterator[str]:
         return
     if SKIP:
         pytest.skip("PostgreSQL tests skipped (TESTS_SKIP_POSTGRES=1)")
+    try:
+        with cluster() as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
+
+
+class PostgresMissing(Exception):
+    """No PostgreSQL to start, or no user to start it as."""
+
+
+@contextlib.contextmanager
+def cluster(durable: bool = False) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster in a temporary folder, on loopback, for as long as
+    the context lasts (the tests' and the benchmarks'); yields its ``postgres`` URL.
+    ``durable``: PostgreSQL's own defaults (fsync, synchronous commit), as a deployment
+    runs it; else both off, for speed (the tests')."""
     bindir = _bindir()
     if bindir is None:
-        pytest.fail(MISSING)
+        raise PostgresMissing(MISSING)
     user = None
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         user = next((u for u in ("postgres", "nobody") if _has_user(u)), None)
         if user is None:
-            pytest.fail("the tests run as root and there is no 'postgres' or 'nobody' "
-                        "user to run PostgreSQL as")
+            raise PostgresMissing("running as root and there is no 'postgres' or 'nobody' "
+                                  "user to run PostgreSQL as")
     folder = Path(tempfile.mkdtemp(prefix="helpline-pg-"))
     if user is not None:
         entry = pwd.getpwnam(user)
@@ -86,8 +103,9 @@ def postgres_server() -> Iterator[str]:
     subprocess.run(_as_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                              "helpline", "-E", "UTF8", "--no-sync"], user),
                    check=True, capture_output=True)
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(_as_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
                              str(folder / "log"), "-w", "start"], user),
                    check=True, capture_output=True)

@@ -13,6 +13,7 @@ import pytest
 from helpline.events import Inbound, Message, RawInbound
 from helpline.state import State
 from helpline.store import PendingDelete, Store
+from helpline.store.sql import SyncConn
 from tests.postgres import BACKENDS, opened_store
 
 NOW = 1_800_000_000.0
@@ -180,3 +181,27 @@ async def test_the_features_reads_asked_at_once_each_get_their_own_answer(
     answers = await asyncio.gather(*(store.db.execute_fetchall(
         "SELECT pid FROM people WHERE pid = ?", (pid,)) for pid in asked))
     assert [[r[0] for r in rows] for rows in answers] == [[pid] for pid in asked]
+
+
+async def test_a_failing_write_is_undone_alone_and_the_others_commit(store: Store) -> None:
+    def boom(db: SyncConn) -> None:
+        db.execute("INSERT INTO operations (key, channel, kind, body, created_at, not_before, "
+                   "next_try_at) VALUES ('x', 'telegram', 'send', ?, 1, 1, 1)", (b"\0",))
+        raise RuntimeError("this work fails after writing")
+
+    def refused(db: SyncConn) -> None:  # the database itself says no, mid-transaction
+        db.execute("INSERT INTO operations (key, channel, kind, body, created_at, not_before, "
+                   "next_try_at) VALUES ('y', 'telegram', 'send', ?, 1, 1, 1)", (b"\0",))
+        db.execute("INSERT INTO people (pid, channel, address, created_at, updated_at) "
+                   "VALUES ('p', 'telegram', NULL, 1, 1)")
+
+    results = await asyncio.gather(
+        store.save_turn("pid-a", "telegram", "addr-a", State(turn=3), [Message("a")], NOW),
+        store.database.write(boom),
+        store.database.write(refused),
+        store.save_turn("pid-b", "telegram", "addr-b", State(turn=3), [Message("b")], NOW),
+        return_exceptions=True)
+    assert isinstance(results[1], RuntimeError) and isinstance(results[2], Exception)
+    assert [op.body for op in await store.operations("pid-a")] == [Message("a")]
+    assert [op.body for op in await store.operations("pid-b")] == [Message("b")]
+    assert await store.operations("x") == [] and await store.operations("y") == []

@@ -27,7 +27,7 @@ import asyncpg
 
 from helpline.errors import HelplineError
 from helpline.privacy import SecretError, Vault, private_database
-from helpline.store.postgres import PgAsync, PgSync, PostgresError, is_url
+from helpline.store.postgres import PgAsync, PgSync, PostgresError, connect, is_url
 from helpline.store.schema import Part, table_names, upgrade
 from helpline.store.sql import AsyncConn, Row, SyncConn
 
@@ -106,6 +106,8 @@ def encrypted_columns(parts: Sequence[Part]) -> list[tuple[str, str]]:
 
 def _run_batch(conn: SyncConn, works: Sequence[Work]) -> list[Exception | None]:
     """In the writer's thread: every work in one transaction, each in a savepoint."""
+    if isinstance(conn, PgSync):
+        return _run_batch_pg(conn, works)
     errors: list[Exception | None] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -123,6 +125,29 @@ def _run_batch(conn: SyncConn, works: Sequence[Work]) -> list[Exception | None]:
         conn.rollback()
         raise
     conn.commit()
+    return errors
+
+
+def _run_batch_pg(conn: PgSync, works: Sequence[Work]) -> list[Exception | None]:
+    """``_run_batch`` on PostgreSQL, where every statement is a trip to the server: each
+    savepoint's release goes with the next one's start (or the commit), in one trip."""
+    errors: list[Exception | None] = []
+    pending = "BEGIN"
+    try:
+        for work in works:
+            conn.execute(f"{pending}; SAVEPOINT work")
+            try:
+                work(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO work")
+                errors.append(exc)
+            else:
+                errors.append(None)
+            pending = "RELEASE work"
+        conn.execute(f"{pending}; COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
     return errors
 
 
@@ -240,12 +265,12 @@ class Database:
         """Open (creating or upgrading the tables in) a PostgreSQL database. Workers
         starting together upgrade one at a time (an advisory lock)."""
         try:
-            raw = await asyncpg.connect(url)
+            raw = await connect(url)
         except (OSError, asyncpg.PostgresError) as exc:
             # the URL may hold a password: only the kind of error is said
             raise PostgresError(f"cannot connect to PostgreSQL ({type(exc).__name__}); "
                                 "check HELPLINE_DB and that the server is running") from None
-        conn = PgAsync(raw)
+        conn = PgAsync(raw, url)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
         try:
             await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")

@@ -48,6 +48,13 @@ class PostgresError(HelplineError):
     """PostgreSQL could not be reached or refused what was asked."""
 
 
+APPLICATION = "helpline"  # as pg_stat_activity shows helpline's connections
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url, server_settings={"application_name": APPLICATION})
+
+
 def is_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(URL_PREFIXES)
 
@@ -78,6 +85,13 @@ def pg_sql(sql: str) -> str:
         for pattern, replacement in _TYPES:
             text = pattern.sub(replacement, text)
     return text
+
+
+# What a connection PostgreSQL dropped raises (as soon as asyncpg sees it, or in the
+# moment before): the connection is given up, to be made again between transactions.
+GONE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InternalClientError,
+        OSError)
 
 
 def _rowcount(status: str) -> int:
@@ -173,10 +187,23 @@ class PgAsync:
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, url: str = "") -> None:
         self.raw = conn
+        self.url = url
         self.identity: frozenset[str] = frozenset()
         self.turn = asyncio.Lock()
+        self._begun = False  # a transaction was begun on this connection (BEGIN seen)
+
+    async def _usable(self, sql: str) -> None:
+        """A connection PostgreSQL dropped (a restart, a failover, an admin's terminate)
+        is made again, but only between transactions: a statement of a transaction under
+        way on the old one fails instead of running on its own."""
+        starts = sql.lstrip()[:5].upper() == "BEGIN"
+        if self.raw.is_closed() and self.url and (starts or not self._begun):
+            self.raw = await connect(self.url)
+            self._begun = False
+        if starts:
+            self._begun = True
 
     async def refresh(self) -> None:
         """Learn the tables with numbered ids again (after migrations)."""
@@ -188,7 +215,12 @@ class PgAsync:
 
     async def run(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
         async with self.turn:
-            return await _run(self.raw, sql, parameters, self.identity)
+            await self._usable(sql)
+            try:
+                return await _run(self.raw, sql, parameters, self.identity)
+            except GONE:
+                self.raw.terminate()
+                raise
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()
                                ) -> list[asyncpg.Record]:
@@ -198,7 +230,12 @@ class PgAsync:
         rows = [tuple(p) for p in parameters]
         if rows:
             async with self.turn:
-                await self.raw.executemany(pg_sql(sql), rows)
+                await self._usable(sql)
+                try:
+                    await self.raw.executemany(pg_sql(sql), rows)
+                except GONE:
+                    self.raw.terminate()
+                    raise
 
     async def copy_records(self, table: str, records: list[tuple[Any, ...]],
                            columns: Sequence[str]) -> None:
@@ -207,12 +244,14 @@ class PgAsync:
 
     async def commit(self) -> None:
         async with self.turn:
-            if self.raw.is_in_transaction():
+            self._begun = False
+            if not self.raw.is_closed() and self.raw.is_in_transaction():
                 await self.raw.execute("COMMIT")
 
     async def rollback(self) -> None:
         async with self.turn:
-            if self.raw.is_in_transaction():
+            self._begun = False
+            if not self.raw.is_closed() and self.raw.is_in_transaction():
                 await self.raw.execute("ROLLBACK")
 
     async def close(self) -> None:
@@ -246,38 +285,64 @@ class PgSync:
     dialect: Dialect = "postgresql"
 
     def __init__(self, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection,
-                 identity: frozenset[str]) -> None:
+                 identity: frozenset[str], url: str = "") -> None:
         self._loop = loop
         self._conn = conn
+        self._url = url
         self.identity = identity
+        self._begun = False
 
     @classmethod
     def connect(cls, dsn: str) -> PgSync:
         loop = asyncio.new_event_loop()
         try:
-            conn = loop.run_until_complete(asyncpg.connect(dsn))
+            conn = loop.run_until_complete(connect(dsn))
             identity = loop.run_until_complete(identity_tables(conn))
         except BaseException:
             loop.close()
             raise
-        return cls(loop, conn, identity)
+        return cls(loop, conn, identity, dsn)
+
+    def _usable(self, sql: str) -> None:
+        """As ``PgAsync._usable``: a dropped connection is made again between batches."""
+        starts = sql.lstrip()[:5].upper() == "BEGIN"
+        if self._conn.is_closed() and self._url and (starts or not self._begun):
+            self._conn = self._loop.run_until_complete(connect(self._url))
+            self._begun = False
+        if starts:
+            self._begun = True
+        elif sql.rstrip().upper().endswith(("COMMIT", "ROLLBACK")):
+            self._begun = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
-        return self._loop.run_until_complete(_run(self._conn, sql, parameters, self.identity))
+        self._usable(sql)
+        try:
+            return self._loop.run_until_complete(_run(self._conn, sql, parameters,
+                                                      self.identity))
+        except GONE:
+            self._conn.terminate()
+            raise
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> PgCursor:
         rows = [tuple(p) for p in parameters]
         if rows:
-            self._loop.run_until_complete(self._conn.executemany(pg_sql(sql), rows))
+            self._usable(sql)
+            try:
+                self._loop.run_until_complete(self._conn.executemany(pg_sql(sql), rows))
+            except GONE:
+                self._conn.terminate()
+                raise
         return PgCursor([], len(rows))
 
     def commit(self) -> None:
-        if self._conn.is_in_transaction():
+        if not self._conn.is_closed() and self._conn.is_in_transaction():
             self.execute("COMMIT")
+        self._begun = False
 
     def rollback(self) -> None:
-        if self._conn.is_in_transaction():
+        if not self._conn.is_closed() and self._conn.is_in_transaction():
             self.execute("ROLLBACK")
+        self._begun = False
 
     def close(self) -> None:
         try:

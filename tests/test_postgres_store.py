@@ -1,0 +1,67 @@
+"""What only PostgreSQL does: its connections can be dropped under the bot (a restart of
+the server, a failover, an admin's pg_terminate_backend), and the bot goes on."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from helpline.events import Message
+from helpline.privacy import Vault
+from helpline.state import State
+from helpline.store import Store
+from helpline.store.postgres import GONE
+from tests.conftest import SECRET
+
+NOW = 1_800_000_000.0
+
+
+async def drop_connections(url: str) -> int:
+    """Terminate every helpline connection to the database (as a server restart would)."""
+    other = await asyncpg.connect(url)
+    try:
+        rows = await other.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "application_name = 'helpline' AND pid <> pg_backend_pid()")
+        return len(rows)
+    finally:
+        await other.close()
+
+
+async def test_connections_dropped_by_the_server_are_made_again(pg_url: str) -> None:
+    store = await Store.open(pg_url, Vault(SECRET))
+    try:
+        await store.save_turn("p1", "telegram", "a1", State(turn=1), [Message("one")], NOW)
+        assert await drop_connections(pg_url) == 2  # the features' and the core's
+        # What was under way when the server dropped them fails; what comes after works.
+        for _ in range(2):
+            try:
+                await store.save_turn("p2", "telegram", "a2", State(turn=2),
+                                      [Message("two")], NOW)
+                break
+            except GONE:
+                continue
+        person = await store.person("p2")
+        assert person is not None and person.state.turn == 2
+        rows = await store.db.execute_fetchall("SELECT COUNT(*) FROM people")
+        assert next(iter(rows))[0] == 2
+        assert [op.body for op in await store.operations("p2")] == [Message("two")]
+    finally:
+        await store.close()
+
+
+async def test_a_statement_of_a_transaction_cut_off_is_not_run_on_its_own(
+        pg_url: str) -> None:
+    store = await Store.open(pg_url, Vault(SECRET))
+    try:
+        with pytest.raises(GONE):
+            async with store.transaction() as db:
+                await db.execute("INSERT INTO jobs (pid, kind, due_at, body, created_at) "
+                                 "VALUES ('p', 'k', 1, 'x', 1)")
+                await drop_connections(pg_url)
+                await db.execute("INSERT INTO jobs (pid, kind, due_at, body, created_at) "
+                                 "VALUES ('p', 'k', 2, 'x', 1)")
+        rows = await store.db.execute_fetchall("SELECT COUNT(*) FROM jobs")
+        assert next(iter(rows))[0] == 0  # neither half of the cut-off transaction is kept
+    finally:
+        await store.close()
