@@ -3,10 +3,13 @@ the server, a failover, an admin's pg_terminate_backend), and the bot goes on.""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import asyncpg
 import pytest
 
-from helpline.events import Message
+from helpline.events import Inbound, Message, RawInbound
 from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import Store
@@ -32,7 +35,7 @@ async def test_connections_dropped_by_the_server_are_made_again(pg_url: str) -> 
     store = await Store.open(pg_url, Vault(SECRET))
     try:
         await store.save_turn("p1", "telegram", "a1", State(turn=1), [Message("one")], NOW)
-        assert await drop_connections(pg_url) == 2  # the features' and the core's
+        assert await drop_connections(pg_url) == 3  # the features', the core's, the inbox's
         # What was under way when the server dropped them fails; what comes after works.
         for _ in range(2):
             try:
@@ -63,5 +66,24 @@ async def test_a_statement_of_a_transaction_cut_off_is_not_run_on_its_own(
                                  "VALUES ('p', 'k', 2, 'x', 1)")
         rows = await store.db.execute_fetchall("SELECT COUNT(*) FROM jobs")
         assert next(iter(rows))[0] == 0  # neither half of the cut-off transaction is kept
+    finally:
+        await store.close()
+
+
+async def test_the_inbox_is_written_while_the_turns_writes_are_busy(pg_url: str) -> None:
+    """On PostgreSQL the inbox has a connection of its own: an event is written down at
+    once, not behind a long group commit of turns (on Signal, a frame read and not yet
+    written down dies with the process)."""
+    store = await Store.open(pg_url, Vault(SECRET))
+    try:
+        busy = asyncio.ensure_future(store.database.write(lambda db: time.sleep(1.0)))
+        await asyncio.sleep(0.1)  # the slow batch is under way in the core's thread
+        began = time.monotonic()
+        [row] = await store.accept([("p", "signal", "e1", RawInbound(
+            "signal", "p", "addr", Inbound(kind="text", at=0.0, text="hi"), "1"))], NOW)
+        took = time.monotonic() - began
+        assert row is not None and not busy.done() and took < 0.5
+        await busy
+        assert [r.id for r in await store.unprocessed()] == [row]
     finally:
         await store.close()

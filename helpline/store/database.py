@@ -33,8 +33,10 @@ from helpline.store.sql import AsyncConn, Row, SyncConn
 
 T = TypeVar("T")
 Work = Callable[[SyncConn], Any]
-SCHEMA_LOCK = 0x68656C70  # the advisory lock workers upgrading one PostgreSQL database share
-RUN_LOCK = 0x68656C71  # held by the one ``helpline run`` of a PostgreSQL database
+# Advisory locks (with the schema's hash: one helpline a schema): held by a start
+# upgrading the tables, and by the one ``helpline run`` of a PostgreSQL database.
+SCHEMA_LOCK = 0x68656C70
+RUN_LOCK = 0x68656C71
 KEY_CHECK_LABEL = b"helpline key check v1"
 PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA secure_delete=ON",  # erased rows are overwritten, not left in the file
@@ -195,12 +197,64 @@ def _connect_writer(path: str) -> sqlite3.Connection:
     return conn
 
 
+class _Lane:
+    """A connection in a thread of its own and its group commit: the first caller starts a
+    flush; whoever queues while a flush runs goes in the next one."""
+
+    def __init__(self, writer: SyncConn, executor: ThreadPoolExecutor,
+                 lock: asyncio.Lock) -> None:
+        self.writer = writer
+        self.executor = executor
+        self.lock = lock  # held while a batch is written (SQLite has one writer at a time)
+        self.batch: list[tuple[Work, asyncio.Future[None]]] = []
+        self.flushing: list[tuple[Work, asyncio.Future[None]]] = []  # the batch under way
+        self.flusher: asyncio.Task[None] | None = None
+        self.trips = 0
+
+    def write_soon(self, work: Work) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.batch.append((work, future))
+        if self.flusher is None:
+            self.flusher = asyncio.create_task(self._flush())
+        return future
+
+    def waiting(self) -> list[asyncio.Future[None]]:
+        return [future for _, future in (*self.flushing, *self.batch)]
+
+    async def _flush(self) -> None:
+        try:
+            while self.batch:
+                batch, self.batch = self.batch, []
+                self.flushing = batch
+                works = [work for work, _ in batch]
+                try:
+                    async with self.lock:
+                        self.trips += 1
+                        errors = await asyncio.get_running_loop().run_in_executor(
+                            self.executor, _run_batch, self.writer, works)
+                except BaseException as exc:  # the commit itself failed: nothing was saved
+                    _fail_all((future for _, future in batch), exc)
+                    continue
+                for (_, future), error in zip(batch, errors, strict=True):
+                    settle(future, error)
+        finally:
+            self.flusher = None
+            self.flushing = []
+
+    async def close(self) -> None:
+        if self.flusher is not None:
+            await asyncio.shield(self.flusher)
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.writer.close)
+        self.executor.shutdown(wait=True)
+
+
 class Database:
     """One open database: ``conn`` (aiosqlite) for the features' reads and transactions;
     ``write`` (group commit), ``rows``, ``row`` and ``by_key`` for the core's hot path."""
 
     def __init__(self, conn: AsyncConn, writer: SyncConn,
-                 executor: ThreadPoolExecutor, vault: Vault, parts: Sequence[Part]) -> None:
+                 executor: ThreadPoolExecutor, vault: Vault, parts: Sequence[Part],
+                 inbox: tuple[SyncConn, ThreadPoolExecutor] | None = None) -> None:
         self.conn = conn
         self.target = ""  # the file or the URL it was opened from (Database.open sets it)
         self.vault = vault
@@ -208,17 +262,24 @@ class Database:
         self._writer = writer
         self._executor = executor
         self._write = asyncio.Lock()
-        self._batch: list[tuple[Work, asyncio.Future[None]]] = []
-        self._flushing: list[tuple[Work, asyncio.Future[None]]] = []  # the batch under way
-        self._flusher: asyncio.Task[None] | None = None
+        self._main = _Lane(writer, executor, self._write)
+        # PostgreSQL: what platforms hand the bot is written on a connection of its own,
+        # never queued behind the turns' writes (SQLite: one writer, so the same lane).
+        self._inbox = self._main if inbox is None else _Lane(*inbox, asyncio.Lock())
         self._reads: dict[str, dict[Any, list[asyncio.Future[Row | None]]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
-        self.trips = 0  # trips to the core connection's thread so far (for tests, benches)
+        self._read_trips = 0
+
+    @property
+    def trips(self) -> int:
+        """Trips to the core connections' threads so far (for tests, benches)."""
+        extra = self._inbox.trips if self._inbox is not self._main else 0
+        return self._read_trips + self._main.trips + extra
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the core connection's thread."""
-        self.trips += 1
+        self._read_trips += 1
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     @classmethod
@@ -273,7 +334,8 @@ class Database:
         conn = PgAsync(raw, url)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
         try:
-            await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+            await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK}, "
+                              "hashtext(current_schema()))")
             try:
                 # SQLite's NOCASE (a console user name is unique whatever its case)
                 await raw.execute("CREATE COLLATION IF NOT EXISTS nocase (provider = icu, "
@@ -287,14 +349,25 @@ class Database:
                     await conn.execute("INSERT OR IGNORE INTO key_check (id, value) "
                                        "VALUES (1, ?)", (vault.check_value(KEY_CHECK_LABEL),))
             finally:
-                await raw.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+                await raw.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK}, "
+                                  "hashtext(current_schema()))")
             writer = await asyncio.get_running_loop().run_in_executor(
                 executor, PgSync.connect, url)
         except BaseException:
             executor.shutdown(wait=False)
             await conn.close()
             raise
-        database = cls(conn, writer, executor, vault, parts)
+        inbox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-inbox")
+        try:
+            inbox = await asyncio.get_running_loop().run_in_executor(
+                inbox_executor, PgSync.connect, url)
+        except BaseException:
+            inbox_executor.shutdown(wait=False)
+            await asyncio.get_running_loop().run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
+            await conn.close()
+            raise
+        database = cls(conn, writer, executor, vault, parts, (inbox, inbox_executor))
         database.target = url
         return database
 
@@ -308,8 +381,8 @@ class Database:
             return
         deadline = asyncio.get_running_loop().time() + wait_seconds
         while True:
-            rows = await self.conn.execute_fetchall(
-                f"SELECT pg_try_advisory_lock({RUN_LOCK})")
+            rows = await self.conn.execute_fetchall(  # one helpline a schema
+                f"SELECT pg_try_advisory_lock({RUN_LOCK}, hashtext(current_schema()))")
             if rows and rows[0][0]:
                 return
             if asyncio.get_running_loop().time() >= deadline:
@@ -330,12 +403,11 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        tasks = [self._flusher, *self._readers.values()]
-        for task in tasks:  # queued reads and writes finish first
-            if task is not None:
-                await asyncio.shield(task)
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
-        self._executor.shutdown(wait=True)
+        for task in list(self._readers.values()):  # queued reads and writes finish first
+            await asyncio.shield(task)
+        if self._inbox is not self._main:
+            await self._inbox.close()
+        await self._main.close()
         await self.conn.close()
 
     # ------------------------------------------------------------- writes
@@ -371,36 +443,24 @@ class Database:
         """``write`` without waiting: ``work`` is queued for the next group commit now, and
         the future says when it is committed (or why not). ``close`` and ``flushed`` wait
         for it."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.append((work, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        return future
+        return self._main.write_soon(work)
+
+    async def write_inbox(self, work: Callable[[SyncConn], T]) -> T:
+        """``write`` for what a platform hands the bot: on PostgreSQL on a connection of
+        its own, so that the inbox is written as soon as an event is read, however busy
+        the turns' writes are (on Signal, a frame read and not yet written down dies with
+        the process)."""
+        result: list[T] = []
+        await self._inbox.write_soon(lambda db: result.append(work(db)))
+        return result[0]
 
     async def flushed(self) -> None:
         """Every write queued so far is committed (or has failed); later ones are not
         waited for."""
-        waiting = [future for _, future in (*self._flushing, *self._batch)]
+        waiting = self._main.waiting() + (
+            self._inbox.waiting() if self._inbox is not self._main else [])
         if waiting:
             await asyncio.wait(waiting)
-
-    async def _flush(self) -> None:
-        try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                self._flushing = batch
-                works = [work for work, _ in batch]
-                try:
-                    async with self._write:
-                        errors = await self._run(_run_batch, self._writer, works)
-                except BaseException as exc:  # the commit itself failed: nothing was saved
-                    _fail_all((future for _, future in batch), exc)
-                    continue
-                for (_, future), error in zip(batch, errors, strict=True):
-                    settle(future, error)
-        finally:
-            self._flusher = None
-            self._flushing = []
 
     # ------------------------------------------------------------- reads
 

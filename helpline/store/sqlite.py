@@ -372,7 +372,7 @@ class Store:
                 cursor = db.execute(INBOX_INSERT, row)
                 ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
 
-        await self.database.write(work)
+        await self.database.write_inbox(work)
         return ids
 
     async def replay_at_start(self) -> list[InboxRow]:
