@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -13,6 +14,7 @@ from helpline import logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings, flow_roots
+from helpline.errors import HelplineError
 from helpline.feature import Feature
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
@@ -63,18 +65,29 @@ def setup_logging(level: str = "INFO", form: LogFormat = "text") -> None:
             handler.setFormatter(formatter(form))
 
 
+class StoppedStandingBy(HelplineError):
+    """``helpline run`` was stopped while another worker served the database."""
+
+
 @asynccontextmanager
-async def open_app(settings: Settings, secret: str,
-                   channels: Sequence[Channel] = ()) -> AsyncIterator[App]:
-    """Start-up and shut-down as one context: flows are checked before anything opens."""
+async def open_app(settings: Settings, secret: str, channels: Sequence[Channel] = (),
+                   stop: asyncio.Event | None = None) -> AsyncIterator[App]:
+    """Start-up and shut-down as one context: flows are checked before anything opens.
+    ``stop`` (``helpline run``): on PostgreSQL, stand by while another worker serves the
+    database, and stop serving (set it) if the run lock is lost."""
     flows = load_flows(settings.flows, flow_roots(settings))
     vault = Vault(secret)
     store = await Store.open(settings.database, vault)
     try:
-        await store.database.hold_run_lock()
+        serving = await store.database.hold_run_lock(stop)
     except BaseException:
         await store.close()
         raise
+    if not serving:
+        await store.close()
+        raise StoppedStandingBy("stopped while standing by")
+    watch = (asyncio.create_task(store.database.watch_run_lock(stop.set))
+             if stop is not None else None)
     translator = CatalogTranslator(settings.locales, settings.default_language)
     # Lookups answered from the service directory in the store (the desk is added by
     # helpline.serve when one is set up).
@@ -87,5 +100,7 @@ async def open_app(settings: Settings, secret: str,
         await seed_if_empty(store, settings.resources.seed, time.time())
         yield app
     finally:
+        if watch is not None:
+            watch.cancel()
         await app.stop()
         await store.close()

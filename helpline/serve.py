@@ -13,7 +13,12 @@ from helpline.channels import registry
 from helpline.channels.base import Channel
 from helpline.channels.registry import ChannelServices
 from helpline.config import Settings
-from helpline.runtime import open_app, settled_garbage_collector, setup_logging
+from helpline.runtime import (
+    StoppedStandingBy,
+    open_app,
+    settled_garbage_collector,
+    setup_logging,
+)
 from helpline.scheduler import build_scheduler
 from helpline.store.database import Database
 
@@ -120,26 +125,34 @@ def install_desk(app: App, channels: Sequence[Channel]) -> Desking | None:
 
 async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.Event) -> None:
     setup_logging(settings.log_level, settings.log_format)
-    async with open_app(settings, settings.secret_key, channels) as app:
-        desking = install_desk(app, channels)
-        outreach = install_outreach(app, channels)
-        console_start: ConsoleStart | None = None
-        if settings.console.enabled:
-            # Imported before the app starts, not after: once the channels are up, the
-            # loop is for the events they hand over.
-            from helpline.console.server import start_console as console_start
-        if not await _started(app, stop):
-            return
-        console = (await console_start(settings, app.store.database, desking,
-                                       outreach_lines(settings, outreach.repo))
-                   if console_start is not None else None)
-        scheduler = build_scheduler(app)
-        scheduler.start()
-        log.info("helpline running with %s", ", ".join(c.name for c in channels))
-        try:
-            with settled_garbage_collector():
-                await stop.wait()
-        finally:
-            scheduler.shutdown(wait=False)
-            if console is not None:
-                await console.stop()
+    try:
+        async with open_app(settings, settings.secret_key, channels, stop) as app:
+            await _serve_app(app, settings, channels, stop)
+    except StoppedStandingBy:
+        log.info("stopped while standing by")
+
+
+async def _serve_app(app: App, settings: Settings, channels: Sequence[Channel],
+                     stop: asyncio.Event) -> None:
+    desking = install_desk(app, channels)
+    outreach = install_outreach(app, channels)
+    console_start: ConsoleStart | None = None
+    if settings.console.enabled:
+        # Imported before the app starts, not after: once the channels are up, the
+        # loop is for the events they hand over.
+        from helpline.console.server import start_console as console_start
+    if not await _started(app, stop):
+        return
+    console = (await console_start(settings, app.store.database, desking,
+                                   outreach_lines(settings, outreach.repo))
+               if console_start is not None else None)
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    log.info("helpline running with %s", ", ".join(c.name for c in channels))
+    try:
+        with settled_garbage_collector():
+            await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        if console is not None:
+            await console.stop()

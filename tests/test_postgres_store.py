@@ -87,3 +87,42 @@ async def test_the_inbox_is_written_while_the_turns_writes_are_busy(pg_url: str)
         assert [r.id for r in await store.unprocessed()] == [row]
     finally:
         await store.close()
+
+
+async def test_a_second_run_stands_by_takes_over_and_the_first_is_fenced(pg_url: str) -> None:
+    first = await Store.open(pg_url, Vault(SECRET))
+    second = await Store.open(pg_url, Vault(SECRET))
+    try:
+        assert await first.database.hold_run_lock(asyncio.Event())
+        stop = asyncio.Event()
+        standing = asyncio.ensure_future(second.database.hold_run_lock(stop))
+        await asyncio.sleep(1.5)
+        assert not standing.done()  # standing by while the first serves
+        lost: list[bool] = []
+        watching = asyncio.ensure_future(first.database.watch_run_lock(
+            lambda: lost.append(True)))
+        # The first's lock connection is cut (its network, a failover of the server...):
+        # it stops serving, and the second, standing by, takes over.
+        other = await asyncpg.connect(pg_url)
+        try:
+            await other.execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE "
+                "l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()")
+        finally:
+            await other.close()
+        assert await asyncio.wait_for(standing, 5.0) is True
+        await asyncio.wait_for(watching, 6.0)
+        assert lost == [True]
+        # A run stopped while it stands by says so and holds nothing.
+        third = await Store.open(pg_url, Vault(SECRET))
+        try:
+            stopped = asyncio.Event()
+            waiting = asyncio.ensure_future(third.database.hold_run_lock(stopped))
+            await asyncio.sleep(0.3)
+            stopped.set()
+            assert await asyncio.wait_for(waiting, 3.0) is False
+        finally:
+            await third.close()
+    finally:
+        await second.close()
+        await first.close()

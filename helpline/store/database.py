@@ -14,7 +14,9 @@ the other's commits at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +29,14 @@ import asyncpg
 
 from helpline.errors import HelplineError
 from helpline.privacy import SecretError, Vault, private_database
-from helpline.store.postgres import PgAsync, PgSync, PostgresError, connect, is_url
+from helpline.store.postgres import (
+    GONE,
+    PgAsync,
+    PgSync,
+    PostgresError,
+    connect,
+    is_url,
+)
 from helpline.store.schema import Part, table_names, upgrade
 from helpline.store.sql import AsyncConn, Row, SyncConn
 
@@ -37,6 +46,9 @@ Work = Callable[[SyncConn], Any]
 # upgrading the tables, and by the one ``helpline run`` of a PostgreSQL database.
 SCHEMA_LOCK = 0x68656C70
 RUN_LOCK = 0x68656C71
+STANDBY_POLL_SECONDS = 1.0  # a worker standing by asks for the run lock this often
+LOCK_CHECK_SECONDS = 2.0  # the serving worker checks the lock's connection this often
+log = logging.getLogger("helpline.store")
 KEY_CHECK_LABEL = b"helpline key check v1"
 PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA secure_delete=ON",  # erased rows are overwritten, not left in the file
@@ -270,6 +282,7 @@ class Database:
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
         self._read_trips = 0
+        self._run_lock: asyncpg.Connection | None = None  # PostgreSQL: held by this run
 
     @property
     def trips(self) -> int:
@@ -371,25 +384,66 @@ class Database:
         database.target = url
         return database
 
-    async def hold_run_lock(self, wait_seconds: float = 10.0) -> None:
+    async def hold_run_lock(self, stop: asyncio.Event | None = None,
+                            wait_seconds: float = 10.0) -> bool:
         """Be the one ``helpline run`` of this database, for as long as it is open (on
-        SQLite the run lock beside the file, ``helpline.runlock``, does this). Several
-        workers on one PostgreSQL database are not supported yet: each would carry out
-        the same queued operations and timers. A run killed a moment ago may still hold it
-        until PostgreSQL sees its connection gone: it is asked again for ``wait_seconds``."""
+        SQLite the run lock beside the file, ``helpline.runlock``, does this): only it reads
+        the platforms, carries out the queue and runs the timed jobs.
+
+        With ``stop`` (``helpline run``), a second worker stands by until the one serving
+        stops or dies, then takes over; False: ``stop`` came first. Without, it is asked
+        for ``wait_seconds`` (a run killed a moment ago holds the lock until PostgreSQL has
+        seen its connection go), then refused (AlreadyServed). The lock is held on a
+        connection of its own, with TCP keepalives, so that a machine that dies lets go of
+        it within seconds (``watch_run_lock`` fences the holder that loses it)."""
         if not isinstance(self.conn, PgAsync):
+            return True
+        held = await connect(self.target, keepalive=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        waited = False
+        try:
+            while not await held.fetchval(  # one helpline a schema
+                    f"SELECT pg_try_advisory_lock({RUN_LOCK}, hashtext(current_schema()))"):
+                if stop is None and loop.time() >= deadline:
+                    raise AlreadyServed("another 'helpline run' is using this PostgreSQL "
+                                        "database; stop it first")
+                if stop is not None and not waited:
+                    log.info("standing by: another helpline run serves this database; this "
+                             "one takes over when it stops")
+                waited = True
+                if stop is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
+                    if stop.is_set():
+                        await held.close()
+                        return False
+                else:
+                    await asyncio.sleep(0.25)
+        except BaseException:
+            if not held.is_closed():
+                await held.close()
+            raise
+        if waited and stop is not None:
+            log.info("taking over: this helpline run now serves the database")
+        self._run_lock = held
+        return True
+
+    async def watch_run_lock(self, lost: Callable[[], None]) -> None:
+        """Until cancelled: the connection holding the run lock answers; once it does not,
+        another worker may serve the database already, so ``lost()`` (stop serving)."""
+        held = self._run_lock
+        if held is None:
             return
-        deadline = asyncio.get_running_loop().time() + wait_seconds
         while True:
-            rows = await self.conn.execute_fetchall(  # one helpline a schema
-                f"SELECT pg_try_advisory_lock({RUN_LOCK}, hashtext(current_schema()))")
-            if rows and rows[0][0]:
+            await asyncio.sleep(LOCK_CHECK_SECONDS)
+            try:
+                await asyncio.wait_for(held.fetchval("SELECT 1"), LOCK_CHECK_SECONDS)
+            except (TimeoutError, *GONE, asyncpg.PostgresError) as exc:
+                log.error("lost the connection that holds the run lock (%s); stopping, so "
+                          "that only one helpline serves the database", type(exc).__name__)
+                lost()
                 return
-            if asyncio.get_running_loop().time() >= deadline:
-                raise AlreadyServed("another 'helpline run' is using this PostgreSQL "
-                                    "database; stop it first (one worker a database for "
-                                    "now)")
-            await asyncio.sleep(0.25)
 
     @property
     def dialect(self) -> str:
@@ -409,6 +463,9 @@ class Database:
             await self._inbox.close()
         await self._main.close()
         await self.conn.close()
+        if self._run_lock is not None and not self._run_lock.is_closed():
+            with contextlib.suppress(*GONE):
+                await self._run_lock.close()
 
     # ------------------------------------------------------------- writes
 

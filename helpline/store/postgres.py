@@ -55,8 +55,15 @@ class PostgresError(HelplineError):
 APPLICATION = "helpline"  # as pg_stat_activity shows helpline's connections
 
 
-async def connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(url, server_settings={"application_name": APPLICATION})
+# The server probes an idle connection after 5 s and gives it up after 3 probes a second
+# apart: a worker whose machine died lets go of the run lock within about 8 s.
+KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "1",
+             "tcp_keepalives_count": "3"}
+
+
+async def connect(url: str, keepalive: bool = False) -> asyncpg.Connection:
+    settings = {"application_name": APPLICATION, **(KEEPALIVE if keepalive else {})}
+    return await asyncpg.connect(url, server_settings=settings)
 
 
 def is_url(target: object) -> bool:
