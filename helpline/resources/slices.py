@@ -37,7 +37,7 @@ from typing import Any
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import Elsewhere, Part, Tables, Waiting, read_part
 from helpline.resources.model import Problem, Service
-from helpline.resources.spill import IN_MEMORY, Job, Kept, Reader, Spill
+from helpline.resources.spill import IN_MEMORY, Formats, Job, Kept, Reader, Spill
 from helpline.resources.store import capacity_row, service_rows
 from helpline.resources.taxonomy import TaxonomyMap
 
@@ -149,9 +149,10 @@ class Workers:
             scratch = spill.path.with_name("part.db")
             future = pool.submit(_read, parts, names, scratch)
 
-            def wait() -> tuple[list[Tables], dict[str, list[tuple[int, int]]], Path]:
-                found, ranges = future.result()
-                return found, ranges, scratch
+            def wait() -> tuple[list[Tables], dict[str, list[tuple[int, int]]], Formats,
+                                Path]:
+                found, ranges, formats = future.result()
+                return found, ranges, formats, scratch
             return wait
         return read
 
@@ -168,8 +169,8 @@ class Workers:
                 yield build_slice(reader.read(job, base), now, taxonomy, shared, source, at)
             return
         assert WORKERS == 1  # _start reaches every worker only when there is one
-        pool.submit(_start, str(spill.path), spill.files, spill.parts, base, now, taxonomy,
-                    source)
+        pool.submit(_start, str(spill.path), spill.files, spill.parts, spill.formats, base,
+                    now, taxonomy, source)
         # The worker first finds the rows that hang on no service (their slices come
         # after the services'), while this process builds the first slices.
         left: Future[list[Job]] | None = pool.submit(_orphans)
@@ -220,21 +221,21 @@ _worker: dict[str, Any] = {}
 
 
 def _read(parts: list[Part], names: list[str], scratch: Path
-          ) -> tuple[list[Tables], dict[str, list[tuple[int, int]]]]:
+          ) -> tuple[list[Tables], dict[str, list[tuple[int, int]]], Formats]:
     part = Spill(place=scratch)
     try:
         part.known(names)
         found = [read_part(p, part) for p in parts]
         part.finish()  # indexed here, beside the importing process indexing its own
-        return found, part.ranges
+        return found, part.ranges, part.formats
     finally:
         part.close()
 
 
-def _start(path: str, files: list[str], parts: list[Path], base: Tables, now: float,
-           taxonomy: TaxonomyMap, source: str) -> None:
+def _start(path: str, files: list[str], parts: list[Path], formats: Formats, base: Tables,
+           now: float, taxonomy: TaxonomyMap, source: str) -> None:
     scratch = Path(path)
-    _worker.update(reader=Reader.open(scratch, files, parts), base=base, now=now,
+    _worker.update(reader=Reader.open(scratch, files, parts, formats), base=base, now=now,
                    taxonomy=taxonomy, source=source, shared={},
                    kept=Kept(scratch.with_name(WORKER_KEPT)))
 
