@@ -10,6 +10,7 @@ words.py, store.py): what it imports is what it imported before.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -262,3 +263,40 @@ async def test_rows_kept_as_their_fields_come_back_as_the_rows_read_in_memory(
         s.model_dump_json() for s in whole.services)
     assert {p: sorted(w) for p, w in (await directory.places()).items()} == {
         p: sorted(w) for p, w in whole.places.items() if w}
+
+
+@pytest.mark.parametrize(("before", "during"), [
+    ((700, 10, 10), (50_000, 50, 50)),  # CPython's defaults
+    ((60_000, 5, 80), (60_000, 50, 80)),  # none lowered
+    ((0, 10, 10), (0, 10, 10)),  # turned off: stays off
+])
+async def test_an_import_raises_the_collectors_thresholds_and_puts_them_back(
+        stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch,
+        before: tuple[int, int, int], during: tuple[int, int, int]) -> None:
+    """While a package is imported the cyclic collector runs less often, and as before
+    once it is done."""
+    seen: list[tuple[int, int, int]] = []
+    build = slices.build_slice
+
+    def recorded(*args: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return build(*args)
+
+    monkeypatch.setattr(slices, "build_slice", recorded)
+    store, _ = stores
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(*before)
+        result = await import_directory(store, HSDS, NOW, skip_bad=True, source="s")
+        after = gc.get_threshold()
+    finally:
+        gc.set_threshold(*saved)
+    assert result.applied and set(seen) == {during} and after == before
+
+
+def test_the_worker_collects_as_an_import_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(slices, "WORKERS", 1)
+    with slices.Workers.open(HSDS) as workers:
+        assert workers.pool is not None
+        assert workers.pool.submit(gc.get_threshold).result() == slices.IMPORT_GC

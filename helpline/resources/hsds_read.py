@@ -586,6 +586,8 @@ FOLDED_LINKS = {"service_taxonomy": ("service", "service_id"),
 # Tables whose rows ``fold`` makes rows of another table (the rest keep their table, so
 # their rows can be kept in a scratch file as they are, and folded when read back).
 RETABLED = ("postal_address", *FOLDED_LINKS)
+# The tables whose rows ``fold`` may change at all.
+FOLDED = ("address", "schedule", "location", "language", *RETABLED)
 
 
 def _version(meta: dict[str, Any], tables: Tables, files: dict[str, list[Path]]) -> str:

@@ -31,7 +31,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from helpline.resources.hsds_read import Row, Tables, fold
+from helpline.resources.hsds_read import FOLDED, Row, Tables, fold
 
 SERVICES_PER_BATCH = 4000
 ORPHANS_PER_BATCH = 20_000
@@ -561,8 +561,8 @@ class Reader:
     def _row(self, table: str, file: int, line: int, data: str, into: Tables
              ) -> tuple[str, Row]:
         row = Row(self.files[file], line, _decode(data, self.formats, file))
-        if data[0] in "PQ":  # kept as its fields: folded as when read in memory
-            table = fold(table, row, into)
+        if table in FOLDED and data[0] in "PQ":  # kept as its fields: folded as when
+            table = fold(table, row, into)  # read in memory
         return table, row
 
     def orphans(self) -> list[Job]:
