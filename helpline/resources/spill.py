@@ -46,6 +46,7 @@ INDEXED = ("service", "location", "service_at_location")
 # The columns the scratch file keeps apart, beside each row (r.id, sid, lid, sal, link, org).
 KEYS = ("id", "service_id", "location_id", "service_at_location_id", "link_id",
         "organization_id")
+KEY_COLUMNS = ("id", "sid", "lid", "sal", "link", "org")  # r's column for each
 # How the fields of a CSV file's rows are read back (``Spill.writer``): its header, and the
 # older columns standing for newer ones (hsds_read.COLUMN_ALIASES), by file number.
 Formats = dict[int, tuple[list[str], list[tuple[str, str]]]]
@@ -209,6 +210,8 @@ class Spill:
                             lid TEXT, sal TEXT, link TEXT, org TEXT);
         """)
         self._pending: list[tuple[object, ...]] = []
+        self._written: list[tuple[object, ...]] = []  # a writer's rows, and their statement
+        self._written_sql = ""
         self._file: dict[str, int] = {}
         self._kept: Kept | None = None
         self._table = ""  # the table of the run of rows being read, from row _run on
@@ -274,13 +277,20 @@ class Spill:
         hsds_read.fold): ``add(line, fields)`` keeps a row as its fields, in the order of
         ``header`` (the reader of a slice makes a row of them, then folds it, as a table
         read in memory is), without making the row here."""
+        self._flush()  # (the rows before, each with its statement)
         file = self._number(name)
         self.formats[file] = (header, aliases)
         self._begin(table)
         width = len(header)
-        at = [header.index(c) if c in header else width for c in KEYS]
-        keys = itemgetter(*at)
-        pending = self._pending
+        # Only the key columns the file has are given (a column not given is NULL, and
+        # each value given costs: four NULLs a row doubled the time of writing it).
+        given = [(column, header.index(key)) for column, key in zip(
+            KEY_COLUMNS, KEYS, strict=True) if key in header]
+        at = [i for _, i in given]
+        self._written_sql = (
+            f"INSERT INTO r (n, tbl, file, line, data{''.join(f', {c}' for c, _ in given)})"
+            f" VALUES (?, ?, ?, ?, ?{', ?' * len(given)})")
+        pending = self._written
         flush = self._flush
 
         def add(line: int, fields: list[str]) -> None:
@@ -292,9 +302,8 @@ class Spill:
                 data = "Q" + text
             else:
                 data = "P" + text
-            fields.append("")  # (the keys of columns the file has not)
             pending.append((self.count, table, file, line, data,
-                            *[k.strip() or None for k in keys(fields)]))
+                            *[fields[i].strip() or None for i in at]))
             if len(pending) >= 5000:
                 flush()
         return add
@@ -376,7 +385,10 @@ class Spill:
         self._end_run()
         if self._pending:
             self.db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._pending)
-            self._pending.clear()  # (the same list: a writer holds it)
+            self._pending = []
+        if self._written:
+            self.db.executemany(self._written_sql, self._written)
+            self._written.clear()  # (the same list: a writer holds it)
 
     def finish(self) -> None:
         """Every row of this file is in: index what the slices are found by (each process
