@@ -13,9 +13,13 @@ found twice (a location shared by services of two slices) are said once.
 
 At 300,000 services the import held 4.4 GB when it read every table into memory; with the
 scratch file, what is in memory at once is a few slices of services and what hangs on them
-(263 MB at the peak in one process; 481 MB for the importing process and the worker that
+(263 MB at the peak in one process; 441 MB for the importing process and the worker that
 reads and builds beside it, slices.py; bench/README.md). The rows built for the database
 are kept in a file of their own (``Kept``), as columns, and copied into the database in SQL.
+
+A CSV row of a table that keeps its rows (``Spill.writer``) is kept as its fields, with the
+key columns the slices are found by beside it, and made a row only when a slice reads it:
+making a dict and a row of every row as it was read cost more than reading it.
 """
 
 from __future__ import annotations
