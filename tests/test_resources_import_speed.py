@@ -10,6 +10,7 @@ words.py, store.py): what it imports is what it imported before.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +27,8 @@ from helpline.privacy import Vault
 from helpline.resources import hsds_read, import_directory, slices, spill, words
 from helpline.resources import store as resources_store
 from helpline.resources.hsds_read import Tables, read_csv_package
+from helpline.resources.importer import read_directory
+from helpline.resources.store import Directory
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -210,3 +213,90 @@ def test_the_rows_that_hang_on_no_service_are_found_by_the_slices_rules(
     assert left == [("location", "L2"), ("service_at_location", "a4"), ("phone", "p2"),
                     ("phone", "p4"), ("phone", "p5"), ("phone", "p6"), ("phone", "p8"),
                     ("attribute", "at3")]
+
+
+# Rows a scratch file keeps as their fields (spill.Spill.writer) must come back as the rows
+# read in memory: separators and whitespace inside fields, quoted newlines, older column
+# names and rows that hsds_read.fold changes (a location with no location_type column,
+# a language given by its code in the name, a weekday schedule), and a table whose rows
+# become another's (postal addresses), with a bad row among them.
+ODD = {
+    "services.csv": 'id,name,status,fees,description\ns1,"One\x1fa",active,"2 \x1e GBP",'
+                    '"Line one\nline two"\n s2 ,Two,active,,   \ns3,Three,active,free,'
+                    '"a ""quoted"" word"\ns4,Four,active,x\n',
+    "locations.csv": "id,name,latitude,longitude\nL1,Shared,51.5,-0.1\nL2,\x1f,,\n",
+    "service_at_location.csv": "id,service_id,location_id\na1,s1,L1\na2, s2 ,L1\n"
+                               "a3,s3,L2\n",
+    "physical_addresses.csv": "id,location_id,address_1,city,postal_code\n"
+                              "ad1,L1,1 High St,Eastmoor,EM1 1AA\n",
+    "postal_addresses.csv": "id,location_id,address_1,city,postal_code\n"
+                            "pa1,L2,PO Box 1,Westby,WB2 2BB\n",
+    "languages.csv": "id,service_id,language\nl1,s1,es\nl2,s2,French\nl3,s3,\x1e\n",
+    "regular_schedules.csv": "id,service_id,weekday,opens_at,closes_at\n"
+                             "r1,s1,1,09:00,17:00\nr2,s3,sat,10:00,12:00\nr3,s2,9,x,y\n",
+    "service_areas.csv": "id,service_id,service_area\nsa1,s1,Moorshire\nsa2,s3,\t\n",
+    "phones.csv": "id,service_id,number\np1,s1,555-0001\np2,s2,\n",
+}
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_rows_kept_as_their_fields_come_back_as_the_rows_read_in_memory(
+        stores: tuple[Store, Store], tmp_path: Path, processes: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name, text in ODD.items():
+        (folder / name).write_text(text)
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 2)
+    if processes == 2:
+        monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(slices, "WORKERS", 1)
+        monkeypatch.setattr(hsds_read, "WORKER_START_ROWS", 0)
+    store, _ = stores
+    whole = read_directory(folder, NOW)
+    assert whole.services and whole.problems  # (some rows are bad)
+    result = await import_directory(store, folder, NOW, skip_bad=True, source="s")
+    assert shown(result.problems) == shown(whole.problems)
+    assert (result.bad_rows, result.format) == (whole.bad_rows, whole.format)
+    directory = Directory(store)
+    assert sorted(s.model_dump_json() for s in await directory.services()) == sorted(
+        s.model_dump_json() for s in whole.services)
+    assert {p: sorted(w) for p, w in (await directory.places()).items()} == {
+        p: sorted(w) for p, w in whole.places.items() if w}
+
+
+@pytest.mark.parametrize(("before", "during"), [
+    ((700, 10, 10), (50_000, 50, 50)),  # CPython's defaults
+    ((60_000, 5, 80), (60_000, 50, 80)),  # none lowered
+    ((0, 10, 10), (0, 10, 10)),  # turned off: stays off
+])
+async def test_an_import_raises_the_collectors_thresholds_and_puts_them_back(
+        stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch,
+        before: tuple[int, int, int], during: tuple[int, int, int]) -> None:
+    """While a package is imported the cyclic collector runs less often, and as before
+    once it is done."""
+    seen: list[tuple[int, int, int]] = []
+    build = slices.build_slice
+
+    def recorded(*args: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return build(*args)
+
+    monkeypatch.setattr(slices, "build_slice", recorded)
+    store, _ = stores
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(*before)
+        result = await import_directory(store, HSDS, NOW, skip_bad=True, source="s")
+        after = gc.get_threshold()
+    finally:
+        gc.set_threshold(*saved)
+    assert result.applied and set(seen) == {during} and after == before
+
+
+def test_the_worker_collects_as_an_import_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slices, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(slices, "WORKERS", 1)
+    with slices.Workers.open(HSDS) as workers:
+        assert workers.pool is not None
+        assert workers.pool.submit(gc.get_threshold).result() == slices.IMPORT_GC

@@ -75,6 +75,7 @@ class _Extras:
     max_age: float | None = None
 
 
+_CHAINS = "chains of places"  # (not a table's name: the key of Builder._chains in shared)
 # A count stamped this far ahead of the import's clock is refused (clocks differ a little).
 FUTURE_SLACK_SECONDS = 600
 
@@ -82,18 +83,21 @@ FUTURE_SLACK_SECONDS = 600
 class Builder:
     def __init__(self, tables: Tables, now: float | None = None,
                  taxonomy: TaxonomyMap | None = None,
-                 shared: dict[str, _Index] | None = None) -> None:
+                 shared: dict[str, Any] | None = None) -> None:
         self.t = tables
         self.now = now
         self.taxonomy = taxonomy or bundled()
         # The small tables' indexes, checked once for every slice of a spilled package
-        # (their problems are said by the first slice).
+        # (their problems are said by the first slice), and the chains of places noted
+        # by the slices built before (in the order of the slices: what a later slice
+        # would note of them is in the directory's places already).
         self.shared = shared
         self.problems: list[Problem] = list(tables.problems)
         self.bad_rows = len(tables.problems)
         self.places: dict[str, list[str]] = {}
         self._addresses: dict[str, list[Row]] | None = None
-        self._chains: set[tuple[str, ...]] = set()  # the chains of places noted already
+        self._chains: set[tuple[str, ...]] = (  # the chains of places noted already
+            set() if shared is None else shared.setdefault(_CHAINS, set()))
 
     # ------------------------------------------------------------- helpers
 
@@ -159,7 +163,8 @@ class Builder:
     def _once(self, table: str, check: Callable[[Row, Issues], None] | None = None
               ) -> _Index:
         if self.shared is not None and table in self.shared:
-            return self.shared[table]
+            known: _Index = self.shared[table]
+            return known
         index = self._index(table, check)
         if self.shared is not None:
             self.shared[table] = index
@@ -558,7 +563,7 @@ def _attach(extra: _Extras, table: str, item: Any) -> None:
 
 
 def build(tables: Tables, now: float | None = None, taxonomy: TaxonomyMap | None = None,
-          shared: dict[str, _Index] | None = None) -> DirectoryData:
+          shared: dict[str, Any] | None = None) -> DirectoryData:
     return Builder(tables, now, taxonomy, shared).build()
 
 

@@ -32,7 +32,7 @@ from helpline.flow.yamlsource import Located, YamlSyntaxError, load_located
 from helpline.resources.model import Problem
 
 if TYPE_CHECKING:
-    from helpline.resources.spill import Spill
+    from helpline.resources.spill import Formats, Spill
 
 # Limits of what an import reads (see README, "Resource directory"); each is named in the
 # message that refuses it.
@@ -242,7 +242,8 @@ class Part:
 # Reads parts of a package into a scratch file of its own (the numbers of ``files`` as
 # given), in another process; returns what waits for them: what each part found, the
 # ranges of rows of each table, and the scratch file.
-Waiting = Callable[[], tuple[list["Tables"], dict[str, list[tuple[int, int]]], Path]]
+Waiting = Callable[[], tuple[list["Tables"], dict[str, list[tuple[int, int]]], "Formats",
+                             Path]]
 Elsewhere = Callable[[list[Part], list[str]], Waiting]
 
 
@@ -275,8 +276,8 @@ def _read_in_parts(jobs: dict[str, list[Path]], tables: Tables, spill: Spill,
     found = {part.first: read_part(part, spill) for part in sorted(mine, key=lambda p: p.first)}
     spill.finish()  # this process's rows indexed while the other indexes its own
     if waiting is not None:
-        their_found, ranges, scratch = waiting()
-        spill.attach(scratch, ranges)
+        their_found, ranges, formats, scratch = waiting()
+        spill.attach(scratch, ranges, formats)
         found |= {part.first: f for part, f in zip(sorted(theirs, key=lambda p: p.first),
                                                    their_found, strict=True)}
     for part in parts:  # in the order of the tables, as read by one process
@@ -372,7 +373,7 @@ class _Sink:
 
     def add(self, table: str, row: Row) -> None:
         self.count += 1
-        table = _fold(table, row, self.tables)
+        table = fold(table, row, self.tables)
         if self.spill is not None and table not in IN_MEMORY:
             self.spill.add(table, row)
         else:
@@ -448,6 +449,7 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables, sink: _
     name = str(csv_path)
     start = 1
     spilled = sink.spill is not None and table not in IN_MEMORY  # no need to intern ids
+    add: Callable[[int, list[str]], None] | None = None
     csv.field_size_limit(MAX_FIELD)
     try:
         with csv_path.open(encoding=encoding, newline="") as handle:
@@ -465,6 +467,10 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables, sink: _
                        if new not in header for old in olds if old in header][:8]
             start = 2
             width = len(header)
+            if spilled and table not in RETABLED:
+                assert sink.spill is not None
+                # kept as they are, made rows (and folded) when a slice is read
+                add = sink.spill.writer(table, name, header, aliases)
             for fields in reader:
                 line_num = reader.line_num  # as csv.DictReader counts (blank lines skipped)
                 if not fields:
@@ -477,14 +483,18 @@ def _csv_rows(table: str, csv_path: Path, encoding: str, tables: Tables, sink: _
                         f"header ({len(header)})", "check for a missing or extra "
                         f"{'comma' if delimiter == ',' else 'separator'}, or an unclosed quote"))
                 else:
-                    row = ({k: v for k, v in zip(header, fields, strict=True)
-                            if v and not v.isspace()} if spilled else
-                           {k: _intern(k, v) for k, v in zip(header, fields, strict=True)
-                            if v and not v.isspace()})
-                    for new, old in aliases:
-                        if old in row:
-                            row.setdefault(new, row[old])
-                    sink.add(table, Row(name, start, row))
+                    if add is not None:
+                        sink.count += 1
+                        add(start, fields)
+                    else:
+                        row = ({k: v for k, v in zip(header, fields, strict=True)
+                                if v and not v.isspace()} if spilled else
+                               {k: _intern(k, v) for k, v in zip(header, fields, strict=True)
+                                if v and not v.isspace()})
+                        for new, old in aliases:
+                            if old in row:
+                                row.setdefault(new, row[old])
+                        sink.add(table, Row(name, start, row))
                     if sink.count > MAX_ROWS or (table == "service"
                                                  and sink.count > MAX_SERVICES):
                         limit = (f"{MAX_SERVICES:,} services, the limit for one import"
@@ -534,7 +544,7 @@ def _header_ok(table: str, header: list[str], name: str, tables: Tables) -> bool
     return not missing
 
 
-def _fold(table: str, row: Row, tables: Tables) -> str:
+def fold(table: str, row: Row, tables: Tables) -> str:
     """A row of an older HSDS table as a row of the 3.x table the builder reads; returns
     that table."""
     data = row.data
@@ -573,6 +583,11 @@ def _fold(table: str, row: Row, tables: Tables) -> str:
 FOLDED_LINKS = {"service_taxonomy": ("service", "service_id"),
                 "location_taxonomy": ("location", "location_id"),
                 "link_taxonomy": ("", "link_id")}
+# Tables whose rows ``fold`` makes rows of another table (the rest keep their table, so
+# their rows can be kept in a scratch file as they are, and folded when read back).
+RETABLED = ("postal_address", *FOLDED_LINKS)
+# The tables whose rows ``fold`` may change at all.
+FOLDED = ("address", "schedule", "location", "language", *RETABLED)
 
 
 def _version(meta: dict[str, Any], tables: Tables, files: dict[str, list[Path]]) -> str:

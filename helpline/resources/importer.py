@@ -12,7 +12,7 @@ from helpline import bundled
 from helpline.resources.hsds_build import build
 from helpline.resources.hsds_read import read_csv_package, read_json
 from helpline.resources.model import NEEDS, DirectoryData, Problem, Service
-from helpline.resources.slices import WORKER_KEPT, Workers, limits
+from helpline.resources.slices import WORKER_KEPT, Workers, collector_at_rest, limits
 from helpline.resources.spill import Spill
 from helpline.resources.store import Directory
 from helpline.resources.taxonomy import TaxonomyMap
@@ -155,7 +155,7 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
     kept there too; only when the whole package is known good enough (no problem, or
     --skip-bad) are they written, in one transaction."""
     directory = Directory(store)
-    with Spill() as spill, Workers.open(folder) as workers:
+    with collector_at_rest(), Spill() as spill, Workers.open(folder) as workers:
         tables = read_csv_package(folder, spill, workers.elsewhere(spill))
         result = ImportResult(source, f"hsds {tables.version}" if tables.version else "hsds",
                               notes=list(tables.notes))

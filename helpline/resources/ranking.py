@@ -64,9 +64,10 @@ def language_key(tag: LanguageTag) -> str:
     return "n" + normalize(tag.name or "")
 
 
-def facts(service: Service) -> tuple[object, ...]:
+def facts(service: Service, terms: set[str] | None = None) -> tuple[object, ...]:
     """The values of FACT_COLUMNS for one service: what ``matching._fit``, ``rank`` and
-    ``_nearest_km`` read of it, and nothing else."""
+    ``_nearest_km`` read of it, and nothing else (``terms``: ``matching._terms(service)``,
+    when worked out already)."""
     points = [(loc.latitude, loc.longitude) for loc in service.locations
               if not loc.confidential and loc.latitude is not None
               and loc.longitude is not None]
@@ -75,7 +76,8 @@ def facts(service: Service) -> tuple[object, ...]:
              | (DOCUMENTS if service.documents else 0)
              | (INTERPRETATION if service.interpretation else 0))
     return (service.name.casefold(), _joined(sorted(set(service.needs))),
-            _joined(sorted(matching._terms(service))), _joined(sorted(set(service.genders))),
+            _joined(sorted(matching._terms(service) if terms is None else terms)),
+            _joined(sorted(set(service.genders))),
             json.dumps(languages) if languages else None,
             json.dumps(points) if points else None, service.min_age, service.max_age, flags)
 

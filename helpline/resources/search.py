@@ -69,12 +69,16 @@ def match_data(service: Service) -> str:
         "locations": {"__all__": LOCATION_FIELDS}}, exclude_defaults=True)
 
 
-def index_row(service: Service) -> IndexRow:
+def index_row(service: Service, terms: set[str] | None = None) -> IndexRow:
+    """``terms``: ``matching._terms(service)``, when worked out already."""
     point = next(((loc.latitude, loc.longitude) for loc in service.locations
                   if not loc.confidential and loc.latitude is not None
                   and loc.longitude is not None), (None, None))
-    return IndexRow(tuple(service.needs), tuple(sorted(matching._terms(service))),
-                    matching._anywhere(service), service.status == "active", *point)
+    if terms is None:
+        terms = matching._terms(service)
+    anywhere = any(matching._place(a) == "anywhere" for a in service.areas) or not terms
+    return IndexRow(tuple(service.needs), tuple(sorted(terms)), anywhere,
+                    service.status == "active", *point)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,13 @@ found twice (a location shared by services of two slices) are said once.
 
 At 300,000 services the import held 4.4 GB when it read every table into memory; with the
 scratch file, what is in memory at once is a few slices of services and what hangs on them
-(263 MB at the peak in one process; 481 MB for the importing process and the worker that
+(263 MB at the peak in one process; 441 MB for the importing process and the worker that
 reads and builds beside it, slices.py; bench/README.md). The rows built for the database
 are kept in a file of their own (``Kept``), as columns, and copied into the database in SQL.
+
+A CSV row of a table that keeps its rows (``Spill.writer``) is kept as its fields, with the
+key columns the slices are found by beside it, and made a row only when a slice reads it:
+making a dict and a row of every row as it was read cost more than reading it.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ import json
 import marshal  # rows this import wrote itself, in its own private folder
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from helpline.resources.hsds_read import Row, Tables
+from helpline.resources.hsds_read import FOLDED, Row, Tables, fold
 
 SERVICES_PER_BATCH = 4000
 ORPHANS_PER_BATCH = 20_000
@@ -43,6 +47,13 @@ CHILDREN = ("phone", "schedule", "service_area", "language", "required_document"
             "cost_option", "eligibility", "service_capacity")
 # Tables whose ids other rows refer to: a repeated id is found across the whole package.
 INDEXED = ("service", "location", "service_at_location")
+# The columns the scratch file keeps apart, beside each row (r.id, sid, lid, sal, link, org).
+KEYS = ("id", "service_id", "location_id", "service_at_location_id", "link_id",
+        "organization_id")
+KEY_COLUMNS = ("id", "sid", "lid", "sal", "link", "org")  # r's column for each
+# How the fields of a CSV file's rows are read back (``Spill.writer``): its header, and the
+# older columns standing for newer ones (hsds_read.COLUMN_ALIASES), by file number.
+Formats = dict[int, tuple[list[str], list[tuple[str, str]]]]
 
 
 def _encode(data: dict[str, str]) -> str:
@@ -52,8 +63,23 @@ def _encode(data: dict[str, str]) -> str:
     return "S" + text
 
 
-def _decode(text: str) -> dict[str, str]:
-    if text[0] == "J":
+def _decode(text: str, formats: Formats | None = None, file: int = 0) -> dict[str, str]:
+    """A row as ``_encode`` or ``Spill.writer`` kept it: its non-empty fields (those of a
+    CSV row still to be put as one of a table read in memory would be: ``_fields``)."""
+    kind = text[0]
+    if kind == "P" or kind == "Q":
+        assert formats is not None
+        header, aliases = formats[file]
+        if kind == "P":
+            row = {k: v for k, v in zip(header, text[1:].split(SEP), strict=True)
+                   if v and not v.isspace()}
+        else:
+            row = json.loads(text[1:])
+        for new, old in aliases:
+            if old in row:
+                row.setdefault(new, row[old])
+        return row
+    if kind == "J":
         loaded: dict[str, str] = json.loads(text[1:])
         return loaded
     if len(text) == 1:
@@ -174,6 +200,7 @@ class Spill:
         else:
             self.path = self.place
         self.db = sqlite3.connect(self.path.as_uri(), uri=True)
+        self.formats: Formats = {}  # the CSV files whose rows were kept as their fields
         self.parts: list[Path] = []  # other processes' scratch files, attached
         self.holds: dict[str, set[str]] = {}  # the tables each attached one holds
         self._own: set[str] = set()  # the tables this one holds
@@ -187,6 +214,8 @@ class Spill:
                             lid TEXT, sal TEXT, link TEXT, org TEXT);
         """)
         self._pending: list[tuple[object, ...]] = []
+        self._written: list[tuple[object, ...]] = []  # a writer's rows, and their statement
+        self._written_sql = ""
         self._file: dict[str, int] = {}
         self._kept: Kept | None = None
         self._table = ""  # the table of the run of rows being read, from row _run on
@@ -231,12 +260,62 @@ class Spill:
 
     # ------------------------------------------------------------- writing
 
+    def _number(self, name: str) -> int:
+        file = self._file.get(name)
+        if file is None:
+            file = self._file[name] = len(self.files)
+            self.files.append(name)
+        return file
+
+    def _begin(self, table: str) -> None:
+        """The rows that come next are of ``table``: a run of its own when the rows before
+        were of another."""
+        if table != self._table:
+            self._end_run()
+            self._table = table
+            self._run = self.count + 1
+
+    def writer(self, table: str, name: str, header: list[str],
+               aliases: list[tuple[str, str]]) -> Callable[[int, list[str]], None]:
+        """For the rows of one CSV file of ``table`` (a table whose rows stay rows of it:
+        hsds_read.fold): ``add(line, fields)`` keeps a row as its fields, in the order of
+        ``header`` (the reader of a slice makes a row of them, then folds it, as a table
+        read in memory is), without making the row here."""
+        self._flush()  # (the rows before, each with its statement)
+        file = self._number(name)
+        self.formats[file] = (header, aliases)
+        self._begin(table)
+        width = len(header)
+        # Only the key columns the file has are given (a column not given is NULL, and
+        # each value given costs: four NULLs a row doubled the time of writing it).
+        given = [(column, header.index(key)) for column, key in zip(
+            KEY_COLUMNS, KEYS, strict=True) if key in header]
+        at = [i for _, i in given]
+        self._written_sql = (
+            f"INSERT INTO r (n, tbl, file, line, data{''.join(f', {c}' for c, _ in given)})"
+            f" VALUES (?, ?, ?, ?, ?{', ?' * len(given)})")
+        pending = self._written
+        flush = self._flush
+
+        def add(line: int, fields: list[str]) -> None:
+            self.count += 1
+            text = SEP.join(fields)
+            if PAIR in text or text.count(SEP) != width - 1:  # rare: kept exactly
+                text = json.dumps({k: v for k, v in zip(header, fields, strict=True)
+                                   if v and not v.isspace()})
+                data = "Q" + text
+            else:
+                data = "P" + text
+            pending.append((self.count, table, file, line, data,
+                            *[fields[i].strip() or None for i in at]))
+            if len(pending) >= 5000:
+                flush()
+        return add
+
     def add(self, table: str, row: Row) -> int:
         """Keep one row; returns its number."""
-        file = self._file.get(row.file)
-        if file is None:
-            file = self._file[row.file] = len(self.files)
-            self.files.append(row.file)
+        file = self._number(row.file)
+        self._begin(table)
         self.count += 1
         data = row.data
         get = data.get
@@ -248,10 +327,6 @@ class Spill:
             ((v := get("service_at_location_id")) and v.strip()) or None,
             ((v := get("link_id")) and v.strip()) or None,
             ((v := get("organization_id")) and v.strip()) or None))
-        if table != self._table:  # a new run of rows of one table
-            self._end_run()
-            self._table = table
-            self._run = self.count
         if len(self._pending) >= 5000:
             self._flush()
         return self.count
@@ -270,9 +345,7 @@ class Spill:
         """Number these files as given (the parts of a package read by other processes
         number them alike)."""
         for name in files:
-            if name not in self._file:
-                self._file[name] = len(self.files)
-                self.files.append(name)
+            self._number(name)
 
     def start(self, first: int) -> None:
         """Number the rows that come next from ``first`` on: each table of a package read
@@ -281,7 +354,8 @@ class Spill:
         self.count = first - 1
         self._table = ""
 
-    def attach(self, part: Path, ranges: dict[str, list[tuple[int, int]]]) -> None:
+    def attach(self, part: Path, ranges: dict[str, list[tuple[int, int]]],
+               formats: Formats) -> None:
         """The rows another process wrote into ``part`` (a Spill of its own, indexed by
         that process and closed): read from there, never copied here. Each table is in
         the files that hold its ranges, so a query about a table asks only those."""
@@ -290,6 +364,7 @@ class Spill:
         schema = f"part{len(self.parts)}"
         self.db.execute(f"ATTACH DATABASE ? AS {schema}", (f"{part.as_uri()}?mode=ro",))
         self.parts.append(part)
+        self.formats.update(formats)
         self.holds[schema] = set(ranges)
         for table, spans in ranges.items():
             self.ranges[table] = sorted([*self.ranges.get(table, []), *spans])
@@ -315,6 +390,9 @@ class Spill:
         if self._pending:
             self.db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._pending)
             self._pending = []
+        if self._written:
+            self.db.executemany(self._written_sql, self._written)
+            self._written.clear()  # (the same list: a writer holds it)
 
     def finish(self) -> None:
         """Every row of this file is in: index what the slices are found by (each process
@@ -369,7 +447,7 @@ class Spill:
         return sum(b - a + 1 for a, b in self.ranges.get(table, []))
 
     def reader(self) -> Reader:
-        return Reader(self.db, self.files, self.schemas())
+        return Reader(self.db, self.files, self.schemas(), self.formats)
 
     def _links(self) -> int:
         """For each slice of SERVICES_PER_BATCH services (by the order of their first
@@ -481,17 +559,27 @@ class Reader:
     wrote it, or in another (``open``)."""
 
     def __init__(self, db: sqlite3.Connection, files: list[str],
-                 schemas: Sequence[str] = ("main",)) -> None:
+                 schemas: Sequence[str] = ("main",), formats: Formats | None = None) -> None:
         self.db = db
         self.files = files
         self.schemas = list(schemas)  # the files holding rows: main, part0...
+        self.formats = formats or {}
 
     @classmethod
-    def open(cls, path: Path, files: list[str], parts: Sequence[Path] = ()) -> Reader:
+    def open(cls, path: Path, files: list[str], parts: Sequence[Path] = (),
+             formats: Formats | None = None) -> Reader:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         for at, part in enumerate(parts):
             db.execute(f"ATTACH DATABASE ? AS part{at}", (f"{part.as_uri()}?mode=ro",))
-        return cls(db, files, ["main", *(f"part{at}" for at in range(len(parts)))])
+        return cls(db, files, ["main", *(f"part{at}" for at in range(len(parts)))],
+                   formats)
+
+    def _row(self, table: str, file: int, line: int, data: str, into: Tables
+             ) -> tuple[str, Row]:
+        row = Row(self.files[file], line, _decode(data, self.formats, file))
+        if table in FOLDED and data[0] in "PQ":  # kept as its fields: folded as when
+            table = fold(table, row, into)  # read in memory
+        return table, row
 
     def orphans(self) -> list[Job]:
         """The slices of the rows that hang on no service (in no slice of services)."""
@@ -503,22 +591,24 @@ class Reader:
     def read(self, job: Job, base: Tables) -> Tables:
         batch, numbers = job
         if batch is None:
-            rows = self._rows("n IN (SELECT value FROM json_each(?))", (json.dumps(numbers),))
+            rows = self._rows("n IN (SELECT value FROM json_each(?))", (json.dumps(numbers),),
+                              base)
             return self._orphans(base, rows)
         out = self._tables(base, {})
-        files = self.files
         add = out.add
+        make = self._row
         cursors = [self.db.execute(_SLICE_SQL.replace("{r}", f"{schema}.r"), (batch,))
                    for schema in self.schemas]
         # each file's rows in order of number; several merged as they are read
         found: Iterable[tuple[Any, ...]] = (
             heapq.merge(*cursors, key=itemgetter(0)) if len(cursors) > 1 else cursors[0])
         for _, tbl, file, line, data in found:
-            add(tbl, Row(files[file], line, _decode(data)))
+            add(*make(tbl, file, line, data, out))
         return out
 
-    def _rows(self, where: str, args: Sequence[object]) -> list[tuple[int, str, Row]]:
-        return [(int(n), str(tbl), Row(self.files[file], int(line), _decode(data)))
+    def _rows(self, where: str, args: Sequence[object], into: Tables
+              ) -> list[tuple[int, str, Row]]:
+        return [(int(n), *self._row(str(tbl), file, int(line), data, into))
                 for schema in self.schemas for n, tbl, file, line, data in self.db.execute(
                     f"SELECT n, tbl, file, line, data FROM {schema}.r WHERE {where}", args)]
 
@@ -541,7 +631,7 @@ class Reader:
         def take(table: str, ids: Iterable[str]) -> None:
             for n, tbl, row in self._rows(
                     "tbl = ? AND id IN (SELECT value FROM json_each(?))",
-                    (table, json.dumps(sorted(set(ids) - {""})))):
+                    (table, json.dumps(sorted(set(ids) - {""}))), base):
                 got.setdefault(n, (tbl, row))
 
         take("service_at_location", [row.get("service_at_location_id")

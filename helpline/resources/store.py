@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from helpline.flow.engine import normalize
 from helpline.resources import ranking
-from helpline.resources.matching import Criteria, Outcome
+from helpline.resources.matching import Criteria, Outcome, _terms
 from helpline.resources.model import Capacity, DirectoryData, Service
 from helpline.resources.ranking import RankIndex
 from helpline.resources.search import (
@@ -498,10 +498,11 @@ def service_rows(source: str, services: Iterable[Service]
     needs: list[tuple[object, ...]] = []
     terms: list[tuple[object, ...]] = []
     for s in services:
-        r = index_row(s)
+        places = _terms(s)  # (worked out once for both)
+        r = index_row(s, places)
         rows.append((s.id, source, s.name, s.model_dump_json(exclude_defaults=True), 1,
                      int(r.active), int(r.anywhere), r.latitude, r.longitude, match_data(s),
-                     *ranking.facts(s)))
+                     *ranking.facts(s, places)))
         needs.extend((n, int(r.anywhere), s.id) for n in r.needs)
         terms.extend((t, s.id) for t in r.terms)
     return rows, needs, terms

@@ -63,7 +63,7 @@ def clock(field: str, text: str) -> str | None:
     text = text.strip()
     if not text:
         return None
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", text)
+    match = _CLOCK.fullmatch(text)
     if match is None:
         twelve = _TWELVE_HOUR.fullmatch(text)
         if twelve is not None and 1 <= int(twelve.group(1)) <= 12 \
@@ -77,6 +77,7 @@ def clock(field: str, text: str) -> str | None:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 # 9am, 9 AM, 9:30pm, 9:30 p.m., 12:00 P.M., 9:30a (211 exports write all of these)
 _TWELVE_HOUR = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?(?:\s*m\.?)?", re.IGNORECASE)
 
