@@ -170,14 +170,20 @@ async def test_the_queue_and_case_pages_fit_a_phone_with_every_field_labelled(
 
 async def _tab_to(page: Page, name: str) -> None:
     """Press Tab until the focused control is ``name`` (its label, or its text); each
-    control passed on the way shows a visible focus ring."""
+    control passed on the way shows a visible focus ring. (A Tab pressed while a page is
+    still being put in place after a navigation can leave the focus on the page itself,
+    which is no control: the next Tab starts from the top.)"""
+    await page.wait_for_load_state("load")
     for _ in range(60):
         await page.keyboard.press("Tab")
         focused = await page.evaluate(
             "() => { const e = document.activeElement; const s = getComputedStyle(e);"
             " const label = e.labels && e.labels.length ? e.labels[0].innerText : '';"
+            " if (e === document.body) return ['', 'body', 0];"
             " return [label || e.getAttribute('aria-label') || e.innerText || '',"
             " s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+        if focused[1] == "body":
+            continue
         assert focused[1] == "solid" and focused[2] >= 2, focused
         if focused[0].strip() == name:
             return

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpline.channels.clean import clean_text
+from helpline.channels.clean import clean_id, clean_text
 from helpline.events import RawInbound
 from tests.conftest import BASIC_FLOWS, make_settings
 from tests.test_signal_channel import (  # fixtures: api, make_rig, rig
@@ -111,8 +111,8 @@ async def test_any_frame_is_read_into_a_clean_event_or_skipped(
     message = frame["envelope"]["dataMessage"]["message"]
     senders = [frame["envelope"][k] for k in ("source", "sourceNumber", "sourceUuid")]
     # A message whose envelope names its sender somewhere (one with no sender at all
-    # cannot be answered).
-    sender_ok = all(isinstance(k, str) for k in senders) and any(senders)
+    # cannot be answered, nor one whose only sender is no id: a control character, say).
+    sender_ok = all(isinstance(k, str) for k in senders) and any(map(clean_id, senders))
     if sender_ok and clean_text(message).strip() \
             and isinstance(frame["envelope"]["timestamp"], int) \
             and isinstance(frame["envelope"]["sourceName"], str):

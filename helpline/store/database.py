@@ -119,49 +119,34 @@ def encrypted_columns(parts: Sequence[Part]) -> list[tuple[str, str]]:
 
 
 def _run_batch(conn: SyncConn, works: Sequence[Work]) -> list[Exception | None]:
-    """In the writer's thread: every work in one transaction, each in a savepoint."""
-    if isinstance(conn, PgSync):
-        return _run_batch_pg(conn, works)
+    """In the writer's thread: every work in one transaction, each in a savepoint. On
+    PostgreSQL, where every statement is a trip to the server, each savepoint's release
+    goes with the next one's start (or the commit), in one trip."""
+    pg = isinstance(conn, PgSync)
     errors: list[Exception | None] = []
-    conn.execute("BEGIN IMMEDIATE")
+    pending = "BEGIN"  # PostgreSQL: sent with the next savepoint
+    if not pg:
+        conn.execute("BEGIN IMMEDIATE")
     try:
         for work in works:
-            conn.execute("SAVEPOINT work")
-            try:
-                work(conn)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO work")
-                errors.append(exc)
-            else:
-                errors.append(None)
-            conn.execute("RELEASE work")
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return errors
-
-
-def _run_batch_pg(conn: PgSync, works: Sequence[Work]) -> list[Exception | None]:
-    """``_run_batch`` on PostgreSQL, where every statement is a trip to the server: each
-    savepoint's release goes with the next one's start (or the commit), in one trip."""
-    errors: list[Exception | None] = []
-    pending = "BEGIN"
-    try:
-        for work in works:
-            conn.execute(f"{pending}; SAVEPOINT work")
-            try:
-                work(conn)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO work")
-                errors.append(exc)
-            else:
-                errors.append(None)
+            conn.execute(f"{pending}; SAVEPOINT work" if pg else "SAVEPOINT work")
             pending = "RELEASE work"
-        conn.execute(f"{pending}; COMMIT")
+            try:
+                work(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO work")
+                errors.append(exc)
+            else:
+                errors.append(None)
+            if not pg:
+                conn.execute("RELEASE work")
+        if pg:
+            conn.execute(f"{pending}; COMMIT")
     except BaseException:
         conn.rollback()
         raise
+    if not pg:
+        conn.commit()
     return errors
 
 
