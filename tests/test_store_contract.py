@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from helpline.events import Inbound, Message, RawInbound
+from helpline.privacy import Vault
 from helpline.state import State
 from helpline.store import PendingDelete, Store
 from helpline.store.sql import SyncConn
+from tests.conftest import SECRET
 from tests.postgres import BACKENDS, opened_store
 
 NOW = 1_800_000_000.0
@@ -205,3 +207,27 @@ async def test_a_failing_write_is_undone_alone_and_the_others_commit(store: Stor
     assert [op.body for op in await store.operations("pid-a")] == [Message("a")]
     assert [op.body for op in await store.operations("pid-b")] == [Message("b")]
     assert await store.operations("x") == [] and await store.operations("y") == []
+
+
+@pytest.mark.parametrize("package", ["hsds", "hsds-1.1", "hsds-2.0", "hsds-json"])
+async def test_a_directory_package_imports_to_the_same_services(
+        store: Store, package: str, tmp_path: Path) -> None:
+    """Each HSDS form the tests carry, imported on this database and into a SQLite file
+    of its own: the same services, needs, places and openings."""
+    from helpline.resources import Directory, import_directory
+
+    folder = Path(__file__).parent / "data" / package
+    path = folder / "service_list.json" if package == "hsds-json" else folder
+    reference = await Store.open(tmp_path / "reference.db", Vault(SECRET))
+    try:
+        for target in (store, reference):
+            result = await import_directory(target, path, NOW, skip_bad=True)
+            assert result.applied and result.services, result.problems
+        ours, theirs = Directory(store), Directory(reference)
+        assert [s.model_dump() for s in await ours.services()] == [
+            s.model_dump() for s in await theirs.services()]
+        assert await ours.capacities() == await theirs.capacities()
+        assert await ours.places() == await theirs.places()
+        assert len(await ours.services()) > 0
+    finally:
+        await reference.close()
