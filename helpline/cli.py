@@ -113,7 +113,7 @@ def _resources_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     move.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
                       help="the PostgreSQL database, empty")
     resources = sub.add_parser("resources", help="the service directory: import, openings")
-    resources.add_argument("--db", help="SQLite file (default from config)")
+    resources.add_argument("--db", help="SQLite file or PostgreSQL URL (default from config)")
     rsub = resources.add_subparsers(dest="resources_command", required=True)
     imp = rsub.add_parser("import", help="import an HSDS datapackage folder, HSDS JSON, or "
                           "the YAML form; replaces the previous import from the same source")
@@ -582,11 +582,13 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from helpline.backup import backup_database, restore_database
     from helpline.privacy import Vault
 
-    db = Path(args.db) if args.db else settings.db
-    if settings.on_postgres and not args.db:
+    if args.db:
+        settings = with_db(settings, args.db)
+    if settings.on_postgres:
         print("helpline: backup and restore copy the SQLite file; back a PostgreSQL "
               "database up with pg_dump (docs/postgresql.md)", file=sys.stderr)
         return 2
+    db = settings.db
     try:
         if args.command == "backup":
             print(backup_database(db, Path(args.folder)))

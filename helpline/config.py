@@ -128,6 +128,16 @@ class Resources(_Section):
     hotline_step: str = "numbers.numbers"
 
 
+def _shifts(value: list[str]) -> list[str]:
+    """Each entry a shift like "mon-fri 09:00-17:00" (office_hours.parse_shift says what is
+    wrong)."""
+    from helpline.office_hours import parse_shift
+
+    for entry in value:
+        parse_shift(entry)
+    return value
+
+
 class Handoff(_Section):
     # The staff Telegram supergroup with topics (its chat id, like -1001234567890); 0 = no
     # desk. Also HELPLINE_STAFF_CHAT.
@@ -147,11 +157,7 @@ class Handoff(_Section):
     @field_validator("hours")
     @classmethod
     def _valid_hours(cls, value: list[str]) -> list[str]:
-        from helpline.office_hours import parse_shift
-
-        for entry in value:
-            parse_shift(entry)
-        return value
+        return _shifts(value)
 
     @field_validator("holidays")
     @classmethod
@@ -206,11 +212,7 @@ class Outreach(_Section):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_parse(cls, value: list[str]) -> list[str]:
-        from helpline.office_hours import parse_shift
-
-        for shift in value:
-            parse_shift(shift)
-        return value
+        return _shifts(value)
 
     @field_validator("default_region")
     @classmethod

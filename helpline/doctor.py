@@ -150,6 +150,9 @@ async def _check_postgres(url: str, vault: Vault | None) -> list[Finding]:
         versions = {str(r[0]): int(r[1]) for r in rows}
         matches = (await key_matches_async(conn, vault, encrypted_columns(ALL))
                    if vault is not None and versions else None)
+    except asyncpg.PostgresError as exc:  # e.g. a user who may not read the tables
+        return [error("database", f"PostgreSQL refused to be read ({type(exc).__name__}); "
+                      "check that HELPLINE_DB's user owns helpline's database or schema")]
     finally:
         await conn.close()
     found: list[Finding] = []

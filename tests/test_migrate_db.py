@@ -19,6 +19,7 @@ from helpline.parts import ALL
 from helpline.privacy import Vault
 from helpline.resources import Directory, import_directory
 from helpline.resources.matching import Criteria
+from helpline.state import State
 from helpline.store import Store
 from helpline.store.migrate import MigrateError, migrate
 from tests.conftest import SECRET, HarnessFactory, make_settings
@@ -101,5 +102,27 @@ async def test_another_key_is_refused_before_anything_is_copied(
         err = capsys.readouterr().err
         assert code == 2 and "written with another secret key" in err
         assert err.count("\n") == 1
+    finally:
+        await drop_schema(postgres_server, url)
+
+
+async def test_a_value_postgresql_cannot_take_leaves_it_as_it_was(
+        tmp_path: Path, postgres_server: str) -> None:
+    store = await Store.open(tmp_path / "helpline.db", Vault(SECRET))
+    await store.save_turn("p1", "terminal", "a1", State(turn=1), [], 1.0)
+    await store.jobs.add("p1", "checkin", 2.0, {}, 1.0)
+    await store.close()
+    with closing(sqlite3.connect(tmp_path / "helpline.db")) as db, db:
+        db.execute("UPDATE jobs SET due_at = 'tomorrow-at-nine'")  # SQLite takes any type
+    url = await new_schema(postgres_server)
+    try:
+        with pytest.raises(MigrateError) as refused:
+            await migrate(str(tmp_path / "helpline.db"), url, Vault(SECRET), ALL)
+        assert "jobs" in str(refused.value) and "tomorrow" not in str(refused.value)
+        moved = await Store.open(url, Vault(SECRET))
+        try:  # the people copied before jobs went with the rest
+            assert await moved.person("p1") is None
+        finally:
+            await moved.close()
     finally:
         await drop_schema(postgres_server, url)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the rest is imported when a console command runs, not at ev
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     console = sub.add_parser("console", help="the advocate console's accounts")
-    console.add_argument("--db", help="SQLite file (default from config)")
+    console.add_argument("--db", help="SQLite file or PostgreSQL URL (default from config)")
     csub = console.add_subparsers(dest="console_command", required=True)
     add = csub.add_parser("add-user", help="add an account and print its one-time set-up link")
     add.add_argument("name", help="the console user name (letters, digits, . _ -)")

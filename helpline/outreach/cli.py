@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported when an outreach command runs, not at every start
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     outreach = sub.add_parser("outreach", help="outreach campaigns on Signal, paced and safe")
-    outreach.add_argument("--db", help="SQLite file (default from config)")
+    outreach.add_argument("--db", help="SQLite file or PostgreSQL URL (default from config)")
     osub = outreach.add_subparsers(dest="outreach_command", required=True)
     create = osub.add_parser("create", help="a campaign from a message and a file of numbers "
                              "(read, never copied; start it with 'start')")

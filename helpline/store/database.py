@@ -1,14 +1,16 @@
-"""The database: one SQLite file in WAL mode, its connections, transactions, group commit
-and batched reads. What the rows mean is the repositories' business (the core ``Store``,
-``Jobs``, the directory, the desk's cases); each part's tables are declared in
-``helpline.store.schema`` terms and upgraded here at open.
+"""The database: one SQLite file in WAL mode (or PostgreSQL: ``helpline.store.postgres``),
+its connections, transactions, group commit and batched reads. What the rows mean is the
+repositories' business (the core ``Store``, ``Jobs``, the directory, the desk's cases);
+each part's tables are declared in ``helpline.store.schema`` terms and upgraded here at
+open.
 
 Two connections. The features' own reads and transactions and the migrations go through
 aiosqlite (``conn``). The core's hot path goes through a connection of its own in a thread
 of its own: ``write`` runs a batch of works in one transaction (group commit), ``rows`` and
 ``by_key`` read in one trip each, by column name. Both write paths hold one lock, so the
 process never competes with itself for SQLite's write lock; WAL lets each connection see
-the other's commits at once.
+the other's commits at once. On PostgreSQL the inbox is written on a third connection
+(``write_inbox``), never queued behind the turns' writes.
 """
 
 from __future__ import annotations
@@ -76,42 +78,40 @@ def key_matches(db: sqlite3.Connection, vault: Vault,
     True or False, or None when it holds nothing to check the key by. Reads only
     (``Database.open``, ``helpline doctor``)."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "key_check" in tables:
-        row = db.execute("SELECT value FROM key_check WHERE id = 1").fetchone()
+    for sql, is_check in _key_queries(tables, encrypted):
+        row = db.execute(sql).fetchone()
         if row is not None:
-            return hmac.compare_digest(bytes(row[0]), vault.check_value(KEY_CHECK_LABEL))
-    for table, column in encrypted:
-        if table in tables:
-            row = db.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "
-                             "LIMIT 1").fetchone()
-            if row is not None:
-                try:
-                    vault.decrypt(bytes(row[0]))
-                except SecretError:
-                    return False
-                return True
+            return _key_verdict(vault, bytes(row[0]), is_check)
     return None
 
 
 async def key_matches_async(db: AsyncConn, vault: Vault,
                             encrypted: Iterable[tuple[str, str]] = ()) -> bool | None:
     """``key_matches`` on a connection awaited (PostgreSQL's)."""
-    tables = await table_names(db)
-    if "key_check" in tables:
-        rows = await db.execute_fetchall("SELECT value FROM key_check WHERE id = 1")
-        for row in rows:
-            return hmac.compare_digest(bytes(row[0]), vault.check_value(KEY_CHECK_LABEL))
-    for table, column in encrypted:
-        if table in tables:
-            rows = await db.execute_fetchall(f"SELECT {column} FROM {table} WHERE {column} "
-                                             "IS NOT NULL LIMIT 1")
-            for row in rows:
-                try:
-                    vault.decrypt(bytes(row[0]))
-                except SecretError:
-                    return False
-                return True
+    for sql, is_check in _key_queries(await table_names(db), encrypted):
+        for row in await db.execute_fetchall(sql):
+            return _key_verdict(vault, bytes(row[0]), is_check)
     return None
+
+
+def _key_queries(tables: set[str], encrypted: Iterable[tuple[str, str]]
+                 ) -> list[tuple[str, bool]]:
+    """What tells the key, in order (query, whether it reads the check value): the check
+    value, then one value of each encrypted column; the first row found decides."""
+    queries = [("SELECT value FROM key_check WHERE id = 1", True)] \
+        if "key_check" in tables else []
+    return queries + [(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1",
+                       False) for table, column in encrypted if table in tables]
+
+
+def _key_verdict(vault: Vault, value: bytes, is_check: bool) -> bool:
+    if is_check:
+        return hmac.compare_digest(value, vault.check_value(KEY_CHECK_LABEL))
+    try:
+        vault.decrypt(value)
+    except SecretError:
+        return False
+    return True
 
 
 def encrypted_columns(parts: Sequence[Part]) -> list[tuple[str, str]]:
@@ -330,7 +330,8 @@ class Database:
             raise PostgresError(f"cannot connect to PostgreSQL ({type(exc).__name__}); "
                                 "check HELPLINE_DB and that the server is running") from None
         conn = PgAsync(raw, url)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-db")
+        loop = asyncio.get_running_loop()
+        lanes: list[tuple[PgSync, ThreadPoolExecutor]] = []
         try:
             await raw.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK}, "
                               "hashtext(current_schema()))")
@@ -349,23 +350,22 @@ class Database:
             finally:
                 await raw.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK}, "
                                   "hashtext(current_schema()))")
-            writer = await asyncio.get_running_loop().run_in_executor(
-                executor, PgSync.connect, url)
+            for prefix in ("helpline-db", "helpline-inbox"):  # the core's, the inbox's
+                executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=prefix)
+                try:
+                    lanes.append((await loop.run_in_executor(executor, PgSync.connect, url),
+                                  executor))
+                except BaseException:
+                    executor.shutdown(wait=False)
+                    raise
         except BaseException:
-            executor.shutdown(wait=False)
+            for writer, executor in lanes:
+                await loop.run_in_executor(executor, writer.close)
+                executor.shutdown(wait=False)
             await conn.close()
             raise
-        inbox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpline-inbox")
-        try:
-            inbox = await asyncio.get_running_loop().run_in_executor(
-                inbox_executor, PgSync.connect, url)
-        except BaseException:
-            inbox_executor.shutdown(wait=False)
-            await asyncio.get_running_loop().run_in_executor(executor, writer.close)
-            executor.shutdown(wait=False)
-            await conn.close()
-            raise
-        database = cls(conn, writer, executor, vault, parts, (inbox, inbox_executor))
+        (writer, executor), inbox = lanes
+        database = cls(conn, writer, executor, vault, parts, inbox)
         database.target = url
         return database
 
@@ -390,26 +390,26 @@ class Database:
         try:
             while not await held.fetchval(  # one helpline a schema
                     f"SELECT pg_try_advisory_lock({RUN_LOCK}, hashtext(current_schema()))"):
-                if stop is None and loop.time() >= deadline:
-                    raise AlreadyServed("another 'helpline run' is using this PostgreSQL "
-                                        "database; stop it first")
-                if stop is not None and not waited:
+                if stop is None:
+                    if loop.time() >= deadline:
+                        raise AlreadyServed("another 'helpline run' is using this "
+                                            "PostgreSQL database; stop it first")
+                    await asyncio.sleep(0.25)
+                    continue
+                if not waited:
                     log.info("standing by: another helpline run serves this database; this "
                              "one takes over when it stops")
-                waited = True
-                if stop is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
-                    if stop.is_set():
-                        await held.close()
-                        return False
-                else:
-                    await asyncio.sleep(0.25)
+                    waited = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
+                if stop.is_set():
+                    await held.close()
+                    return False
         except BaseException:
             if not held.is_closed():
                 await held.close()
             raise
-        if waited and stop is not None:
+        if waited:
             log.info("taking over: this helpline run now serves the database")
         self._run_lock = held
         return True

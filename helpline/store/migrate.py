@@ -3,10 +3,10 @@
 The SQLite file is opened (and upgraded) with its key, so a wrong key stops it before
 anything is read. The PostgreSQL database gets every part's tables by the same migrations
 as at any start, and must hold no rows yet. Every table is copied in the order it was made
-(a table's foreign keys point only at tables made before it), in one transaction, so a
-failure leaves PostgreSQL as it was. Then it is checked: the same number of rows in every
+(a table's foreign keys point only at tables made before it) and checked, in one
+transaction, so a failure leaves PostgreSQL as it was: the same number of rows in every
 table, and every encrypted value in PostgreSQL opens with the key. Nothing of what is
-copied is printed: table names and counts only.
+copied is printed: table names and counts only, and of PostgreSQL's errors their kind.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import psycopg
+
 from helpline.errors import HelplineError
 from helpline.privacy import SecretError, Vault
 from helpline.store.postgres import PgAsync, is_url
-from helpline.store.schema import Part
+from helpline.store.schema import Part, table_names
 from helpline.store.sqlite import Store
 
 # Kept by each database for itself: versions of the schema, the key's check value.
@@ -94,41 +97,41 @@ async def migrate(source: str, target: str, vault: Vault, parts: Sequence[Part])
         conn = new.database.conn
         assert isinstance(conn, PgAsync)
         with closing(sqlite3.connect(path)) as db:
-            tables = _tables(db)
-            pg_tables = await _pg_table_set(conn)
-            missing = [t for t in tables if t not in pg_tables]
-            if missing:
-                raise MigrateError("PostgreSQL has no table " + ", ".join(missing)
-                                   + "; is it a helpline database of the same version?")
-            for table in (t for t in tables if t not in SINGLE_ROWS):
-                rows = await conn.execute_fetchall(f"SELECT 1 FROM {table} LIMIT 1")
-                if rows:
-                    raise MigrateError(f"the PostgreSQL database has rows in {table} "
-                                       "already; migrate into an empty database")
-            counts: dict[str, int] = {}
-            async with conn.raw.transaction():
-                for table in tables:
-                    if table in SINGLE_ROWS:
-                        await conn.execute(f"DELETE FROM {table}")
-                    counts[table] = await _copy(db, conn, table)
-                await _renumber(conn, tables)
+            return await _move(db, conn, vault, parts)
+    except (asyncpg.PostgresError, psycopg.Error, OSError) as exc:
+        # the message may quote a value being copied: only its kind is said
+        raise MigrateError(f"PostgreSQL refused the copy ({type(exc).__name__}); nothing "
+                           "was kept (one transaction)") from None
+    finally:
+        await new.close()
+
+
+async def _move(db: sqlite3.Connection, conn: PgAsync, vault: Vault, parts: Sequence[Part]
+                ) -> Moved:
+    tables = _tables(db)
+    missing = [t for t in tables if t not in await table_names(conn)]
+    if missing:
+        raise MigrateError("PostgreSQL has no table " + ", ".join(missing)
+                           + "; is it a helpline database of the same version?")
+    for table in (t for t in tables if t not in SINGLE_ROWS):
+        if await conn.execute_fetchall(f"SELECT 1 FROM {table} LIMIT 1"):
+            raise MigrateError(f"the PostgreSQL database has rows in {table} already; "
+                               "migrate into an empty database")
+    counts: dict[str, int] = {}
+    # Copied and checked in one transaction: a check that fails leaves nothing behind.
+    async with conn.raw.transaction():
+        for table in tables:
+            if table in SINGLE_ROWS:
+                await conn.execute(f"DELETE FROM {table}")
+            counts[table] = await _copy(db, conn, table)
+        await _renumber(conn, tables)
         for table, count in counts.items():
             rows = await conn.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
             if int(rows[0][0]) != count:
-                raise MigrateError(f"{table}: {count} rows copied but "
-                                   f"{int(rows[0][0])} found; nothing else is wrong to "
-                                   "look for: run it again into an empty database")
+                raise MigrateError(f"{table}: {count} rows copied but {int(rows[0][0])} "
+                                   "found; nothing was kept (one transaction)")
         decrypted = await _check_encrypted(conn, vault, parts)
-    finally:
-        await new.close()
     return Moved(counts, decrypted)
-
-
-async def _pg_table_set(conn: PgAsync) -> set[str]:
-    rows = await conn.execute_fetchall(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-        "current_schema()")
-    return {str(r[0]) for r in rows}
 
 
 async def _copy(db: sqlite3.Connection, conn: PgAsync, table: str) -> int:
@@ -146,8 +149,12 @@ async def _copy(db: sqlite3.Connection, conn: PgAsync, table: str) -> int:
         batch = cursor.fetchmany(BATCH)
         if not batch:
             return copied
-        records = [tuple(_value(v, t) for v, t in zip(row, types, strict=True))
-                   for row in batch]
+        try:
+            records = [tuple(_value(v, t) for v, t in zip(row, types, strict=True))
+                       for row in batch]
+        except (TypeError, ValueError):  # SQLite keeps any type in any column
+            raise MigrateError(f"{table}: a value is not of its column's type; nothing "
+                               "was kept (one transaction)") from None
         await conn.copy_records(table, records, columns)
         copied += len(records)
 

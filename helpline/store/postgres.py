@@ -1,4 +1,4 @@
-"""PostgreSQL (through asyncpg) behind the same ``Database`` as SQLite.
+"""PostgreSQL behind the same ``Database`` as SQLite.
 
 The store's SQL is written once, in the SQL both databases speak; what differs is put right
 here, statement by statement (cached): ``?`` parameters become ``$1, $2...``, ``INSERT OR
@@ -8,11 +8,11 @@ PostgreSQL's (``INTEGER`` 64-bit ``BIGINT``, ``REAL`` ``DOUBLE PRECISION``, ``BL
 ``BYTEA``, an ``AUTOINCREMENT`` key an identity column, ``WITHOUT ROWID`` nothing). A
 migration that needs more says so in its own ``pg`` SQL.
 
-Two connections, as with SQLite. The features' one (``PgAsync``) runs on the event loop.
-The core's hot path (group commit, batched reads) runs works written against a blocking
-connection in a thread of its own: ``PgSync`` is that connection, an asyncpg connection
-driven by an event loop of the thread's own, so a work reads and writes as it does on
-SQLite, one statement after another inside its transaction.
+The features' connection (``PgAsync``) is asyncpg's, on the event loop. The core's hot
+path (group commit, batched reads) runs works written against a blocking connection in a
+thread of its own: ``PgSync`` is psycopg's blocking connection, so a work reads and writes
+as it does on SQLite, one statement after another inside its transaction. The inbox has a
+second ``PgSync`` of its own (``Database.write_inbox``).
 """
 
 from __future__ import annotations
@@ -115,10 +115,11 @@ def _rowcount(status: str) -> int:
 
 
 class PgCursor:
-    """What a statement gave, in the shape of a sqlite3 cursor: its rows (asyncpg
-    records, read by column name or position), ``rowcount`` and ``lastrowid``."""
+    """What a statement gave, in the shape of a sqlite3 cursor: its rows (asyncpg's
+    records or ``PgRow``, read by column name or position), ``rowcount`` and
+    ``lastrowid``."""
 
-    def __init__(self, rows: list[asyncpg.Record], rowcount: int,
+    def __init__(self, rows: list[Any], rowcount: int,
                  lastrowid: int | None = None) -> None:
         self._rows = rows
         self.rowcount = rowcount
@@ -184,12 +185,13 @@ async def _run(conn: asyncpg.Connection, sql: str, params: Sequence[Any],
     return PgCursor([], _rowcount(status))
 
 
+# The tables whose ``id`` the database numbers (an ``AUTOINCREMENT`` key in SQLite).
+IDENTITY_SQL = ("SELECT table_name FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND column_name = 'id' AND is_identity = 'YES'")
+
+
 async def identity_tables(conn: asyncpg.Connection) -> frozenset[str]:
-    """The tables whose ``id`` the database numbers (an ``AUTOINCREMENT`` key in SQLite)."""
-    rows = await conn.fetch("SELECT table_name FROM information_schema.columns WHERE "
-                            "table_schema = current_schema() AND column_name = 'id' AND "
-                            "is_identity = 'YES'")
-    return frozenset(str(r["table_name"]).lower() for r in rows)
+    return frozenset(str(r[0]).lower() for r in await conn.fetch(IDENTITY_SQL))
 
 
 class PgAsync:
@@ -377,9 +379,7 @@ class PgSync:
     @classmethod
     def connect(cls, dsn: str) -> PgSync:
         conn = cls._open(dsn)
-        rows = conn.execute("SELECT table_name FROM information_schema.columns WHERE "
-                            "table_schema = current_schema() AND column_name = 'id' AND "
-                            "is_identity = 'YES'").fetchall()
+        rows = conn.execute(IDENTITY_SQL).fetchall()
         return cls(conn, frozenset(str(r[0]).lower() for r in rows), dsn)
 
     def _usable(self, sql: str) -> None:
@@ -396,23 +396,20 @@ class PgSync:
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
         self._usable(sql)
-        text = pyformat_sql(sql) if parameters else pg_sql(sql)
+        params = tuple(parameters) or None  # none: psycopg reads no placeholders
+        text = pyformat_sql(sql) if params else pg_sql(sql)
+        inserted = _INSERT_INTO.match(sql)
+        numbered = bool(inserted and inserted.group(1).lower() in self.identity
+                        and not _RETURNING.search(text))  # lastrowid, as SQLite gives it
         try:
-            if not parameters:
-                cursor = self._conn.execute(text)
-            else:
-                inserted = _INSERT_INTO.match(sql)
-                if (inserted and inserted.group(1).lower() in self.identity
-                        and not _RETURNING.search(text)):
-                    rows = self._conn.execute(text + " RETURNING id", tuple(parameters)
-                                              ).fetchall()
-                    return PgCursor([], len(rows), rows[-1][0] if rows else None)
-                cursor = self._conn.execute(text, tuple(parameters))
+            cursor = self._conn.execute(text + " RETURNING id" if numbered else text, params)
+            rows = cursor.fetchall() if cursor.description is not None else None
         except GONE:
             self._conn.close()
             raise
-        if cursor.description is not None:
-            rows = cursor.fetchall()
+        if numbered:
+            return PgCursor([], len(rows or ()), rows[-1][0] if rows else None)
+        if rows is not None:
             return PgCursor(rows, len(rows))
         return PgCursor([], cursor.rowcount)
 

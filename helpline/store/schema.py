@@ -84,7 +84,7 @@ def reencrypt_fernet(columns: Sequence[tuple[str, str]]) -> Step:
     async def step(db: AsyncConn, vault: Vault | None) -> bool:
         if isinstance(db, PgAsync):
             return True  # PostgreSQL databases began after the Fernet form was gone
-        tables = await _tables(db)
+        tables = await table_names(db)
         for table, column in columns:
             if table not in tables:
                 continue
@@ -113,8 +113,6 @@ async def table_names(db: AsyncConn) -> set[str]:
                                          "type = 'table'")
     return {str(r[0]) for r in rows}
 
-
-_tables = table_names
 
 
 def read_versions(db: sqlite3.Connection) -> dict[str, int] | None:
@@ -213,7 +211,7 @@ async def upgrade(db: AsyncConn, parts: Sequence[Part],
 
 async def _versions(db: AsyncConn, parts: Sequence[Part]) -> dict[str, int]:
     """The part versions, after turning an older database's single version into them."""
-    tables = await _tables(db)
+    tables = await table_names(db)
     if "schema_parts" not in tables:
         await db.execute("BEGIN")
         try:

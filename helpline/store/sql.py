@@ -17,7 +17,3 @@ SyncConn = sqlite3.Connection | PgSync
 AsyncConn = aiosqlite.Connection | PgAsync
 # A row: read by column name or position.
 Row = Any
-
-
-def dialect(db: SyncConn | AsyncConn) -> str:
-    return "postgresql" if isinstance(db, PgAsync | PgSync) else "sqlite"
