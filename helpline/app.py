@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -84,6 +84,7 @@ from helpline.state import State
 from helpline.store import Operation, PendingDelete, PersonRow, Store
 from helpline.store.database import settle
 from helpline.store.jobs import ERASE_ON_REQUEST
+from helpline.store.keylocks import KeyLocks
 from helpline.store.sqlite import Hold
 
 log = logging.getLogger("helpline.app")
@@ -118,6 +119,10 @@ __all__ = ["App", "Turn", "engine_config"]  # Turn: helpline.feature's
 # of a conversation come seconds apart), and for how many people at most.
 PERSON_KEPT_SECONDS = 30.0
 PERSON_KEPT_MOST = 4096
+# Serving together: events waiting this long were left by another worker (it stopped or
+# died before their turn); every worker looks for them this often.
+STRANDED_SECONDS = 3.0
+SWEEP_SECONDS = 1.0
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
 
@@ -189,6 +194,13 @@ class App:
         self._arriving: list[tuple[RawInbound, asyncio.Future[None]]] = []
         self._arrivals: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        # Several workers serving one PostgreSQL database at once (serve_together): each
+        # person's lock is also taken across them, and channels only the leader runs wait.
+        self.key_locks: KeyLocks | None = None
+        self._idle: dict[str, Channel] = {}
+        self.led_channels: tuple[str, ...] = ()  # what this worker runs as the leader
+        self._failed_rows: set[int] = set()  # events whose turn failed here (not again)
+        self._pending: dict[str, int] = {}  # events queued or in a turn here, by pid
         # What the features plugged in (add): their hooks before the engine (in order),
         # leave hooks, periodic work, effect handlers and the answers to their menus.
         self._features: dict[str, Feature[Any]] = {}
@@ -304,12 +316,24 @@ class App:
 
     @asynccontextmanager
     async def conversation(self, pid: str) -> AsyncIterator[None]:
-        """Serialise everything about one person; different people run concurrently."""
+        """Serialise everything about one person; different people run concurrently. With
+        several workers serving together, across all of them."""
+        async with self._conversation(pid, wait=True):
+            yield
+
+    @asynccontextmanager
+    async def _conversation(self, pid: str, wait: bool) -> AsyncIterator[bool]:
+        """``conversation``; ``wait=False``: yields False at once, having waited for
+        nothing, when another worker holds the person (their queue is theirs now)."""
         lock = self._locks.setdefault(pid, asyncio.Lock())
         self._lock_users[pid] = self._lock_users.get(pid, 0) + 1
         try:
             async with lock:
-                yield
+                if self.key_locks is None:
+                    yield True
+                else:
+                    async with self.key_locks.hold(pid, wait) as held:
+                        yield held
         finally:
             self._lock_users[pid] -= 1
             if self._lock_users[pid] == 0:
@@ -398,6 +422,7 @@ class App:
 
     def _submit(self, work: _Work) -> None:
         """Queue an event behind the person's earlier ones (different people concurrently)."""
+        self._pending[work.pid] = self._pending.get(work.pid, 0) + 1
         self._serial.submit(work.pid, lambda: self._run(work))
 
     async def _run(self, work: _Work) -> None:
@@ -408,11 +433,17 @@ class App:
             log.error("failed to handle an event for %s:%s (%s)", work.raw.channel,
                       work.pid[:10], type(exc).__name__)
         finally:
+            self._pending[work.pid] -= 1
+            if not self._pending[work.pid]:
+                del self._pending[work.pid]
             if not work.done.done():
                 work.done.set_result(None)
 
     async def _turn(self, work: _Work) -> None:
         raw = work.raw
+        if self.key_locks is not None:
+            await self._drain(work.pid)
+            return
         if raw.inbound.kind == "desk":  # an advocate's update, in order per desk topic
             await self._desk_turn(work)
             return
@@ -424,6 +455,51 @@ class App:
                                          raw.message_id, work.inbox_id)
             # The turn's commit wrote raw.address as the person's address: not read back.
             await self._deliver(work.pid, force=True, fresh=queued, address=raw.address)
+
+    async def _drain(self, pid: str) -> None:
+        """Serving together: a person's (or desk topic's) events, whichever worker wrote
+        them down, in the order they were written, under their lock across the workers.
+        Whatever another worker processed meanwhile is crossed off already: not again."""
+        async with self.conversation(pid):
+            for row in await self.store.unprocessed_of(pid):
+                if row.id in self._failed_rows:
+                    continue
+                work = _Work(row.id, pid, row.raw, asyncio.get_running_loop().create_future())
+                try:
+                    if row.raw.inbound.kind == "desk":
+                        await self._desk_turn(work)
+                        continue
+                    raw = row.raw
+                    queued = await self._process(pid, raw.channel, raw.address, raw.inbound,
+                                                 raw.message_id, row.id)
+                    await self._deliver(pid, force=True, fresh=queued, address=raw.address)
+                except Exception as exc:
+                    # Left in the inbox (its turn wrote nothing) for the next start, as on
+                    # one worker; the person's next events go on meanwhile.
+                    self._failed_rows.add(row.id)
+                    log.error("failed to handle an event for %s:%s (%s)", row.raw.channel,
+                              pid[:10], type(exc).__name__)
+
+    async def _sweep_inbox(self) -> None:
+        """Serving together, until stopped: events another worker wrote down and left (it
+        stopped or died before their turn) are processed here, in order, a person at a
+        time; at the start, everything waiting."""
+        before = self.clock()
+        while True:
+            try:
+                rows = await self.store.waiting_since(before)
+                for row in rows:
+                    if row.pid not in self._pending and row.raw.channel in self._running:
+                        self._submit(_Work(row.id, row.pid, row.raw,
+                                           asyncio.get_running_loop().create_future()))
+            except Exception as exc:
+                log.warning("looking for events left waiting failed (%s)", type(exc).__name__)
+            before = self.clock() - STRANDED_SECONDS
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    @property
+    def _running(self) -> set[str]:
+        return {name for name in self.channels if name not in self._idle}
 
     async def _desk_turn(self, work: _Work) -> None:
         channel = self.channels.get(work.raw.channel)
@@ -521,7 +597,7 @@ class App:
         """The person's row: as this app saved it a moment ago (kept in memory, never on
         disk, for PERSON_KEPT_SECONDS), else read from the store. The state is a copy the
         caller may change."""
-        kept = self._people.get(pid)
+        kept = self._people.get(pid) if self.key_locks is None else None
         if kept is not None:
             saved_at, row = kept
             if 0.0 <= self.clock() - saved_at < PERSON_KEPT_SECONDS:
@@ -688,7 +764,7 @@ class App:
             if not force and index == 0 and op.next_try_at > now:
                 return  # the head of the queue is not due; what is behind it waits in order
             channel = self.channels.get(op.channel)
-            if channel is None:
+            if channel is None or op.channel in self._idle:
                 return  # that channel is not running: kept until it is, or until it expires
             target = op.address
             if target is None:
@@ -782,9 +858,7 @@ class App:
 
         def wake() -> None:
             self._wakeups.pop(key, None)
-            task = asyncio.ensure_future(self.deliver_now(key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.deliver_now(key))
 
         self._wakeups[key] = loop.call_later(max(0.0, when - self.clock()), wake)
 
@@ -855,8 +929,9 @@ class App:
         now = self.clock()
         for key, due in await self.store.keys_with_operations():
             if force or due <= now:
-                async with self.conversation(key):
-                    await self._deliver(key, force=force)
+                async with self._conversation(key, wait=False) as ours:
+                    if ours:  # else another worker is carrying it out
+                        await self._deliver(key, force=force)
 
     # ------------------------------------------------------------- timers
 
@@ -963,20 +1038,52 @@ class App:
 
     # ------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    def serve_together(self, locks: KeyLocks) -> None:
+        """Serve with other workers on the same PostgreSQL database at once (before
+        ``start``): people's locks are taken across the workers with ``locks``, people's
+        rows are always read afresh, and each worker processes its own events and what
+        another left waiting (``_sweep_inbox``)."""
+        self.key_locks = locks
+
+    async def start(self, leading: bool = True) -> None:
         """Events written down but not processed (a crash, a stop) are queued first, in
-        order; then the channels start, and everything waiting is processed and sent."""
+        order; then the channels start, and everything waiting is processed and sent.
+        Serving together and not ``leading``: only the channels that take events on any
+        worker (Telegram's webhook) start; ``lead`` starts the others."""
         loop = asyncio.get_running_loop()
-        kept = await self.store.replay_at_start()
-        for row in kept:
-            self._submit(_Work(row.id, row.pid, row.raw, loop.create_future()))
-        if kept:
-            log.info("processing %d events received before the restart", len(kept))
-        for channel in self.channels.values():
-            await channel.start(self.accept, self._on_ready)
-        await self.store.processing_began()
+        if self.key_locks is None:
+            kept = await self.store.replay_at_start()
+            for row in kept:
+                self._submit(_Work(row.id, row.pid, row.raw, loop.create_future()))
+            if kept:
+                log.info("processing %d events received before the restart", len(kept))
+        elif not leading:
+            self._idle = {name: c for name, c in self.channels.items()
+                          if not getattr(c, "receives_anywhere", False)}
+        for name, channel in self.channels.items():
+            if name not in self._idle:
+                await channel.start(self.accept, self._on_ready)
+        if self.key_locks is None:
+            await self.store.processing_began()
+        else:
+            self._spawn(self._sweep_inbox())
         self._ready.set()
         await self.deliver_pending(force=True)
+
+    async def lead(self) -> None:
+        """Serving together, this worker became the leader: the channels only one worker
+        runs (Signal's socket, Telegram's polling) start here, and what waited for them
+        goes out."""
+        idle, self._idle = self._idle, {}
+        self.led_channels = tuple(idle)
+        for channel in idle.values():
+            await channel.start(self.accept, self._on_ready)
+        await self.deliver_pending(force=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _on_ready(self) -> None:
         try:
@@ -989,7 +1096,9 @@ class App:
         for handle in self._wakeups.values():
             handle.cancel()
         self._wakeups.clear()
-        for channel in self.channels.values():
+        for name, channel in self.channels.items():
+            if name in self._idle:
+                continue
             try:
                 await channel.stop()
             except Exception as exc:

@@ -119,6 +119,15 @@ Telegram = TelegramOptions
 Signal = SignalOptions
 
 
+class Workers(_Section):
+    # Every ``helpline run`` of one PostgreSQL database serves at once (false: one serves,
+    # the others stand by). Each takes Telegram's webhook requests (behind a load
+    # balancer) and carries out its people's turns and replies, a person at a time across
+    # all of them; one of them, the leader, also reads Signal (and Telegram when it polls)
+    # and runs the timed jobs. docs/postgresql.md.
+    together: bool = False
+
+
 class Resources(_Section):
     # A directory file imported at start when the directory is empty ("" = none for
     # `helpline run`, the bundled fictional sample for `helpline chat`; "none" = never).
@@ -298,6 +307,7 @@ class Settings(_Section):
     stats: Stats = Field(default_factory=Stats)
     console: Console = Field(default_factory=Console)
     outreach: Outreach = Field(default_factory=Outreach)
+    workers: Workers = Field(default_factory=Workers)
 
     @field_validator("languages")
     @classmethod
@@ -339,6 +349,20 @@ class Settings(_Section):
     def has_database(self) -> bool:
         """Whether there is a database to open (a PostgreSQL one is made by its admin)."""
         return self.on_postgres or self.db.exists()
+
+    @model_validator(mode="after")
+    def _workers_together(self) -> Settings:
+        if not self.workers.together:
+            return self
+        if not self.database_url:
+            raise ValueError("workers.together needs PostgreSQL (set database_url): a SQLite "
+                             "file is served by one process")
+        t = self.telegram
+        if t.token and t.webhook_url and not t.webhook_secret:
+            raise ValueError("workers.together with a Telegram webhook needs "
+                             "telegram.webhook_secret, the same for every worker (each checks "
+                             "it on every request)")
+        return self
 
     @model_validator(mode="after")
     def _default_is_enabled(self) -> Settings:

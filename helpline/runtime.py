@@ -23,6 +23,7 @@ from helpline.privacy import Vault
 from helpline.resources import browse, seed_if_empty
 from helpline.stats.feature import StatsFeature
 from helpline.store import Store
+from helpline.store.keylocks import KeyLocks
 
 # Libraries that would log URLs, update bodies or message text at INFO/DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "apscheduler", "signalbot", "aiohttp",
@@ -78,16 +79,23 @@ async def open_app(settings: Settings, secret: str, channels: Sequence[Channel] 
     flows = load_flows(settings.flows, flow_roots(settings))
     vault = Vault(secret)
     store = await Store.open(settings.database, vault)
+    together = settings.workers.together and stop is not None
+    locks: KeyLocks | None = None
     try:
-        serving = await store.database.hold_run_lock(stop)
+        if together:
+            locks = await KeyLocks.open(settings.database)
+        serving = together or await store.database.hold_run_lock(stop)
     except BaseException:
         await store.close()
         raise
     if not serving:
         await store.close()
         raise StoppedStandingBy("stopped while standing by")
-    watch = (asyncio.create_task(store.database.watch_run_lock(stop.set))
-             if stop is not None else None)
+    watch: asyncio.Task[None] | None = None
+    if locks is not None and stop is not None:
+        watch = asyncio.create_task(locks.watch(stop.set))
+    elif stop is not None:
+        watch = asyncio.create_task(store.database.watch_run_lock(stop.set))
     translator = CatalogTranslator(settings.locales, settings.default_language)
     # Lookups answered from the service directory in the store (the desk is added by
     # helpline.serve when one is set up).
@@ -96,6 +104,8 @@ async def open_app(settings: Settings, secret: str, channels: Sequence[Channel] 
     if settings.stats.enabled:
         features.append(StatsFeature(settings.timezone))
     app = App(settings, flows, store, vault, translator, channels, features=features)
+    if locks is not None:
+        app.serve_together(locks)
     try:
         await seed_if_empty(store, settings.resources.seed, time.time())
         yield app
@@ -104,3 +114,5 @@ async def open_app(settings: Settings, secret: str, channels: Sequence[Channel] 
             watch.cancel()
         await app.stop()
         await store.close()
+        if locks is not None:
+            await locks.close()

@@ -23,6 +23,8 @@ from helpline.scheduler import build_scheduler
 from helpline.store.database import Database
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from helpline.console.feature import Desking
     from helpline.console.server import ConsoleServer
     from helpline.outreach.service import OutreachService
@@ -48,11 +50,11 @@ def build_channels(settings: Settings) -> list[Channel]:
     return registry.build_channels(settings.channel_options(), channel_services(settings))
 
 
-async def _started(app: App, stop: asyncio.Event) -> bool:
+async def _started(app: App, stop: asyncio.Event, leading: bool = True) -> bool:
     """Start the channels, unless asked to stop first: a channel may wait for its platform
     (Telegram's getMe is retried with backoff while the Bot API cannot be reached), and a
     stop meanwhile must not wait for it. A failure to start is raised."""
-    starting = asyncio.create_task(app.start(), name="start-channels")
+    starting = asyncio.create_task(app.start(leading), name="start-channels")
     stopping = asyncio.create_task(stop.wait(), name="stop-requested")
     try:
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -141,18 +143,45 @@ async def _serve_app(app: App, settings: Settings, channels: Sequence[Channel],
         # Imported before the app starts, not after: once the channels are up, the
         # loop is for the events they hand over.
         from helpline.console.server import start_console as console_start
-    if not await _started(app, stop):
+    together = app.key_locks is not None
+    if not await _started(app, stop, leading=not together):
         return
     console = (await console_start(settings, app.store.database, desking,
                                    outreach_lines(settings, outreach.repo))
                if console_start is not None else None)
     scheduler = build_scheduler(app)
-    scheduler.start()
-    log.info("helpline running with %s", ", ".join(c.name for c in channels))
+    leading: asyncio.Task[None] | None = None
+    if together:
+        log.info("helpline running with %s, together with the other workers",
+                 ", ".join(c.name for c in channels))
+        leading = asyncio.create_task(_lead(app, scheduler, stop), name="lead")
+    else:
+        scheduler.start()
+        log.info("helpline running with %s", ", ".join(c.name for c in channels))
     try:
         with settled_garbage_collector():
             await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        if leading is not None:
+            leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leading
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         if console is not None:
             await console.stop()
+
+
+async def _lead(app: App, scheduler: AsyncIOScheduler, stop: asyncio.Event) -> None:
+    """Serving together: wait to be the leader (the run lock; one worker at a time holds
+    it), then run what only one worker runs: the channels that read a platform's one
+    stream (Signal's socket, Telegram's polling) and the timed jobs. Losing the lock's
+    connection stops this worker (``Database.watch_run_lock``)."""
+    database = app.store.database
+    if not await database.hold_run_lock(stop, leader=True):
+        return
+    await app.lead()
+    scheduler.start()
+    log.info("leading: this worker also runs the timed jobs%s",
+             "".join(f" and reads {name}" for name in sorted(app.led_channels)))
+    await database.watch_run_lock(stop.set)

@@ -292,6 +292,12 @@ class TelegramChannel(BaseChannel):
         self._digests: OrderedDict[str, str] = OrderedDict()
 
     @property
+    def receives_anywhere(self) -> bool:
+        """With a webhook, any of several workers takes Telegram's requests (behind a load
+        balancer); polling is for one worker alone."""
+        return bool(self.options.webhook_url)
+
+    @property
     def exit_reply_delete_after(self) -> float | None:
         delay = self.options.exit_reply_delete_after_seconds
         return delay if delay >= 0 else None

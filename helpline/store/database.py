@@ -370,7 +370,7 @@ class Database:
         return database
 
     async def hold_run_lock(self, stop: asyncio.Event | None = None,
-                            wait_seconds: float = 10.0) -> bool:
+                            wait_seconds: float = 10.0, leader: bool = False) -> bool:
         """Be the one ``helpline run`` of this database, for as long as it is open (on
         SQLite the run lock beside the file, ``helpline.runlock``, does this): only it reads
         the platforms, carries out the queue and runs the timed jobs.
@@ -380,7 +380,9 @@ class Database:
         for ``wait_seconds`` (a run killed a moment ago holds the lock until PostgreSQL has
         seen its connection go), then refused (AlreadyServed). The lock is held on a
         connection of its own, with TCP keepalives, so that a machine that dies lets go of
-        it within seconds (``watch_run_lock`` fences the holder that loses it)."""
+        it within seconds (``watch_run_lock`` fences the holder that loses it). ``leader``:
+        workers serving together ask for it to be the one that also runs the timed jobs
+        and reads the platforms' single streams."""
         if not isinstance(self.conn, PgAsync):
             return True
         held = await connect(self.target, keepalive=True)
@@ -396,10 +398,10 @@ class Database:
                                             "PostgreSQL database; stop it first")
                     await asyncio.sleep(0.25)
                     continue
-                if not waited:
+                if not waited and not leader:
                     log.info("standing by: another helpline run serves this database; this "
                              "one takes over when it stops")
-                    waited = True
+                waited = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
                 if stop.is_set():
@@ -409,7 +411,7 @@ class Database:
             if not held.is_closed():
                 await held.close()
             raise
-        if waited:
+        if waited and not leader:
             log.info("taking over: this helpline run now serves the database")
         self._run_lock = held
         return True

@@ -16,7 +16,7 @@ from helpline.state import State
 from helpline.store.database import Database
 from helpline.store.jobs import Jobs
 from helpline.store.schema import Part, Retention
-from helpline.store.sql import AsyncConn, SyncConn
+from helpline.store.sql import AsyncConn, Row, SyncConn
 
 INLINE_LEASE_SECONDS = 60.0
 OPERATION_INSERT = ("INSERT INTO operations (key, channel, kind, body, address, created_at, "
@@ -411,8 +411,26 @@ class Store:
         """Events written down but not processed yet, oldest first."""
         rows = await self.database.rows(
             "SELECT id, pid, channel, body FROM inbox WHERE done = 0 ORDER BY id")
-        return [InboxRow(r["id"], r["pid"], RawInbound.from_json(
-                    r["channel"], json.loads(self.vault.decrypt(r["body"])))) for r in rows]
+        return [self._inbox_row(r) for r in rows]
+
+    async def unprocessed_of(self, pid: str) -> list[InboxRow]:
+        """One person's (or desk topic's) events not processed yet, oldest first."""
+        rows = await self.database.rows(
+            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND pid = ? ORDER BY id",
+            (pid,))
+        return [self._inbox_row(r) for r in rows]
+
+    async def waiting_since(self, before: float, limit: int = 500) -> list[InboxRow]:
+        """Events written down before ``before`` and not processed yet, oldest first (with
+        several workers: those a worker that stopped or died left behind)."""
+        rows = await self.database.rows(
+            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND received_at < ? "
+            "ORDER BY id LIMIT ?", (before, limit))
+        return [self._inbox_row(r) for r in rows]
+
+    def _inbox_row(self, r: Row) -> InboxRow:
+        return InboxRow(r["id"], r["pid"], RawInbound.from_json(
+            r["channel"], json.loads(self.vault.decrypt(r["body"]))))
 
     async def inbox_done(self, inbox_id: int) -> None:
         """Cross an event off without a turn (it could not be processed: never again)."""

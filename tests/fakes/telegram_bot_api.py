@@ -830,12 +830,14 @@ class FakeBotAPI(LoopbackServer[Call]):
         *,
         secret_token: str | EllipsisType | None = ...,
         timeout: float = 5.0,
+        session: aiohttp.ClientSession | None = None,
     ) -> int:
         """POST one update to the registered webhook like Telegram does; returns the status.
 
         ``update=None`` delivers the oldest queued update (it stays queued unless the answer
         is 2xx). ``secret_token``: ``...`` sends the registered one, ``None`` sends no header,
-        a string sends that (to test a wrong secret). Only loopback URLs are contacted."""
+        a string sends that (to test a wrong secret). Only loopback URLs are contacted.
+        ``session``: a client session to send with (else one for this update)."""
         if self._webhook is None:
             raise RuntimeError("no webhook is set (setWebhook was not called)")
         url = self._webhook.url
@@ -855,16 +857,53 @@ class FakeBotAPI(LoopbackServer[Call]):
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
         body = json.dumps(update).encode()
         client_timeout = aiohttp.ClientTimeout(total=timeout)
-        async with (
-            aiohttp.ClientSession(timeout=client_timeout) as session,
-            session.post(url, data=body, headers=headers) as response,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = await stack.enter_async_context(
+                    aiohttp.ClientSession(timeout=client_timeout))
+            response = await stack.enter_async_context(
+                session.post(url, data=body, headers=headers, timeout=client_timeout))
             await response.read()
             status = response.status
         if from_queue and 200 <= status < 300 and self._pending and self._pending[0] is update:
             self._pending.pop(0)
             self._notify()
         return status
+
+    async def deliver_webhooks(self, stop: asyncio.Event, *, first_retry: float = 0.05,
+                               most_retry: float = 1.0) -> int:
+        """Until ``stop``: deliver what is queued to the registered webhook as Telegram
+        does while one is set, oldest first, one at a time: an update stays queued until
+        the webhook answers 2xx, and is sent again after a pause (growing to
+        ``most_retry``) when it answers otherwise or cannot be reached. Returns how many
+        were delivered."""
+        delivered = 0
+        pause = first_retry
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                status = await self._deliver_one(session)
+                if status is None:
+                    continue
+                if 200 <= status < 300:
+                    delivered += 1
+                    pause = first_retry
+                    continue
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, most_retry)
+        return delivered
+
+    async def _deliver_one(self, session: aiohttp.ClientSession) -> int | None:
+        """Push the oldest queued update (its status; 0: not reached), or None after
+        waiting a moment for one."""
+        if self._webhook is None or not self._pending:
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 0.05)
+            return None
+        try:
+            return await self.push_webhook(session=session)
+        except (aiohttp.ClientError, TimeoutError, LookupError):
+            return 0
 
     # ------------------------------------------------------------------ HTTP plumbing
 

@@ -1,0 +1,100 @@
+"""Locks on a person (or a desk case) across workers serving one PostgreSQL database at once
+(``[workers] together``): PostgreSQL's session advisory locks, held on a connection of
+this worker's own with TCP keepalives.
+
+While a worker holds a person's lock, only it reads and writes their conversation and
+carries out their queue, so one person's events and replies keep their order whichever
+worker took them. The lock goes with the connection: a worker that dies, or whose
+connection breaks, lets go of every lock at once. A worker that can no longer reach the
+connection stops serving (``watch``), so that no one is served by two workers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from helpline.store.postgres import GONE, connect
+
+log = logging.getLogger("helpline.store")
+FIRST_WAIT_SECONDS = 0.01  # a lock another worker holds is asked for again after this,
+MOST_WAIT_SECONDS = 0.2  # doubling up to this
+CHECK_SECONDS = 2.0  # the connection is checked this often
+
+
+def lock_key(schema: str, key: str) -> int:
+    """A 64-bit advisory lock key for ``key`` within ``schema`` (two keys sharing a hash
+    only wait for each other; nothing else follows from it)."""
+    digest = hashlib.blake2b(f"{schema}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class KeyLocks:
+    """One worker's advisory locks on keys, on one connection asked one thing at a time."""
+
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+        self._conn = conn
+        self._schema = schema
+        self._turn = asyncio.Lock()  # asyncpg runs one statement at a time a connection
+        self.waits = 0  # times a lock was found held by another worker (tests, benches)
+
+    @classmethod
+    async def open(cls, url: str) -> KeyLocks:
+        conn = await connect(url, keepalive=True)
+        try:
+            schema = str(await conn.fetchval("SELECT current_schema()"))
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, schema)
+
+    async def _ask(self, sql: str, key: int) -> bool:
+        async with self._turn:
+            return bool(await self._conn.fetchval(sql, key))
+
+    @asynccontextmanager
+    async def hold(self, key: str, wait: bool = True) -> AsyncIterator[bool]:
+        """Hold ``key``'s lock for the block. ``wait``: until the worker holding it lets go
+        (asking again and again: the connection is shared, never blocked in a wait); else
+        yields False at once when another worker holds it (skip, as SKIP LOCKED does)."""
+        number = lock_key(self._schema, key)
+        delay = FIRST_WAIT_SECONDS
+        while not await self._ask("SELECT pg_try_advisory_lock($1)", number):
+            self.waits += 1
+            if not wait:
+                yield False
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MOST_WAIT_SECONDS)
+        try:
+            yield True
+        finally:
+            # A connection gone has let go of every lock already (and ``watch`` stops us).
+            with contextlib.suppress(*GONE, asyncpg.PostgresError):
+                await self._ask("SELECT pg_advisory_unlock($1)", number)
+
+    async def watch(self, lost: Callable[[], None]) -> None:
+        """Until cancelled: the connection answers; once it does not, the locks are gone and
+        another worker may be serving our people already, so ``lost()`` (stop serving)."""
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                async with self._turn:
+                    await asyncio.wait_for(self._conn.fetchval("SELECT 1"), CHECK_SECONDS)
+            except (TimeoutError, *GONE, asyncpg.PostgresError) as exc:
+                log.error("lost the connection that holds the people's locks (%s); stopping, "
+                          "so that no one is served by two workers at once",
+                          type(exc).__name__)
+                lost()
+                return
+
+    async def close(self) -> None:
+        if not self._conn.is_closed():
+            with contextlib.suppress(*GONE):
+                await self._conn.close()

@@ -1,0 +1,140 @@
+"""Three workers serving one PostgreSQL database at once, Telegram's webhook requests
+spread over them by a load balancer; a worker killed mid-stream, three times: nothing
+lost, each person's replies in order, every worker answering requests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from helpline.app import App
+from helpline.channels.telegram import TelegramChannel
+from helpline.config import Settings
+from helpline.flow.loader import load_flows
+from helpline.i18n import CatalogTranslator
+from helpline.privacy import Vault
+from helpline.store import Store
+from helpline.store.keylocks import KeyLocks
+from tests.conftest import SECRET, make_settings
+from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.test_durability import CHAT, GREETING, crash_every_turn, telegram
+from tests.together import run_together
+
+
+async def test_three_workers_together_one_killed_lose_nothing(tmp_path: Path,
+                                                              pg_url: str) -> None:
+    outcome = await run_together(tmp_path, pg_url, workers=3, kills=3)
+    print(outcome.line())
+    assert outcome.lost == [], outcome.line()
+    assert outcome.out_of_order == 0, outcome.line()
+    # A reply goes out twice only when a kill lands inside the call that sends it (at most
+    # one a person a kill); two workers in one person's turn at once would give scores.
+    assert outcome.duplicates <= outcome.kills * 8, outcome.line()
+    assert outcome.sent >= 60
+    # Every worker took its share of Telegram's requests, and a leader was there.
+    assert all(n > 0 for n in outcome.answered_by), outcome.line()
+    # The leader was killed once: another worker became the leader.
+    assert outcome.leaders >= 2, outcome.line()
+
+
+# ---------------------------------------------------------------- in one process
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _together_app(settings: Settings, url: str, channel: TelegramChannel) -> App:
+    vault = Vault(SECRET)
+    store = await Store.open(url, vault)
+    app = App(settings, load_flows(settings.flows), store, vault,
+              CatalogTranslator(settings.locales), [channel])
+    app.serve_together(await KeyLocks.open(url))
+    return app
+
+
+async def _close(app: App) -> None:
+    await app.stop()
+    await app.store.close()
+    assert app.key_locks is not None
+    await app.key_locks.close()
+
+
+async def test_what_a_dead_worker_wrote_down_another_answers_in_order(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("helpline.app.STRANDED_SECONDS", 0.3)
+    settings = make_settings(tmp_path)
+    hook = _port()
+    url = f"http://127.0.0.1:{hook}/hook"
+
+    def channel(port: int) -> TelegramChannel:
+        return telegram(api, webhook_url=url, webhook_listen=f"127.0.0.1:{port}",
+                        webhook_secret="hook-secret")
+
+    async with FakeBotAPI() as api:
+        alive = await _together_app(settings, pg_url, channel(_port()))
+        await alive.start(leading=True)
+        # The worker the webhook reaches writes each update down, answers 200, and dies
+        # before its turns (its turns never happen).
+        dying = await _together_app(settings, pg_url, channel(hook))
+        crash_every_turn(dying)
+        await dying.start(leading=False)
+        try:
+            api.person_sends(CHAT, "hi")
+            api.person_sends(CHAT, "No")
+            assert await api.push_webhook() == 200
+            assert await api.push_webhook() == 200
+            assert len(await alive.store.unprocessed()) == 2  # written down, not answered
+            texts = await api.wait_sent(CHAT, 2, timeout=10)
+            assert texts[0] == GREETING  # "hi" first, then the answer to "No"
+            assert texts[1] != GREETING
+            assert await alive.store.unprocessed() == []
+        finally:
+            await _close(dying)
+            await _close(alive)
+
+
+async def test_a_person_held_by_one_worker_waits_for_it_and_is_freed_when_it_dies(
+        pg_url: str) -> None:
+    one, other = await KeyLocks.open(pg_url), await KeyLocks.open(pg_url)
+    try:
+        async with one.hold("person-a") as held:
+            assert held
+            async with other.hold("person-a", wait=False) as taken:
+                assert not taken  # skipped, as SKIP LOCKED skips
+            async with other.hold("person-b", wait=False) as taken:
+                assert taken  # someone else: no wait
+            waiting = asyncio.create_task(_hold_then(other, "person-a"))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+        assert await asyncio.wait_for(waiting, 5)  # let go: the other worker has it
+        async with one.hold("person-c"):
+            await one.close()  # the worker's connection is gone: so are its locks
+            async with other.hold("person-c", wait=False) as taken:
+                assert taken
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def _hold_then(locks: KeyLocks, key: str) -> bool:
+    async with locks.hold(key) as held:
+        return held
+
+
+def test_together_needs_postgresql_and_one_webhook_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"workers\.together needs PostgreSQL"):
+        Settings(db=tmp_path / "h.db", workers={"together": True})
+    with pytest.raises(ValidationError, match=r"telegram\.webhook_secret"):
+        Settings(database_url="postgresql://helpline@127.0.0.1/helpline",
+                 workers={"together": True},
+                 telegram={"token": "1:a", "webhook_url": "https://bot.example.org/t"})
+    Settings(database_url="postgresql://helpline@127.0.0.1/helpline",
+             workers={"together": True},
+             telegram={"token": "1:a", "webhook_url": "https://bot.example.org/t",
+                       "webhook_secret": "s"})
