@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,11 @@ from helpline.privacy import Vault
 from helpline.store import Store
 from helpline.store.keylocks import KeyLocks
 from tests.conftest import SECRET, make_settings
+from tests.fakes.signal_cli_api import FakeSignalAPI
 from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.killrig import Child, _until
 from tests.test_durability import CHAT, GREETING, crash_every_turn, telegram
-from tests.together import run_together
+from tests.together import LEADING, RUNNING, _log, run_together
 
 
 async def test_three_workers_together_one_killed_lose_nothing(tmp_path: Path,
@@ -138,3 +141,42 @@ def test_together_needs_postgresql_and_one_webhook_secret(tmp_path: Path) -> Non
              workers={"together": True},
              telegram={"token": "1:a", "webhook_url": "https://bot.example.org/t",
                        "webhook_secret": "s"})
+
+
+async def test_the_leader_killed_another_reads_signal_within_ten_seconds(
+        tmp_path: Path, pg_url: str) -> None:
+    """Signal's receive socket is read by the leader alone; killed, another worker leads
+    and reads it, and what people wrote meanwhile is answered."""
+    async with FakeSignalAPI() as api:
+        env = {"HELPLINE_SIGNAL_SERVICE": api.service, "HELPLINE_SIGNAL_NUMBER": api.number,
+               "HELPLINE_SIGNAL_DISAPPEARING_SECONDS": "0",
+               "HELPLINE_WORKERS_TOGETHER": "true"}
+        children = []
+        for n in range(2):
+            (tmp_path / f"w{n}").mkdir()
+            children.append(Child(tmp_path / f"w{n}", env, pg_url))
+        numbers = [f"+1555030{n:04d}" for n in range(3)]
+        try:
+            children[0].start()
+            await _until(lambda: LEADING in _log(children[0]), 60, "the first leading")
+            children[1].start()
+            await _until(lambda: RUNNING in _log(children[1]), 60, "the second running")
+            for number in numbers:
+                api.person_sends(number, "hello")
+            await _until(lambda: all(api.sent_texts(n) for n in numbers), 30, "the prompts")
+            assert LEADING not in _log(children[1])  # it serves, but does not lead
+            children[0].kill()
+            killed = time.monotonic()
+            # Written once the bridge saw the socket close (frames it wrote to a dying
+            # socket are lost on any client: tests/killrig.py), before anyone reads again.
+            await _until(lambda: api.connected == 0, 10, "the socket closed")
+            for number in numbers:
+                api.person_sends(number, "m-0-0")
+            await _until(lambda: LEADING in _log(children[1]), 30, "the other leading")
+            took = time.monotonic() - killed
+            assert took < 10.0, took
+            await _until(lambda: all(any("got m-0-0" in t for t in api.sent_texts(n))
+                                     for n in numbers), 30, "the answers")
+        finally:
+            for child in children:
+                child.stop()

@@ -239,6 +239,16 @@ class _Failure:
     parameters: dict[str, Any] | None
 
 
+def _chat_of(update: dict[str, Any]) -> Any:
+    """The chat an update belongs to (Telegram keeps one chat's updates in order)."""
+    for value in update.values():
+        if isinstance(value, dict):
+            chat = value.get("chat") or (value.get("message") or {}).get("chat")
+            if isinstance(chat, dict):
+                return chat.get("id")
+    return None
+
+
 @dataclass
 class _Webhook:
     url: str
@@ -870,13 +880,16 @@ class FakeBotAPI(LoopbackServer[Call]):
             self._notify()
         return status
 
-    async def deliver_webhooks(self, stop: asyncio.Event, *, first_retry: float = 0.05,
-                               most_retry: float = 1.0) -> int:
+    async def deliver_webhooks(self, stop: asyncio.Event, *, connections: int = 1,
+                               first_retry: float = 0.05, most_retry: float = 1.0) -> int:
         """Until ``stop``: deliver what is queued to the registered webhook as Telegram
         does while one is set, oldest first, one at a time: an update stays queued until
         the webhook answers 2xx, and is sent again after a pause (growing to
         ``most_retry``) when it answers otherwise or cannot be reached. Returns how many
-        were delivered."""
+        were delivered. ``connections`` > 1: that many requests at once (Telegram's
+        ``max_connections``), one chat's updates still one at a time and in order."""
+        if connections > 1:
+            return await self._deliver_in_parallel(stop, connections, first_retry, most_retry)
         delivered = 0
         pause = first_retry
         async with aiohttp.ClientSession() as session:
@@ -890,6 +903,58 @@ class FakeBotAPI(LoopbackServer[Call]):
                     continue
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, most_retry)
+        return delivered
+
+    async def _deliver_in_parallel(self, stop: asyncio.Event, connections: int,
+                                   first_retry: float, most_retry: float) -> int:
+        delivered = 0
+        busy: set[Any] = set()  # chats with an update on its way (or pausing after a failure)
+        tasks: set[asyncio.Task[None]] = set()
+        pauses: dict[Any, float] = {}
+
+        async def push(update: dict[str, Any], chat: Any, session: aiohttp.ClientSession
+                       ) -> None:
+            nonlocal delivered
+            try:
+                status = await self.push_webhook(update, session=session)
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            try:
+                if 200 <= status < 300:
+                    delivered += 1
+                    pauses.pop(chat, None)
+                    with contextlib.suppress(ValueError):
+                        self._pending.remove(update)
+                    self._notify()
+                else:
+                    pause = pauses.get(chat, first_retry / 2) * 2
+                    pauses[chat] = min(pause, most_retry)
+                    await asyncio.sleep(pauses[chat])
+            finally:
+                busy.discard(chat)
+                self._notify()
+
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                seen: set[Any] = set()
+                for update in list(self._pending):
+                    if len(tasks) >= connections or self._webhook is None:
+                        break
+                    chat = _chat_of(update)
+                    if chat in seen or chat in busy:
+                        seen.add(chat)
+                        continue  # behind an earlier update of the same chat
+                    seen.add(chat)
+                    busy.add(chat)
+                    task = asyncio.create_task(push(update, chat, session))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                changed = self._changed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 0.05)
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return delivered
 
     async def _deliver_one(self, session: aiohttp.ClientSession) -> int | None:
