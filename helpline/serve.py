@@ -137,6 +137,10 @@ async def serve(settings: Settings, channels: Sequence[Channel], stop: asyncio.E
 async def _serve_app(app: App, settings: Settings, channels: Sequence[Channel],
                      stop: asyncio.Event) -> None:
     desking = install_desk(app, channels)
+    if desking is not None and app.key_locks is not None:
+        # Serving together: the console's pages on every worker learn what changed.
+        desking.desk.hub.share(app.key_locks.tell)
+        await app.key_locks.hear(desking.desk.hub.heard)
     outreach = install_outreach(app, channels)
     console_start: ConsoleStart | None = None
     if settings.console.enabled:

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, ConsoleMessage, Page
 
+from helpline.console.desk import ConsoleDesk
 from helpline.resources.importer import import_directory
 from tests.browser import browser, context, page, sign_in
 from tests.conftest import ROOT
@@ -205,3 +206,26 @@ async def test_a_case_is_claimed_and_answered_with_the_keyboard_alone(
     await page.keyboard.press("Enter")
     await until(lambda: rig.person_texts()[-1] == "Advocate: I'm here. Take your time.")
     await page.locator(".line.advocate .state", has_text="sent").wait_for()
+
+
+async def test_a_line_another_worker_added_appears_on_the_open_case_page(
+        rig: DeskRig, page: Page) -> None:
+    """Several workers serving together: another worker's desk adds a line to the case
+    (its own pages learn it from its own hub); this worker hears only "thread:N|line",
+    and the open page reads its transcript again, adding the new line alone."""
+    problems = no_csp_violations(page)
+    await rig.active_user("lena")
+    await sign_in(page, rig, "lena")
+    handle = await rig.ask_for_advocate()
+    await page.locator(".case-row", has_text=f"Case {handle}").get_by_role(
+        "button", name=f"Claim case {handle}").click()
+    await page.locator("#case-status", has_text="You have this case.").wait_for()
+    shown = await page.locator("#transcript li").count()
+    [row] = await rig.store.database.rows(
+        "SELECT id FROM console_threads ORDER BY id DESC LIMIT 1")
+    elsewhere = ConsoleDesk(rig.store)  # another worker's desk, with a hub of its own
+    await elsewhere._add(int(row["id"]), "desk", "", "Person: written on another worker")
+    rig.desk.hub.heard(f"thread:{row['id']}|line")
+    await page.locator(".line.desk", has_text="written on another worker").wait_for()
+    assert await page.locator("#transcript li").count() == shown + 1
+    assert problems == []

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from helpline.app import App
 from helpline.channels.telegram import TelegramChannel
 from helpline.config import Settings
+from helpline.console.hub import QUEUE, Event, Hub
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
@@ -180,3 +181,33 @@ async def test_the_leader_killed_another_reads_signal_within_ten_seconds(
         finally:
             for child in children:
                 child.stop()
+
+
+async def test_the_console_pages_of_every_worker_learn_what_changed_not_what_was_said(
+        pg_url: str) -> None:
+    here, there = await KeyLocks.open(pg_url), await KeyLocks.open(pg_url)
+    told: list[str] = []
+    try:
+        hubs = []
+        for locks in (here, there):
+            hub = Hub()
+
+            async def tell(notice: str, locks: KeyLocks = locks) -> None:
+                told.append(notice)
+                await locks.tell(notice)
+
+            hub.share(tell)
+            await locks.hear(hub.heard)
+            hubs.append(hub)
+        async with hubs[0].listen("thread:7") as mine, hubs[1].listen("thread:7") as theirs, \
+                hubs[1].listen(QUEUE) as queue:
+            hubs[0].publish("thread:7", "line", {"text": "Canary words", "id": 3})
+            hubs[0].publish(QUEUE, "queue")
+            assert await mine.next(5) == Event("line", {"text": "Canary words", "id": 3})
+            assert await theirs.next(5) == Event("changed", {})  # read again there
+            assert await queue.next(5) == Event("queue", {})
+            assert await mine.next(0.3) is None  # its own notice is not heard again
+        assert told == ["thread:7|line", "queue|queue"]  # never the words
+    finally:
+        await here.close()
+        await there.close()

@@ -79,6 +79,29 @@ class KeyLocks:
             with contextlib.suppress(*GONE, asyncpg.PostgresError):
                 await self._ask("SELECT pg_advisory_unlock($1)", number)
 
+    @property
+    def _channel(self) -> str:
+        """The notification channel of this schema's workers (PostgreSQL's channels are
+        the database's: the schema's hash keeps two helplines in one database apart)."""
+        return f"helpline_{lock_key(self._schema, 'notices') & 0xFFFFFFFF:08x}"
+
+    async def tell(self, notice: str) -> None:
+        """Tell every other worker ``notice`` (a few words naming what changed, never what
+        a person or an advocate wrote: notifications pass through the server)."""
+        async with self._turn:
+            await self._conn.execute("SELECT pg_notify($1, $2)", self._channel, notice)
+
+    async def hear(self, heard: Callable[[str], None]) -> None:
+        """From now on, ``heard(notice)`` for what the other workers tell (not our own)."""
+        own = self._conn.get_server_pid()
+
+        def got(_conn: object, pid: int, _channel: str, payload: object) -> None:
+            if pid != own:
+                heard(str(payload))
+
+        async with self._turn:
+            await self._conn.add_listener(self._channel, got)
+
     async def watch(self, lost: Callable[[], None]) -> None:
         """Until cancelled: the connection answers; once it does not, the locks are gone and
         another worker may be serving our people already, so ``lost()`` (stop serving)."""

@@ -128,6 +128,48 @@ function lineElement(line) {
   return item;
 }
 
+function readTranscriptAgain(transcript) {
+  // Another worker added a line or changed one (several workers serving together): the
+  // page's transcript is read again, and nothing else on the page changes.
+  return fetch(window.location.href, {credentials: "same-origin",
+                                      headers: {"X-Requested-With": "fetch"}})
+    .then(function (response) {
+      if (response.status === 403 || response.redirected) {
+        window.location.reload();
+        return null;
+      }
+      return response.ok ? response.text() : null;
+    })
+    .then(function (html) {
+      if (html === null) {
+        return;
+      }
+      var page = new DOMParser().parseFromString(html, "text/html");
+      var fresh = page.getElementById("transcript");
+      if (!fresh) {
+        return;
+      }
+      // Only what is new is added (a screen reader hears the new line, not the whole
+      // transcript again); the lines already shown get their state.
+      Array.from(fresh.querySelectorAll("li[data-id]")).forEach(function (line) {
+        var shown = transcript.querySelector('[data-id="' + line.dataset.id + '"]');
+        if (!shown) {
+          transcript.appendChild(document.importNode(line, true));
+          return;
+        }
+        var state = line.querySelector(".state");
+        var shownState = shown.querySelector(".state");
+        if (state && shownState && shownState.textContent !== state.textContent) {
+          shownState.textContent = state.textContent;
+        }
+      });
+      var empty = document.getElementById("empty");
+      if (empty && !page.getElementById("empty")) {
+        empty.remove();
+      }
+    });
+}
+
 function liveCase() {
   var box = document.getElementById("case");
   if (!box) {
@@ -152,6 +194,7 @@ function liveCase() {
         item.textContent = change.state;
       }
     },
+    changed: function () { readTranscriptAgain(transcript); },
     card: function () { refresh(head, box.dataset.head); },
     closed: function () { refresh(head, box.dataset.head); },
     cleared: function (data, source) {
