@@ -11,6 +11,7 @@ their own pace), so the figures are the throughput the system sustains and the t
 a message to its reply:
 
 * **sqlite**: one process on the SQLite file (the default deployment);
+* **postgresql, one**: one worker on PostgreSQL, as without ``[workers] together``;
 * **postgresql xN**: N workers serving one PostgreSQL database together
   (``[workers] together``), a throw-away cluster with PostgreSQL's durable defaults (or
   ``TESTS_POSTGRES_URL``).
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.pipeline_bench import server_cpu_seconds
 from tests.balancer import Balancer
 from tests.fakes.telegram_bot_api import Call, FakeBotAPI
 from tests.killrig import Child
@@ -42,20 +44,31 @@ from tests.together import RUNNING, free_port, workers_env
 BASE_CHAT = 900_000
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU used so far by one process, all its threads (Linux's /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Figures:
     name: str
     messages: int
     seconds: float
     latencies: list[float]
+    cpu: dict[str, float]  # CPU seconds in the measured phase: workers, postgresql, rig
 
     def line(self) -> str:
         lat = sorted(self.latencies)
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        per = "  ".join(f"{k} {v / self.messages * 1000:.2f}" for k, v in self.cpu.items())
         return (f"{self.name:<16} {self.messages / self.seconds:8.0f} msg/s   "
                 f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({self.messages} messages, "
-                f"{self.seconds:.1f} s)")
+                f"{self.seconds:.1f} s); CPU ms a message: {per}")
 
 
 async def _wait_running(children: list[Child], marker: bytes, timeout: float = 90) -> None:
@@ -67,10 +80,10 @@ async def _wait_running(children: list[Child], marker: bytes, timeout: float = 9
 
 
 async def run_one(name: str, folder: Path, database: str | None, workers: int, people: int,
-                  messages: int, connections: int) -> Figures:
+                  messages: int, connections: int, together: bool = True) -> Figures:
     ports = [free_port() for _ in range(workers)]
     async with FakeBotAPI() as api, Balancer([("127.0.0.1", p) for p in ports]) as balancer:
-        together = database is not None
+        together = together and database is not None
         children = []
         for n, port in enumerate(ports):
             (folder / f"w{n}").mkdir(parents=True, exist_ok=True)
@@ -121,29 +134,44 @@ async def run_one(name: str, folder: Path, database: str | None, workers: int, p
                 if time.monotonic() > deadline:
                     raise RuntimeError("the first prompts did not all come")
                 await asyncio.sleep(0.05)
+            def cpu() -> dict[str, float]:
+                return {"workers": sum(process_cpu_seconds(c.proc.pid) for c in children
+                                       if c.proc is not None),
+                        "postgresql": server_cpu_seconds(), "rig": time.process_time()}
+
             measuring[0] = True
+            before = cpu()
             began = time.monotonic()
             for chat in chats:
                 write(chat)
             await asyncio.wait_for(finished.wait(), 600)
             seconds = time.monotonic() - began
+            used = {k: v - before[k] for k, v in cpu().items()}
         finally:
             stop.set()
             await pusher
             for child in children:
                 child.stop()
-        return Figures(name, len(latencies), seconds, latencies)
+        return Figures(name, len(latencies), seconds, latencies, used)
 
 
-async def main(people: int, messages: int, workers: list[int], connections: int) -> None:
+async def main(people: int, messages: int, workers: list[int], connections: int,
+               baselines: bool = True) -> None:
     with tempfile.TemporaryDirectory(prefix="helpline-workers-") as tmp:
         root = Path(tmp)
-        figures = [await run_one("sqlite", root / "sqlite", None, 1, people, messages,
-                                 connections)]
-        print(figures[-1].line(), flush=True)
+        figures = []
+        if baselines:
+            figures.append(await run_one("sqlite", root / "sqlite", None, 1, people,
+                                         messages, connections))
+            print(figures[-1].line(), flush=True)
         with contextlib.ExitStack() as stack:
             server = os.environ.get("TESTS_POSTGRES_URL") or stack.enter_context(
                 cluster(durable=True))
+            if baselines:
+                url = await new_schema(server)
+                figures.append(await run_one("postgresql, one", root / "pg", url, 1, people,
+                                             messages, connections, together=False))
+                print(figures[-1].line(), flush=True)
             for n in workers:
                 url = await new_schema(server)
                 figures.append(await run_one(f"postgresql x{n}", root / f"pg{n}", url, n,
@@ -157,9 +185,12 @@ def cli() -> None:
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--connections", type=int, default=40)
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="only the workers together (not SQLite, not one on PostgreSQL)")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(args.people, args.messages, args.workers, args.connections))
+        asyncio.run(main(args.people, args.messages, args.workers, args.connections,
+                         not args.no_baselines))
 
 
 if __name__ == "__main__":
