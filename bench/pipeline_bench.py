@@ -2,7 +2,10 @@
 store read, engine, effects, save, outbox, delivery) with a channel that sends nowhere.
 
 ``python -m bench.pipeline_bench [--people N] [--messages M] [--profile FILE]
-[--postgresql]``
+[--postgresql [--together]]``
+
+``--together`` (with ``--postgresql``): as one of several workers serving together
+(``[workers] together``: people's locks across workers, rows read afresh).
 
 ``--postgresql``: the data kept in PostgreSQL instead of the SQLite file (a throw-away
 cluster with PostgreSQL's own durable defaults, or ``TESTS_POSTGRES_URL``); the CPU then
@@ -31,6 +34,7 @@ from helpline.config import Resources
 from helpline.events import Inbound, Message, RawInbound
 from helpline.resources import SAMPLE_DIRECTORY
 from helpline.runtime import open_app, settled_garbage_collector
+from helpline.store.keylocks import KeyLocks
 from tests.postgres import cluster, new_schema
 
 
@@ -71,13 +75,15 @@ def server_cpu_seconds() -> float:
 
 
 async def measure(people: int, messages: int, folder: Path,
-                  database_url: str = "") -> dict[str, float]:
+                  database_url: str = "", together: bool = False) -> dict[str, float]:
     settings = settings_for(folder, resources=Resources(seed=str(SAMPLE_DIRECTORY)))
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     channel = NullChannel()
     latencies: list[float] = []
     async with open_app(settings, SECRET, [channel]) as app:
+        if together:  # as a worker of several serving together ([workers] together)
+            app.serve_together(await KeyLocks.open(database_url))
         await app.start()
 
         async def person(index: int) -> None:
@@ -108,6 +114,8 @@ async def measure(people: int, messages: int, folder: Path,
             elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
             server = server_cpu_seconds() - server0 if database_url else 0.0
             loop_cpu = time.thread_time() - main0
+        if app.key_locks is not None:
+            await app.key_locks.close()
     total = people * messages
     return {"pipeline_messages": total, "pipeline_msgs_per_s": total / elapsed,
             "pipeline_sends_per_msg": channel.sent / total,
@@ -129,6 +137,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--postgresql", action="store_true")
+    parser.add_argument("--together", action="store_true",
+                        help="with --postgresql: as a worker of several serving together")
     args = parser.parse_args()
     # Logged at INFO like `helpline run`, into nothing.
     logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
@@ -140,7 +150,8 @@ def main() -> None:
                 cluster(durable=True))
             url = asyncio.run(new_schema(url))
         with profiling(args.profile):
-            result = asyncio.run(measure(args.people, args.messages, Path(tmp), url))
+            result = asyncio.run(measure(args.people, args.messages, Path(tmp), url,
+                                         args.together and bool(url)))
     emit(result)
 
 

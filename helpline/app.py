@@ -940,8 +940,9 @@ class App:
         ran = 0
         for job in await self.store.jobs.due(self.clock()):
             async with self.conversation(job.pid):
+                if not await self.store.jobs.delete(job.id):
+                    continue  # claimed by another worker meanwhile: it ran there
                 person = await self.store.person(job.pid)
-                await self.store.jobs.delete(job.id)
                 if person is not None and job.kind == ERASE_ON_REQUEST:
                     await self._erase_on_request(job.pid, person)
                     ran += 1

@@ -124,6 +124,20 @@ async def test_checkin_runs_when_due_and_not_before(basic: Harness) -> None:
     assert await basic.app.store.count("jobs") == 0
 
 
+async def test_a_due_checkin_run_twice_at_once_is_sent_once(basic: Harness) -> None:
+    """Two runs of the due jobs at once (two workers in a takeover's moment): the one
+    that takes the job off the list runs it; the other finds it gone."""
+    await basic.send("hi")
+    await basic.press("Check in later")
+    await basic.press("In a day")
+    basic.new_messages()
+    basic.clock.advance(25 * 3600)
+    ran = await asyncio.gather(basic.app.run_due_jobs(), basic.app.run_due_jobs())
+    assert sorted(ran) == [0, 1]
+    sent = [m.text for m in basic.new_messages()]
+    assert sum(t.startswith("Hi, this is the check-in you asked for") for t in sent) == 1
+
+
 async def test_weeks_later_the_question_is_shown_again(basic: Harness) -> None:
     await basic.send("hi")
     await basic.send("1")

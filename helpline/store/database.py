@@ -175,14 +175,18 @@ def _fetch(conn: SyncConn, sql: str, params: Sequence[Any]) -> list[Row]:
     return list(conn.execute(sql, params).fetchall())
 
 
-def _fetch_keyed(conn: SyncConn, sql: str, key_column: str, keys: list[Any]
-                 ) -> dict[Any, Row]:
-    """In the core connection's thread: the rows of ``keys``, by key, in chunks."""
-    found: dict[Any, Row] = {}
+def _fetch_keyed(conn: SyncConn, sql: str, key_column: str, keys: list[Any],
+                 many: bool = False) -> dict[Any, Any]:
+    """In the core connection's thread: the rows of ``keys``, by key, in chunks (``many``:
+    a list of rows a key, in the query's order; else its one row)."""
+    found: dict[Any, Any] = {}
     for start in range(0, len(keys), READ_CHUNK):
         chunk = keys[start:start + READ_CHUNK]
         for row in conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk):
-            found[row[key_column]] = row
+            if many:
+                found.setdefault(row[key_column], []).append(row)
+            else:
+                found[row[key_column]] = row
     return found
 
 
@@ -263,7 +267,7 @@ class Database:
         # PostgreSQL: what platforms hand the bot is written on a connection of its own,
         # never queued behind the turns' writes (SQLite: one writer, so the same lane).
         self._inbox = self._main if inbox is None else _Lane(*inbox, asyncio.Lock())
-        self._reads: dict[str, dict[Any, list[asyncio.Future[Row | None]]]] = {}
+        self._reads: dict[str, dict[Any, list[asyncio.Future[Any]]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
         self._read_trips = 0
@@ -520,26 +524,38 @@ class Database:
         """The row whose ``key_column`` is ``key``, read together with every other row asked
         for by the same query meanwhile (one trip for all, as ``write`` does for writes).
         ``sql`` ends in ``IN ({marks})``, which the keys fill."""
-        future: asyncio.Future[Row | None] = (
-            asyncio.get_running_loop().create_future())
+        found: Row | None = await self._batched(sql, key_column, key, many=False)
+        return found
+
+    async def all_by_key(self, sql: str, key_column: str, key: Any) -> list[Row]:
+        """Every row whose ``key_column`` is ``key``, in the order ``sql`` gives, read
+        together with the rows other callers ask for by the same query meanwhile (one
+        trip for all). ``sql`` ends in ``IN ({marks})`` or has it before its ORDER BY."""
+        found: list[Row] = await self._batched(sql, key_column, key, many=True)
+        return found
+
+    async def _batched(self, sql: str, key_column: str, key: Any, many: bool) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._reads.setdefault(sql, {}).setdefault(key, []).append(future)
         if sql not in self._readers:
-            self._readers[sql] = asyncio.create_task(self._read_batches(sql, key_column))
+            self._readers[sql] = asyncio.create_task(
+                self._read_batches(sql, key_column, many))
         return await future
 
-    async def _read_batches(self, sql: str, key_column: str) -> None:
+    async def _read_batches(self, sql: str, key_column: str, many: bool = False) -> None:
         try:
             while self._reads.get(sql):
                 wanted = self._reads.pop(sql)
                 keys = list(wanted)
                 try:
-                    found = await self._run(_fetch_keyed, self._writer, sql, key_column, keys)
+                    found = await self._run(_fetch_keyed, self._writer, sql, key_column, keys,
+                                            many)
                 except BaseException as exc:
                     _fail_all((f for futures in wanted.values() for f in futures), exc)
                     continue
                 for key, futures in wanted.items():
                     for future in futures:
                         if not future.done():
-                            future.set_result(found.get(key))
+                            future.set_result(found.get(key, [] if many else None))
         finally:
             self._readers.pop(sql, None)

@@ -71,8 +71,11 @@ class Jobs:
         return [Job(r["id"], r["pid"], r["kind"], r["due_at"],
                     json.loads(self.db.vault.decrypt(r["body"]))) for r in rows]
 
-    async def delete(self, job_id: int) -> None:
-        await self.db.write(lambda db: db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)))
+    async def delete(self, job_id: int) -> bool:
+        """Take the job off the list; False when it was gone already (another worker, or
+        the one before a takeover, ran it): it is this caller's to run only when True."""
+        return bool(await self.db.write(lambda db: db.execute(
+            "DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount))
 
     async def cancel(self, pid: str, kind: str | None = None) -> None:
         """Drop the person's jobs of ``kind``, or all of their own (a check-in they cancel,

@@ -43,6 +43,10 @@ class KeyLocks:
         self._schema = schema
         self._turn = asyncio.Lock()  # asyncpg runs one statement at a time a connection
         self.waits = 0  # times a lock was found held by another worker (tests, benches)
+        # Asked for meanwhile, and the task asking: one trip for all (as group commit).
+        self._locks: list[tuple[int, asyncio.Future[bool]]] = []
+        self._unlocks: list[int] = []
+        self._asking: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str) -> KeyLocks:
@@ -54,9 +58,51 @@ class KeyLocks:
             raise
         return cls(conn, schema)
 
-    async def _ask(self, sql: str, key: int) -> bool:
-        async with self._turn:
-            return bool(await self._conn.fetchval(sql, key))
+    def _try_lock(self, key: int) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._locks.append((key, future))
+        self._ask_soon()
+        return future
+
+    def _unlock(self, key: int) -> None:
+        self._unlocks.append(key)
+        self._ask_soon()
+
+    def _ask_soon(self) -> None:
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask_all())
+
+    async def _ask_all(self) -> None:
+        """Every lock let go of and asked for meanwhile, in one statement each."""
+        try:
+            while self._locks or self._unlocks:
+                unlocks, self._unlocks = self._unlocks, []
+                locks, self._locks = self._locks, []
+                got: list[asyncpg.Record] = []
+                try:
+                    async with self._turn:
+                        if unlocks:
+                            await self._conn.execute(
+                                "SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) k",
+                                unlocks)
+                        if locks:
+                            got = await self._conn.fetch(
+                                "SELECT pg_try_advisory_lock(k) AS got FROM "
+                                "unnest($1::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
+                                [key for key, _ in locks])
+                except (*GONE, asyncpg.PostgresError) as exc:
+                    if unlocks:  # gone: let go of with the connection (``watch`` stops us)
+                        log.error("could not let go of %d people's locks (%s)", len(unlocks),
+                                  type(exc).__name__)
+                    for _, future in locks:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), row in zip(locks, got, strict=True):
+                    if not future.done():
+                        future.set_result(bool(row["got"]))
+        finally:
+            self._asking = None
 
     @asynccontextmanager
     async def hold(self, key: str, wait: bool = True) -> AsyncIterator[bool]:
@@ -65,7 +111,7 @@ class KeyLocks:
         yields False at once when another worker holds it (skip, as SKIP LOCKED does)."""
         number = lock_key(self._schema, key)
         delay = FIRST_WAIT_SECONDS
-        while not await self._ask("SELECT pg_try_advisory_lock($1)", number):
+        while not await self._try_lock(number):
             self.waits += 1
             if not wait:
                 yield False
@@ -75,9 +121,9 @@ class KeyLocks:
         try:
             yield True
         finally:
-            # A connection gone has let go of every lock already (and ``watch`` stops us).
-            with contextlib.suppress(*GONE, asyncpg.PostgresError):
-                await self._ask("SELECT pg_advisory_unlock($1)", number)
+            # Let go with the next trip (a connection gone has let go of every lock
+            # already, and ``watch`` stops us).
+            self._unlock(number)
 
     @property
     def _channel(self) -> str:

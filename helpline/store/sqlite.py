@@ -415,9 +415,9 @@ class Store:
 
     async def unprocessed_of(self, pid: str) -> list[InboxRow]:
         """One person's (or desk topic's) events not processed yet, oldest first."""
-        rows = await self.database.rows(
-            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND pid = ? ORDER BY id",
-            (pid,))
+        rows = await self.database.all_by_key(
+            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND pid IN ({marks}) "
+            "ORDER BY id", "pid", pid)
         return [self._inbox_row(r) for r in rows]
 
     async def waiting_since(self, before: float, limit: int = 500) -> list[InboxRow]:
