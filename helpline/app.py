@@ -123,6 +123,7 @@ PERSON_KEPT_MOST = 4096
 # died before their turn); every worker looks for them this often.
 STRANDED_SECONDS = 3.0
 SWEEP_SECONDS = 1.0
+DELIVER_NOTICE = "deliver|"  # told to the leader: carry out this key's queue
 
 T_CHECKIN_WHEN = N_("The check-in will come {when}, on {date}.")
 
@@ -474,11 +475,16 @@ class App:
                                                  raw.message_id, row.id)
                     await self._deliver(pid, force=True, fresh=queued, address=raw.address)
                 except Exception as exc:
-                    # Left in the inbox (its turn wrote nothing) for the next start, as on
-                    # one worker; the person's next events go on meanwhile.
+                    # Its turn wrote nothing: left in the inbox, not tried again here; the
+                    # person's next events go on meanwhile. After MAX_REPLAYS failures on
+                    # any workers it is given up (counted), as at starts on one worker.
                     self._failed_rows.add(row.id)
                     log.error("failed to handle an event for %s:%s (%s)", row.raw.channel,
                               pid[:10], type(exc).__name__)
+                    with contextlib.suppress(Exception):
+                        if await self.store.turn_failed(row.id):
+                            log.warning("gave up an event on %s whose turn kept failing",
+                                        row.raw.channel)
 
     async def _sweep_inbox(self) -> None:
         """Serving together, until stopped: events another worker wrote down and left (it
@@ -489,7 +495,8 @@ class App:
             try:
                 rows = await self.store.waiting_since(before)
                 for row in rows:
-                    if row.pid not in self._pending and row.raw.channel in self._running:
+                    if row.pid not in self._pending and row.raw.channel in self._running \
+                            and row.id not in self._failed_rows:
                         self._submit(_Work(row.id, row.pid, row.raw,
                                            asyncio.get_running_loop().create_future()))
             except Exception as exc:
@@ -764,7 +771,12 @@ class App:
             if not force and index == 0 and op.next_try_at > now:
                 return  # the head of the queue is not due; what is behind it waits in order
             channel = self.channels.get(op.channel)
-            if channel is None or op.channel in self._idle:
+            if op.channel in self._idle and self.key_locks is not None:
+                # Serving together, a channel only the leader runs (Signal): it is told
+                # to carry the queue out now (else its sweep does, within seconds).
+                self._spawn(self._tell_leader(key))
+                return
+            if channel is None:
                 return  # that channel is not running: kept until it is, or until it expires
             target = op.address
             if target is None:
@@ -1068,6 +1080,8 @@ class App:
             await self.store.processing_began()
         else:
             self._spawn(self._sweep_inbox())
+            if leading:
+                await self.key_locks.hear(self._heard)
         self._ready.set()
         await self.deliver_pending(force=True)
 
@@ -1077,9 +1091,23 @@ class App:
         goes out."""
         idle, self._idle = self._idle, {}
         self.led_channels = tuple(idle)
+        if self.key_locks is not None:
+            await self.key_locks.hear(self._heard)
         for channel in idle.values():
             await channel.start(self.accept, self._on_ready)
         await self.deliver_pending(force=True)
+
+    async def _tell_leader(self, key: str) -> None:
+        assert self.key_locks is not None
+        try:
+            await self.key_locks.tell(f"{DELIVER_NOTICE}{key}")
+        except Exception as exc:
+            log.warning("could not tell the leader of a queued reply (%s)", type(exc).__name__)
+
+    def _heard(self, notice: str) -> None:
+        """The leader: another worker queued something for a channel only it runs."""
+        if notice.startswith(DELIVER_NOTICE):
+            self._spawn(self.deliver_now(notice.removeprefix(DELIVER_NOTICE)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -164,6 +164,22 @@ async def test_events_behind_a_persons_first_are_never_given_up_for_kills_in_a_r
     assert await store.outcomes() == {("inbox", "given up"): 2}
 
 
+async def test_a_persons_events_read_together_and_a_failing_one_given_up_after_three(
+        store: Store) -> None:
+    """Serving together: each worker reads one person's waiting events (the reads asked
+    for at once share a trip); a turn that failed on three workers ends."""
+    await store.accept([("p1", "telegram", "e1", raw("one")),
+                        ("p2", "telegram", "e2", raw("two", "q")),
+                        ("p1", "telegram", "e3", raw("three"))], NOW)
+    mine, theirs, nobody = await asyncio.gather(
+        store.unprocessed_of("p1"), store.unprocessed_of("p2"), store.unprocessed_of("p3"))
+    assert [r.raw.inbound.text for r in mine] == ["one", "three"]
+    assert [r.raw.inbound.text for r in theirs] == ["two"] and nobody == []
+    assert [await store.turn_failed(mine[0].id) for _ in range(3)] == [False, False, True]
+    assert [r.raw.inbound.text for r in await store.unprocessed_of("p1")] == ["three"]
+    assert await store.outcomes() == {("inbox", "given up"): 1}
+
+
 async def test_kills_during_start_ups_in_a_row_count_against_no_event(store: Store) -> None:
     """A start killed before it processed anything tried nothing: the next start does not
     count it against the events it left."""

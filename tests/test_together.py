@@ -16,6 +16,7 @@ from helpline.app import App
 from helpline.channels.telegram import TelegramChannel
 from helpline.config import Settings
 from helpline.console.hub import QUEUE, Event, Hub
+from helpline.events import Message
 from helpline.flow.loader import load_flows
 from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
@@ -25,7 +26,14 @@ from tests.conftest import SECRET, make_settings
 from tests.fakes.signal_cli_api import FakeSignalAPI
 from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.killrig import Child, _until
-from tests.test_durability import CHAT, GREETING, crash_every_turn, telegram
+from tests.test_durability import (
+    CHAT,
+    GREETING,
+    PERSON,
+    crash_every_turn,
+    signal_channel,
+    telegram,
+)
 from tests.together import LEADING, RUNNING, _log, run_together
 
 
@@ -147,7 +155,7 @@ def test_together_needs_postgresql_and_one_webhook_secret(tmp_path: Path) -> Non
 async def test_the_leader_killed_another_reads_signal_within_ten_seconds(
         tmp_path: Path, pg_url: str) -> None:
     """Signal's receive socket is read by the leader alone; killed, another worker leads
-    and reads it, and what people wrote meanwhile is answered."""
+    within seconds and reads it: what people write then is answered."""
     async with FakeSignalAPI() as api:
         env = {"HELPLINE_SIGNAL_SERVICE": api.service, "HELPLINE_SIGNAL_NUMBER": api.number,
                "HELPLINE_SIGNAL_DISAPPEARING_SECONDS": "0",
@@ -168,14 +176,13 @@ async def test_the_leader_killed_another_reads_signal_within_ten_seconds(
             assert LEADING not in _log(children[1])  # it serves, but does not lead
             children[0].kill()
             killed = time.monotonic()
-            # Written once the bridge saw the socket close (frames it wrote to a dying
-            # socket are lost on any client: tests/killrig.py), before anyone reads again.
-            await _until(lambda: api.connected == 0, 10, "the socket closed")
-            for number in numbers:
-                api.person_sends(number, "m-0-0")
             await _until(lambda: LEADING in _log(children[1]), 30, "the other leading")
             took = time.monotonic() - killed
             assert took < 10.0, took
+            # Written once the new leader reads (frames the bridge wrote to the dying
+            # socket are lost on any client: tests/killrig.py).
+            for number in numbers:
+                api.person_sends(number, "m-0-0")
             await _until(lambda: all(any("got m-0-0" in t for t in api.sent_texts(n))
                                      for n in numbers), 30, "the answers")
         finally:
@@ -211,3 +218,32 @@ async def test_the_console_pages_of_every_worker_learn_what_changed_not_what_was
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_reply_queued_for_signal_on_a_worker_that_does_not_lead_goes_out_now(
+        tmp_path: Path, pg_url: str) -> None:
+    """An advocate's reply to a Signal person, queued on a worker that does not read
+    Signal: the leader is told, and sends it at once (not at its next sweep)."""
+    settings = make_settings(tmp_path)
+    async with FakeSignalAPI() as api:
+        vault = Vault(SECRET)
+        apps = []
+        for leading in (True, False):
+            store = await Store.open(pg_url, vault)
+            app = App(settings, load_flows(settings.flows), store, vault,
+                      CatalogTranslator(settings.locales), [signal_channel(api)])
+            app.serve_together(await KeyLocks.open(pg_url))
+            await app.start(leading=leading)
+            apps.append(app)
+        other = apps[1]  # apps[0] leads: it alone reads and sends on Signal
+        try:
+            api.person_sends(PERSON, "hi")
+            await _until(lambda: bool(api.sent_texts(PERSON)), 10, "the greeting")
+            [row] = await other.store.database.rows("SELECT pid FROM people")
+            async with other.conversation(row["pid"]):
+                assert await other.tell(row["pid"], [Message("Advocate: I'm here.")])
+            await _until(lambda: "Advocate: I'm here." in api.sent_texts(PERSON), 3,
+                         "the advocate's reply, sent by the leader")
+        finally:
+            for app in apps:
+                await _close(app)

@@ -432,6 +432,21 @@ class Store:
         return InboxRow(r["id"], r["pid"], RawInbound.from_json(
             r["channel"], json.loads(self.vault.decrypt(r["body"]))))
 
+    async def turn_failed(self, inbox_id: int) -> bool:
+        """Several workers serving together: an event's turn failed on one of them. After
+        ``MAX_REPLAYS`` failures, on any workers, it is crossed off (counted), so that it
+        does not come back for ever. True when it was given up."""
+        def work(db: SyncConn) -> bool:
+            db.execute("UPDATE inbox SET replays = replays + 1 WHERE id = ?", (inbox_id,))
+            given_up = db.execute(
+                "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ? AND done = 0 "
+                "AND replays >= ?", (inbox_id, MAX_REPLAYS)).rowcount
+            if given_up:
+                _count(db, "inbox", "given up", given_up)
+            return bool(given_up)
+
+        return await self.database.write(work)
+
     async def inbox_done(self, inbox_id: int) -> None:
         """Cross an event off without a turn (it could not be processed: never again)."""
         await self.database.write(lambda db: db.execute(INBOX_DONE, (inbox_id,)))
