@@ -42,6 +42,7 @@ from tests.postgres import cluster, new_schema
 from tests.together import RUNNING, free_port, workers_env
 
 BASE_CHAT = 900_000
+RUNS = ["sqlite", "one", "together"]
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -156,23 +157,23 @@ async def run_one(name: str, folder: Path, database: str | None, workers: int, p
 
 
 async def main(people: int, messages: int, workers: list[int], connections: int,
-               baselines: bool = True) -> None:
+               runs: set[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="helpline-workers-") as tmp:
         root = Path(tmp)
         figures = []
-        if baselines:
+        if "sqlite" in runs:
             figures.append(await run_one("sqlite", root / "sqlite", None, 1, people,
                                          messages, connections))
             print(figures[-1].line(), flush=True)
         with contextlib.ExitStack() as stack:
             server = os.environ.get("TESTS_POSTGRES_URL") or stack.enter_context(
                 cluster(durable=True))
-            if baselines:
+            if "one" in runs:
                 url = await new_schema(server)
                 figures.append(await run_one("postgresql, one", root / "pg", url, 1, people,
                                              messages, connections, together=False))
                 print(figures[-1].line(), flush=True)
-            for n in workers:
+            for n in workers if "together" in runs else []:
                 url = await new_schema(server)
                 figures.append(await run_one(f"postgresql x{n}", root / f"pg{n}", url, n,
                                              people, messages, connections))
@@ -185,12 +186,13 @@ def cli() -> None:
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--connections", type=int, default=40)
-    parser.add_argument("--no-baselines", action="store_true",
-                        help="only the workers together (not SQLite, not one on PostgreSQL)")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=RUNS,
+                        help="sqlite: one process on SQLite; one: one worker on PostgreSQL; "
+                             "together: --workers workers together")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(args.people, args.messages, args.workers, args.connections,
-                         not args.no_baselines))
+                         set(args.runs)))
 
 
 if __name__ == "__main__":
