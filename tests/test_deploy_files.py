@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpline.config import load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -93,3 +95,20 @@ def test_systemd_itself_accepts_the_units(tmp_path: Path) -> None:
         str(p) for p in tmp_path.iterdir())], capture_output=True, text=True, timeout=60,
         cwd=tmp_path)
     assert found.returncode == 0 and found.stderr.strip() == "", found.stderr
+
+
+def test_the_several_workers_example_is_valid_compose_and_real_settings() -> None:
+    """docs/postgresql.md's compose example for workers together: YAML, and every
+    HELPLINE_ variable in it a setting that validates (the secret filled in)."""
+    text = (ROOT / "docs" / "postgresql.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    [together] = [yaml.safe_load(b) for b in blocks if "WORKERS_TOGETHER" in b]
+    service = together["services"]["helpline"]
+    assert service["deploy"] == {"replicas": 3}
+    env = {k: str(v) for k, v in service["environment"].items() if k.startswith("HELPLINE_")}
+    env["HELPLINE_TELEGRAM_WEBHOOK_SECRET"] = "s3cret"
+    env["HELPLINE_TELEGRAM_TOKEN"] = "123456:ABC"
+    settings = load_settings(None, env, cwd=ROOT / "tests")
+    assert settings.workers.together and settings.on_postgres
+    assert settings.telegram.webhook_listen == "0.0.0.0:8443"
+    assert "proxy_next_upstream error timeout" in text
