@@ -85,7 +85,7 @@ from helpline.store import Operation, PendingDelete, PersonRow, Store
 from helpline.store.database import settle
 from helpline.store.jobs import ERASE_ON_REQUEST
 from helpline.store.keylocks import KeyLocks
-from helpline.store.sqlite import Hold
+from helpline.store.sqlite import MAX_REPLAYS, Hold
 
 log = logging.getLogger("helpline.app")
 
@@ -110,6 +110,7 @@ class _Work:
     pid: str
     raw: RawInbound
     done: asyncio.Future[None]
+    swept: bool = False  # serving together: found left waiting (another worker's, maybe dead)
 
 
 __all__ = ["App", "Turn", "engine_config"]  # Turn: helpline.feature's
@@ -443,7 +444,7 @@ class App:
     async def _turn(self, work: _Work) -> None:
         raw = work.raw
         if self.key_locks is not None:
-            await self._drain(work.pid)
+            await self._drain(work.pid, work.swept)
             return
         if raw.inbound.kind == "desk":  # an advocate's update, in order per desk topic
             await self._desk_turn(work)
@@ -457,13 +458,20 @@ class App:
             # The turn's commit wrote raw.address as the person's address: not read back.
             await self._deliver(work.pid, force=True, fresh=queued, address=raw.address)
 
-    async def _drain(self, pid: str) -> None:
+    async def _drain(self, pid: str, swept: bool = False) -> None:
         """Serving together: a person's (or desk topic's) events, whichever worker wrote
         them down, in the order they were written, under their lock across the workers.
         Whatever another worker processed meanwhile is crossed off already: not again."""
         async with self.conversation(pid):
             for row in await self.store.unprocessed_of(pid):
                 if row.id in self._failed_rows:
+                    continue
+                if swept and self.clock() - row.received_at > STRANDED_SECONDS and \
+                        await self.store.turn_failed(row.id, MAX_REPLAYS + 1):
+                    # Left waiting again and again: the workers that had it died, maybe of
+                    # it (counted like a failure; given up as a start gives one up).
+                    log.warning("gave up an event on %s that workers kept dying on",
+                                row.raw.channel)
                     continue
                 work = _Work(row.id, pid, row.raw, asyncio.get_running_loop().create_future())
                 try:
@@ -498,7 +506,8 @@ class App:
                     if row.pid not in self._pending and row.raw.channel in self._running \
                             and row.id not in self._failed_rows:
                         self._submit(_Work(row.id, row.pid, row.raw,
-                                           asyncio.get_running_loop().create_future()))
+                                           asyncio.get_running_loop().create_future(),
+                                           swept=True))
             except Exception as exc:
                 log.warning("looking for events left waiting failed (%s)", type(exc).__name__)
             before = self.clock() - STRANDED_SECONDS

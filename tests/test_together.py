@@ -9,6 +9,7 @@ import socket
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from pydantic import ValidationError
 
@@ -22,6 +23,7 @@ from helpline.i18n import CatalogTranslator
 from helpline.privacy import Vault
 from helpline.store import Store
 from helpline.store.keylocks import KeyLocks
+from helpline.store.sqlite import InboxRow
 from tests.conftest import SECRET, make_settings
 from tests.fakes.signal_cli_api import FakeSignalAPI
 from tests.fakes.telegram_bot_api import FakeBotAPI
@@ -247,3 +249,52 @@ async def test_a_reply_queued_for_signal_on_a_worker_that_does_not_lead_goes_out
         finally:
             for app in apps:
                 await _close(app)
+
+
+async def test_an_event_workers_kept_dying_on_is_given_up_and_the_next_answered(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("helpline.app.STRANDED_SECONDS", 0.3)
+    settings = make_settings(tmp_path)
+    hook = _port()
+    url = f"http://127.0.0.1:{hook}/hook"
+    async with FakeBotAPI() as api:
+        dying = await _together_app(settings, pg_url, telegram(
+            api, webhook_url=url, webhook_listen=f"127.0.0.1:{hook}",
+            webhook_secret="hook-secret"))
+        crash_every_turn(dying)
+        await dying.start(leading=False)
+        api.person_sends(CHAT, "hi")
+        api.person_sends(CHAT, "hi")
+        assert await api.push_webhook() == 200
+        assert await api.push_webhook() == 200
+        await _close(dying)
+        # Three workers took the first event up after the one before had died on it.
+        first = min(r.id for r in await _waiting(pg_url))
+        await _execute(pg_url, "UPDATE inbox SET replays = 3 WHERE id = $1", first)
+        alive = await _together_app(settings, pg_url, telegram(api))
+        await alive.start(leading=True)
+        try:
+            assert await api.wait_sent(CHAT, 1, timeout=10) == [GREETING]
+            await asyncio.sleep(0.5)
+            assert api.sent_texts(CHAT) == [GREETING]  # the first "hi" was given up
+            assert await alive.store.unprocessed() == []
+            assert await alive.store.outcomes() == {("inbox", "given up"): 1}
+        finally:
+            await _close(alive)
+
+
+async def _waiting(url: str) -> list[InboxRow]:
+    vault = Vault(SECRET)
+    store = await Store.open(url, vault)
+    try:
+        return await store.unprocessed()
+    finally:
+        await store.close()
+
+
+async def _execute(url: str, sql: str, *args: object) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()

@@ -104,6 +104,7 @@ class InboxRow:
     id: int
     pid: str
     raw: RawInbound
+    received_at: float = 0.0
 
 
 class _RolledBack(Exception):
@@ -410,37 +411,38 @@ class Store:
     async def unprocessed(self) -> list[InboxRow]:
         """Events written down but not processed yet, oldest first."""
         rows = await self.database.rows(
-            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 ORDER BY id")
+            "SELECT id, pid, channel, body, received_at FROM inbox WHERE done = 0 ORDER BY id")
         return [self._inbox_row(r) for r in rows]
 
     async def unprocessed_of(self, pid: str) -> list[InboxRow]:
         """One person's (or desk topic's) events not processed yet, oldest first."""
         rows = await self.database.all_by_key(
-            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND pid IN ({marks}) "
-            "ORDER BY id", "pid", pid)
+            "SELECT id, pid, channel, body, received_at FROM inbox "
+            "WHERE done = 0 AND pid IN ({marks}) ORDER BY id", "pid", pid)
         return [self._inbox_row(r) for r in rows]
 
     async def waiting_since(self, before: float, limit: int = 500) -> list[InboxRow]:
         """Events written down before ``before`` and not processed yet, oldest first (with
         several workers: those a worker that stopped or died left behind)."""
         rows = await self.database.rows(
-            "SELECT id, pid, channel, body FROM inbox WHERE done = 0 AND received_at < ? "
-            "ORDER BY id LIMIT ?", (before, limit))
+            "SELECT id, pid, channel, body, received_at FROM inbox "
+            "WHERE done = 0 AND received_at < ? ORDER BY id LIMIT ?", (before, limit))
         return [self._inbox_row(r) for r in rows]
 
     def _inbox_row(self, r: Row) -> InboxRow:
         return InboxRow(r["id"], r["pid"], RawInbound.from_json(
-            r["channel"], json.loads(self.vault.decrypt(r["body"]))))
+            r["channel"], json.loads(self.vault.decrypt(r["body"]))), r["received_at"])
 
-    async def turn_failed(self, inbox_id: int) -> bool:
-        """Several workers serving together: an event's turn failed on one of them. After
-        ``MAX_REPLAYS`` failures, on any workers, it is crossed off (counted), so that it
-        does not come back for ever. True when it was given up."""
+    async def turn_failed(self, inbox_id: int, limit: int = MAX_REPLAYS) -> bool:
+        """Several workers serving together: an event's turn failed on one of them, or is
+        tried again after the worker that had it died (maybe of it). After ``limit`` such
+        tries, on any workers, it is crossed off (counted), so that it does not come back
+        for ever. True when it was given up."""
         def work(db: SyncConn) -> bool:
             db.execute("UPDATE inbox SET replays = replays + 1 WHERE id = ?", (inbox_id,))
             given_up = db.execute(
                 "UPDATE inbox SET pid = '', body = NULL, done = 1 WHERE id = ? AND done = 0 "
-                "AND replays >= ?", (inbox_id, MAX_REPLAYS)).rowcount
+                "AND replays >= ?", (inbox_id, limit)).rowcount
             if given_up:
                 _count(db, "inbox", "given up", given_up)
             return bool(given_up)
