@@ -4,19 +4,23 @@ The second public 211 export the directory's quality is measured on: the resourc
 of the District of Columbia's 211 (record owner ``DCAP``; 2,132 records, 1,637 of them
 programs, with AIRS taxonomy codes), as an iCarol "agency, site, program" CSV, published in
 the public repository ``sfbrigade/sf-openreferral-data`` as ``211/211.csv`` (commit
-``5eba8d5c2a6f3a1e9c37e1ac4807d540ca4aac6a``, 2016-06-15; the file was added on
-2014-06-11). It is not HSDS, and ``import_directory`` does not read it: this module turns
-it into the HSDS 1.1 tables an iCarol-to-HSDS conversion gives (the field names of
-``openreferral/dbt_icarol_to_hsds``), so that the sample is imported through the same
-importer as the Miami one:
+``5eba8d5c2a6f3a1e9c37e1ac4807d540ca4aac6a``, 2016-06-15; the file, git blob
+``8e5ee04c64e9647403292b93181b651dbe9712f3``, came in unchanged with commit ``77a89ee``
+of 2014-03-30, "add 211 transformer", whose script speaks of it as "DC data"). It is not
+HSDS, and ``import_directory`` does not read it: this module turns it into HSDS 1.1 tables
+(services, organizations, taxonomy and services_taxonomy, eligibility, locations with
+their physical addresses), so that the sample is imported through the same importer as the
+Miami one:
 
 * a **service** is a program record whose ``AgencyStatus`` is ``Active`` (1,325): the
   inactive ones and those marked "Active, but do not refer" are not offered to anyone;
   its organisation is the agency record it names (``ParentAgencyNum``);
 * its **taxonomy terms** are its ``TaxonomyCodes`` (``;`` between terms, ``*`` between the
   codes of one linked term), each named from ``TaxonomyTerm`` where a term has one code;
-* its ``Eligibility`` text is an HSDS 1.1 ``eligibility`` row, as such a conversion writes
-  it; its physical address a location with a physical address.
+* its ``Eligibility`` text is an HSDS 1.1 ``eligibility`` row (the table that holds who
+  a service is for in 1.1); its physical address a location with a physical address.
+
+The export cuts most descriptions at 255 characters (as the labeller read them too).
 
 Nothing of the export is shipped (it states no licence); only the labels of the sample and
 the service ids they belong to (``tests/data/quality/dc-labels.csv``).

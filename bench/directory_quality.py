@@ -1,16 +1,18 @@
 """The directory's quality on real 211 data: needs and restrictions against a caseworker's labels.
 
-``python -m bench.directory_quality --export PATH [--labels FILE]``
+``python -m bench.directory_quality --export PATH [--source miami|dc] [--labels FILE]``
 
 ``PATH`` is the Miami Open211 HSDS 1.1 export (the datapackage zip, or the folder it unzips
-to; ``bench/README.md`` says where to get it). Its rows are not shipped with the project
-(no licence is given for them); the labels are (``tests/data/quality/miami-labels.csv``,
-written by a developer reading each sampled record).
+to), or with ``--source dc`` the DC 211 export (``211.csv``, read by ``bench/dc211.py``);
+``bench/README.md`` says where to get them. Their rows are not shipped with the project
+(no licence is given for them); the labels are (``tests/data/quality/miami-labels.csv`` and
+``dc-labels.csv``, written by a developer reading each sampled record).
 
 What it does:
 
 * **the sample**: ``draw`` picks the labelled services from the export the same way every
-  time, in five samples with their own seeds: the first four, which the rules were
+  time: from DC, one held-out sample (seed 22); from Miami, five samples with their own
+  seeds: the first four, which the rules were
   written from (the development set), and a fifth one held out from all of them (see
   ``tests/data/quality/README.md``); ``--draw`` prints them,
   ``--records`` prints each sampled record as a labeller reads it (name, description,
@@ -292,9 +294,10 @@ def write_package(tables: dict[str, list[dict[str, str]]], ids: set[str], folder
     Returns notes on what was changed or left out."""
     notes = []
     services = [dict(s) for s in tables["services"] if s["id"] in ids]
+    if any(not s["status"] for s in services):
+        notes.append("status: the export gives none; 'active' written for every service")
     for s in services:
         s["status"] = s["status"] or "active"
-    notes.append("status: the export gives none; 'active' written for every service")
     sal = [r for r in tables.get("services_at_location", []) if r["service_id"] in ids]
     locations = {r["location_id"] for r in sal}
     orgs = {s["organization_id"] for s in services}
