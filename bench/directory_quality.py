@@ -1,16 +1,18 @@
 """The directory's quality on real 211 data: needs and restrictions against a caseworker's labels.
 
-``python -m bench.directory_quality --export PATH [--labels FILE]``
+``python -m bench.directory_quality --export PATH [--source miami|dc] [--labels FILE]``
 
 ``PATH`` is the Miami Open211 HSDS 1.1 export (the datapackage zip, or the folder it unzips
-to; ``bench/README.md`` says where to get it). Its rows are not shipped with the project
-(no licence is given for them); the labels are (``tests/data/quality/miami-labels.csv``,
-written by a developer reading each sampled record).
+to), or with ``--source dc`` the DC 211 export (``211.csv``, read by ``bench/dc211.py``);
+``bench/README.md`` says where to get them. Their rows are not shipped with the project
+(no licence is given for them); the labels are (``tests/data/quality/miami-labels.csv`` and
+``dc-labels.csv``, written by a developer reading each sampled record).
 
 What it does:
 
 * **the sample**: ``draw`` picks the labelled services from the export the same way every
-  time, in five samples with their own seeds: the first four, which the rules were
+  time: from DC, one held-out sample (seed 22); from Miami, five samples with their own
+  seeds: the first four, which the rules were
   written from (the development set), and a fifth one held out from all of them (see
   ``tests/data/quality/README.md``); ``--draw`` prints them,
   ``--records`` prints each sampled record as a labeller reads it (name, description,
@@ -113,6 +115,20 @@ FIFTH_PER_STRATUM = {"shelter": 40, "legal": 45, "counselling": 20, "medical": 2
 FIFTH_MORE_STRATA = {"legal-more": FRESH_STRATA["legal"],
                      "medical-more": FRESH_STRATA["medical"]}
 FIFTH_MORE_PER_STRATUM = {"legal-more": 41, "medical-more": 20}
+# The DC 211 export (``bench/dc211.py``), the fifth round's held-out figure: a sample drawn
+# with its own seed before the importer was run on any of its records, labelled from the
+# records alone, and not read while the fifth round's rules were written (they were written
+# from the Miami development set). Every DC_STEP-th active program, then the fifth sample's
+# strata (codes and words as there).
+DC_SEED = SEED + 5
+DC_STEP = 20
+DC_PER_STRATUM = {"shelter": 25, "legal": 25, "counselling": 20, "medical": 20}
+# Labelled, those 157 gave shelter 12 and legal 14 services, so a second draw with the same
+# seed followed, before the importer was run on any of them: 25 more from the third round's
+# narrower shelter pool and 20 more from its legal pool (no uniform part).
+DC_MORE_STRATA = {"shelter-more": FRESH_STRATA["shelter"],
+                  "legal-more": FRESH_STRATA["legal"]}
+DC_MORE_PER_STRATUM = {"shelter-more": 25, "legal-more": 20}
 # The samples, by the prefix of their strata, as the report names them.
 SAMPLES = {"": "first sample (the rules were written from it)",
            "holdout-": "held-out sample (labelled after the rules about terms)",
@@ -121,7 +137,9 @@ SAMPLES = {"": "first sample (the rules were written from it)",
            "fresh-": "fresh held-out sample (drawn and labelled after the third round's "
                      "rules, which were written from the three samples above)",
            "fifth-": "fifth sample, held out (drawn and labelled after the fourth round's "
-                     "rules, which were written from the four samples above)"}
+                     "rules, which were written from the four samples above)",
+           "dc-": "DC 211 sample, held out (another export; drawn and labelled before the "
+                  "fifth round's rules were run on it)"}
 # The development set: the samples the fourth round's rules were written from.
 DEVELOPMENT = ("", "holdout-", "second-", "fresh-")
 # Fresh services whose record, and what the importer gave it, were read before the fresh
@@ -146,6 +164,9 @@ VIEWS = {"development": "the development set (the first four samples: the fourth
                          "round's checks before its second draw"}
 TARGETS = ("shelter", "legal", "counselling", "medical")
 MIN_PRECISION, MIN_RECALL = 0.95, 0.9
+EXPORTS = ("miami", "dc")
+LABEL_FILES = {"miami": LABELS,
+               "dc": ROOT / "tests" / "data" / "quality" / "dc-labels.csv"}
 GENDERS = ("women", "men", "nonbinary")
 AGE_GROUPS = ("under_18", "18_plus")
 
@@ -194,12 +215,18 @@ def _words(text: str) -> set[str]:
     return set("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
 
 
-def draw(tables: dict[str, list[dict[str, str]]]) -> list[tuple[str, str]]:
-    """(service id, stratum): every UNIFORM_STEP-th whole service from a seeded offset
+def draw(tables: dict[str, list[dict[str, str]]], export: str = "miami"
+         ) -> list[tuple[str, str]]:
+    """(service id, stratum): for the DC export, its one sample (DC_STEP, FIFTH_STRATA);
+    for Miami, every UNIFORM_STEP-th whole service from a seeded offset
     ("uniform"), then PER_STRATUM more drawn at random from each focused stratum; then the
     held-out samples, each drawn the same way with its own seed from the rest: the two of
     HOLDOUT_STEP, the fresh one with its own strata (FRESH_STRATA) and the fifth
     (FIFTH_STRATA)."""
+    if export == "dc":
+        chosen = _draw(tables, DC_SEED, DC_STEP, DC_PER_STRATUM, set(), "dc-", FIFTH_STRATA)
+        return chosen + _draw(tables, DC_SEED, 0, DC_MORE_PER_STRATUM,
+                              {ident for ident, _ in chosen}, "dc-", DC_MORE_STRATA)
     chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
     chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
                     {ident for ident, _ in chosen}, "holdout-")
@@ -239,9 +266,13 @@ def _draw(tables: dict[str, list[dict[str, str]]], seed: int, step: int,
 
 
 def records(tables: dict[str, list[dict[str, str]]], ids: Iterable[str]) -> Iterable[str]:
-    """Each service as a labeller reads it: name, description, how to apply, fees, and its
-    taxonomy terms (code and name)."""
+    """Each service as a labeller reads it: name, description, how to apply, fees, who it
+    is for (eligibility rows that name it) and its taxonomy terms (code and name)."""
     by_id = {s["id"]: s for s in tables["services"]}
+    eligible: dict[str, list[str]] = {}
+    for row in tables.get("eligibility", []):
+        if row.get("service_id"):
+            eligible.setdefault(row["service_id"], []).append(row["eligibility"])
     terms = {t["id"]: t["name"] for t in tables.get("taxonomy", [])}
     codes = _codes(tables)
     for ident in ids:
@@ -251,6 +282,7 @@ def records(tables: dict[str, list[dict[str, str]]], ids: Iterable[str]) -> Iter
             f"== {ident}: {s['name']}",
             f"   {text}",
             f"   apply: {s['application_process']} | fees: {s['fees']}",
+            *([f"   for: {' / '.join(eligible[ident])}"] if ident in eligible else []),
             "   terms: " + "; ".join(f"{c} {terms.get(c, '?')}" for c in codes.get(ident, ())),
         ])
 
@@ -262,9 +294,10 @@ def write_package(tables: dict[str, list[dict[str, str]]], ids: set[str], folder
     Returns notes on what was changed or left out."""
     notes = []
     services = [dict(s) for s in tables["services"] if s["id"] in ids]
+    if any(not s["status"] for s in services):
+        notes.append("status: the export gives none; 'active' written for every service")
     for s in services:
         s["status"] = s["status"] or "active"
-    notes.append("status: the export gives none; 'active' written for every service")
     sal = [r for r in tables.get("services_at_location", []) if r["service_id"] in ids]
     locations = {r["location_id"] for r in sal}
     orgs = {s["organization_id"] for s in services}
@@ -286,7 +319,7 @@ def write_package(tables: dict[str, list[dict[str, str]]], ids: set[str], folder
             kept = [r for r in rows if r["id"] in locations]
         elif name == "taxonomy":
             kept = rows
-        elif name == "eligibility":
+        elif name == "eligibility" and not any(r.get("service_id") for r in rows):
             notes.append(f"eligibility: left out; none of its {len(rows)} rows names a "
                          "service")
             continue
@@ -530,8 +563,12 @@ def report(figures: Figures, verbose: bool) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, required=True,
-                        help="the Miami Open211 HSDS 1.1 export (zip or folder)")
-    parser.add_argument("--labels", type=Path, default=LABELS)
+                        help="the export: the Miami Open211 HSDS 1.1 zip or folder, or with "
+                             "--source dc the DC 211 CSV (211.csv)")
+    parser.add_argument("--source", choices=EXPORTS, default="miami",
+                        help="which export --export is (default: miami)")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="the labels (default: the source's file in tests/data/quality/)")
     parser.add_argument("--draw", action="store_true", help="print the sample's ids")
     parser.add_argument("--records", action="store_true",
                         help="print each sampled record as a labeller reads it")
@@ -540,9 +577,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "with PREFIX (fifth-, fresh-...)")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
     args = parser.parse_args(argv)
-    tables = read_export(args.export)
+    if args.source == "dc":
+        from bench.dc211 import read_dc211
+        tables = read_dc211(args.export)
+    else:
+        tables = read_export(args.export)
     if args.draw or args.records:
-        sample = [(ident, stratum) for ident, stratum in draw(tables)
+        sample = [(ident, stratum) for ident, stratum in draw(tables, args.source)
                   if args.sample is None or stratum.startswith(args.sample)]
         if args.draw:
             for ident, stratum in sample:
@@ -551,15 +592,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             for text in records(tables, [ident for ident, _ in sample]):
                 print(text)
         return
-    labels = read_labels(args.labels)
-    drawn = dict(draw(tables))
+    labels = read_labels(args.labels or LABEL_FILES[args.source])
+    drawn = dict(draw(tables, args.source))
     if {label.service_id: label.stratum for label in labels} != drawn:
         sys.exit("the labels are not for the services the draw picks from this export "
                  "(another export, or the draw changed)")
     with tempfile.TemporaryDirectory(prefix="helpline-quality-") as tmp:
         figures = asyncio.run(measure(tables, labels, Path(tmp)))
     print(report(figures, args.verbose))
-    emit({"bench": "directory_quality", "services": figures.services,
+    emit({"bench": "directory_quality", "export": args.source,
+          "services": figures.services,
           "imported": figures.imported,
           **{f"{n}_{k}": v[k] for n, v in figures.per_need.items()
              for k in ("precision", "recall")},

@@ -7,12 +7,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from bench.dc211 import read_dc211
 from bench.directory_quality import (
+    DC_MORE_PER_STRATUM,
+    DC_PER_STRATUM,
     FIFTH_MORE_STRATA,
     FIFTH_STRATA,
     FRESH_PER_STRATUM,
     FRESH_STRATA,
     HOLDOUT_PER_STRATUM,
+    LABEL_FILES,
     LABELS,
     PER_STRATUM,
     STRATA,
@@ -175,3 +179,85 @@ async def test_the_benchmark_counts_every_service_offered_not_the_first_page(
     assert figures.imported == count
     assert figures.per_need["shelter"]["offered"] == count
     assert figures.per_need["shelter"]["recall"] == 1.0
+
+
+# ------------------------------------------------------------------ the DC 211 export
+
+DC_HEADER = ("ResourceAgencyNum,PublicName,AlternateName,TaxonomyLevelName,ParentAgency,"
+             "ParentAgencyNum,AgencyStatus,AgencyDescription,Eligibility,ApplicationProcess,"
+             "FeeStructureSource,EmailAddressMain,WebsiteAddress,PhysicalAddress1,"
+             "PhysicalAddress2,PhysicalCity,PhysicalStateProvince,PhysicalPostalCode,"
+             "Latitude,Longitude,TaxonomyTerm,TaxonomyTerms,TaxonomyCodes")
+
+
+def _dc_export(path: Path) -> None:
+    """Fictional records in the DC 211 (iCarol) form: an agency, its programs (one
+    inactive, one "do not refer"), terms as codes with ``*`` between a linked term's."""
+    rows = [
+        "1,Harbour Trust,,Agency,Harbour Trust,0,Active,An agency,,,,,,,,,,,,,,,",
+        '10,Harbour Trust - Night Shelter,,Program,Harbour Trust,1,Active,'
+        '"Beds for the night<br />for women",Adult women only,Walk-In,No fee,,,'
+        '1 Quay Street,,Washington,DC,20001,38.9,-77.0,'
+        '"Homeless Shelter; Homeless Women; ",'
+        '"Basic Needs - Homeless Shelter; Target Populations - Homeless Women * Homeless People",'
+        '"BH-1800.8500; YV-3000.7500 * YV-3000"',
+        '11,Harbour Trust - Law Clinic,,Program,Harbour Trust,1,Active,Free legal advice,'
+        'None,Telephone,,,,,,,,,,,"General Legal Aid; ","Legal - General Legal Aid","FT-3200"',
+        "12,Harbour Trust - Old Desk,,Program,Harbour Trust,1,Inactive,Closed,,,,,,,,,,,,,,,",
+        '13,Harbour Trust - Referral Desk,,Program,Harbour Trust,1,"Active, but do not refer",'
+        "Closed,,,,,,,,,,,,,,,",
+        "14,Orphan Program,,Program,Nobody,99,Active,Its agency is missing,,,,,,,,,,,,,,,",
+    ]
+    path.write_text("\n".join([DC_HEADER, *rows]) + "\n", encoding="utf-8")
+
+
+def test_the_dc_export_is_read_as_the_hsds_tables_of_its_active_programs(
+        tmp_path: Path) -> None:
+    _dc_export(tmp_path / "211.csv")
+    tables = read_dc211(tmp_path / "211.csv")
+    assert [s["id"] for s in tables["services"]] == ["10", "11"]
+    assert [o["id"] for o in tables["organizations"]] == ["1"]
+    shelter = tables["services"][0]
+    assert shelter["description"] == "Beds for the night for women"
+    assert shelter["status"] == "active" and shelter["organization_id"] == "1"
+    assert [(t["service_id"], t["taxonomy_id"]) for t in tables["services_taxonomy"]] == [
+        ("10", "BH-1800.8500"), ("10", "YV-3000.7500"), ("10", "YV-3000"), ("11", "FT-3200")]
+    names = {t["id"]: t["name"] for t in tables["taxonomy"]}
+    assert names["BH-1800.8500"] == "Homeless Shelter"
+    assert names["YV-3000"] == "Homeless People"  # a linked term, named from TaxonomyTerms
+    # "None" is no eligibility; the text is an HSDS 1.1 eligibility row of its service
+    assert [(e["service_id"], e["eligibility"]) for e in tables["eligibility"]] == [
+        ("10", "Adult women only")]
+    assert [a["city"] for a in tables["physical_addresses"]] == ["Washington"]
+
+
+async def test_the_benchmark_measures_the_dc_export_with_its_own_draw(tmp_path: Path) -> None:
+    _dc_export(tmp_path / "211.csv")
+    tables = read_dc211(tmp_path)
+    sample = dict(draw(tables, "dc"))
+    assert set(sample) == {"10", "11"} and all(s.startswith("dc-") for s in sample.values())
+    labels = [Label("10", sample["10"], frozenset({"shelter"}), "women", 18, None),
+              Label("11", sample["11"], frozenset({"legal"}), "", None, None)]
+    figures = await measure(tables, labels, tmp_path / "work")
+    assert figures.imported == 2
+    assert figures.sampled == {"dc-": 2}
+    assert figures.sample_need["dc-"]["shelter"]["recall"] == 1.0
+    assert figures.sample_need["dc-"]["legal"]["precision"] == 1.0
+    assert figures.wrong_gender == []  # Homeless Women: not offered to men
+    assert not any("eligibility: left out" in note for note in figures.notes)
+    assert "DC 211 sample" in report(figures, verbose=False)
+
+
+def test_the_shipped_dc_labels_are_a_held_out_sample_of_at_least_150() -> None:
+    labels = read_labels(LABEL_FILES["dc"])
+    assert len(labels) >= 150
+    assert len({label.service_id for label in labels}) == len(labels)
+    strata = [label.stratum for label in labels]
+    assert {s: strata.count(f"dc-{s}") for s in DC_PER_STRATUM} == DC_PER_STRATUM
+    assert {s: strata.count(f"dc-{s}") for s in DC_MORE_PER_STRATUM} == DC_MORE_PER_STRATUM
+    assert strata.count("dc-uniform") >= 60
+    for label in labels:
+        assert label.needs <= set(NEEDS) - {"other"}, label
+        assert label.gender in ("", *GENDERS), label
+    for need in TARGETS:
+        assert sum(need in label.needs for label in labels) >= 20, need
