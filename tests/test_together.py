@@ -270,7 +270,8 @@ async def test_an_event_workers_kept_dying_on_is_given_up_and_the_next_answered(
         await _close(dying)
         # Three workers took the first event up after the one before had died on it.
         first = min(r.id for r in await _waiting(pg_url))
-        await _execute(pg_url, "UPDATE inbox SET replays = 3 WHERE id = $1", first)
+        await _execute(pg_url, "UPDATE inbox SET replays = 3, received_at = received_at - 60 "
+                       "WHERE id = $1", first)
         alive = await _together_app(settings, pg_url, telegram(api))
         await alive.start(leading=True)
         try:
