@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
-from tests.killrig import GOT, QUIET_SECONDS, Child, _answered, _until
+from tests.killrig import GOT, QUIET_SECONDS, Child, _answered, _until, out_of_order
 
 STATUS = re.compile(rb"standing by|taking over|helpline running with")
 
@@ -116,16 +116,7 @@ async def run_failover(folder: Path, database: str, *, workers: int = 3, kills: 
             for child in children:
                 child.stop()
         counts = Counter(m.group(1) for text in replies() for m in GOT.finditer(text))
-        out_of_order = 0
-        for chat in chats:
-            seen: list[int] = []
-            for text in api.sent_texts(chat):
-                for m in GOT.finditer(text):
-                    number = int(m.group(1).rsplit("-", 1)[1])
-                    if number not in seen:
-                        if seen and number < seen[-1]:
-                            out_of_order += 1
-                        seen.append(number)
         return Failover(workers, kills, len(sent), [m for m in sent if counts[m] == 0],
-                        sum(n - 1 for n in counts.values() if n > 1), out_of_order,
+                        sum(n - 1 for n in counts.values() if n > 1),
+                        out_of_order(api, chats),
                         takeovers)

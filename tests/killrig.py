@@ -226,6 +226,22 @@ def _outcome(channel: str, kills: int, sent: list[str], replies: list[str],
                    sum(n - 1 for n in counts.values() if n > 1), seconds)
 
 
+def out_of_order(api: FakeBotAPI, chats: list[int]) -> int:
+    """Replies (Telegram) that came before the reply to an earlier message of the same
+    person."""
+    count = 0
+    for chat in chats:
+        seen: list[int] = []
+        for text in api.sent_texts(chat):
+            for m in GOT.finditer(text):
+                number = int(m.group(1).rsplit("-", 1)[1])
+                if number not in seen:
+                    if seen and number < seen[-1]:
+                        count += 1
+                    seen.append(number)
+    return count
+
+
 async def _until(condition: Callable[[], bool], timeout: float, what: str,
                  fail: bool = True) -> None:
     deadline = time.monotonic() + timeout

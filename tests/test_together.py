@@ -72,6 +72,13 @@ async def _together_app(settings: Settings, url: str, channel: TelegramChannel) 
     return app
 
 
+def _webhook(api: FakeBotAPI, hook: int, listen: int) -> TelegramChannel:
+    """Telegram with the webhook at port ``hook`` (set by every worker), listening on
+    ``listen``."""
+    return telegram(api, webhook_url=f"http://127.0.0.1:{hook}/hook",
+                    webhook_listen=f"127.0.0.1:{listen}", webhook_secret="hook-secret")
+
+
 async def _close(app: App) -> None:
     await app.stop()
     await app.store.close()
@@ -84,18 +91,12 @@ async def test_what_a_dead_worker_wrote_down_another_answers_in_order(
     monkeypatch.setattr("helpline.app.STRANDED_SECONDS", 0.3)
     settings = make_settings(tmp_path)
     hook = _port()
-    url = f"http://127.0.0.1:{hook}/hook"
-
-    def channel(port: int) -> TelegramChannel:
-        return telegram(api, webhook_url=url, webhook_listen=f"127.0.0.1:{port}",
-                        webhook_secret="hook-secret")
-
     async with FakeBotAPI() as api:
-        alive = await _together_app(settings, pg_url, channel(_port()))
+        alive = await _together_app(settings, pg_url, _webhook(api, hook, _port()))
         await alive.start(leading=True)
         # The worker the webhook reaches writes each update down, answers 200, and dies
         # before its turns (its turns never happen).
-        dying = await _together_app(settings, pg_url, channel(hook))
+        dying = await _together_app(settings, pg_url, _webhook(api, hook, hook))
         crash_every_turn(dying)
         await dying.start(leading=False)
         try:
@@ -256,11 +257,8 @@ async def test_an_event_workers_kept_dying_on_is_given_up_and_the_next_answered(
     monkeypatch.setattr("helpline.app.STRANDED_SECONDS", 0.3)
     settings = make_settings(tmp_path)
     hook = _port()
-    url = f"http://127.0.0.1:{hook}/hook"
     async with FakeBotAPI() as api:
-        dying = await _together_app(settings, pg_url, telegram(
-            api, webhook_url=url, webhook_listen=f"127.0.0.1:{hook}",
-            webhook_secret="hook-secret"))
+        dying = await _together_app(settings, pg_url, _webhook(api, hook, hook))
         crash_every_turn(dying)
         await dying.start(leading=False)
         api.person_sends(CHAT, "hi")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tests.balancer import Balancer
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
-from tests.killrig import GOT, QUIET_SECONDS, Child, _answered, _until
+from tests.killrig import GOT, QUIET_SECONDS, Child, _answered, _until, out_of_order
 
 RUNNING = b"together with the other workers"
 LEADING = b"leading: "
@@ -72,21 +72,6 @@ def leader(children: list[Child]) -> Child:
         if LEADING in log[log.rfind(RUNNING):]:
             return child
     raise AssertionError("no worker leads")
-
-
-def out_of_order(api: FakeBotAPI, chats: list[int]) -> int:
-    """Replies that came before the reply to an earlier message of the same person."""
-    count = 0
-    for chat in chats:
-        seen: list[int] = []
-        for text in api.sent_texts(chat):
-            for m in GOT.finditer(text):
-                number = int(m.group(1).rsplit("-", 1)[1])
-                if number not in seen:
-                    if seen and number < seen[-1]:
-                        count += 1
-                    seen.append(number)
-    return count
 
 
 def workers_env(api: FakeBotAPI, balancer: Balancer) -> dict[str, str]:

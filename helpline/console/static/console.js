@@ -61,7 +61,8 @@ function live(url, handlers, opened) {
   return source;
 }
 
-function refresh(element, url) {
+function readPage(url) {
+  // The page's HTML, or null (signed out or refused: the page is read again instead).
   return fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
     .then(function (response) {
       if (response.status === 403 || response.redirected) {
@@ -69,7 +70,11 @@ function refresh(element, url) {
         return null;
       }
       return response.ok ? response.text() : null;
-    })
+    });
+}
+
+function refresh(element, url) {
+  return readPage(url)
     .then(function (html) {
       if (html !== null) {
         var page = new DOMParser().parseFromString(html, "text/html");
@@ -131,15 +136,7 @@ function lineElement(line) {
 function readTranscriptAgain(transcript) {
   // Another worker added a line or changed one (several workers serving together): the
   // page's transcript is read again, and nothing else on the page changes.
-  return fetch(window.location.href, {credentials: "same-origin",
-                                      headers: {"X-Requested-With": "fetch"}})
-    .then(function (response) {
-      if (response.status === 403 || response.redirected) {
-        window.location.reload();
-        return null;
-      }
-      return response.ok ? response.text() : null;
-    })
+  return readPage(window.location.href)
     .then(function (html) {
       if (html === null) {
         return;
