@@ -297,3 +297,20 @@ async def _execute(url: str, sql: str, *args: object) -> None:
         await conn.execute(sql, *args)
     finally:
         await conn.close()
+
+
+async def test_a_worker_whose_locks_connection_is_cut_is_told_to_stop(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("helpline.store.keylocks.CHECK_SECONDS", 0.2)
+    locks = await KeyLocks.open(pg_url)
+    lost = asyncio.Event()
+    watching = asyncio.create_task(locks.watch(lost.set))
+    try:
+        await asyncio.sleep(0.3)
+        assert not lost.is_set()  # the connection answers: go on
+        backend = locks._conn.get_server_pid()
+        await _execute(pg_url, "SELECT pg_terminate_backend($1)", backend)  # an admin, a cut
+        await asyncio.wait_for(lost.wait(), 5)
+    finally:
+        watching.cancel()
+        await locks.close()
