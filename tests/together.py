@@ -82,7 +82,10 @@ def workers_env(api: FakeBotAPI, balancer: Balancer) -> dict[str, str]:
 
 
 async def run_together(folder: Path, database: str, *, workers: int = 3, kills: int = 3,
-                       people: int = 8, seed: int = 11, settle: float = 90.0) -> Together:
+                       people: int = 8, seed: int = 11, settle: float = 90.0,
+                       leader_every: int = 0) -> Together:
+    """``leader_every``: kill the leader every so many kills (0: only the second kill);
+    else a worker drawn at random."""
     rng = random.Random(seed)
     ports = [free_port() for _ in range(workers)]
     began = time.monotonic()
@@ -128,7 +131,8 @@ async def run_together(folder: Path, database: str, *, workers: int = 3, kills: 
                     await asyncio.sleep(rng.uniform(0.05, 0.2))
                 # The second kill is of the leader (it reads the single streams and runs
                 # the timed jobs): another worker must take that over.
-                victim = (leader(children) if kill == 1 else rng.choice(children))
+                of_leader = (kill % leader_every == 1 if leader_every > 1 else kill == 1)
+                victim = leader(children) if of_leader else rng.choice(children)
                 victim.kill()
                 mark = (victim.folder / "bot.log").stat().st_size
                 victim.start()
