@@ -21,7 +21,7 @@ $(shell rm -rf $(VENV))
 endif
 endif
 
-.PHONY: demo test test-postgresql lint typecheck check bench i18n constraints wheel-check clean
+.PHONY: demo test test-postgresql test-together lint typecheck check bench i18n constraints wheel-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -60,17 +60,28 @@ PG_TESTS := tests/test_pipeline.py tests/test_durability.py tests/test_durabilit
 	tests/test_outreach.py tests/test_outreach_desk.py tests/test_stats_counted.py \
 	tests/test_erase_on_request.py tests/test_resources_browse.py
 
+# Again, the harness's app serving as one of several workers together ([workers] together:
+# people's locks across workers, rows read afresh, the inbox swept); tests/test_together.py
+# runs the workers themselves in every pass.
+TOGETHER_TESTS := tests/test_pipeline.py tests/test_durability.py tests/test_handoff.py
+
 test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check helpline tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 	TESTS_BACKEND=postgresql $(BIN)/python -m pytest -q $(PG_TESTS)
+	TESTS_BACKEND=postgresql TESTS_TOGETHER=1 $(BIN)/python -m pytest -q $(TOGETHER_TESTS)
 
 # Every test with the harness's conversations in PostgreSQL (a few read the SQLite file
 # itself and say so).
 test-postgresql: $(STAMP)
 	TESTS_BACKEND=postgresql $(BIN)/python -m pytest
+
+# Every test whose harness can serve together, that way.
+test-together: $(STAMP)
+	TESTS_BACKEND=postgresql TESTS_TOGETHER=1 $(BIN)/python -m pytest \
+		$$(grep -l "harness\b\|basic\b\|harness_factory" tests/test_*.py)
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpline tests bench

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -498,7 +499,7 @@ class App:
         """Serving together, until stopped: events another worker wrote down and left (it
         stopped or died before their turn) are processed here, in order, a person at a
         time; at the start, everything waiting."""
-        before = self.clock()
+        before = math.inf  # at the start: everything written down so far
         while True:
             try:
                 rows = await self.store.waiting_since(before)

@@ -22,6 +22,7 @@ from helpline.privacy import Vault
 from helpline.resources import browse
 from helpline.resources.taxonomy import TaxonomyMap
 from helpline.store import Store
+from helpline.store.keylocks import KeyLocks
 from tests.postgres import (  # noqa: F401 (fixtures for every test)
     drop_schema,
     new_schema,
@@ -107,6 +108,10 @@ HarnessFactory = Callable[..., Awaitable[Harness]]
 # TESTS_BACKEND=postgresql: the harness's conversations are kept in PostgreSQL (a
 # schema of each test's own on the tests' server) instead of the SQLite file.
 TEST_BACKEND = os.environ.get("TESTS_BACKEND", "sqlite")
+# TESTS_TOGETHER=1 (with TESTS_BACKEND=postgresql): the harness's app serves as one of
+# several workers together ([workers] together: people's locks across workers, rows
+# always read afresh, the inbox swept for what another worker left).
+TEST_TOGETHER = os.environ.get("TESTS_TOGETHER") == "1"
 
 
 @pytest.fixture
@@ -114,6 +119,7 @@ async def harness_factory(tmp_path: Path, clock: Clock, request: pytest.FixtureR
                           ) -> AsyncIterator[HarnessFactory]:
     stores: list[Store] = []
     schemas: list[str] = []
+    locks: list[KeyLocks] = []
 
     async def build(flows: Path = BUNDLED_FLOWS, settings: Settings | None = None,
                     backend: str = TEST_BACKEND) -> Harness:
@@ -129,12 +135,17 @@ async def harness_factory(tmp_path: Path, clock: Clock, request: pytest.FixtureR
         app = App(settings, load_flows(settings.flows), store, vault,
                   CatalogTranslator(settings.locales), [channel], clock=clock)
         browse.install(app)  # as runtime.open_app does
+        if TEST_TOGETHER and settings.on_postgres:
+            locks.append(await KeyLocks.open(settings.database))
+            app.serve_together(locks[-1])
         await app.start()
         return Harness(app, channel, clock)
 
     yield build
     for store in stores:
         await store.close()
+    for held in locks:
+        await held.close()
     for url in schemas:
         await drop_schema(request.getfixturevalue("postgres_server"), url)
 
