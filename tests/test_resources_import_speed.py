@@ -132,6 +132,18 @@ def test_a_services_words_are_normalized_words(text: str) -> None:
     assert words._words(text) == normalize(text).replace("/", " ").split()
 
 
+@given(st.lists(st.text(alphabet=" \t\u00a0\x1caé,", max_size=4) | st.text(max_size=8),
+                min_size=1, max_size=8))
+@example(["", " ", "x", "\t\u00a0", " y "])
+def test_a_row_kept_as_its_fields_comes_back_with_its_non_blank_fields(
+        fields: list[str]) -> None:
+    fields = [f.replace(spill.SEP, "").replace(spill.PAIR, "") for f in fields]
+    header = [f"c{i}" for i in range(len(fields))]
+    kept = spill._decode("P" + spill.SEP.join(fields), {0: (header, [])}, 0)
+    assert kept == {k: v for k, v in zip(header, fields, strict=True)
+                    if v and not v.isspace()}
+
+
 async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_python(
         stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The built rows are copied into the database in SQL from the scratch file, attached
