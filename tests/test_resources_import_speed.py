@@ -24,11 +24,12 @@ from hypothesis import strategies as st
 from bench.directory_gen import generate
 from helpline.flow.engine import normalize
 from helpline.privacy import Vault
-from helpline.resources import hsds_read, import_directory, slices, spill, words
+from helpline.resources import hsds_build, hsds_read, import_directory, slices, spill, words
 from helpline.resources import store as resources_store
 from helpline.resources.hsds_read import Tables, read_csv_package
 from helpline.resources.importer import read_directory
 from helpline.resources.store import Directory
+from helpline.resources.taxonomy import Meaning
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -98,6 +99,31 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
             two.format, two.notes) == (one.services, one.openings, one.bad_rows, one.needs,
                                        one.limits, one.unlimited, one.format, one.notes)
     assert shown(two.problems) == shown(one.problems)
+    assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+
+
+async def test_meanings_joined_once_give_what_joining_them_each_time_gives(
+        stores: tuple[Store, Store], tmp_path: Path, generated: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two terms' meanings are joined once per pair in an import (hsds_build.Builder._joined),
+    the pairs kept let go when there are JOINS_KEPT of them."""
+    alone, kept = stores
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 60)
+    joins: list[int] = []
+    joined = hsds_build.Builder._joined
+
+    def counted(self: hsds_build.Builder, first: Meaning, then: Meaning) -> Meaning:
+        joins.append(len(self._joins))
+        return joined(self, first, then)
+
+    monkeypatch.setattr(hsds_build.Builder, "_joined", counted)
+    monkeypatch.setattr(hsds_build, "JOINS_KEPT", 1)  # each pair joined again
+    await import_directory(alone, generated, NOW, source="s")
+    assert joins and max(joins) <= 1
+    monkeypatch.setattr(hsds_build, "JOINS_KEPT", 2048)
+    joins.clear()
+    await import_directory(kept, generated, NOW, source="s")
+    assert max(joins) > 1
     assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
 
 

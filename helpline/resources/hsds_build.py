@@ -77,6 +77,7 @@ class _Extras:
 
 _CHAINS = "chains of places"  # (not a table's name: the key of Builder._chains in shared)
 _JOINS = "meanings joined"  # (the key of Builder._joins in shared)
+JOINS_KEPT = 2048  # pairs of meanings joined kept at once, at most (a kilobyte or so each)
 # A count stamped this far ahead of the import's clock is refused (clocks differ a little).
 FUTURE_SLACK_SECONDS = 600
 
@@ -168,6 +169,8 @@ class Builder:
         key = (id(first), id(then))
         known = self._joins.get(key)
         if known is None:  # (both kept with it: their ids stay theirs)
+            if len(self._joins) >= JOINS_KEPT:  # (a national directory has 10,000 or so)
+                self._joins.clear()
             known = self._joins[key] = (first, then, first | then)
         return known[2]
 
