@@ -113,7 +113,7 @@ class Kept:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = sqlite3.connect(path)
+        self.db = sqlite3.connect(path.as_uri(), uri=True)  # (join attaches one read-only)
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
