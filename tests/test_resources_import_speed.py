@@ -24,11 +24,12 @@ from hypothesis import strategies as st
 from bench.directory_gen import generate
 from helpline.flow.engine import normalize
 from helpline.privacy import Vault
-from helpline.resources import hsds_read, import_directory, slices, spill, words
+from helpline.resources import hsds_build, hsds_read, import_directory, slices, spill, words
 from helpline.resources import store as resources_store
 from helpline.resources.hsds_read import Tables, read_csv_package
 from helpline.resources.importer import read_directory
 from helpline.resources.store import Directory
+from helpline.resources.taxonomy import Meaning
 from helpline.store import Store
 from tests.conftest import SECRET
 from tests.test_resources_import import HSDS, TANGLED, shown
@@ -101,6 +102,31 @@ async def test_a_package_read_and_built_by_two_processes_is_what_one_process_imp
     assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
 
 
+async def test_meanings_joined_once_give_what_joining_them_each_time_gives(
+        stores: tuple[Store, Store], tmp_path: Path, generated: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two terms' meanings are joined once per pair in an import (hsds_build.Builder._joined),
+    the pairs kept let go when there are JOINS_KEPT of them."""
+    alone, kept = stores
+    monkeypatch.setattr(spill, "SERVICES_PER_BATCH", 60)
+    joins: list[int] = []
+    joined = hsds_build.Builder._joined
+
+    def counted(self: hsds_build.Builder, first: Meaning, then: Meaning) -> Meaning:
+        joins.append(len(self._joins))
+        return joined(self, first, then)
+
+    monkeypatch.setattr(hsds_build.Builder, "_joined", counted)
+    monkeypatch.setattr(hsds_build, "JOINS_KEPT", 1)  # each pair joined again
+    await import_directory(alone, generated, NOW, source="s")
+    assert joins and max(joins) <= 1
+    monkeypatch.setattr(hsds_build, "JOINS_KEPT", 2048)
+    joins.clear()
+    await import_directory(kept, generated, NOW, source="s")
+    assert max(joins) > 1
+    assert rows(tmp_path / "two.db") == rows(tmp_path / "one.db")
+
+
 async def test_an_import_puts_the_change_counters_back_and_moves_them(
         stores: tuple[Store, Store], tmp_path: Path) -> None:
     store, _ = stores
@@ -130,6 +156,18 @@ async def test_an_import_puts_the_change_counters_back_and_moves_them(
 @example("Ｌｅｇａｌ Aid / Café")
 def test_a_services_words_are_normalized_words(text: str) -> None:
     assert words._words(text) == normalize(text).replace("/", " ").split()
+
+
+@given(st.lists(st.text(alphabet=" \t\u00a0\x1caé,", max_size=4) | st.text(max_size=8),
+                min_size=1, max_size=8))
+@example(["", " ", "x", "\t\u00a0", " y "])
+def test_a_row_kept_as_its_fields_comes_back_with_its_non_blank_fields(
+        fields: list[str]) -> None:
+    fields = [f.replace(spill.SEP, "").replace(spill.PAIR, "") for f in fields]
+    header = [f"c{i}" for i in range(len(fields))]
+    kept = spill._decode("P" + spill.SEP.join(fields), {0: (header, [])}, 0)
+    assert kept == {k: v for k, v in zip(header, fields, strict=True)
+                    if v and not v.isspace()}
 
 
 async def test_when_the_scratch_file_cannot_be_attached_the_rows_go_through_python(

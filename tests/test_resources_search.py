@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from bench.directory_gen import generate
-from helpline.resources import SAMPLE_DIRECTORY, Directory, import_directory, set_openings
+from helpline.resources import (
+    SAMPLE_DIRECTORY,
+    Directory,
+    import_directory,
+    ranking,
+    set_openings,
+)
 from helpline.resources.browse import MAX_KEPT
 from helpline.resources.matching import Criteria, match
 from helpline.resources.model import (
@@ -298,6 +304,43 @@ async def test_the_ranking_index_gives_what_matching_everything_gives(store: Sto
             assert got.unknown_area == expected.unknown_area, (round_, criteria)
             checked += bool(expected.matches)
     assert checked > 300
+
+
+async def test_an_index_read_in_many_small_pages_gives_what_matching_everything_gives(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ranking index and the openings read a few at a time, the event loop given a
+    turn between pages (at national size: hundreds of pages): the same answers."""
+    monkeypatch.setattr(ranking, "PAGE", 7)
+    monkeypatch.setattr(ranking, "OPENINGS_PAGE", 3)
+    rng = random.Random(5)
+    directory = Directory(store)
+    checked = 0
+    for _ in range(4):
+        services = [random_service(rng, n) for n in range(rng.randint(30, 60))]
+        capacities = [Capacity(service_id=s.id, unit="bed", available=rng.choice((0, 3)),
+                               updated=NOW - rng.choice((60, 100 * 3600)))
+                      for s in services if rng.random() < 0.4]
+        places = {town: [region] for town, region in REGIONS.items()}
+        await directory.replace_source("random", DirectoryData(
+            services, capacities, places, [], "test"), NOW)
+        stored = await directory.services()
+        held = await directory.capacities()
+        index = await directory._ranking(*(await directory._versions())[:2])
+        paged = index.openings
+        assert paged is not None and len(paged.service) > 3  # (several pages of them)
+        with monkeypatch.context() as whole:
+            whole.setattr(ranking, "OPENINGS_PAGE", 10**6)
+            once = await ranking.read_openings(store.db, index, paged.version)
+        for column in ("service", "available", "updated"):
+            assert getattr(paged, column).tolist() == getattr(once, column).tolist()
+        for _ in range(25):
+            criteria = random_criteria(rng)
+            expected = match(stored, held, places, criteria, NOW, 72.0, locale="en")
+            got = await directory.lookup(criteria, NOW, locale="en", limit=8)
+            assert [(m.service.id, m.fit, m.openings.kind, m.km) for m in got.matches] == [
+                (m.service.id, m.fit, m.openings.kind, m.km) for m in expected.matches[:8]]
+            checked += bool(expected.matches)
+    assert checked > 40
 
 
 def test_a_lookup_returns_at_least_what_the_browse_keeps() -> None:

@@ -76,6 +76,8 @@ class _Extras:
 
 
 _CHAINS = "chains of places"  # (not a table's name: the key of Builder._chains in shared)
+_JOINS = "meanings joined"  # (the key of Builder._joins in shared)
+JOINS_KEPT = 2048  # pairs of meanings joined kept at once, at most (a kilobyte or so each)
 # A count stamped this far ahead of the import's clock is refused (clocks differ a little).
 FUTURE_SLACK_SECONDS = 600
 
@@ -98,6 +100,8 @@ class Builder:
         self._addresses: dict[str, list[Row]] | None = None
         self._chains: set[tuple[str, ...]] = (  # the chains of places noted already
             set() if shared is None else shared.setdefault(_CHAINS, set()))
+        self._joins: dict[tuple[int, int], tuple[Meaning, Meaning, Meaning]] = (
+            {} if shared is None else shared.setdefault(_JOINS, {}))
 
     # ------------------------------------------------------------- helpers
 
@@ -157,6 +161,18 @@ class Builder:
             issues.append((f"{column} '{ident}' is not in {_short(self.t.file(table))}",
                            f"fix the id, or add that row to {_short(self.t.file(table))}"))
         return False
+
+    def _joined(self, first: Meaning, then: Meaning) -> Meaning:
+        """``first | then``, worked out once for each pair: the taxonomy map gives one
+        Meaning a term, so a national directory's services join the same few pairs
+        again and again (each join a new Meaning of four sets)."""
+        key = (id(first), id(then))
+        known = self._joins.get(key)
+        if known is None:  # (both kept with it: their ids stay theirs)
+            if len(self._joins) >= JOINS_KEPT:  # (a national directory has 10,000 or so)
+                self._joins.clear()
+            known = self._joins[key] = (first, then, first | then)
+        return known[2]
 
     # ------------------------------------------------------------- build
 
@@ -270,7 +286,7 @@ class Builder:
                     if extra.meaning is NOTHING:  # the first term: nothing to combine with
                         extra.meaning = found_meaning
                     elif found_meaning is not NOTHING:
-                        extra.meaning |= found_meaning
+                        extra.meaning = self._joined(extra.meaning, found_meaning)
             self._report(row, issues)
         return confidential
 
@@ -380,15 +396,15 @@ class Builder:
             organization=org.get("name") or None if org else None,
             description=row.get("description") or None,
             needs=tuple(sorted(extra.needs | extra.meaning.needs)) or ("other",),
-            areas=tuple(dict.fromkeys(extra.areas)),
-            languages=tuple(dict.fromkeys(extra.languages)),
+            areas=_once(extra.areas),
+            languages=_once(extra.languages),
             interpretation=row.get("interpretation_services") or None,
             min_age=own_low, max_age=own_high,
             genders=tuple(sorted(extra.genders)) or genders, free=free, fees=fees,
-            documents=tuple(dict.fromkeys(extra.documents)),
-            phones=tuple(dict.fromkeys(extra.phones)),
+            documents=_once(extra.documents),
+            phones=_once(extra.phones),
             url=row.get("url") or None, email=row.get("email") or None,
-            hours=tuple(dict.fromkeys(extra.hours)), locations=tuple(places),
+            hours=_once(extra.hours), locations=tuple(places),
             how_to_start=row.get("application_process") or None,
             eligibility=row.get("eligibility_description") or None,
             alert=row.get("alert") or None,
@@ -459,6 +475,12 @@ class _Links:
         if isinstance(location, Row):
             return list(self.at_location.get(location.get("id"), []))
         return []
+
+
+def _once(items: list[T]) -> tuple[T, ...]:
+    """``items`` without repeats, in order (most lists here have one item: hashing a
+    record to find none repeated cost more than making the tuple)."""
+    return tuple(items) if len(items) < 2 else tuple(dict.fromkeys(items))
 
 
 def _whole(field: str, text: str) -> float | None:

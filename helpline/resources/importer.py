@@ -164,7 +164,7 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
         bad_read = len(tables.problems)
         places: dict[str, list[str]] = {}
         left_out: set[str] = set()  # services whose ids another source has
-        elsewhere: list[int] = []  # slices whose rows the worker kept
+        elsewhere: dict[int, dict[str, tuple[int, int]]] = {}  # slices the worker kept
         async for built in workers.built(spill, tables, now, taxonomy, source):
             for problem in built.problems:
                 if problem not in problems:
@@ -185,7 +185,7 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
                 known.extend(w for w in within if w not in known)
             if built.tally:
                 if built.elsewhere:
-                    elsewhere.append(built.index)
+                    elsewhere[built.index] = built.spans
                 elif not built.kept:
                     spill.keep_built(built.index, built.services, built.needs, built.terms,
                                      built.capacities)
@@ -200,7 +200,7 @@ async def _import_package(store: Store, folder: Path, now: float, skip_bad: bool
             return result
         kept = spill.kept()
         if elsewhere:
-            kept.take(spill.path.with_name(WORKER_KEPT), elsewhere)
+            kept.join(spill.path.with_name(WORKER_KEPT), elsewhere)
         kept.leave_out(left_out)
         kept.ready()
         result.replaced = await directory.replace_source_kept(

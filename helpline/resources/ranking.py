@@ -36,7 +36,11 @@ from helpline.resources.matching import Criteria
 from helpline.resources.model import LanguageTag, Service
 
 SEP = "\x1f"  # between the needs, terms or genders of one service (none contains it)
-PAGE = 1000  # services read and indexed before the event loop gets a turn
+# Services read and indexed before the event loop gets a turn: 3-4 ms of the loop's
+# thread a page (1,000 held it 7-10 ms a page at 300,000 services, on a shared machine).
+PAGE = 500
+# Openings counts (or positions looked up) turned into arrays before the loop gets a turn.
+OPENINGS_PAGE = 2000
 NEAR_SLACK = 1e-9  # km: distances numpy and math compute alike to well within this
 TIER = 128  # the openings' tier (0 open, 1 not known, 2 full) before 64 - fit in a bucket
 FIRST_RADIUS_KM = 16.0  # the first band of latitude around a shared location (widened x4)
@@ -143,6 +147,13 @@ class RankIndex:
     point_lon: FloatArray
     by_rowid: IntArray  # positions in the order of rowid
     openings: Openings | None = None
+    ranked: IntArray | None = None  # rowids[by_rowid] (sorted), made once
+
+    @property
+    def sorted_rowids(self) -> IntArray:
+        if self.ranked is None:
+            self.ranked = self.rowids[self.by_rowid]
+        return self.ranked
 
     @property
     def size(self) -> int:
@@ -153,7 +164,7 @@ class RankIndex:
         if not self.size:
             return np.full(len(rowids), -1, dtype=np.int32)
         order = self.by_rowid
-        ranked = self.rowids[order]
+        ranked = self.sorted_rowids
         at = np.minimum(np.searchsorted(ranked, rowids), self.size - 1)
         return np.where(ranked[at] == rowids, order[at], -1).astype(np.int32)
 
@@ -350,9 +361,15 @@ class _Postings:
 
     async def arrays(self) -> dict[str, Index32]:
         out: dict[str, Index32] = {}
-        for n, (key, parts) in enumerate(self.done.items()):
+        joined = 0
+        for key in list(self.done):
+            # (each page's part let go here, a turn at a time: hundreds of thousands of
+            # small arrays freed at once, as the build returned, held the loop 11-14 ms)
+            parts = self.done.pop(key)
             out[key] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if n % 100 == 99:  # a region's places are in every page: 300 parts to join
+            joined += len(parts)
+            if joined >= 2000:  # a busy town's services are in every page: 600 parts
+                joined = 0
                 await asyncio.sleep(0)
         return out
 
@@ -421,9 +438,8 @@ async def build(db: Any, shape: int) -> RankIndex:
                       else np.zeros(0))
         await asyncio.sleep(0)
     rowids, anywhere, min_age, max_age, flags, placed = joined
-    point_of_all = np.concatenate([p[0] for p in points]) if points else _empty()
-    lat_all = np.concatenate([p[1] for p in points]) if points else np.zeros(0)
-    lon_all = np.concatenate([p[2] for p in points]) if points else np.zeros(0)
+    # (each a copy of hundreds of thousands of numbers: numpy gives the GIL back meanwhile)
+    point_of_all, lat_all, lon_all = await asyncio.to_thread(_joined_points, points)
     by_lat = await asyncio.to_thread(np.argsort, lat_all, kind="stable")
     by_rowid = await asyncio.to_thread(np.argsort, rowids)
     limited = np.zeros(size, dtype=np.bool_)
@@ -436,8 +452,9 @@ async def build(db: Any, shape: int) -> RankIndex:
     for mask in masks["genders"].values():
         limited |= mask
     await asyncio.sleep(0)
-    located = (point_of_all[by_lat], lat_all[by_lat], lon_all[by_lat])
-    await asyncio.sleep(0)
+    located = await asyncio.to_thread(
+        lambda: [column[by_lat] for column in (point_of_all, lat_all, lon_all)])
+    ranked = await asyncio.to_thread(rowids.__getitem__, by_rowid)
     return RankIndex(
         shape=shape, rowids=rowids.astype(np.int64, copy=False),
         anywhere=anywhere.astype(np.bool_, copy=False),
@@ -447,7 +464,15 @@ async def build(db: Any, shape: int) -> RankIndex:
         terms=await terms.arrays(), genders=masks["genders"], limited=limited,
         languages=await languages.arrays(), placed=placed.astype(np.bool_, copy=False),
         point_of=located[0], point_lat=located[1], point_lon=located[2],
-        by_rowid=by_rowid.astype(np.int64, copy=False))
+        by_rowid=by_rowid.astype(np.int64, copy=False), ranked=ranked.astype(np.int64, copy=False))
+
+
+def _joined_points(points: list[tuple[Index32, FloatArray, FloatArray]]
+                   ) -> tuple[Index32, FloatArray, FloatArray]:
+    if not points:
+        return _empty(), np.zeros(0), np.zeros(0)
+    return (np.concatenate([p[0] for p in points]), np.concatenate([p[1] for p in points]),
+            np.concatenate([p[2] for p in points]))
 
 
 def _mask(size: int, at: Index32) -> BoolArray:
@@ -457,12 +482,24 @@ def _mask(size: int, at: Index32) -> BoolArray:
 
 
 async def read_openings(db: Any, index: RankIndex, version: int) -> Openings:
+    """Every active service's openings counts, OPENINGS_PAGE of them before the event loop
+    gets a turn (a national directory has tens of thousands)."""
     rows = list(await db.execute_fetchall(OPENINGS_SQL))
     if not rows:
         return Openings(version)
-    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    available = np.fromiter((int(r[1]) > 0 for r in rows), dtype=np.bool_, count=len(rows))
-    updated = np.fromiter((float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
-    at = index.position(rowids)
-    known = at >= 0
-    return Openings(version, at[known], available[known], updated[known])
+    parts: list[tuple[Index32, BoolArray, FloatArray]] = []
+    for start in range(0, len(rows), OPENINGS_PAGE):
+        page = rows[start:start + OPENINGS_PAGE]
+        count = len(page)
+        rowids = np.fromiter((r[0] for r in page), dtype=np.int64, count=count)
+        available = np.fromiter((int(r[1]) > 0 for r in page), dtype=np.bool_, count=count)
+        updated = np.fromiter((float(r[2]) for r in page), dtype=np.float64, count=count)
+        at = index.position(rowids)
+        known = at >= 0
+        parts.append((at[known], available[known], updated[known]))
+        await asyncio.sleep(0)
+    if len(parts) == 1:
+        return Openings(version, *parts[0])
+    return Openings(version, np.concatenate([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]),
+                    np.concatenate([p[2] for p in parts]))

@@ -17,6 +17,7 @@ import heapq
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -62,11 +63,13 @@ MATCH_FIELDS = {"id", "name", "status", "needs", "areas", "languages", "interpre
 LOCATION_FIELDS = {"city", "postcode", "confidential", "latitude", "longitude"}
 
 
+_MATCH_INCLUDE: dict[str, Any] = {**{f: True for f in MATCH_FIELDS - {"locations"}},
+                                  "locations": {"__all__": LOCATION_FIELDS}}
+
+
 def match_data(service: Service) -> str:
     """The service as matching needs it, as JSON (parsed again as a ``Service``)."""
-    return service.model_dump_json(include={
-        **{f: True for f in MATCH_FIELDS - {"locations"}},
-        "locations": {"__all__": LOCATION_FIELDS}}, exclude_defaults=True)
+    return service.model_dump_json(include=_MATCH_INCLUDE, exclude_defaults=True)
 
 
 def index_row(service: Service, terms: set[str] | None = None) -> IndexRow:

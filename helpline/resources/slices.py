@@ -31,7 +31,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,8 @@ class Built:
     elsewhere: bool = False
     # This process kept them in the scratch file's (Spill.keep_built) as it built them.
     kept: bool = False
+    # Where the worker kept them: table -> its first and last rowid (spill.Kept.keep).
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def without(self, taken: set[str]) -> None:
         """Leave out the services whose ids are ``taken`` (another source has them)."""
@@ -283,7 +285,8 @@ def _build(job: Job, index: int) -> Built:
     built = build_slice(w["reader"].read(job, w["base"]), w["now"], w["taxonomy"],
                         w["shared"], w["source"], index)
     if built.services:
-        w["kept"].keep(index, built.services, built.needs, built.terms, built.capacities)
+        built.spans = w["kept"].keep(index, built.services, built.needs, built.terms,
+                                     built.capacities)
     built.services, built.needs, built.terms, built.capacities = [], [], [], []
     built.elsewhere = True
     return built

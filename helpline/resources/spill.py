@@ -100,15 +100,20 @@ RowList = list[tuple[object, ...]]
 class Kept:
     """Rows built to be written (store.service_rows, capacity_row), by slice, in a
     scratch file of their own, as columns c0, c1... of the tables ``TABLES`` (so the
-    import copies them into the database in SQL, store.Directory.replace_source_kept);
-    the slices a worker built are in its own file until this one ``take``s them."""
+    import copies them into the database in SQL, store.Directory.replace_source_kept).
+    Each slice's rows of a table are a run of rowids, noted as they are kept
+    (``spans``); the slices a worker built stay in its own file, which this one
+    ``join``s: the write reads each slice's rows where they are, by rowid, in the order
+    of the slices (no copy from one file into the other, no index to make)."""
 
     TABLES: ClassVar = ("out_services", "out_needs", "out_terms", "out_capacity")
     WIDTHS: ClassVar = {"out_needs": 3, "out_terms": 2, "out_capacity": 6}  # store.py's rows
+    # The column of each table holding the service's id (for the services left out).
+    ID_AT: ClassVar = {"out_services": 0, "out_needs": 2, "out_terms": 1, "out_capacity": 0}
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = sqlite3.connect(path)
+        self.db = sqlite3.connect(path.as_uri(), uri=True)  # (join attaches one read-only)
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
@@ -116,6 +121,11 @@ class Kept:
         """)
         self.batches: set[int] = set()
         self.widths: dict[str, int] = {}
+        # (slice, table) -> (file, first rowid, last rowid): file 0 is this one, then the
+        # files joined (``files``).
+        self.spans: dict[tuple[int, str], tuple[int, int, int]] = {}
+        self.files: list[Path] = [path]
+        self._last: dict[str, int] = {}  # the last rowid given in each table of this file
 
     def _table(self, table: str, width: int) -> None:
         if self.widths.get(table) is None:
@@ -125,29 +135,36 @@ class Kept:
             self.widths[table] = width
 
     def keep(self, batch: int, services: Rows, needs: Rows, terms: Rows, capacities: Rows
-             ) -> None:
+             ) -> dict[str, tuple[int, int]]:
+        """Returns the rowids the slice's rows of each table were given (first, last)."""
         self.batches.add(batch)
+        given: dict[str, tuple[int, int]] = {}
         for table, rows in zip(self.TABLES, (services, needs, terms, capacities), strict=True):
             if rows:
                 self._table(table, len(rows[0]))
                 marks = ", ?" * len(rows[0])
-                self.db.executemany(f"INSERT INTO {table} VALUES (?{marks})",
-                                    [(batch, *r) for r in rows])
+                first = self._last.get(table, 0) + 1
+                self.db.executemany(f"INSERT INTO {table} (rowid, batch"
+                                    f"{''.join(f', c{i}' for i in range(len(rows[0])))}) "
+                                    f"VALUES (?, ?{marks})",
+                                    [(at, batch, *r) for at, r in enumerate(rows, first)])
+                self._last[table] = last = first + len(rows) - 1
+                given[table] = (first, last)
+                self.spans[(batch, table)] = (0, first, last)
         self.db.commit()
+        return given
 
-    def take(self, other: Path, batches: Iterable[int]) -> None:
-        """The slices ``batches`` that another process kept in ``other``."""
+    def join(self, other: Path, spans: dict[int, dict[str, tuple[int, int]]]) -> None:
+        """The slices another process kept in ``other``: slice -> table -> the rowids
+        its rows have there (as that process's ``keep`` returned them)."""
         self.db.commit()
-        self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
-        for table in self.TABLES:
-            width = len(self.db.execute(f"PRAGMA other.table_info({table})").fetchall())
-            if width:
-                self._table(table, width - 1)
-                self.db.execute(f"INSERT INTO {table} SELECT * FROM other.{table} "
-                                "ORDER BY rowid")
-        self.db.commit()
-        self.db.execute("DETACH DATABASE other")
-        self.batches.update(batches)
+        file = len(self.files)
+        self.db.execute(f"ATTACH DATABASE ? AS other{file}", (f"{other.as_uri()}?mode=ro",))
+        self.files.append(other)
+        for batch, tables in spans.items():
+            self.batches.add(batch)
+            for table, (first, last) in tables.items():
+                self.spans[(batch, table)] = (file, first, last)
 
     def leave_out(self, ids: Iterable[str]) -> None:
         """Services not to be written (their ids are another source's)."""
@@ -155,27 +172,47 @@ class Kept:
         self.db.commit()
 
     def ready(self) -> None:
-        """Every slice is in: index them by slice, for reading in order."""
-        for table in self.TABLES:  # a table no slice had a row for, empty
-            self._table(table, self.WIDTHS.get(table, 1))
-        self.db.executescript("".join(
-            f"CREATE INDEX IF NOT EXISTS {t}_batch ON {t}(batch);" for t in self.TABLES))
+        """Every slice is in."""
+        self.db.commit()
+
+    def count(self, table: str) -> int:
+        """How many rows of ``table`` the slices kept (those left out too)."""
+        return sum(last - first + 1 for (_, t), (_, first, last) in self.spans.items()
+                   if t == table)
+
+    def runs(self, table: str) -> list[tuple[int, int, int]]:
+        """(file, first rowid, last rowid) of ``table``'s rows, in the order of the slices:
+        the slices one after the other in a file, each run of them as one."""
+        out: list[tuple[int, int, int]] = []
+        for batch in sorted(self.batches):
+            span = self.spans.get((batch, table))
+            if span is None:
+                continue
+            if out and out[-1][0] == span[0] and out[-1][2] + 1 == span[1]:
+                out[-1] = (span[0], out[-1][1], span[2])
+            else:
+                out.append(span)
+        return out
+
+    def _schema(self, file: int) -> str:
+        return "main" if file == 0 else f"other{file}"
+
+    def _rows(self, table: str, file: int, first: int, last: int) -> list[tuple[object, ...]]:
+        return [tuple(row)[1:] for row in self.db.execute(
+            f"SELECT * FROM {self._schema(file)}.{table} WHERE rowid BETWEEN ? AND ? AND "
+            f"c{self.ID_AT[table]} NOT IN (SELECT id FROM main.left_out) ORDER BY rowid",
+            (first, last))]
 
     def slices(self) -> Iterator[tuple[RowList, RowList, RowList]]:
         """The rows of each slice, without those of the services left out."""
-        self.ready()
         for batch in sorted(self.batches):
             yield tuple(  # type: ignore[misc]
-                [tuple(row)[1:] for row in self.db.execute(
-                    f"SELECT * FROM {table} WHERE batch = ? AND c{at} NOT IN "
-                    "(SELECT id FROM left_out) ORDER BY rowid", (batch,))]
-                for table, at in (("out_services", 0), ("out_needs", 2), ("out_terms", 1)))
+                self._rows(table, *span) if (span := self.spans.get((batch, table)))
+                else [] for table in self.TABLES[:3])
 
     def capacities(self) -> Iterator[tuple[object, ...]]:
-        self.ready()
-        for row in self.db.execute("SELECT * FROM out_capacity WHERE c0 NOT IN (SELECT id "
-                                   "FROM left_out) ORDER BY batch, rowid"):
-            yield tuple(row)[1:]
+        for run in self.runs("out_capacity"):
+            yield from self._rows("out_capacity", *run)
 
     def close(self) -> None:
         self.db.close()
