@@ -22,10 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -111,7 +120,6 @@ class _Work:
     pid: str
     raw: RawInbound
     done: asyncio.Future[None]
-    swept: bool = False  # serving together: found left waiting (another worker's, maybe dead)
 
 
 __all__ = ["App", "Turn", "engine_config"]  # Turn: helpline.feature's
@@ -201,7 +209,6 @@ class App:
         # person's lock is also taken across them, and channels only the leader runs wait.
         self.key_locks: KeyLocks | None = None
         self._idle: dict[str, Channel] = {}
-        self.led_channels: tuple[str, ...] = ()  # what this worker runs as the leader
         self._failed_rows: set[int] = set()  # events whose turn failed here (not again)
         self._pending: dict[str, int] = {}  # events queued or in a turn here, by pid
         # What the features plugged in (add): their hooks before the engine (in order),
@@ -425,8 +432,21 @@ class App:
 
     def _submit(self, work: _Work) -> None:
         """Queue an event behind the person's earlier ones (different people concurrently)."""
-        self._pending[work.pid] = self._pending.get(work.pid, 0) + 1
-        self._serial.submit(work.pid, lambda: self._run(work))
+        self._line_up(work.pid, lambda: self._run(work))
+
+    def _line_up(self, pid: str, job: Callable[[], Awaitable[None]]) -> None:
+        """``job`` behind the person's earlier ones, counted in ``_pending`` meanwhile."""
+        self._pending[pid] = self._pending.get(pid, 0) + 1
+
+        async def counted() -> None:
+            try:
+                await job()
+            finally:
+                self._pending[pid] -= 1
+                if not self._pending[pid]:
+                    del self._pending[pid]
+
+        self._serial.submit(pid, counted)
 
     async def _run(self, work: _Work) -> None:
         try:
@@ -436,16 +456,13 @@ class App:
             log.error("failed to handle an event for %s:%s (%s)", work.raw.channel,
                       work.pid[:10], type(exc).__name__)
         finally:
-            self._pending[work.pid] -= 1
-            if not self._pending[work.pid]:
-                del self._pending[work.pid]
             if not work.done.done():
                 work.done.set_result(None)
 
     async def _turn(self, work: _Work) -> None:
         raw = work.raw
         if self.key_locks is not None:
-            await self._drain(work.pid, work.swept)
+            await self._drain(work.pid)
             return
         if raw.inbound.kind == "desk":  # an advocate's update, in order per desk topic
             await self._desk_turn(work)
@@ -498,25 +515,28 @@ class App:
     async def _sweep_inbox(self) -> None:
         """Serving together, until stopped: events another worker wrote down and left (it
         stopped or died before their turn) are processed here, in order, a person at a
-        time; at the start, everything waiting."""
+        time; at the start, everything waiting. Only their ids are read: the person's
+        turn reads the events themselves."""
         before = math.inf  # at the start: everything written down so far
         while True:
             try:
-                rows = await self.store.waiting_since(before)
-                for row in rows:
-                    if row.pid not in self._pending and row.raw.channel in self._running \
-                            and row.id not in self._failed_rows:
-                        self._submit(_Work(row.id, row.pid, row.raw,
-                                           asyncio.get_running_loop().create_future(),
-                                           swept=True))
+                for pid, channel, ids in await self.store.left_waiting(before):
+                    if pid not in self._pending and channel in self.channels \
+                            and channel not in self._idle and not ids <= self._failed_rows:
+                        self._line_up(pid, functools.partial(self._take_up, pid))
             except Exception as exc:
                 log.warning("looking for events left waiting failed (%s)", type(exc).__name__)
             before = self.clock() - STRANDED_SECONDS
             await asyncio.sleep(SWEEP_SECONDS)
 
-    @property
-    def _running(self) -> set[str]:
-        return {name for name in self.channels if name not in self._idle}
+    async def _take_up(self, pid: str) -> None:
+        """Serving together: a person's events another worker left waiting."""
+        try:
+            await self._ready.wait()
+            await self._drain(pid, swept=True)
+        except Exception as exc:
+            log.error("failed to take up events left waiting for %s (%s)", pid[:10],
+                      type(exc).__name__)
 
     async def _desk_turn(self, work: _Work) -> None:
         channel = self.channels.get(work.raw.channel)
@@ -1095,17 +1115,17 @@ class App:
         self._ready.set()
         await self.deliver_pending(force=True)
 
-    async def lead(self) -> None:
+    async def lead(self) -> list[str]:
         """Serving together, this worker became the leader: the channels only one worker
         runs (Signal's socket, Telegram's polling) start here, and what waited for them
-        goes out."""
+        goes out. Returns their names."""
         idle, self._idle = self._idle, {}
-        self.led_channels = tuple(idle)
         if self.key_locks is not None:
             await self.key_locks.hear(self._heard)
         for channel in idle.values():
             await channel.start(self.accept, self._on_ready)
         await self.deliver_pending(force=True)
+        return sorted(idle)
 
     async def _tell_leader(self, key: str) -> None:
         assert self.key_locks is not None

@@ -184,8 +184,8 @@ async def _lead(app: App, scheduler: AsyncIOScheduler, stop: asyncio.Event) -> N
     database = app.store.database
     if not await database.hold_run_lock(stop, leader=True):
         return
-    await app.lead()
+    led = await app.lead()
     scheduler.start()
     log.info("leading: this worker also runs the timed jobs%s",
-             "".join(f" and reads {name}" for name in sorted(app.led_channels)))
+             "".join(f" and reads {name}" for name in led))
     await database.watch_run_lock(stop.set)

@@ -137,6 +137,22 @@ async def test_a_person_held_by_one_worker_waits_for_it_and_is_freed_when_it_die
         await other.close()
 
 
+async def test_a_lock_won_for_an_asker_that_gave_up_is_let_go(pg_url: str) -> None:
+    """A turn cancelled while its lock was being asked for (a page closed mid-request, a
+    stop): what PostgreSQL granted it is let go, not held for the worker's life."""
+    one, other = await KeyLocks.open(pg_url), await KeyLocks.open(pg_url)
+    try:
+        asking = asyncio.create_task(_hold_then(one, "person-d"))
+        await asyncio.sleep(0)  # it has asked; the answer is on its way
+        asking.cancel()
+        await asyncio.sleep(0.3)
+        async with other.hold("person-d", wait=False) as taken:
+            assert taken
+    finally:
+        await one.close()
+        await other.close()
+
+
 async def _hold_then(locks: KeyLocks, key: str) -> bool:
     async with locks.hold(key) as held:
         return held

@@ -98,9 +98,11 @@ class KeyLocks:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), row in zip(locks, got, strict=True):
+                for (key, future), row in zip(locks, got, strict=True):
                     if not future.done():
                         future.set_result(bool(row["got"]))
+                    elif row["got"]:  # the asker gave up meanwhile (cancelled): let go
+                        self._unlocks.append(key)
         finally:
             self._asking = None
 

@@ -421,13 +421,18 @@ class Store:
             "WHERE done = 0 AND pid IN ({marks}) ORDER BY id", "pid", pid)
         return [self._inbox_row(r) for r in rows]
 
-    async def waiting_since(self, before: float, limit: int = 500) -> list[InboxRow]:
-        """Events written down before ``before`` and not processed yet, oldest first (with
-        several workers: those a worker that stopped or died left behind)."""
+    async def left_waiting(self, before: float, limit: int = 500
+                           ) -> list[tuple[str, str, set[int]]]:
+        """Who has events written down before ``before`` and not processed yet (with
+        several workers: what a worker that stopped or died left behind): pid, channel
+        and the events' ids, the oldest events' people first. Nothing is decrypted."""
         rows = await self.database.rows(
-            "SELECT id, pid, channel, body, received_at FROM inbox "
-            "WHERE done = 0 AND received_at < ? ORDER BY id LIMIT ?", (before, limit))
-        return [self._inbox_row(r) for r in rows]
+            "SELECT id, pid, channel FROM inbox WHERE done = 0 AND received_at < ? "
+            "ORDER BY id LIMIT ?", (before, limit))
+        found: dict[tuple[str, str], set[int]] = {}
+        for r in rows:
+            found.setdefault((r["pid"], r["channel"]), set()).add(r["id"])
+        return [(pid, channel, ids) for (pid, channel), ids in found.items()]
 
     def _inbox_row(self, r: Row) -> InboxRow:
         return InboxRow(r["id"], r["pid"], RawInbound.from_json(
