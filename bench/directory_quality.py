@@ -129,6 +129,11 @@ DC_PER_STRATUM = {"shelter": 25, "legal": 25, "counselling": 20, "medical": 20}
 DC_MORE_STRATA = {"shelter-more": FRESH_STRATA["shelter"],
                   "legal-more": FRESH_STRATA["legal"]}
 DC_MORE_PER_STRATUM = {"shelter-more": 25, "legal-more": 20}
+# A second DC sample, held out from the round that read the first one's misses (ages in
+# words, 2026-12-02): drawn from the programs outside the first with its own seed, before
+# the importer was run on any of them, and labelled from the records alone.
+DC2_SEED = DC_SEED + 1
+DC2_PER_STRATUM = {"shelter": 30, "legal": 30, "counselling": 20, "medical": 20}
 # The samples, by the prefix of their strata, as the report names them.
 SAMPLES = {"": "first sample (the rules were written from it)",
            "holdout-": "held-out sample (labelled after the rules about terms)",
@@ -139,7 +144,9 @@ SAMPLES = {"": "first sample (the rules were written from it)",
            "fifth-": "fifth sample, held out (drawn and labelled after the fourth round's "
                      "rules, which were written from the four samples above)",
            "dc-": "DC 211 sample, held out (another export; drawn and labelled before the "
-                  "fifth round's rules were run on it)"}
+                  "fifth round's rules were run on it)",
+           "dc2-": "second DC 211 sample, held out (drawn and labelled after the first DC "
+                   "sample's misses were read)"}
 # The development set: the samples the fourth round's rules were written from.
 DEVELOPMENT = ("", "holdout-", "second-", "fresh-")
 # Fresh services whose record, and what the importer gave it, were read before the fresh
@@ -169,6 +176,11 @@ LABEL_FILES = {"miami": LABELS,
                "dc": ROOT / "tests" / "data" / "quality" / "dc-labels.csv"}
 GENDERS = ("women", "men", "nonbinary")
 AGE_GROUPS = ("under_18", "18_plus")
+
+
+def _prefix(stratum: str) -> str:
+    """The prefix of SAMPLES a stratum belongs to."""
+    return max((p for p in SAMPLES if stratum.startswith(p)), key=len)
 
 
 # ------------------------------------------------------------------ the export
@@ -225,8 +237,10 @@ def draw(tables: dict[str, list[dict[str, str]]], export: str = "miami"
     (FIFTH_STRATA)."""
     if export == "dc":
         chosen = _draw(tables, DC_SEED, DC_STEP, DC_PER_STRATUM, set(), "dc-", FIFTH_STRATA)
-        return chosen + _draw(tables, DC_SEED, 0, DC_MORE_PER_STRATUM,
-                              {ident for ident, _ in chosen}, "dc-", DC_MORE_STRATA)
+        chosen += _draw(tables, DC_SEED, 0, DC_MORE_PER_STRATUM,
+                        {ident for ident, _ in chosen}, "dc-", DC_MORE_STRATA)
+        return chosen + _draw(tables, DC2_SEED, DC_STEP, DC2_PER_STRATUM,
+                              {ident for ident, _ in chosen}, "dc2-", FIFTH_STRATA)
     chosen = _draw(tables, SEED, UNIFORM_STEP, PER_STRATUM, set(), "")
     chosen += _draw(tables, SEED + 1, HOLDOUT_STEP, HOLDOUT_PER_STRATUM,
                     {ident for ident, _ in chosen}, "holdout-")
@@ -402,7 +416,7 @@ def _scores(offered: set[str], wanted: set[str]) -> dict[str, float]:
 
 def _sample(label: Label) -> str:
     """The prefix of SAMPLES a label's stratum belongs to."""
-    return max((p for p in SAMPLES if label.stratum.startswith(p)), key=len)
+    return _prefix(label.stratum)
 
 
 def _ratio(a: int, b: int) -> float:
@@ -594,6 +608,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     labels = read_labels(args.labels or LABEL_FILES[args.source])
     drawn = dict(draw(tables, args.source))
+    # (a sample drawn and not labelled yet is left out: the samples before it still count)
+    labelled = {_prefix(label.stratum) for label in labels}
+    drawn = {ident: stratum for ident, stratum in drawn.items() if _prefix(stratum) in labelled}
     if {label.service_id: label.stratum for label in labels} != drawn:
         sys.exit("the labels are not for the services the draw picks from this export "
                  "(another export, or the draw changed)")

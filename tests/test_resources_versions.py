@@ -41,6 +41,9 @@ async def test_hsds_1_1_export_with_datapackage_paths_into_data(store: Store) ->
     # eligibility and target populations
     assert harbour.genders == ("women",) and harbour.max_age is None  # "Families": adults
     assert lodge.genders == ("men",) and youth.max_age == 17 and youth.genders == ()
+    # ages said in an eligibility row's words ("Ages 18 and older"); a priority limits no one
+    assert (legal.min_age, legal.max_age) == (18, None)
+    assert (line.min_age, line.max_age) == (None, None)
     # physical_address, regular_schedule (weekday names and numbers), languages, areas
     [place] = harbour.locations
     assert (place.address, place.city, place.region, place.postcode) == (
@@ -59,6 +62,12 @@ async def test_hsds_1_1_export_with_datapackage_paths_into_data(store: Store) ->
     assert [m.service.id for m in found.matches] == ["s1"]
     found = match(list(services.values()), {}, {}, Criteria(needs=("shelter",)), NOW)
     assert {m.service.id for m in found.matches} == {"s1", "s2"}
+    # and a 16-year-old asking for legal help is not sent to a service for adults
+    found = match(list(services.values()), {}, {}, Criteria(needs=("legal",),
+                                                            age_group="under_18"), NOW)
+    assert found.matches == []
+    found = match(list(services.values()), {}, {}, Criteria(needs=("legal",)), NOW)
+    assert [m.service.id for m in found.matches] == ["s4"]
 
 
 async def test_hsds_2_0_tables(store: Store) -> None:
@@ -83,7 +92,7 @@ def test_the_summary_says_the_version_and_what_matching_will_do(
     assert out[1:] == [
         "needs: shelter 2, legal 1, counselling 1, immigration 1, food 1, other 2 (other: "
         "no need found in the data)",
-        "limited to: age 18+ 1, age up to 17 1, men 1, women 1; open to any age and gender: 4"]
+        "limited to: age 18+ 2, age up to 17 1, men 1, women 1; open to any age and gender: 3"]
 
 
 async def test_a_3x_list_of_taxonomies_is_not_read_as_terms(store: Store,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from helpline.resources import values
+from helpline.resources.ages import stated_ages
 from helpline.resources.hsds_read import Row, Tables
 from helpline.resources.model import (
     STATUSES,
@@ -73,6 +74,7 @@ class _Extras:
     meaning: Meaning = NOTHING  # what its taxonomy terms and eligibility say
     min_age: float | None = None  # from an eligibility row (HSDS 2.0)
     max_age: float | None = None
+    stated: list[str] = field(default_factory=list)  # eligibility texts (HSDS 1.1 / 2.0)
 
 
 _CHAINS = "chains of places"  # (not a table's name: the key of Builder._chains in shared)
@@ -301,6 +303,7 @@ class Builder:
             if not self._report(row, issues) or not isinstance(service, Row):
                 continue
             extra = extras[service.get("id")]
+            extra.stated.append(row.get("eligibility"))
             for term in row.get("eligibility").replace(";", ",").split(","):
                 if term.strip():
                     found = self.taxonomy.meaning("", term)
@@ -387,6 +390,9 @@ class Builder:
         own_high = values.number("maximum_age", row.get("maximum_age"))
         if own_low is None and own_high is None:
             own_low, own_high = extra.min_age, extra.max_age
+        if own_low is None and own_high is None:  # the ages its eligibility says in words
+            own_low, own_high = stated_ages("; ".join(
+                [*extra.stated, row.get("eligibility_description")])) or (None, None)
         if own_low is None and own_high is None:
             own_low, own_high = low, high
         if extra.amounts:
