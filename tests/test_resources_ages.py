@@ -41,6 +41,8 @@ def test_a_stated_limit_is_read(text: str, ages: tuple[float | None, float | Non
     "Also accepts youth 16 and 17",
     "Infants 6 weeks - 5 years",
     "At least 12 months sober",
+    "Drug and alcohol free for at least 72 hours before intake",  # (not an age of 72)
+    "At least 10 days in the county",
     "Ages 18 and older, families with children",  # the children are served too
     "Ages 55 or older with low vision. All others must have a disability",
     "Fee of $10+",

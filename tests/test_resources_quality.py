@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.dc211 import read_dc211
 from bench.directory_quality import (
+    DC2_PER_STRATUM,
     DC_MORE_PER_STRATUM,
     DC_PER_STRATUM,
     FIFTH_MORE_STRATA,
@@ -256,6 +257,9 @@ def test_the_shipped_dc_labels_are_a_held_out_sample_of_at_least_150() -> None:
     assert {s: strata.count(f"dc-{s}") for s in DC_PER_STRATUM} == DC_PER_STRATUM
     assert {s: strata.count(f"dc-{s}") for s in DC_MORE_PER_STRATUM} == DC_MORE_PER_STRATUM
     assert strata.count("dc-uniform") >= 60
+    # the second sample, held out from the round that read the first one's misses
+    assert {s: strata.count(f"dc2-{s}") for s in DC2_PER_STRATUM} == DC2_PER_STRATUM
+    assert strata.count("dc2-uniform") >= 50
     for label in labels:
         assert label.needs <= set(NEEDS) - {"other"}, label
         assert label.gender in ("", *GENDERS), label

@@ -158,6 +158,16 @@ def _terms(rules: TaxonomyMap, *terms: tuple[str, str]) -> Meaning:
     ("LONG TERM CARE", "Arranges medical care and hot meals at home.",
      (("PH-1000.4500", "Long Term Case/Care Management"),), set()),
     ("PET CARE FUND", "Pays veterinarians for the emergency care of your pet.", (), set()),
+    # a record filed under a shelter code that says it is a long stay or a rented home
+    # (the DC sample; phrases of our own, of the real shape): not a place to stay tonight
+    ("HARBOUR FAMILY HOUSING", "Operates a two-year transitional housing program for "
+     "homeless families.", (("BH-8600", "Transitional Housing/Shelter"),), set()),
+    ("EASTMOOR HOMES", "Families pay 30% of their income toward rent in an apartment.",
+     (("BH-1800.8500", "Homeless Shelter"),), set()),
+    ("HARBOUR HOUSE", "Women in recovery can rent a room for up to two years.",
+     (("BH-8600", "Transitional Housing/Shelter"),), set()),
+    ("HARBOUR FAMILY SHELTER", "Provides emergency shelter for homeless families for up to "
+     "90 days.", (("BH-8600", "Transitional Housing/Shelter"),), {"shelter"}),  # stays
 ])
 def test_needs_from_a_services_own_words(bundled: TaxonomyMap, name: str, description: str,
                                          terms: tuple[tuple[str, str], ...],

@@ -6,7 +6,7 @@ words, in its eligibility text; without reading them an adults' shelter is offer
 16-year-old. Only statements about who is served count. A clause about the household, a
 person's children, a priority, a preference or an exception ("a child under 19 in the
 household", "priority to seniors 60 and older", "also accepts youth 16 and 17") limits no
-one, nor do ages in weeks or months, nor a sentence of more than 100 characters (a
+one, nor do ages in hours, days, weeks or months, nor a sentence of more than 100 characters (a
 definition, not a limit). A text that serves others too ("ages 18 and older, families
 with children", "all others must have a disability", "women and children") limits no
 one. Several statements give their union ("ages 18 to 24; ages 60 and older" is 18 and
@@ -23,7 +23,8 @@ _NOT_A_LIMIT = re.compile(
     r"parents?|caregivers?|grand\w*|guardians?|famil(?:y|ies) with|with (?:a |an |one |two |"
     r"their |at least |dependent )?\w*\s*(?:child|children|kids?|youths?|dependents?|"
     r"sons?|daughters?)|(?:child|children|kids?) (?:under|ages?|aged|between)\b.*\b"
-    r"(?:in|of) (?:the )?(?:home|family)|weeks?|months?|mos?\.?|allowed|may|unless|if)\b")
+    r"(?:in|of) (?:the )?(?:home|family)|hours?|days?|weeks?|months?|mos?\.?|"
+    r"allowed|may|unless|if)\b")
 # A text that also serves others (families with their children, "all others") limits no
 # one's age, whatever a clause of it says.
 _OTHERS_TOO = re.compile(
@@ -36,7 +37,7 @@ _AND_OR = r"\s*(?:and|or|&)\s*"
 _LOW = (
     re.compile(r"\b(\d{1,2})" + _YEARS + _AND_OR + r"(?:older|over|above|up)\b"),
     re.compile(r"(?<![$\d])\b(\d{1,2})\s*\+"),
-    re.compile(r"\bat least (\d{1,2})" + _YEARS),
+    re.compile(r"\bat least (\d{1,2})\s*(?:years?|yrs?\.?)(?:\s*of\s*age|\s*old)?"),
     re.compile(r"\bminimum age(?: is)?:?\s*(\d{1,2})\b"),
     re.compile(r"\b(?:ages?|aged|adults?|seniors?|persons?|people|individuals?) (?:over|above)"
                r" (?:the age of )?(\d{1,2})\b"),
