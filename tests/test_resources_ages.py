@@ -46,6 +46,9 @@ def test_a_stated_limit_is_read(text: str, ages: tuple[float | None, float | Non
     "Ages 18 and older, families with children",  # the children are served too
     "Ages 55 or older with low vision. All others must have a disability",
     "Fee of $10+",
+    # a long clause defines whom it covers rather than limiting them
+    "Services go to a victim injured in the county during the crime and to a minor under 18 "
+    "who saw or heard the crime happen at the scene",
     "Ages 30 to 20",  # a range that cannot be: read as nothing
 ])
 def test_what_limits_no_ones_age(text: str) -> None:

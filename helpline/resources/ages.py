@@ -6,7 +6,7 @@ words, in its eligibility text; without reading them an adults' shelter is offer
 16-year-old. Only statements about who is served count. A clause about the household, a
 person's children, a priority, a preference or an exception ("a child under 19 in the
 household", "priority to seniors 60 and older", "also accepts youth 16 and 17") limits no
-one, nor do ages in hours, days, weeks or months, nor a sentence of more than 100 characters (a
+one, nor do ages in hours, days, weeks or months, nor a clause of more than 100 characters (a
 definition, not a limit). A text that serves others too ("ages 18 and older, families
 with children", "all others must have a disability", "women and children") limits no
 one. Several statements give their union ("ages 18 to 24; ages 60 and older" is 18 and
@@ -61,7 +61,7 @@ _GRADES = re.compile(
     r"(\d{1,2})\b")
 GRADE_AGE = 5  # the age at the start of a grade, less the grade
 _CLAUSES = re.compile(r"[.;\n]|\\n|,(?!\d)")  # (some exports write a new line as "\\n")
-LONGEST_CLAUSE = 100  # characters: a longer sentence defines, it does not limit
+LONGEST_CLAUSE = 100  # characters: a longer clause defines, it does not limit
 Ages = tuple[float | None, float | None]
 
 
