@@ -338,3 +338,33 @@ def test_the_worker_collects_as_an_import_does(monkeypatch: pytest.MonkeyPatch) 
     with slices.Workers.open(HSDS) as workers:
         assert workers.pool is not None
         assert workers.pool.submit(gc.get_threshold).result() == slices.IMPORT_GC
+
+
+async def test_places_go_with_their_services_when_a_source_is_imported_again(
+        tmp_path: Path) -> None:
+    """The places a service serves are deleted with it (a trigger, resources migration 6,
+    where a foreign key was checked for every row an import wrote): an import that replaces
+    a source leaves no place of a service it dropped, and neither does a service deleted."""
+    store = await Store.open(tmp_path / "h.db", Vault(SECRET))
+    big, small = tmp_path / "big", tmp_path / "small"
+    generate(big, 300, seed=3)
+    generate(small, 40, seed=4)
+    stray = ("SELECT COUNT(*) FROM directory_terms WHERE service_id NOT IN "
+             "(SELECT id FROM services)")
+
+    async def count(sql: str) -> int:
+        [(found,)] = await store.db.execute_fetchall(sql)
+        return int(found)
+    try:
+        assert (await import_directory(store, big, NOW, source="one")).applied
+        before = await count("SELECT COUNT(*) FROM directory_terms")
+        assert before > 300
+        assert (await import_directory(store, small, NOW, source="one")).applied
+        assert await count(stray) == 0
+        assert 0 < await count("SELECT COUNT(*) FROM directory_terms") < before
+        async with store.transaction() as db:
+            await db.execute("DELETE FROM services WHERE id IN (SELECT id FROM services "
+                             "LIMIT 5)")
+        assert await count(stray) == 0
+    finally:
+        await store.close()
