@@ -95,6 +95,11 @@ async def test_an_earlier_database_upgrades_and_everything_in_it_still_reads(
             assert address[:1] == b"\x01" and state[:1] == b"\x01"
             body, kept_address = db.execute("SELECT body, address FROM operations").fetchone()
             assert body[:1] == b"\x01" and kept_address[:1] == b"\x01"
+            # The places a service serves go with it by a trigger (resources migration 6),
+            # not a foreign key checked for every row an import writes.
+            assert db.execute("PRAGMA foreign_key_list(directory_terms)").fetchall() == []
+            assert db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
+                              "name = 'services_delete_terms'").fetchone() == (1,)
         person = await store.person("p1")
         assert person is not None and person.address == "+12025550123"
         assert person.state.vars == {"name": "Kept"} and person.state.turn == 3

@@ -4,6 +4,8 @@ addresses, schedules, taxonomy links, eligibility and languages is read."""
 
 from __future__ import annotations
 
+import csv
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,3 +123,28 @@ def test_the_summary_names_other_only_when_some_service_has_no_need() -> None:
     result.needs["other"] = 1
     assert result.counts()[0] == "needs: shelter 2, legal 1, other 1 (other: no need found " \
         "in the data)"
+
+
+async def test_a_3x_services_eligibility_description_gives_its_ages_in_words(
+        store: Store, tmp_path: Path) -> None:
+    """HSDS 3.x ``eligibility_description``: its ages said in words limit the service when
+    ``minimum_age``/``maximum_age`` are empty, and never over them."""
+    folder = tmp_path / "hsds"
+    shutil.copytree(DATA / "hsds", folder)
+    path = folder / "services.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    said = {"5e7f0000-0000-4000-8000-000000000006": "Ages 18 and older; photo ID",
+            "ac148810-d857-441c-9679-408f346de14b": "Under 18 only"}  # its columns win
+    for row in rows:
+        row["eligibility_description"] = said.get(row["id"], row["eligibility_description"])
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert (await import_directory(store, folder, NOW, skip_bad=True)).applied
+    services = {s.id: s for s in await Directory(store).services()}
+    assert (services["5e7f0000-0000-4000-8000-000000000006"].min_age,
+            services["5e7f0000-0000-4000-8000-000000000006"].max_age) == (18, None)
+    assert (services["ac148810-d857-441c-9679-408f346de14b"].min_age,
+            services["ac148810-d857-441c-9679-408f346de14b"].max_age) == (12, 100)
