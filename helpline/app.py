@@ -632,15 +632,15 @@ class App:
 
     async def _person(self, pid: str) -> PersonRow | None:
         """The person's row: as this app saved it a moment ago (kept in memory, never on
-        disk, for PERSON_KEPT_SECONDS), else read from the store. The state is a copy the
-        caller may change."""
-        kept = self._people.get(pid) if self.key_locks is None else None
+        disk, for PERSON_KEPT_SECONDS), else read from the store. The state is the
+        caller's to change: a kept row is handed over and forgotten (the turn's
+        ``_save_turn`` keeps the next; a turn that fails before it leaves the store to be
+        read), so it is not copied."""
+        kept = self._people.pop(pid, None) if self.key_locks is None else None
         if kept is not None:
             saved_at, row = kept
             if 0.0 <= self.clock() - saved_at < PERSON_KEPT_SECONDS:
-                return PersonRow(row.pid, row.channel, row.address, row.state.clone(),
-                                 row.updated_at, row.unreachable)
-            del self._people[pid]
+                return row
         return await self.store.person(pid)
 
     async def _save_turn(self, pid: str, channel: str, address: str, state: State,

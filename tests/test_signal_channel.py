@@ -256,9 +256,11 @@ async def test_noise_and_garbage_never_block_later_messages(
                   {"envelope": "nope"}, {"envelope": {"dataMessage": {"message": "no ts"}}},
                   {"envelope": {"source": PERSON, "timestamp": 1, "dataMessage": [1]}}):
         api.push_envelope(json.dumps(frame))
-    broken = api.envelope(PERSON, dataMessage={"timestamp": 5, "message": "missing"})
-    del broken["envelope"]["serverReceivedTimestamp"]
-    api.push_envelope(broken)
+    # No sender of the right type; a text that is not a string.
+    nobody = api.envelope(PERSON, dataMessage={"timestamp": 5, "message": "from nobody"})
+    nobody["envelope"].update(source=5, sourceNumber=None, sourceUuid=["x"])
+    api.push_envelope(nobody)
+    api.push_envelope(api.envelope(PERSON, dataMessage={"timestamp": 5, "message": 5}))
     api.push_envelope(api.envelope(PERSON, dataMessage={
         "timestamp": 6, "message": None, "isExpirationUpdate": True, "expiresInSeconds": 60}))
     api.push_envelope(api.envelope(PERSON, callMessage={"offerMessage": {"id": 1}}))
