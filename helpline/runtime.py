@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from helpline import logfilter
+from helpline import collector, logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings, flow_roots
@@ -45,9 +45,11 @@ def settled_garbage_collector() -> Iterator[None]:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    collector.settled(True)  # what lives long and is made later may join (collector.py)
     try:
         yield
     finally:
+        collector.settled(False)
         gc.set_threshold(*before)
         gc.unfreeze()
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from helpline.collector import settle_long_lived
 from helpline.flow.engine import normalize
 from helpline.resources import ranking
 from helpline.resources.matching import Criteria, Outcome, _terms
@@ -157,6 +158,7 @@ class Directory:
                 index = self._index = None
                 index = await ranking.build(self.db, shape)
                 self._index = index
+                settle_long_lived()
             if index.openings is None or index.openings.version != version:
                 index.openings = await ranking.read_openings(self.db, index, version)
             return index
@@ -170,6 +172,7 @@ class Directory:
             "SELECT place, within FROM directory_places")]
         built = await Places.build(terms, pairs)
         self._places = (shape, built)
+        settle_long_lived()
         return built
 
     async def _data(self, rowids: Sequence[int]
