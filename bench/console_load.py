@@ -32,6 +32,7 @@ from argon2 import PasswordHasher
 
 from bench.common import SECRET, cpu_seconds, emit, percentile, settings_for
 from helpline.channels.base import BaseChannel, Capabilities
+from helpline.collector import settled_garbage_collector
 from helpline.config import Console as ConsoleSettings
 from helpline.console.accounts import Accounts, Policy
 from helpline.console.desk import staff_id
@@ -39,7 +40,7 @@ from helpline.console.server import serve_console
 from helpline.console.web import SESSION_COOKIE, Console
 from helpline.desks import install_desks
 from helpline.events import Inbound, Message, RawInbound
-from helpline.runtime import open_app, settled_garbage_collector
+from helpline.runtime import open_app
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "quiet river lamp stone"

@@ -94,9 +94,10 @@ def _criteria(rng: random.Random, towns: list[str], postcodes: list[str],
 async def _bot(db: Path, lookups: int) -> dict[str, object]:
     from dataclasses import replace
 
+    from helpline.collector import settled_garbage_collector
     from helpline.resources.matching import Criteria
     from helpline.resources.store import Directory
-    from helpline.runtime import open_app, settled_garbage_collector
+    from helpline.runtime import open_app
 
     settings = settings_for(db.parent)
     rng = random.Random(5)

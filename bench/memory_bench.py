@@ -22,10 +22,11 @@ from pathlib import Path
 from bench.common import SECRET, emit, peak_rss_mb, settings_for
 from bench.people import Person, Prompt
 from bench.pipeline_bench import NullChannel
+from helpline.collector import settled_garbage_collector
 from helpline.config import Resources
 from helpline.events import Inbound, RawInbound
 from helpline.resources import SAMPLE_DIRECTORY
-from helpline.runtime import open_app, settled_garbage_collector
+from helpline.runtime import open_app
 
 
 def rss_mb() -> float:

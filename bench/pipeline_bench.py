@@ -30,10 +30,11 @@ from pathlib import Path
 from bench.common import SECRET, cpu_seconds, emit, percentile, profiling, settings_for
 from bench.people import Person, Prompt
 from helpline.channels.base import BaseChannel, Capabilities
+from helpline.collector import settled_garbage_collector
 from helpline.config import Resources
 from helpline.events import Inbound, Message, RawInbound
 from helpline.resources import SAMPLE_DIRECTORY
-from helpline.runtime import open_app, settled_garbage_collector
+from helpline.runtime import open_app
 from helpline.store.keylocks import KeyLocks
 from tests.postgres import cluster, new_schema
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from helpline import collector, logfilter
+from helpline import logfilter
 from helpline.app import App
 from helpline.channels.base import Channel
 from helpline.config import Settings, flow_roots
@@ -28,30 +27,6 @@ from helpline.store.keylocks import KeyLocks
 # Libraries that would log URLs, update bodies or message text at INFO/DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "apscheduler", "signalbot", "aiohttp",
                  "websockets", "hpack", "aiosqlite")
-
-
-# Allocations between young-generation collections (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 50_000
-
-
-@contextmanager
-def settled_garbage_collector() -> Iterator[None]:
-    """While serving, once everything is loaded: the flows, catalogues and libraries go to
-    the collector's permanent generation, and young collections run less often. Under load
-    CPython's defaults spent about 15% of the bot's time collecting (1.5 s per 10,000
-    messages, mostly walking the same long-lived objects again); with this, 0.2 s
-    (bench/README.md). Reference cycles are still collected, a little later."""
-    before = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
-    collector.settled(True)  # what lives long and is made later may join (collector.py)
-    try:
-        yield
-    finally:
-        collector.settled(False)
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def setup_logging(level: str = "INFO", form: LogFormat = "text") -> None:

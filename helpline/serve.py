@@ -12,13 +12,9 @@ from helpline.app import App
 from helpline.channels import registry
 from helpline.channels.base import Channel
 from helpline.channels.registry import ChannelServices
+from helpline.collector import settled_garbage_collector
 from helpline.config import Settings
-from helpline.runtime import (
-    StoppedStandingBy,
-    open_app,
-    settled_garbage_collector,
-    setup_logging,
-)
+from helpline.runtime import StoppedStandingBy, open_app, setup_logging
 from helpline.scheduler import build_scheduler
 from helpline.store.database import Database
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.directory_gen import generate
+from helpline.collector import settled_garbage_collector
 from helpline.resources import (
     SAMPLE_DIRECTORY,
     Directory,
@@ -33,7 +34,6 @@ from helpline.resources.model import (
     Service,
 )
 from helpline.resources.search import RESULTS
-from helpline.runtime import settled_garbage_collector
 from helpline.store import Store
 from tests.conftest import Harness
 from tests.postgres import BACKENDS, from_elsewhere, opened_store

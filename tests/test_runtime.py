@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from helpline.runtime import GC_YOUNG_THRESHOLD, settled_garbage_collector
+from helpline.collector import GC_YOUNG_THRESHOLD, settled_garbage_collector
 
 
 def test_serving_freezes_what_is_loaded_and_collects_young_objects_less_often() -> None:
