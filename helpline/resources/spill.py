@@ -37,7 +37,9 @@ from typing import Any, ClassVar, cast
 
 from helpline.resources.hsds_read import FOLDED, Row, Tables, fold
 
-SERVICES_PER_BATCH = 4000
+# Services a slice holds. At 300,000 services, 2,000 rather than 4,000 took the import's
+# peak from 494 to 450 MB (both processes) at the same speed (bench/README.md).
+SERVICES_PER_BATCH = 2000
 ORPHANS_PER_BATCH = 20_000
 SEP, PAIR = "\x1f", "\x1e"
 # Tables every slice needs whole (small: the package's organizations, units and terms).
