@@ -43,6 +43,7 @@ PAGE = 500
 OPENINGS_PAGE = 2000
 NEAR_SLACK = 1e-9  # km: distances numpy and math compute alike to well within this
 TIER = 128  # the openings' tier (0 open, 1 not known, 2 full) before 64 - fit in a bucket
+LEFT_OUT = 3 * TIER  # the bucket of services a lookup leaves out: past every tier
 FIRST_RADIUS_KM = 16.0  # the first band of latitude around a shared location (widened x4)
 
 IntArray = npt.NDArray[np.int64]
@@ -259,11 +260,21 @@ class RankIndex:
             bucket += pick(held.tiers(n, now, stale_hours)) * TIER
         else:
             bucket += TIER
+        if criteria.near is None:
+            # Those left out go to a bucket past every other, instead of copying what is
+            # kept: over the whole directory (no area, no need) the copies cost more than
+            # the choice itself.
+            if keep is None:
+                chosen = _first(bucket, limit)
+            elif int(np.count_nonzero(keep)) <= limit:
+                chosen = np.flatnonzero(keep)
+            else:
+                bucket[~keep] = LEFT_OUT
+                chosen = _first(bucket, limit)
+            return self.rowids[chosen if cand is None else cand[chosen]]
         positions = np.arange(n, dtype=np.int32) if cand is None else cand
         if keep is not None:
             positions, bucket = positions[keep], bucket[keep]
-        if criteria.near is None:
-            return self.rowids[positions[_first(bucket, limit)]]
         return self.rowids[self._nearest(criteria.near, positions, bucket, limit)]
 
     def _nearest(self, near: tuple[float, float], cand: Index32, key: Small,
