@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -212,19 +213,65 @@ def run_bot_process(main: Callable[[asyncio.Event], Awaitable[None]],
             collecting["runs"] += 1
 
     gc.callbacks.append(timed)
+    lags: list[tuple[float, float]] = []
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        await main(stop)
+        watching = threading.Event()
+        watcher = threading.Thread(target=watch_loop, args=(loop, lags, watching),
+                                   daemon=True)
+        watcher.start()
+        try:
+            await main(stop)
+        finally:
+            watching.set()
 
     with profiling(profile):
         asyncio.run(runner())
     print(json.dumps({"cpu_s": cpu_seconds(), "peak_rss_mb": peak_rss_mb(),
-                      "gc_s": collecting["seconds"], "gc_runs": collecting["runs"]}),
+                      "gc_s": collecting["seconds"], "gc_runs": collecting["runs"],
+                      "lags": [(round(at, 4), round(lag * 1000, 2)) for at, lag in lags]}),
           flush=True)
+
+
+LAG_EVERY = 0.005  # seconds between two probes of the bot's event loop
+
+
+def watch_loop(loop: asyncio.AbstractEventLoop, lags: list[tuple[float, float]],
+               done: threading.Event) -> None:
+    """The event loop's lag, from a thread of its own: every LAG_EVERY a probe asks the
+    loop to run a callback, which notes how long it waited (``time.monotonic``, the same
+    clock in every process, so the driver can keep what fell in its load phase). The wait
+    is what a new message waits before the loop can look at it: a callback, a collection
+    or a thread holding the GIL."""
+    seen = threading.Event()
+
+    def probe(asked: float) -> None:
+        lags.append((asked, time.monotonic() - asked))
+        seen.set()
+
+    while not done.is_set():
+        seen.clear()
+        try:
+            loop.call_soon_threadsafe(probe, time.monotonic())
+        except RuntimeError:  # the loop closed
+            return
+        while not seen.wait(0.5):
+            if done.is_set() or loop.is_closed():
+                return
+        time.sleep(LAG_EVERY)
+
+
+def lag_in(phase: str, lags: list[list[float]], began: float, ended: float
+           ) -> dict[str, float]:
+    """The loop's lag over the probes asked between ``began`` and ``ended``."""
+    inside = [lag for at, lag in lags if began <= at <= ended]
+    return {f"{phase}_loop_lag_p99_ms": percentile(inside, 99),
+            f"{phase}_loop_lag_max_ms": max(inside, default=float("nan")),
+            f"{phase}_loop_lag_probes": float(len(inside))}
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
@@ -260,13 +307,17 @@ async def measure_bot(module: str, bot_args: list[str], driver: Driver,
             await driver.run("warm-up", 900_000, min(20, people), 3, 60)
             cpu0, own0 = proc_cpu_seconds(proc.pid), cpu_seconds()
             threads0 = thread_cpu_seconds(proc.pid)
+            load_began = time.monotonic()
             load = await driver.run("load", 100_000, people, messages, budget)
+            load_ended = time.monotonic()
             cpu1, own1 = proc_cpu_seconds(proc.pid), cpu_seconds()
             threads1 = thread_cpu_seconds(proc.pid)
             if owed is not None:
                 await owed(time.time())
             cpu2 = proc_cpu_seconds(proc.pid)
+            light_began = time.monotonic()
             quiet = await driver.run("light", 500_000, light, messages, budget)
+            light_ended = time.monotonic()
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -295,4 +346,9 @@ async def measure_bot(module: str, bot_args: list[str], driver: Driver,
         "bot_peak_rss_mb": bot.get("peak_rss_mb"),
         # The garbage collector's time over the bot's whole life (start, all phases, stop).
         "bot_gc_s": bot.get("gc_s"), "bot_gc_runs": bot.get("gc_runs"),
+        # How long the bot's event loop kept a callback waiting: under the load (every
+        # person at once: the loop's queue of ready tasks is long), and in the light phase
+        # (a few people: mostly what one callback or a collection holds).
+        **lag_in("load", bot.get("lags", []), load_began, load_ended),
+        **lag_in("light", bot.get("lags", []), light_began, light_ended),
     }
